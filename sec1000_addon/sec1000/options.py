@@ -1,0 +1,243 @@
+"""The add-on options: one typed model, its bounds, validation and the local options file."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from sec1000.protocol import ControlMode, PhaseMeasurement
+
+CONTROL_MODES = tuple(mode.option for mode in ControlMode)
+LOG_LEVELS = ("trace", "debug", "info", "notice", "warning", "error", "fatal")
+# The protocol document: do not poll faster than every 5 s.
+SCAN_INTERVAL_WARNING_BELOW = 5
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One option: its kind, bounds and default; the Supervisor schema is derived from it."""
+
+    key: str
+    kind: Literal["str", "port", "int", "float", "bool", "list"]
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def schema(self) -> str:
+        """This option's type in the Supervisor's `schema` notation."""
+        if self.kind in ("int", "float", "str"):
+            low = "" if self.minimum is None else _bound(self.minimum)
+            high = "" if self.maximum is None else _bound(self.maximum)
+            return f"{self.kind}({low},{high})" if (low or high) else self.kind
+        if self.kind == "list":
+            return f"list({'|'.join(self.choices)})"
+        return self.kind
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+OPTION_SPECS: tuple[OptionSpec, ...] = (
+    OptionSpec("host", "str", "192.168.1.200", 1, 253),
+    OptionSpec("port", "port", 1234, 1, 65535),
+    OptionSpec("scan_interval", "int", 30, 1, 3600),
+    OptionSpec("min_export_limit", "float", 0.0, 0, 100),
+    OptionSpec("max_export_limit", "float", 10.0, 0, 100),
+    OptionSpec("total_capacity", "float", 10.0, 0.01, 2000),
+    OptionSpec("export_limit_control_mode", "list", "value", choices=CONTROL_MODES),
+    OptionSpec("three_phase_sum", "bool", True),
+    OptionSpec("request_gap_ms", "int", 1000, 0, 10000),
+    OptionSpec("request_timeout", "int", 10, 1, 60),
+    OptionSpec("offline_notification_minutes", "int", 10, 1, 1440),
+    OptionSpec("log_level", "list", "info", choices=LOG_LEVELS),
+)
+SPECS_BY_KEY = {spec.key: spec for spec in OPTION_SPECS}
+
+
+class OptionsError(ValueError):
+    """The options are invalid; `errors` maps each bad key to a sentence a person understands."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{key}: {text}" for key, text in self.errors.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Validated options. Powers are in kW, as the user types them."""
+
+    host: str = "192.168.1.200"
+    port: int = 1234
+    scan_interval: int = 30
+    min_export_limit: float = 0.0
+    max_export_limit: float = 10.0
+    total_capacity: float = 10.0
+    export_limit_control_mode: str = "value"
+    three_phase_sum: bool = True
+    request_gap_ms: int = 1000
+    request_timeout: int = 10
+    offline_notification_minutes: int = 10
+    log_level: str = "info"
+
+    @classmethod
+    def from_mapping(cls, data: object, *, base: Options | None = None) -> Options:
+        """Validate a mapping (JSON, form, Supervisor); missing keys come from `base` or defaults.
+
+        Raises OptionsError naming every bad key; unknown keys are errors too.
+        """
+        if not isinstance(data, Mapping):
+            raise OptionsError({"options": f"expected an object of options, got {type(data).__name__}"})
+        start = asdict(base) if base is not None else asdict(cls())
+        errors: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        for key, raw in data.items():
+            spec = SPECS_BY_KEY.get(str(key))
+            if spec is None:
+                errors[str(key)] = "is not a known option"
+                continue
+            try:
+                values[spec.key] = _coerce(spec, raw)
+            except ValueError as err:
+                errors[spec.key] = str(err)
+        merged = {**start, **values}
+        if not errors:
+            errors.update(_cross_check(merged))
+        if errors:
+            raise OptionsError(errors)
+        return cls(**merged)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Options as the JSON object stored in the options file or sent to the Supervisor."""
+        return asdict(self)
+
+    @property
+    def control_mode(self) -> ControlMode:
+        """The configured control mode."""
+        return ControlMode.from_option(self.export_limit_control_mode)
+
+    @property
+    def phase_measurement(self) -> PhaseMeasurement:
+        """The phase byte of every 0x42 write."""
+        return PhaseMeasurement.SUM_OF_PHASES if self.three_phase_sum else PhaseMeasurement.PER_PHASE
+
+    def warnings(self) -> dict[str, str]:
+        """Valid but risky settings, by key."""
+        out = {}
+        if self.scan_interval < SCAN_INTERVAL_WARNING_BELOW:
+            out["scan_interval"] = (
+                f"polling faster than every {SCAN_INTERVAL_WARNING_BELOW} s can make the "
+                "controller stop answering until it is power-cycled"
+            )
+        return out
+
+
+def _coerce(spec: OptionSpec, raw: object) -> Any:
+    """Turn a raw value (JSON or form text) into the option's type, within its bounds."""
+    if spec.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in ("true", "on", "1", "yes", "false", "off", "0", "no"):
+            return raw.lower() in ("true", "on", "1", "yes")
+        raise ValueError("must be true or false")
+    if spec.kind == "list":
+        if raw not in spec.choices:
+            raise ValueError("must be one of " + ", ".join(spec.choices))
+        return raw
+    if spec.kind == "str":
+        if not isinstance(raw, str) or not raw.strip():
+            raise ValueError("must not be empty")
+        text = raw.strip()
+        if any(ch.isspace() for ch in text) or len(text) > (spec.maximum or 253):
+            raise ValueError("must be a host name or IP address without spaces")
+        return text
+    number = _number(raw)
+    if spec.kind in ("int", "port"):
+        if not float(number).is_integer():
+            raise ValueError("must be a whole number")
+        number = int(number)
+    if spec.minimum is not None and number < spec.minimum:
+        raise ValueError(f"must be at least {_bound(spec.minimum)}")
+    if spec.maximum is not None and number > spec.maximum:
+        raise ValueError(f"must be at most {_bound(spec.maximum)}")
+    return number
+
+
+def _number(raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("must be a number")
+    if isinstance(raw, int | float):
+        value = float(raw)
+    elif isinstance(raw, str):
+        try:
+            value = float(raw.strip().replace(",", "."))
+        except ValueError:
+            raise ValueError("must be a number") from None
+    else:
+        raise ValueError("must be a number")
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return int(value) if value.is_integer() and isinstance(raw, int) else value
+
+
+def _cross_check(values: Mapping[str, Any]) -> dict[str, str]:
+    errors = {}
+    if values["min_export_limit"] > values["max_export_limit"]:
+        errors["min_export_limit"] = (
+            f"the minimum export limit ({values['min_export_limit']} kW) is above the "
+            f"maximum ({values['max_export_limit']} kW)"
+        )
+    if values["max_export_limit"] > values["total_capacity"]:
+        errors["max_export_limit"] = (
+            f"the maximum export limit ({values['max_export_limit']} kW) is above the total "
+            f"capacity of the PV system ({values['total_capacity']} kW)"
+        )
+    return errors
+
+
+def option_keys() -> list[str]:
+    """Every option key, in schema order."""
+    return [field.name for field in fields(Options)]
+
+
+def load_options_file(path: Path) -> Options:
+    """Read and validate an options file; a missing file gives the defaults.
+
+    Raises OptionsError for a file that is not JSON or holds invalid options.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Options()
+    except OSError as err:
+        raise OptionsError({"options": f"cannot read {path}: {err.strerror}"}) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise OptionsError(
+            {"options": f"{path} is not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}"}
+        ) from None
+    return Options.from_mapping(data)
+
+
+def save_options_file(path: Path, options: Options) -> None:
+    """Write the options file atomically, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".options.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(options.to_dict(), handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
