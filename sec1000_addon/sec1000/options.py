@@ -6,9 +6,10 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from sec1000.protocol import ControlMode, PhaseMeasurement
 
@@ -94,7 +95,9 @@ class Options:
         Raises OptionsError naming every bad key; unknown keys are errors too.
         """
         if not isinstance(data, Mapping):
-            raise OptionsError({"options": f"expected an object of options, got {type(data).__name__}"})
+            raise OptionsError(
+                {"options": f"expected an object of options, got {type(data).__name__}"}
+            )
         start = asdict(base) if base is not None else asdict(cls())
         errors: dict[str, str] = {}
         values: dict[str, Any] = {}
@@ -126,7 +129,9 @@ class Options:
     @property
     def phase_measurement(self) -> PhaseMeasurement:
         """The phase byte of every 0x42 write."""
-        return PhaseMeasurement.SUM_OF_PHASES if self.three_phase_sum else PhaseMeasurement.PER_PHASE
+        return (
+            PhaseMeasurement.SUM_OF_PHASES if self.three_phase_sum else PhaseMeasurement.PER_PHASE
+        )
 
     def warnings(self) -> dict[str, str]:
         """Valid but risky settings, by key."""
@@ -144,7 +149,16 @@ def _coerce(spec: OptionSpec, raw: object) -> Any:
     if spec.kind == "bool":
         if isinstance(raw, bool):
             return raw
-        if isinstance(raw, str) and raw.lower() in ("true", "on", "1", "yes", "false", "off", "0", "no"):
+        if isinstance(raw, str) and raw.lower() in (
+            "true",
+            "on",
+            "1",
+            "yes",
+            "false",
+            "off",
+            "0",
+            "no",
+        ):
             return raw.lower() in ("true", "on", "1", "yes")
         raise ValueError("must be true or false")
     if spec.kind == "list":
@@ -222,7 +236,9 @@ def load_options_file(path: Path) -> Options:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise OptionsError(
-            {"options": f"{path} is not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}"}
+            {
+                "options": f"{path} is not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}"
+            }
         ) from None
     return Options.from_mapping(data)
 

@@ -131,9 +131,7 @@ def set_datetime_request(when: dt.datetime) -> bytes:
     """0x05: year - 2000, month, 0x00, day, hour, minute, second (one byte each)."""
     if not 2000 <= when.year <= 2255:
         raise InvalidInputError(f"year {when.year} cannot be sent (2000-2255)")
-    data = bytes(
-        (when.year - 2000, when.month, 0, when.day, when.hour, when.minute, when.second)
-    )
+    data = bytes((when.year - 2000, when.month, 0, when.day, when.hour, when.minute, when.second))
     return build_request(Command.SET_DATETIME, data)
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from sec1000.protocol.frames import Frame
 
@@ -30,8 +30,14 @@ def _power(key: str, name: str, icon: str) -> TelemetryField:
 
 # Order is the wire order of the 0x0B answer: 11 signed int32 big-endian.
 WIRE_FIELDS: tuple[TelemetryField, ...] = (
-    *(TelemetryField(f"v{n}", f"Voltage L{n}", "V", "voltage", "mdi:flash", 0.1, 1) for n in (1, 2, 3)),
-    *(TelemetryField(f"i{n}", f"Current L{n}", "A", "current", "mdi:current-ac", 0.01, 2) for n in (1, 2, 3)),
+    *(
+        TelemetryField(f"v{n}", f"Voltage L{n}", "V", "voltage", "mdi:flash", 0.1, 1)
+        for n in (1, 2, 3)
+    ),
+    *(
+        TelemetryField(f"i{n}", f"Current L{n}", "A", "current", "mdi:current-ac", 0.01, 2)
+        for n in (1, 2, 3)
+    ),
     *(_power(f"p{n}", f"Power L{n}", "mdi:flash-triangle") for n in (1, 2, 3)),
     # Meters power: sum of the phases; positive = export to the grid, negative = import.
     _power("meters_power", "Meters Power", "mdi:transmission-tower"),

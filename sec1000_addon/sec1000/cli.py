@@ -1,0 +1,252 @@
+"""Command line: one-shot operations, the simulator, and `serve` (the add-on itself)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from sec1000 import __version__
+from sec1000.operations import CLI, CommandResult
+from sec1000.options import Options, OptionsError, load_options_file
+from sec1000.protocol import describe_feedback
+from sec1000.runtime import Runtime
+from sec1000.simulator import FAULTS, SimulatorServer
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_PANEL_PORT = 8099
+# A one-shot command that left a restore pending keeps trying this long before giving up the process.
+CLI_RESTORE_DEADLINE = 60.0
+
+
+def default_data_dir() -> Path:
+    """`SEC1000_DATA_DIR`, else /data in the add-on, else the user's state directory."""
+    if env := os.environ.get("SEC1000_DATA_DIR"):
+        return Path(env)
+    if Path("/data").is_dir() and os.access("/data", os.W_OK):
+        return Path("/data")
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "sec1000"
+
+
+def _device_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="controller address (default: from the options file)")
+    parser.add_argument("--port", type=int, help="controller TCP port (default 1234)")
+    parser.add_argument(
+        "--options", type=Path, help="options file (JSON) with limits, capacity and mode"
+    )
+    parser.add_argument("--data-dir", type=Path, help="where the watchdog restore record is kept")
+    parser.add_argument("--gap-ms", type=int, help="minimum gap between packets (default 1000)")
+    parser.add_argument("--timeout", type=int, help="seconds to wait for an answer (default 10)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="sec1000", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"sec1000 {__version__}")
+    parser.add_argument(
+        "--log-level", default="warning", help="debug, info, warning (default) or error"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    for name, text in (
+        ("read", "read telemetry once"),
+        ("get-limit", "read the export limit, mode and capacity"),
+        ("set-time", "set the controller's clock to this computer's local time"),
+        (
+            "reset-watchdog",
+            "turn the limiter off for 5 s and restore it (restarts the limiting loop)",
+        ),
+    ):
+        _device_arguments(commands.add_parser(name, help=text))
+    set_limit = commands.add_parser(
+        "set-limit", help="write an export limit in kW (0-100, 0.01 steps)"
+    )
+    set_limit.add_argument("kw", help="the export limit in kW")
+    _device_arguments(set_limit)
+    export = commands.add_parser("export", help="export on (maximum limit) or off (minimum limit)")
+    export.add_argument("state", choices=("on", "off"))
+    _device_arguments(export)
+    mode = commands.add_parser("mode", help="select the export limit control mode")
+    mode.add_argument("mode", choices=("deactivated", "value", "dred", "rcr"))
+    mode.add_argument(
+        "--per-phase", action="store_true", help="measure each phase instead of the sum"
+    )
+    _device_arguments(mode)
+
+    simulate = commands.add_parser("simulate", help="run the simulated controller")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=1234)
+    simulate.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        choices=FAULTS,
+        metavar="NAME",
+        help="switch a fault on at start: " + ", ".join(FAULTS),
+    )
+
+    serve = commands.add_parser("serve", help="run the add-on: device, panel, Home Assistant")
+    serve.add_argument("--options", type=Path, help="options file (default /data/options.json)")
+    serve.add_argument("--host", default="0.0.0.0", help="panel listen address")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PANEL_PORT, help="panel port (default 8099)"
+    )
+    serve.add_argument(
+        "--demo", action="store_true", help="start a simulated controller on loopback"
+    )
+    serve.add_argument("--data-dir", type=Path, help="persistent data directory")
+    return parser
+
+
+def load_device_options(args: argparse.Namespace) -> Options:
+    """Options for a one-shot command: the file (if any) with command-line overrides."""
+    path = args.options or Path(os.environ.get("SEC1000_OPTIONS", "/data/options.json"))
+    options = load_options_file(path) if (args.options or path.exists()) else Options()
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.gap_ms is not None:
+        overrides["request_gap_ms"] = args.gap_ms
+    if args.timeout is not None:
+        overrides["request_timeout"] = args.timeout
+    return Options.from_mapping(overrides, base=options) if overrides else options
+
+
+async def _one_shot(args: argparse.Namespace) -> int:
+    options = load_device_options(args)
+    runtime = Runtime(options, args.data_dir or default_data_dir())
+    deadline = time.monotonic() + CLI_RESTORE_DEADLINE
+    if not await runtime.watchdog.resume_pending(deadline):
+        _fail(
+            "a watchdog restore is still pending: the export limiter is not confirmed back on; "
+            "run the command again or check the controller"
+        )
+        return 3
+    ops = runtime.ops
+    actions: dict[str, Callable[[], Coroutine[Any, Any, CommandResult]]] = {
+        "read": lambda: ops.read_telemetry(CLI),
+        "get-limit": lambda: ops.get_export_limit(CLI),
+        "set-time": lambda: ops.set_datetime(CLI),
+        "reset-watchdog": lambda: ops.reset_export_watchdog(CLI),
+        "set-limit": lambda: ops.set_export_limit(args.kw, CLI),
+        "export": lambda: ops.export_enable(CLI) if args.state == "on" else ops.export_disable(CLI),
+        "mode": lambda: ops.set_control_mode(args.mode, not args.per_phase, CLI),
+    }
+    task = asyncio.create_task(actions[args.command]())
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda: asyncio.create_task(runtime.watchdog.shutdown()))
+    result = await task
+    if not result.ok:
+        _fail(
+            f"{result.message} (feedback {result.feedback}: {describe_feedback(result.feedback)})"
+        )
+        return 1
+    if args.json:
+        payload: dict[str, Any]
+        if args.command == "read":
+            payload = dict(runtime.state.telemetry or {})
+        else:
+            payload = {
+                "command": result.command,
+                "feedback": result.feedback,
+                "ok": result.ok,
+                "message": result.message,
+                **runtime.state.settings(),
+            }
+        print(json.dumps(payload))
+    elif args.command == "read":
+        for key, value in (runtime.state.telemetry or {}).items():
+            print(f"{key:16} {value}")
+    else:
+        print(result.message)
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    server = SimulatorServer(host=args.host, port=args.port)
+    for fault in args.fault:
+        server.set_fault(fault)
+    await server.start()
+    print(
+        f"simulated SEC1000 on {server.host}:{server.port}; faults: {', '.join(args.fault) or 'none'}"
+    )
+    print("type: fault NAME on|off, clear, power-cycle, status, quit")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty():
+        loop.add_reader(
+            sys.stdin.fileno(), lambda: _simulator_command(server, sys.stdin.readline(), stop)
+        )
+    await stop.wait()
+    await server.stop()
+    return 0
+
+
+def _simulator_command(server: SimulatorServer, line: str, stop: asyncio.Event) -> None:
+    words = line.split()
+    if not line or words[:1] == ["quit"]:
+        stop.set()
+    elif (
+        words[:1] == ["fault"]
+        and len(words) == 3
+        and words[1] in FAULTS
+        and words[2] in ("on", "off")
+    ):
+        server.set_fault(words[1], words[2] == "on")
+    elif words == ["clear"]:
+        server.clear_faults()
+    elif words == ["power-cycle"]:
+        server.power_cycle()
+    elif words != ["status"]:
+        print("unknown: " + line.strip())
+    print(
+        f"faults: {', '.join(sorted(server.faults)) or 'none'}; overloaded: {server.overloaded}; "
+        f"exchanges: {len(server.exchanges)}"
+    )
+
+
+def _fail(message: str) -> None:
+    print(f"sec1000: error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; failures give a non-zero status and one line on stderr."""
+    args = build_parser().parse_args(argv)
+    level = args.log_level or ("warning" if args.command in ("serve", "simulate") else "error")
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "simulate":
+            return asyncio.run(_simulate(args))
+        if args.command == "serve":
+            from sec1000.serve import serve
+
+            return asyncio.run(serve(args))
+        return asyncio.run(_one_shot(args))
+    except OptionsError as err:
+        _fail(f"invalid options: {err}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        _LOGGER.debug("command failed", exc_info=True)
+        _fail(f"{err.__class__.__name__}: {err}")
+        return 1

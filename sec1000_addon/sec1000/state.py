@@ -1,0 +1,265 @@
+"""One in-memory model of what is known about the plant, emitting change events."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sec1000.link import LinkHealth
+from sec1000.protocol import ControlMode, Feedback
+
+_LOGGER = logging.getLogger(__name__)
+
+HISTORY_SECONDS = 3600
+COMMAND_LOG_SIZE = 100
+# Telemetry sensors become unavailable after this many failed reads in a row.
+UNAVAILABLE_AFTER_FAILURES = 3
+# Export is "off" while the limit is at most the minimum plus this margin (kW).
+EXPORT_OFF_MARGIN_KW = 0.01
+
+
+class OperationName(StrEnum):
+    """Operations with a feedback sensor; values are the contract's sensor suffixes."""
+
+    EXPORT_DISABLE = "export_disable"
+    EXPORT_ENABLE = "export_enable"
+    SET_EXPORT_LIMIT = "set_export_limit"
+    GET_EXPORT_LIMIT = "get_export_limit"
+    GET_TELEMETRY_DATA = "get_telemetry_data"
+    RESET_EXPORT_WATCHDOG = "reset_export_watchdog"
+    SET_DATETIME = "set_datetime"
+    SET_CONTROL_MODE = "set_control_mode"
+
+
+class Topic(StrEnum):
+    """What a state event is about."""
+
+    TELEMETRY = "telemetry"
+    SETTINGS = "settings"
+    FEEDBACK = "feedback"
+    LINK = "link"
+    RESTORE = "restore"
+    COMMAND = "command"
+    OPTIONS = "options"
+
+
+@dataclass(frozen=True, slots=True)
+class StateEvent:
+    """A change: its topic and the new values."""
+
+    topic: Topic
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """One chart sample (kW); `limit` is the export limit known at that time."""
+
+    at: float
+    meters: float
+    inverters: float
+    load: float
+    limit: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """One finished command, for the command log and the chart markers."""
+
+    at: float
+    source: str
+    command: str
+    feedback: int
+    message: str
+    request_id: str | None = None
+
+
+Listener = Callable[[StateEvent], None]
+
+
+class StateModel:
+    """What the add-on knows; adapters read it and subscribe to its events."""
+
+    def __init__(self, min_export_limit_kw: float = 0.0, clock: Callable[[], float] = time.time):
+        self._clock = clock
+        self._listeners: list[Listener] = []
+        self.min_export_limit_kw = min_export_limit_kw
+        self.telemetry: Mapping[str, float] | None = None
+        self.telemetry_at: float | None = None
+        self.telemetry_failures = 0
+        self.export_limit_kw: float | None = None
+        self.control_mode: ControlMode | None = None
+        self.total_capacity_kw: float | None = None
+        self.ct_ratio: int | None = None
+        self.module_started = False
+        self.feedback: dict[OperationName, int] = {
+            name: int(Feedback.WAITING) for name in OperationName
+        }
+        self.messages: dict[OperationName, str] = {}
+        self.link: LinkHealth = LinkHealth()
+        self.restore_pending = False
+        self.restore_error: str | None = None
+        self.watchdog_running = False
+        self.history: deque[HistoryPoint] = deque()
+        self.commands: deque[CommandRecord] = deque(maxlen=COMMAND_LOG_SIZE)
+
+    # -- subscriptions
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every event from now on; returns the unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, topic: Topic, data: Mapping[str, Any]) -> None:
+        event = StateEvent(topic, data)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                _LOGGER.exception("state listener failed on %s", topic)
+
+    # -- derived values
+
+    @property
+    def telemetry_available(self) -> bool:
+        """False after several failed reads in a row, or before the first good one."""
+        return self.telemetry is not None and self.telemetry_failures < UNAVAILABLE_AFTER_FAILURES
+
+    @property
+    def export_state(self) -> str | None:
+        """'off' while the limit is at most the minimum (+0.01 kW), else 'on'."""
+        if self.export_limit_kw is None:
+            return None
+        off = self.export_limit_kw <= self.min_export_limit_kw + EXPORT_OFF_MARGIN_KW
+        return "off" if off else "on"
+
+    def settings(self) -> dict[str, Any]:
+        """Export settings as last known."""
+        return {
+            "export_limit": self.export_limit_kw,
+            "control_mode": self.control_mode.option if self.control_mode is not None else None,
+            "total_capacity": self.total_capacity_kw,
+            "ct_ratio": self.ct_ratio,
+            "export_state": self.export_state,
+            "module_started": self.module_started,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything, JSON-ready (diagnostics, the panel's first render)."""
+        return {
+            "telemetry": dict(self.telemetry) if self.telemetry is not None else None,
+            "telemetry_at": self.telemetry_at,
+            "telemetry_available": self.telemetry_available,
+            **self.settings(),
+            "feedback": {name.value: value for name, value in self.feedback.items()},
+            "messages": {name.value: text for name, text in self.messages.items()},
+            "link": self.link.as_dict(),
+            "restore_pending": self.restore_pending,
+            "restore_error": self.restore_error,
+            "watchdog_running": self.watchdog_running,
+        }
+
+    # -- updates (called by the operations and the link)
+
+    def set_min_export_limit(self, kw: float) -> None:
+        """The configured minimum changed: the export state may flip."""
+        self.min_export_limit_kw = kw
+        self._emit(Topic.SETTINGS, self.settings())
+
+    def telemetry_read(self, values: Mapping[str, float]) -> None:
+        """A good telemetry read."""
+        now = self._clock()
+        self.telemetry = dict(values)
+        self.telemetry_at = now
+        self.telemetry_failures = 0
+        self.module_started = True
+        self.history.append(
+            HistoryPoint(
+                now,
+                values["meters_power"],
+                values["inverters_power"],
+                values["load_power"],
+                self.export_limit_kw,
+            )
+        )
+        while self.history and self.history[0].at < now - HISTORY_SECONDS:
+            self.history.popleft()
+        self._emit(Topic.TELEMETRY, {"values": self.telemetry, "at": now, "available": True})
+
+    def telemetry_failed(self) -> None:
+        """A failed telemetry read; after several the values are unavailable."""
+        was_available = self.telemetry_available
+        self.telemetry_failures += 1
+        if was_available != self.telemetry_available:
+            self._emit(
+                Topic.TELEMETRY,
+                {"values": self.telemetry, "at": self.telemetry_at, "available": False},
+            )
+
+    def settings_read(
+        self,
+        export_limit_kw: float | None = None,
+        control_mode: ControlMode | None = None,
+        total_capacity_kw: float | None = None,
+        ct_ratio: int | None = None,
+    ) -> None:
+        """Export settings learned from the device (read back, or confirmed by a write)."""
+        if export_limit_kw is not None:
+            self.export_limit_kw = export_limit_kw
+        if control_mode is not None:
+            self.control_mode = control_mode
+        if total_capacity_kw is not None:
+            self.total_capacity_kw = total_capacity_kw
+        if ct_ratio is not None:
+            self.ct_ratio = ct_ratio
+        self.module_started = True
+        self._emit(Topic.SETTINGS, self.settings())
+
+    def set_feedback(self, name: OperationName, value: int, message: str = "") -> None:
+        """An operation started (0) or ended with a feedback bitmap."""
+        self.feedback[name] = int(value)
+        self.messages[name] = message
+        self._emit(
+            Topic.FEEDBACK, {"operation": name.value, "feedback": int(value), "message": message}
+        )
+
+    def link_changed(self) -> None:
+        """The link's health changed (called by the link after each exchange)."""
+        self._emit(Topic.LINK, self.link.as_dict())
+
+    def set_restore(
+        self, pending: bool, error: str | None = None, *, running: bool | None = None
+    ) -> None:
+        """The watchdog's restore record changed."""
+        self.restore_pending = pending
+        self.restore_error = error
+        if running is not None:
+            self.watchdog_running = running
+        self._emit(
+            Topic.RESTORE,
+            {"pending": pending, "error": error, "running": self.watchdog_running},
+        )
+
+    def command_done(self, record: CommandRecord) -> None:
+        """A command finished; log it."""
+        self.commands.append(record)
+        self._emit(
+            Topic.COMMAND,
+            {
+                "at": record.at,
+                "source": record.source,
+                "command": record.command,
+                "feedback": record.feedback,
+                "message": record.message,
+                "request_id": record.request_id,
+            },
+        )
+
+    def options_changed(self, options: Mapping[str, Any]) -> None:
+        """The options were applied."""
+        self._emit(Topic.OPTIONS, dict(options))
