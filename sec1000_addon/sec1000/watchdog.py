@@ -34,6 +34,8 @@ OFF_WINDOW = 5.0
 SETTLE = 1.0
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
+# How long a reset waits for its restore to be confirmed before answering; retries go on after.
+RESTORE_BUDGET = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,11 @@ class Watchdog:
         self._wake = asyncio.Event()
         self._stopping = False
         self._restored = asyncio.Event()
+        self._background: asyncio.Task[Sec1000Error | None] | None = None
+        self.off_window = OFF_WINDOW
+        self.settle = SETTLE
+        self.backoff_first = BACKOFF_FIRST
+        self.restore_budget = RESTORE_BUDGET
 
     @property
     def blocks_writes(self) -> bool:
@@ -144,13 +151,16 @@ class Watchdog:
                     )
                 record = self._pending
                 _LOGGER.error("turning the limiter off failed half-way (%s); restoring", err)
-            if await self.restore(record):
+            error = await self.restore(record, time.monotonic() + self.restore_budget)
+            if error is None:
                 message = "export watchdog reset; the limiter is back on and confirmed"
                 return self.ops._finish(name, origin, int(Feedback.OK), message, request_id, None)
-            message = "the limiter restore is not confirmed yet; it is retried until the device confirms it"
-            return self.ops._finish(
-                name, origin, int(Feedback.GENERAL_ERROR), message, request_id, None
+            self._background = asyncio.create_task(self.restore(record), name="sec1000-restore")
+            message = (
+                f"the limiter restore is not confirmed ({error}); "
+                "it is retried in the background until the device confirms it"
             )
+            return self.ops._finish(name, origin, int(error.feedback), message, request_id, None)
         finally:
             self._running = False
             self.ops.state.set_restore(
@@ -186,9 +196,9 @@ class Watchdog:
         self.ops.state.set_restore(True, None, running=True)
         for switch in MODE_SWITCHES.values():
             await self.ops.acknowledge(session, mode_switch_request(switch, Switch.OFF), switch)
-        _LOGGER.warning("export limiter off: the plant exports without limit for %g s", OFF_WINDOW)
+        _LOGGER.warning("export limiter off: the plant exports without limit for %g s", self.off_window)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), OFF_WINDOW)
+            await asyncio.wait_for(self._wake.wait(), self.off_window)
         return record
 
     async def _restore_once(self, session: Session, record: RestoreRecord) -> None:
@@ -202,7 +212,7 @@ class Watchdog:
         )
         await self.ops.switch_mode(session, mode)
         if not self._stopping:
-            await session.pause(SETTLE)
+            await session.pause(self.settle)
         await self.ops.write_limit(session, limit_w, mode, phase)
         settings = await self.ops.read_settings(session)
         if settings.mode != mode or settings.export_limit_w != limit_w:
@@ -211,11 +221,11 @@ class Watchdog:
                 f"expected {mode.option} and {limit_w} W"
             )
 
-    async def restore(self, record: RestoreRecord, deadline: float | None = None) -> bool:
-        """Restore until the device confirms (or `deadline`, a monotonic time, passes)."""
+    async def restore(self, record: RestoreRecord, deadline: float | None = None) -> Sec1000Error | None:
+        """Restore until the device confirms; None when confirmed, else the last error at `deadline`."""
         self._pending = record
         self._restored.clear()
-        delay = BACKOFF_FIRST
+        delay = self.backoff_first
         while True:
             try:
                 await self.ops.link.run(lambda s: self._restore_once(s, record), Priority.RESTORE)
@@ -223,15 +233,15 @@ class Watchdog:
                 message = f"restoring the export limiter failed: {err}; retrying in {delay:g} s"
                 _LOGGER.error("%s", message)
                 self.ops.state.set_restore(True, message)
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    return err
             else:
                 self.store.clear()
                 self._pending = None
                 self._restored.set()
                 self.ops.state.set_restore(False, None)
                 _LOGGER.info("export limiter restored and confirmed by read-back")
-                return True
-            if deadline is not None and time.monotonic() + delay > deadline:
-                return False
+                return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
@@ -240,11 +250,9 @@ class Watchdog:
         record = self.store.load()
         if record is None:
             return True
-        _LOGGER.warning(
-            "a watchdog restore was left unfinished; restoring the export limiter first"
-        )
+        _LOGGER.warning("a watchdog restore was left unfinished; restoring the export limiter first")
         self.ops.state.set_restore(True, "restoring the export limiter left off by an earlier run")
-        return await self.restore(record, deadline)
+        return await self.restore(record, deadline) is None
 
     async def shutdown(self, grace: float = 8.0) -> None:
         """On SIGTERM: end the off window now and get the limiter back before exiting."""
@@ -252,6 +260,9 @@ class Watchdog:
         self._wake.set()
         if self._pending is None:
             return
+        if self._background is not None:
+            self._background.cancel()  # retry at once instead of waiting out the backoff
+            self._background = asyncio.create_task(self.restore(self._pending))
         _LOGGER.warning("stopping during a watchdog reset: restoring the export limiter first")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._restored.wait(), grace)

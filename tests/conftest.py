@@ -1,0 +1,75 @@
+"""Shared fixtures: a simulated SEC1000 on a real loopback socket, and a core wired to it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sec1000.link import DeviceLink
+from sec1000.operations import Operations
+from sec1000.options import Options
+from sec1000.runtime import Runtime
+from sec1000.simulator import SimulatorServer
+
+# Short gaps and timeouts keep the suite fast; the gap logic is the same at any size.
+TEST_GAP_MS = 20
+TEST_TIMEOUT_S = 1
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[SimulatorServer]:
+    """A simulated controller listening on a free loopback port."""
+    server = SimulatorServer(slow_delay=1.5)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def make_options(simulator: SimulatorServer) -> Callable[..., Options]:
+    """Options pointing at the simulator, with test-sized gap and timeout."""
+
+    def make(**overrides: object) -> Options:
+        base = {
+            "host": "127.0.0.1",
+            "port": simulator.port,
+            "request_gap_ms": TEST_GAP_MS,
+            "request_timeout": TEST_TIMEOUT_S,
+            "total_capacity": 10.0,
+            "min_export_limit": 0.0,
+            "max_export_limit": 8.0,
+        }
+        return Options.from_mapping({**base, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def runtime(make_options: Callable[..., Options], tmp_path: Path) -> Runtime:
+    """The core (state, link, operations, watchdog) on the simulator; the timer is not started."""
+    return Runtime(make_options(), tmp_path / "data")
+
+
+@pytest.fixture
+def ops(runtime: Runtime) -> Operations:
+    """The operations of the `runtime` fixture."""
+    return runtime.ops
+
+
+@pytest.fixture
+def link(runtime: Runtime) -> DeviceLink:
+    """The device link of the `runtime` fixture."""
+    return runtime.link
+
+
+async def eventually(
+    predicate: Callable[[], bool], within: float = 10.0, what: str = "condition"
+) -> None:
+    """Wait until `predicate()` is true, polling; fail the test after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"timed out after {within:g} s waiting for {what}")
+        await asyncio.sleep(0.01)

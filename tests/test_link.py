@@ -1,0 +1,256 @@
+"""The device link over real sockets: one request in flight, the gap, priority, the bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sec1000.link import BusyError, DeviceLink, Priority, Session
+from sec1000.operations import Operations, Origin
+from sec1000.protocol import (
+    TELEMETRY_DATA_LENGTH,
+    Command,
+    DeviceSocketError,
+    DeviceTimeoutError,
+    Feedback,
+    read_telemetry_request,
+)
+from sec1000.runtime import Runtime
+from sec1000.simulator import SimulatorServer
+
+PANEL = Origin("panel", "test")
+
+
+async def test_twenty_concurrent_commands_never_overlap_and_all_get_results(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    runtime.link.configure(gap=0.03)
+    runtime.link.max_queued = 32
+    ops = runtime.ops
+    commands = [
+        lambda: ops.get_export_limit(PANEL),
+        lambda: ops.read_telemetry(PANEL),
+        lambda: ops.set_export_limit(3.5, PANEL),
+        lambda: ops.set_datetime(PANEL),
+        lambda: ops.export_enable(PANEL),
+    ] * 4
+    results = await asyncio.gather(*(asyncio.create_task(command()) for command in commands))
+    assert len(results) == 20
+    assert all(result.feedback == Feedback.OK for result in results), [r.message for r in results]
+    assert simulator.max_active == 1
+    gaps = simulator.request_gaps()
+    assert len(gaps) == len(simulator.exchanges) - 1
+    assert min(gaps) >= 0.03
+
+
+async def test_gap_is_kept_between_packets(link: DeviceLink, simulator: SimulatorServer) -> None:
+    link.configure(gap=0.2)
+
+    async def two_reads(session: Session) -> None:
+        for _ in range(2):
+            await session.exchange(
+                read_telemetry_request(), Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
+            )
+
+    await link.run(two_reads)
+    await link.run(two_reads)
+    assert len(simulator.request_gaps()) == 3
+    assert min(simulator.request_gaps()) >= 0.2
+
+
+async def test_user_commands_go_ahead_of_a_queued_poll(link: DeviceLink) -> None:
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def blocker(session: Session) -> None:
+        await release.wait()
+
+    def job(name: str):  # type: ignore[no-untyped-def]
+        async def run(session: Session) -> str:
+            order.append(name)
+            return name
+
+        return run
+
+    first = asyncio.create_task(link.run(blocker))
+    await asyncio.sleep(0)
+    poll = asyncio.create_task(link.poll(job("poll")))
+    await asyncio.sleep(0)
+    user = asyncio.create_task(link.run(job("user")))
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(first, poll, user)
+    assert order == ["user", "poll"]
+
+
+async def test_at_most_one_poll_is_queued_and_joiners_share_its_result(link: DeviceLink) -> None:
+    calls = 0
+    release = asyncio.Event()
+
+    async def blocker(session: Session) -> None:
+        await release.wait()
+
+    async def poll_job(session: Session) -> int:
+        nonlocal calls
+        calls += 1
+        return calls
+
+    first = asyncio.create_task(link.run(blocker))
+    await asyncio.sleep(0)
+    polls = [asyncio.create_task(link.poll(poll_job)) for _ in range(5)]
+    await asyncio.sleep(0)
+    assert link.queued == 1
+    release.set()
+    await first
+    assert await asyncio.gather(*polls) == [1] * 5
+    assert calls == 1
+
+
+async def test_full_queue_refuses_at_once_with_busy(link: DeviceLink) -> None:
+    link.max_queued = 2
+    release = asyncio.Event()
+
+    async def blocker(session: Session) -> None:
+        await release.wait()
+
+    running = [asyncio.create_task(link.run(blocker)) for _ in range(3)]  # 1 running + 2 queued
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    with pytest.raises(BusyError, match="busy") as caught:
+        await link.run(blocker)
+    assert time.monotonic() - started < 0.5
+    assert caught.value.feedback == Feedback.GENERAL_ERROR
+    release.set()
+    await asyncio.gather(*running)
+
+
+async def test_busy_command_reports_feedback_2_and_sends_nothing(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    runtime.link.max_queued = 1
+    release = asyncio.Event()
+
+    async def blocker(session: Session) -> None:
+        await release.wait()
+
+    running = [asyncio.create_task(runtime.link.run(blocker)) for _ in range(2)]
+    await asyncio.sleep(0)
+    result = await runtime.ops.export_enable(PANEL)
+    assert result.feedback == Feedback.GENERAL_ERROR and "busy" in result.message
+    assert simulator.requests() == []
+    release.set()
+    await asyncio.gather(*running)
+
+
+async def test_cancelled_waiter_leaves_the_queue(link: DeviceLink) -> None:
+    release = asyncio.Event()
+
+    async def blocker(session: Session) -> None:
+        await release.wait()
+
+    first = asyncio.create_task(link.run(blocker))
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(link.run(blocker))
+    await asyncio.sleep(0)
+    assert link.queued == 1
+    waiting.cancel()
+    await asyncio.sleep(0)
+    assert link.queued == 0
+    release.set()
+    await first
+
+    async def quick(session: Session) -> str:
+        return "free"
+
+    assert await link.run(quick) == "free"
+
+
+async def test_short_telemetry_answer_is_retried_once_after_the_gap(
+    ops: Operations, simulator: SimulatorServer
+) -> None:
+    simulator.set_fault("short_answer", count=1)
+    result = await ops.read_telemetry(PANEL)
+    assert result.feedback == Feedback.OK
+    assert simulator.requests() == [read_telemetry_request()] * 2
+
+
+async def test_writes_are_never_retried(ops: Operations, simulator: SimulatorServer) -> None:
+    simulator.set_fault("bad_checksum", count=1)
+    result = await ops.export_enable(PANEL)
+    assert result.feedback == Feedback.CHECKSUM_ERROR
+    assert len(simulator.requests()) == 1
+
+
+async def test_refused_connection_is_a_socket_error(
+    link: DeviceLink, simulator: SimulatorServer
+) -> None:
+    await simulator.stop()
+
+    async def read(session: Session) -> None:
+        await session.exchange(
+            read_telemetry_request(), Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
+        )
+
+    with pytest.raises(DeviceSocketError):
+        await link.run(read)
+    assert link.health.consecutive_failures == 1
+    assert link.health.counters == {"socket_error": 1}
+
+
+async def test_silent_device_times_out_and_health_counts_it(
+    link: DeviceLink, simulator: SimulatorServer
+) -> None:
+    simulator.set_fault("silence")
+    link.configure(timeout=0.3)
+
+    async def read(session: Session) -> None:
+        await session.exchange(
+            read_telemetry_request(), Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
+        )
+
+    with pytest.raises(DeviceTimeoutError):
+        await link.run(read)
+    assert link.health.counters == {"timeout": 1}
+    assert [entry["direction"] for entry in link.health.frame_log()] == ["tx"]
+
+
+async def test_flapping_device_recovers_health(
+    link: DeviceLink, simulator: SimulatorServer
+) -> None:
+    async def read(session: Session) -> None:
+        await session.exchange(
+            read_telemetry_request(), Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
+        )
+
+    simulator.set_fault("reset", count=2)
+    for _ in range(2):
+        with pytest.raises(DeviceSocketError):
+            await link.run(read)
+    assert link.health.consecutive_failures == 2
+    await link.run(read)
+    assert link.health.consecutive_failures == 0
+    assert link.health.last_latency_ms is not None
+
+
+async def test_restore_priority_runs_before_users(link: DeviceLink) -> None:
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def blocker(session: Session) -> None:
+        await release.wait()
+
+    def job(name: str):  # type: ignore[no-untyped-def]
+        async def run(session: Session) -> None:
+            order.append(name)
+
+        return run
+
+    first = asyncio.create_task(link.run(blocker))
+    await asyncio.sleep(0)
+    user = asyncio.create_task(link.run(job("user")))
+    restore = asyncio.create_task(link.run(job("restore"), Priority.RESTORE))
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(first, user, restore)
+    assert order == ["restore", "user"]

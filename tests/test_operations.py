@@ -1,0 +1,311 @@
+"""Every operation against every simulator fault, over real sockets, with exact feedback bits."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import struct
+from collections.abc import Awaitable, Callable
+
+import pytest
+from sec1000.operations import CommandResult, Operations, Origin, ZeroPowerFix, validate_limit
+from sec1000.protocol import (
+    Command,
+    ControlMode,
+    Feedback,
+    InvalidInputError,
+    PhaseMeasurement,
+    Switch,
+    Telemetry,
+    mode_switch_request,
+    read_export_settings_request,
+    write_export_limit_request,
+)
+from sec1000.runtime import Runtime
+from sec1000.simulator import SimulatorServer
+from sec1000.state import OperationName
+
+PANEL = Origin("panel", "test")
+OK, TIMEOUT, UNEXPECTED, CHECKSUM, SOCKET = 1, 8, 16, 32, 64
+
+OPERATIONS: dict[str, tuple[OperationName, Callable[[Operations], Awaitable[CommandResult]]]] = {
+    "export_enable": (OperationName.EXPORT_ENABLE, lambda ops: ops.export_enable(PANEL)),
+    "export_disable": (OperationName.EXPORT_DISABLE, lambda ops: ops.export_disable(PANEL)),
+    "set_export_limit": (
+        OperationName.SET_EXPORT_LIMIT,
+        lambda ops: ops.set_export_limit(4.25, PANEL),
+    ),
+    "get_export_limit": (OperationName.GET_EXPORT_LIMIT, lambda ops: ops.get_export_limit(PANEL)),
+    "set_datetime": (OperationName.SET_DATETIME, lambda ops: ops.set_datetime(PANEL)),
+    "read_telemetry": (OperationName.GET_TELEMETRY_DATA, lambda ops: ops.read_telemetry(PANEL)),
+    "set_control_mode": (
+        OperationName.SET_CONTROL_MODE,
+        lambda ops: ops.set_control_mode("dred", True, PANEL),
+    ),
+}
+READS = {"get_export_limit", "read_telemetry"}
+
+# fault -> expected feedback for each operation (None: the same for every operation)
+EXPECTED: dict[str, dict[str, int]] = {
+    "short_answer": {op: UNEXPECTED if op in READS else OK for op in OPERATIONS},
+    "zero_inverters": dict.fromkeys(OPERATIONS, OK),
+    "bad_checksum": dict.fromkeys(OPERATIONS, CHECKSUM),
+    "wrong_echo": dict.fromkeys(OPERATIONS, UNEXPECTED),
+    "nak": {op: UNEXPECTED if op == "set_datetime" else OK for op in OPERATIONS},
+    "silence": dict.fromkeys(OPERATIONS, TIMEOUT),
+    "reset": dict.fromkeys(OPERATIONS, SOCKET),
+    "slow": dict.fromkeys(OPERATIONS, TIMEOUT),
+    "split": dict.fromkeys(OPERATIONS, OK),
+}
+CASES = [(fault, op) for fault in EXPECTED for op in OPERATIONS]
+
+
+@pytest.mark.parametrize(("fault", "operation"), CASES, ids=[f"{f}-{o}" for f, o in CASES])
+async def test_fault_gives_exact_feedback_and_nothing_stays_waiting(
+    runtime: Runtime, simulator: SimulatorServer, fault: str, operation: str
+) -> None:
+    runtime.state.settings_read(export_limit_kw=5.0)  # set_control_mode rewrites the known limit
+    simulator.set_fault(fault)
+    name, call = OPERATIONS[operation]
+    result = await call(runtime.ops)
+    assert result.feedback == EXPECTED[fault][operation], result.message
+    assert runtime.state.feedback[name] == result.feedback  # never stuck at 0 (waiting)
+    assert result.message
+    assert runtime.state.commands[-1].feedback == result.feedback
+
+
+async def test_slow_answer_within_the_timeout_is_ok(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    runtime.link.configure(timeout=3)
+    simulator.set_fault("slow", count=1)
+    result = await runtime.ops.get_export_limit(PANEL)
+    assert result.feedback == OK
+
+
+async def test_overload_answers_garbage_then_silence_until_power_cycled(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    simulator.set_fault("overload")
+    runtime.link.configure(gap=0.02)  # closer than the simulator's 0.2 s overload threshold
+    first = await runtime.ops.export_enable(PANEL)
+    assert first.feedback == UNEXPECTED  # garbage answer to the second packet
+    second = await runtime.ops.get_export_limit(PANEL)
+    assert second.feedback == TIMEOUT  # silent until power-cycled
+    simulator.power_cycle()
+    runtime.link.configure(gap=0.3)
+    await asyncio.sleep(0.3)
+    third = await runtime.ops.export_enable(PANEL)
+    assert third.feedback == OK, third.message
+
+
+async def test_export_enable_sends_the_limit_then_the_mode_switches(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    result = await runtime.ops.export_enable(PANEL)
+    assert result.feedback == OK
+    assert simulator.requests() == [
+        write_export_limit_request(10_000, 8_000, PhaseMeasurement.SUM_OF_PHASES),
+        mode_switch_request(Command.MODE_DRED, Switch.OFF),
+        mode_switch_request(Command.MODE_RCR, Switch.OFF),
+        mode_switch_request(Command.MODE_VALUE, Switch.ON),
+    ]
+    assert simulator.device.export_limit_w == 8_000
+    assert runtime.state.export_state == "on"
+
+
+async def test_export_disable_writes_the_minimum_and_state_turns_off(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    await runtime.ops.export_disable(PANEL)
+    assert simulator.device.export_limit_w == 0
+    assert runtime.state.export_state == "off"
+
+
+async def test_export_toggle_reads_then_flips(runtime: Runtime, simulator: SimulatorServer) -> None:
+    simulator.device.export_limit_w = 0
+    result = await runtime.ops.export_toggle(PANEL)
+    assert result.command == "export_enable" and result.feedback == OK
+    assert simulator.device.export_limit_w == 8_000
+    result = await runtime.ops.export_toggle(PANEL)
+    assert result.command == "export_disable"
+    assert simulator.device.export_limit_w == 0
+
+
+@pytest.mark.parametrize(
+    "value", ["abc", math.nan, math.inf, -math.inf, -0.5, 100.01, 1e9, None, True, [], {}]
+)
+async def test_invalid_limit_sends_nothing_and_gives_128(
+    runtime: Runtime, simulator: SimulatorServer, value: object
+) -> None:
+    result = await runtime.ops.set_export_limit(value, PANEL)
+    assert result.feedback == Feedback.INVALID_INPUT
+    assert runtime.state.feedback[OperationName.SET_EXPORT_LIMIT] == 128
+    assert simulator.requests() == []
+
+
+async def test_limit_above_capacity_is_clamped_with_129(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    result = await runtime.ops.set_export_limit(55, PANEL)
+    assert result.feedback == 129
+    assert simulator.device.export_limit_w == 10_000
+    assert result.ok
+
+
+async def test_limit_is_rounded_to_10_watt_steps(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    result = await runtime.ops.set_export_limit("3.456", PANEL)
+    assert result.feedback == OK
+    assert simulator.device.export_limit_w == 3_460
+
+
+def test_validate_limit_bounds() -> None:
+    assert validate_limit(0, 10) == (0.0, False)
+    assert validate_limit(100, 200) == (100.0, False)
+    assert validate_limit("7,5", 10) == (7.5, False)
+    with pytest.raises(InvalidInputError):
+        validate_limit(100.001, 200)
+
+
+async def test_get_export_limit_teaches_the_state(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    simulator.device.export_limit_w = 1_230
+    simulator.device.total_capacity_w = 9_990
+    result = await runtime.ops.get_export_limit(PANEL)
+    assert result.feedback == OK
+    assert runtime.state.export_limit_kw == 1.23
+    assert runtime.state.total_capacity_kw == 9.99
+    assert runtime.state.control_mode is ControlMode.VALUE
+    assert simulator.requests() == [read_export_settings_request()]
+
+
+async def test_set_control_mode_selects_dred_and_per_phase(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    result = await runtime.ops.set_control_mode("dred", False, PANEL)
+    assert result.feedback == OK, result.message
+    assert simulator.device.mode is ControlMode.DRED
+    assert simulator.device.phase is PhaseMeasurement.PER_PHASE
+    assert runtime.ops.options.export_limit_control_mode == "dred"
+
+
+async def test_set_control_mode_deactivated_turns_every_switch_off(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    await runtime.ops.set_control_mode("deactivated", None, PANEL)
+    assert simulator.device.mode is ControlMode.DEACTIVATED
+    assert not any(simulator.device.switches.values())
+
+
+@pytest.mark.parametrize(("mode", "phase_sum"), [("turbo", None), (3, None), ("value", "yes")])
+async def test_set_control_mode_rejects_bad_input(
+    runtime: Runtime, simulator: SimulatorServer, mode: object, phase_sum: object
+) -> None:
+    result = await runtime.ops.set_control_mode(mode, phase_sum, PANEL)
+    assert result.feedback == Feedback.INVALID_INPUT
+    assert simulator.requests() == []
+
+
+async def test_set_datetime_sets_the_simulated_clock(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    simulator.device.clock_offset = -86_400
+    result = await runtime.ops.set_datetime(PANEL)
+    assert result.feedback == OK
+    assert abs(simulator.device.clock_offset) < 2
+
+
+async def test_zero_inverters_power_is_replaced_by_the_last_real_value(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    await runtime.ops.read_telemetry(PANEL)
+    real = runtime.state.telemetry
+    assert real is not None and real["inverters_power"] > 0
+    simulator.set_fault("zero_inverters")
+    await runtime.ops.read_telemetry(PANEL)
+    fixed = runtime.state.telemetry
+    assert fixed is not None
+    assert fixed["inverters_power"] == real["inverters_power"]
+    assert fixed["load_power"] == round(fixed["inverters_power"] - fixed["meters_power"], 3)
+
+
+def test_zero_fix_forgets_values_older_than_60_s() -> None:
+    now = [0.0]
+    fix = ZeroPowerFix(clock=lambda: now[0])
+    producing = Telemetry(raw=(0,) * 10 + (1500,))
+    zero = Telemetry(raw=(0,) * 10 + (0,))
+    fix.apply(producing)
+    now[0] = 30
+    assert fix.apply(zero).inverters_w == 1500
+    now[0] = 61
+    assert fix.apply(zero).inverters_w == 0
+
+
+async def test_telemetry_becomes_unavailable_after_three_failures(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    await runtime.ops.read_telemetry()
+    assert runtime.state.telemetry_available
+    simulator.set_fault("reset")
+    for _ in range(2):
+        await runtime.ops.read_telemetry()
+    assert runtime.state.telemetry_available
+    await runtime.ops.read_telemetry()
+    assert not runtime.state.telemetry_available
+    simulator.clear_faults()
+    await runtime.ops.read_telemetry()
+    assert runtime.state.telemetry_available
+
+
+async def test_poll_results_are_not_logged_as_commands(runtime: Runtime) -> None:
+    await runtime.ops.read_telemetry()
+    assert list(runtime.state.commands) == []
+    assert runtime.state.feedback[OperationName.GET_TELEMETRY_DATA] == OK
+
+
+@pytest.mark.parametrize(
+    ("command", "limit", "feedback"),
+    [
+        ("export_enable", None, OK),
+        ("set_export_limit", "2.5", OK),
+        ("set_export_limit", "x", 128),
+        ("launch_rockets", None, 128),
+        (None, None, 128),
+        (42, None, 128),
+        ("set_control_mode", "rcr", OK),
+    ],
+)
+async def test_run_by_name(runtime: Runtime, command: object, limit: object, feedback: int) -> None:
+    result = await runtime.ops.run(command, limit, PANEL, request_id="r1")
+    assert result.feedback == feedback
+    assert result.request_id == "r1"
+    assert runtime.state.commands[-1].request_id == "r1"
+
+
+async def test_nak_is_accepted_and_said(runtime: Runtime, simulator: SimulatorServer) -> None:
+    simulator.set_fault("nak")
+    result = await runtime.ops.export_enable(PANEL)
+    assert result.feedback == OK
+    assert "NAK to 4 of 4 packets" in result.message
+
+
+async def test_state_events_show_waiting_then_result(runtime: Runtime) -> None:
+    seen: list[int] = []
+    runtime.state.subscribe(
+        lambda event: (
+            seen.append(event.data["feedback"])
+            if event.topic == "feedback" and event.data["operation"] == "get_export_limit"
+            else None
+        )
+    )
+    await runtime.ops.get_export_limit(PANEL)
+    assert seen == [0, 1]
+
+
+def test_short_answer_fault_is_n_6() -> None:
+    from sec1000.protocol import build_response
+
+    assert struct.unpack(">H", build_response(0x0B, b"\x00")[5:7])[0] == 6
