@@ -7,11 +7,16 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sec1000.link import DeviceLink
 from sec1000.operations import Operations
 from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
+
+# The machine is small and shared: generation speed is not what these tests check.
+settings.register_profile("sec1000", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("sec1000")
 
 # Short gaps and timeouts keep the suite fast; the gap logic is the same at any size.
 TEST_GAP_MS = 20

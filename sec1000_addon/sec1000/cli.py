@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sec1000", description=__doc__)
     parser.add_argument("--version", action="version", version=f"sec1000 {__version__}")
     parser.add_argument(
-        "--log-level", default="warning", help="debug, info, warning (default) or error"
+        "--log-level", help="debug, info, warning or error (default: error; warning for serve)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
