@@ -196,7 +196,9 @@ class Watchdog:
         self.ops.state.set_restore(True, None, running=True)
         for switch in MODE_SWITCHES.values():
             await self.ops.acknowledge(session, mode_switch_request(switch, Switch.OFF), switch)
-        _LOGGER.warning("export limiter off: the plant exports without limit for %g s", self.off_window)
+        _LOGGER.warning(
+            "export limiter off: the plant exports without limit for %g s", self.off_window
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.off_window)
         return record
@@ -221,7 +223,9 @@ class Watchdog:
                 f"expected {mode.option} and {limit_w} W"
             )
 
-    async def restore(self, record: RestoreRecord, deadline: float | None = None) -> Sec1000Error | None:
+    async def restore(
+        self, record: RestoreRecord, deadline: float | None = None
+    ) -> Sec1000Error | None:
         """Restore until the device confirms; None when confirmed, else the last error at `deadline`."""
         self._pending = record
         self._restored.clear()
@@ -250,7 +254,9 @@ class Watchdog:
         record = self.store.load()
         if record is None:
             return True
-        _LOGGER.warning("a watchdog restore was left unfinished; restoring the export limiter first")
+        _LOGGER.warning(
+            "a watchdog restore was left unfinished; restoring the export limiter first"
+        )
         self.ops.state.set_restore(True, "restoring the export limiter left off by an earlier run")
         return await self.restore(record, deadline) is None
 

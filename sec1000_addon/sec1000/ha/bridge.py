@@ -1,0 +1,420 @@
+"""Publishes the state to Home Assistant and turns helper presses and events into operations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sec1000.ha.entities import (
+    ALL_SENSORS,
+    COMMAND_EVENT,
+    EXPORT_LIMIT,
+    EXPORT_STATE,
+    EXPORT_SWITCH,
+    FEEDBACK_SENSORS,
+    HELPERS,
+    HELPERS_BY_ENTITY,
+    MODULE_STARTED,
+    RESULT_EVENT,
+    SETPOINT,
+    TELEMETRY_SENSORS,
+    UNAVAILABLE,
+    Helper,
+    Sensor,
+)
+from sec1000.operations import Origin
+from sec1000.protocol import Feedback
+from sec1000.runtime import Runtime
+from sec1000.state import StateEvent, Topic
+
+_LOGGER = logging.getLogger(__name__)
+
+OWN_CONTEXTS_KEPT = 200
+NOTIFICATION_CHECK_INTERVAL = 30.0
+RESTORE_NOTIFICATION = "sec1000_watchdog_restore"
+OFFLINE_NOTIFICATION = "sec1000_device_unreachable"
+CONFIG_NOTIFICATION = "sec1000_configuration_invalid"
+IGNORED_STATES = (UNAVAILABLE, "unknown")
+
+
+class WebSocketApi(Protocol):
+    """What the bridge needs of the WebSocket client."""
+
+    async def send_command(self, message: dict[str, Any]) -> Any:
+        """Send one command and return its result."""
+
+    async def subscribe(
+        self, message: dict[str, Any], callback: Callable[[dict[str, Any]], None]
+    ) -> Any:
+        """Subscribe; `callback` gets each event payload."""
+
+
+class StatesApi(Protocol):
+    """What the bridge needs of the REST client."""
+
+    async def set_state(self, entity_id: str, state: str, attributes: dict[str, Any]) -> Any:
+        """POST /api/states/<entity_id>."""
+
+
+class Bridge:
+    """Keeps Home Assistant in step with the state model, both ways."""
+
+    def __init__(self, runtime: Runtime, ws: WebSocketApi, rest: StatesApi) -> None:
+        self.runtime = runtime
+        self.ws = ws
+        self.rest = rest
+        self.connected = False
+        self._dirty: set[str] = set()
+        self._dirty_event = asyncio.Event()
+        self._incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._own_contexts: deque[str] = deque(maxlen=OWN_CONTEXTS_KEPT)
+        self._own_calls = 0
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._synced: dict[str, Any] = {}
+        self._shown: dict[str, str] = {}
+        self._users: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started_at = time.time()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # -- life cycle
+
+    def start(self) -> None:
+        """Subscribe to the state model and start the publishing and command tasks."""
+        self._unsubscribe = self.runtime.state.subscribe(self._on_state_event)
+        for coro in (self._publisher(), self._consumer(), self._notification_timer()):
+            self._spawn(coro)
+
+    async def stop(self) -> None:
+        """Stop every task."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def on_connected(self) -> None:
+        """After every (re)connect: helpers, subscriptions, every state, notifications."""
+        self._synced.clear()
+        self._shown.clear()
+        await self._load_users()
+        await self._ensure_helpers()
+        await self.ws.subscribe(
+            {"type": "subscribe_events", "event_type": "state_changed"}, self._on_state_changed
+        )
+        await self.ws.subscribe(
+            {"type": "subscribe_events", "event_type": COMMAND_EVENT}, self._on_command
+        )
+        self.connected = True
+        await self._publish([sensor.entity_id for sensor in ALL_SENSORS])
+        await self._sync_helpers()
+        await self._update_notifications(resync=True)
+
+    def on_disconnected(self) -> None:
+        """The connection dropped; everything is re-sent on the next connect."""
+        self.connected = False
+
+    # -- helpers
+
+    async def _ensure_helpers(self) -> None:
+        """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate."""
+        states = await self.ws.send_command({"type": "get_states"})
+        existing = {state["entity_id"] for state in states if isinstance(state, dict)}
+        for domain in sorted({helper.domain for helper in HELPERS}):
+            items = await self.ws.send_command({"type": f"{domain}/list"})
+            existing |= {f"{domain}.{item.get('id')}" for item in items if isinstance(item, dict)}
+        for helper in HELPERS:
+            if helper.entity_id in existing:
+                continue
+            _LOGGER.info("creating %s", helper.entity_id)
+            created = await self.ws.send_command(
+                {"type": f"{helper.domain}/create", "name": helper.name, **helper.create}
+            )
+            if isinstance(created, dict) and created.get("id") != helper.object_id:
+                _LOGGER.error(
+                    "Home Assistant gave %s the id %s", helper.entity_id, created.get("id")
+                )
+
+    async def _own_call(self, domain: str, service: str, data: dict[str, Any]) -> None:
+        """Call a service whose state change must not be taken for a user command."""
+        self._own_calls += 1
+        self._settled.clear()
+        try:
+            result = await self.ws.send_command(
+                {"type": "call_service", "domain": domain, "service": service, "service_data": data}
+            )
+            context = result.get("context") if isinstance(result, dict) else None
+            if isinstance(context, dict) and context.get("id"):
+                self._own_contexts.append(str(context["id"]))
+        finally:
+            self._own_calls -= 1
+            if self._own_calls == 0:
+                self._settled.set()
+
+    async def _sync_helpers(self) -> None:
+        """The setpoint follows the device's limit; the export switch follows the export state."""
+        if not self.connected:
+            return
+        state = self.runtime.state
+        if (
+            state.export_limit_kw is not None
+            and self._synced.get(SETPOINT.entity_id) != state.export_limit_kw
+        ):
+            self._synced[SETPOINT.entity_id] = state.export_limit_kw
+            await self._own_call(
+                "input_number",
+                "set_value",
+                {"entity_id": SETPOINT.entity_id, "value": state.export_limit_kw},
+            )
+        export_state = state.export_state
+        if export_state is not None and self._synced.get(EXPORT_SWITCH.entity_id) != export_state:
+            self._synced[EXPORT_SWITCH.entity_id] = export_state
+            await self._own_call(
+                "input_boolean", f"turn_{export_state}", {"entity_id": EXPORT_SWITCH.entity_id}
+            )
+
+    # -- from Home Assistant
+
+    def _on_state_changed(self, event: dict[str, Any]) -> None:
+        data = event.get("data") if isinstance(event, dict) else None
+        if isinstance(data, dict) and data.get("entity_id") in HELPERS_BY_ENTITY:
+            self._incoming.put_nowait(data)
+
+    def _on_command(self, event: dict[str, Any]) -> None:
+        data = event.get("data") if isinstance(event, dict) else None
+        context = event.get("context") if isinstance(event, dict) else None
+        if not isinstance(data, dict):
+            data = {}
+        request_id = data.get("request_id")
+        origin = self._origin(context if isinstance(context, dict) else {})
+        self._spawn(
+            self.runtime.ops.run(
+                data.get("command"),
+                data.get("limit"),
+                origin,
+                None if request_id is None else str(request_id),
+            )
+        )
+
+    async def _consumer(self) -> None:
+        while True:
+            data = await self._incoming.get()
+            await self._settled.wait()  # our own call's context id must be known before judging
+            try:
+                await self._handle_helper_change(data)
+            except Exception:
+                _LOGGER.exception("could not handle a change of %s", data.get("entity_id"))
+
+    async def _handle_helper_change(self, data: dict[str, Any]) -> None:
+        new, old = data.get("new_state"), data.get("old_state")
+        if not isinstance(new, dict) or not isinstance(old, dict):
+            return  # created, removed, or restored at start: not a press
+        if new.get("state") in IGNORED_STATES or old.get("state") in IGNORED_STATES:
+            return
+        if new.get("state") == old.get("state"):
+            return
+        raw_context = new.get("context")
+        context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
+        if context.get("id") in self._own_contexts:
+            return
+        helper: Helper = HELPERS_BY_ENTITY[str(data["entity_id"])]
+        origin = self._origin(context)
+        ops = self.runtime.ops
+        if helper is SETPOINT:
+            self._synced.pop(SETPOINT.entity_id, None)
+            await ops.set_export_limit(new.get("state"), origin)
+            await self._sync_helpers()
+        elif helper is EXPORT_SWITCH:
+            self._synced.pop(EXPORT_SWITCH.entity_id, None)
+            if new.get("state") == "on":
+                await ops.export_enable(origin)
+            else:
+                await ops.export_disable(origin)
+            await self._sync_helpers()  # a failed command puts the switch back
+        elif helper.command is not None:
+            await ops.run(helper.command, None, origin)
+
+    def _origin(self, context: dict[str, Any]) -> Origin:
+        user_id = context.get("user_id")
+        if user_id:
+            return Origin("home_assistant", self._users.get(str(user_id), str(user_id)))
+        return Origin("automation")
+
+    async def _load_users(self) -> None:
+        try:
+            users = await self.ws.send_command({"type": "config/auth/list"})
+        except Exception as err:
+            _LOGGER.debug("cannot list users (%s); commands are logged with user ids", err)
+            return
+        self._users = {
+            str(user["id"]): str(user.get("name") or user["id"])
+            for user in users
+            if isinstance(user, dict) and "id" in user
+        }
+
+    # -- to Home Assistant
+
+    def _on_state_event(self, event: StateEvent) -> None:
+        if event.topic is Topic.TELEMETRY:
+            self._mark(*(sensor.entity_id for sensor in TELEMETRY_SENSORS.values()))
+        elif event.topic is Topic.SETTINGS:
+            self._mark(
+                EXPORT_LIMIT.entity_id, EXPORT_STATE.entity_id, MODULE_STARTED.entity_id, "helpers"
+            )
+        elif event.topic is Topic.FEEDBACK:
+            operation = event.data.get("operation")
+            for op, sensor in FEEDBACK_SENSORS.items():
+                if op.value == operation:
+                    self._mark(sensor.entity_id)
+        elif event.topic is Topic.COMMAND:
+            self._spawn(self._fire_result(dict(event.data)))
+        elif event.topic in (Topic.RESTORE, Topic.LINK, Topic.OPTIONS):
+            self._mark("notifications")
+
+    def _mark(self, *keys: str) -> None:
+        self._dirty.update(keys)
+        self._dirty_event.set()
+
+    async def _publisher(self) -> None:
+        while True:
+            await self._dirty_event.wait()
+            self._dirty_event.clear()
+            keys, self._dirty = self._dirty, set()
+            if not self.connected:
+                continue  # everything is re-published on connect
+            try:
+                await self._publish([key for key in keys if "." in key])
+                if "helpers" in keys:
+                    await self._sync_helpers()
+                if "notifications" in keys:
+                    await self._update_notifications()
+            except Exception as err:
+                _LOGGER.warning("publishing to Home Assistant failed: %s", err)
+
+    async def _publish(self, entity_ids: list[str]) -> None:
+        by_id = {sensor.entity_id: sensor for sensor in ALL_SENSORS}
+        sensors = [by_id[entity_id] for entity_id in entity_ids if entity_id in by_id]
+        await asyncio.gather(
+            *(
+                self.rest.set_state(sensor.entity_id, self._value(sensor), sensor.attributes())
+                for sensor in sensors
+            )
+        )
+
+    def _value(self, sensor: Sensor) -> str:
+        state = self.runtime.state
+        for key, telemetry_sensor in TELEMETRY_SENSORS.items():
+            if telemetry_sensor is sensor:
+                if not state.telemetry_available or state.telemetry is None:
+                    return UNAVAILABLE
+                return str(state.telemetry[key])
+        if sensor is EXPORT_LIMIT:
+            return (
+                UNAVAILABLE
+                if state.export_limit_kw is None
+                else str(round(state.export_limit_kw, 2))
+            )
+        if sensor is EXPORT_STATE:
+            return state.export_state or "unknown"
+        if sensor is MODULE_STARTED:
+            return "on" if state.module_started else "off"
+        for op, feedback_sensor in FEEDBACK_SENSORS.items():
+            if feedback_sensor is sensor:
+                return str(state.feedback[op])
+        raise KeyError(sensor.entity_id)
+
+    async def _fire_result(self, record: dict[str, Any]) -> None:
+        if not self.connected:
+            return
+        feedback = int(record["feedback"])
+        data = {
+            "command": record["command"],
+            "request_id": record.get("request_id"),
+            "feedback": feedback,
+            "ok": bool(feedback & Feedback.OK),
+            "message": record["message"],
+        }
+        try:
+            await self.ws.send_command(
+                {"type": "fire_event", "event_type": RESULT_EVENT, "event_data": data}
+            )
+        except Exception as err:
+            _LOGGER.warning("could not fire %s: %s", RESULT_EVENT, err)
+
+    # -- persistent notifications
+
+    def desired_notifications(self) -> dict[str, tuple[str, str]]:
+        """The notifications that should be shown now: id -> (title, message)."""
+        runtime, state = self.runtime, self.runtime.state
+        wanted: dict[str, tuple[str, str]] = {}
+        if state.restore_pending:
+            detail = state.restore_error or "the add-on is restoring it now"
+            wanted[RESTORE_NOTIFICATION] = (
+                "SEC1000: export limiter not confirmed",
+                "A reset export watchdog turned the export limiter off and it is not confirmed back on "
+                f"yet: the plant may export without limit. {detail}",
+            )
+        health = state.link
+        offline_for = time.time() - (health.last_success or self._started_at)
+        limit = runtime.options.offline_notification_minutes * 60
+        if health.consecutive_failures and offline_for > limit:
+            wanted[OFFLINE_NOTIFICATION] = (
+                "SEC1000: controller unreachable",
+                f"The SEC1000 at {runtime.options.host}:{runtime.options.port} has not answered for "
+                f"{offline_for / 60:.0f} minutes. Last error: {health.last_error}",
+            )
+        if runtime.options_error is not None:
+            wanted[CONFIG_NOTIFICATION] = (
+                "SEC1000: configuration invalid",
+                f"The add-on options are invalid, so the controller is not contacted: {runtime.options_error}",
+            )
+        return wanted
+
+    async def _update_notifications(self, resync: bool = False) -> None:
+        if not self.connected:
+            return
+        wanted = self.desired_notifications()
+        for notification_id, (title, message) in wanted.items():
+            if self._shown.get(notification_id) != message:
+                await self.ws.send_command(
+                    {
+                        "type": "call_service",
+                        "domain": "persistent_notification",
+                        "service": "create",
+                        "service_data": {
+                            "notification_id": notification_id,
+                            "title": title,
+                            "message": message,
+                        },
+                    }
+                )
+                self._shown[notification_id] = message
+        for notification_id in (RESTORE_NOTIFICATION, OFFLINE_NOTIFICATION, CONFIG_NOTIFICATION):
+            if notification_id not in wanted and (resync or notification_id in self._shown):
+                await self.ws.send_command(
+                    {
+                        "type": "call_service",
+                        "domain": "persistent_notification",
+                        "service": "dismiss",
+                        "service_data": {"notification_id": notification_id},
+                    }
+                )
+                self._shown.pop(notification_id, None)
+
+    async def _notification_timer(self) -> None:
+        while True:
+            await asyncio.sleep(NOTIFICATION_CHECK_INTERVAL)
+            with contextlib.suppress(Exception):
+                self._mark("notifications")

@@ -1,0 +1,157 @@
+"""The Home Assistant contract as data: sensors, helpers, events (ids kept from goodwe_sec1000)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sec1000.protocol import TELEMETRY_FIELDS
+from sec1000.state import OperationName
+
+COMMAND_EVENT = "sec1000_command"
+RESULT_EVENT = "sec1000_command_result"
+UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Sensor:
+    """One sensor published through the REST states API."""
+
+    entity_id: str
+    name: str
+    unit: str | None = None
+    device_class: str | None = None
+    state_class: str | None = None
+    icon: str | None = None
+
+    def attributes(self) -> dict[str, Any]:
+        """The attributes posted with every state."""
+        attributes: dict[str, Any] = {"friendly_name": self.name}
+        for key, value in (
+            ("unit_of_measurement", self.unit),
+            ("device_class", self.device_class),
+            ("state_class", self.state_class),
+            ("icon", self.icon),
+        ):
+            if value is not None:
+                attributes[key] = value
+        return attributes
+
+
+TELEMETRY_SENSORS: dict[str, Sensor] = {
+    field.key: Sensor(
+        f"sensor.sec1000_{field.key}",
+        f"SEC1000 {field.name}",
+        field.unit,
+        field.device_class,
+        "measurement",
+        field.icon,
+    )
+    for field in TELEMETRY_FIELDS
+}
+EXPORT_LIMIT = Sensor(
+    "sensor.sec1000_export_limit",
+    "SEC1000 Export Limit",
+    "kW",
+    "power",
+    "measurement",
+    "mdi:transmission-tower-export",
+)
+EXPORT_STATE = Sensor("sensor.sec1000_export_state", "SEC1000 Export State", icon="mdi:export")
+MODULE_STARTED = Sensor("sensor.sec1000_modul_started", "SEC1000 Modul started", icon="mdi:power")
+FEEDBACK_OPERATIONS = (
+    OperationName.EXPORT_DISABLE,
+    OperationName.EXPORT_ENABLE,
+    OperationName.SET_EXPORT_LIMIT,
+    OperationName.GET_EXPORT_LIMIT,
+    OperationName.GET_TELEMETRY_DATA,
+    OperationName.RESET_EXPORT_WATCHDOG,
+    OperationName.SET_DATETIME,
+)
+FEEDBACK_SENSORS: dict[OperationName, Sensor] = {
+    op: Sensor(
+        f"sensor.sec1000_{op.value}_feedback",
+        f"SEC1000 {op.value.replace('_', ' ').title()} - Feedback",
+        icon="mdi:message-alert-outline",
+    )
+    for op in FEEDBACK_OPERATIONS
+}
+ALL_SENSORS: tuple[Sensor, ...] = (
+    *TELEMETRY_SENSORS.values(),
+    EXPORT_LIMIT,
+    EXPORT_STATE,
+    MODULE_STARTED,
+    *FEEDBACK_SENSORS.values(),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Helper:
+    """A helper the add-on creates when missing and watches."""
+
+    domain: str
+    object_id: str
+    name: str
+    command: str | None  # what a press or change runs; None when the value carries the meaning
+    create: dict[str, Any]
+
+    @property
+    def entity_id(self) -> str:
+        """input_button.sec1000_export_enable, ..."""
+        return f"{self.domain}.{self.object_id}"
+
+
+def _button(object_id: str, name: str, command: str, icon: str) -> Helper:
+    return Helper("input_button", object_id, name, command, {"icon": icon})
+
+
+HELPERS: tuple[Helper, ...] = (
+    _button(
+        "sec1000_export_enable",
+        "SEC1000 Export Enable",
+        "export_enable",
+        "mdi:transmission-tower-export",
+    ),
+    _button(
+        "sec1000_export_disable",
+        "SEC1000 Export Disable",
+        "export_disable",
+        "mdi:transmission-tower-off",
+    ),
+    _button(
+        "sec1000_get_export_limit", "SEC1000 Get Export Limit", "get_export_limit", "mdi:download"
+    ),
+    _button(
+        "sec1000_set_datetime", "SEC1000 Set Datetime", "set_datetime", "mdi:clock-check-outline"
+    ),
+    _button(
+        "sec1000_reset_export_watchdog",
+        "SEC1000 Reset Export Watchdog",
+        "reset_export_watchdog",
+        "mdi:restart-alert",
+    ),
+    Helper(
+        "input_number",
+        "sec1000_export_limit_setpoint",
+        "SEC1000 Export Limit Setpoint",
+        "set_export_limit",
+        {
+            "min": 0,
+            "max": 100,
+            "step": 0.01,
+            "mode": "box",
+            "unit_of_measurement": "kW",
+            "icon": "mdi:tune-vertical",
+        },
+    ),
+    Helper(
+        "input_boolean",
+        "sec1000_export",
+        "SEC1000 Export",
+        None,
+        {"icon": "mdi:transmission-tower-export"},
+    ),
+)
+HELPERS_BY_ENTITY = {helper.entity_id: helper for helper in HELPERS}
+SETPOINT = HELPERS_BY_ENTITY["input_number.sec1000_export_limit_setpoint"]
+EXPORT_SWITCH = HELPERS_BY_ENTITY["input_boolean.sec1000_export"]
