@@ -84,10 +84,6 @@ class CommandResult:
         return bool(self.feedback & Feedback.OK)
 
 
-class Outcome(Exception):
-    """Raised inside an operation to end it with a feedback and message (not an error)."""
-
-
 def watts(kw: float) -> int:
     """kW (two decimals) to whole watts, in the device's 10 W steps."""
     return round(kw * 100) * 10
@@ -188,7 +184,7 @@ class Operations:
     ) -> CommandResult:
         """Run one operation: feedback 0 while waiting, then the outcome, logged and recorded."""
         if validation_error is not None:
-            return self._finish(
+            return self.finish(
                 name,
                 origin,
                 int(Feedback.INVALID_INPUT),
@@ -198,7 +194,7 @@ class Operations:
             )
         if guarded and self.watchdog is not None and self.watchdog.blocks_writes:
             message = "the export limiter restore is still pending; this command waits until it is confirmed"
-            return self._finish(
+            return self.finish(
                 name, origin, int(Feedback.GENERAL_ERROR), message, request_id, command
             )
         assert job is not None
@@ -206,8 +202,6 @@ class Operations:
         try:
             message = await self.link.run(job, priority)
             feedback = int(Feedback.OK | (Feedback.INVALID_INPUT if corrected else 0))
-        except Outcome as outcome:
-            feedback, message = int(Feedback.GENERAL_ERROR), str(outcome)
         except Sec1000Error as err:
             feedback, message = int(err.feedback), str(err)
         except Exception as err:
@@ -216,9 +210,9 @@ class Operations:
         except BaseException:
             self.state.set_feedback(name, int(Feedback.GENERAL_ERROR), "cancelled")
             raise
-        return self._finish(name, origin, feedback, message, request_id, command)
+        return self.finish(name, origin, feedback, message, request_id, command)
 
-    def _finish(
+    def finish(
         self,
         name: OperationName,
         origin: Origin,
@@ -227,6 +221,7 @@ class Operations:
         request_id: str | None,
         command: str | None,
     ) -> CommandResult:
+        """Record an operation's end: feedback sensor, command log, log line; return the result."""
         command = command or name.value
         if not message:
             message = describe_feedback(feedback)
@@ -459,8 +454,8 @@ class Operations:
                 message = await self.link.poll(job)
             except Sec1000Error as err:
                 self.state.telemetry_failed()
-                return self._finish(name, origin, int(err.feedback), str(err), request_id, None)
-            return self._finish(name, origin, int(Feedback.OK), message, request_id, None)
+                return self.finish(name, origin, int(err.feedback), str(err), request_id, None)
+            return self.finish(name, origin, int(Feedback.OK), message, request_id, None)
         result = await self.perform(name, origin, job, request_id=request_id, guarded=False)
         if not result.ok:
             self.state.telemetry_failed()

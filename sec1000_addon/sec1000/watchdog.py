@@ -135,7 +135,7 @@ class Watchdog:
         name = OperationName.RESET_EXPORT_WATCHDOG
         refusal = self._refusal()
         if refusal:
-            return self.ops._finish(
+            return self.ops.finish(
                 name, origin, int(Feedback.GENERAL_ERROR), refusal, request_id, None
             )
         self._running = True
@@ -146,7 +146,7 @@ class Watchdog:
                 record = await self.ops.link.run(self._turn_off, Priority.USER)
             except Sec1000Error as err:
                 if self._pending is None:  # nothing was turned off
-                    return self.ops._finish(
+                    return self.ops.finish(
                         name, origin, int(err.feedback), str(err), request_id, None
                     )
                 record = self._pending
@@ -154,13 +154,13 @@ class Watchdog:
             error = await self.restore(record, time.monotonic() + self.restore_budget)
             if error is None:
                 message = "export watchdog reset; the limiter is back on and confirmed"
-                return self.ops._finish(name, origin, int(Feedback.OK), message, request_id, None)
+                return self.ops.finish(name, origin, int(Feedback.OK), message, request_id, None)
             self._background = asyncio.create_task(self.restore(record), name="sec1000-restore")
             message = (
                 f"the limiter restore is not confirmed ({error}); "
                 "it is retried in the background until the device confirms it"
             )
-            return self.ops._finish(name, origin, int(error.feedback), message, request_id, None)
+            return self.ops.finish(name, origin, int(error.feedback), message, request_id, None)
         finally:
             self._running = False
             self.ops.state.set_restore(
