@@ -14,6 +14,8 @@ from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
+pytest_plugins = ["tests.ha_harness"]
+
 # The machine is small and shared: generation speed is not what these tests check.
 settings.register_profile("sec1000", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("sec1000")

@@ -10,9 +10,12 @@ import signal
 import tempfile
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from sec1000.cli import default_data_dir
+from sec1000.ha.bridge import HomeAssistantAdapter
+from sec1000.ha.supervisor import SupervisorOptions, find_endpoint, supervisor_token, supervisor_url
 from sec1000.options import Options, OptionsError, load_options_file, save_options_file
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
@@ -52,11 +55,22 @@ async def serve(args: argparse.Namespace) -> int:
         )
     options, error = load_startup_options(options_path)
 
-    supervisor_token = os.environ.get("SUPERVISOR_TOKEN") or os.environ.get("HASSIO_TOKEN")
-    runtime = Runtime(options, data_dir, options_error=error, save_options=file_saver(options_path))
+    session = aiohttp.ClientSession()
+    token = supervisor_token(os.environ)
+    save = file_saver(options_path)
+    if token:
+        save = SupervisorOptions(session, supervisor_url(os.environ), token).save
+    runtime = Runtime(options, data_dir, options_error=error, save_options=save)
+    home_assistant = None
+    if endpoint := find_endpoint(os.environ):
+        home_assistant = HomeAssistantAdapter(runtime, endpoint, session)
+    else:
+        _LOGGER.warning(
+            "no Home Assistant configured (SUPERVISOR_TOKEN, or HA_URL and HA_TOKEN): panel only"
+        )
     from sec1000.web import create_app
 
-    app = create_app(runtime, simulator=simulator, supervised=bool(supervisor_token))
+    app = create_app(runtime, simulator=simulator, supervised=bool(token))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
@@ -70,6 +84,8 @@ async def serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     await runtime.start()
+    if home_assistant is not None:
+        home_assistant.start()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,7 +94,10 @@ async def serve(args: argparse.Namespace) -> int:
     await stop.wait()
     _LOGGER.info("stopping")
     await runtime.stop()
+    if home_assistant is not None:
+        await home_assistant.stop()
     await runner.cleanup()
+    await session.close()
     if simulator is not None:
         await simulator.stop()
     return 0

@@ -7,9 +7,12 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import aiohttp
+
+from sec1000.ha.client import Endpoint, HomeAssistantClient
 from sec1000.ha.entities import (
     ALL_SENSORS,
     COMMAND_EVENT,
@@ -42,20 +45,19 @@ CONFIG_NOTIFICATION = "sec1000_configuration_invalid"
 IGNORED_STATES = (UNAVAILABLE, "unknown")
 
 
-class WebSocketApi(Protocol):
-    """What the bridge needs of the WebSocket client."""
+class HomeAssistantApi(Protocol):
+    """What the bridge needs of the Home Assistant client."""
+
+    on_connected: Callable[[], Awaitable[None]] | None
+    on_disconnected: Callable[[], None] | None
 
     async def send_command(self, message: dict[str, Any]) -> Any:
-        """Send one command and return its result."""
+        """Send one WebSocket command and return its result."""
 
     async def subscribe(
         self, message: dict[str, Any], callback: Callable[[dict[str, Any]], None]
     ) -> Any:
         """Subscribe; `callback` gets each event payload."""
-
-
-class StatesApi(Protocol):
-    """What the bridge needs of the REST client."""
 
     async def set_state(self, entity_id: str, state: str, attributes: dict[str, Any]) -> Any:
         """POST /api/states/<entity_id>."""
@@ -64,10 +66,12 @@ class StatesApi(Protocol):
 class Bridge:
     """Keeps Home Assistant in step with the state model, both ways."""
 
-    def __init__(self, runtime: Runtime, ws: WebSocketApi, rest: StatesApi) -> None:
+    def __init__(self, runtime: Runtime, client: HomeAssistantApi) -> None:
         self.runtime = runtime
-        self.ws = ws
-        self.rest = rest
+        self.ws = client
+        self.rest = client
+        client.on_connected = self.on_connected
+        client.on_disconnected = self.on_disconnected
         self.connected = False
         self._dirty: set[str] = set()
         self._dirty_event = asyncio.Event()
@@ -221,7 +225,11 @@ class Bridge:
         new, old = data.get("new_state"), data.get("old_state")
         if not isinstance(new, dict) or not isinstance(old, dict):
             return  # created, removed, or restored at start: not a press
-        if new.get("state") in IGNORED_STATES or old.get("state") in IGNORED_STATES:
+        helper: Helper = HELPERS_BY_ENTITY[str(data["entity_id"])]
+        # A button never pressed is "unknown"; its first press is real. Anything coming back from
+        # "unavailable" is a restore (Home Assistant starting, the helper reloading), not a press.
+        ignored_before = (UNAVAILABLE,) if helper.domain == "input_button" else IGNORED_STATES
+        if new.get("state") in IGNORED_STATES or old.get("state") in ignored_before:
             return
         if new.get("state") == old.get("state"):
             return
@@ -229,7 +237,6 @@ class Bridge:
         context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
         if context.get("id") in self._own_contexts:
             return
-        helper: Helper = HELPERS_BY_ENTITY[str(data["entity_id"])]
         origin = self._origin(context)
         ops = self.runtime.ops
         if helper is SETPOINT:
@@ -418,3 +425,23 @@ class Bridge:
             await asyncio.sleep(NOTIFICATION_CHECK_INTERVAL)
             with contextlib.suppress(Exception):
                 self._mark("notifications")
+
+
+class HomeAssistantAdapter:
+    """The client and the bridge together, as `serve` runs them."""
+
+    def __init__(
+        self, runtime: Runtime, endpoint: Endpoint, session: aiohttp.ClientSession
+    ) -> None:
+        self.client = HomeAssistantClient(endpoint, session)
+        self.bridge = Bridge(runtime, self.client)
+
+    def start(self) -> None:
+        """Start publishing, and connecting (with retries) in the background."""
+        self.bridge.start()
+        self.client.start()
+
+    async def stop(self) -> None:
+        """Disconnect and stop every task."""
+        await self.client.stop()
+        await self.bridge.stop()

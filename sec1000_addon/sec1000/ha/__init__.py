@@ -1,0 +1,1 @@
+"""Home Assistant adapter: client (WebSocket + REST), Supervisor endpoints, and the bridge."""

@@ -1,0 +1,456 @@
+"""The Home Assistant bridge against a real Home Assistant Core, through a fake Supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sec1000.ha.bridge import (
+    CONFIG_NOTIFICATION,
+    OFFLINE_NOTIFICATION,
+    RESTORE_NOTIFICATION,
+    HomeAssistantAdapter,
+)
+from sec1000.ha.client import Endpoint, WebSocketConnection
+from sec1000.ha.entities import ALL_SENSORS, HELPERS, TELEMETRY_SENSORS
+from sec1000.ha.supervisor import find_endpoint
+from sec1000.operations import Origin
+from sec1000.options import OptionsError
+from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_export_limit_request
+from sec1000.runtime import Runtime
+from sec1000.simulator import SimulatorServer
+from sec1000.watchdog import RestoreRecord, RestoreStore
+
+from tests.conftest import eventually
+from tests.fake_supervisor import ADDON_TOKEN, create_fake_supervisor
+from tests.ha_harness import HomeAssistant
+
+pytestmark = pytest.mark.homeassistant
+
+
+class User:
+    """A Home Assistant user on their own WebSocket and REST calls (the real token)."""
+
+    def __init__(
+        self, ha: HomeAssistant, session: aiohttp.ClientSession, ws: WebSocketConnection
+    ) -> None:
+        self.ha, self.session, self.ws = ha, session, ws
+        self.results: list[dict[str, Any]] = []
+
+    async def state(self, entity_id: str) -> dict[str, Any] | None:
+        async with self.session.get(
+            f"{self.ha.url}/api/states/{entity_id}",
+            headers={"Authorization": f"Bearer {self.ha.token}"},
+        ) as response:
+            return await response.json() if response.status == 200 else None
+
+    async def value(self, entity_id: str) -> str | None:
+        state = await self.state(entity_id)
+        return None if state is None else state["state"]
+
+    async def wait_value(self, entity_id: str, expected: str, within: float = 10) -> None:
+        deadline = time.monotonic() + within
+        while (value := await self.value(entity_id)) != expected:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{entity_id} is {value!r}, expected {expected!r}")
+            await asyncio.sleep(0.05)
+
+    async def call(self, domain: str, service: str, **data: Any) -> Any:
+        return await self.ws.send_command(
+            {"type": "call_service", "domain": domain, "service": service, "service_data": data}
+        )
+
+    async def notifications(self) -> set[str]:
+        items = await self.ws.send_command({"type": "persistent_notification/get"})
+        return {item["notification_id"] for item in items}
+
+
+@pytest.fixture
+async def user(home_assistant: HomeAssistant) -> AsyncIterator[User]:
+    async with aiohttp.ClientSession() as session:
+        endpoint = Endpoint(
+            f"{home_assistant.url}/api",
+            f"{home_assistant.url}/api/websocket",
+            home_assistant.token,
+            "test",
+        )
+        ws = await WebSocketConnection.open(session, endpoint)
+        reader = asyncio.create_task(ws.read())
+        person = User(home_assistant, session, ws)
+        await ws.subscribe(
+            {"type": "subscribe_events", "event_type": "sec1000_command_result"},
+            lambda event: person.results.append(event["data"]),
+        )
+        yield person
+        await ws.close()
+        await reader
+
+
+@pytest.fixture
+async def supervisor(home_assistant: HomeAssistant, aiohttp_server: Any) -> TestServer:
+    """The FAKE Supervisor in front of the real Home Assistant."""
+    server: TestServer = await aiohttp_server(
+        create_fake_supervisor(home_assistant.url, home_assistant.token)
+    )
+    return server
+
+
+@pytest.fixture
+async def addon(runtime: Runtime, supervisor: TestServer) -> AsyncIterator[HomeAssistantAdapter]:
+    """The add-on's Home Assistant side, wired as `serve` wires it under the Supervisor."""
+    env = {
+        "SUPERVISOR_TOKEN": ADDON_TOKEN,
+        "SUPERVISOR_URL": str(supervisor.make_url("")).rstrip("/"),
+    }
+    endpoint = find_endpoint(env)
+    assert endpoint is not None and endpoint.via == "supervisor"
+    async with aiohttp.ClientSession() as session:
+        adapter = HomeAssistantAdapter(runtime, endpoint, session)
+        adapter.client.backoff_max = 1
+        adapter.start()
+        yield adapter
+        await adapter.stop()
+
+
+async def connected(addon: HomeAssistantAdapter, connects: int = 1) -> None:
+    await eventually(
+        lambda: addon.client.connects >= connects and addon.client.connected,
+        60,
+        "Home Assistant connection",
+    )
+
+
+async def test_sensors_appear_with_contract_ids_and_attributes(
+    addon: HomeAssistantAdapter, runtime: Runtime, user: User
+) -> None:
+    await connected(addon)
+    await runtime.ops.read_telemetry()
+    await runtime.ops.get_export_limit(Origin("test"))
+    telemetry = runtime.state.telemetry
+    assert telemetry is not None
+    await user.wait_value("sensor.sec1000_load_power", str(telemetry["load_power"]))
+    v1 = await user.state("sensor.sec1000_v1")
+    assert v1 is not None and v1["attributes"] == {
+        "friendly_name": "SEC1000 Voltage L1",
+        "unit_of_measurement": "V",
+        "device_class": "voltage",
+        "state_class": "measurement",
+        "icon": "mdi:flash",
+    }
+    meters = await user.state("sensor.sec1000_meters_power")
+    assert meters is not None and meters["attributes"]["unit_of_measurement"] == "kW"
+    assert meters["attributes"]["friendly_name"] == "SEC1000 Meters Power"
+    await user.wait_value("sensor.sec1000_export_limit", "5.0")
+    await user.wait_value("sensor.sec1000_export_state", "on")
+    await user.wait_value("sensor.sec1000_modul_started", "on")
+    feedback = await user.state("sensor.sec1000_get_export_limit_feedback")
+    assert feedback is not None and feedback["state"] == "1"
+    assert feedback["attributes"]["friendly_name"] == "SEC1000 Get Export Limit - Feedback"
+    for sensor in ALL_SENSORS:
+        assert await user.state(sensor.entity_id) is not None, sensor.entity_id
+
+
+async def test_every_helper_exists_once_after_several_connects(
+    addon: HomeAssistantAdapter, runtime: Runtime, user: User, supervisor: TestServer
+) -> None:
+    await connected(addon)
+    second = HomeAssistantAdapter(runtime, addon.client.endpoint, addon.client.session)
+    second.start()
+    await eventually(lambda: second.client.connected, 30, "second connection")
+    await second.stop()
+    for domain in ("input_button", "input_number", "input_boolean"):
+        items = await user.ws.send_command({"type": f"{domain}/list"})
+        ids = [item["id"] for item in items]
+        assert len(ids) == len(set(ids))
+        for helper in HELPERS:
+            if helper.domain == domain:
+                assert ids.count(helper.object_id) == 1, (helper.object_id, ids)
+    states = await user.ws.send_command({"type": "get_states"})
+    entity_ids = [state["entity_id"] for state in states]
+    for helper in HELPERS:
+        assert entity_ids.count(helper.entity_id) == 1
+        assert f"{helper.entity_id}_2" not in entity_ids
+
+
+@pytest.mark.parametrize(
+    ("button", "command", "first_frame"),
+    [
+        (
+            "input_button.sec1000_export_enable",
+            "export_enable",
+            write_export_limit_request(10_000, 8_000, PhaseMeasurement.SUM_OF_PHASES),
+        ),
+        (
+            "input_button.sec1000_export_disable",
+            "export_disable",
+            write_export_limit_request(10_000, 0, PhaseMeasurement.SUM_OF_PHASES),
+        ),
+        (
+            "input_button.sec1000_get_export_limit",
+            "get_export_limit",
+            bytes.fromhex("00 05 01 01 43 00 45"),
+        ),
+        ("input_button.sec1000_set_datetime", "set_datetime", None),
+    ],
+)
+async def test_button_press_sends_frames_then_feedback_and_result_event(
+    addon: HomeAssistantAdapter,
+    simulator: SimulatorServer,
+    user: User,
+    button: str,
+    command: str,
+    first_frame: bytes | None,
+) -> None:
+    await connected(addon)
+    await user.call("input_button", "press", entity_id=button)
+    await eventually(lambda: bool(simulator.requests()), 10, "a frame at the simulator")
+    if first_frame is not None:
+        assert simulator.requests()[0] == first_frame
+    else:
+        assert simulator.requests()[0][4] == Command.SET_DATETIME
+    await user.wait_value(f"sensor.sec1000_{command}_feedback", "1")
+    await eventually(lambda: any(r["command"] == command for r in user.results), 10, "result event")
+    result = next(r for r in user.results if r["command"] == command)
+    assert result["ok"] is True and result["feedback"] == 1 and result["message"]
+
+
+async def test_reset_watchdog_button_runs_the_guarded_sequence(
+    addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
+) -> None:
+    runtime.watchdog.off_window = 0.2
+    runtime.watchdog.settle = 0.05
+    await connected(addon)
+    await user.call("input_button", "press", entity_id="input_button.sec1000_reset_export_watchdog")
+    await user.wait_value("sensor.sec1000_reset_export_watchdog_feedback", "1", within=20)
+    assert simulator.device.mode is ControlMode.VALUE
+
+
+async def test_setpoint_change_sets_the_limit(
+    addon: HomeAssistantAdapter, simulator: SimulatorServer, user: User
+) -> None:
+    await connected(addon)
+    await user.call(
+        "input_number",
+        "set_value",
+        entity_id="input_number.sec1000_export_limit_setpoint",
+        value=2.75,
+    )
+    await user.wait_value("sensor.sec1000_set_export_limit_feedback", "1")
+    assert simulator.device.export_limit_w == 2_750
+
+
+async def test_export_switch_turns_export_off_and_on(
+    addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
+) -> None:
+    await connected(addon)
+    await runtime.ops.get_export_limit(Origin("test"))
+    await user.wait_value("input_boolean.sec1000_export", "on")
+    await user.call("input_boolean", "turn_off", entity_id="input_boolean.sec1000_export")
+    await user.wait_value("sensor.sec1000_export_state", "off")
+    assert simulator.device.export_limit_w == 0
+    await user.call("input_boolean", "turn_on", entity_id="input_boolean.sec1000_export")
+    await user.wait_value("sensor.sec1000_export_state", "on")
+    assert simulator.device.export_limit_w == 8_000
+
+
+async def test_failed_switch_command_puts_the_switch_back(
+    addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
+) -> None:
+    await connected(addon)
+    await runtime.ops.get_export_limit(Origin("test"))
+    await user.wait_value("input_boolean.sec1000_export", "on")
+    simulator.set_fault("reset")
+    await user.call("input_boolean", "turn_off", entity_id="input_boolean.sec1000_export")
+    await user.wait_value("sensor.sec1000_export_disable_feedback", "64")
+    await user.wait_value("input_boolean.sec1000_export", "on")
+
+
+async def test_the_addons_own_helper_updates_trigger_no_command(
+    addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
+) -> None:
+    await connected(addon)
+    result = await runtime.ops.set_export_limit(3.3, Origin("panel", "someone"))
+    assert result.ok
+    await user.wait_value("input_number.sec1000_export_limit_setpoint", "3.3")
+    await runtime.ops.export_disable(Origin("panel", "someone"))
+    await user.wait_value("input_boolean.sec1000_export", "off")
+    await user.wait_value("input_number.sec1000_export_limit_setpoint", "0.0")
+    await asyncio.sleep(1.0)  # time for a wrongly taken command to reach the device
+    assert len(simulator.requests()) == 8  # the two panel commands, four packets each
+    assert [record.command for record in runtime.state.commands] == [
+        "set_export_limit",
+        "export_disable",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "feedback", "frames"),
+    [
+        ({"command": "set_export_limit", "limit": 2.5, "request_id": "abc"}, 1, 4),
+        ({"command": "set_export_limit", "limit": "2,5", "request_id": "abc"}, 1, 4),
+        ({"command": "set_export_limit", "limit": "lots", "request_id": "abc"}, 128, 0),
+        ({"command": "set_export_limit", "limit": -3, "request_id": "abc"}, 128, 0),
+        ({"command": "explode", "request_id": "abc"}, 128, 0),
+        ({"limit": 5, "request_id": "abc"}, 128, 0),
+        ({"command": ["export_enable"], "request_id": "abc"}, 128, 0),
+        ({"command": "export_enable", "request_id": "abc"}, 1, 4),
+    ],
+)
+async def test_command_event_with_good_and_bad_data(
+    addon: HomeAssistantAdapter,
+    simulator: SimulatorServer,
+    user: User,
+    data: dict[str, Any],
+    feedback: int,
+    frames: int,
+) -> None:
+    await connected(addon)
+    await user.ws.send_command(
+        {"type": "fire_event", "event_type": "sec1000_command", "event_data": data}
+    )
+    await eventually(
+        lambda: any(r["request_id"] == "abc" for r in user.results), 15, "result event"
+    )
+    result = next(r for r in user.results if r["request_id"] == "abc")
+    assert result["feedback"] == feedback, result
+    assert result["ok"] is (feedback == 1)
+    assert result["message"]
+    assert len(simulator.requests()) == frames
+
+
+async def test_command_log_names_the_home_assistant_user(
+    addon: HomeAssistantAdapter, runtime: Runtime, user: User
+) -> None:
+    await connected(addon)
+    await user.call("input_button", "press", entity_id="input_button.sec1000_get_export_limit")
+    await eventually(lambda: bool(runtime.state.commands), 10, "a logged command")
+    assert runtime.state.commands[-1].source == "home_assistant (Test Owner)"
+
+
+async def test_telemetry_sensors_go_unavailable_after_three_failures_and_come_back(
+    addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
+) -> None:
+    await connected(addon)
+    await runtime.ops.read_telemetry()
+    simulator.set_fault("reset")
+    for _ in range(3):
+        await runtime.ops.read_telemetry()
+    await user.wait_value("sensor.sec1000_v1", "unavailable")
+    await user.wait_value("sensor.sec1000_get_telemetry_data_feedback", "64")
+    simulator.clear_faults()
+    await runtime.ops.read_telemetry()
+    telemetry = runtime.state.telemetry
+    assert telemetry is not None
+    await user.wait_value("sensor.sec1000_v1", str(telemetry["v1"]))
+
+
+async def test_home_assistant_restart_republishes_without_duplicates(
+    addon: HomeAssistantAdapter, runtime: Runtime, home_assistant: HomeAssistant, user: User
+) -> None:
+    await connected(addon)
+    await runtime.ops.read_telemetry()
+    await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]))  # type: ignore[index]
+    await user.ws.close()
+    await asyncio.to_thread(home_assistant.restart)
+    await connected(addon, connects=2)
+    async with aiohttp.ClientSession() as session:
+        endpoint = Endpoint(
+            f"{home_assistant.url}/api",
+            f"{home_assistant.url}/api/websocket",
+            home_assistant.token,
+            "test",
+        )
+        fresh = User(home_assistant, session, await WebSocketConnection.open(session, endpoint))
+        reader = asyncio.create_task(fresh.ws.read())
+        await fresh.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]))  # type: ignore[index]
+        for sensor in TELEMETRY_SENSORS.values():
+            assert await fresh.state(sensor.entity_id) is not None
+        items = await fresh.ws.send_command({"type": "input_button/list"})
+        assert [item["id"] for item in items].count("sec1000_export_enable") == 1
+        await fresh.ws.close()
+        await reader
+    assert (
+        addon.client._task is not None and not addon.client._task.done()
+    )  # the add-on never exits
+
+
+async def test_home_assistant_down_at_start(
+    runtime: Runtime, supervisor: TestServer, home_assistant: HomeAssistant
+) -> None:
+    await asyncio.to_thread(home_assistant.stop)
+    try:
+        env = {
+            "SUPERVISOR_TOKEN": ADDON_TOKEN,
+            "SUPERVISOR_URL": str(supervisor.make_url("")).rstrip("/"),
+        }
+        endpoint = find_endpoint(env)
+        assert endpoint is not None
+        async with aiohttp.ClientSession() as session:
+            adapter = HomeAssistantAdapter(runtime, endpoint, session)
+            adapter.client.backoff_max = 1
+            adapter.start()
+            await asyncio.sleep(1.5)
+            assert not adapter.client.connected
+            assert (await runtime.ops.read_telemetry()).ok  # the device side keeps working
+            await asyncio.to_thread(home_assistant.start)
+            await connected(adapter)
+            async with session.get(
+                f"{home_assistant.url}/api/states/sensor.sec1000_v1",
+                headers={"Authorization": f"Bearer {home_assistant.token}"},
+            ) as response:
+                assert response.status == 200
+            await adapter.stop()
+    finally:
+        if home_assistant.process is None:
+            await asyncio.to_thread(home_assistant.start)
+
+
+async def test_notifications_appear_and_are_dismissed(
+    addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
+) -> None:
+    await connected(addon)
+    # configuration invalid
+    runtime.options_error = OptionsError({"host": "must not be empty"})
+    runtime.state.options_changed({})
+    await eventually_async(lambda: _has(user, CONFIG_NOTIFICATION))
+    await runtime.apply_options(runtime.options)
+    await eventually_async(lambda: _lacks(user, CONFIG_NOTIFICATION))
+    # device unreachable for longer than the configured time
+    addon.bridge._started_at = time.time() - 3600
+    simulator.set_fault("reset")
+    await runtime.ops.read_telemetry()
+    await eventually_async(lambda: _has(user, OFFLINE_NOTIFICATION))
+    simulator.clear_faults()
+    await runtime.ops.read_telemetry()
+    await eventually_async(lambda: _lacks(user, OFFLINE_NOTIFICATION))
+    # a watchdog restore pending, then confirmed
+    RestoreStore(runtime.data_dir).save(RestoreRecord("value", 4_000, True, time.time()))
+    simulator.set_fault("silence")
+    runtime.watchdog.backoff_first = 0.1
+    resume = asyncio.create_task(runtime.watchdog.resume_pending())
+    await eventually_async(lambda: _has(user, RESTORE_NOTIFICATION))
+    simulator.clear_faults()
+    assert await asyncio.wait_for(resume, 30)
+    await eventually_async(lambda: _lacks(user, RESTORE_NOTIFICATION))
+    assert simulator.device.export_limit_w == 4_000
+
+
+async def _has(user: User, notification_id: str) -> bool:
+    return notification_id in await user.notifications()
+
+
+async def _lacks(user: User, notification_id: str) -> bool:
+    return notification_id not in await user.notifications()
+
+
+async def eventually_async(check: Any, within: float = 15) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out waiting for a notification change")
+        await asyncio.sleep(0.1)
