@@ -1,0 +1,234 @@
+"""Local checks of the add-on package (no Docker engine here): config, docs, service, artwork."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from PIL import Image
+from sec1000.ha.entities import ALL_SENSORS, HELPERS
+from sec1000.options import OPTION_SPECS, Options, OptionsError
+
+ROOT = Path(__file__).resolve().parent.parent
+ADDON = ROOT / "sec1000_addon"
+SERVICE = ADDON / "rootfs" / "etc" / "s6-overlay" / "s6-rc.d" / "sec1000"
+CONTRACT_ENTITIES = {sensor.entity_id for sensor in ALL_SENSORS} | {
+    helper.entity_id for helper in HELPERS
+}
+# Keys the community add-on linter fails when set to their default value.
+LINTER_DEFAULTS = {
+    "ingress_port": 8099,
+    "hassio_role": "default",
+    "auth_api": False,
+    "host_network": False,
+    "privileged": [],
+    "full_access": False,
+    "docker_api": False,
+    "apparmor": True,
+    "startup": "application",
+    "boot": "auto",
+    "stage": "stable",
+    "advanced": False,
+    "homeassistant_api": False,
+    "hassio_api": False,
+}
+
+
+def config() -> dict[str, Any]:
+    return yaml.safe_load((ADDON / "config.yaml").read_text())
+
+
+def schema_accepts(schema: str, value: object) -> bool:
+    """Does a Supervisor schema type accept this value?"""
+    optional = schema.endswith("?")
+    schema = schema.rstrip("?")
+    if value is None:
+        return optional
+    if schema == "bool":
+        return isinstance(value, bool)
+    if schema == "port":
+        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+    if match := re.fullmatch(r"(int|float|str)\(([^,]*),([^)]*)\)", schema) or re.fullmatch(
+        r"(int|float|str)", schema
+    ):
+        kind = match.group(1)
+        low = match.group(2) if match.lastindex and match.lastindex >= 2 else ""
+        high = match.group(3) if match.lastindex and match.lastindex >= 3 else ""
+        if kind == "str":
+            return (
+                isinstance(value, str)
+                and (not low or len(value) >= int(low))
+                and (not high or len(value) <= int(high))
+            )
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind == "int" and not isinstance(value, int))
+        ):
+            return False
+        return (not low or value >= float(low)) and (not high or value <= float(high))
+    if match := re.fullmatch(r"list\((.*)\)", schema):
+        return value in match.group(1).split("|")
+    raise AssertionError(f"unknown schema type {schema}")
+
+
+def test_required_keys_and_ingress() -> None:
+    cfg = config()
+    for key in ("name", "version", "slug", "description", "url", "arch"):
+        assert cfg.get(key), key
+    assert cfg["arch"] == ["aarch64", "amd64"]
+    assert cfg["init"] is False and cfg["ingress"] is True and cfg["homeassistant_api"] is True
+    assert cfg["panel_icon"] == "mdi:transmission-tower-export" and cfg["panel_title"]
+
+
+def test_no_key_is_set_to_its_default() -> None:
+    cfg = config()
+    offending = {
+        key: cfg[key]
+        for key, default in LINTER_DEFAULTS.items()
+        if key in cfg and cfg[key] == default
+    }
+    assert offending == {}
+
+
+def test_security_rating_is_8() -> None:
+    cfg = config()
+    rating = 5 + (2 if cfg.get("ingress") else 0) + (1 if (ADDON / "apparmor.txt").exists() else 0)
+    rating -= 1 if cfg.get("apparmor") is False else 0
+    rating -= {"manager": 1, "admin": 2}.get(cfg.get("hassio_role", "default"), 0)
+    rating -= (1 if cfg.get("host_network") else 0) + (2 if cfg.get("host_pid") else 0)
+    rating -= 1 if cfg.get("privileged") else 0
+    if cfg.get("full_access") or cfg.get("docker_api"):
+        rating = 1
+    assert min(rating, 8) == 8
+
+
+def test_every_option_has_a_default_its_schema_accepts() -> None:
+    cfg = config()
+    assert set(cfg["options"]) == set(cfg["schema"])
+    for key, schema in cfg["schema"].items():
+        assert schema_accepts(schema, cfg["options"][key]), (key, schema, cfg["options"][key])
+
+
+def test_schema_equals_the_applications_option_model() -> None:
+    cfg = config()
+    assert cfg["schema"] == {spec.key: spec.schema for spec in OPTION_SPECS}
+    assert cfg["options"] == {spec.key: spec.default for spec in OPTION_SPECS}
+    assert Options.from_mapping(cfg["options"]) == Options()
+
+
+@pytest.mark.parametrize("spec", OPTION_SPECS, ids=lambda spec: spec.key)
+def test_schema_bounds_equal_the_applications_validation(spec: Any) -> None:
+    """Just inside the bounds both accept; just outside both refuse."""
+    schema = {s.key: s.schema for s in OPTION_SPECS}[spec.key]
+    if spec.kind in ("int", "float", "port"):
+        step = 1 if spec.kind in ("int", "port") else 0.01
+        low = spec.minimum
+        high = spec.maximum
+        for raw, inside in ((low, True), (high, True), (low - step, False), (high + step, False)):
+            value = int(raw) if spec.kind in ("int", "port") else raw
+            assert schema_accepts(schema, value) is inside, (spec.key, value)
+            assert _app_accepts(spec.key, value) is inside, (spec.key, value)
+    elif spec.kind == "list":
+        for choice in spec.choices:
+            assert schema_accepts(schema, choice) and _app_accepts(spec.key, choice)
+        assert not schema_accepts(schema, "nope") and not _app_accepts(spec.key, "nope")
+
+
+def _app_accepts(key: str, value: object) -> bool:
+    # Cross-field checks aside: give the other limits room so only this key is judged.
+    base = Options(min_export_limit=0, max_export_limit=100, total_capacity=2000)
+    try:
+        Options.from_mapping({key: value}, base=base)
+    except OptionsError as err:
+        return key not in err.errors
+    return True
+
+
+def test_every_option_is_translated_and_documented() -> None:
+    translations = yaml.safe_load((ADDON / "translations" / "en.yaml").read_text())["configuration"]
+    docs = (ADDON / "DOCS.md").read_text()
+    for key in config()["schema"]:
+        assert translations[key]["name"] and translations[key]["description"], key
+        assert f"`{key}`" in docs, key
+
+
+def test_lovelace_references_only_contract_entities() -> None:
+    referenced: set[str] = set()
+    for path in (ADDON / "lovelace").glob("*.yaml"):
+        referenced |= set(
+            re.findall(
+                r"\b(?:sensor|input_button|input_number|input_boolean)\.sec1000_[a-z0-9_]+",
+                path.read_text(),
+            )
+        )
+    assert referenced, "the dashboard templates reference no entity"
+    assert referenced - CONTRACT_ENTITIES == set()
+    for helper in HELPERS:
+        assert helper.entity_id in referenced, helper.entity_id
+
+
+def test_every_yaml_file_parses() -> None:
+    files = [
+        p
+        for p in ROOT.rglob("*.y*ml")
+        if not {".venv", ".cache", "node_modules", ".git"} & set(p.parts)
+    ]
+    assert len(files) >= 8
+    for path in files:
+        yaml.safe_load(path.read_text())
+
+
+def test_dockerfile_names_a_default_build_from() -> None:
+    dockerfile = (ADDON / "Dockerfile").read_text()
+    assert re.search(
+        r"^ARG BUILD_FROM=ghcr\.io/home-assistant/base-python:3\.13-alpine3\.24$", dockerfile, re.M
+    )
+    assert re.search(r"^FROM \$\{BUILD_FROM\}$", dockerfile, re.M)
+    assert "org.opencontainers.image.source" in dockerfile and "pip install" in dockerfile
+    assert not (ADDON / "build.yaml").exists()
+
+
+def test_service_scripts_pass_shellcheck() -> None:
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is missing: scripts/dev test installs it with apt-get"
+    scripts = [SERVICE / "run", SERVICE / "finish"]
+    result = subprocess.run(
+        [shellcheck, "--shell=bash", *map(str, scripts)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+    assert (SERVICE / "type").read_text().strip() == "longrun"
+    assert (SERVICE.parent / "user" / "contents.d" / "sec1000").exists()
+    run = (SERVICE / "run").read_text()
+    assert run.startswith("#!/command/with-contenv bashio") and "\nexec sec1000 " in run
+
+
+def test_artwork_sizes() -> None:
+    with Image.open(ADDON / "icon.png") as icon:
+        assert icon.size == (128, 128)
+    with Image.open(ADDON / "logo.png") as logo:
+        width, height = logo.size
+    assert 200 <= width <= 300 and 80 <= height <= 120
+
+
+def test_repository_metadata() -> None:
+    repository = yaml.safe_load((ROOT / "repository.yaml").read_text())
+    assert repository["name"] and repository["url"] and repository["maintainer"]
+
+
+def test_apparmor_profile_is_tight() -> None:
+    profile = (ADDON / "apparmor.txt").read_text()
+    assert "profile sec1000" in profile and "network inet stream" in profile
+    assert "/data/** rwk" in profile
+    assert not re.search(r"^\s*/\*\*\s", profile, re.M), (
+        "no blanket access to the whole file system"
+    )
+    assert "capability sys_admin" not in profile
