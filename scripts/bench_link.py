@@ -43,10 +43,10 @@ async def overhead(port: int, rounds: int) -> None:
     in_socket: list[float] = []
     original = link._send
 
-    async def timed_send(data: bytes) -> bytes:
+    async def timed_send(data: bytes, host: str, port: int) -> bytes:
         started = time.perf_counter()
         try:
-            return await original(data)
+            return await original(data, host, port)
         finally:
             in_socket.append(time.perf_counter() - started)
 

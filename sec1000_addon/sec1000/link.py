@@ -87,10 +87,19 @@ class Session:
         self._link = link
 
     async def exchange(
-        self, request: bytes, expect: Command, data_length: int | None = None
+        self,
+        request: bytes,
+        expect: Command,
+        data_length: int | None = None,
+        *,
+        address: tuple[str, int] | None = None,
     ) -> Frame:
-        """Send one request on a new connection and return the validated answer."""
-        return await self._link._exchange(request, expect, data_length)
+        """Send one request on a new connection and return the validated answer.
+
+        `address` sends to another host and port (a connection test) while still holding the
+        one link, so no other request is ever in flight.
+        """
+        return await self._link._exchange(request, expect, data_length, address)
 
     async def pause(self, seconds: float) -> None:
         """Hold the device for a while (e.g. the watchdog's 5 s window)."""
@@ -223,12 +232,18 @@ class DeviceLink:
         if remaining > 0:
             await asyncio.sleep(remaining)
 
-    async def _exchange(self, request: bytes, expect: Command, data_length: int | None) -> Frame:
+    async def _exchange(
+        self,
+        request: bytes,
+        expect: Command,
+        data_length: int | None,
+        address: tuple[str, int] | None = None,
+    ) -> Frame:
         await self._wait_gap()
         started = time.monotonic()
         self._log_frame("tx", request)
         try:
-            raw = await self._send(request)
+            raw = await self._send(request, *(address or (self.host, self.port)))
             self._log_frame("rx", raw)
             frame = parse_response(raw, expect, data_length)
         except Sec1000Error as err:
@@ -237,14 +252,14 @@ class DeviceLink:
         self._record(started, None)
         return frame
 
-    async def _send(self, request: bytes) -> bytes:
+    async def _send(self, request: bytes, host: str, port: int) -> bytes:
         """One connection: connect, write the request, read one answer, close."""
         header = b""
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(self.timeout):
                 try:
-                    reader, writer = await asyncio.open_connection(self.host, self.port)
+                    reader, writer = await asyncio.open_connection(host, port)
                     writer.write(request)
                     await writer.drain()
                     header = await reader.readexactly(RESPONSE_HEADER_LENGTH)
@@ -257,7 +272,7 @@ class DeviceLink:
                             await writer.wait_closed()
         except TimeoutError:
             raise DeviceTimeoutError(
-                f"no answer from {self.host}:{self.port} within {self.timeout:g} s"
+                f"no answer from {host}:{port} within {self.timeout:g} s"
             ) from None
         except asyncio.IncompleteReadError as err:
             if not header and not err.partial:
@@ -269,7 +284,7 @@ class DeviceLink:
             ) from None
         except OSError as err:
             reason = err.strerror or err.__class__.__name__
-            raise DeviceSocketError(f"cannot talk to {self.host}:{self.port}: {reason}") from None
+            raise DeviceSocketError(f"cannot talk to {host}:{port}: {reason}") from None
         finally:
             self._last_end = time.monotonic()
 

@@ -461,6 +461,28 @@ class Operations:
             self.state.telemetry_failed()
         return result
 
+    async def test_connection(self, host: str, port: int) -> CommandResult:
+        """Read telemetry once from another address (the setup form), through the one link."""
+
+        async def job(session: Session) -> str:
+            frame = await session.exchange(
+                read_telemetry_request(),
+                Command.READ_TELEMETRY,
+                TELEMETRY_DATA_LENGTH,
+                address=(host, port),
+            )
+            values = decode_telemetry(frame).values()
+            return (
+                f"the controller at {host}:{port} answered: grid {values['meters_power']} kW, "
+                f"inverters {values['inverters_power']} kW"
+            )
+
+        try:
+            message = await self.link.run(job, Priority.USER)
+        except Sec1000Error as err:
+            return CommandResult("test_connection", int(err.feedback), str(err))
+        return CommandResult("test_connection", int(Feedback.OK), message)
+
     async def reset_export_watchdog(
         self, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:

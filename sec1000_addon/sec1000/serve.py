@@ -70,7 +70,12 @@ async def serve(args: argparse.Namespace) -> int:
         )
     from sec1000.web import create_app
 
-    app = create_app(runtime, simulator=simulator, supervised=bool(token))
+    app = create_app(
+        runtime,
+        simulator=simulator,
+        supervised=bool(token),
+        ha_status=home_assistant.client.diagnostics if home_assistant is not None else None,
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
