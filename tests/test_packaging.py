@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import yaml
 from PIL import Image
 from sec1000.ha.entities import ALL_SENSORS, HELPERS
 from sec1000.options import OPTION_SPECS, Options, OptionsError
+from sec1000.watchdog import Watchdog
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "sec1000_addon"
@@ -190,8 +193,28 @@ def test_dockerfile_names_a_default_build_from() -> None:
         r"^ARG BUILD_FROM=ghcr\.io/home-assistant/base-python:3\.13-alpine3\.24$", dockerfile, re.M
     )
     assert re.search(r"^FROM \$\{BUILD_FROM\}$", dockerfile, re.M)
-    assert "org.opencontainers.image.source" in dockerfile and "pip install" in dockerfile
-    assert not (ADDON / "build.yaml").exists()
+    assert not (ADDON / "build.yaml").exists(), "build.yaml is deprecated"
+    for label in ("title", "description", "source", "licenses", "version"):
+        assert f"org.opencontainers.image.{label}=" in dockerfile, label
+    assert re.search(
+        r"^\s*org\.opencontainers\.image\.version=\"\$\{BUILD_VERSION\}\"", dockerfile, re.M
+    )
+
+
+def test_dockerfile_copies_what_pip_needs_to_build_the_package() -> None:
+    """pip builds from pyproject.toml, which also names the readme: both must be in the image."""
+    dockerfile = (ADDON / "Dockerfile").read_text()
+    project = tomllib.loads((ADDON / "pyproject.toml").read_text())["project"]
+    copied = {
+        word
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ")
+        for word in line.split()[1:-1]
+    }
+    assert {"pyproject.toml", project["readme"], "sec1000", "rootfs"} <= copied
+    assert (ADDON / project["readme"]).is_file()
+    assert re.search(r"^RUN pip install --no-cache-dir /usr/src/sec1000\b", dockerfile, re.M)
+    assert config()["version"] == project["version"], "config.yaml and pyproject.toml versions"
 
 
 def test_service_scripts_pass_shellcheck() -> None:
@@ -205,10 +228,45 @@ def test_service_scripts_pass_shellcheck() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_service_is_an_enabled_longrun_after_base() -> None:
     assert (SERVICE / "type").read_text().strip() == "longrun"
-    assert (SERVICE.parent / "user" / "contents.d" / "sec1000").exists()
+    assert (SERVICE.parent / "user" / "contents.d" / "sec1000").is_file()
+    assert (SERVICE / "dependencies.d" / "base").is_file()
+    for name in ("run", "finish"):
+        assert (SERVICE / name).stat().st_mode & 0o111, f"{name} is not executable"
+
+
+def test_run_execs_serve_with_the_options_and_the_log_level() -> None:
+    """`exec`: sec1000 itself gets SIGTERM from s6 and restores the limiter before exiting."""
     run = (SERVICE / "run").read_text()
-    assert run.startswith("#!/command/with-contenv bashio") and "\nexec sec1000 " in run
+    assert run.startswith("#!/command/with-contenv bashio\n")
+    commands = [line for line in _logical_lines(run) if not line.startswith("#")]
+    assert commands[-1].startswith("exec sec1000 "), "the last command must exec sec1000"
+    last = commands[-1].split()
+    assert last[:4] == ["exec", "sec1000", "--log-level", '"${log_level}"']
+    assert last[4] == "serve" and "/data/options.json" in last[last.index("--options") + 1]
+    assert "bashio::config 'log_level'" in run
+
+
+def test_finish_never_stops_the_app_or_halts_the_container() -> None:
+    """After a crash s6 must start sec1000 again, so it can finish an interrupted restore."""
+    finish = (SERVICE / "finish").read_text()
+    code = "\n".join(line for line in _logical_lines(finish) if not line.startswith("#"))
+    for word in ("halt", "kill", "s6-svc", "s6-svscanctl", "exitcode"):
+        assert word not in code, word
+
+
+def test_stop_timeout_leaves_room_for_the_watchdog_restore() -> None:
+    """The Supervisor kills the container `timeout` s after SIGTERM (default 10)."""
+    grace = inspect.signature(Watchdog.shutdown).parameters["grace"].default
+    assert config().get("timeout", 10) >= grace + 10
+
+
+def _logical_lines(script: str) -> list[str]:
+    """The script's lines with backslash continuations joined, blank lines dropped."""
+    return [line.strip() for line in script.replace("\\\n", " ").splitlines() if line.strip()]
 
 
 def test_artwork_sizes() -> None:
