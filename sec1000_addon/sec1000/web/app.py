@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from aiohttp import web
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.web import live, views
-from sec1000.web.keys import HA_STATUS, RUNTIME, SIMULATOR, SUPERVISED, TEMPLATES
+from sec1000.web.keys import HA_STATUS, RUNTIME, SIMULATOR, SOCKETS, SUPERVISED, TASKS, TEMPLATES
 
 STATIC = Path(__file__).parent / "static"
 SUPERVISOR_INGRESS_IP = "172.30.32.2"
@@ -54,6 +55,8 @@ def create_app(
     app[RUNTIME] = runtime
     app[SUPERVISED] = supervised
     app[HA_STATUS] = ha_status or no_home_assistant
+    app[TASKS] = set()
+    app[SOCKETS] = weakref.WeakSet()
     if simulator is not None:
         app[SIMULATOR] = simulator
     app[TEMPLATES] = jinja2.Environment(

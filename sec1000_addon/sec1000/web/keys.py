@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -17,3 +19,5 @@ HaStatus = Callable[[], dict[str, Any]]
 HA_STATUS: web.AppKey[HaStatus] = web.AppKey("ha_status")
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SUPERVISED = web.AppKey("supervised", bool)
+TASKS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("tasks")  # commands started by the panel
+SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")  # live channels

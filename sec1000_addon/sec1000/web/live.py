@@ -12,13 +12,12 @@ from aiohttp import WSMsgType, web
 
 from sec1000.state import StateEvent
 from sec1000.web import render
-from sec1000.web.keys import RUNTIME, TEMPLATES
+from sec1000.web.keys import RUNTIME, SOCKETS, TEMPLATES
 
 _LOGGER = logging.getLogger(__name__)
 
 # Bursts of state events (four packets, a feedback, settings) become one push.
 PUSH_DELAY = 0.1
-SOCKETS = web.AppKey("sockets", weakref.WeakSet)
 
 
 def parts(app: web.Application) -> dict[str, str]:
@@ -57,7 +56,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     """GET ws: push every fragment at once, then again after each burst of state changes."""
     ws = web.WebSocketResponse(heartbeat=30, compress=False)
     await ws.prepare(request)
-    request.app.setdefault(SOCKETS, weakref.WeakSet()).add(ws)
+    request.app[SOCKETS].add(ws)
     wake = asyncio.Event()
 
     def on_event(event: StateEvent) -> None:
@@ -92,5 +91,6 @@ async def _push(app: web.Application, ws: web.WebSocketResponse, wake: asyncio.E
 
 async def close_sockets(app: web.Application) -> None:
     """On shutdown, close every live socket so the server can stop."""
-    for ws in list(app.get(SOCKETS, [])):
+    sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
+    for ws in list(sockets):
         await ws.close()

@@ -16,7 +16,7 @@ from sec1000.options import OPTION_SPECS, Options, OptionsError
 from sec1000.protocol import describe_feedback
 from sec1000.simulator import FAULTS
 from sec1000.web import live, render
-from sec1000.web.keys import HA_STATUS, RUNTIME, SIMULATOR, TEMPLATES
+from sec1000.web.keys import HA_STATUS, RUNTIME, SIMULATOR, TASKS, TEMPLATES
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -29,7 +29,6 @@ COMMANDS = (
     "set_datetime",
     "reset_export_watchdog",
 )
-TASKS = web.AppKey("tasks", set)
 
 
 def _page(request: web.Request, template: str, **context: Any) -> web.Response:
@@ -72,9 +71,8 @@ async def command(request: web.Request) -> web.Response:
     limit = form.get("limit") if name == "set_export_limit" else None
     runtime = request.app[RUNTIME]
     task = asyncio.create_task(runtime.ops.run(name, limit, origin(request)))
-    tasks: set[asyncio.Task[Any]] = request.app.setdefault(TASKS, set())
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    request.app[TASKS].add(task)
+    task.add_done_callback(request.app[TASKS].discard)
     return web.Response(status=204)
 
 
