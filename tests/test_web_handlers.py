@@ -116,7 +116,7 @@ async def test_invalid_form_is_refused_inline_and_nothing_is_saved(
     response = await client.post(
         "/setup", data={field: value, "host": "10.1.1.1"} if field != "host" else {field: value}
     )
-    assert response.status == 422
+    assert response.status == 200  # the form comes back with its messages
     html = await response.text()
     assert words in html and 'aria-invalid="true"' in html and "Not saved" in html
     assert (
@@ -240,7 +240,7 @@ async def test_test_connection_reads_the_form_address(
     bad = await client.post("/setup/test", data={"host": "127.0.0.1", "port": "1"})
     assert "socket error" in await bad.text()
     invalid = await client.post("/setup/test", data={"host": "127.0.0.1", "port": "x"})
-    assert invalid.status == 422
+    assert "must be a number" in await invalid.text()
 
 
 async def test_diagnostics_download(client: Client) -> None:

@@ -122,7 +122,7 @@ async def setup_save(request: web.Request) -> web.Response:
         context = _form_context(
             runtime, {**runtime.options.to_dict(), **values}, err.errors, saved=False
         )
-        return _fragment(request, "_setup_form.html", status=422, **context)
+        return _fragment(request, "_setup_form.html", **context)  # 200: HTMX swaps it, browsers log no error
     try:
         await runtime.apply_options(options)
     except Exception as err:  # the Supervisor or the file refused: nothing changed
@@ -147,7 +147,7 @@ async def setup_test(request: web.Request) -> web.Response:
             {k: values[k] for k in ("host", "port") if k in values}, base=runtime.options
         )
     except OptionsError as err:
-        return _fragment(request, "_test_result.html", ok=False, message=str(err), status=422)
+        return _fragment(request, "_test_result.html", ok=False, message=str(err))
     result = await runtime.ops.test_connection(candidate.host, candidate.port)
     message = (
         result.message if result.ok else f"{result.message} ({describe_feedback(result.feedback)})"
