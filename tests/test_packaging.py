@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import shutil
@@ -14,16 +15,47 @@ from typing import Any
 import pytest
 import yaml
 from PIL import Image
-from sec1000.ha.entities import ALL_SENSORS, HELPERS
+from sec1000.ha.entities import ALL_SENSORS, COMMAND_EVENT, HELPERS, RESULT_EVENT
 from sec1000.options import OPTION_SPECS, Options, OptionsError
 from sec1000.watchdog import Watchdog
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "sec1000_addon"
 SERVICE = ADDON / "rootfs" / "etc" / "s6-overlay" / "s6-rc.d" / "sec1000"
-CONTRACT_ENTITIES = {sensor.entity_id for sensor in ALL_SENSORS} | {
-    helper.entity_id for helper in HELPERS
+# The Home Assistant contract, copied from design.md's tables (sensors, then helpers). The
+# package exposes the same list in sec1000.ha.entities; a test below holds the two together.
+FEEDBACK_OPERATIONS = (
+    "export_disable",
+    "export_enable",
+    "set_export_limit",
+    "get_export_limit",
+    "get_telemetry_data",
+    "reset_export_watchdog",
+    "set_datetime",
+)
+CONTRACT_SENSORS = {
+    *(f"sensor.sec1000_{kind}{n}" for kind in ("v", "i", "p") for n in (1, 2, 3)),
+    "sensor.sec1000_meters_power",
+    "sensor.sec1000_inverters_power",
+    "sensor.sec1000_load_power",
+    "sensor.sec1000_export_limit",
+    "sensor.sec1000_export_state",
+    "sensor.sec1000_modul_started",
+    *(f"sensor.sec1000_{operation}_feedback" for operation in FEEDBACK_OPERATIONS),
 }
+CONTRACT_HELPERS = {
+    "input_button.sec1000_export_enable",
+    "input_button.sec1000_export_disable",
+    "input_button.sec1000_get_export_limit",
+    "input_button.sec1000_set_datetime",
+    "input_button.sec1000_reset_export_watchdog",
+    "input_number.sec1000_export_limit_setpoint",
+    "input_boolean.sec1000_export",
+}
+CONTRACT_ENTITIES = CONTRACT_SENSORS | CONTRACT_HELPERS
+CONTRACT_EVENTS = {"sec1000_command", "sec1000_command_result"}
+ENTITY_ID = re.compile(r"^[a-z_]+\.[a-z0-9_]+$")
+ENTITY_KEYS = {"entity", "entity_id", "entities", "triggers_update", "feedback"}
 # Keys the community add-on linter fails when set to their default value.
 LINTER_DEFAULTS = {
     "ingress_port": 8099,
@@ -162,19 +194,139 @@ def test_every_option_is_translated_and_documented() -> None:
         assert f"`{key}`" in docs, key
 
 
+def test_the_package_publishes_exactly_the_contract() -> None:
+    assert {sensor.entity_id for sensor in ALL_SENSORS} == CONTRACT_SENSORS
+    assert {helper.entity_id for helper in HELPERS} == CONTRACT_HELPERS
+    assert {COMMAND_EVENT, RESULT_EVENT} == CONTRACT_EVENTS
+
+
+def lovelace_entities(node: object) -> set[str]:
+    """Entity ids a dashboard YAML uses: under entity keys, and in `states['...']` templates."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ENTITY_KEYS:
+                for item in value if isinstance(value, list) else [value]:
+                    entity_id = item.get("entity") if isinstance(item, dict) else item
+                    if isinstance(entity_id, str) and ENTITY_ID.match(entity_id):
+                        found.add(entity_id)
+            found |= lovelace_entities(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= lovelace_entities(item)
+    elif isinstance(node, str):
+        found |= set(re.findall(r"states\[['\"]([a-z_]+\.[a-z0-9_]+)['\"]\]", node))
+    return found
+
+
+def lovelace_files() -> dict[str, Any]:
+    files = sorted((ADDON / "lovelace").glob("*.yaml"))
+    assert len(files) >= 2, "button-card templates and an example view"
+    return {path.name: yaml.safe_load(path.read_text()) for path in files}
+
+
 def test_lovelace_references_only_contract_entities() -> None:
-    referenced: set[str] = set()
-    for path in (ADDON / "lovelace").glob("*.yaml"):
-        referenced |= set(
-            re.findall(
-                r"\b(?:sensor|input_button|input_number|input_boolean)\.sec1000_[a-z0-9_]+",
-                path.read_text(),
-            )
-        )
-    assert referenced, "the dashboard templates reference no entity"
+    referenced = set().union(*map(lovelace_entities, lovelace_files().values()))
     assert referenced - CONTRACT_ENTITIES == set()
-    for helper in HELPERS:
-        assert helper.entity_id in referenced, helper.entity_id
+    # Every helper is used, and so is every feedback sensor of a button.
+    assert referenced >= CONTRACT_HELPERS
+    assert CONTRACT_SENSORS - referenced == set()
+
+
+def test_lovelace_tap_actions_press_contract_helpers() -> None:
+    templates = lovelace_files()["button_card_templates.yaml"]
+    for name in ("get_export_limit", "set_datetime", "reset_export_watchdog"):
+        action = templates[f"sec1000_{name}"]["tap_action"]
+        assert action["action"] == "call-service" and action["service"] == "input_button.press"
+        assert action["service_data"]["entity_id"] == f"input_button.sec1000_{name}"
+        assert templates[f"sec1000_{name}"]["variables"]["feedback"] == (
+            f"sensor.sec1000_{name}_feedback"
+        )
+        assert f"sensor.sec1000_{name}_feedback" in templates[f"sec1000_{name}"]["triggers_update"]
+    confirmation = templates["sec1000_reset_export_watchdog"]["tap_action"]["confirmation"]["text"]
+    assert "5 seconds" in confirmation and "full power" in confirmation
+    setpoint = templates["sec1000_set_export_limit"]
+    assert setpoint["entity"] == "input_number.sec1000_export_limit_setpoint"
+    assert templates["sec1000_export"]["entity"] == "input_boolean.sec1000_export"
+    assert templates["sec1000_export"]["tap_action"]["action"] == "toggle"
+
+
+def test_example_view_uses_only_the_shipped_templates() -> None:
+    files = lovelace_files()
+    templates = files["button_card_templates.yaml"]
+    used = set(
+        re.findall(r"template: (\S+)", (ADDON / "lovelace" / "example_view.yaml").read_text())
+    )
+    used |= {
+        value["template"]
+        for value in templates.values()
+        if isinstance(value, dict) and "template" in value
+    }
+    assert used and used <= set(templates)
+    assert {
+        "sec1000_set_export_limit",
+        "sec1000_get_export_limit",
+        "sec1000_set_datetime",
+        "sec1000_reset_export_watchdog",
+        "sec1000_export",
+    } <= used
+
+
+# Feedback value(s) -> (icon colour, blinking, label) of a command button.
+BUTTON_CASES = [
+    (["0"], "warning", True, "waiting"),
+    (["1"], "success", False, "OK"),
+    (["129"], "success", False, "corrected"),
+    (["8"], "error", False, "timeout (8)"),
+    (["192"], "error", False, "socket error, invalid input (192)"),
+    (["unavailable"], "disabled-text", False, "no result yet"),
+    ([None], "disabled-text", False, "no result yet"),
+    # Export ON/OFF: the feedback updated last counts.
+    (["1", "64"], "error", False, "socket error"),
+    (["0", "1"], "success", False, "OK"),
+]
+NODE_SCRIPT = r"""
+const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const run = (code, states, variables) =>
+  new Function('states', 'entity', 'variables', 'hass', 'user', code)(states, undefined, variables, {}, {});
+const out = input.cases.map(({ states, variables }) => input.templates.map((code) => run(code, states, variables)));
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def test_button_colours_follow_the_feedback() -> None:
+    """Run the templates' JavaScript: waiting amber and blinking, OK green, errors red."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed")
+    base = lovelace_files()["button_card_templates.yaml"]["sec1000_command"]
+    icon = {key: value for item in base["styles"]["icon"] for key, value in item.items()}
+    codes = [
+        re.fullmatch(r"\s*\[\[\[(.*)\]\]\]\s*", text, re.S).group(1)  # type: ignore[union-attr]
+        for text in (icon["color"], icon["animation"], base["label"])
+    ]
+    cases = []
+    for values, *_ in BUTTON_CASES:
+        ids = [f"sensor.fb{i}" for i in range(len(values))]
+        states = {
+            entity_id: {"state": value, "last_updated": f"2026-01-01T00:00:0{i}+00:00"}
+            for i, (entity_id, value) in enumerate(zip(ids, values, strict=True))
+            if value is not None
+        }
+        cases.append({"states": states, "variables": {"feedback": ids if len(ids) > 1 else ids[0]}})
+    result = subprocess.run(
+        [node, "-e", NODE_SCRIPT],
+        input=json.dumps({"templates": codes, "cases": cases}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for (values, colour, blinks, label), (got_colour, animation, got_label) in zip(
+        BUTTON_CASES, json.loads(result.stdout), strict=True
+    ):
+        assert got_colour.startswith(f"var(--{colour}-color"), (values, got_colour)
+        assert ("blink" in animation) is blinks, (values, animation)
+        assert label in got_label, (values, got_label)
 
 
 def test_every_yaml_file_parses() -> None:
