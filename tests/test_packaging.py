@@ -56,23 +56,58 @@ CONTRACT_ENTITIES = CONTRACT_SENSORS | CONTRACT_HELPERS
 CONTRACT_EVENTS = {"sec1000_command", "sec1000_command_result"}
 ENTITY_ID = re.compile(r"^[a-z_]+\.[a-z0-9_]+$")
 ENTITY_KEYS = {"entity", "entity_id", "entities", "triggers_update", "feedback"}
-# Keys the community add-on linter fails when set to their default value.
-LINTER_DEFAULTS = {
-    "ingress_port": 8099,
-    "hassio_role": "default",
-    "auth_api": False,
-    "host_network": False,
-    "privileged": [],
-    "full_access": False,
-    "docker_api": False,
-    "apparmor": True,
-    "startup": "application",
-    "boot": "auto",
-    "stage": "stable",
+# The community add-on linter (frenck/action-addon-linter, config.schema.json): the keys it
+# knows (any other key fails it), and the defaults it fails a key for being set to.
+LINTER_DEFAULTS: dict[str, object] = {
     "advanced": False,
-    "homeassistant_api": False,
+    "apparmor": True,
+    "audio": False,
+    "auth_api": False,
+    "auto_uart": False,
+    "backup": "hot",
+    "boot": "auto",
+    "devicetree": False,
+    "docker_api": False,
+    "full_access": False,
+    "gpio": False,
     "hassio_api": False,
+    "hassio_role": "default",
+    "homeassistant": False,
+    "homeassistant_api": False,
+    "host_dbus": False,
+    "host_ipc": False,
+    "host_network": False,
+    "host_pid": False,
+    "host_uts": False,
+    "ingress": False,
+    "ingress_port": 8099,
+    "ingress_stream": False,
+    "init": True,
+    "journald": False,
+    "kernel_modules": False,
+    "legacy": False,
+    "options": {},
+    "panel_admin": True,
+    "panel_icon": "mdi:puzzle",
+    "realtime": False,
+    "schema": {},
+    "stage": "stable",
+    "startup": "application",
+    "stdin": False,
+    "timeout": 10,
+    "tmpfs": False,
+    "uart": False,
+    "udev": False,
+    "ulimits": {},
+    "usb": False,
+    "video": False,
 }
+LINTER_KEYS = set(LINTER_DEFAULTS) | {
+    "arch", "backup_exclude", "backup_pre", "backup_post", "breaking_versions", "codenotary",
+    "description", "devices", "discovery", "environment", "image", "ingress_entry", "machine",
+    "map", "name", "panel_title", "ports", "ports_description", "privileged", "services",
+    "slug", "url", "version", "watchdog", "webui",
+}  # fmt: skip
 
 
 def config() -> dict[str, Any]:
@@ -132,6 +167,13 @@ def test_no_key_is_set_to_its_default() -> None:
     assert offending == {}
 
 
+def test_config_uses_only_keys_the_linter_knows() -> None:
+    cfg = config()
+    assert set(cfg) - LINTER_KEYS == set()
+    assert "watchdog" not in cfg, "obsolete: the linter fails it"
+    assert "webui" not in cfg, "ingress add-ons have no webui"
+
+
 def test_security_rating_is_8() -> None:
     cfg = config()
     rating = 5 + (2 if cfg.get("ingress") else 0) + (1 if (ADDON / "apparmor.txt").exists() else 0)
@@ -186,12 +228,36 @@ def _app_accepts(key: str, value: object) -> bool:
     return True
 
 
-def test_every_option_is_translated_and_documented() -> None:
+def test_every_option_is_translated() -> None:
     translations = yaml.safe_load((ADDON / "translations" / "en.yaml").read_text())["configuration"]
+    assert set(translations) == set(config()["schema"]), "one translation per option, no stale ones"
+    for key, text in translations.items():
+        assert set(text) == {"name", "description"}, key
+        assert text["name"].strip() and len(text["description"].strip()) > 20, key
+
+
+def test_every_option_has_a_row_in_the_docs_options_table() -> None:
+    """A row `| `key` | panel place | default | meaning |` under DOCS.md's Options heading."""
+    options = docs_section("Options")
+    for spec in OPTION_SPECS:
+        row = re.search(rf"^\| `{spec.key}` \|([^|]+)\|([^|]+)\|([^|]+)\|$", options, re.M)
+        assert row, spec.key
+        panel, default, meaning = (cell.strip() for cell in row.groups())
+        assert panel.startswith("Setup"), (spec.key, "name the panel's counterpart")
+        assert default.strip("`") == _docs_value(spec.default), (spec.key, default)
+        assert meaning, spec.key
+
+
+def _docs_value(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def docs_section(title: str) -> str:
+    """The text of one `## title` section of DOCS.md."""
     docs = (ADDON / "DOCS.md").read_text()
-    for key in config()["schema"]:
-        assert translations[key]["name"] and translations[key]["description"], key
-        assert f"`{key}`" in docs, key
+    match = re.search(rf"^## {re.escape(title)}\b.*?$(.*?)(?=^## |\Z)", docs, re.M | re.S)
+    assert match, f"DOCS.md has no '## {title}' section"
+    return match.group(1)
 
 
 def test_the_package_publishes_exactly_the_contract() -> None:
