@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,9 @@ import yaml
 from PIL import Image
 from sec1000.ha.entities import ALL_SENSORS, COMMAND_EVENT, HELPERS, RESULT_EVENT
 from sec1000.options import OPTION_SPECS, Options, OptionsError
+from sec1000.protocol import Feedback
+from sec1000.protocol.errors import FEEDBACK_WORDS
+from sec1000.runtime import Runtime
 from sec1000.watchdog import Watchdog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,6 +253,20 @@ def test_every_option_has_a_row_in_the_docs_options_table() -> None:
         assert meaning, spec.key
 
 
+def test_docs_name_the_panels_own_labels() -> None:
+    """The Panel column says where the panel's Setup page asks for the option."""
+    setup = pytest.importorskip("sec1000.web.setup", reason="the panel's setup forms")
+    options = docs_section("Options")
+    places = {
+        field.key: f"Setup → {step.title} → {field.label}"
+        for step in setup.STEPS
+        for field in step.fields
+    }
+    assert set(places) == {spec.key for spec in OPTION_SPECS}
+    for key, place in places.items():
+        assert f"| `{key}` | {place} |" in options, (key, place)
+
+
 def _docs_value(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -258,6 +277,157 @@ def docs_section(title: str) -> str:
     match = re.search(rf"^## {re.escape(title)}\b.*?$(.*?)(?=^## |\Z)", docs, re.M | re.S)
     assert match, f"DOCS.md has no '## {title}' section"
     return match.group(1)
+
+
+DOCS_SECTIONS = (
+    "Installation",
+    "Options",
+    "Panel",
+    "Entities",
+    "Helpers",
+    "Events",
+    "Feedback codes",
+    "Safety",
+    "Automation examples",
+    "Migration from goodwe_sec1000",
+    "Command line",
+    "Troubleshooting",
+)
+
+
+def test_docs_have_every_section_in_order() -> None:
+    docs = (ADDON / "DOCS.md").read_text()
+    headings = re.findall(r"^## (.+)$", docs, re.M)
+    assert [h for h in headings if h in DOCS_SECTIONS] == list(DOCS_SECTIONS)
+    assert "https://github.com/" in docs_section("Installation")
+
+
+def test_docs_list_every_entity_helper_and_event() -> None:
+    entities = docs_section("Entities")
+    for entity_id in CONTRACT_SENSORS:
+        # v1…v3, i1…i3 and p1…p3 are written as ranges.
+        shown = re.sub(r"([vip])[123]$", r"\g<1>1", entity_id)
+        assert f"`{shown}`" in entities, entity_id
+    helpers = docs_section("Helpers")
+    assert set(re.findall(r"^\| `([a-z_]+\.[a-z0-9_]+)` \|", helpers, re.M)) == CONTRACT_HELPERS
+    events = docs_section("Events")
+    assert {f"`{event}`" for event in CONTRACT_EVENTS} <= set(re.findall(r"`[a-z0-9_]+`", events))
+    for field in ("command", "request_id", "feedback", "ok", "message"):
+        assert f"| `{field}` |" in events, field
+
+
+def known_commands() -> set[str]:
+    """The commands `sec1000_command` accepts, as the operations layer names them itself."""
+
+    async def ask() -> str:
+        with tempfile.TemporaryDirectory() as data:
+            return (await Runtime(Options(), Path(data)).ops.run("?")).message
+
+    message = asyncio.run(ask())
+    return set(message.split("known commands: ")[1].split(", "))
+
+
+def test_docs_name_exactly_the_commands_the_event_accepts() -> None:
+    events = docs_section("Events")
+    listed = events.split("- `command`:")[1].split("\n- ")[0]
+    assert set(re.findall(r"`([a-z_]+)`", listed)) == known_commands()
+
+
+def test_docs_feedback_codes_are_the_protocols() -> None:
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", docs_section("Feedback codes"), re.M))
+    expected = {0, 129} | {int(bit) for bit in Feedback if bit}
+    assert {int(code) for code in rows} == expected
+    for bit, words in FEEDBACK_WORDS.items():
+        # The package's words for the bit (e.g. "socket error", "timeout") start the meaning.
+        name = " ".join(words.split(":")[0].lower().split()[:2])
+        assert rows[str(int(bit))].lower().startswith(name), (bit, name)
+
+
+def docs_yaml_blocks() -> list[Any]:
+    docs = (ADDON / "DOCS.md").read_text()
+    return [
+        yaml.safe_load(block) for block in re.findall(r"^```yaml\n(.*?)^```", docs, re.M | re.S)
+    ]
+
+
+def _walk(node: object) -> list[object]:
+    if isinstance(node, dict):
+        return [node, *(item for value in node.values() for item in _walk(value))]
+    if isinstance(node, list):
+        return [item for value in node for item in _walk(value)]
+    return [node]
+
+
+def test_docs_automation_examples_are_valid_and_use_the_contract() -> None:
+    """Every YAML example parses and uses only contract entities, events and commands."""
+    blocks = docs_yaml_blocks()
+    assert len(blocks) >= 4
+    commands = known_commands()
+    for block in blocks:
+        assert isinstance(block, dict) and block.get("alias"), block
+        assert "triggers" in block or "sequence" in block, block.get("alias")
+        nodes = _walk(block)
+        texts = [node for node in nodes if isinstance(node, str)]
+        for entity_id in {m for text in texts for m in re.findall(r"\b[a-z_]+\.sec1000_\w+", text)}:
+            assert entity_id in CONTRACT_ENTITIES, (block["alias"], entity_id)
+        for node in nodes:
+            if not isinstance(node, dict):
+                continue
+            if "event" in node:
+                assert node["event"] in CONTRACT_EVENTS, node
+                assert node["event_data"]["command"] in commands, node
+            if node.get("trigger") == "event":
+                assert node["event_type"] in CONTRACT_EVENTS, node
+            if node.get("action") == "input_button.press":
+                assert node["target"]["entity_id"] in CONTRACT_HELPERS, node
+            assert "platform" not in node and "service" not in node, (
+                "current syntax: trigger/action"
+            )
+
+
+def test_docs_have_the_three_automation_examples_the_seed_users_need() -> None:
+    blocks = docs_yaml_blocks()
+    triggers = [t for block in blocks for t in block.get("triggers", [])]
+    assert any("price" in str(t.get("entity_id")) and "below" in t for t in triggers)
+    assert any(t.get("trigger") == "time" and t.get("at") == "03:00:00" for t in triggers)
+    assert any(
+        t.get("trigger") == "numeric_state" and t.get("entity_id") == "sensor.sec1000_load_power"
+        for t in triggers
+    )
+    pressed = {
+        node["target"]["entity_id"]
+        for block in blocks
+        for node in _walk(block)
+        if isinstance(node, dict) and node.get("action") == "input_button.press"
+    }
+    assert {
+        "input_button.sec1000_export_disable",
+        "input_button.sec1000_set_datetime",
+        "input_button.sec1000_reset_export_watchdog",
+    } <= pressed
+
+
+def test_docs_migration_maps_every_old_service() -> None:
+    migration = docs_section("Migration from goodwe_sec1000")
+    assert "custom_components/goodwe_sec1000" in migration
+    old = set(re.findall(r"^\| `sec1000_([a-z_]+)`", migration, re.M))
+    assert old == set(FEEDBACK_OPERATIONS)
+
+
+def test_docs_safety_notes() -> None:
+    safety = docs_section("Safety").lower()
+    for words in ("responsible", "5 seconds", "full power", "persistent notification", "crash"):
+        assert words in safety, words
+
+
+def test_changelog_has_unreleased_and_this_version() -> None:
+    changelog = (ADDON / "CHANGELOG.md").read_text()
+    versions = re.findall(r"^## \[([^\]]+)\]", changelog, re.M)
+    assert versions[:2] == ["Unreleased", config()["version"]], versions
+    assert re.search(
+        rf"^## \[{re.escape(config()['version'])}\] - \d{{4}}-\d\d-\d\d$", changelog, re.M
+    )
+    assert "### Added" in changelog
 
 
 def test_the_package_publishes_exactly_the_contract() -> None:
