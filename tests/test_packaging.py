@@ -565,6 +565,62 @@ def test_button_colours_follow_the_feedback() -> None:
         assert label in got_label, (values, got_label)
 
 
+def workflow(name: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+
+
+def _steps(flow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in flow["jobs"].values() for step in job.get("steps", [])]
+
+
+def test_lint_workflow_runs_every_linter() -> None:
+    steps = _steps(workflow("lint.yaml"))
+    uses = " ".join(step.get("uses", "") for step in steps)
+    runs = " ".join(step.get("run", "") for step in steps)
+    for action in (
+        "frenck/action-addon-linter@",
+        "hadolint/hadolint-action@",
+        "frenck/action-yamllint@",
+    ):
+        assert action in uses, action
+    assert "ruff" in uses + runs and "shellcheck --shell=bash" in runs
+    linter = next(s for s in steps if "action-addon-linter" in s.get("uses", ""))
+    assert linter["with"]["path"].strip("./") == ADDON.name
+
+
+def test_test_workflow_runs_ci_run() -> None:
+    runs = [step.get("run", "") for step in _steps(workflow("test.yaml"))]
+    assert any(re.fullmatch(r"(bash )?\.ci/run", run.strip()) for run in runs), runs
+
+
+def test_build_workflow_builds_every_arch_with_the_builder_actions() -> None:
+    flow = workflow("build.yaml")
+    assert json.loads(flow["env"]["ARCHITECTURES"]) == sorted(config()["arch"])
+    steps = _steps(flow)
+    build = next(
+        s for s in steps if "home-assistant/builder/actions/build-image@" in s.get("uses", "")
+    )
+    required = {"arch", "image", "image-tags", "version", "container-registry-password"}
+    assert required <= set(build["with"]), required - set(build["with"])
+    assert build["with"]["context"] == ADDON.name
+    assert any("publish-multi-arch-manifest@" in s.get("uses", "") for s in steps)
+    assert any("prepare-multi-arch-matrix@" in s.get("uses", "") for s in steps)
+    # The version the images are tagged with is read from config.yaml.
+    version_step = next(s for s in steps if s.get("id") == "version")
+    script = re.search(r"version=\$\((.*)\)$", version_step["run"], re.M).group(1)  # type: ignore[union-attr]
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == config()["version"]
+
+
+def test_yamllint_passes() -> None:
+    linter = pytest.importorskip("yamllint.cli", reason="yamllint is not installed")
+    with pytest.raises(SystemExit) as exit_info:
+        linter.run(["--strict", "-c", str(ROOT / ".yamllint"), str(ROOT)])
+    assert exit_info.value.code == 0
+
+
 def test_every_yaml_file_parses() -> None:
     files = [
         p
