@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
 import json
 import os
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 from sec1000.ha.entities import ALL_SENSORS, COMMAND_EVENT, HELPERS, RESULT_EVENT
 from sec1000.options import OPTION_SPECS, Options, OptionsError
 from sec1000.protocol import Feedback
@@ -716,10 +717,30 @@ def _logical_lines(script: str) -> list[str]:
 
 def test_artwork_sizes() -> None:
     with Image.open(ADDON / "icon.png") as icon:
-        assert icon.size == (128, 128)
+        assert icon.format == "PNG" and icon.size == (128, 128)
     with Image.open(ADDON / "logo.png") as logo:
+        assert logo.format == "PNG"
         width, height = logo.size
-    assert 200 <= width <= 300 and 80 <= height <= 120
+    assert 225 <= width <= 275 and 90 <= height <= 110, "about 250x100"
+
+
+def test_artwork_is_what_the_script_draws() -> None:
+    """The committed PNGs come from scripts/draw_artwork.py (font rendering may differ a little)."""
+    spec = importlib.util.spec_from_file_location(
+        "draw_artwork", ROOT / "scripts" / "draw_artwork.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, drawn in (("icon", module.icon()), ("logo", module.logo())):
+        with Image.open(ADDON / f"{name}.png") as committed:
+            assert committed.size == drawn.size, name
+            difference = ImageChops.difference(committed.convert("RGBA"), drawn.convert("RGBA"))
+            mean = sum(ImageStat.Stat(difference).mean) / 4
+            assert mean < 2.0, (name, mean)
+            alpha = committed.convert("RGBA").getchannel("A").point(lambda a: 255 if a > 128 else 0)
+            covered = ImageStat.Stat(alpha).mean[0] / 255
+            assert covered > 0.3, (name, "mostly empty")
 
 
 def test_repository_metadata() -> None:
