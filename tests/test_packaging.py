@@ -743,9 +743,14 @@ def test_artwork_is_what_the_script_draws() -> None:
             assert covered > 0.3, (name, "mostly empty")
 
 
-def test_repository_metadata() -> None:
+def test_repository_metadata_and_one_url_everywhere() -> None:
     repository = yaml.safe_load((ROOT / "repository.yaml").read_text())
-    assert repository["name"] and repository["url"] and repository["maintainer"]
+    assert repository["name"] and repository["maintainer"]
+    url = repository["url"]
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), url
+    assert config()["url"] == url
+    assert f"`{url}`" in docs_section("Installation")
+    assert f'org.opencontainers.image.source="{url}"' in (ADDON / "Dockerfile").read_text()
 
 
 # Paths the add-on touches at run time, with what it must be allowed to do there. Scripts need
@@ -786,7 +791,7 @@ APPARMOR_NEEDS = {
     "/tmp/.bashio/addons.self.options.config.cache": "rw",
     "/dev/tty": "rw",
 }
-# Paths it must not write, nor execute (`x`) where marked, or not touch at all ("").
+# Paths it must not write, nor run, nor (for "rwx") read at all.
 APPARMOR_FORBIDS = {
     "/etc/passwd": "wx",
     "/etc/s6-overlay/s6-rc.d/sec1000/run": "w",
