@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import inspect
 import json
+import logging
 import os
 import re
 import shutil
@@ -18,8 +19,9 @@ from typing import Any
 import pytest
 import yaml
 from PIL import Image, ImageChops, ImageStat
+from sec1000.cli import build_parser
 from sec1000.ha.entities import ALL_SENSORS, COMMAND_EVENT, HELPERS, RESULT_EVENT
-from sec1000.options import OPTION_SPECS, Options, OptionsError
+from sec1000.options import LOG_LEVELS, OPTION_SPECS, Options, OptionsError
 from sec1000.protocol import Feedback
 from sec1000.protocol.errors import FEEDBACK_WORDS
 from sec1000.runtime import Runtime
@@ -694,6 +696,33 @@ def test_run_execs_serve_with_the_options_and_the_log_level() -> None:
     assert last[:4] == ["exec", "sec1000", "--log-level", '"${log_level}"']
     assert last[4] == "serve" and "/data/options.json" in last[last.index("--options") + 1]
     assert "bashio::config 'log_level'" in run
+
+
+@pytest.mark.parametrize("level", LOG_LEVELS)
+def test_run_hands_sec1000_arguments_its_parser_accepts(level: str, tmp_path: Path) -> None:
+    """Run the run script with bashio stubbed: the command line it execs must parse, and every
+    option log level must become a level Python's logging knows."""
+    argv_file = tmp_path / "argv"
+    stub = tmp_path / "bin" / "sec1000"
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{argv_file}"\n')
+    stub.chmod(0o755)
+    prelude = (
+        'bashio::config() { [ "$1" = log_level ] && printf \'%s\\n\' "$LEVEL"; }\n'
+        "bashio::log.info() { :; }\nbashio::log.warning() { :; }\n"
+    )
+    subprocess.run(
+        ["bash", "-c", prelude + f'source "{SERVICE / "run"}"'],
+        env={"PATH": f"{stub.parent}:/usr/bin:/bin", "LEVEL": level},
+        check=True,
+        timeout=30,
+    )
+    argv = argv_file.read_text().splitlines()
+    args = build_parser().parse_args(argv)
+    assert args.command == "serve"
+    assert args.options == Path("/data/options.json") and args.data_dir == Path("/data")
+    assert args.port == 8099 and not args.demo
+    assert isinstance(logging.getLevelName(args.log_level.upper()), int), args.log_level
 
 
 def test_finish_never_stops_the_app_or_halts_the_container() -> None:
