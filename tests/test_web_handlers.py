@@ -1,288 +1,545 @@
-"""Panel handlers with pytest-aiohttp: ingress, validation, option write-back, live channel."""
+"""The panel's HTTP handlers: ingress rules, commands, setup validation and write-back, live data."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sec1000.ha.supervisor import SupervisorOptions
-from sec1000.options import Options, OptionsError, load_options_file, save_options_file
+from sec1000.operations import Origin
+from sec1000.options import Options, OptionsError
+from sec1000.protocol import ControlMode, Feedback
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
 from sec1000.state import OperationName
-from sec1000.web import create_app
-from sec1000.web.app import ingress_only
+from sec1000.web import HA_STATUS, create_app
+from sec1000.web.app import SUPERVISOR_INGRESS_IP
 
 from tests.conftest import eventually
 from tests.fake_supervisor import ADDON_TOKEN, OPTIONS, create_fake_supervisor
 
-Client = TestClient[Any, Any]
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+INGRESS = "/api/hassio_ingress/abc123token"
 
 
-@pytest.fixture
-def options_file(tmp_path: Path, make_options: Callable[..., Options]) -> Path:
-    path = tmp_path / "options.json"
-    save_options_file(path, make_options())
-    return path
+def as_if_from(address: str) -> Any:
+    """A middleware put in front of the app: the request arrives from `address` (the test's
+    stand-in for the network: the test client always connects from 127.0.0.1)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        return await handler(request.clone(remote=address))
+
+    return middleware
 
 
-@pytest.fixture
-async def client(
-    aiohttp_client: Any,
-    make_options: Callable[..., Options],
-    options_file: Path,
-    tmp_path: Path,
-    simulator: SimulatorServer,
-) -> Client:
-    runtime = Runtime(make_options(), tmp_path / "data", save_options=file_saver(options_file))
-    return await aiohttp_client(create_app(runtime, simulator=simulator))  # type: ignore[no-any-return]
+async def panel(
+    aiohttp_client: ClientFactory, runtime: Runtime, **kwargs: Any
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(runtime, **kwargs))
 
 
-def runtime_of(client: Client) -> Runtime:
-    from sec1000.web.keys import RUNTIME
-
-    return client.app[RUNTIME]  # type: ignore[index]
-
-
-async def test_pages_use_the_ingress_prefix_and_relative_urls(client: Client) -> None:
-    for path in ("/", "/setup", "/diagnostics"):
-        response = await client.get(path, headers={"X-Ingress-Path": "/api/hassio_ingress/abc123"})
-        assert response.status == 200
-        html = await response.text()
-        assert '<base href="/api/hassio_ingress/abc123/">' in html
-        rest = html.replace('<base href="/api/hassio_ingress/abc123/">', "")
-        assert 'href="/' not in rest and 'src="/' not in rest and 'hx-post="/' not in rest
-        assert 'action="/' not in rest and "url(/" not in rest
-        assert response.headers["Cache-Control"] == "no-cache"
+def absolute_urls(html: str) -> list[str]:
+    """Every href/src/action/hx-* URL that starts at the server root or names a host."""
+    found = re.findall(r'(?:href|src|action|hx-post|hx-get)="([^"]*)"', html)
+    return [url for url in found if url.startswith(("/", "http:", "https:", "//"))]
 
 
-async def test_without_ingress_there_is_no_base(client: Client) -> None:
-    assert "<base" not in await (await client.get("/")).text()
+# -- ingress
 
 
-async def test_responses_are_never_compressed(client: Client) -> None:
-    response = await client.get("/", headers={"Accept-Encoding": "gzip, deflate, br"})
-    assert "Content-Encoding" not in response.headers
-    static = await client.get(
-        "/static/vendor/htmx/htmx.min.js", headers={"Accept-Encoding": "gzip"}
-    )
-    assert static.status == 200 and "Content-Encoding" not in static.headers
-
-
-async def test_supervised_panel_refuses_other_addresses(
-    aiohttp_client: Any, runtime: Runtime
+async def test_pages_are_not_cached_not_compressed_and_use_relative_urls(
+    aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
-    client = await aiohttp_client(create_app(runtime, supervised=True))
-    response = await client.get("/")
-    assert response.status == 403
-    assert "ingress" in await response.text()
+    client = await panel(aiohttp_client, runtime)
+    for path in ("/", "/setup", "/diagnostics"):
+        response = await client.get(path, headers={"Accept-Encoding": "gzip, br"})
+        assert response.status == 200, path
+        assert response.headers["Cache-Control"] == "no-cache"
+        assert "Content-Encoding" not in response.headers
+        assert response.content_type == "text/html"
+        html = await response.text()
+        assert absolute_urls(html) == [], path
+        assert "<base" not in html  # no ingress header: plain relative URLs
 
 
-async def test_supervised_panel_answers_the_supervisor_address() -> None:
-    async def handler(request: Any) -> str:
-        return "passed"
+async def test_static_files_are_cached_by_hashed_url_and_never_compressed(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    html = await (await client.get("/")).text()
+    scripts = re.findall(r'src="(static/[^"]+)"', html)
+    assert any("vendor/htmx/htmx.min.js?v=" in src for src in scripts)
+    for src in scripts:
+        response = await client.get("/" + src, headers={"Accept-Encoding": "gzip"})
+        assert response.status == 200
+        assert "max-age" in response.headers["Cache-Control"]
+        assert "Content-Encoding" not in response.headers
 
-    app = create_app.__globals__["web"].Application()
-    from sec1000.web.keys import SUPERVISED
 
-    app[SUPERVISED] = True
-    request = make_mocked_request("GET", "/", app=app).clone(remote="172.30.32.2")
-    assert await ingress_only(request, handler) == "passed"  # type: ignore[arg-type]
-    refused = make_mocked_request("GET", "/", app=app).clone(remote="172.30.32.3")
-    with pytest.raises(aiohttp.web.HTTPForbidden):
-        await ingress_only(refused, handler)  # type: ignore[arg-type]
+async def test_ingress_path_header_becomes_the_base_of_every_relative_url(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    html = await (await client.get("/", headers={"X-Ingress-Path": INGRESS})).text()
+    assert f'<base href="{INGRESS}/">' in html
+    assert absolute_urls(html.replace(f'<base href="{INGRESS}/">', "")) == []
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "words"),
-    [
-        ("port", "abc", "must be a number"),
-        ("scan_interval", "0", "at least 1"),
-        ("host", "", "must not be empty"),
-        ("max_export_limit", "50", "above the total capacity"),
-        ("export_limit_control_mode", "turbo", "must be one of"),
-    ],
+    "header",
+    ['/api/hassio_ingress/x"><script>alert(1)</script>', "/api/../../etc", "relative/path"],
 )
-async def test_invalid_form_is_refused_inline_and_nothing_is_saved(
-    client: Client, options_file: Path, field: str, value: str, words: str
+async def test_a_strange_ingress_path_is_not_used(
+    aiohttp_client: ClientFactory, runtime: Runtime, header: str
 ) -> None:
-    before = options_file.read_text()
-    options_before = runtime_of(client).options
-    response = await client.post(
-        "/setup", data={field: value, "host": "10.1.1.1"} if field != "host" else {field: value}
-    )
-    assert response.status == 200  # the form comes back with its messages
-    html = await response.text()
-    assert words in html and 'aria-invalid="true"' in html and "Not saved" in html
-    assert (
-        f'value="{value}"' in html or field == "export_limit_control_mode"
-    )  # the user's input is kept
-    assert options_file.read_text() == before
-    assert runtime_of(client).options == options_before
+    client = await panel(aiohttp_client, runtime)
+    html = await (await client.get("/", headers={"X-Ingress-Path": header})).text()
+    assert "<base" not in html
+    assert "<script>alert" not in html
 
 
-async def test_valid_form_is_saved_and_applied_at_once(client: Client, options_file: Path) -> None:
+async def test_under_the_supervisor_only_its_ingress_proxy_is_answered(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    client = await panel(aiohttp_client, runtime, supervised=True)
+    for path in ("/", "/setup", "/live?page=dashboard", "/static/panel.css", "/ws"):
+        response = await client.get(path)
+        assert response.status == 403, path
+    assert (await client.post("/command", data={"command": "set_datetime"})).status == 403
+    assert runtime.state.commands == type(runtime.state.commands)()  # nothing ran
+
+
+async def test_the_supervisors_address_is_let_in(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    app = create_app(runtime, supervised=True)
+    app.middlewares.insert(0, as_if_from(SUPERVISOR_INGRESS_IP))
+    client = await aiohttp_client(app)
+    response = await client.get("/", headers={"X-Ingress-Path": INGRESS})
+    assert response.status == 200
+    assert f'<base href="{INGRESS}/">' in await response.text()
+
+
+async def test_outside_the_supervisor_any_address_is_answered(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    app = create_app(runtime, supervised=False)
+    app.middlewares.insert(0, as_if_from("192.168.1.50"))
+    client = await aiohttp_client(app)
+    assert (await client.get("/")).status == 200
+
+
+# -- commands
+
+
+async def test_a_command_answers_at_once_with_its_button_waiting_then_ends_ok(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    client = await panel(aiohttp_client, runtime)
     response = await client.post(
-        "/setup",
-        data={
-            "host": "127.0.0.1",
-            "scan_interval": "3",
-            "max_export_limit": "7,5",
-            "three_phase_sum": ["false"],
-            "export_limit_control_mode": "rcr",
-            "request_gap_ms": "300",
-        },
+        "/command",
+        data={"command": "get_export_limit"},
+        headers={"X-Remote-User-Display-Name": "Anna", "X-Remote-User-Name": "anna"},
     )
     assert response.status == 200
-    html = await response.text()
-    assert "Saved and applied" in html
-    assert "can make the controller stop answering" in html  # the < 5 s warning
-    saved = load_options_file(options_file)
-    assert (saved.scan_interval, saved.max_export_limit, saved.three_phase_sum) == (3, 7.5, False)
-    assert saved.export_limit_control_mode == "rcr"
-    runtime = runtime_of(client)
-    assert runtime.options == saved
-    assert runtime.link.gap == 0.3
-
-
-async def test_checkbox_checked_wins_over_its_hidden_false(
-    client: Client, options_file: Path
-) -> None:
-    response = await client.post(
-        "/setup", data=[("three_phase_sum", "false"), ("three_phase_sum", "true")]
-    )
-    assert response.status == 200
-    assert load_options_file(options_file).three_phase_sum is True
-
-
-async def test_options_are_written_back_to_the_fake_supervisor(
-    aiohttp_client: Any, aiohttp_server: Any, make_options: Callable[..., Options], tmp_path: Path
-) -> None:
-    fake = await aiohttp_server(create_fake_supervisor("http://127.0.0.1:9", "unused"))
-    async with aiohttp.ClientSession() as session:
-        store = SupervisorOptions(session, str(fake.make_url("")).rstrip("/"), ADDON_TOKEN)
-        runtime = Runtime(make_options(), tmp_path, save_options=store.save)
-        client = await aiohttp_client(create_app(runtime, supervised=False))
-        response = await client.post(
-            "/setup", data={"max_export_limit": "6", "min_export_limit": "1"}
-        )
-        assert response.status == 200
-        assert fake.app[OPTIONS]["max_export_limit"] == 6.0
-        assert fake.app[OPTIONS]["min_export_limit"] == 1.0
-        assert set(fake.app[OPTIONS]) == set(Options().to_dict())
-        assert runtime.options.max_export_limit == 6.0
-        assert await store.load() == fake.app[OPTIONS]
-
-
-async def test_supervisor_refusal_keeps_everything(
-    aiohttp_client: Any, aiohttp_server: Any, make_options: Callable[..., Options], tmp_path: Path
-) -> None:
-    fake: TestServer = await aiohttp_server(create_fake_supervisor("http://127.0.0.1:9", "unused"))
-    async with aiohttp.ClientSession() as session:
-        store = SupervisorOptions(session, str(fake.make_url("")).rstrip("/"), "wrong-token")
-        runtime = Runtime(make_options(), tmp_path, save_options=store.save)
-        before = runtime.options
-        client = await aiohttp_client(create_app(runtime))
-        response = await client.post("/setup", data={"max_export_limit": "6"})
-        assert response.status == 502
-        assert "not saved" in await response.text()
-        assert runtime.options == before
-        assert fake.app[OPTIONS] == {}
-
-
-async def test_broken_options_show_on_the_setup_page(
-    aiohttp_client: Any, make_options: Callable[..., Options], tmp_path: Path
-) -> None:
-    error = OptionsError({"port": "must be at most 65535"})
-    runtime = Runtime(make_options(), tmp_path, options_error=error)
-    client = await aiohttp_client(create_app(runtime))
-    html = await (await client.get("/setup")).text()
-    assert "must be at most 65535" in html and "The options are invalid" in html
-
-
-async def test_command_runs_in_the_background(client: Client, simulator: SimulatorServer) -> None:
-    response = await client.post(
-        "/command/get_export_limit", headers={"X-Remote-User-Display-Name": "Ada"}
-    )
-    assert response.status == 204
-    runtime = runtime_of(client)
+    body = await response.text()
+    assert 'id="status-get_export_limit"' in body
+    assert 'hx-swap-oob="outerMorph"' in body
+    assert 'data-kind="waiting"' in body
     await eventually(
-        lambda: runtime.state.feedback[OperationName.GET_EXPORT_LIMIT] == 1, 5, "get_export_limit"
+        lambda: runtime.state.feedback[OperationName.GET_EXPORT_LIMIT] == Feedback.OK,
+        what="get_export_limit OK",
     )
-    assert runtime.state.commands[-1].source == "panel (Ada)"
+    assert runtime.state.commands[-1].source == "panel (Anna)"
 
 
-async def test_invalid_limit_from_the_panel_sends_nothing(
-    client: Client, simulator: SimulatorServer
+async def test_set_export_limit_takes_the_forms_value(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    await client.post("/command/set_export_limit", data={"limit": "12kW"})
-    runtime = runtime_of(client)
-    await eventually(
-        lambda: runtime.state.feedback[OperationName.SET_EXPORT_LIMIT] == 128, 5, "feedback 128"
-    )
+    client = await panel(aiohttp_client, runtime)
+    await client.post("/command", data={"command": "set_export_limit", "limit": "3,25"})
+    await eventually(lambda: simulator.device.export_limit_w == 3250, what="3.25 kW written")
+
+
+async def test_an_invalid_limit_is_refused_in_words_and_nothing_is_sent(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    response = await client.post("/command", data={"command": "set_export_limit", "limit": "150"})
+    body = await response.text()
+    assert runtime.state.feedback[OperationName.SET_EXPORT_LIMIT] == Feedback.INVALID_INPUT
+    assert "Error 128" in body and "between 0 and 100 kW" in body
     assert simulator.requests() == []
 
 
-async def test_unknown_command_is_404(client: Client) -> None:
-    assert (await client.post("/command/self_destruct")).status == 404
-
-
-async def test_test_connection_reads_the_form_address(
-    client: Client, simulator: SimulatorServer
+async def test_the_watchdog_reset_needs_its_confirmation(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    ok = await client.post("/setup/test", data={"host": "127.0.0.1", "port": str(simulator.port)})
-    assert "answered" in await ok.text()
-    bad = await client.post("/setup/test", data={"host": "127.0.0.1", "port": "1"})
-    assert "socket error" in await bad.text()
-    invalid = await client.post("/setup/test", data={"host": "127.0.0.1", "port": "x"})
-    assert "must be a number" in await invalid.text()
+    client = await panel(aiohttp_client, runtime)
+    body = await (await client.post("/command", data={"command": "reset_export_watchdog"})).text()
+    assert "needs its confirmation" in body
+    assert "full export for about 5 s" in body
+    assert simulator.requests() == []
+    assert OperationName.RESET_EXPORT_WATCHDOG not in runtime.state.messages
 
 
-async def test_diagnostics_download(client: Client) -> None:
-    await client.post("/command/get_export_limit")
-    runtime = runtime_of(client)
-    await eventually(lambda: bool(runtime.state.commands), 5, "a command")
-    response = await client.get("/diagnostics.json")
-    assert response.headers["Content-Disposition"].startswith("attachment")
-    data = json.loads(await response.text())
-    assert {"options", "state", "link", "frames", "commands", "home_assistant"} <= set(data)
-    assert data["frames"][0]["hex"].startswith("00 05 01 01 43")
-    assert data["home_assistant"]["connected"] is False
-
-
-async def test_simulator_faults_can_be_switched_in_the_demo(
-    client: Client, simulator: SimulatorServer
+async def test_an_unknown_command_is_refused(
+    aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
+    client = await panel(aiohttp_client, runtime)
+    assert (await client.post("/command", data={"command": "format_disk"})).status == 400
+
+
+async def test_the_toggle_offers_the_opposite_of_the_export_state(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    await runtime.ops.export_disable()
+    client = await panel(aiohttp_client, runtime)
+    html = await (await client.get("/")).text()
+    toggle = html[html.index('id="export-toggle"') :]
+    assert 'value="export_enable"' in toggle[:600]
+    assert 'aria-checked="false"' in toggle[:1200]
+
+
+# -- setup: validation and write-back
+
+
+@pytest.fixture
+async def fake_supervisor(aiohttp_server: Any) -> TestServer:
+    """The FAKE Supervisor from tests/fake_supervisor.py (only /addons/self/options is used)."""
+    return await aiohttp_server(create_fake_supervisor("http://127.0.0.1:9", "unused"))
+
+
+@pytest.fixture
+async def supervised_runtime(
+    make_options: Callable[..., Options], tmp_path: Path, fake_supervisor: TestServer
+) -> Any:
+    """A core whose options are saved to the fake Supervisor, as under the real one."""
+    async with aiohttp.ClientSession() as session:
+        store = SupervisorOptions(
+            session, str(fake_supervisor.make_url("")).rstrip("/"), ADDON_TOKEN
+        )
+        yield Runtime(make_options(), tmp_path / "data", save_options=store.save)
+
+
+async def post_step(client: TestClient[Any, Any], step: str, **values: str) -> str:
     response = await client.post(
-        "/simulator/fault", data={"fault": "silence", "on": "on"}, allow_redirects=False
+        "/setup", data={"step": step, **values}, headers={"HX-Request": "true"}
     )
-    assert response.status == 303 and response.headers["Location"] == "../diagnostics"
-    assert "silence" in simulator.faults
-    await client.post(
-        "/simulator/fault", data={"fault": "silence", "on": "off"}, allow_redirects=False
+    assert response.status == 200
+    return await response.text()
+
+
+async def test_invalid_limits_are_refused_inline_and_nothing_is_saved(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime, fake_supervisor: TestServer
+) -> None:
+    runtime = supervised_runtime
+    before = runtime.options
+    client = await panel(aiohttp_client, runtime)
+    body = await post_step(
+        client, "limits", min_export_limit="6", max_export_limit="5", total_capacity="10"
     )
-    assert simulator.faults == {}
+    assert "Not saved" in body
+    assert 'id="e-min_export_limit"' in body and "is above the maximum" in body
+    assert 'aria-invalid="true"' in body
+    # What the user typed is still there, nothing is lost.
+    assert 'name="min_export_limit" value="6"' in body
+    assert 'name="max_export_limit" value="5"' in body
+    assert runtime.options == before
+    assert fake_supervisor.app[OPTIONS] == {}
 
 
-async def test_live_channel_pushes_waiting_then_ok(client: Client) -> None:
-    async with client.ws_connect("/ws") as ws:
-        first = await ws.receive_json(timeout=5)
-        assert "status-get_export_limit" in first["parts"] and "live-values" in first["parts"]
-        await client.post("/command/get_export_limit")
-        seen = []
-        while not any("OK" in text for text in seen):
-            message = await ws.receive_json(timeout=5)
-            seen.append(message["parts"]["status-get_export_limit"])
-    assert "OK" in seen[-1]
+async def test_a_value_that_is_not_a_number_is_refused_with_the_field_named(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime, fake_supervisor: TestServer
+) -> None:
+    client = await panel(aiohttp_client, supervised_runtime)
+    body = await post_step(client, "connection", host="", port="70000", scan_interval="abc")
+    assert "must not be empty" in body
+    assert "must be at most 65535" in body
+    assert "must be a number" in body
+    assert 'name="scan_interval" value="abc"' in body
+    assert fake_supervisor.app[OPTIONS] == {}
 
 
-async def test_polling_fallback_returns_the_same_parts(client: Client) -> None:
-    data = await (await client.get("/live")).json()
-    assert {"live-values", "chart", "export-toggle", "status-reset_export_watchdog"} <= set(
-        data["parts"]
+async def test_valid_options_are_written_back_to_the_fake_supervisor_and_applied(
+    aiohttp_client: ClientFactory,
+    supervised_runtime: Runtime,
+    fake_supervisor: TestServer,
+    simulator: SimulatorServer,
+) -> None:
+    runtime = supervised_runtime
+    client = await panel(aiohttp_client, runtime)
+    body = await post_step(
+        client, "limits", min_export_limit="0.5", max_export_limit="7.25", total_capacity="9"
     )
+    assert "Saved and applied." in body
+    saved = fake_supervisor.app[OPTIONS]
+    # The whole options object is posted, as POST /addons/self/options {"options": {...}} wants.
+    assert saved["max_export_limit"] == 7.25
+    assert saved["min_export_limit"] == 0.5
+    assert saved["total_capacity"] == 9
+    assert saved["port"] == simulator.port
+    assert set(saved) == set(Options().to_dict())
+    # Applied at once: the next "export on" writes the new maximum.
+    assert runtime.options.max_export_limit == 7.25
+    await runtime.ops.export_enable()
+    assert simulator.device.export_limit_w == 7250
+
+
+async def test_a_refused_save_changes_nothing_and_says_why(
+    aiohttp_client: ClientFactory,
+    make_options: Callable[..., Options],
+    tmp_path: Path,
+    fake_supervisor: TestServer,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        wrong = SupervisorOptions(session, str(fake_supervisor.make_url("")).rstrip("/"), "bad")
+        runtime = Runtime(make_options(), tmp_path / "data", save_options=wrong.save)
+        before = runtime.options
+        client = await panel(aiohttp_client, runtime)
+        body = await post_step(
+            client, "connection", host="10.0.0.9", port="1234", scan_interval="30"
+        )
+    assert "Not saved" in body and "Nothing was changed" in body
+    assert 'name="host" value="10.0.0.9"' in body  # the input is kept
+    assert runtime.options == before
+    assert runtime.link.host == before.host
+    assert fake_supervisor.app[OPTIONS] == {}
+
+
+async def test_outside_the_supervisor_options_go_to_the_options_file(
+    aiohttp_client: ClientFactory, make_options: Callable[..., Options], tmp_path: Path
+) -> None:
+    path = tmp_path / "options.json"
+    runtime = Runtime(make_options(), tmp_path / "data", save_options=file_saver(path))
+    client = await panel(aiohttp_client, runtime)
+    body = await post_step(
+        client,
+        "advanced",
+        request_gap_ms="1500",
+        request_timeout="5",
+        offline_notification_minutes="20",
+        log_level="debug",
+    )
+    assert "Saved and applied." in body
+    stored = json.loads(path.read_text())
+    assert stored["request_gap_ms"] == 1500 and stored["log_level"] == "debug"
+    assert runtime.link.gap == 1.5
+
+
+async def test_a_fast_refresh_is_saved_with_a_warning(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    client = await panel(aiohttp_client, supervised_runtime)
+    body = await post_step(
+        client, "connection", host="127.0.0.1", port=str(simulator.port), scan_interval="2"
+    )
+    assert "Saved and applied." in body
+    assert 'id="w-scan_interval"' in body and "power-cycled" in body
+    assert supervised_runtime.options.scan_interval == 2
+
+
+async def test_saving_a_new_mode_switches_the_controller(
+    aiohttp_client: ClientFactory,
+    supervised_runtime: Runtime,
+    fake_supervisor: TestServer,
+    simulator: SimulatorServer,
+) -> None:
+    runtime = supervised_runtime
+    client = await panel(aiohttp_client, runtime)
+    body = await post_step(
+        client, "mode", export_limit_control_mode="dred", three_phase_sum="false"
+    )
+    assert "Switching the controller to mode dred" in body
+    await eventually(lambda: simulator.device.mode is ControlMode.DRED, what="DRED on")
+    await eventually(
+        lambda: runtime.state.feedback[OperationName.SET_CONTROL_MODE] == Feedback.OK,
+        what="mode switch confirmed",
+    )
+    assert fake_supervisor.app[OPTIONS]["export_limit_control_mode"] == "dred"
+    assert fake_supervisor.app[OPTIONS]["three_phase_sum"] is False
+
+
+async def test_the_checkbox_hidden_false_and_checked_true_give_true(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime
+) -> None:
+    runtime = supervised_runtime
+    await runtime.apply_options(
+        Options.from_mapping({"three_phase_sum": False}, base=runtime.options)
+    )
+    client = await panel(aiohttp_client, runtime)
+    form = aiohttp.FormData()
+    form.add_field("step", "mode")
+    form.add_field("export_limit_control_mode", "value")
+    form.add_field("three_phase_sum", "false")
+    form.add_field("three_phase_sum", "true")
+    await client.post("/setup", data=form, headers={"HX-Request": "true"})
+    assert runtime.options.three_phase_sum is True
+
+
+async def test_a_plain_form_post_gets_the_whole_page(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime
+) -> None:
+    client = await panel(aiohttp_client, supervised_runtime)
+    response = await client.post(
+        "/setup", data={"step": "limits", "min_export_limit": "x", "max_export_limit": "5"}
+    )
+    html = await response.text()
+    assert html.startswith("<!doctype html>")
+    assert 'id="e-min_export_limit"' in html
+    assert 'id="form-connection"' in html
+
+
+async def test_test_connection_reads_the_address_in_the_form_and_saves_nothing(
+    aiohttp_client: ClientFactory,
+    runtime: Runtime,
+    simulator: SimulatorServer,
+    unused_tcp_port: int,
+) -> None:
+    before = runtime.options
+    client = await panel(aiohttp_client, runtime)
+    ok = await (
+        await client.post(
+            "/test-connection", data={"host": "127.0.0.1", "port": str(simulator.port)}
+        )
+    ).text()
+    assert "Connected" in ok and "answered" in ok
+    failed = await (
+        await client.post(
+            "/test-connection", data={"host": "127.0.0.1", "port": str(unused_tcp_port)}
+        )
+    ).text()
+    assert "Failed" in failed and "socket error" in failed
+    bad = await (await client.post("/test-connection", data={"host": "", "port": "1"})).text()
+    assert "Not tested" in bad
+    assert runtime.options == before
+    assert runtime.link.port == simulator.port
+
+
+# -- live data and diagnostics
+
+
+async def test_polling_returns_what_changed_since_a_sequence_number(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    response = await client.get("/live", params={"page": "dashboard", "since": "0"})
+    everything = await response.text()
+    seq = int(response.headers["X-Live-Seq"])
+    for fid in ("flow", "phases", "chart", "export-info", "export-toggle", "link-status"):
+        assert f'id="{fid}"' in everything
+    assert "hx-swap-oob" in everything
+    assert response.headers["Cache-Control"] == "no-cache"
+    nothing = await client.get("/live", params={"page": "dashboard", "since": str(seq)})
+    assert await nothing.text() == ""
+    await runtime.ops.read_telemetry()
+    changed = await (
+        await client.get("/live", params={"page": "dashboard", "since": str(seq)})
+    ).text()
+    assert 'id="flow"' in changed and 'id="phases"' in changed
+    assert 'id="status-set_datetime"' not in changed
+
+
+async def test_the_websocket_pushes_changes_without_compression(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    async with client.ws_connect(
+        "/ws", params={"page": "dashboard", "since": "1"}, compress=15
+    ) as ws:
+        assert ws.compress == 0  # no permessage-deflate, whatever the browser offers
+        first = await ws.receive_str(timeout=5)
+        assert 'id="link-status"' in first
+        await runtime.ops.read_telemetry()
+        pushed = await ws.receive_str(timeout=5)
+        assert 'id="flow"' in pushed and 'hx-swap-oob="true"' in pushed
+
+
+async def test_diagnostics_json_is_a_download_with_everything(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    await runtime.ops.read_telemetry()
+    app = create_app(
+        runtime, ha_status=lambda: {"connected": True, "status": "connected", "via": "supervisor"}
+    )
+    client = await aiohttp_client(app)
+    response = await client.get("/diagnostics.json")
+    assert "attachment" in response.headers["Content-Disposition"]
+    data = await response.json()
+    assert data["home_assistant"] == {"connected": True, "status": "connected", "via": "supervisor"}
+    assert data["link"]["counters"]["ok"] >= 1
+    assert data["frames"] and data["frames"][0]["direction"] == "tx"
+    assert data["state"]["telemetry"]["v1"] > 0
+    assert data["options"]["port"] == runtime.options.port
+
+
+async def test_the_home_assistant_status_hook_is_shown_and_can_be_set_later(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    app = create_app(runtime)
+    app[HA_STATUS] = lambda: {"connected": False, "status": "unreachable: refused"}
+    client = await aiohttp_client(app)
+    html = await (await client.get("/diagnostics")).text()
+    assert "unreachable: refused" in html and "not connected" in html
+
+
+async def test_the_default_home_assistant_status_says_not_configured(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    assert "not configured" in await (await client.get("/diagnostics")).text()
+
+
+async def test_simulator_faults_only_in_the_demo(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    plain = await panel(aiohttp_client, runtime)
+    assert (await plain.post("/simulator", data={"action": "nak", "on": "true"})).status == 404
+    assert "Simulator faults" not in await (await plain.get("/diagnostics")).text()
+
+    demo = await panel(aiohttp_client, runtime, simulator=simulator)
+    body = await (await demo.post("/simulator", data={"action": "nak", "on": "true"})).text()
+    assert "nak" in simulator.faults
+    assert 'id="fault-nak" aria-pressed="true"' in body
+    await demo.post("/simulator", data={"action": "clear"})
+    assert not simulator.faults
+
+
+async def test_broken_stored_options_are_named_on_every_page_and_inline_on_setup(
+    aiohttp_client: ClientFactory, make_options: Callable[..., Options], tmp_path: Path
+) -> None:
+    error = OptionsError({"port": "must be at most 65535"})
+    runtime = Runtime(make_options(), tmp_path / "data", options_error=error)
+    client = await panel(aiohttp_client, runtime)
+    assert "The options are invalid" in await (await client.get("/")).text()
+    setup = await (await client.get("/setup")).text()
+    assert 'id="e-port"' in setup and "must be at most 65535" in setup
+
+
+async def test_the_live_channel_shows_waiting_then_ok_for_a_command_from_elsewhere(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    """A command from Home Assistant (not the panel) lights the same button."""
+    simulator.slow_delay = 0.5  # within the 1 s timeout, long enough to see "waiting"
+    simulator.set_fault("slow", count=1)
+    client = await panel(aiohttp_client, runtime)
+    async with client.ws_connect("/ws", params={"page": "dashboard", "since": "0"}) as ws:
+        await ws.receive_str(timeout=5)  # everything, at once
+        task = asyncio.create_task(runtime.ops.set_datetime(Origin("home_assistant", "Bob")))
+        kinds = []
+        while "ok" not in kinds:
+            message = await ws.receive_str(timeout=5)
+            for match in re.finditer(r'id="status-set_datetime"[^>]*data-kind="(\w+)"', message):
+                kinds.append(match.group(1))
+        await task
+    assert kinds[0] == "waiting" and kinds[-1] == "ok"
+    assert "home_assistant (Bob)" in message

@@ -2,45 +2,92 @@
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from aiohttp import web
 
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
-from sec1000.web import live, views
-from sec1000.web.keys import HA_STATUS, RUNTIME, SIMULATOR, SOCKETS, SUPERVISED, TASKS, TEMPLATES
+from sec1000.web import live, setup, views
+from sec1000.web.keys import (
+    HA_STATUS,
+    RUNTIME,
+    SAVE_LOCK,
+    SIMULATOR,
+    SUPERVISED,
+    TASKS,
+    TEMPLATES,
+    HaStatus,
+)
+from sec1000.web.render import environment
 
 STATIC = Path(__file__).parent / "static"
+# Under the Supervisor every panel request comes from its ingress proxy at this address.
 SUPERVISOR_INGRESS_IP = "172.30.32.2"
+STATIC_MAX_AGE = 86400  # static URLs carry a content hash, so a day is safe
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def no_home_assistant() -> dict[str, Any]:
-    """The Home Assistant status when none is configured."""
-    return {"connected": False, "status": "not configured (panel only)"}
+def no_home_assistant() -> Mapping[str, Any]:
+    """The Home Assistant status when none is configured (the demo, panel only)."""
+    return {"connected": False, "status": "not configured"}
 
 
 @web.middleware
 async def ingress_only(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Under the Supervisor, answer only the Supervisor's ingress proxy."""
+    """Under the Supervisor, answer only its ingress proxy; refuse anyone else with 403."""
     if request.app[SUPERVISED] and request.remote != SUPERVISOR_INGRESS_IP:
         raise web.HTTPForbidden(text="only Home Assistant ingress may open this panel")
     return await handler(request)
 
 
 @web.middleware
-async def no_cache(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Pages and fragments are never cached; nothing is compressed here."""
-    response = await handler(request)
-    if not request.path.startswith("/static/"):
+async def caching(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Pages, fragments and data are never cached; static files are, by their hashed URL.
+
+    Nothing is compressed here (the Supervisor and Core decide that), and nothing redirects.
+    """
+    try:
+        response = await handler(request)
+    except web.HTTPException as err:
+        err.headers["Cache-Control"] = "no-cache"
+        raise
+    if request.path.startswith("/static/") and response.status == 200:
+        response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}"
+    else:
         response.headers["Cache-Control"] = "no-cache"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
+
+
+def static_version() -> str:
+    """A short hash of the static files, appended to their URLs so browsers refetch on change."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(STATIC).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    hub = app[live.HUB]
+    hub.start()
+    yield
+    await hub.stop()
+    tasks: set[asyncio.Task[Any]] = app[TASKS]
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 def create_app(
@@ -48,35 +95,43 @@ def create_app(
     *,
     simulator: SimulatorServer | None = None,
     supervised: bool = False,
-    ha_status: Callable[[], dict[str, Any]] | None = None,
+    ha_status: HaStatus | None = None,
 ) -> web.Application:
-    """Build the panel around a running core."""
-    app = web.Application(middlewares=[ingress_only, no_cache])
+    """Build the panel around a core; it reads the state and calls the operations, nothing else.
+
+    `supervised` refuses every request not from the Supervisor's ingress proxy. `ha_status`
+    returns the Home Assistant connection for diagnostics ({"connected": bool, "status": str},
+    more keys are shown too); it can also be set later through `app[HA_STATUS]` before start.
+    """
+    app = web.Application(middlewares=[ingress_only, caching])
     app[RUNTIME] = runtime
     app[SUPERVISED] = supervised
     app[HA_STATUS] = ha_status or no_home_assistant
-    app[TASKS] = set()
-    app[SOCKETS] = weakref.WeakSet()
     if simulator is not None:
         app[SIMULATOR] = simulator
-    app[TEMPLATES] = jinja2.Environment(
-        loader=jinja2.PackageLoader("sec1000.web", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "svg"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    templates = environment()
+    templates.globals["static_version"] = static_version()
+    app[TEMPLATES] = templates
+    app[TASKS] = set()
+    app[SAVE_LOCK] = asyncio.Lock()
+    app[live.HUB] = live.LiveHub(app)
+    app.cleanup_ctx.append(_lifecycle)
+
     router = app.router
+    # pages
     router.add_get("/", views.dashboard, name="dashboard")
-    router.add_get("/setup", views.setup_page, name="setup")
-    router.add_post("/setup", views.setup_save, name="setup-save")
-    router.add_post("/setup/test", views.setup_test, name="setup-test")
-    router.add_get("/diagnostics", views.diagnostics_page, name="diagnostics")
-    router.add_get("/diagnostics.json", views.diagnostics_json, name="diagnostics-json")
-    router.add_post("/command/{command}", views.command, name="command")
-    router.add_post("/simulator/fault", views.simulator_fault, name="simulator-fault")
-    router.add_get("/live", live.snapshot, name="live")
+    router.add_get("/setup", setup.setup_page, name="setup")
+    router.add_get("/diagnostics", views.diagnostics, name="diagnostics")
+    # actions (HTMX posts; each answers with the fragments it changed)
+    router.add_post("/command", views.command, name="command")
+    router.add_post("/setup", setup.setup_save, name="setup-save")
+    router.add_post("/test-connection", setup.test_connection, name="test-connection")
+    router.add_post("/simulator", views.simulator, name="simulator")
+    # live updates: WebSocket, and polling as the fallback
     router.add_get("/ws", live.websocket, name="ws")
+    router.add_get("/live", live.poll, name="live")
+    # data
+    router.add_get("/diagnostics.json", views.diagnostics_json, name="diagnostics-json")
     router.add_get("/api/state", views.api_state, name="api-state")
-    router.add_static("/static/", STATIC, name="static")
-    app.on_shutdown.append(live.close_sockets)
+    router.add_static("/static/", STATIC, name="static", append_version=False)
     return app

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jinja2
@@ -13,11 +12,15 @@ from aiohttp import web
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
+HaStatus = Callable[[], Mapping[str, Any]]
+
 RUNTIME = web.AppKey("runtime", Runtime)
 SIMULATOR = web.AppKey("simulator", SimulatorServer)
-HaStatus = Callable[[], dict[str, Any]]
+SUPERVISED = web.AppKey("supervised", bool)
+# Home Assistant connection status for diagnostics: a callable returning at least
+# {"connected": bool, "status": str}; serve.py passes the HA client's `diagnostics`.
 HA_STATUS: web.AppKey[HaStatus] = web.AppKey("ha_status")
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
-SUPERVISED = web.AppKey("supervised", bool)
-TASKS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("tasks")  # commands started by the panel
-SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")  # live channels
+# Commands started by the panel run as tasks; kept here so they are not garbage-collected.
+TASKS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("tasks")
+SAVE_LOCK = web.AppKey("save_lock", asyncio.Lock)

@@ -1,4 +1,11 @@
-"""Live updates: a WebSocket that pushes re-rendered fragments, and a polling fallback."""
+"""Live updates: state events mark page fragments as changed; a WebSocket pushes them, or polling.
+
+Each fragment is an element with an id, rendered by one template for the page and for the
+updates alike. An update is HTML carrying `hx-swap-oob`, applied by HTMX in the browser. Both
+channels ask for "what changed since sequence number N", so a burst of events (four packets,
+feedback, settings) becomes one small push, and a client that fell back to polling loses
+nothing. Nothing is compressed: no permessage-deflate, no gzip.
+"""
 
 from __future__ import annotations
 
@@ -6,91 +13,318 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from sec1000.state import StateEvent
-from sec1000.web import render
-from sec1000.web.keys import RUNTIME, SOCKETS, TEMPLATES
+from sec1000.simulator import FAULTS
+from sec1000.state import StateEvent, Topic
+from sec1000.web.keys import HA_STATUS, RUNTIME, SIMULATOR, TEMPLATES
+from sec1000.web.render import BUTTONS, TOGGLE_OPERATIONS, View
 
 _LOGGER = logging.getLogger(__name__)
 
-# Bursts of state events (four packets, a feedback, settings) become one push.
-PUSH_DELAY = 0.1
+PAGES = ("dashboard", "setup", "diagnostics")
+ALL_PAGES = frozenset(PAGES)
+PUSH_DELAY = 0.05  # coalesce a burst of events into one push
+TICK = 2.0  # how often the Home Assistant status and the simulator are looked at
+HEARTBEAT = 25.0
+TICK_TOPIC = "tick"
 
 
-def parts(app: web.Application) -> dict[str, str]:
-    """Every live fragment by element id."""
-    state = app[RUNTIME].state
-    templates = app[TEMPLATES]
-    out = {
-        "live-values": templates.get_template("_values.html").render(
-            state=state,
-            flow=render.flow(dict(state.telemetry) if state.telemetry else None),
-            clock=render.clock,
-            options=app[RUNTIME].options,
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """One live element: its id, template, the topics that change it, and where it is shown."""
+
+    id: str
+    template: str
+    topics: frozenset[str]
+    pages: frozenset[str]
+    # Morph in place (the same nodes stay: focus is kept and screen readers hear the live
+    # region change), else replace.
+    morph: bool = False
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _fragments() -> dict[str, Fragment]:
+    t = Topic
+    items = [
+        Fragment("banner", "_banner.html", frozenset({t.RESTORE, t.OPTIONS}), ALL_PAGES),
+        Fragment("link-status", "_link_status.html", frozenset({t.LINK, t.TELEMETRY}), ALL_PAGES),
+        Fragment("flow", "_flow.html", frozenset({t.TELEMETRY}), frozenset({"dashboard"})),
+        Fragment("phases", "_phases.html", frozenset({t.TELEMETRY}), frozenset({"dashboard"})),
+        Fragment(
+            "export-info",
+            "_export_info.html",
+            frozenset({t.SETTINGS, t.OPTIONS, t.TELEMETRY}),
+            frozenset({"dashboard"}),
         ),
-        "chart": templates.get_template("_chart.html").render(
-            chart=render.chart(state.history, state.commands)
+        Fragment(
+            "chart",
+            "_chart.html",
+            frozenset({t.TELEMETRY, t.COMMAND, t.SETTINGS}),
+            frozenset({"dashboard"}),
         ),
-        "export-toggle": templates.get_template("_toggle.html").render(state=state),
-        "restore-banner": templates.get_template("_banner.html").render(
-            state=state, runtime=app[RUNTIME]
+        Fragment(
+            "export-toggle",
+            "_toggle.html",
+            frozenset({t.SETTINGS, t.FEEDBACK, t.COMMAND, t.OPTIONS}),
+            frozenset({"dashboard"}),
+            morph=True,
         ),
-    }
-    status_template = templates.get_template("_status.html")
-    for operation in render.BUTTONS:
-        out[f"status-{operation.value}"] = status_template.render(
-            status=render.status(state, operation)
-        )
-    return out
+        *(
+            Fragment(
+                f"status-{op.value}",
+                "_status.html",
+                frozenset({t.FEEDBACK, t.COMMAND}),
+                frozenset({"dashboard"}),
+                morph=True,
+                context={"operation": op.value},
+            )
+            for op in BUTTONS
+        ),
+        Fragment(
+            "status-set_control_mode",
+            "_status.html",
+            frozenset({t.FEEDBACK, t.COMMAND}),
+            frozenset({"setup"}),
+            morph=True,
+            context={"operation": "set_control_mode"},
+        ),
+        Fragment(
+            "link-health",
+            "_link_health.html",
+            frozenset({t.LINK, t.OPTIONS}),
+            frozenset({"diagnostics"}),
+        ),
+        Fragment("frames", "_frames.html", frozenset({t.LINK}), frozenset({"diagnostics"})),
+        Fragment(
+            "command-log", "_command_log.html", frozenset({t.COMMAND}), frozenset({"diagnostics"})
+        ),
+        Fragment(
+            "ha-status", "_ha_status.html", frozenset({TICK_TOPIC}), frozenset({"diagnostics"})
+        ),
+        Fragment(
+            "sim-faults", "_sim_faults.html", frozenset({TICK_TOPIC}), frozenset({"diagnostics"})
+        ),
+    ]
+    return {item.id: item for item in items}
 
 
-async def snapshot(request: web.Request) -> web.Response:
-    """GET live: every fragment as JSON (the polling fallback)."""
-    return web.json_response({"parts": parts(request.app)})
+FRAGMENTS = _fragments()
+# Feedback and command events name their operation: only that operation's elements change.
+_OPERATION_FRAGMENTS = {
+    **{op.value: {f"status-{op.value}"} for op in BUTTONS},
+    "set_control_mode": {"status-set_control_mode"},
+    **{op.value: {"export-toggle"} for op in TOGGLE_OPERATIONS},
+}
+_PER_OPERATION = {fid for ids in _OPERATION_FRAGMENTS.values() for fid in ids}
+
+
+def affected(event: StateEvent) -> set[str]:
+    """The fragment ids a state event changes."""
+    ids = {f.id for f in FRAGMENTS.values() if event.topic in f.topics}
+    if event.topic in (Topic.FEEDBACK, Topic.COMMAND):
+        name = str(event.data.get("operation") or event.data.get("command") or "")
+        ids = (ids - _PER_OPERATION) | _OPERATION_FRAGMENTS.get(name, set())
+    return ids
+
+
+def page_fragments(app: web.Application, page: str) -> list[str]:
+    """The ids of the live fragments shown on a page."""
+    ids = [f.id for f in FRAGMENTS.values() if page in f.pages]
+    if SIMULATOR not in app:
+        ids = [fid for fid in ids if fid != "sim-faults"]
+    return ids
+
+
+def make_view(app: web.Application) -> View:
+    """One consistent view of the state for a render pass."""
+    runtime = app[RUNTIME]
+    simulator = app.get(SIMULATOR)
+    faults = None
+    if simulator is not None:
+        faults = {name: name in simulator.faults for name in FAULTS}
+    return View(
+        state=runtime.state,
+        options=runtime.options,
+        options_error=runtime.options_error,
+        health=runtime.link.health,
+        link_target=f"{runtime.link.host}:{runtime.link.port}",
+        ha_status=app[HA_STATUS](),
+        faults=faults,
+        overloaded=simulator.overloaded if simulator is not None else False,
+    )
+
+
+def render_fragment(app: web.Application, fid: str, view: View, *, oob: bool = False) -> str:
+    """One fragment's HTML; with `oob` it carries the swap instruction for HTMX."""
+    fragment = FRAGMENTS[fid]
+    swap = ("outerMorph" if fragment.morph else "true") if oob else None
+    return (
+        app[TEMPLATES]
+        .get_template(fragment.template)
+        .render(v=view, fid=fid, oob=swap, **fragment.context)
+    )
+
+
+def render_update(app: web.Application, ids: Iterable[str]) -> str:
+    """Several fragments as one out-of-band update."""
+    view = make_view(app)
+    return "\n".join(render_fragment(app, fid, view, oob=True) for fid in ids)
+
+
+class LiveHub:
+    """Numbers every change and remembers, per fragment, the number of its last change."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.seq = 1
+        self.changed: dict[str, int] = {}
+        self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self._wakers: set[asyncio.Event] = set()
+        self._unsubscribe: Any = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._last_tick: Any = None
+
+    def start(self) -> None:
+        """Follow the state model, and look at the Home Assistant status and simulator now and then."""
+        self._unsubscribe = self.app[RUNTIME].state.subscribe(self.on_event)
+        self._ticker = asyncio.create_task(self._tick(), name="sec1000-panel-tick")
+
+    async def stop(self) -> None:
+        """Stop following; close every live socket so the server can stop."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for ws in list(self.sockets):
+            await ws.close(code=1001, message=b"server shutdown")
+
+    def on_event(self, event: StateEvent) -> None:
+        """A state event (called synchronously by the state model)."""
+        self.mark(affected(event))
+
+    def mark(self, ids: Iterable[str]) -> None:
+        """These fragments changed."""
+        ids = list(ids)
+        if not ids:
+            return
+        self.seq += 1
+        for fid in ids:
+            self.changed[fid] = self.seq
+        for waker in self._wakers:
+            waker.set()
+
+    def changed_since(self, seq: int, page: str) -> list[str]:
+        """The page's fragments changed after `seq` (all of them for an unknown or future seq)."""
+        ids = page_fragments(self.app, page)
+        if seq <= 0 or seq > self.seq:
+            return ids
+        return [fid for fid in ids if self.changed.get(fid, 0) > seq]
+
+    @contextlib.contextmanager
+    def waker(self) -> Any:
+        """An event set at every change, while the caller listens."""
+        event = asyncio.Event()
+        self._wakers.add(event)
+        try:
+            yield event
+        finally:
+            self._wakers.discard(event)
+
+    def _tick_signature(self) -> Any:
+        simulator = self.app.get(SIMULATOR)
+        ha = dict(self.app[HA_STATUS]())
+        sim = (sorted(simulator.faults), simulator.overloaded) if simulator is not None else None
+        return ha, sim
+
+    async def _tick(self) -> None:
+        while True:
+            try:
+                signature = self._tick_signature()
+                if signature != self._last_tick:
+                    self._last_tick = signature
+                    self.mark(f.id for f in FRAGMENTS.values() if TICK_TOPIC in f.topics)
+            except Exception:
+                _LOGGER.exception("panel status check failed")
+            await asyncio.sleep(TICK)
+
+
+HUB = web.AppKey("hub", LiveHub)
+
+
+def _page(request: web.Request) -> str:
+    page = request.query.get("page", "dashboard")
+    if page not in PAGES:
+        raise web.HTTPBadRequest(text=f"unknown page {page!r}")
+    return page
+
+
+def _since(request: web.Request) -> int:
+    try:
+        return int(request.query.get("since", "0"))
+    except ValueError:
+        return 0
+
+
+async def poll(request: web.Request) -> web.Response:
+    """GET live?page=P&since=N: the fragments changed since N (the polling fallback)."""
+    page, since = _page(request), _since(request)
+    hub = request.app[HUB]
+    seq = hub.seq
+    ids = hub.changed_since(since, page)
+    return web.Response(
+        text=render_update(request.app, ids) if ids else "",
+        content_type="text/html",
+        headers={"X-Live-Seq": str(seq)},
+    )
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    """GET ws: push every fragment at once, then again after each burst of state changes."""
-    ws = web.WebSocketResponse(heartbeat=30, compress=False)
+    """GET ws?page=P&since=N: push what changed since N at once, then after each burst."""
+    page, since = _page(request), _since(request)
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, compress=False)
     await ws.prepare(request)
-    request.app[SOCKETS].add(ws)
-    wake = asyncio.Event()
-
-    def on_event(event: StateEvent) -> None:
-        wake.set()
-
-    unsubscribe = request.app[RUNTIME].state.subscribe(on_event)
-    sender = asyncio.create_task(_push(request.app, ws, wake))
-    try:
-        async for message in ws:
-            if message.type is WSMsgType.ERROR:
-                break
-    finally:
-        unsubscribe()
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+    hub = request.app[HUB]
+    hub.sockets.add(ws)
+    reader = asyncio.create_task(_drain(ws))
+    with hub.waker() as wake:
+        try:
+            # The first message comes at once: the changes since the page was rendered, and
+            # always the link status (so the page knows the channel is up).
+            ids = hub.changed_since(since, page)
+            ids += [] if "link-status" in ids else ["link-status"]
+            since = hub.seq
+            await ws.send_str(render_update(request.app, ids))
+            while not ws.closed:
+                waiter = asyncio.create_task(wake.wait())
+                done, _ = await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    waiter.cancel()
+                    break
+                await asyncio.sleep(PUSH_DELAY)
+                wake.clear()
+                ids = hub.changed_since(since, page)
+                since = hub.seq
+                if ids:
+                    await ws.send_str(render_update(request.app, ids))
+        except (ConnectionError, RuntimeError) as err:
+            _LOGGER.debug("live socket closed: %s", err)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            await ws.close()
     return ws
 
 
-async def _push(app: web.Application, ws: web.WebSocketResponse, wake: asyncio.Event) -> None:
-    payload: dict[str, Any] = {"parts": parts(app)}
-    while not ws.closed:
-        try:
-            await ws.send_json(payload)
-        except (ConnectionError, RuntimeError):
-            return
-        await wake.wait()
-        await asyncio.sleep(PUSH_DELAY)
-        wake.clear()
-        payload = {"parts": parts(app)}
-
-
-async def close_sockets(app: web.Application) -> None:
-    """On shutdown, close every live socket so the server can stop."""
-    sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
-    for ws in list(sockets):
-        await ws.close()
+async def _drain(ws: web.WebSocketResponse) -> None:
+    """Read (and ignore) what the browser sends, until the socket closes."""
+    async for message in ws:
+        if message.type is WSMsgType.ERROR:
+            break

@@ -1,50 +1,50 @@
-"""What the templates show: words for feedback, power flow, and the last hour as an SVG chart."""
+"""What the templates show: feedback in words, the power flow, and one view of the whole state."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sec1000.protocol import Feedback, describe_feedback
-from sec1000.state import HISTORY_SECONDS, CommandRecord, HistoryPoint, OperationName, StateModel
+import jinja2
 
-CHART_WIDTH = 600
-CHART_HEIGHT = 200
-MIN_WINDOW_SECONDS = 300
+from sec1000.link import LinkHealth
+from sec1000.operations import CommandResult
+from sec1000.options import Options
+from sec1000.protocol import Feedback, describe_feedback
+from sec1000.state import CommandRecord, OperationName, StateModel
+from sec1000.web.chart import Chart, build_chart
+
+# The four styled buttons, in the order the dashboard shows them.
 BUTTONS = (
     OperationName.SET_EXPORT_LIMIT,
     OperationName.GET_EXPORT_LIMIT,
     OperationName.SET_DATETIME,
     OperationName.RESET_EXPORT_WATCHDOG,
-    OperationName.EXPORT_ENABLE,
-    OperationName.EXPORT_DISABLE,
 )
+TOGGLE_OPERATIONS = (OperationName.EXPORT_ENABLE, OperationName.EXPORT_DISABLE)
+MODE_HINTS = {
+    "value": ("By value", "limit the export to a value in kW; most plants"),
+    "dred": ("DRED", "Demand Response Enabled Device: Australia and New Zealand"),
+    "rcr": ("RCR", "Ripple Control Receiver: Germany"),
+    "deactivated": ("Deactivated", "no limit: the full PV power may go to the grid"),
+}
+FEEDBACK_BITS = tuple(bit for bit in Feedback if bit)  # every bit but WAITING, low to high
 
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """A button's state: css class, short word and the full sentence."""
+    """A button's live state, decoded in words."""
 
     kind: str  # ready | waiting | ok | error
     word: str
     detail: str
-
-
-def status(state: StateModel, operation: OperationName) -> Status:
-    """The live state of one operation's button."""
-    value = state.feedback[operation]
-    message = state.messages.get(operation, "")
-    if operation not in state.messages:
-        return Status("ready", "ready", "not run since the add-on started")
-    if value == Feedback.WAITING:
-        return Status("waiting", "waiting…", message or "waiting for the device")
-    if value & Feedback.OK:
-        word = "OK (corrected)" if value & Feedback.INVALID_INPUT else "OK"
-        return Status("ok", word, message)
-    return Status("error", f"error {value}: {describe_feedback(value)}", message)
+    feedback: int | None = None
+    at: float | None = None
+    source: str | None = None
 
 
 def clock(at: float | None) -> str:
@@ -52,85 +52,232 @@ def clock(at: float | None) -> str:
     return "—" if at is None else dt.datetime.fromtimestamp(at).strftime("%H:%M:%S")
 
 
-def flow(values: dict[str, float] | None) -> dict[str, Any]:
-    """Grid, solar and home power with the grid's direction."""
-    if not values:
-        return {"known": False}
-    meters = values["meters_power"]
-    direction = "exporting" if meters > 0 else ("importing" if meters < 0 else "balanced")
-    return {
-        "known": True,
-        "solar": values["inverters_power"],
-        "home": values["load_power"],
-        "grid": abs(meters),
-        "direction": direction,
-    }
+def kw(value: float | None, digits: int = 2) -> str:
+    """A power in kW, or a dash."""
+    return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _scale(points: Iterable[float], pad: float = 0.2) -> tuple[float, float]:
-    values = list(points) or [0.0]
-    low, high = min(*values, 0.0), max(*values, 0.1)
-    span = high - low
-    return low - span * pad / 2, high + span * pad / 2
+def last_record(commands: Iterable[CommandRecord], names: Iterable[str]) -> CommandRecord | None:
+    """The newest command log entry for any of `names`."""
+    wanted = set(names)
+    for record in reversed(list(commands)):
+        if record.command in wanted:
+            return record
+    return None
 
 
-def chart(
-    history: Iterable[HistoryPoint], commands: Iterable[CommandRecord], now: float | None = None
-) -> dict[str, Any]:
-    """Polylines (meters, inverters, load), the limit as a step line, and command markers."""
-    now = time.time() if now is None else now
-    points = [p for p in history if p.at >= now - HISTORY_SECONDS]
-    # Until an hour has been seen, span what there is (at least 5 minutes), not an empty hour.
-    window = min(HISTORY_SECONDS, max(MIN_WINDOW_SECONDS, now - points[0].at if points else 0.0))
-    start = now - window
-    low, high = _scale(
-        [
-            v
-            for p in points
-            for v in (p.meters, p.inverters, p.load, p.limit if p.limit is not None else 0.0)
-        ]
+def running(state: StateModel, operation: OperationName) -> bool:
+    """True while the operation waits for the device (0 is also the value before any run)."""
+    return state.feedback[operation] == Feedback.WAITING and operation in state.messages
+
+
+def status(state: StateModel, operation: OperationName) -> Status:
+    """The live state of one operation's button, whoever started it (panel, Home Assistant...)."""
+    value = state.feedback[operation]
+    message = state.messages.get(operation, "")
+    if operation not in state.messages:
+        return Status("ready", "Ready", "not run since the add-on started")
+    if value == Feedback.WAITING:
+        return Status("waiting", "Waiting…", message or "waiting for the device", 0)
+    record = last_record(state.commands, [operation.value])
+    at, source = (record.at, record.source) if record is not None else (None, None)
+    if value & Feedback.OK:
+        word = "OK, corrected" if value & Feedback.INVALID_INPUT else "OK"
+        return Status("ok", word, message, value, at, source)
+    detail = describe_feedback(value)
+    if message and message != detail:
+        detail = f"{detail}: {message}"
+    return Status("error", f"Error {value}", detail, value, at, source)
+
+
+@dataclass(frozen=True, slots=True)
+class Toggle:
+    """The export ON/OFF switch: its state, what a press does, and how the last switch went."""
+
+    kind: str  # on | off | unknown, with waiting / error on top
+    checked: bool
+    label: str
+    command: str
+    status: Status
+
+
+def toggle(state: StateModel, options: Options) -> Toggle:
+    """The export switch: on/off from the limit, waiting while a switch runs, else the last result."""
+    export = state.export_state
+    checked = export == "on"
+    if export is None:
+        label, command = "Export ?", "export_toggle"
+    else:
+        label = "Export ON" if checked else "Export OFF"
+        command = "export_disable" if checked else "export_enable"
+    busy = [op for op in TOGGLE_OPERATIONS if running(state, op)]
+    if busy:
+        word = "Switching on…" if busy[-1] is OperationName.EXPORT_ENABLE else "Switching off…"
+        return Toggle(
+            "waiting",
+            checked,
+            label,
+            command,
+            Status("waiting", word, state.messages.get(busy[-1], "")),
+        )
+    record = last_record(state.commands, [op.value for op in TOGGLE_OPERATIONS])
+    if record is not None and not record.feedback & Feedback.OK:
+        return Toggle(
+            "error", checked, label, command, status(state, OperationName(record.command))
+        )
+    if export is None:
+        detail = "the export state is not known yet; a press reads it first"
+        return Toggle("unknown", False, label, command, Status("ready", "Unknown", detail))
+    limit = kw(state.export_limit_kw)
+    if checked:
+        detail = f"limit {limit} kW; off writes the minimum, {options.min_export_limit:g} kW"
+    else:
+        detail = f"limit {limit} kW; on writes the maximum, {options.max_export_limit:g} kW"
+    ok = record is not None
+    return Toggle(
+        "on" if checked else "off",
+        checked,
+        label,
+        command,
+        Status(
+            "ok" if ok else "ready",
+            "On" if checked else "Off",
+            detail,
+            record.feedback if record else None,
+            record.at if record else None,
+            record.source if record else None,
+        ),
     )
 
-    def x(at: float) -> float:
-        return round((at - start) / window * CHART_WIDTH, 1)
 
-    def y(kw: float) -> float:
-        return round(CHART_HEIGHT - (kw - low) / (high - low) * CHART_HEIGHT, 1)
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """Solar, home and grid power, and which way the grid power goes."""
 
-    def line(attribute: str) -> str:
-        return " ".join(f"{x(p.at)},{y(getattr(p, attribute))}" for p in points)
+    solar: float
+    home: float
+    grid: float
+    direction: str  # exporting | importing | balanced
 
-    step: list[str] = []
-    previous: float | None = None
-    for point in points:
-        if point.limit is None:
-            continue
-        if previous is not None and previous != point.limit:
-            step.append(f"{x(point.at)},{y(previous)}")
-        step.append(f"{x(point.at)},{y(point.limit)}")
-        previous = point.limit
-    if previous is not None:
-        step.append(f"{CHART_WIDTH},{y(previous)}")
-    markers = [
-        {
-            "x": x(record.at),
-            "title": f"{clock(record.at)} {record.command}: {record.message}",
-            "ok": bool(record.feedback & Feedback.OK),
-        }
-        for record in commands
-        if record.at >= start
-    ]
-    return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "meters": line("meters"),
-        "inverters": line("inverters"),
-        "load": line("load"),
-        "limit": " ".join(step),
-        "zero": y(0.0),
-        "top": round(high, 2),
-        "bottom": round(low, 2),
-        "markers": markers,
-        "empty": not points,
-        "minutes": round(window / 60),
-    }
+
+def flow(values: Mapping[str, float] | None) -> Flow | None:
+    """The power flow at a glance (meters power is + when exporting, - when importing)."""
+    if not values:
+        return None
+    meters = values["meters_power"]
+    direction = "exporting" if meters > 0.005 else "importing" if meters < -0.005 else "balanced"
+    return Flow(values["inverters_power"], values["load_power"], abs(meters), direction)
+
+
+def counters(health: LinkHealth) -> list[tuple[int, str, int]]:
+    """Exchanges counted per feedback bit: (bit, words, count), every bit listed."""
+    out = []
+    for bit in FEEDBACK_BITS:
+        name = (bit.name or str(int(bit))).lower()
+        out.append((int(bit), describe_feedback(int(bit)), health.counters.get(name, 0)))
+    return out
+
+
+def result_words(feedback: int) -> str:
+    """A command's result in a few words."""
+    if feedback & Feedback.OK:
+        return "OK, corrected" if feedback & Feedback.INVALID_INPUT else "OK"
+    return f"error {feedback}: {describe_feedback(feedback)}"
+
+
+def connection_words(result: CommandResult) -> str:
+    """A connection test's outcome in words."""
+    if result.ok:
+        return result.message
+    return f"{describe_feedback(result.feedback)} (feedback {result.feedback}): {result.message}"
+
+
+class View:
+    """The state as the templates read it; computed parts are built once per render."""
+
+    def __init__(
+        self,
+        *,
+        state: StateModel,
+        options: Options,
+        options_error: Any,
+        health: LinkHealth,
+        link_target: str,
+        ha_status: Mapping[str, Any],
+        faults: Mapping[str, bool] | None,
+        overloaded: bool = False,
+        now: float | None = None,
+    ) -> None:
+        self.state = state
+        self.options = options
+        self.options_error = options_error
+        self.health = health
+        self.link_target = link_target
+        self.ha = ha_status
+        self.faults = faults
+        self.overloaded = overloaded
+        self.now = time.time() if now is None else now
+
+    @functools.cached_property
+    def flow(self) -> Flow | None:
+        """The power flow, or None before the first read."""
+        return flow(self.state.telemetry)
+
+    @functools.cached_property
+    def chart(self) -> Chart:
+        """The last hour."""
+        return build_chart(
+            self.state.history, self.state.commands, self.now, self.options.scan_interval
+        )
+
+    @functools.cached_property
+    def toggle(self) -> Toggle:
+        """The export switch."""
+        return toggle(self.state, self.options)
+
+    def status(self, operation: str) -> Status:
+        """One button's live state."""
+        return status(self.state, OperationName(operation))
+
+    @functools.cached_property
+    def counters(self) -> list[tuple[int, str, int]]:
+        """Exchanges per feedback bit."""
+        return counters(self.health)
+
+    @functools.cached_property
+    def commands(self) -> list[CommandRecord]:
+        """The command log, newest first."""
+        return list(reversed(self.state.commands))
+
+    @functools.cached_property
+    def frames(self) -> list[dict[str, Any]]:
+        """Recent raw frames, newest first."""
+        return list(reversed(self.health.frame_log()))
+
+    @property
+    def mode(self) -> str | None:
+        """The control mode the device reported (or confirmed)."""
+        mode = self.state.control_mode
+        return mode.option if mode is not None else None
+
+    @property
+    def link_ok(self) -> bool:
+        """True when the last exchange with the device succeeded."""
+        return self.health.last_success is not None and self.health.consecutive_failures == 0
+
+
+def environment() -> jinja2.Environment:
+    """Jinja2 with the package's templates, autoescaped, and the panel's filters."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("sec1000.web", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["clock"] = clock
+    env.filters["kw"] = kw
+    env.filters["result"] = result_words
+    env.globals["BUTTONS"] = [op.value for op in BUTTONS]
+    env.globals["MODE_HINTS"] = MODE_HINTS
+    return env

@@ -1,231 +1,227 @@
-"""Request handlers: thin, they read the state and call the operations."""
+"""Request handlers: thin; they read the state, call the operations and render templates."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import re
 import time
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup
 
 from sec1000 import __version__
 from sec1000.operations import Origin
-from sec1000.options import OPTION_SPECS, Options, OptionsError
-from sec1000.protocol import describe_feedback
 from sec1000.simulator import FAULTS
-from sec1000.web import live, render
+from sec1000.state import OperationName
 from sec1000.web.keys import HA_STATUS, RUNTIME, SIMULATOR, TASKS, TEMPLATES
+from sec1000.web.live import HUB, make_view, render_fragment, render_update
+from sec1000.web.render import View
 
 _LOGGER = logging.getLogger(__name__)
 
-COMMANDS = (
-    "export_enable",
-    "export_disable",
-    "export_toggle",
-    "set_export_limit",
-    "get_export_limit",
-    "set_datetime",
-    "reset_export_watchdog",
+COMMANDS = frozenset(
+    {
+        "export_enable",
+        "export_disable",
+        "export_toggle",
+        "set_export_limit",
+        "get_export_limit",
+        "set_datetime",
+        "reset_export_watchdog",
+    }
 )
+# X-Ingress-Path is "/api/hassio_ingress/<token>"; anything else is not used for <base>.
+INGRESS_PATH = re.compile(r"^(/[A-Za-z0-9_~.\-]+)+$")
 
 
-def _page(request: web.Request, template: str, **context: Any) -> web.Response:
-    runtime = request.app[RUNTIME]
-    html = (
-        request.app[TEMPLATES]
-        .get_template(template)
-        .render(
-            ingress_path=request.headers.get("X-Ingress-Path", "").rstrip("/"),
-            runtime=runtime,
-            state=runtime.state,
-            parts=live.parts(request.app),
-            version=__version__,
-            demo=SIMULATOR in request.app,
-            **context,
-        )
-    )
-    return web.Response(text=html, content_type="text/html")
+def ingress_base(request: web.Request) -> str | None:
+    """The prefix the browser sees (from X-Ingress-Path) with a trailing slash, if sane."""
+    path = request.headers.get("X-Ingress-Path", "").rstrip("/")
+    if not path or not INGRESS_PATH.match(path) or "/../" in f"{path}/" or "/./" in f"{path}/":
+        return None
+    return f"{path}/"
 
 
 def origin(request: web.Request) -> Origin:
-    """The panel user from Home Assistant's ingress headers."""
+    """The panel user named by Home Assistant's ingress headers."""
     user = request.headers.get("X-Remote-User-Display-Name") or request.headers.get(
         "X-Remote-User-Name"
     )
-    return Origin("panel", user or None)
+    return Origin("panel", user.strip() if user and user.strip() else None)
+
+
+def html(text: str, status: int = 200) -> web.Response:
+    """An HTML response (pages and fragments)."""
+    return web.Response(text=text, content_type="text/html", status=status)
+
+
+def render_page(
+    request: web.Request, template: str, page: str, view: View | None = None, **context: Any
+) -> web.Response:
+    """A whole page; its live fragments come from the same templates as the updates."""
+    app = request.app
+    view = view or make_view(app)
+
+    def fragment(fid: str) -> Markup:
+        return Markup(render_fragment(app, fid, view))
+
+    text = (
+        app[TEMPLATES]
+        .get_template(template)
+        .render(
+            v=view,
+            page=page,
+            base=ingress_base(request),
+            seq=app[HUB].seq,
+            version=__version__,
+            demo=SIMULATOR in app,
+            fragment=fragment,
+            **context,
+        )
+    )
+    return html(text)
+
+
+def spawn(app: web.Application, coro: Any, name: str) -> asyncio.Task[Any]:
+    """Run a command in the background; its progress reaches the browser on the live channel."""
+    task = asyncio.create_task(coro, name=name)
+    tasks = app[TASKS]
+    tasks.add(task)
+
+    def done(finished: asyncio.Task[Any]) -> None:
+        tasks.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            _LOGGER.error("%s failed", name, exc_info=finished.exception())
+
+    task.add_done_callback(done)
+    return task
+
+
+# -- pages
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    """GET /: live values, power flow, chart, controls."""
-    return _page(request, "dashboard.html", page="dashboard")
+    """GET /: power flow, values, export settings, controls, the last hour."""
+    return render_page(request, "dashboard.html", "dashboard")
+
+
+async def diagnostics(request: web.Request) -> web.Response:
+    """GET diagnostics: link health, command log, raw frames, Home Assistant status."""
+    return render_page(request, "diagnostics.html", "diagnostics")
+
+
+# -- actions
 
 
 async def command(request: web.Request) -> web.Response:
-    """POST command/<name>: start the operation; its progress arrives on the live channel."""
-    name = request.match_info["command"]
-    if name not in COMMANDS:
-        raise web.HTTPNotFound(text=f"unknown command {name}")
+    """POST command: start an operation and answer at once with its button's new state.
+
+    The operation may take seconds (1 s between packets, 8 s for a watchdog reset): it runs as a
+    task, and waiting → OK / error arrives on the live channel like any other change.
+    """
     form = await request.post()
+    name = str(form.get("command", ""))
+    if name not in COMMANDS:
+        raise web.HTTPBadRequest(text=f"unknown command {name!r}")
+    app = request.app
+    if name == "reset_export_watchdog" and form.get("confirm") != "yes":
+        note = (
+            '<p id="watchdog-note" class="note" hx-swap-oob="true" role="alert">Nothing was done: '
+            "the reset needs its confirmation (full export for about 5 s).</p>"
+        )
+        return html(note)
     limit = form.get("limit") if name == "set_export_limit" else None
-    runtime = request.app[RUNTIME]
-    task = asyncio.create_task(runtime.ops.run(name, limit, origin(request)))
-    request.app[TASKS].add(task)
-    task.add_done_callback(request.app[TASKS].discard)
-    return web.Response(status=204)
+    runtime = app[RUNTIME]
+    spawn(app, runtime.ops.run(name, limit, origin(request)), f"panel command {name}")
+    await asyncio.sleep(0)  # let the operation mark itself waiting before we render it
+    if name in ("export_enable", "export_disable", "export_toggle"):
+        ids = ["export-toggle"]
+    else:
+        ids = [f"status-{name}"]
+    update = render_update(app, ids)
+    if name == "reset_export_watchdog":
+        update += '\n<p id="watchdog-note" class="note" hx-swap-oob="true"></p>'
+    return html(update)
 
 
-def _form_context(
-    runtime: Any, values: dict[str, Any], errors: dict[str, str], saved: bool
-) -> dict[str, Any]:
-    options: Options = runtime.options
-    try:
-        warnings = Options.from_mapping(values, base=options).warnings() if not errors else {}
-    except OptionsError:
-        warnings = {}
-    return {
-        "values": values,
-        "errors": errors,
-        "warnings": warnings if errors or saved else options.warnings(),
-        "saved": saved,
-        "specs": {spec.key: spec for spec in OPTION_SPECS},
-        "options_error": runtime.options_error,
-    }
+async def simulator(request: web.Request) -> web.Response:
+    """POST simulator (demo only): switch a simulated fault, clear them, or power-cycle."""
+    sim = request.app.get(SIMULATOR)
+    if sim is None:
+        raise web.HTTPNotFound(text="there is no simulator: this is not the demo")
+    form = await request.post()
+    action = str(form.get("action", ""))
+    if action == "clear":
+        sim.clear_faults()
+    elif action == "power_cycle":
+        sim.power_cycle()
+    elif action in FAULTS:
+        sim.set_fault(action, form.get("on") == "true")
+    else:
+        raise web.HTTPBadRequest(text=f"unknown simulator action {action!r}")
+    request.app[HUB].mark(["sim-faults"])
+    return html(render_update(request.app, ["sim-faults"]))
 
 
-async def setup_page(request: web.Request) -> web.Response:
-    """GET setup: the options in three steps."""
-    runtime = request.app[RUNTIME]
-    context = _form_context(runtime, runtime.options.to_dict(), {}, saved=False)
-    if runtime.options_error is not None:
-        context["errors"] = dict(runtime.options_error.errors)
-    return _page(request, "setup.html", page="setup", **context)
+# -- data
 
 
-def _submitted(form: Any) -> dict[str, Any]:
-    # A checkbox sends nothing when off: a hidden "false" comes first, the checkbox's "true" last.
-    return {
-        key: form.getall(key)[-1]
-        for key in set(form.keys())
-        if key in {s.key for s in OPTION_SPECS}
-    }
-
-
-async def setup_save(request: web.Request) -> web.Response:
-    """POST setup: validate; save and apply at once, or show what is wrong and keep everything."""
-    runtime = request.app[RUNTIME]
-    values = _submitted(await request.post())
-    try:
-        options = Options.from_mapping(values, base=runtime.options)
-    except OptionsError as err:
-        context = _form_context(
-            runtime, {**runtime.options.to_dict(), **values}, err.errors, saved=False
-        )
-        return _fragment(request, "_setup_form.html", **context)  # 200: HTMX swaps it, browsers log no error
-    try:
-        await runtime.apply_options(options)
-    except Exception as err:  # the Supervisor or the file refused: nothing changed
-        _LOGGER.error("saving the options failed: %s", err)
-        context = _form_context(
-            runtime,
-            {**runtime.options.to_dict(), **values},
-            {"options": f"not saved: {err}"},
-            saved=False,
-        )
-        return _fragment(request, "_setup_form.html", status=502, **context)
-    context = _form_context(runtime, runtime.options.to_dict(), {}, saved=True)
-    return _fragment(request, "_setup_form.html", **context)
-
-
-async def setup_test(request: web.Request) -> web.Response:
-    """POST setup/test: read telemetry once from the address in the form."""
-    runtime = request.app[RUNTIME]
-    values = _submitted(await request.post())
-    try:
-        candidate = Options.from_mapping(
-            {k: values[k] for k in ("host", "port") if k in values}, base=runtime.options
-        )
-    except OptionsError as err:
-        return _fragment(request, "_test_result.html", ok=False, message=str(err))
-    result = await runtime.ops.test_connection(candidate.host, candidate.port)
-    message = (
-        result.message if result.ok else f"{result.message} ({describe_feedback(result.feedback)})"
-    )
-    return _fragment(request, "_test_result.html", ok=result.ok, message=message)
-
-
-def _fragment(
-    request: web.Request, template: str, status: int = 200, **context: Any
-) -> web.Response:
-    html = request.app[TEMPLATES].get_template(template).render(**context)
-    return web.Response(text=html, content_type="text/html", status=status)
-
-
-def diagnostics_data(request: web.Request) -> dict[str, Any]:
-    """Everything a bug report needs, JSON-ready."""
-    runtime = request.app[RUNTIME]
+def diagnostics_data(app: web.Application) -> dict[str, Any]:
+    """Everything a bug report needs, JSON-ready (no secrets: the options hold none)."""
+    runtime = app[RUNTIME]
     state = runtime.state
+    health = runtime.link.health
+    sim = app.get(SIMULATOR)
     return {
         "version": __version__,
         "generated_at": time.time(),
         "options": runtime.options.to_dict(),
-        "options_error": str(runtime.options_error) if runtime.options_error else None,
+        "options_error": runtime.options_error.errors if runtime.options_error else None,
+        "options_warnings": runtime.options.warnings(),
+        "link": {
+            "target": f"{runtime.link.host}:{runtime.link.port}",
+            "queued": runtime.link.queued,
+            **health.as_dict(),
+        },
+        "frames": health.frame_log(),
         "state": state.snapshot(),
-        "link": runtime.link.health.as_dict(),
-        "frames": runtime.link.health.frame_log(),
+        "feedback_words": {name.value: state.messages.get(name, "") for name in OperationName},
         "commands": [
             {
-                "at": r.at,
-                "source": r.source,
-                "command": r.command,
-                "feedback": r.feedback,
-                "message": r.message,
+                "at": record.at,
+                "source": record.source,
+                "command": record.command,
+                "feedback": record.feedback,
+                "message": record.message,
+                "request_id": record.request_id,
             }
-            for r in state.commands
+            for record in state.commands
         ],
-        "home_assistant": request.app[HA_STATUS](),
+        "history_points": len(state.history),
+        "home_assistant": dict(app[HA_STATUS]()),
+        "simulator": (
+            {
+                "faults": sorted(str(fault) for fault in sim.faults),
+                "overloaded": sim.overloaded,
+                "exchanges": len(sim.exchanges),
+            }
+            if sim is not None
+            else None
+        ),
     }
-
-
-async def diagnostics_page(request: web.Request) -> web.Response:
-    """GET diagnostics: link health, command log, raw frames, Home Assistant status."""
-    simulator = request.app.get(SIMULATOR)
-    return _page(
-        request,
-        "diagnostics.html",
-        page="diagnostics",
-        diag=diagnostics_data(request),
-        clock=render.clock,
-        faults=FAULTS,
-        active_faults=set(simulator.faults) if simulator else set(),
-    )
 
 
 async def diagnostics_json(request: web.Request) -> web.Response:
     """GET diagnostics.json: the download."""
-    body = json.dumps(diagnostics_data(request), indent=2, default=str)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
     return web.Response(
-        text=body,
+        text=json.dumps(diagnostics_data(request.app), indent=2, default=str),
         content_type="application/json",
-        headers={"Content-Disposition": 'attachment; filename="sec1000-diagnostics.json"'},
+        headers={"Content-Disposition": f'attachment; filename="sec1000-diagnostics-{stamp}.json"'},
     )
-
-
-async def simulator_fault(request: web.Request) -> web.Response:
-    """POST simulator/fault (demo only): switch a simulated fault on or off."""
-    simulator = request.app.get(SIMULATOR)
-    if simulator is None:
-        raise web.HTTPNotFound(text="no simulator: this is not the demo")
-    form = await request.post()
-    name = str(form.get("fault", ""))
-    if name == "power_cycle":
-        simulator.power_cycle()
-    elif name in FAULTS:
-        simulator.set_fault(name, form.get("on") == "on")
-    else:
-        raise web.HTTPBadRequest(text=f"unknown fault {name!r}")
-    raise web.HTTPSeeOther("../diagnostics")  # relative: the panel lives under the ingress prefix
 
 
 async def api_state(request: web.Request) -> web.Response:

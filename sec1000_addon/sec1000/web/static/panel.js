@@ -1,60 +1,147 @@
-// Live updates: a WebSocket (relative to the page, so it works under any ingress prefix)
-// pushes re-rendered fragments by element id; if it cannot stay up, poll the same data.
+// SEC1000 panel: the live channel and the confirmation dialog. No build step.
+//
+// Live updates are HTML fragments with hx-swap-oob, applied by HTMX. They come over a WebSocket
+// (its URL is built from document.baseURI, so it works under any ingress prefix). While the
+// socket is not open the same fragments are polled; nothing is lost in between, because both
+// ask for "what changed since sequence number N".
 (function () {
   "use strict";
+
+  var POLL_MS = 2000;
+  var RETRY_MAX_MS = 30000;
+  var body = document.body;
+  var page = body.dataset.page || "dashboard";
+  var seq = Number(body.dataset.seq || 0);
   var indicator = document.getElementById("live-indicator");
-  var pollTimer = null;
   var socket = null;
+  var pollTimer = null;
+  var retryTimer = null;
   var retries = 0;
+  var polling = false;
+  // Read by the browser tests and the benchmark.
+  var live = (window.sec1000Live = { mode: "connecting", updates: 0, first: null, last: null });
 
-  function apply(message) {
-    var parts = message && message.parts;
-    if (!parts) return;
-    Object.keys(parts).forEach(function (id) {
-      var element = document.getElementById(id);
-      if (element && element.innerHTML !== parts[id]) {
-        element.innerHTML = parts[id];
-        if (window.htmx && window.htmx.process) window.htmx.process(element);
-      }
-    });
-    document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+  function show(mode, text) {
+    live.mode = mode;
+    if (indicator) {
+      indicator.dataset.mode = mode;
+      indicator.textContent = text;
+    }
   }
 
-  function show(text, on) {
-    if (!indicator) return;
-    indicator.textContent = text;
-    indicator.className = "live " + (on ? "on" : "off");
+  function apply(text) {
+    if (!text) return Promise.resolve();
+    return htmx
+      .swap({ target: body, swap: "none", text: text, sourceElement: body, transition: false })
+      .then(function () {
+        live.updates += 1;
+        live.last = performance.now();
+        if (live.first === null) live.first = live.last;
+        body.dataset.liveUpdates = String(live.updates);
+      });
   }
+
+  // -- polling (the fallback)
 
   function poll() {
-    fetch("live", { cache: "no-store" })
-      .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (data) { if (data) { apply(data); show("live (polling)", true); } })
-      .catch(function () { show("offline", false); });
+    if (!polling) return;
+    var url = new URL("live", document.baseURI);
+    url.searchParams.set("page", page);
+    url.searchParams.set("since", String(seq));
+    fetch(url, { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        var next = Number(response.headers.get("X-Live-Seq"));
+        return response.text().then(function (text) {
+          if (next) seq = next;
+          return apply(text);
+        });
+      })
+      .then(function () {
+        if (polling) show("polling", "live (polling)");
+      })
+      .catch(function () {
+        if (polling) show("offline", "offline");
+      })
+      .finally(function () {
+        if (polling) pollTimer = setTimeout(poll, POLL_MS);
+      });
   }
 
   function startPolling() {
-    if (pollTimer === null) { poll(); pollTimer = setInterval(poll, 3000); }
+    if (polling) return;
+    polling = true;
+    poll();
   }
 
   function stopPolling() {
-    if (pollTimer !== null) { clearInterval(pollTimer); pollTimer = null; }
+    polling = false;
+    if (pollTimer !== null) clearTimeout(pollTimer);
+    pollTimer = null;
   }
 
+  // -- the WebSocket
+
   function connect() {
+    retryTimer = null;
     var url = new URL("ws", document.baseURI);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    try { socket = new WebSocket(url.href); } catch (error) { startPolling(); return; }
-    socket.onopen = function () { retries = 0; stopPolling(); show("live", true); };
-    socket.onmessage = function (event) { apply(JSON.parse(event.data)); };
+    url.searchParams.set("page", page);
+    url.searchParams.set("since", String(seq));
+    try {
+      socket = new WebSocket(url.href);
+    } catch (error) {
+      startPolling();
+      return;
+    }
+    socket.onopen = function () {
+      retries = 0;
+      stopPolling();
+      show("live", "live");
+    };
+    socket.onmessage = function (event) {
+      apply(event.data);
+    };
     socket.onclose = function () {
       socket = null;
       startPolling();
       retries += 1;
-      setTimeout(connect, Math.min(30000, 1000 * Math.pow(2, retries)));
+      var delay = Math.min(RETRY_MAX_MS, 1000 * Math.pow(2, retries - 1));
+      if (!document.hidden) retryTimer = setTimeout(connect, delay);
     };
-    socket.onerror = function () { if (socket) socket.close(); };
   }
 
-  if (document.getElementById("live-values") || document.getElementById("restore-banner")) connect();
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && socket === null && retryTimer === null) connect();
+  });
+  window.addEventListener("pagehide", function () {
+    stopPolling();
+    if (socket !== null) {
+      socket.onclose = null;
+      socket.close(1000, "page hidden");
+    }
+  });
+
+  // -- the confirmation dialog (native <dialog>: focus trap, Escape, focus returns to the opener)
+
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-dialog]");
+    if (opener) {
+      var dialog = document.getElementById(opener.dataset.dialog);
+      if (dialog && !dialog.open) dialog.showModal();
+      return;
+    }
+    var closer = event.target.closest("dialog [data-close]");
+    if (closer) {
+      var parent = closer.closest("dialog");
+      // A submit button closes the dialog after HTMX has taken the form's values.
+      setTimeout(function () {
+        parent.close();
+      }, 0);
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.htmx) connect();
+  });
 })();
