@@ -24,6 +24,17 @@ from sec1000.simulator import FAULTS, SimulatorServer
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_PANEL_PORT = 8099
+# The add-on's log_level option uses bashio's names; Python's logging knows fewer.
+LOG_LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+    "critical": logging.CRITICAL,
+}
 # A one-shot command that left a restore pending keeps trying this long before giving up the process.
 CLI_RESTORE_DEADLINE = 60.0
 
@@ -55,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sec1000", description=__doc__)
     parser.add_argument("--version", action="version", version=f"sec1000 {__version__}")
     parser.add_argument(
-        "--log-level", help="debug, info, warning or error (default: error; warning for serve)"
+        "--log-level",
+        choices=sorted(LOG_LEVELS),
+        help="how much to log (default: error; warning for serve and simulate)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -230,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = args.log_level or ("warning" if args.command in ("serve", "simulate") else "error")
     logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.WARNING),
+        level=LOG_LEVELS[level],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

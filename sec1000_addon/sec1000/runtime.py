@@ -83,6 +83,10 @@ class Runtime:
         self._use(options)
 
     def _use(self, options: Options) -> None:
+        from sec1000.cli import LOG_LEVELS
+
+        if options.log_level != self.options.log_level:
+            logging.getLogger().setLevel(LOG_LEVELS[options.log_level])
         self.options = options
         self.options_error = None
         self.ops.configure(options)

@@ -36,6 +36,8 @@ BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 # How long a reset waits for its restore to be confirmed before answering; retries go on after.
 RESTORE_BUDGET = 30.0
+# A stop waits at most this long for the restore; config.yaml gives the Supervisor 30 s.
+MAX_SHUTDOWN_GRACE = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,8 +262,17 @@ class Watchdog:
         self.ops.state.set_restore(True, "restoring the export limiter left off by an earlier run")
         return await self.restore(record, deadline) is None
 
-    async def shutdown(self, grace: float = 8.0) -> None:
+    def shutdown_grace(self) -> float:
+        """How long a stop waits for the restore: its packets at the configured gap, plus margin.
+
+        A restore is 3 switches, 0x42 and 3 switches, and a read-back (8 packets). The add-on's
+        config.yaml gives the Supervisor a 30 s stop timeout, so this stays below 25 s.
+        """
+        return min(MAX_SHUTDOWN_GRACE, 8 * self.ops.link.gap + self.settle + 4.0)
+
+    async def shutdown(self, grace: float | None = None) -> None:
         """On SIGTERM: end the off window now and get the limiter back before exiting."""
+        grace = self.shutdown_grace() if grace is None else grace
         self._stopping = True
         self._wake.set()
         if self._pending is None:
