@@ -1,0 +1,211 @@
+"""Real-browser fixtures: the simulator, the core, the panel behind an ingress proxy, Chromium.
+
+Chromium is Debian's package (/usr/bin/chromium, installed by scripts/dev test with apt-get),
+driven by Playwright's async API. No browser is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
+from sec1000.options import Options
+from sec1000.runtime import Runtime, file_saver
+from sec1000.simulator import SimulatorServer
+from sec1000.web import create_app
+
+from tests.browser.ingress_proxy import PREFIX, PROXY_LOG, ProxyLog, create_proxy
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@dataclass
+class Panel:
+    """The panel behind the ingress proxy, with the parts a test pokes at."""
+
+    url: str  # the ingress URL of the dashboard, as Home Assistant's sidebar opens it
+    origin: str
+    runtime: Runtime
+    simulator: SimulatorServer
+    options_file: Path
+    proxy_log: ProxyLog
+
+
+async def _site(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None
+    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@contextlib.asynccontextmanager
+async def serve_panel(tmp_path: Path, *, websocket: bool = True) -> AsyncIterator[Panel]:
+    """Simulator → core (timer running) → panel → ingress proxy, all on real loopback sockets."""
+    simulator = await SimulatorServer(slow_delay=0.4).start()
+    options = Options.from_mapping(
+        {
+            "host": "127.0.0.1",
+            "port": simulator.port,
+            "scan_interval": 1,
+            "request_gap_ms": 30,
+            "request_timeout": 2,
+            "min_export_limit": 0,
+            "max_export_limit": 8,
+            "total_capacity": 10,
+        }
+    )
+    options_file = tmp_path / "options.json"
+    save = file_saver(options_file)
+    await save(options)
+    runtime = Runtime(options, tmp_path / "data", save_options=save)
+    runtime.watchdog.off_window = 0.4  # the real 5 s window, shortened: the sequence is the same
+    runtime.watchdog.settle = 0.1
+    panel_runner, panel_url = await _site(create_app(runtime, simulator=simulator))
+    proxy = create_proxy(panel_url, websocket=websocket)
+    proxy_runner, proxy_url = await _site(proxy)
+    await runtime.start()
+    try:
+        yield Panel(
+            f"{proxy_url}{PREFIX}/",
+            proxy_url,
+            runtime,
+            simulator,
+            options_file,
+            proxy[PROXY_LOG],
+        )
+    finally:
+        await runtime.stop()
+        await proxy_runner.cleanup()
+        await panel_runner.cleanup()
+        await simulator.stop()
+
+
+@pytest.fixture
+async def panel(tmp_path: Path) -> AsyncIterator[Panel]:
+    """The panel under /api/hassio_ingress/<token>/, WebSockets relayed."""
+    async with serve_panel(tmp_path) as served:
+        yield served
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Debian Chromium."""
+    assert CHROMIUM.exists(), "install Debian's chromium (scripts/dev test does it with apt-get)"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        await launched.close()
+
+
+@dataclass
+class Watch:
+    """Console errors, page errors and requests that left the ingress prefix."""
+
+    prefix: str
+    errors: list[str] = field(default_factory=list)
+    escaped: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and not any(p.search(message.text) for p in self.allowed):
+            self.errors.append(f"console: {message.text}")
+
+    def page_error(self, error: Exception) -> None:
+        self.errors.append(f"page error: {error}")
+
+    def request(self, request: Request) -> None:
+        url = request.url
+        if url.startswith(("data:", "blob:", "about:")):
+            return
+        path = re.sub(r"^[a-z]+://[^/]+", "", url)
+        if not path.startswith(self.prefix + "/"):
+            self.escaped.append(url)
+
+    def allow(self, pattern: str) -> None:
+        """Accept console errors matching `pattern` (a test that breaks something on purpose)."""
+        self.allowed.append(re.compile(pattern))
+
+    def check(self, proxy_log: ProxyLog) -> None:
+        assert self.errors == [], self.errors
+        assert self.escaped == [], f"requests outside the ingress prefix: {self.escaped}"
+        assert proxy_log.escaped == [], f"requests outside the ingress prefix: {proxy_log.escaped}"
+
+
+OpenPage = Callable[..., Any]
+
+
+@pytest.fixture
+async def open_page(browser: Browser, panel: Panel) -> AsyncIterator[Callable[..., Any]]:
+    """Open a page of the panel in a fresh context; every page is watched, and checked at the end."""
+    contexts = []
+    watches: list[Watch] = []
+
+    async def open_(
+        path: str = "", *, viewport: dict[str, int] | None = None, scheme: str = "light"
+    ) -> tuple[Page, Watch]:
+        context = await browser.new_context(
+            viewport=viewport or DESKTOP,  # type: ignore[arg-type]
+            color_scheme=scheme,  # type: ignore[arg-type]
+            reduced_motion="no-preference",
+        )
+        contexts.append(context)
+        page = await context.new_page()
+        watch = Watch(PREFIX)
+        watches.append(watch)
+        page.on("console", watch.console)
+        page.on("pageerror", watch.page_error)
+        page.on("request", watch.request)
+        page.on("websocket", lambda ws: watch.request(_WsRequest(ws.url)))  # type: ignore[arg-type]
+        await page.goto(panel.url + path)
+        await page.wait_for_function("window.sec1000Live && window.sec1000Live.updates > 0")
+        return page, watch
+
+    yield open_
+    for context in contexts:
+        with contextlib.suppress(Exception):
+            await context.close()
+    for watch in watches:
+        watch.check(panel.proxy_log)
+
+
+@dataclass
+class _WsRequest:
+    url: str
+
+
+async def shot(page: Page, name: str) -> None:
+    """Keep a screenshot as a (git-ignored) test artifact."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def settle(seconds: float = 0.05) -> None:
+    """Give the event loop (core, panel, proxy) a moment."""
+    await asyncio.sleep(seconds)

@@ -1,0 +1,355 @@
+"""The panel in a real headless Chromium, behind an ingress proxy like Home Assistant's.
+
+Each test fails on a console error, a page error, or any request outside
+/api/hassio_ingress/<token>/ (checked by the `open_page` fixture at the end).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+from sec1000.protocol import ControlMode
+
+from tests.browser.conftest import DESKTOP, PHONE, Panel, serve_panel, shot
+from tests.conftest import eventually
+
+pytestmark = pytest.mark.browser
+
+# Records every data-kind a status element takes, in order, so a short "waiting" is not missed.
+RECORD_KINDS = """
+() => {
+  window.kinds = {};
+  const note = (el) => {
+    if (!el.id || !el.dataset.kind) return;
+    const list = (window.kinds[el.id] ||= []);
+    if (list[list.length - 1] !== el.dataset.kind) list.push(el.dataset.kind);
+  };
+  document.querySelectorAll('[data-kind]').forEach(note);
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === 'attributes') note(r.target);
+      for (const n of r.addedNodes || []) {
+        if (n.nodeType === 1) { note(n); n.querySelectorAll('[data-kind]').forEach(note); }
+      }
+    }
+  }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-kind']});
+}
+"""
+
+
+async def kinds(page: Page, element_id: str) -> list[str]:
+    result: list[str] = await page.evaluate(f"window.kinds[{json.dumps(element_id)}] || []")
+    return result
+
+
+async def wait_kind(page: Page, element_id: str, kind: str, within_ms: float = 15000) -> None:
+    await expect(page.locator(f"#{element_id}")).to_have_attribute(
+        "data-kind", kind, timeout=within_ms
+    )
+
+
+async def wait_waiting_then(
+    page: Page, element_id: str, seen: int, end: str, within_ms: float = 15000
+) -> None:
+    """Wait until, after the first `seen` recorded states, "waiting" came and then `end`."""
+    await page.wait_for_function(
+        """(a) => {
+          const tail = (window.kinds[a.id] || []).slice(a.seen);
+          const w = tail.indexOf('waiting');
+          return w >= 0 && tail.slice(w + 1).includes(a.end);
+        }""",
+        arg={"id": element_id, "seen": seen, "end": end},
+        timeout=within_ms,
+    )
+
+
+async def test_dashboard_loads_under_the_prefix_and_live_values_change(
+    open_page: Any, panel: Panel
+) -> None:
+    page, _ = await open_page()
+    await expect(page.locator("#live-indicator")).to_have_attribute("data-mode", "live")
+    first = await page.locator("[data-key=telemetry_at]").inner_text()
+    # The simulated plant changes at every read (every second here): the page follows, no reload.
+    await page.wait_for_function(
+        "(first) => document.querySelector('[data-key=telemetry_at]').textContent.trim() !== first",
+        arg=first.strip(),
+        timeout=10000,
+    )
+    assert panel.proxy_log.websockets >= 1
+    await expect(page.locator("#chart svg path.s-meters")).to_have_count(1)
+    await expect(page.locator("#phases td[data-key=v1]")).not_to_have_text("—")
+    await expect(page.locator("#export-info [data-key=export_limit]")).to_have_text("5.00")
+    await expect(page.locator("#link-status")).to_contain_text("Controller online")
+    await shot(page, "dashboard-desktop-light")
+
+
+async def test_each_button_goes_from_waiting_to_ok(open_page: Any, panel: Panel) -> None:
+    page, _ = await open_page()
+    await page.evaluate(RECORD_KINDS)
+    sim = panel.simulator
+
+    # Every answer takes 0.4 s here, so "waiting" stays on screen long enough to be seen.
+    async def press(button: str, status: str, *, slow: int = 1) -> None:
+        seen = len(await kinds(page, status))
+        sim.set_fault("slow", count=slow)
+        await page.get_by_role("button", name=button, exact=True).click()
+        await wait_waiting_then(page, status, seen, "ok")
+        await wait_kind(page, status, "ok")
+
+    await page.fill("#limit", "4.5")
+    await press("Set export limit", "status-set_export_limit")
+    await expect(page.locator("#status-set_export_limit")).to_contain_text("4.50 kW")
+    assert sim.device.export_limit_w == 4500
+    await expect(page.locator("#export-info [data-key=export_limit]")).to_have_text("4.50")
+
+    await press("Get export limit", "status-get_export_limit")
+    await expect(page.locator("#status-get_export_limit")).to_contain_text("panel (Anna)")
+
+    await press("Set date and time", "status-set_datetime")
+    await expect(page.locator("#status-set_datetime")).to_contain_text("device clock set")
+
+    # The toggle: export is on (4.5 kW > minimum): a press turns it off, another on again.
+    toggle = page.get_by_role("switch", name="Export ON")
+    await expect(toggle).to_have_attribute("aria-checked", "true")
+    seen = len(await kinds(page, "toggle-status"))
+    sim.set_fault("slow", count=4)
+    await toggle.click()
+    await wait_waiting_then(page, "toggle-status", seen, "ok")
+    await expect(page.locator("#btn-export-toggle")).to_have_attribute("aria-checked", "false")
+    assert sim.device.export_limit_w == 0
+    sim.set_fault("slow", count=4)
+    await page.get_by_role("switch", name="Export OFF").click()
+    await expect(page.locator("#btn-export-toggle")).to_have_attribute("aria-checked", "true")
+    assert sim.device.export_limit_w == 8000
+
+    # The watchdog reset asks first, stating the risk; Cancel sends nothing.
+    before = len(sim.requests())
+    await page.get_by_role("button", name="Reset export watchdog").click()
+    dialog = page.get_by_role("dialog", name="Reset the export watchdog?")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("off for about 5 seconds")
+    await expect(dialog).to_contain_text("export its full power")
+    await dialog.get_by_role("button", name="Cancel").click()
+    await expect(dialog).to_be_hidden()
+    assert len(sim.requests()) - before <= 1  # at most a telemetry poll, no reset
+    await page.get_by_role("button", name="Reset export watchdog").click()
+    await dialog.get_by_role("button", name="Reset: full export for ~5 s").click()
+    await wait_waiting_then(page, "status-reset_export_watchdog", 0, "ok", within_ms=20000)
+    await expect(page.locator("#status-reset_export_watchdog")).to_contain_text("confirmed")
+    assert sim.device.mode is ControlMode.VALUE
+    await shot(page, "dashboard-after-commands")
+
+
+async def test_buttons_are_labelled_and_work_from_the_keyboard(
+    open_page: Any, panel: Panel
+) -> None:
+    page, _ = await open_page(viewport=PHONE)
+    for name in (
+        "Set export limit",
+        "Get export limit",
+        "Set date and time",
+        "Reset export watchdog",
+    ):
+        await expect(page.get_by_role("button", name=name, exact=True)).to_be_visible()
+    await expect(page.get_by_role("switch")).to_be_visible()
+    await expect(page.get_by_role("spinbutton", name="Export limit")).to_be_visible()
+    # Tab from the limit input to its button, and press Enter.
+    await page.get_by_role("spinbutton", name="Export limit").focus()
+    await page.keyboard.press("Tab")
+    focused = await page.evaluate("document.activeElement.id")
+    assert focused == "btn-set_export_limit"
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "btn-get_export_limit"
+    await page.keyboard.press("Enter")
+    await wait_kind(page, "status-get_export_limit", "ok")
+    # Focus stays on the button while its state changes live.
+    assert await page.evaluate("document.activeElement.id") == "btn-get_export_limit"
+    # The dialog: Escape closes it, and focus goes back to its button.
+    await page.get_by_role("button", name="Reset export watchdog").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("dialog")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog")).to_be_hidden()
+    assert await page.evaluate("document.activeElement.id") == "btn-reset_export_watchdog"
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "words"),
+    [
+        ("bad_checksum", "Error 32", "checksum error"),
+        ("wrong_echo", "Error 16", "unexpected packet"),
+        ("reset", "Error 64", "socket error"),
+        ("silence", "Error 8", "timeout"),
+    ],
+)
+async def test_simulator_faults_show_the_error_in_words(
+    open_page: Any, panel: Panel, fault: str, code: str, words: str
+) -> None:
+    diagnostics, _ = await open_page("diagnostics")
+    await diagnostics.get_by_role("button", name=fault.replace("_", " "), exact=True).click()
+    await expect(
+        diagnostics.get_by_role("button", name=fault.replace("_", " "), exact=True)
+    ).to_have_attribute("aria-pressed", "true")
+    assert fault in panel.simulator.faults
+
+    page, _ = await open_page()
+    await page.evaluate(RECORD_KINDS)
+    seen = len(await kinds(page, "status-get_export_limit"))
+    await page.get_by_role("button", name="Get export limit", exact=True).click()
+    await wait_waiting_then(page, "status-get_export_limit", seen, "error")
+    status = page.locator("#status-get_export_limit")
+    await expect(status).to_contain_text(code)
+    await expect(status).to_contain_text(words)
+    # The failed exchange shows in the diagnostics' counters and the command log.
+    await expect(diagnostics.locator("#command-log tbody tr").first).to_contain_text(
+        code.replace("Error", "error")
+    )
+    bit = code.split()[1]
+    await expect(diagnostics.locator(f'#link-health [data-key="count-{bit}"]')).not_to_have_text(
+        "0"
+    )
+    if fault == "bad_checksum":
+        await shot(page, "dashboard-error-state")
+        await shot(diagnostics, "diagnostics-with-fault")
+    await diagnostics.get_by_role("button", name="Clear all").click()
+    await expect(
+        diagnostics.get_by_role("button", name=fault.replace("_", " "), exact=True)
+    ).to_have_attribute("aria-pressed", "false")
+
+
+async def test_the_toggle_shows_an_error_and_the_reset_is_refused_while_the_device_is_silent(
+    open_page: Any, panel: Panel
+) -> None:
+    page, _ = await open_page()
+    panel.simulator.set_fault("reset")
+    await page.get_by_role("switch").click()
+    await wait_kind(page, "toggle-status", "error")
+    await expect(page.locator("#toggle-status")).to_contain_text("socket error")
+    await expect(page.locator("#btn-export-toggle")).to_have_attribute("data-state", "error")
+    await page.get_by_role("button", name="Reset export watchdog").click()
+    await page.get_by_role("button", name="Reset: full export for ~5 s").click()
+    await wait_kind(page, "status-reset_export_watchdog", "error")
+    await expect(page.locator("#status-reset_export_watchdog")).to_contain_text("refused")
+    panel.simulator.clear_faults()
+
+
+async def test_a_command_from_home_assistant_shows_on_the_panel(
+    open_page: Any, panel: Panel
+) -> None:
+    from sec1000.operations import Origin
+
+    page, _ = await open_page()
+    await page.evaluate(RECORD_KINDS)
+    panel.simulator.set_fault("slow", count=1)
+    await panel.runtime.ops.run("set_datetime", None, Origin("home_assistant", "Bob"))
+    await wait_kind(page, "status-set_datetime", "ok")
+    await expect(page.locator("#status-set_datetime")).to_contain_text("home_assistant (Bob)")
+    assert await kinds(page, "status-set_datetime") == ["ready", "waiting", "ok"]
+
+
+async def test_an_invalid_form_is_refused_and_a_valid_one_saved_and_applied(
+    open_page: Any, panel: Panel
+) -> None:
+    page, _ = await open_page("setup")
+    stored = panel.options_file.read_text()
+    before = panel.runtime.options
+    form = page.locator("#form-limits")
+    await form.get_by_label("Minimum export limit").fill("6")
+    await form.get_by_label("Maximum export limit").fill("5")
+    await form.get_by_role("button", name="Save limits").click()
+    await expect(page.locator("#failure-limits")).to_contain_text("Not saved")
+    await expect(page.locator("#e-min_export_limit")).to_contain_text("above the maximum")
+    await expect(page.get_by_label("Minimum export limit")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    await expect(page.get_by_label("Minimum export limit")).to_have_value("6")  # nothing lost
+    assert panel.options_file.read_text() == stored
+    assert panel.runtime.options == before
+    await shot(page, "setup-invalid")
+
+    connection = page.locator("#form-connection")
+    await connection.get_by_label("Refresh interval").fill("soon")
+    await connection.get_by_role("button", name="Save connection").click()
+    await expect(page.locator("#e-scan_interval")).to_contain_text("must be a number")
+    assert panel.options_file.read_text() == stored
+
+    form = page.locator("#form-limits")
+    await form.get_by_label("Minimum export limit").fill("1")
+    await form.get_by_label("Maximum export limit").fill("6,5")
+    await form.get_by_role("button", name="Save limits").click()
+    await expect(page.locator("#notice-limits")).to_contain_text("Saved and applied")
+    assert json.loads(panel.options_file.read_text())["max_export_limit"] == 6.5
+    assert panel.runtime.options.max_export_limit == 6.5
+    # Applied at once: "export on" now writes 6.5 kW.
+    await panel.runtime.ops.export_enable()
+    assert panel.simulator.device.export_limit_w == 6500
+
+    # Test connection reads once from the form's address, saving nothing.
+    await page.locator("#form-connection").get_by_role("button", name="Test connection").click()
+    await expect(page.locator("#test-result")).to_contain_text("Connected")
+    await shot(page, "setup-saved")
+
+
+async def test_saving_a_mode_switches_the_controller_and_shows_its_progress(
+    open_page: Any, panel: Panel
+) -> None:
+    page, _ = await open_page("setup")
+    form = page.locator("#form-mode")
+    await form.get_by_label("RCR").check()
+    await form.get_by_role("button", name="Save mode").click()
+    await expect(page.locator("#notice-mode")).to_contain_text("Switching the controller")
+    await wait_kind(page, "status-set_control_mode", "ok")
+    assert panel.simulator.device.mode is ControlMode.RCR
+    assert json.loads(panel.options_file.read_text())["export_limit_control_mode"] == "rcr"
+
+
+async def test_live_updates_fall_back_to_polling_when_websockets_are_not_relayed(
+    browser: Any, tmp_path: Path
+) -> None:
+    from tests.browser.conftest import Watch
+    from tests.browser.ingress_proxy import PREFIX
+
+    async with serve_panel(tmp_path, websocket=False) as served:
+        context = await browser.new_context(viewport=DESKTOP)
+        page = await context.new_page()
+        watch = Watch(PREFIX)
+        watch.allow(r"WebSocket connection to .* failed")
+        page.on("console", watch.console)
+        page.on("pageerror", watch.page_error)
+        page.on("request", watch.request)
+        await page.goto(served.url)
+        await expect(page.locator("#live-indicator")).to_have_attribute("data-mode", "polling")
+        first = await page.locator("[data-key=telemetry_at]").inner_text()
+        await page.wait_for_function(
+            "(first) => document.querySelector('[data-key=telemetry_at]').textContent.trim() !== first",
+            arg=first.strip(),
+            timeout=10000,
+        )
+        await page.get_by_role("button", name="Get export limit", exact=True).click()
+        await wait_kind(page, "status-get_export_limit", "ok")
+        await context.close()
+        watch.check(served.proxy_log)
+        assert served.proxy_log.websockets == 0
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize(("size", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
+async def test_every_page_fits_the_screen_in_light_and_dark(
+    open_page: Any, panel: Panel, scheme: str, size: str, viewport: dict[str, int]
+) -> None:
+    await panel.runtime.ops.set_datetime()  # a marker on the chart, a row in the log
+    await eventually(lambda: len(panel.runtime.state.history) >= 2, what="two chart points")
+    for path in ("", "setup", "diagnostics"):
+        page, _ = await open_page(path, viewport=viewport, scheme=scheme)
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path or 'dashboard'} is wider than a {size} screen by {overflow}px"
+        background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+        red, green, blue = (int(part) for part in background[4:-1].split(","))
+        assert ((red + green + blue) / 3 < 100) == (scheme == "dark"), background
+        await shot(page, f"{path or 'dashboard'}-{size}-{scheme}")
