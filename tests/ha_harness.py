@@ -1,34 +1,71 @@
-"""Starts a real Home Assistant Core for the tests: cached Python 3.13 venv, onboarding, a token.
+"""Start a real Home Assistant Core for the tests (a pytest plugin; no mocks of Home Assistant).
 
-Run `python tests/ha_harness.py --install` to build the cached environment (scripts/dev test does).
+The environment: a virtualenv with Python 3.13 (pyenv's 3.13.0, else `python3.13` on PATH) holding
+`homeassistant` and `home-assistant-frontend`, installed with uv once and cached under
+`.cache/ha-venv` (override with SEC1000_HA_VENV). A file lock keeps parallel runs from installing
+twice; a marker file records a finished install. Without Python 3.13 the tests fail, never skip.
+
+Fixtures (register with `pytest_plugins = ["tests.ha_harness"]` in the root conftest):
+
+- `ha_install` (session) -> Path of `hass`.
+- `ha_template` (session) -> HomeAssistantTemplate: a config dir onboarded once per session
+  (owner user, long-lived token); instances start from copies of it, so they need no onboarding.
+- `home_assistant` (session) -> HomeAssistant: one running instance shared by the session.
+  A test that stops it must start it again (`finally: ha.ensure_running()`).
+- `fresh_home_assistant` (function) -> HomeAssistant: a running instance of the test's own, for
+  tests that stop, restart or crash it; killed after the test.
+- `home_assistant_factory` (function) -> Callable[[], HomeAssistant]: more own instances (not
+  started: call `start()` / `await async_start()`); all killed after the test.
+
+A HomeAssistant is stopped and started on the same port and config dir: `stop()`, `start()`,
+`restart()`, `kill()` (SIGKILL, a crash), each also as `async_*` (run in a thread). Its token is a
+long-lived access token, so it works across restarts. Every process is killed at the end (fixture
+teardown, session end, and atexit); on failure the tail of the Home Assistant log is shown.
+
+Build the cached environment ahead (scripts/dev test does): `python tests/ha_harness.py --install`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import fcntl
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HA_PACKAGES = ("homeassistant==2025.4.4", "home-assistant-frontend==20250411.0")
-VENV = Path(os.environ.get("SEC1000_HA_VENV", ROOT / ".cache" / "ha-venv"))
-MARKER = VENV / ("installed-" + "-".join(p.replace("==", "_") for p in HA_PACKAGES))
-START_TIMEOUT = 180.0
+HA_VERSION = "2025.4.4"
+FRONTEND_VERSION = "20250411.0"
+HA_PACKAGES = (f"homeassistant=={HA_VERSION}", f"home-assistant-frontend=={FRONTEND_VERSION}")
+INSTALL_TIMEOUT = 1800.0
+START_TIMEOUT = 120.0
+STOP_TIMEOUT = 30.0
+OWNER = {"name": "Test Owner", "username": "owner", "password": "sec1000-tests", "language": "en"}
+TOKEN_LIFESPAN_DAYS = 3650
+HA_MARKER = "homeassistant"
 
+# The integrations the add-on needs; `homeassistant` and `persistent_notification` are core and
+# always set up, `frontend` and the input_* helpers are in Home Assistant's default set anyway.
 CONFIGURATION = """\
 homeassistant:
   name: SEC1000 test
@@ -39,10 +76,10 @@ homeassistant:
   time_zone: UTC
   currency: EUR
   country: NL
+  language: en
 http:
   server_host: 127.0.0.1
   server_port: {port}
-frontend:
 api:
 websocket_api:
 input_number:
@@ -57,46 +94,113 @@ class HarnessError(RuntimeError):
     """Home Assistant could not be set up; the tests fail, they do not skip."""
 
 
+# ---------------------------------------------------------------- the cached environment
+
+
+def venv_dir() -> Path:
+    """Where the Home Assistant virtualenv lives (SEC1000_HA_VENV, default .cache/ha-venv)."""
+    return Path(os.environ.get("SEC1000_HA_VENV") or ROOT / ".cache" / "ha-venv").absolute()
+
+
+def marker_path(venv: Path) -> Path:
+    """The file that says the install into `venv` finished."""
+    return venv / f"sec1000-installed-homeassistant-{HA_VERSION}-frontend-{FRONTEND_VERSION}.json"
+
+
 def find_python313() -> str:
-    """Python 3.13 from pyenv, else python3.13 on PATH."""
+    """Python 3.13: pyenv's 3.13.0, else python3.13 on PATH; HarnessError when there is none."""
     try:
         root = subprocess.run(
-            ["pyenv", "root"], capture_output=True, text=True, check=True
+            ["pyenv", "root"], capture_output=True, text=True, check=True, timeout=30
         ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.SubprocessError):
         root = ""
-    candidate = Path(root) / "versions" / "3.13.0" / "bin" / "python3.13"
-    if root and candidate.exists():
-        return str(candidate)
+    if root:
+        candidate = Path(root) / "versions" / "3.13.0" / "bin" / "python3.13"
+        if candidate.exists():
+            return str(candidate)
     found = shutil.which("python3.13")
     if found:
         return found
     raise HarnessError(
-        "Python 3.13 is needed to run Home Assistant 2025.4 and was not found (pyenv or PATH)"
+        "Python 3.13 is needed to run Home Assistant 2025.4 and was found neither in pyenv "
+        "($(pyenv root)/versions/3.13.0/bin/python3.13) nor as python3.13 on PATH"
     )
 
 
-def install() -> Path:
-    """Create (once, under a file lock) the cached venv with Home Assistant; return its `hass`."""
-    hass = VENV / "bin" / "hass"
-    if MARKER.exists():
+def _run_logged(command: list[str], log: Path, timeout: float) -> None:
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(command)}\n")
+        out.flush()
+        try:
+            result = subprocess.run(
+                command, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired as err:
+            raise HarnessError(f"{command[0]} took longer than {timeout:g} s; see {log}") from err
+    if result.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise HarnessError(f"{' '.join(command[:4])} … failed ({result.returncode}):\n{tail}")
+
+
+def _venv_python_works(python: Path) -> bool:
+    try:
+        subprocess.run([str(python), "-c", "pass"], check=True, timeout=60, capture_output=True)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
+
+
+def install(venv: Path | None = None) -> Path:
+    """Create the cached venv with Home Assistant once (under a file lock); return its `hass`.
+
+    Idempotent and cheap when the marker file is there.
+    """
+    venv = venv or venv_dir()
+    hass = venv / "bin" / "hass"
+    marker = marker_path(venv)
+    if marker.exists() and hass.exists():
         return hass
-    VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(VENV.parent / "ha-venv.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if MARKER.exists():
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with (venv.parent / f"{venv.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a parallel run installs; we wait, then reuse it
+        if marker.exists() and hass.exists():
             return hass
+        log = venv.parent / f"{venv.name}-install.log"
+        log.write_text("")
         started = time.monotonic()
-        if not (VENV / "bin" / "python").exists():
-            subprocess.run([find_python313(), "-m", "venv", str(VENV)], check=True)
-        python = str(VENV / "bin" / "python")
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "uv"], check=True)
-        subprocess.run(
-            [str(VENV / "bin" / "uv"), "pip", "install", "--python", python, *HA_PACKAGES],
-            check=True,
+        python = venv / "bin" / "python"
+        if venv.exists() and not _venv_python_works(python):
+            shutil.rmtree(venv)  # a venv whose interpreter went away (pyenv reinstalled)
+        if not python.exists():
+            _run_logged([find_python313(), "-m", "venv", str(venv)], log, 300)
+        _run_logged(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"],
+            log,
+            600,
         )
-        MARKER.write_text(f"installed in {time.monotonic() - started:.0f} s\n")
+        _run_logged(
+            [str(venv / "bin" / "uv"), "pip", "install", "--python", str(python), *HA_PACKAGES],
+            log,
+            INSTALL_TIMEOUT,
+        )
+        if not hass.exists():
+            raise HarnessError(f"the install finished but {hass} is missing; see {log}")
+        seconds = time.monotonic() - started
+        marker.write_text(json.dumps({"packages": HA_PACKAGES, "seconds": round(seconds, 1)}))
+        print(f"\nHome Assistant {HA_VERSION} installed into {venv} in {seconds:.0f} s")
     return hass
+
+
+def install_seconds(venv: Path | None = None) -> float | None:
+    """How long the cached install took, from its marker file."""
+    try:
+        return float(json.loads(marker_path(venv or venv_dir()).read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# ---------------------------------------------------------------- HTTP helpers (stdlib only)
 
 
 def free_port() -> int:
@@ -106,9 +210,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _request(url: str, data: dict[str, str] | None = None, *, form: bool = False) -> dict:  # type: ignore[type-arg]
+def _request(
+    url: str,
+    data: dict[str, Any] | None = None,
+    *,
+    form: bool = False,
+    token: str | None = None,
+    timeout: float = 30,
+) -> Any:
     body = None
-    headers = {}
+    headers: dict[str, str] = {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     if data is not None:
         if form:
             body = urllib.parse.urlencode(data).encode()
@@ -117,13 +230,101 @@ def _request(url: str, data: dict[str, str] | None = None, *, form: bool = False
             body = json.dumps(data).encode()
             headers["Content-Type"] = "application/json"
     request = urllib.request.Request(url, data=body, headers=headers)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
 
 
-@dataclass
+def _run_coroutine_in_thread(factory: Callable[[], Any]) -> Any:
+    """asyncio.run in a thread of its own: works whether or not the caller's loop is running."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(factory())
+        except BaseException as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=target, name="ha-harness-websocket")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+# ---------------------------------------------------------------- one Home Assistant process
+
+_PROCESSES: set[subprocess.Popen[bytes]] = set()
+
+
+# Runs in the child, then becomes `hass` (same pid): the kernel SIGKILLs it when the thread that
+# started it ends (PR_SET_PDEATHSIG survives exec).
+_DIE_WITH_PARENT = """\
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the test process went away before Home Assistant started")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+class _Spawner:
+    """Starts every `hass` from one thread that lives as long as this process, each told to die
+    with that thread: even a pytest killed with SIGKILL, or ended by os._exit (pytest-timeout's
+    thread method), leaves no Home Assistant behind."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue[tuple[list[str], dict[str, Any], Future[Any]]] = queue.Queue()
+        threading.Thread(target=self._serve, name="ha-harness-spawner", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            command, kwargs, result = self._requests.get()
+            try:
+                result.set_result(subprocess.Popen(command, **kwargs))
+            except BaseException as err:
+                result.set_exception(err)
+
+    def popen(self, python: Path, command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Popen(command) from the spawner thread, through the die-with-parent wrapper."""
+        wrapped = [str(python), "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
+        result: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((wrapped, kwargs, result))
+        return result.result()
+
+
+_SPAWNER = _Spawner()
+
+
+def _hass_environment() -> dict[str, str]:
+    """The environment for `hass`: bytecode caching on, so only the first start compiles (a
+    start without cached bytecode takes about 4 s longer)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for process in list(_PROCESSES):
+        if process.poll() is None:
+            _kill_group(process, signal.SIGKILL)
+            process.wait()
+        _PROCESSES.discard(process)
+
+
+@dataclass(eq=False)
 class HomeAssistant:
-    """One Home Assistant Core process on a loopback port, stoppable and restartable."""
+    """One Home Assistant Core process on a loopback port; stop, start and restart keep the port,
+    the config dir and the token."""
 
     hass: Path
     config_dir: Path
@@ -131,6 +332,8 @@ class HomeAssistant:
     token: str = ""
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    start_seconds: list[float] = field(default_factory=list)
+    stop_seconds: list[float] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -138,136 +341,368 @@ class HomeAssistant:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def api_url(self) -> str:
+        """The REST API base, http://127.0.0.1:<port>/api"""
+        return f"{self.url}/api"
+
+    @property
+    def websocket_url(self) -> str:
+        """ws://127.0.0.1:<port>/api/websocket"""
+        return f"ws://127.0.0.1:{self.port}/api/websocket"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header for REST calls."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
     def log(self) -> Path:
         """Where Home Assistant's output goes."""
         return self.config_dir / "hass-output.log"
 
-    def start(self) -> None:
-        """Start and wait until the HTTP API answers."""
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start and wait until Home Assistant reports RUNNING (or, before onboarding, until the
+        onboarding API answers); HarnessError with the log's tail when it does not."""
+        if self.running:
+            return
+        started = time.monotonic()
         self.config_dir.mkdir(parents=True, exist_ok=True)
         (self.config_dir / "configuration.yaml").write_text(CONFIGURATION.format(port=self.port))
-        output = open(self.log, "ab")  # noqa: SIM115 - handed to the child process
-        self.process = subprocess.Popen(
-            [str(self.hass), "-c", str(self.config_dir), "--skip-pip", "--log-no-color"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        output.close()
+        with self.log.open("ab") as output:
+            output.write(f"\n===== start {self.starts + 1} on port {self.port}\n".encode())
+            output.flush()
+            self.process = _SPAWNER.popen(
+                self.hass.parent / "python",
+                [str(self.hass), "-c", str(self.config_dir), "--skip-pip", "--log-no-color"],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=_hass_environment(),
+                start_new_session=True,  # its own process group: stop() gets every child too
+            )
+        _PROCESSES.add(self.process)
         self.starts += 1
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
+        try:
+            self._wait_ready(started + timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds.append(time.monotonic() - started)
+
+    def _wait_ready(self, deadline: float) -> None:
+        while True:
+            assert self.process is not None
             if self.process.poll() is not None:
                 raise HarnessError(
-                    f"Home Assistant exited with {self.process.returncode}:\n{self.tail()}"
+                    f"Home Assistant exited with status {self.process.returncode}:\n{self.tail()}"
                 )
-            try:
-                urllib.request.urlopen(f"{self.url}/api/", timeout=2)
-            except urllib.error.HTTPError:
-                return  # 401: the API is up
-            except OSError:
-                time.sleep(0.3)
-                continue
-            return
-        raise HarnessError(
-            f"Home Assistant did not answer within {START_TIMEOUT:g} s:\n{self.tail()}"
-        )
+            if self._ready():
+                return
+            if time.monotonic() > deadline:
+                raise HarnessError(f"Home Assistant did not come up in time:\n{self.tail()}")
+            time.sleep(0.1)
 
-    def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL) and its children."""
-        if self.process is None:
+    def _ready(self) -> bool:
+        try:
+            if self.token:
+                return bool(
+                    _request(f"{self.api_url}/core/state", token=self.token, timeout=5).get("state")
+                    == "RUNNING"
+                )
+            _request(f"{self.api_url}/onboarding", timeout=5)
+        except urllib.error.HTTPError as err:
+            if err.code == 401 and self.token:
+                raise HarnessError("Home Assistant refused the harness token") from err
+            return False
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop gracefully (SIGTERM; SIGKILL after `timeout`) with every child process."""
+        process, self.process = self.process, None
+        if process is None:
             return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+        started = time.monotonic()
+        if process.poll() is None:
+            _kill_group(process, signal.SIGTERM)
             try:
-                self.process.wait(timeout=30)
+                process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.process = None
+                _kill_group(process, signal.SIGKILL)
+                process.wait()
+            self.stop_seconds.append(time.monotonic() - started)
+        _kill_group(process, signal.SIGKILL)  # stray children of the group, if any
+        _PROCESSES.discard(process)
 
-    def restart(self) -> None:
+    def kill(self) -> None:
+        """Crash it: SIGKILL, no shutdown (unsaved storage is lost, as in a power cut)."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        _kill_group(process, signal.SIGKILL)
+        process.wait()
+        _PROCESSES.discard(process)
+
+    def restart(self, timeout: float = START_TIMEOUT) -> None:
         """Stop and start again on the same port and configuration."""
         self.stop()
-        self.start()
+        self.start(timeout)
 
-    def onboard(self) -> None:
-        """Create the owner through onboarding and keep an access token."""
+    def ensure_running(self) -> None:
+        """Start it unless it runs (for tests that stop the shared instance)."""
+        if not self.running:
+            self.start()
+
+    async def async_start(self) -> None:
+        """start() in a thread, so the event loop keeps running."""
+        await asyncio.to_thread(self.start)
+
+    async def async_stop(self) -> None:
+        """stop() in a thread."""
+        await asyncio.to_thread(self.stop)
+
+    async def async_restart(self) -> None:
+        """restart() in a thread."""
+        await asyncio.to_thread(self.restart)
+
+    async def async_kill(self) -> None:
+        """kill() in a thread."""
+        await asyncio.to_thread(self.kill)
+
+    def onboard(self) -> str:
+        """Create the owner through onboarding; keep (and return) a long-lived access token.
+
+        POST /api/onboarding/users gives an auth_code; POST /auth/token exchanges it for an
+        access token, which lives 30 minutes; the long-lived one (made with it over the
+        WebSocket API) outlives sessions and restarts.
+        """
         client_id = f"{self.url}/"
-        code = _request(
-            f"{self.url}/api/onboarding/users",
-            {
-                "client_id": client_id,
-                "name": "Test Owner",
-                "username": "owner",
-                "password": "sec1000-tests",
-                "language": "en",
-            },
-        )["auth_code"]
+        code = _request(f"{self.api_url}/onboarding/users", {"client_id": client_id, **OWNER})[
+            "auth_code"
+        ]
         tokens = _request(
             f"{self.url}/auth/token",
             {"grant_type": "authorization_code", "code": code, "client_id": client_id},
             form=True,
         )
-        self.token = tokens["access_token"]
-        self.token = self._long_lived_token()
+        self.token = self.long_lived_token(tokens["access_token"])
+        return self.token
 
-    def _long_lived_token(self) -> str:
-        """A token that outlives restarts (access tokens expire after 30 minutes)."""
-        import asyncio
-
+    def long_lived_token(self, access_token: str) -> str:
+        """Create a long-lived access token with the WebSocket command."""
         import aiohttp
 
         async def fetch() -> str:
             async with (
                 aiohttp.ClientSession() as session,
-                session.ws_connect(f"{self.url}/api/websocket") as ws,
+                session.ws_connect(self.websocket_url) as ws,
             ):
                 await ws.receive_json()
-                await ws.send_json({"type": "auth", "access_token": self.token})
-                await ws.receive_json()
+                await ws.send_json({"type": "auth", "access_token": access_token})
+                answer = await ws.receive_json()
+                if answer.get("type") != "auth_ok":
+                    raise HarnessError(f"onboarding token refused: {answer}")
                 await ws.send_json(
                     {
                         "id": 1,
                         "type": "auth/long_lived_access_token",
-                        "client_name": "sec1000 tests",
-                        "lifespan": 30,
+                        "client_name": f"sec1000 tests {time.time():.0f}",
+                        "lifespan": TOKEN_LIFESPAN_DAYS,
                     }
                 )
                 answer = await ws.receive_json()
+                if not answer.get("success"):
+                    raise HarnessError(f"no long-lived token: {answer}")
                 return str(answer["result"])
 
-        return asyncio.run(fetch())
+        return str(_run_coroutine_in_thread(fetch))
 
-    def tail(self, lines: int = 40) -> str:
+    def tail(self, lines: int = 60) -> str:
         """The end of Home Assistant's output."""
         try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+            text = self.log.read_text(errors="replace")
         except OSError:
             return "(no output)"
+        return f"--- {self.log} (last {lines} lines)\n" + "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class HomeAssistantTemplate:
+    """An onboarded config dir (owner user and token in .storage) to copy for new instances."""
+
+    hass: Path
+    config_dir: Path
+    token: str
+    seconds: float
+
+    def instance(self, config_dir: Path) -> HomeAssistant:
+        """A new, not yet started, instance on a copy of the template and a port of its own."""
+        shutil.copytree(
+            self.config_dir,
+            config_dir,
+            ignore=shutil.ignore_patterns("*.log", "*.log.*", "hass-output.log"),
+            dirs_exist_ok=True,
+        )
+        return HomeAssistant(self.hass, config_dir, token=self.token)
+
+
+def make_template(hass: Path, config_dir: Path) -> HomeAssistantTemplate:
+    """Start Home Assistant on a new config dir, onboard it, stop it cleanly (storage flushed)."""
+    started = time.monotonic()
+    instance = HomeAssistant(hass, config_dir)
+    try:
+        instance.start()
+        instance.onboard()
+        instance._wait_ready(time.monotonic() + START_TIMEOUT)  # all of the startup done
+    finally:
+        instance.stop()
+    if not (config_dir / ".storage" / "auth").exists():
+        raise HarnessError(f"onboarding left no .storage/auth:\n{instance.tail()}")
+    return HomeAssistantTemplate(hass, config_dir, instance.token, time.monotonic() - started)
+
+
+# ---------------------------------------------------------------- pytest plugin
+
+_INSTALL_ERROR: list[str] = []
+
+
+def _fail(what: str, err: BaseException) -> None:
+    pytest.fail(f"{what}: {err}", pytrace=False)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Install ahead of the first test when any selected test needs Home Assistant, so the
+    one-time install is outside the per-test timeout."""
+    if session.config.option.collectonly:
+        return
+    if not any(item.get_closest_marker(HA_MARKER) for item in session.items):
+        return
+    try:
+        install()
+    except (HarnessError, OSError) as err:
+        _INSTALL_ERROR.append(str(err))  # reported by the fixture, as a failure of each test
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """No Home Assistant outlives the session."""
+    _kill_leftovers()
 
 
 @pytest.fixture(scope="session")
-def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HomeAssistant]:
-    """A real, onboarded Home Assistant Core for the whole session."""
+def ha_install() -> Path:
+    """The `hass` of the cached Home Assistant environment (installed on first use)."""
+    if _INSTALL_ERROR:
+        pytest.fail(f"could not install Home Assistant: {_INSTALL_ERROR[0]}", pytrace=False)
     try:
-        instance = HomeAssistant(install(), tmp_path_factory.mktemp("home-assistant"))
-        started = time.monotonic()
+        return install()
+    except (HarnessError, OSError) as err:
+        _fail("could not install Home Assistant", err)
+        raise
+
+
+@pytest.fixture(scope="session")
+def ha_template(
+    ha_install: Path, tmp_path_factory: pytest.TempPathFactory
+) -> HomeAssistantTemplate:
+    """An onboarded config dir, made once per session."""
+    try:
+        template = make_template(ha_install, tmp_path_factory.mktemp("ha-template"))
+    except (HarnessError, OSError, KeyError) as err:
+        _fail("could not start and onboard Home Assistant", err)
+        raise
+    print(f"\nHome Assistant onboarded template ready in {template.seconds:.1f} s")
+    return template
+
+
+@pytest.fixture(scope="session")
+def home_assistant(
+    ha_template: HomeAssistantTemplate, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HomeAssistant]:
+    """A real, onboarded Home Assistant Core shared by the whole session."""
+    instance = ha_template.instance(tmp_path_factory.mktemp("home-assistant"))
+    try:
         instance.start()
-        instance.onboard()
-        print(f"\nHome Assistant started and onboarded in {time.monotonic() - started:.1f} s")
-    except (HarnessError, OSError, subprocess.CalledProcessError, KeyError) as err:
-        pytest.fail(f"could not start Home Assistant: {err}", pytrace=False)
+    except (HarnessError, OSError) as err:
+        _fail("could not start Home Assistant", err)
     try:
         yield instance
     finally:
         instance.stop()
 
 
-if __name__ == "__main__":
+@pytest.fixture
+def home_assistant_factory(
+    ha_template: HomeAssistantTemplate, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], HomeAssistant]]:
+    """Make instances of the test's own (not started); all are killed after the test."""
+    made: list[HomeAssistant] = []
+
+    def make() -> HomeAssistant:
+        instance = ha_template.instance(tmp_path_factory.mktemp("home-assistant-own"))
+        made.append(instance)
+        return instance
+
+    yield make
+    for instance in made:
+        instance.stop(timeout=10)
+
+
+@pytest.fixture
+async def fresh_home_assistant(
+    home_assistant_factory: Callable[[], HomeAssistant],
+) -> HomeAssistant:
+    """A running Home Assistant of the test's own (to stop, restart or crash)."""
+    instance = await asyncio.to_thread(home_assistant_factory)  # copies the template
+    try:
+        await instance.async_start()
+    except (HarnessError, OSError) as err:
+        _fail("could not start Home Assistant", err)
+    return instance
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Show the tail of every Home Assistant log of a failed test."""
+    report = yield
+    if report.failed and call.when in ("setup", "call"):
+        funcargs = getattr(item, "funcargs", {})
+        for name, value in funcargs.items():
+            if isinstance(value, HomeAssistant):
+                report.sections.append((f"Home Assistant log ({name})", value.tail()))
+    return report
+
+
+def _main() -> None:
     if sys.argv[1:] == ["--install"]:
+        started = time.monotonic()
+        hass = install()
         print(
-            f"Home Assistant environment: {install().parent.parent} ({MARKER.read_text().strip()})"
+            f"Home Assistant environment: {hass.parent.parent} "
+            f"(install took {install_seconds() or 0:.0f} s; check {time.monotonic() - started:.1f} s)"
         )
+    elif sys.argv[1:] == ["--timings"]:
+        with tempfile.TemporaryDirectory(prefix="sec1000-ha-timing-") as tmp:
+            template = make_template(install(), Path(tmp) / "template")
+            print(f"template (start + onboard + stop): {template.seconds:.1f} s")
+            instance = template.instance(Path(tmp) / "instance")
+            try:
+                instance.start()
+                instance.restart()
+                print(f"start from the template: {instance.start_seconds[0]:.1f} s")
+                print(f"stop: {instance.stop_seconds[0]:.1f} s")
+                print(f"start after a restart: {instance.start_seconds[1]:.1f} s")
+            finally:
+                instance.stop()
     else:
         print(__doc__)
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,1 +1,80 @@
-"""Home Assistant adapter: client (WebSocket + REST), Supervisor endpoints, and the bridge."""
+"""Home Assistant adapter: where Home Assistant is, its errors, and its WebSocket and REST clients.
+
+The modules: `websocket` (the WebSocket API client and the reconnecting connection owner),
+`rest` (the REST API), `supervisor` (endpoint selection and the Supervisor options API).
+This package file holds only what they share, so importing it stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class HomeAssistantError(Exception):
+    """Home Assistant (or the Supervisor in front of it) could not be reached or refused."""
+
+
+class CannotConnectError(HomeAssistantError):
+    """No connection: Home Assistant is down, restarting, or the network failed or timed out."""
+
+
+class AuthenticationError(HomeAssistantError):
+    """The token was refused (WebSocket `auth_invalid`, HTTP 401)."""
+
+
+class ConnectionClosedError(HomeAssistantError):
+    """The WebSocket closed (or was never open) while a command waited for its result."""
+
+
+class CommandFailedError(HomeAssistantError):
+    """A WebSocket command answered `success: false`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class CommandTimeoutError(HomeAssistantError):
+    """A WebSocket command got no result in time."""
+
+
+class InvalidResponseError(HomeAssistantError):
+    """Home Assistant answered something that is not its protocol (bad JSON, wrong shape)."""
+
+
+class HttpStatusError(HomeAssistantError):
+    """A REST call answered an HTTP error status."""
+
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        super().__init__(f"{method} {path}: HTTP {status} {body[:200]}")
+        self.status = status
+        self.body = body
+
+
+class SupervisorError(HomeAssistantError):
+    """The Supervisor refused a request (its `result` was not `ok`) or could not be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where Home Assistant is: REST base (…/api), WebSocket URL, token, and how it was found."""
+
+    rest_url: str
+    websocket_url: str
+    token: str
+    via: str
+
+
+__all__ = [
+    "AuthenticationError",
+    "CannotConnectError",
+    "CommandFailedError",
+    "CommandTimeoutError",
+    "ConnectionClosedError",
+    "Endpoint",
+    "HomeAssistantError",
+    "HttpStatusError",
+    "InvalidResponseError",
+    "SupervisorError",
+]

@@ -2,71 +2,127 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 
-from sec1000.ha.client import Endpoint, HomeAssistantError
-from sec1000.options import Options
+from sec1000.ha import Endpoint, SupervisorError
+
+if TYPE_CHECKING:
+    from sec1000.ha import client as legacy_client
 
 DEFAULT_SUPERVISOR_URL = "http://supervisor"
 TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 
 def supervisor_token(env: Mapping[str, str]) -> str | None:
-    """The add-on's token, under the Supervisor."""
+    """The add-on's token under the Supervisor (SUPERVISOR_TOKEN, legacy HASSIO_TOKEN)."""
     return env.get("SUPERVISOR_TOKEN") or env.get("HASSIO_TOKEN") or None
 
 
 def supervisor_url(env: Mapping[str, str]) -> str:
-    """The Supervisor's base URL (overridable for tests with SUPERVISOR_URL)."""
-    return env.get("SUPERVISOR_URL", DEFAULT_SUPERVISOR_URL).rstrip("/")
+    """The Supervisor's base URL: http://supervisor, or SUPERVISOR_URL (tests point it at a fake)."""
+    return (env.get("SUPERVISOR_URL") or DEFAULT_SUPERVISOR_URL).rstrip("/")
 
 
-def _websocket(http_url: str) -> str:
-    return "ws" + http_url.removeprefix("http") if http_url.startswith("http") else http_url
+def websocket_url(http_url: str) -> str:
+    """http(s)://… → ws(s)://…"""
+    if http_url.startswith(("http://", "https://")):
+        return "ws" + http_url.removeprefix("http")
+    return http_url
 
 
-def find_endpoint(env: Mapping[str, str]) -> Endpoint | None:
+def endpoint_from_env(env: Mapping[str, str]) -> Endpoint | None:
     """Supervisor proxy when SUPERVISOR_TOKEN is set; else HA_URL + HA_TOKEN; else None."""
     if token := supervisor_token(env):
         base = supervisor_url(env)
         return Endpoint(
-            f"{base}/core/api", _websocket(f"{base}/core/websocket"), token, "supervisor"
+            f"{base}/core/api", websocket_url(f"{base}/core/websocket"), token, "supervisor"
         )
-    url, token = env.get("HA_URL", "").rstrip("/"), env.get("HA_TOKEN", "")
+    url, token = env.get("HA_URL", "").strip().rstrip("/"), env.get("HA_TOKEN", "").strip()
     if url and token:
-        return Endpoint(f"{url}/api", _websocket(f"{url}/api/websocket"), token, "HA_URL")
+        url = url.removesuffix("/api")  # accept both http://host:8123 and http://host:8123/api
+        return Endpoint(f"{url}/api", websocket_url(f"{url}/api/websocket"), token, "HA_URL")
     return None
 
 
-class SupervisorOptions:
-    """Reads and writes the add-on's options through the Supervisor API."""
+def find_endpoint(env: Mapping[str, str]) -> legacy_client.Endpoint | None:
+    """endpoint_from_env() as the Endpoint type of the older `sec1000.ha.client`.
+
+    Kept while the bridge still uses that module; remove both together.
+    """
+    from sec1000.ha import client as legacy
+
+    endpoint = endpoint_from_env(env)
+    if endpoint is None:
+        return None
+    return legacy.Endpoint(endpoint.rest_url, endpoint.websocket_url, endpoint.token, endpoint.via)
+
+
+class SupportsToDict(Protocol):
+    """An options object that turns itself into the JSON object the Supervisor stores."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as a plain dict."""
+
+
+class SupervisorOptionsStore:
+    """Reads and writes the add-on's options through the Supervisor API (/addons/self/…)."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str) -> None:
         self.session = session
-        self.base_url = base_url
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"}
+
+    @classmethod
+    def from_env(
+        cls, session: aiohttp.ClientSession, env: Mapping[str, str]
+    ) -> SupervisorOptionsStore | None:
+        """The store under the Supervisor (SUPERVISOR_TOKEN set), else None."""
+        token = supervisor_token(env)
+        return cls(session, supervisor_url(env), token) if token else None
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
             async with self.session.request(
-                method, f"{self.base_url}{path}", json=body, headers=self.headers, timeout=TIMEOUT
+                method, f"{self.base_url}{path}", json=body, headers=self._headers, timeout=TIMEOUT
             ) as response:
-                payload = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-            raise HomeAssistantError(f"the Supervisor did not answer: {err!r}") from err
-        if not isinstance(payload, dict) or payload.get("result") != "ok":
-            message = payload.get("message") if isinstance(payload, dict) else None
-            raise HomeAssistantError(f"the Supervisor refused the options: {message or payload!r}")
+                status = response.status
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            raise SupervisorError(
+                f"the Supervisor did not answer {method} {path}: {err!r}"
+            ) from err
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise SupervisorError(
+                f"the Supervisor answered {method} {path} with HTTP {status}: {text[:200]!r}"
+            )
+        if payload.get("result") != "ok":
+            message = payload.get("message") or f"HTTP {status}, result {payload.get('result')!r}"
+            raise SupervisorError(f"the Supervisor refused {method} {path}: {message}")
         return payload.get("data")
 
-    async def save(self, options: Options) -> None:
-        """POST /addons/self/options with the whole options object."""
-        await self._call("POST", "/addons/self/options", {"options": options.to_dict()})
+    async def save(self, options: Mapping[str, Any] | SupportsToDict) -> None:
+        """POST /addons/self/options with {"options": {...}}: the body replaces every option.
+
+        Raises SupervisorError with the Supervisor's message when it refuses.
+        """
+        values = dict(options) if isinstance(options, Mapping) else options.to_dict()
+        await self._call("POST", "/addons/self/options", {"options": values})
 
     async def load(self) -> dict[str, Any]:
-        """The stored options, from /addons/self/info."""
+        """The stored options: `data.options` of GET /addons/self/info."""
         data = await self._call("GET", "/addons/self/info")
-        return dict(data.get("options", {})) if isinstance(data, dict) else {}
+        options = data.get("options") if isinstance(data, dict) else None
+        if not isinstance(options, dict):
+            raise SupervisorError(f"the Supervisor's add-on info has no options: {data!r:.200}")
+        return options
+
+
+SupervisorOptions = SupervisorOptionsStore  # the older name, still used by serve.py
