@@ -58,6 +58,8 @@ async def caching(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as err:
         err.headers["Cache-Control"] = "no-cache"
         raise
+    if response.prepared:  # a WebSocket (or a stream) has sent its headers already
+        return response
     if request.path.startswith("/static/") and response.status == 200:
         response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}"
     else:
