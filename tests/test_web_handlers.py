@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sec1000.ha.supervisor import SupervisorOptions
+from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.operations import Origin
 from sec1000.options import Options, OptionsError
 from sec1000.protocol import ControlMode, Feedback
@@ -225,7 +225,7 @@ async def supervised_runtime(
 ) -> Any:
     """A core whose options are saved to the fake Supervisor, as under the real one."""
     async with aiohttp.ClientSession() as session:
-        store = SupervisorOptions(
+        store = SupervisorOptionsStore(
             session, str(fake_supervisor.make_url("")).rstrip("/"), ADDON_TOKEN
         )
         yield Runtime(make_options(), tmp_path / "data", save_options=store.save)
@@ -302,7 +302,9 @@ async def test_a_refused_save_changes_nothing_and_says_why(
     fake_supervisor: TestServer,
 ) -> None:
     async with aiohttp.ClientSession() as session:
-        wrong = SupervisorOptions(session, str(fake_supervisor.make_url("")).rstrip("/"), "bad")
+        wrong = SupervisorOptionsStore(
+            session, str(fake_supervisor.make_url("")).rstrip("/"), "bad"
+        )
         runtime = Runtime(make_options(), tmp_path / "data", save_options=wrong.save)
         before = runtime.options
         client = await panel(aiohttp_client, runtime)
