@@ -20,8 +20,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sec1000.ha import Endpoint
 from sec1000.ha.bridge import HomeAssistantAdapter
-from sec1000.ha.client import Endpoint, WebSocketConnection
+from sec1000.ha.websocket import WebSocketConnection
 from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
@@ -46,7 +47,6 @@ async def measure(ha: HomeAssistant, runs: int) -> None:
         while not adapter.client.connected:
             await asyncio.sleep(0.05)
         user = await WebSocketConnection.open(session, endpoint)
-        reader = asyncio.create_task(user.read())
         changed: asyncio.Queue[float] = asyncio.Queue()
 
         def on_state(event: dict[str, Any]) -> None:
@@ -98,7 +98,6 @@ async def measure(ha: HomeAssistant, runs: int) -> None:
             f"telemetry read -> HA state_changed:       p50 {pct(telemetry, 0.5):6.1f} ms  p99 {pct(telemetry, 0.99):6.1f} ms  (goal p99 <= 50 ms)"
         )
         await user.close()
-        await reader
         await adapter.stop()
     await simulator.stop()
 

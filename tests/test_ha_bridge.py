@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sec1000.ha import Endpoint
 from sec1000.ha.bridge import (
     CONFIG_NOTIFICATION,
     OFFLINE_NOTIFICATION,
     RESTORE_NOTIFICATION,
     HomeAssistantAdapter,
 )
-from sec1000.ha.client import Endpoint, WebSocketConnection
-from sec1000.ha.entities import ALL_SENSORS, HELPERS, TELEMETRY_SENSORS
-from sec1000.ha.supervisor import find_endpoint
+from sec1000.ha.entities import ALL_SENSORS, HELPERS
+from sec1000.ha.supervisor import endpoint_from_env
+from sec1000.ha.websocket import WebSocketConnection
 from sec1000.operations import Origin
 from sec1000.options import OptionsError
 from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_export_limit_request
@@ -80,7 +82,6 @@ async def user(home_assistant: HomeAssistant) -> AsyncIterator[User]:
             "test",
         )
         ws = await WebSocketConnection.open(session, endpoint)
-        reader = asyncio.create_task(ws.read())
         person = User(home_assistant, session, ws)
         await ws.subscribe(
             {"type": "subscribe_events", "event_type": "sec1000_command_result"},
@@ -88,7 +89,6 @@ async def user(home_assistant: HomeAssistant) -> AsyncIterator[User]:
         )
         yield person
         await ws.close()
-        await reader
 
 
 @pytest.fixture
@@ -100,21 +100,32 @@ async def supervisor(home_assistant: HomeAssistant, aiohttp_server: Any) -> Test
     return server
 
 
-@pytest.fixture
-async def addon(runtime: Runtime, supervisor: TestServer) -> AsyncIterator[HomeAssistantAdapter]:
+@asynccontextmanager
+async def running_addon(
+    runtime: Runtime, supervisor: TestServer
+) -> AsyncIterator[HomeAssistantAdapter]:
     """The add-on's Home Assistant side, wired as `serve` wires it under the Supervisor."""
     env = {
         "SUPERVISOR_TOKEN": ADDON_TOKEN,
         "SUPERVISOR_URL": str(supervisor.make_url("")).rstrip("/"),
     }
-    endpoint = find_endpoint(env)
+    endpoint = endpoint_from_env(env)
     assert endpoint is not None and endpoint.via == "supervisor"
     async with aiohttp.ClientSession() as session:
         adapter = HomeAssistantAdapter(runtime, endpoint, session)
         adapter.client.backoff_max = 1
         adapter.start()
+        try:
+            yield adapter
+        finally:
+            await adapter.stop()
+
+
+@pytest.fixture
+async def addon(runtime: Runtime, supervisor: TestServer) -> AsyncIterator[HomeAssistantAdapter]:
+    """The add-on connected to the shared Home Assistant through the fake Supervisor."""
+    async with running_addon(runtime, supervisor) as adapter:
         yield adapter
-        await adapter.stop()
 
 
 async def connected(addon: HomeAssistantAdapter, connects: int = 1) -> None:
@@ -350,64 +361,51 @@ async def test_telemetry_sensors_go_unavailable_after_three_failures_and_come_ba
 
 
 async def test_home_assistant_restart_republishes_without_duplicates(
-    addon: HomeAssistantAdapter, runtime: Runtime, home_assistant: HomeAssistant, user: User
+    runtime: Runtime, fresh_home_assistant: HomeAssistant, aiohttp_server: Any
 ) -> None:
-    await connected(addon)
-    await runtime.ops.read_telemetry()
-    await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]))  # type: ignore[index]
-    await user.ws.close()
-    await asyncio.to_thread(home_assistant.restart)
-    await connected(addon, connects=2)
-    async with aiohttp.ClientSession() as session:
-        endpoint = Endpoint(
-            f"{home_assistant.url}/api",
-            f"{home_assistant.url}/api/websocket",
-            home_assistant.token,
-            "test",
-        )
-        fresh = User(home_assistant, session, await WebSocketConnection.open(session, endpoint))
-        reader = asyncio.create_task(fresh.ws.read())
-        await fresh.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]))  # type: ignore[index]
-        for sensor in TELEMETRY_SENSORS.values():
-            assert await fresh.state(sensor.entity_id) is not None
-        items = await fresh.ws.send_command({"type": "input_button/list"})
-        assert [item["id"] for item in items].count("sec1000_export_enable") == 1
-        await fresh.ws.close()
-        await reader
-    assert (
-        addon.client._task is not None and not addon.client._task.done()
-    )  # the add-on never exits
+    ha = fresh_home_assistant
+    supervisor = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
+    async with running_addon(runtime, supervisor) as addon, aiohttp.ClientSession() as session:
+        await connected(addon)
+        await runtime.ops.read_telemetry()
+        volts = str(runtime.state.telemetry["v1"])  # type: ignore[index]
+        endpoint = Endpoint(ha.api_url, ha.websocket_url, ha.token, "test")
+        before = User(ha, session, await WebSocketConnection.open(session, endpoint))
+        await before.wait_value("sensor.sec1000_v1", volts)
+        await before.ws.close()
+        await (
+            ha.async_restart()
+        )  # REST-set states do not survive a restart: they must be re-published
+        await connected(addon, connects=2)
+        after = User(ha, session, await WebSocketConnection.open(session, endpoint))
+        await after.wait_value("sensor.sec1000_v1", volts)
+        for sensor in ALL_SENSORS:
+            assert await after.state(sensor.entity_id) is not None, sensor.entity_id
+        for domain in ("input_button", "input_number", "input_boolean"):
+            ids = [item["id"] for item in await after.ws.send_command({"type": f"{domain}/list"})]
+            assert len(ids) == len(set(ids)) and all(
+                ids.count(h.object_id) == 1 for h in HELPERS if h.domain == domain
+            )
+        await after.ws.close()
+        assert addon.client.running  # the add-on never exits
 
 
 async def test_home_assistant_down_at_start(
-    runtime: Runtime, supervisor: TestServer, home_assistant: HomeAssistant
+    runtime: Runtime, fresh_home_assistant: HomeAssistant, aiohttp_server: Any
 ) -> None:
-    await asyncio.to_thread(home_assistant.stop)
-    try:
-        env = {
-            "SUPERVISOR_TOKEN": ADDON_TOKEN,
-            "SUPERVISOR_URL": str(supervisor.make_url("")).rstrip("/"),
-        }
-        endpoint = find_endpoint(env)
-        assert endpoint is not None
-        async with aiohttp.ClientSession() as session:
-            adapter = HomeAssistantAdapter(runtime, endpoint, session)
-            adapter.client.backoff_max = 1
-            adapter.start()
-            await asyncio.sleep(1.5)
-            assert not adapter.client.connected
-            assert (await runtime.ops.read_telemetry()).ok  # the device side keeps working
-            await asyncio.to_thread(home_assistant.start)
-            await connected(adapter)
-            async with session.get(
-                f"{home_assistant.url}/api/states/sensor.sec1000_v1",
-                headers={"Authorization": f"Bearer {home_assistant.token}"},
-            ) as response:
-                assert response.status == 200
-            await adapter.stop()
-    finally:
-        if home_assistant.process is None:
-            await asyncio.to_thread(home_assistant.start)
+    ha = fresh_home_assistant
+    await ha.async_stop()
+    supervisor = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
+    async with running_addon(runtime, supervisor) as addon, aiohttp.ClientSession() as session:
+        await asyncio.sleep(1.5)
+        assert not addon.client.connected
+        assert (await runtime.ops.read_telemetry()).ok  # the device side keeps working
+        await ha.async_start()
+        await connected(addon)
+        async with session.get(
+            f"{ha.api_url}/states/sensor.sec1000_v1", headers=ha.headers
+        ) as response:
+            assert response.status == 200
 
 
 async def test_notifications_appear_and_are_dismissed(

@@ -26,7 +26,6 @@ from sec1000.ha.rest import HomeAssistantRest
 from sec1000.ha.supervisor import (
     SupervisorOptionsStore,
     endpoint_from_env,
-    find_endpoint,
 )
 from sec1000.ha.websocket import HomeAssistantClient, WebSocketConnection, backoff_delays
 
@@ -119,19 +118,6 @@ def test_no_endpoint_without_supervisor_or_both_ha_variables() -> None:
     assert endpoint_from_env({"HA_URL": "http://127.0.0.1:8123"}) is None
     assert endpoint_from_env({"HA_TOKEN": "tok"}) is None
     assert endpoint_from_env({"SUPERVISOR_TOKEN": ""}) is None
-    assert find_endpoint({}) is None
-
-
-def test_legacy_find_endpoint_agrees_with_endpoint_from_env() -> None:
-    env = {"SUPERVISOR_TOKEN": "abc"}
-    legacy, current = find_endpoint(env), endpoint_from_env(env)
-    assert legacy is not None and current is not None
-    assert (legacy.rest_url, legacy.websocket_url, legacy.token, legacy.via) == (
-        current.rest_url,
-        current.websocket_url,
-        current.token,
-        current.via,
-    )
 
 
 def test_backoff_doubles_from_one_second_and_is_capped_at_thirty() -> None:

@@ -15,7 +15,12 @@ from aiohttp import web
 
 from sec1000.cli import default_data_dir
 from sec1000.ha.bridge import HomeAssistantAdapter
-from sec1000.ha.supervisor import SupervisorOptions, find_endpoint, supervisor_token, supervisor_url
+from sec1000.ha.supervisor import (
+    SupervisorOptionsStore,
+    endpoint_from_env,
+    supervisor_token,
+    supervisor_url,
+)
 from sec1000.options import Options, OptionsError, load_options_file, save_options_file
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
@@ -59,10 +64,10 @@ async def serve(args: argparse.Namespace) -> int:
     token = supervisor_token(os.environ)
     save = file_saver(options_path)
     if token:
-        save = SupervisorOptions(session, supervisor_url(os.environ), token).save
+        save = SupervisorOptionsStore(session, supervisor_url(os.environ), token).save
     runtime = Runtime(options, data_dir, options_error=error, save_options=save)
     home_assistant = None
-    if endpoint := find_endpoint(os.environ):
+    if endpoint := endpoint_from_env(os.environ):
         home_assistant = HomeAssistantAdapter(runtime, endpoint, session)
     else:
         _LOGGER.warning(

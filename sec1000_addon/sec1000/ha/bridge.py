@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from sec1000.ha.client import Endpoint, HomeAssistantClient
+from sec1000.ha import Endpoint
 from sec1000.ha.entities import (
     ALL_SENSORS,
     COMMAND_EVENT,
@@ -30,6 +30,7 @@ from sec1000.ha.entities import (
     Helper,
     Sensor,
 )
+from sec1000.ha.websocket import HomeAssistantClient
 from sec1000.operations import Origin
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
 from sec1000.ha import Endpoint, SupervisorError
-
-if TYPE_CHECKING:
-    from sec1000.ha import client as legacy_client
 
 DEFAULT_SUPERVISOR_URL = "http://supervisor"
 TIMEOUT = aiohttp.ClientTimeout(total=15)
@@ -46,19 +43,6 @@ def endpoint_from_env(env: Mapping[str, str]) -> Endpoint | None:
         url = url.removesuffix("/api")  # accept both http://host:8123 and http://host:8123/api
         return Endpoint(f"{url}/api", websocket_url(f"{url}/api/websocket"), token, "HA_URL")
     return None
-
-
-def find_endpoint(env: Mapping[str, str]) -> legacy_client.Endpoint | None:
-    """endpoint_from_env() as the Endpoint type of the older `sec1000.ha.client`.
-
-    Kept while the bridge still uses that module; remove both together.
-    """
-    from sec1000.ha import client as legacy
-
-    endpoint = endpoint_from_env(env)
-    if endpoint is None:
-        return None
-    return legacy.Endpoint(endpoint.rest_url, endpoint.websocket_url, endpoint.token, endpoint.via)
 
 
 class SupportsToDict(Protocol):
@@ -123,6 +107,3 @@ class SupervisorOptionsStore:
         if not isinstance(options, dict):
             raise SupervisorError(f"the Supervisor's add-on info has no options: {data!r:.200}")
         return options
-
-
-SupervisorOptions = SupervisorOptionsStore  # the older name, still used by serve.py
