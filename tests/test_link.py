@@ -254,3 +254,20 @@ async def test_restore_priority_runs_before_users(link: DeviceLink) -> None:
     release.set()
     await asyncio.gather(first, user, restore)
     assert order == ["restore", "user"]
+
+
+async def test_testing_another_address_does_not_touch_health(
+    link: DeviceLink, simulator: SimulatorServer
+) -> None:
+    async def probe(session: Session) -> None:
+        await session.exchange(
+            read_telemetry_request(),
+            Command.READ_TELEMETRY,
+            TELEMETRY_DATA_LENGTH,
+            address=("127.0.0.1", 1),
+        )
+
+    with pytest.raises(DeviceSocketError):
+        await link.run(probe)
+    assert link.health.consecutive_failures == 0 and link.health.exchanges == 0
+    assert simulator.requests() == []
