@@ -1,0 +1,74 @@
+"""The runtime: options apply at once, broken options never reach the device, the timer reads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sec1000.options import Options, OptionsError, load_options_file
+from sec1000.runtime import Runtime, file_saver
+from sec1000.simulator import SimulatorServer
+
+from tests.conftest import eventually
+
+
+@pytest.fixture
+def root_level() -> Iterator[None]:
+    level = logging.getLogger().level
+    yield
+    logging.getLogger().setLevel(level)
+
+
+async def test_apply_options_saves_and_applies_at_once(
+    make_options: Callable[..., Options], tmp_path: Path, root_level: None
+) -> None:
+    path = tmp_path / "options.json"
+    runtime = Runtime(make_options(), tmp_path, save_options=file_saver(path))
+    new = Options.from_mapping(
+        {"request_gap_ms": 250, "min_export_limit": 2, "log_level": "debug"}, base=runtime.options
+    )
+    await runtime.apply_options(new)
+    assert load_options_file(path) == new
+    assert runtime.link.gap == 0.25
+    assert runtime.state.min_export_limit_kw == 2
+    assert logging.getLogger().level == logging.DEBUG
+
+
+async def test_a_failing_save_changes_nothing(
+    make_options: Callable[..., Options], tmp_path: Path
+) -> None:
+    async def refuse(options: Options) -> None:
+        raise OSError("read-only file system")
+
+    runtime = Runtime(make_options(), tmp_path, save_options=refuse)
+    before = runtime.options
+    with pytest.raises(OSError, match="read-only"):
+        await runtime.apply_options(Options.from_mapping({"request_gap_ms": 5}, base=before))
+    assert runtime.options == before and runtime.link.gap == before.request_gap_ms / 1000
+
+
+async def test_broken_options_never_reach_the_device(
+    make_options: Callable[..., Options], tmp_path: Path, simulator: SimulatorServer
+) -> None:
+    error = OptionsError({"port": "must be at most 65535"})
+    runtime = Runtime(make_options(scan_interval=1), tmp_path, options_error=error)
+    await runtime.start()
+    await eventually(runtime.ready.is_set, 5, "start-up")
+    await asyncio.sleep(1.5)  # past one tick of the 1 s timer
+    await runtime.stop()
+    assert simulator.requests() == []
+
+
+async def test_the_timer_reads_settings_then_telemetry(
+    make_options: Callable[..., Options], tmp_path: Path, simulator: SimulatorServer
+) -> None:
+    runtime = Runtime(make_options(scan_interval=1), tmp_path)
+    await runtime.start()
+    await eventually(lambda: len(runtime.state.history) >= 2, 10, "two telemetry reads")
+    await runtime.stop()
+    commands = [request[4] for request in simulator.requests()]
+    assert commands[0] == 0x43 and set(commands[1:]) == {0x0B}
+    assert runtime.state.export_limit_kw == 5.0
