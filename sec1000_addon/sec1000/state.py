@@ -6,7 +6,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -77,6 +77,10 @@ class CommandRecord:
     feedback: int
     message: str
     request_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return asdict(self)
 
 
 Listener = Callable[[StateEvent], None]
@@ -248,17 +252,7 @@ class StateModel:
     def command_done(self, record: CommandRecord) -> None:
         """A command finished; log it."""
         self.commands.append(record)
-        self._emit(
-            Topic.COMMAND,
-            {
-                "at": record.at,
-                "source": record.source,
-                "command": record.command,
-                "feedback": record.feedback,
-                "message": record.message,
-                "request_id": record.request_id,
-            },
-        )
+        self._emit(Topic.COMMAND, record.as_dict())
 
     def options_changed(self, options: Mapping[str, Any]) -> None:
         """The options were applied."""

@@ -189,17 +189,7 @@ def diagnostics_data(app: web.Application) -> dict[str, Any]:
         "frames": health.frame_log(),
         "state": state.snapshot(),
         "feedback_words": {name.value: state.messages.get(name, "") for name in OperationName},
-        "commands": [
-            {
-                "at": record.at,
-                "source": record.source,
-                "command": record.command,
-                "feedback": record.feedback,
-                "message": record.message,
-                "request_id": record.request_id,
-            }
-            for record in state.commands
-        ],
+        "commands": [record.as_dict() for record in state.commands],
         "history_points": len(state.history),
         "home_assistant": dict(app[HA_STATUS]()),
         "simulator": (
