@@ -16,7 +16,7 @@ from typing import Any
 
 from sec1000 import __version__
 from sec1000.operations import CLI, CommandResult
-from sec1000.options import Options, OptionsError, load_options_file
+from sec1000.options import PYTHON_LOG_LEVELS, Options, OptionsError, load_options_file
 from sec1000.protocol import describe_feedback
 from sec1000.runtime import Runtime
 from sec1000.simulator import FAULTS, SimulatorServer
@@ -24,17 +24,6 @@ from sec1000.simulator import FAULTS, SimulatorServer
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_PANEL_PORT = 8099
-# The add-on's log_level option uses bashio's names; Python's logging knows fewer.
-LOG_LEVELS = {
-    "trace": logging.DEBUG,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "notice": logging.INFO,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "fatal": logging.CRITICAL,
-    "critical": logging.CRITICAL,
-}
 # A one-shot command that left a restore pending keeps trying this long before giving up the process.
 CLI_RESTORE_DEADLINE = 60.0
 
@@ -67,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sec1000 {__version__}")
     parser.add_argument(
         "--log-level",
-        choices=sorted(LOG_LEVELS),
+        choices=sorted(PYTHON_LOG_LEVELS),
         help="how much to log (default: error; warning for serve and simulate)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -243,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = args.log_level or ("warning" if args.command in ("serve", "simulate") else "error")
     logging.basicConfig(
-        level=LOG_LEVELS[level],
+        level=PYTHON_LOG_LEVELS[level],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

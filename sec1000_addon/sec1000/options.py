@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -15,6 +16,17 @@ from sec1000.protocol import ControlMode, PhaseMeasurement
 
 CONTROL_MODES = tuple(mode.option for mode in ControlMode)
 LOG_LEVELS = ("trace", "debug", "info", "notice", "warning", "error", "fatal")
+# bashio's level names (the log_level option) as Python logging levels; s6 may also pass "critical".
+PYTHON_LOG_LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+    "critical": logging.CRITICAL,
+}
 # The protocol document: do not poll faster than every 5 s.
 SCAN_INTERVAL_WARNING_BELOW = 5
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sec1000.link import DeviceLink
 from sec1000.operations import Operations, Origin
-from sec1000.options import Options, OptionsError, save_options_file
+from sec1000.options import PYTHON_LOG_LEVELS, Options, OptionsError, save_options_file
 from sec1000.state import StateModel
 from sec1000.watchdog import RestoreStore, Watchdog
 
@@ -83,10 +83,8 @@ class Runtime:
         self._use(options)
 
     def _use(self, options: Options) -> None:
-        from sec1000.cli import LOG_LEVELS
-
         if options.log_level != self.options.log_level:
-            logging.getLogger().setLevel(LOG_LEVELS[options.log_level])
+            logging.getLogger().setLevel(PYTHON_LOG_LEVELS[options.log_level])
         self.options = options
         self.options_error = None
         self.ops.configure(options)
