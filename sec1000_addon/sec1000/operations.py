@@ -182,7 +182,10 @@ class Operations:
         command: str | None = None,
         guarded: bool = True,
     ) -> CommandResult:
-        """Run one operation: feedback 0 while waiting, then the outcome, logged and recorded."""
+        """Run one operation: feedback 0 while waiting, then the outcome, logged and recorded.
+
+        Priority.POLL queues it as the telemetry poll (behind users, shared with a queued poll).
+        """
         if validation_error is not None:
             return self.finish(
                 name,
@@ -193,14 +196,19 @@ class Operations:
                 command,
             )
         if guarded and self.watchdog is not None and self.watchdog.blocks_writes:
-            message = "the export limiter restore is still pending; this command waits until it is confirmed"
+            message = (
+                "refused: the export limiter restore is still pending; retry once it is confirmed"
+            )
             return self.finish(
                 name, origin, int(Feedback.GENERAL_ERROR), message, request_id, command
             )
         assert job is not None
         self.state.set_feedback(name, int(Feedback.WAITING), "waiting for the device")
         try:
-            message = await self.link.run(job, priority)
+            if priority is Priority.POLL:
+                message = await self.link.poll(job)
+            else:
+                message = await self.link.run(job, priority)
             feedback = int(Feedback.OK | (Feedback.INVALID_INPUT if corrected else 0))
         except Sec1000Error as err:
             feedback, message = int(err.feedback), str(err)
@@ -448,15 +456,10 @@ class Operations:
             return "telemetry read"
 
         name = OperationName.GET_TELEMETRY_DATA
-        if origin is POLL:
-            self.state.set_feedback(name, int(Feedback.WAITING), "waiting for the device")
-            try:
-                message = await self.link.poll(job)
-            except Sec1000Error as err:
-                self.state.telemetry_failed()
-                return self.finish(name, origin, int(err.feedback), str(err), request_id, None)
-            return self.finish(name, origin, int(Feedback.OK), message, request_id, None)
-        result = await self.perform(name, origin, job, request_id=request_id, guarded=False)
+        priority = Priority.POLL if origin is POLL else Priority.USER
+        result = await self.perform(
+            name, origin, job, priority=priority, request_id=request_id, guarded=False
+        )
         if not result.ok:
             self.state.telemetry_failed()
         return result
