@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from sec1000.simulator import SimulatorServer
+
+from tests.conftest import eventually
 
 KEYS = [
     "v1",
@@ -168,3 +172,34 @@ async def test_simulate_serves_until_terminated(tmp_path: Path) -> None:
     assert "NAK" in out
     process.terminate()
     assert await asyncio.wait_for(process.wait(), 10) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_a_stop_signal_ends_a_command_stuck_on_a_silent_device(
+    simulator: SimulatorServer, tmp_path: Path, signum: int
+) -> None:
+    simulator.set_fault("silence")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sec1000",
+        "read",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(simulator.port),
+        "--timeout",
+        "20",
+        "--data-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "SEC1000_OPTIONS": str(tmp_path / "absent.json")},
+    )
+    await eventually(lambda: bool(simulator.requests()), 10, "the request at the simulator")
+    started = time.monotonic()
+    process.send_signal(signum)
+    _, err = await asyncio.wait_for(process.communicate(), 15)
+    assert time.monotonic() - started < 5  # not the 20 s timeout
+    assert process.returncode != 0
+    assert err.decode().strip().splitlines() == ["sec1000: error: interrupted"]

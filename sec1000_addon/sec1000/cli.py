@@ -148,10 +148,20 @@ async def _one_shot(args: argparse.Namespace) -> int:
         "mode": lambda: ops.set_control_mode(args.mode, not args.per_phase, CLI),
     }
     task = asyncio.create_task(actions[args.command]())
+    stopping: list[asyncio.Task[None]] = []  # referenced, so the restore cannot be collected
+
+    def on_stop_signal() -> None:
+        if not stopping:
+            stopping.append(asyncio.create_task(_interrupt(runtime, task)))
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, lambda: asyncio.create_task(runtime.watchdog.shutdown()))
-    result = await task
+        loop.add_signal_handler(signum, on_stop_signal)
+    try:
+        result = await task
+    except asyncio.CancelledError:
+        _fail("interrupted")
+        return 130
     if not result.ok:
         _fail(
             f"{result.message} (feedback {result.feedback}: {describe_feedback(result.feedback)})"
@@ -176,6 +186,13 @@ async def _one_shot(args: argparse.Namespace) -> int:
     else:
         print(result.message)
     return 0
+
+
+async def _interrupt(runtime: Runtime, command: asyncio.Task[CommandResult]) -> None:
+    """A stop signal: restore the limiter if a reset is in its window, then end the command."""
+    await runtime.watchdog.shutdown()
+    if not command.done():
+        command.cancel()  # a restore not yet confirmed stays recorded for the next start
 
 
 async def _simulate(args: argparse.Namespace) -> int:
