@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -19,12 +18,15 @@ from sec1000.ha.entities import (
     EXPORT_LIMIT,
     EXPORT_STATE,
     EXPORT_SWITCH,
+    FEEDBACK_OPERATION_BY_ENTITY,
     FEEDBACK_SENSORS,
     HELPERS,
     HELPERS_BY_ENTITY,
     MODULE_STARTED,
     RESULT_EVENT,
+    SENSORS_BY_ENTITY,
     SETPOINT,
+    TELEMETRY_KEY_BY_ENTITY,
     TELEMETRY_SENSORS,
     UNAVAILABLE,
     Helper,
@@ -34,7 +36,7 @@ from sec1000.ha.websocket import HomeAssistantClient
 from sec1000.operations import Origin
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
-from sec1000.state import StateEvent, Topic
+from sec1000.state import OperationName, StateEvent, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -282,10 +284,9 @@ class Bridge:
                 EXPORT_LIMIT.entity_id, EXPORT_STATE.entity_id, MODULE_STARTED.entity_id, "helpers"
             )
         elif event.topic is Topic.FEEDBACK:
-            operation = event.data.get("operation")
-            for op, sensor in FEEDBACK_SENSORS.items():
-                if op.value == operation:
-                    self._mark(sensor.entity_id)
+            sensor = FEEDBACK_SENSORS.get(OperationName(event.data["operation"]))
+            if sensor is not None:  # set_control_mode has no sensor in the contract
+                self._mark(sensor.entity_id)
         elif event.topic is Topic.COMMAND:
             self._spawn(self._fire_result(dict(event.data)))
         elif event.topic in (Topic.RESTORE, Topic.LINK, Topic.OPTIONS):
@@ -312,8 +313,11 @@ class Bridge:
                 _LOGGER.warning("publishing to Home Assistant failed: %s", err)
 
     async def _publish(self, entity_ids: list[str]) -> None:
-        by_id = {sensor.entity_id: sensor for sensor in ALL_SENSORS}
-        sensors = [by_id[entity_id] for entity_id in entity_ids if entity_id in by_id]
+        sensors = [
+            SENSORS_BY_ENTITY[entity_id]
+            for entity_id in entity_ids
+            if entity_id in SENSORS_BY_ENTITY
+        ]
         await asyncio.gather(
             *(
                 self.rest.set_state(sensor.entity_id, self._value(sensor), sensor.attributes())
@@ -323,11 +327,10 @@ class Bridge:
 
     def _value(self, sensor: Sensor) -> str:
         state = self.runtime.state
-        for key, telemetry_sensor in TELEMETRY_SENSORS.items():
-            if telemetry_sensor is sensor:
-                if not state.telemetry_available or state.telemetry is None:
-                    return UNAVAILABLE
-                return str(state.telemetry[key])
+        if key := TELEMETRY_KEY_BY_ENTITY.get(sensor.entity_id):
+            if not state.telemetry_available or state.telemetry is None:
+                return UNAVAILABLE
+            return str(state.telemetry[key])
         if sensor is EXPORT_LIMIT:
             return (
                 UNAVAILABLE
@@ -338,9 +341,8 @@ class Bridge:
             return state.export_state or "unknown"
         if sensor is MODULE_STARTED:
             return "on" if state.module_started else "off"
-        for op, feedback_sensor in FEEDBACK_SENSORS.items():
-            if feedback_sensor is sensor:
-                return str(state.feedback[op])
+        if operation := FEEDBACK_OPERATION_BY_ENTITY.get(sensor.entity_id):
+            return str(state.feedback[operation])
         raise KeyError(sensor.entity_id)
 
     async def _fire_result(self, record: dict[str, Any]) -> None:
@@ -422,10 +424,10 @@ class Bridge:
                 self._shown.pop(notification_id, None)
 
     async def _notification_timer(self) -> None:
+        """The offline notification depends on time passing, not only on events."""
         while True:
             await asyncio.sleep(NOTIFICATION_CHECK_INTERVAL)
-            with contextlib.suppress(Exception):
-                self._mark("notifications")
+            self._mark("notifications")
 
 
 class HomeAssistantAdapter:

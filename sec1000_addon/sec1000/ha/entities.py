@@ -84,6 +84,10 @@ ALL_SENSORS: tuple[Sensor, ...] = (
     *FEEDBACK_SENSORS.values(),
 )
 
+SENSORS_BY_ENTITY = {sensor.entity_id: sensor for sensor in ALL_SENSORS}
+TELEMETRY_KEY_BY_ENTITY = {sensor.entity_id: key for key, sensor in TELEMETRY_SENSORS.items()}
+FEEDBACK_OPERATION_BY_ENTITY = {sensor.entity_id: op for op, sensor in FEEDBACK_SENSORS.items()}
+
 
 @dataclass(frozen=True, slots=True)
 class Helper:
