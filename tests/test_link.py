@@ -14,6 +14,7 @@ from sec1000.protocol import (
     DeviceSocketError,
     DeviceTimeoutError,
     Feedback,
+    UnexpectedPacketError,
     read_telemetry_request,
 )
 from sec1000.runtime import Runtime
@@ -271,3 +272,48 @@ async def test_testing_another_address_does_not_touch_health(
         await link.run(probe)
     assert link.health.consecutive_failures == 0 and link.health.exchanges == 0
     assert simulator.requests() == []
+
+
+async def _one_answer_server(answer: bytes) -> tuple[asyncio.Server, int]:
+    """A raw TCP peer that reads a request, writes `answer` and closes: misbehaviours the
+    simulator does not model."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(64)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (
+            b"\x04REVO\x00\x31\x01\x01\x0b" + bytes(10),
+            "cut short after 20 bytes",
+        ),  # announces 49, sends 15
+        (b"\x04REVO\xff\xff\x01\x01\x0b", "announces 65535 bytes"),
+        (b"\x04RE", "cut short after 3 bytes"),
+    ],
+)
+async def test_truncated_or_impossible_answers_are_unexpected_packets(
+    answer: bytes, words: str
+) -> None:
+    server, port = await _one_answer_server(answer)
+    link = DeviceLink("127.0.0.1", port, gap=0, timeout=2)
+
+    async def read(session: Session) -> None:
+        await session.exchange(
+            read_telemetry_request(), Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
+        )
+
+    try:
+        with pytest.raises(UnexpectedPacketError, match=words):
+            await link.run(read)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert link.health.counters == {"unexpected_packet": 1}

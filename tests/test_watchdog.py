@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sec1000.operations import Origin
+from sec1000.operations import CommandResult, Origin
 from sec1000.options import Options
 from sec1000.protocol import (
     Command,
@@ -38,6 +38,16 @@ def short_windows(runtime: Runtime) -> None:
     runtime.watchdog.settle = 0.05
     runtime.watchdog.backoff_first = 0.05
     runtime.watchdog.restore_budget = 1.5
+
+
+async def reset_in_its_window(
+    runtime: Runtime, simulator: SimulatorServer
+) -> asyncio.Task[CommandResult]:
+    """Start a reset (known limit 5 kW) and return once every mode switch is off."""
+    runtime.state.settings_read(export_limit_kw=5.0)
+    task = asyncio.create_task(runtime.ops.reset_export_watchdog(PANEL))
+    await eventually(lambda: simulator.device.mode is ControlMode.DEACTIVATED, what="limiter off")
+    return task
 
 
 def record_path(runtime: Runtime) -> Path:
@@ -83,10 +93,8 @@ async def test_reset_waits_the_off_window(runtime: Runtime, simulator: Simulator
 async def test_record_is_on_disk_while_the_limiter_is_off(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    runtime.state.settings_read(export_limit_kw=5.0)
     runtime.watchdog.off_window = 0.5
-    task = asyncio.create_task(runtime.ops.reset_export_watchdog(PANEL))
-    await eventually(lambda: simulator.device.mode is ControlMode.DEACTIVATED, what="limiter off")
+    task = await reset_in_its_window(runtime, simulator)
     saved = json.loads(record_path(runtime).read_text())
     assert saved["mode"] == "value" and saved["export_limit_w"] == 5_000
     assert runtime.state.restore_pending and runtime.state.watchdog_running
@@ -121,9 +129,7 @@ async def test_reset_is_refused_when_the_last_exchange_failed(
 async def test_failed_restore_step_is_retried_until_confirmed(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    runtime.state.settings_read(export_limit_kw=5.0)
-    task = asyncio.create_task(runtime.ops.reset_export_watchdog(PANEL))
-    await eventually(lambda: simulator.device.mode is ControlMode.DEACTIVATED, what="limiter off")
+    task = await reset_in_its_window(runtime, simulator)
     simulator.set_fault("reset", count=3)  # the first restore attempts hit a flapping device
     result = await task
     assert result.feedback == Feedback.OK, result.message
@@ -135,9 +141,7 @@ async def test_failed_restore_step_is_retried_until_confirmed(
 async def test_unconfirmed_restore_answers_and_keeps_retrying(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    runtime.state.settings_read(export_limit_kw=5.0)
-    task = asyncio.create_task(runtime.ops.reset_export_watchdog(PANEL))
-    await eventually(lambda: simulator.device.mode is ControlMode.DEACTIVATED, what="limiter off")
+    task = await reset_in_its_window(runtime, simulator)
     simulator.set_fault("reset")
     result = await task
     assert result.feedback == Feedback.SOCKET_ERROR
@@ -157,9 +161,7 @@ async def test_unconfirmed_restore_answers_and_keeps_retrying(
 async def test_read_back_mismatch_is_not_a_confirmation(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    runtime.state.settings_read(export_limit_kw=5.0)
-    task = asyncio.create_task(runtime.ops.reset_export_watchdog(PANEL))
-    await eventually(lambda: simulator.device.mode is ControlMode.DEACTIVATED, what="limiter off")
+    task = await reset_in_its_window(runtime, simulator)
     simulator.set_fault("nak")  # the device refuses the restore writes: the limiter stays off
     result = await task
     assert result.feedback == Feedback.GENERAL_ERROR
