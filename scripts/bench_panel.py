@@ -30,8 +30,7 @@ from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import CommandRecord, HistoryPoint
-from sec1000.web import create_app
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, demo_app
 from tests.browser.ingress_proxy import PREFIX, create_proxy
 
 GOAL_BYTES = 150 * 1024
@@ -137,7 +136,7 @@ async def main(args: argparse.Namespace) -> int:
         {"host": "127.0.0.1", "port": simulator.port, "scan_interval": 5, "request_gap_ms": 50}
     )
     runtime = Runtime(options, Path(tempfile.mkdtemp(prefix="sec1000-bench-")))
-    panel_runner, panel_url = await site(create_app(runtime, simulator=simulator))
+    panel_runner, panel_url = await site(demo_app(runtime, simulator))
     proxy_runner, proxy_url = await site(create_proxy(panel_url))
     url = f"{proxy_url}{PREFIX}/"
     await runtime.start()
@@ -184,3 +183,4 @@ if __name__ == "__main__":
         "--pushes", type=int, default=20, help="telemetry pushes timed (default 20)"
     )
     sys.exit(asyncio.run(main(parser.parse_args())))
+

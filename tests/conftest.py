@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-from sec1000.link import DeviceLink
+from sec1000.link import DeviceLink, Priority
 from sec1000.operations import Operations
 from sec1000.options import Options
 from sec1000.runtime import Runtime
@@ -80,3 +82,14 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"timed out after {within:g} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def hold(link: DeviceLink, job: Any, priority: Priority = Priority.USER) -> Any:
+    """Run `job` inside one session of the link, as an operation does."""
+    async with link.session(priority) as session:
+        return await job(session)
+
+
+def retune(link: DeviceLink, **changes: Any) -> None:
+    """Change some of the link's settings (gap, timeout)."""
+    link.configure(replace(link.settings, **changes))

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from sec1000.link import BusyError, DeviceLink, Priority, Session
+from sec1000.link import BusyError, DeviceLink, LinkSettings, Priority, Session
 from sec1000.operations import Operations, Origin
 from sec1000.protocol import (
     TELEMETRY_DATA_LENGTH,
@@ -20,13 +20,16 @@ from sec1000.protocol import (
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
+from tests.conftest import hold, retune
+
 PANEL = Origin("panel", "test")
+POLL = Origin("poll")
 
 
 async def test_twenty_concurrent_commands_never_overlap_and_all_get_results(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    runtime.link.configure(gap=0.03)
+    retune(runtime.link, gap=0.03)
     runtime.link.max_queued = 32
     ops = runtime.ops
     commands = [
@@ -46,7 +49,7 @@ async def test_twenty_concurrent_commands_never_overlap_and_all_get_results(
 
 
 async def test_gap_is_kept_between_packets(link: DeviceLink, simulator: SimulatorServer) -> None:
-    link.configure(gap=0.2)
+    retune(link, gap=0.2)
 
     async def two_reads(session: Session) -> None:
         for _ in range(2):
@@ -54,58 +57,64 @@ async def test_gap_is_kept_between_packets(link: DeviceLink, simulator: Simulato
                 read_telemetry_request(), Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
             )
 
-    await link.run(two_reads)
-    await link.run(two_reads)
+    await hold(link, two_reads)
+    await hold(link, two_reads)
     assert len(simulator.request_gaps()) == 3
     assert min(simulator.request_gaps()) >= 0.2
 
 
-async def test_user_commands_go_ahead_of_a_queued_poll(link: DeviceLink) -> None:
-    order: list[str] = []
+async def test_user_commands_go_ahead_of_a_queued_poll(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    link, ops = runtime.link, runtime.ops
     release = asyncio.Event()
 
     async def blocker(session: Session) -> None:
         await release.wait()
 
-    def job(name: str):  # type: ignore[no-untyped-def]
-        async def run(session: Session) -> str:
-            order.append(name)
-            return name
-
-        return run
-
-    first = asyncio.create_task(link.run(blocker))
+    first = asyncio.create_task(hold(link, blocker))
     await asyncio.sleep(0)
-    poll = asyncio.create_task(link.poll(job("poll")))
-    await asyncio.sleep(0)
-    user = asyncio.create_task(link.run(job("user")))
-    await asyncio.sleep(0)
+    poll = asyncio.create_task(ops.get_telemetry_data(POLL))
+    await asyncio.sleep(0.01)
+    user = asyncio.create_task(ops.get_export_limit(PANEL))
+    await asyncio.sleep(0.01)
+    assert link.queued == 2
     release.set()
     await asyncio.gather(first, poll, user)
-    assert order == ["user", "poll"]
+    commands = [request[4] for request in simulator.requests()]
+    assert commands == [Command.READ_EXPORT_SETTINGS, Command.READ_TELEMETRY]
 
 
-async def test_at_most_one_poll_is_queued_and_joiners_share_its_result(link: DeviceLink) -> None:
-    calls = 0
+async def test_at_most_one_poll_is_queued_and_joiners_share_its_result(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    link, ops = runtime.link, runtime.ops
     release = asyncio.Event()
 
     async def blocker(session: Session) -> None:
         await release.wait()
 
-    async def poll_job(session: Session) -> int:
-        nonlocal calls
-        calls += 1
-        return calls
-
-    first = asyncio.create_task(link.run(blocker))
+    first = asyncio.create_task(hold(link, blocker))
     await asyncio.sleep(0)
-    polls = [asyncio.create_task(link.poll(poll_job)) for _ in range(5)]
-    await asyncio.sleep(0)
+    polls = [asyncio.create_task(ops.get_telemetry_data(POLL)) for _ in range(5)]
+    await asyncio.sleep(0.01)
     assert link.queued == 1
     release.set()
     await first
-    assert await asyncio.gather(*polls) == [1] * 5
-    assert calls == 1
+    results = await asyncio.gather(*polls)
+    assert [result.feedback for result in results] == [Feedback.OK] * 5
+    assert simulator.requests() == [read_telemetry_request()]
+
+
+async def test_a_poll_behind_a_running_poll_is_queued_anew(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    ops = runtime.ops
+    first = asyncio.create_task(ops.get_telemetry_data(POLL))
+    await asyncio.sleep(0.001)  # the first poll holds the device now
+    second = asyncio.create_task(ops.get_telemetry_data(POLL))
+    await asyncio.gather(first, second)
+    assert simulator.requests() == [read_telemetry_request()] * 2
 
 
 async def test_full_queue_refuses_at_once_with_busy(link: DeviceLink) -> None:
@@ -115,11 +124,11 @@ async def test_full_queue_refuses_at_once_with_busy(link: DeviceLink) -> None:
     async def blocker(session: Session) -> None:
         await release.wait()
 
-    running = [asyncio.create_task(link.run(blocker)) for _ in range(3)]  # 1 running + 2 queued
+    running = [asyncio.create_task(hold(link, blocker)) for _ in range(3)]  # 1 running + 2 queued
     await asyncio.sleep(0)
     started = time.monotonic()
     with pytest.raises(BusyError, match="busy") as caught:
-        await link.run(blocker)
+        await hold(link, blocker)
     assert time.monotonic() - started < 0.5
     assert caught.value.feedback == Feedback.GENERAL_ERROR
     release.set()
@@ -135,7 +144,7 @@ async def test_busy_command_reports_feedback_2_and_sends_nothing(
     async def blocker(session: Session) -> None:
         await release.wait()
 
-    running = [asyncio.create_task(runtime.link.run(blocker)) for _ in range(2)]
+    running = [asyncio.create_task(hold(runtime.link, blocker)) for _ in range(2)]
     await asyncio.sleep(0)
     result = await runtime.ops.export_enable(PANEL)
     assert result.feedback == Feedback.GENERAL_ERROR and "busy" in result.message
@@ -150,9 +159,9 @@ async def test_cancelled_waiter_leaves_the_queue(link: DeviceLink) -> None:
     async def blocker(session: Session) -> None:
         await release.wait()
 
-    first = asyncio.create_task(link.run(blocker))
+    first = asyncio.create_task(hold(link, blocker))
     await asyncio.sleep(0)
-    waiting = asyncio.create_task(link.run(blocker))
+    waiting = asyncio.create_task(hold(link, blocker))
     await asyncio.sleep(0)
     assert link.queued == 1
     waiting.cancel()
@@ -164,7 +173,7 @@ async def test_cancelled_waiter_leaves_the_queue(link: DeviceLink) -> None:
     async def quick(session: Session) -> str:
         return "free"
 
-    assert await link.run(quick) == "free"
+    assert await hold(link, quick) == "free"
 
 
 async def test_short_telemetry_answer_is_retried_once_after_the_gap(
@@ -194,7 +203,7 @@ async def test_refused_connection_is_a_socket_error(
         )
 
     with pytest.raises(DeviceSocketError):
-        await link.run(read)
+        await hold(link, read)
     assert link.health.consecutive_failures == 1
     assert link.health.counters == {"socket_error": 1}
 
@@ -203,7 +212,7 @@ async def test_silent_device_times_out_and_health_counts_it(
     link: DeviceLink, simulator: SimulatorServer
 ) -> None:
     simulator.set_fault("silence")
-    link.configure(timeout=0.3)
+    retune(link, timeout=0.3)
 
     async def read(session: Session) -> None:
         await session.exchange(
@@ -211,7 +220,7 @@ async def test_silent_device_times_out_and_health_counts_it(
         )
 
     with pytest.raises(DeviceTimeoutError):
-        await link.run(read)
+        await hold(link, read)
     assert link.health.counters == {"timeout": 1}
     assert [entry["direction"] for entry in link.health.frame_log()] == ["tx"]
 
@@ -227,9 +236,9 @@ async def test_flapping_device_recovers_health(
     simulator.set_fault("reset", count=2)
     for _ in range(2):
         with pytest.raises(DeviceSocketError):
-            await link.run(read)
+            await hold(link, read)
     assert link.health.consecutive_failures == 2
-    await link.run(read)
+    await hold(link, read)
     assert link.health.consecutive_failures == 0
     assert link.health.last_latency_ms is not None
 
@@ -247,10 +256,10 @@ async def test_restore_priority_runs_before_users(link: DeviceLink) -> None:
 
         return run
 
-    first = asyncio.create_task(link.run(blocker))
+    first = asyncio.create_task(hold(link, blocker))
     await asyncio.sleep(0)
-    user = asyncio.create_task(link.run(job("user")))
-    restore = asyncio.create_task(link.run(job("restore"), Priority.RESTORE))
+    user = asyncio.create_task(hold(link, job("user")))
+    restore = asyncio.create_task(hold(link, job("restore"), Priority.RESTORE))
     await asyncio.sleep(0)
     release.set()
     await asyncio.gather(first, user, restore)
@@ -269,7 +278,7 @@ async def test_testing_another_address_does_not_touch_health(
         )
 
     with pytest.raises(DeviceSocketError):
-        await link.run(probe)
+        await hold(link, probe)
     assert link.health.consecutive_failures == 0 and link.health.exchanges == 0
     assert simulator.requests() == []
 
@@ -303,7 +312,7 @@ async def test_truncated_or_impossible_answers_are_unexpected_packets(
     answer: bytes, words: str
 ) -> None:
     server, port = await _one_answer_server(answer)
-    link = DeviceLink("127.0.0.1", port, gap=0, timeout=2)
+    link = DeviceLink(LinkSettings("127.0.0.1", port, 0, 2))
 
     async def read(session: Session) -> None:
         await session.exchange(
@@ -312,7 +321,7 @@ async def test_truncated_or_impossible_answers_are_unexpected_packets(
 
     try:
         with pytest.raises(UnexpectedPacketError, match=words):
-            await link.run(read)
+            await hold(link, read)
     finally:
         server.close()
         await server.wait_closed()

@@ -8,7 +8,8 @@ import struct
 from collections.abc import Awaitable, Callable
 
 import pytest
-from sec1000.operations import CommandResult, Operations, Origin, ZeroPowerFix, validate_limit
+from sec1000.commands import parse_limit_kw
+from sec1000.operations import CommandResult, Operations, Origin, ZeroPowerFix, clamp_to_capacity
 from sec1000.protocol import (
     Command,
     ControlMode,
@@ -24,6 +25,8 @@ from sec1000.protocol import (
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import OperationName
+
+from tests.conftest import retune
 
 PANEL = Origin("panel", "test")
 OK, TIMEOUT, UNEXPECTED, CHECKSUM, SOCKET = 1, 8, 16, 32, 64
@@ -77,7 +80,7 @@ async def test_fault_gives_exact_feedback_and_nothing_stays_waiting(
 async def test_slow_answer_within_the_timeout_is_ok(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    runtime.link.configure(timeout=3)
+    retune(runtime.link, timeout=3)
     simulator.set_fault("slow", count=1)
     result = await runtime.ops.get_export_limit(PANEL)
     assert result.feedback == OK
@@ -87,13 +90,13 @@ async def test_overload_answers_garbage_then_silence_until_power_cycled(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
     simulator.set_fault("overload")
-    runtime.link.configure(gap=0.02)  # closer than the simulator's 0.2 s overload threshold
+    retune(runtime.link, gap=0.02)  # closer than the simulator's 0.2 s overload threshold
     first = await runtime.ops.export_enable(PANEL)
     assert first.feedback == UNEXPECTED  # garbage answer to the second packet
     second = await runtime.ops.get_export_limit(PANEL)
     assert second.feedback == TIMEOUT  # silent until power-cycled
     simulator.power_cycle()
-    runtime.link.configure(gap=0.3)
+    retune(runtime.link, gap=0.3)
     await asyncio.sleep(0.3)
     third = await runtime.ops.export_enable(PANEL)
     assert third.feedback == OK, third.message
@@ -161,12 +164,14 @@ async def test_limit_is_rounded_to_10_watt_steps(
     assert simulator.device.export_limit_w == 3_460
 
 
-def test_validate_limit_bounds() -> None:
-    assert validate_limit(0, 10) == (0.0, False)
-    assert validate_limit(100, 200) == (100.0, False)
-    assert validate_limit("7,5", 10) == (7.5, False)
+def test_limit_parameter_bounds_and_clamp() -> None:
+    assert parse_limit_kw(0) == 0.0
+    assert parse_limit_kw(100) == 100.0
+    assert parse_limit_kw("7,5") == 7.5
     with pytest.raises(InvalidInputError):
-        validate_limit(100.001, 200)
+        parse_limit_kw(100.001)
+    assert clamp_to_capacity(12.0, 10) == (10.0, True)
+    assert clamp_to_capacity(7.5, 10) == (7.5, False)
 
 
 async def test_get_export_limit_teaches_the_state(
@@ -279,7 +284,7 @@ async def test_poll_results_are_not_logged_as_commands(runtime: Runtime) -> None
     ],
 )
 async def test_run_by_name(runtime: Runtime, command: object, limit: object, feedback: int) -> None:
-    result = await runtime.ops.run(command, limit, PANEL, request_id="r1")
+    result = await runtime.ops.run(command, {"limit": limit}, PANEL, request_id="r1")
     assert result.feedback == feedback
     assert result.request_id == "r1"
     assert runtime.state.commands[-1].request_id == "r1"

@@ -49,7 +49,7 @@ def test_contract_keys_exist() -> None:
         ({"port": "http"}, "port", "must be a number"),
         ({"port": 12.5}, "port", "whole number"),
         ({"scan_interval": -5}, "scan_interval", "at least 1"),
-        ({"min_export_limit": "NaN"}, "min_export_limit", "finite"),
+        ({"min_export_limit": "NaN"}, "min_export_limit", "must be a number"),
         ({"max_export_limit": float("inf")}, "max_export_limit", "finite"),
         ({"total_capacity": 0}, "total_capacity", "at least 0.01"),
         ({"export_limit_control_mode": "turbo"}, "export_limit_control_mode", "one of deactivated"),

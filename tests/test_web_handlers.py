@@ -19,6 +19,7 @@ from sec1000.options import Options, OptionsError
 from sec1000.protocol import ControlMode, Feedback
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
+from sec1000.simulator.panel import register_demo
 from sec1000.state import OperationName
 from sec1000.web import HA_STATUS, create_app
 from sec1000.web.app import SUPERVISOR_INGRESS_IP
@@ -42,9 +43,16 @@ def as_if_from(address: str) -> Any:
 
 
 async def panel(
-    aiohttp_client: ClientFactory, runtime: Runtime, **kwargs: Any
+    aiohttp_client: ClientFactory,
+    runtime: Runtime,
+    simulator: SimulatorServer | None = None,
+    **kwargs: Any,
 ) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(runtime, **kwargs))
+    """The panel on `runtime`; with `simulator`, the demo's switches too (as `serve --demo`)."""
+    app = create_app(runtime, **kwargs)
+    if simulator is not None:
+        register_demo(app, simulator)
+    return await aiohttp_client(app)
 
 
 def absolute_urls(html: str) -> list[str]:
@@ -187,7 +195,7 @@ async def test_the_watchdog_reset_needs_its_confirmation(
     client = await panel(aiohttp_client, runtime)
     body = await (await client.post("/command", data={"command": "reset_export_watchdog"})).text()
     assert "needs its confirmation" in body
-    assert "full export for about 5 s" in body
+    assert "full export for ~5 s" in body
     assert simulator.requests() == []
     assert OperationName.RESET_EXPORT_WATCHDOG not in runtime.state.messages
 
@@ -314,7 +322,7 @@ async def test_a_refused_save_changes_nothing_and_says_why(
     assert "Not saved" in body and "Nothing was changed" in body
     assert 'name="host" value="10.0.0.9"' in body  # the input is kept
     assert runtime.options == before
-    assert runtime.link.host == before.host
+    assert runtime.link.settings.host == before.host
     assert fake_supervisor.app[OPTIONS] == {}
 
 
@@ -424,7 +432,7 @@ async def test_test_connection_reads_the_address_in_the_form_and_saves_nothing(
     bad = await (await client.post("/test-connection", data={"host": "", "port": "1"})).text()
     assert "Not tested" in bad
     assert runtime.options == before
-    assert runtime.link.port == simulator.port
+    assert runtime.link.settings.port == simulator.port
 
 
 # -- live data and diagnostics

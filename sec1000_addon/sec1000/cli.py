@@ -10,32 +10,22 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sec1000 import __version__
+from sec1000.commands import COMMANDS, CommandName, CommandSpec
 from sec1000.operations import CLI, CommandResult
 from sec1000.options import PYTHON_LOG_LEVELS, Options, OptionsError, load_options_file
 from sec1000.protocol import describe_feedback
-from sec1000.runtime import Runtime
+from sec1000.runtime import DEFAULT_PANEL_PORT, Runtime, default_data_dir
 from sec1000.simulator import FAULTS, SimulatorServer
 
 _LOGGER = logging.getLogger(__name__)
 
-DEFAULT_PANEL_PORT = 8099
 # A one-shot command that left a restore pending keeps trying this long before giving up the process.
 CLI_RESTORE_DEADLINE = 60.0
-
-
-def default_data_dir() -> Path:
-    """`SEC1000_DATA_DIR`, else /data in the add-on, else the user's state directory."""
-    if env := os.environ.get("SEC1000_DATA_DIR"):
-        return Path(env)
-    if Path("/data").is_dir() and os.access("/data", os.W_OK):
-        return Path("/data")
-    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state_home) / "sec1000"
 
 
 def _device_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,30 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    for name, text in (
-        ("read", "read telemetry once"),
-        ("get-limit", "read the export limit, mode and capacity"),
-        ("set-time", "set the controller's clock to this computer's local time"),
-        (
-            "reset-watchdog",
-            "turn the limiter off for 5 s and restore it (restarts the limiting loop)",
-        ),
-    ):
-        _device_arguments(commands.add_parser(name, help=text))
-    set_limit = commands.add_parser(
-        "set-limit", help="write an export limit in kW (0-100, 0.01 steps)"
-    )
-    set_limit.add_argument("kw", help="the export limit in kW")
-    _device_arguments(set_limit)
-    export = commands.add_parser("export", help="export on (maximum limit) or off (minimum limit)")
-    export.add_argument("state", choices=("on", "off"))
-    _device_arguments(export)
-    mode = commands.add_parser("mode", help="select the export limit control mode")
-    mode.add_argument("mode", choices=("deactivated", "value", "dred", "rcr"))
-    mode.add_argument(
-        "--per-phase", action="store_true", help="measure each phase instead of the sum"
-    )
-    _device_arguments(mode)
+    _command_parsers(commands)
 
     simulate = commands.add_parser("simulate", help="run the simulated controller")
     simulate.add_argument("--host", default="127.0.0.1")
@@ -109,6 +76,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--data-dir", type=Path, help="persistent data directory")
     return parser
+
+
+def _command_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """One subcommand per registry entry with a CLI form (`export on|off` shares one)."""
+    forms: dict[str, list[CommandSpec]] = {}
+    for spec in COMMANDS:
+        if spec.cli is not None:
+            forms.setdefault(spec.cli.name, []).append(spec)
+    for name, specs in forms.items():
+        first = specs[0]
+        assert first.cli is not None
+        if first.cli.choice is not None:
+            text = "; ".join(f"{s.cli.choice}: {s.help}" for s in specs if s.cli is not None)
+            parser = commands.add_parser(name, help=text)
+            parser.add_argument("choice", choices=[s.cli.choice for s in specs if s.cli])
+        else:
+            parser = commands.add_parser(name, help=first.help)
+        for param in first.params:
+            if param.required:
+                parser.add_argument(param.name, choices=param.choices or None, help=param.help)
+        for flag in first.cli.flags:
+            parser.add_argument(flag.flag, action="store_true", help=flag.help)
+        parser.set_defaults(specs={s.cli.choice: s for s in specs if s.cli is not None})
+        _device_arguments(parser)
+
+
+def chosen_command(args: argparse.Namespace) -> tuple[CommandSpec, dict[str, object]]:
+    """The registry entry a parsed command line names, and its raw parameters."""
+    spec: CommandSpec = args.specs[getattr(args, "choice", None)]
+    data: dict[str, object] = {
+        p.name: getattr(args, p.name) for p in spec.params if hasattr(args, p.name)
+    }
+    assert spec.cli is not None
+    for flag in spec.cli.flags:
+        if getattr(args, flag.flag.lstrip("-").replace("-", "_")):
+            data[flag.param] = flag.value
+    return spec, data
 
 
 def load_device_options(args: argparse.Namespace) -> Options:
@@ -137,17 +141,8 @@ async def _one_shot(args: argparse.Namespace) -> int:
             "run the command again or check the controller"
         )
         return 3
-    ops = runtime.ops
-    actions: dict[str, Callable[[], Coroutine[Any, Any, CommandResult]]] = {
-        "read": lambda: ops.read_telemetry(CLI),
-        "get-limit": lambda: ops.get_export_limit(CLI),
-        "set-time": lambda: ops.set_datetime(CLI),
-        "reset-watchdog": lambda: ops.reset_export_watchdog(CLI),
-        "set-limit": lambda: ops.set_export_limit(args.kw, CLI),
-        "export": lambda: ops.export_enable(CLI) if args.state == "on" else ops.export_disable(CLI),
-        "mode": lambda: ops.set_control_mode(args.mode, not args.per_phase, CLI),
-    }
-    task = asyncio.create_task(actions[args.command]())
+    spec, data = chosen_command(args)
+    task = asyncio.create_task(runtime.ops.run(spec.name, data, CLI))
     stopping: list[asyncio.Task[None]] = []  # referenced, so the restore cannot be collected
 
     def on_stop_signal() -> None:
@@ -169,7 +164,7 @@ async def _one_shot(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         payload: dict[str, Any]
-        if args.command == "read":
+        if spec.name is CommandName.GET_TELEMETRY_DATA:
             payload = dict(runtime.state.telemetry or {})
         else:
             payload = {
@@ -180,7 +175,7 @@ async def _one_shot(args: argparse.Namespace) -> int:
                 **runtime.state.settings(),
             }
         print(json.dumps(payload))
-    elif args.command == "read":
+    elif spec.name is CommandName.GET_TELEMETRY_DATA:
         for key, value in (runtime.state.telemetry or {}).items():
             print(f"{key:16} {value}")
     else:

@@ -1,4 +1,8 @@
-"""The single owner of the device: one request in flight, a gap between packets, a fair queue."""
+"""The single owner of the device: one request in flight, a gap between packets, a fair queue.
+
+An operation holds the device with `async with link.session(priority) as s:` and calls
+`await s.exchange(...)` for each packet; nobody else talks to the controller meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,11 @@ import heapq
 import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, TypeVar
 
+from sec1000.health import LinkHealth
 from sec1000.protocol import (
     Command,
     DeviceSocketError,
@@ -29,11 +32,9 @@ from sec1000.protocol.frames import RESPONSE_HEADER_LENGTH, body_length
 
 _LOGGER = logging.getLogger(__name__)
 
-T = TypeVar("T")
 DEFAULT_GAP = 1.0
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_QUEUED = 8
-FRAME_LOG_SIZE = 60
 
 
 class Priority(IntEnum):
@@ -48,43 +49,22 @@ class BusyError(GeneralError):
     """Too many commands are already waiting for the device."""
 
 
-@dataclass
-class LinkHealth:
-    """How the device link has been doing."""
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """Where the controller is and how gently to talk to it."""
 
-    last_success: float | None = None
-    last_failure: float | None = None
-    last_error: str | None = None
-    consecutive_failures: int = 0
-    exchanges: int = 0
-    counters: dict[str, int] = field(default_factory=dict)
-    last_latency_ms: float | None = None
-    frames: deque[tuple[float, str, str]] = field(
-        default_factory=lambda: deque(maxlen=FRAME_LOG_SIZE)
-    )
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy (frames are listed separately by `frame_log`)."""
-        return {
-            "last_success": self.last_success,
-            "last_failure": self.last_failure,
-            "last_error": self.last_error,
-            "consecutive_failures": self.consecutive_failures,
-            "exchanges": self.exchanges,
-            "counters": dict(self.counters),
-            "last_latency_ms": self.last_latency_ms,
-        }
-
-    def frame_log(self) -> list[dict[str, Any]]:
-        """Recent raw frames, oldest first: time, direction ('tx'/'rx') and hex."""
-        return [{"at": at, "direction": d, "hex": text} for at, d, text in self.frames]
+    host: str
+    port: int
+    gap: float = DEFAULT_GAP
+    timeout: float = DEFAULT_TIMEOUT
 
 
 class Session:
     """Exclusive use of the device for one job; every exchange keeps the gap."""
 
-    def __init__(self, link: DeviceLink) -> None:
+    def __init__(self, link: DeviceLink, target: tuple[str, int]) -> None:
         self._link = link
+        self.target = target
 
     async def exchange(
         self,
@@ -99,10 +79,10 @@ class Session:
         `address` sends to another host and port (a connection test) while still holding the
         one link, so no other request is ever in flight.
         """
-        return await self._link._exchange(request, expect, data_length, address)
+        return await self._link._exchange(request, expect, data_length, address or self.target)
 
     async def pause(self, seconds: float) -> None:
-        """Hold the device for a while (e.g. the watchdog's 5 s window)."""
+        """Hold the device for a while (e.g. the watchdog's settle time)."""
         await asyncio.sleep(seconds)
 
 
@@ -111,87 +91,53 @@ class DeviceLink:
 
     def __init__(
         self,
-        host: str,
-        port: int,
+        settings: LinkSettings,
         *,
-        gap: float = DEFAULT_GAP,
-        timeout: float = DEFAULT_TIMEOUT,
+        health: LinkHealth | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED,
         on_change: Callable[[], None] | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.gap = gap
-        self.timeout = timeout
+        self.settings = settings
         self.max_queued = max_queued
-        self.health = LinkHealth()
+        self.health = health if health is not None else LinkHealth()
         self._on_change = on_change
         self._busy = False
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._last_end: float | None = None
-        self._queued_poll: asyncio.Future[Any] | None = None  # a poll waiting for its turn
 
-    def configure(
-        self,
-        host: str | None = None,
-        port: int | None = None,
-        gap: float | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        """Apply new settings; they take effect from the next exchange."""
-        self.host = host if host is not None else self.host
-        self.port = port if port is not None else self.port
-        self.gap = gap if gap is not None else self.gap
-        self.timeout = timeout if timeout is not None else self.timeout
+    @property
+    def target(self) -> tuple[str, int]:
+        """The configured controller's (host, port)."""
+        return self.settings.host, self.settings.port
+
+    @property
+    def gap(self) -> float:
+        """Seconds kept between the end of one exchange and the start of the next."""
+        return self.settings.gap
+
+    def configure(self, settings: LinkSettings) -> None:
+        """Apply new settings; they take effect from the next session."""
+        self.settings = settings
 
     @property
     def queued(self) -> int:
         """Jobs waiting for the device (not counting the one running)."""
         return len(self._waiters)
 
-    async def run(
-        self, job: Callable[[Session], Awaitable[T]], priority: Priority = Priority.USER
-    ) -> T:
-        """Run `job` with exclusive use of the device.
+    @contextlib.asynccontextmanager
+    async def session(
+        self, priority: Priority = Priority.USER, target: tuple[str, int] | None = None
+    ) -> AsyncIterator[Session]:
+        """Hold the device until the block ends.
 
-        Raises BusyError at once when `max_queued` user jobs are already waiting.
+        `target` pins the controller's address for the whole session (a restore talks to the
+        controller it switched off, whatever the options say meanwhile). Raises BusyError at
+        once when `max_queued` user sessions are already waiting.
         """
         await self._acquire(priority)
         try:
-            return await job(Session(self))
-        finally:
-            self._release()
-
-    async def poll(self, job: Callable[[Session], Awaitable[T]]) -> T:
-        """Run a telemetry poll behind every user job; a poll already queued is shared."""
-        if self._queued_poll is not None:
-            return await asyncio.shield(self._queued_poll)
-        shared: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queued_poll = shared
-        try:
-            await self._acquire(Priority.POLL)
-        except BaseException as err:
-            self._queued_poll = None
-            if not shared.done():
-                shared.set_exception(
-                    err if isinstance(err, Exception) else asyncio.CancelledError()
-                )
-                shared.exception()  # retrieved: joiners see it, nobody is warned
-            raise
-        self._queued_poll = None
-        try:
-            result = await job(Session(self))
-        except BaseException as err:
-            if not shared.done():
-                shared.set_exception(
-                    err if isinstance(err, Exception) else asyncio.CancelledError()
-                )
-                shared.exception()
-            raise
-        else:
-            shared.set_result(result)
-            return result
+            yield Session(self, target or self.target)
         finally:
             self._release()
 
@@ -228,24 +174,20 @@ class DeviceLink:
     async def _wait_gap(self) -> None:
         if self._last_end is None:
             return
-        remaining = self._last_end + self.gap - time.monotonic()
+        remaining = self._last_end + self.settings.gap - time.monotonic()
         if remaining > 0:
             await asyncio.sleep(remaining)
 
     async def _exchange(
-        self,
-        request: bytes,
-        expect: Command,
-        data_length: int | None,
-        address: tuple[str, int] | None = None,
+        self, request: bytes, expect: Command, data_length: int | None, address: tuple[str, int]
     ) -> Frame:
         await self._wait_gap()
         started = time.monotonic()
         self._log_frame("tx", request)
         # Health describes the configured controller; a test of another address does not count.
-        counted = address is None or address == (self.host, self.port)
+        counted = address == self.target
         try:
-            raw = await self._send(request, *(address or (self.host, self.port)))
+            raw = await self._send(request, *address)
             self._log_frame("rx", raw)
             frame = parse_response(raw, expect, data_length)
         except Sec1000Error as err:
@@ -257,11 +199,16 @@ class DeviceLink:
         return frame
 
     async def _send(self, request: bytes, host: str, port: int) -> bytes:
-        """One connection: connect, write the request, read one answer, close."""
+        """One connection: connect, write the request, read one answer, close.
+
+        Every failure becomes a device error with its bit: a host name the address lookup
+        rejects (UnicodeError, ValueError) is a socket error like an unreachable host.
+        """
         header = b""
         writer: asyncio.StreamWriter | None = None
+        timeout = self.settings.timeout
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 try:
                     reader, writer = await asyncio.open_connection(host, port)
                     writer.write(request)
@@ -274,10 +221,10 @@ class DeviceLink:
                         writer.close()
                         with contextlib.suppress(OSError):
                             await writer.wait_closed()
+        except Sec1000Error:
+            raise
         except TimeoutError:
-            raise DeviceTimeoutError(
-                f"no answer from {host}:{port} within {self.timeout:g} s"
-            ) from None
+            raise DeviceTimeoutError(f"no answer from {host}:{port} within {timeout:g} s") from None
         except asyncio.IncompleteReadError as err:
             if not header and not err.partial:
                 raise DeviceSocketError(
@@ -288,28 +235,25 @@ class DeviceLink:
             ) from None
         except OSError as err:
             reason = err.strerror or err.__class__.__name__
-            raise DeviceSocketError(f"cannot talk to {host}:{port}: {reason}") from None
+            raise DeviceSocketError(f"cannot talk to {host!r}:{port}: {reason}") from None
+        except (UnicodeError, ValueError, TypeError) as err:
+            raise DeviceSocketError(f"cannot talk to {host!r}:{port}: {err}") from None
+        except Exception as err:
+            _LOGGER.debug("unexpected exchange failure", exc_info=True)
+            raise Sec1000Error(f"exchange with {host!r}:{port} failed: {err!r}") from None
         finally:
             self._last_end = time.monotonic()
 
     def _log_frame(self, direction: str, raw: bytes) -> None:
         _LOGGER.debug("%s %s", direction, raw.hex(" "))
-        self.health.frames.append((time.time(), direction, raw.hex(" ")))
+        self.health.frame(direction, raw)
 
     def _record(self, started: float, error: Sec1000Error | None) -> None:
-        health = self.health
-        health.exchanges += 1
         feedback = Feedback.OK if error is None else error.feedback
-        name = feedback.name.lower() if feedback.name else str(int(feedback))
-        health.counters[name] = health.counters.get(name, 0) + 1
-        if error is None:
-            health.last_success = time.time()
-            health.consecutive_failures = 0
-            health.last_latency_ms = round((time.monotonic() - started) * 1000, 2)
-        else:
-            health.last_failure = time.time()
-            health.last_error = str(error)
-            health.consecutive_failures += 1
+        self.health.record(
+            feedback, time.monotonic() - started, None if error is None else str(error)
+        )
+        if error is not None:
             _LOGGER.warning("device exchange failed: %s", error)
         if self._on_change is not None:
             self._on_change()

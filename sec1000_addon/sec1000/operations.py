@@ -1,54 +1,49 @@
-"""The user-level operations: validation, device sequences, feedback, and the state they teach."""
+"""The user-level operations: each holds the device for its packets and reports its feedback.
+
+`run` takes a command by name (Home Assistant, the panel, the CLI): the registry in
+`commands` checks its parameters; the method of the same name does the work.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from sec1000.commands import BY_NAME as SPECS
+from sec1000.commands import COMMANDS, CommandName, CommandSpec, spec_of
+from sec1000.common.units import kilowatts, watts
 from sec1000.link import DeviceLink, Priority, Session
 from sec1000.options import Options
 from sec1000.protocol import (
-    ACK_OR_NAK,
     DATETIME_ACCEPTED,
-    EXPORT_SETTINGS_DATA_LENGTH,
     STATUS_DATA_LENGTH,
     TELEMETRY_DATA_LENGTH,
     Command,
     ControlMode,
-    ExportSettings,
     Feedback,
     GeneralError,
     InvalidInputError,
     PhaseMeasurement,
     Sec1000Error,
     ShortAnswerError,
-    Status,
     Telemetry,
-    decode_export_settings,
     decode_status,
     decode_telemetry,
     describe_feedback,
-    mode_sequence,
-    mode_switch_request,
-    read_export_settings_request,
     read_telemetry_request,
     set_datetime_request,
-    write_export_limit_request,
 )
-from sec1000.state import CommandRecord, OperationName, StateModel
-
-if TYPE_CHECKING:
-    from sec1000.watchdog import Watchdog
+from sec1000.sequences import LimitWrite, read_settings, write_limit
+from sec1000.state import CommandRecord, StateModel
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_EXPORT_LIMIT_KW = 100.0
 # The zero-power fix: the device refreshes inverters power only every ~30 s and reads 0 between.
 ZERO_FIX_SAMPLES = 10
 ZERO_FIX_MAX_AGE = 60.0
@@ -84,35 +79,33 @@ class CommandResult:
         return bool(self.feedback & Feedback.OK)
 
 
-def watts(kw: float) -> int:
-    """kW (two decimals) to whole watts, in the device's 10 W steps."""
-    return round(kw * 100) * 10
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One run of a command: what runs, for whom."""
+
+    spec: CommandSpec
+    origin: Origin
+    request_id: str | None = None
 
 
-def validate_limit(value: object, capacity_kw: float) -> tuple[float, bool]:
-    """Check an export limit in kW: 0-100, rounded to 0.01; clamped to the capacity.
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What the runtime hands the operations: the options, and the guard's two entry points."""
 
-    Returns (limit_kw, corrected). Raises InvalidInputError for anything else.
-    """
-    if isinstance(value, bool) or value is None:
-        raise InvalidInputError(f"export limit must be a number of kW, got {value!r}")
-    if isinstance(value, str):
-        try:
-            number = float(value.strip().replace(",", "."))
-        except ValueError:
-            raise InvalidInputError(f"export limit must be a number of kW, got {value!r}") from None
-    elif isinstance(value, int | float):
-        number = float(value)
-    else:
-        raise InvalidInputError(f"export limit must be a number of kW, got {type(value).__name__}")
-    if not math.isfinite(number):
-        raise InvalidInputError(f"export limit must be a finite number, got {value!r}")
-    if not 0 <= number <= MAX_EXPORT_LIMIT_KW:
-        raise InvalidInputError(f"export limit must be between 0 and 100 kW, got {number:g}")
-    limit = round(number, 2)
-    if limit > capacity_kw:
+    options: Callable[[], Options]
+    # Save changed option keys (the mode after set_control_mode); the runtime owns the options.
+    update_options: Callable[[Mapping[str, Any]], Awaitable[None]]
+    # Why limiter writes are refused right now (a watchdog restore pending), or None.
+    refuse_writes: Callable[[], str | None]
+    # The guarded reset export watchdog: returns its message or raises a Sec1000Error.
+    reset_watchdog: Callable[[], Awaitable[str]]
+
+
+def clamp_to_capacity(limit_kw: float, capacity_kw: float) -> tuple[float, bool]:
+    """The limit, or the capacity when the limit is above it; True when it was corrected."""
+    if limit_kw > capacity_kw:
         return round(capacity_kw, 2), True
-    return limit, False
+    return limit_kw, False
 
 
 class ZeroPowerFix:
@@ -135,7 +128,7 @@ class ZeroPowerFix:
         return telemetry.with_inverters_w(self._recent[-1][1])
 
 
-Job = Callable[[Session], Awaitable[str]]
+Action = Callable[[], Awaitable[str]]
 
 
 class Operations:
@@ -145,234 +138,187 @@ class Operations:
         self,
         link: DeviceLink,
         state: StateModel,
-        options: Options,
+        wiring: Wiring,
         now: Callable[[], dt.datetime] = dt.datetime.now,
     ) -> None:
         self.link = link
         self.state = state
-        self.options = options
-        self.watchdog: Watchdog | None = None
-        self.on_options_changed: Callable[[Options], Awaitable[None]] | None = None
+        self._wiring = wiring
         self._now = now
         self._zero_fix = ZeroPowerFix()
+        self._queued_poll: asyncio.Future[str] | None = None
 
-    def configure(self, options: Options) -> None:
-        """Use new options from the next operation on."""
-        self.options = options
-        self.state.set_min_export_limit(options.min_export_limit)
-        self.link.configure(
-            host=options.host,
-            port=options.port,
-            gap=options.request_gap_ms / 1000,
-            timeout=options.request_timeout,
-        )
+    @property
+    def options(self) -> Options:
+        """The options in use (owned by the runtime)."""
+        return self._wiring.options()
+
+    # -- dispatch by name (Home Assistant events, the panel, the CLI)
+
+    async def run(
+        self,
+        command: object,
+        data: Mapping[str, object] | None = None,
+        origin: Origin = CLI,
+        request_id: str | None = None,
+    ) -> CommandResult:
+        """Run a command by name; an unknown command or bad data gives 128 and sends nothing."""
+        spec = spec_of(command)
+        if spec is None:
+            known = ", ".join(SPECS)
+            shown = repr(command) if len(repr(command)) <= 40 else repr(command)[:37] + "…"
+            message = f"unknown command {shown}; known commands: {known}"
+            _LOGGER.warning("%s from %s", message, origin)
+            self._record(
+                str(command)[:40], origin, int(Feedback.INVALID_INPUT), message, request_id
+            )
+            return CommandResult(
+                str(command)[:40], int(Feedback.INVALID_INPUT), message, request_id
+            )
+        method: Callable[..., Awaitable[CommandResult]] = getattr(self, spec.name.value)
+        return await method(*spec.arguments(data or {}), origin=origin, request_id=request_id)
 
     # -- the runner
 
     async def perform(
-        self,
-        name: OperationName,
-        origin: Origin,
-        job: Job | None,
-        *,
-        validation_error: InvalidInputError | None = None,
-        corrected: bool = False,
-        priority: Priority = Priority.USER,
-        request_id: str | None = None,
-        command: str | None = None,
-        guarded: bool = True,
+        self, call: Call, action: Action, *, corrected: bool = False
     ) -> CommandResult:
-        """Run one operation: feedback 0 while waiting, then the outcome, logged and recorded.
-
-        Priority.POLL queues it as the telemetry poll (behind users, shared with a queued poll).
-        """
-        if validation_error is not None:
-            return self.finish(
-                name,
-                origin,
-                int(Feedback.INVALID_INPUT),
-                str(validation_error),
-                request_id,
-                command,
-            )
-        if guarded and self.watchdog is not None and self.watchdog.blocks_writes:
-            message = (
-                "refused: the export limiter restore is still pending; retry once it is confirmed"
-            )
-            return self.finish(
-                name, origin, int(Feedback.GENERAL_ERROR), message, request_id, command
-            )
-        assert job is not None
-        self.state.set_feedback(name, int(Feedback.WAITING), "waiting for the device")
+        """Run one command: feedback 0 while waiting, then the outcome, logged and recorded."""
+        name = call.spec.feedback
+        assert name is not None
+        refusal = self._wiring.refuse_writes() if call.spec.writes else None
+        if refusal:
+            return self.finish(call, int(Feedback.GENERAL_ERROR), refusal)
+        polling = call.origin == POLL
+        if not polling:  # a poll changes its feedback only when its result changes
+            self.state.set_feedback(name, int(Feedback.WAITING), call.spec.waiting)
         try:
-            if priority is Priority.POLL:
-                message = await self.link.poll(job)
-            else:
-                message = await self.link.run(job, priority)
+            message = await action()
             feedback = int(Feedback.OK | (Feedback.INVALID_INPUT if corrected else 0))
         except Sec1000Error as err:
             feedback, message = int(err.feedback), str(err)
         except Exception as err:
-            _LOGGER.exception("%s failed unexpectedly", name)
+            _LOGGER.exception("%s failed unexpectedly", call.spec.name)
             feedback, message = int(Feedback.UNKNOWN_ERROR), f"unexpected error: {err}"
         except BaseException:
             self.state.set_feedback(name, int(Feedback.GENERAL_ERROR), "cancelled")
             raise
-        return self.finish(name, origin, feedback, message, request_id, command)
+        return self.finish(call, feedback, message)
 
-    def finish(
-        self,
-        name: OperationName,
-        origin: Origin,
-        feedback: int,
-        message: str,
-        request_id: str | None,
-        command: str | None,
-    ) -> CommandResult:
-        """Record an operation's end: feedback sensor, command log, log line; return the result."""
-        command = command or name.value
+    def invalid(self, call: Call, error: InvalidInputError) -> CommandResult:
+        """Bad input: 128, nothing sent."""
+        return self.finish(call, int(Feedback.INVALID_INPUT), str(error))
+
+    def finish(self, call: Call, feedback: int, message: str) -> CommandResult:
+        """Record a command's end: feedback sensor, command log, log line; return the result."""
+        command = call.spec.name.value
         if not message:
             message = describe_feedback(feedback)
-        self.state.set_feedback(name, feedback, message)
-        if origin is not POLL:
+        if call.spec.feedback is not None:
+            self.state.set_feedback(call.spec.feedback, feedback, message)
+        if call.origin != POLL:
             log = _LOGGER.info if feedback & Feedback.OK else _LOGGER.warning
-            log("%s from %s: %s (feedback %d)", command, origin, message, feedback)
-            self.state.command_done(
-                CommandRecord(time.time(), str(origin), command, feedback, message, request_id)
-            )
-        return CommandResult(command, feedback, message, request_id)
+            log("%s from %s: %s (feedback %d)", command, call.origin, message, feedback)
+            self._record(command, call.origin, feedback, message, call.request_id)
+        return CommandResult(command, feedback, message, call.request_id)
 
-    # -- device sequences shared by several operations
-
-    @staticmethod
-    async def acknowledge(session: Session, request: bytes, command: Command) -> Status:
-        """Send a request answered by ACK or NAK (both accepted as done, as the field integration does)."""
-        frame = await session.exchange(request, command, STATUS_DATA_LENGTH)
-        return decode_status(frame, ACK_OR_NAK)
-
-    async def read_settings(self, session: Session) -> ExportSettings:
-        """Read 0x43 and teach the state."""
-        frame = await session.exchange(
-            read_export_settings_request(),
-            Command.READ_EXPORT_SETTINGS,
-            EXPORT_SETTINGS_DATA_LENGTH,
+    def _record(
+        self, command: str, origin: Origin, feedback: int, message: str, request_id: str | None
+    ) -> None:
+        self.state.command_done(
+            CommandRecord(time.time(), str(origin), command, feedback, message, request_id)
         )
-        settings = decode_export_settings(frame)
-        self.state.settings_read(
-            export_limit_kw=settings.export_limit_w / 1000,
-            control_mode=settings.mode,
-            total_capacity_kw=settings.total_capacity_w / 1000,
-            ct_ratio=settings.ct_ratio,
-        )
-        return settings
 
-    async def switch_mode(self, session: Session, mode: ControlMode) -> int:
-        """Select a mode: the two other switches off, then the chosen one on. Returns NAK count."""
-        naks = 0
-        for switch, position in mode_sequence(mode):
-            status = await self.acknowledge(session, mode_switch_request(switch, position), switch)
-            naks += status is Status.NAK
-        return naks
+    # -- the limiter writes
 
-    async def write_limit(
+    async def _write(
         self,
         session: Session,
-        limit_w: int,
+        limit_kw: float,
         mode: ControlMode | None = None,
         phase: PhaseMeasurement | None = None,
     ) -> str:
-        """0x42 then the three mode switches (four packets, as the field integration sends)."""
-        mode = self.options.control_mode if mode is None else mode
-        phase = self.options.phase_measurement if phase is None else phase
-        capacity_w = watts(self.options.total_capacity)
-        status = await self.acknowledge(
-            session,
-            write_export_limit_request(capacity_w, limit_w, phase),
-            Command.WRITE_EXPORT_LIMIT,
+        """Write a limit (with the configured capacity, mode and phase unless given)."""
+        options = self.options
+        mode = options.control_mode if mode is None else mode
+        phase = options.phase_measurement if phase is None else phase
+        limit_w = watts(limit_kw)
+        naks = await write_limit(
+            session, LimitWrite(watts(options.total_capacity), limit_w, mode, phase)
         )
-        naks = int(status is Status.NAK) + await self.switch_mode(session, mode)
-        self.state.settings_read(export_limit_kw=limit_w / 1000, control_mode=mode)
-        text = f"export limit set to {limit_w / 1000:.2f} kW (mode {mode.option})"
+        self.state.settings_read(export_limit_kw=kilowatts(limit_w), control_mode=mode)
+        text = f"export limit set to {kilowatts(limit_w):.2f} kW (mode {mode.option})"
         if naks:
             text += f"; the device answered NAK to {naks} of 4 packets, accepted as done"
         return text
 
-    # -- operations
+    async def _write_limit(self, limit_kw: float) -> str:
+        async with self.link.session() as session:
+            return await self._write(session, limit_kw)
+
+    # -- operations (one per registry entry, named like it)
 
     async def export_enable(
         self, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:
         """Write the configured maximum export limit."""
-        limit_w = watts(self.options.max_export_limit)
-        return await self.perform(
-            OperationName.EXPORT_ENABLE,
-            origin,
-            lambda s: self.write_limit(s, limit_w),
-            request_id=request_id,
-        )
+        call = Call(SPECS[CommandName.EXPORT_ENABLE], origin, request_id)
+        return await self.perform(call, lambda: self._write_limit(self.options.max_export_limit))
 
     async def export_disable(
         self, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:
         """Write the configured minimum export limit."""
-        limit_w = watts(self.options.min_export_limit)
-        return await self.perform(
-            OperationName.EXPORT_DISABLE,
-            origin,
-            lambda s: self.write_limit(s, limit_w),
-            request_id=request_id,
-        )
+        call = Call(SPECS[CommandName.EXPORT_DISABLE], origin, request_id)
+        return await self.perform(call, lambda: self._write_limit(self.options.min_export_limit))
 
     async def export_toggle(
         self, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:
         """Enable export when it is off, disable it when it is on (reading the limit if unknown)."""
         if self.state.export_state is None:
-            await self.get_export_limit(origin, request_id)
+            await self.get_export_limit(origin=origin, request_id=request_id)
         if self.state.export_state == "off":
-            return await self.export_enable(origin, request_id)
-        return await self.export_disable(origin, request_id)
+            return await self.export_enable(origin=origin, request_id=request_id)
+        return await self.export_disable(origin=origin, request_id=request_id)
 
     async def set_export_limit(
-        self, value: object, origin: Origin = CLI, request_id: str | None = None
+        self, limit: object, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:
         """Write any export limit from 0 to 100 kW (10 W steps), clamped to the total capacity."""
+        call = Call(SPECS[CommandName.SET_EXPORT_LIMIT], origin, request_id)
         try:
-            limit_kw, corrected = validate_limit(value, self.options.total_capacity)
+            wanted = call.spec.parse({"limit": limit})["limit"]
         except InvalidInputError as err:
-            return await self.perform(
-                OperationName.SET_EXPORT_LIMIT,
-                origin,
-                None,
-                validation_error=err,
-                request_id=request_id,
-            )
+            return self.invalid(call, err)
+        capacity = self.options.total_capacity
+        limit_kw, corrected = clamp_to_capacity(wanted, capacity)
 
-        async def job(session: Session) -> str:
-            text = await self.write_limit(session, watts(limit_kw))
+        async def action() -> str:
+            text = await self._write_limit(limit_kw)
             if corrected:
-                text += f" (clamped to the total capacity of {self.options.total_capacity:g} kW)"
+                text += f" (clamped to the total capacity of {capacity:g} kW)"
             return text
 
-        return await self.perform(
-            OperationName.SET_EXPORT_LIMIT, origin, job, corrected=corrected, request_id=request_id
-        )
+        return await self.perform(call, action, corrected=corrected)
 
     async def get_export_limit(
         self, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:
         """Read the export limit, control mode and capacity back from the device."""
+        call = Call(SPECS[CommandName.GET_EXPORT_LIMIT], origin, request_id)
 
-        async def job(session: Session) -> str:
-            settings = await self.read_settings(session)
+        async def action() -> str:
+            async with self.link.session() as session:
+                settings = await read_settings(session)
+            self.state.settings_learned(settings)
             return (
-                f"export limit {settings.export_limit_w / 1000:.2f} kW, mode {settings.mode.option}, "
-                f"total capacity {settings.total_capacity_w / 1000:.2f} kW"
+                f"export limit {kilowatts(settings.export_limit_w):.2f} kW, "
+                f"mode {settings.mode.option}, "
+                f"total capacity {kilowatts(settings.total_capacity_w):.2f} kW"
             )
 
-        return await self.perform(
-            OperationName.GET_EXPORT_LIMIT, origin, job, request_id=request_id, guarded=False
-        )
+        return await self.perform(call, action)
 
     async def set_control_mode(
         self,
@@ -382,150 +328,125 @@ class Operations:
         request_id: str | None = None,
     ) -> CommandResult:
         """Select the control mode (and phase measurement) by rewriting the current limit."""
-        name = OperationName.SET_CONTROL_MODE
+        call = Call(SPECS[CommandName.SET_CONTROL_MODE], origin, request_id)
         try:
-            chosen = ControlMode.from_option(str(mode)) if isinstance(mode, str) else None
-            if chosen is None:
-                raise InvalidInputError(
-                    f"control mode must be one of deactivated, value, dred, rcr; got {mode!r}"
-                )
-            if three_phase_sum is None:
-                phase_sum = self.options.three_phase_sum
-            elif isinstance(three_phase_sum, bool):
-                phase_sum = three_phase_sum
-            else:
-                raise InvalidInputError(
-                    f"three_phase_sum must be true or false, got {three_phase_sum!r}"
-                )
+            args = call.spec.parse({"mode": mode, "three_phase_sum": three_phase_sum})
         except InvalidInputError as err:
-            return await self.perform(
-                name, origin, None, validation_error=err, request_id=request_id
-            )
-        phase = PhaseMeasurement.SUM_OF_PHASES if phase_sum else PhaseMeasurement.PER_PHASE
+            return self.invalid(call, err)
+        chosen: ControlMode = args["mode"]
+        phase_sum: bool = args.get("three_phase_sum", self.options.three_phase_sum)
 
-        async def job(session: Session) -> str:
-            limit_kw = self.state.export_limit_kw
-            if limit_kw is None:
-                limit_kw = (await self.read_settings(session)).export_limit_w / 1000
-            return await self.write_limit(session, watts(limit_kw), chosen, phase)
+        async def action() -> str:
+            async with self.link.session() as session:
+                limit_kw = self.state.export_limit_kw
+                if limit_kw is None:
+                    settings = await read_settings(session)
+                    self.state.settings_learned(settings)
+                    limit_kw = kilowatts(settings.export_limit_w)
+                return await self._write(
+                    session, limit_kw, chosen, PhaseMeasurement.from_sum(phase_sum)
+                )
 
-        result = await self.perform(name, origin, job, request_id=request_id)
+        result = await self.perform(call, action)
         if result.ok:
-            self.options = replace(
-                self.options, export_limit_control_mode=chosen.option, three_phase_sum=phase_sum
+            await self._wiring.update_options(
+                {"export_limit_control_mode": chosen.option, "three_phase_sum": phase_sum}
             )
-            if self.on_options_changed is not None:
-                await self.on_options_changed(self.options)
         return result
 
     async def set_datetime(
         self, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:
         """Send the current local time."""
+        call = Call(SPECS[CommandName.SET_DATETIME], origin, request_id)
         when = self._now()
 
-        async def job(session: Session) -> str:
-            frame = await session.exchange(
-                set_datetime_request(when), Command.SET_DATETIME, STATUS_DATA_LENGTH
-            )
+        async def action() -> str:
+            async with self.link.session() as session:
+                frame = await session.exchange(
+                    set_datetime_request(when), Command.SET_DATETIME, STATUS_DATA_LENGTH
+                )
             decode_status(frame, DATETIME_ACCEPTED)
             return f"device clock set to {when:%Y-%m-%d %H:%M:%S}"
 
-        return await self.perform(
-            OperationName.SET_DATETIME, origin, job, request_id=request_id, guarded=False
-        )
-
-    async def read_telemetry(
-        self, origin: Origin = POLL, request_id: str | None = None
-    ) -> CommandResult:
-        """Read telemetry (one retry after the gap on a short answer) with the zero-power fix."""
-
-        async def job(session: Session) -> str:
-            request = read_telemetry_request()
-            try:
-                frame = await session.exchange(
-                    request, Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
-                )
-            except ShortAnswerError:
-                _LOGGER.debug("short telemetry answer; retrying once after the gap")
-                frame = await session.exchange(
-                    request, Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
-                )
-            telemetry = self._zero_fix.apply(decode_telemetry(frame))
-            self.state.telemetry_read(telemetry.values())
-            return "telemetry read"
-
-        name = OperationName.GET_TELEMETRY_DATA
-        priority = Priority.POLL if origin is POLL else Priority.USER
-        result = await self.perform(
-            name, origin, job, priority=priority, request_id=request_id, guarded=False
-        )
-        if not result.ok:
-            self.state.telemetry_failed()
-        return result
-
-    async def test_connection(self, host: str, port: int) -> CommandResult:
-        """Read telemetry once from another address (the setup form), through the one link."""
-
-        async def job(session: Session) -> str:
-            frame = await session.exchange(
-                read_telemetry_request(),
-                Command.READ_TELEMETRY,
-                TELEMETRY_DATA_LENGTH,
-                address=(host, port),
-            )
-            values = decode_telemetry(frame).values()
-            return (
-                f"the controller at {host}:{port} answered: grid {values['meters_power']} kW, "
-                f"inverters {values['inverters_power']} kW"
-            )
-
-        try:
-            message = await self.link.run(job, Priority.USER)
-        except Sec1000Error as err:
-            return CommandResult("test_connection", int(err.feedback), str(err))
-        return CommandResult("test_connection", int(Feedback.OK), message)
+        return await self.perform(call, action)
 
     async def reset_export_watchdog(
         self, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:
         """Turn every mode off, wait 5 s, restore the mode, wait 1 s, write the limit again."""
-        if self.watchdog is None:
-            raise GeneralError("the watchdog guard is not set up")
-        return await self.watchdog.reset(origin, request_id)
+        call = Call(SPECS[CommandName.RESET_EXPORT_WATCHDOG], origin, request_id)
+        return await self.perform(call, self._wiring.reset_watchdog)
 
-    # -- dispatch by name (Home Assistant events, the panel, the CLI)
-
-    async def run(
-        self,
-        command: object,
-        limit: object = None,
-        origin: Origin = CLI,
-        request_id: str | None = None,
+    async def get_telemetry_data(
+        self, origin: Origin = POLL, request_id: str | None = None
     ) -> CommandResult:
-        """Run a command by name; an unknown command or bad data gives 128 and sends nothing."""
-        simple: dict[str, Callable[[Origin, str | None], Awaitable[CommandResult]]] = {
-            "export_enable": self.export_enable,
-            "export_disable": self.export_disable,
-            "export_toggle": self.export_toggle,
-            "get_export_limit": self.get_export_limit,
-            "set_datetime": self.set_datetime,
-            "reset_export_watchdog": self.reset_export_watchdog,
-            "get_telemetry_data": self.read_telemetry,
-        }
-        if isinstance(command, str) and command in simple:
-            return await simple[command](origin, request_id)
-        if command == "set_export_limit":
-            return await self.set_export_limit(limit, origin, request_id)
-        if command == "set_control_mode":
-            return await self.set_control_mode(limit, None, origin, request_id)
-        known = ", ".join([*simple, "set_export_limit", "set_control_mode"])
-        message = f"unknown command {command!r}; known commands: {known}"
-        _LOGGER.warning("%s from %s", message, origin)
-        result = CommandResult(str(command), int(Feedback.INVALID_INPUT), message, request_id)
-        self.state.command_done(
-            CommandRecord(
-                time.time(), str(origin), str(command), result.feedback, message, request_id
-            )
-        )
+        """Read telemetry (one retry after the gap on a short answer) with the zero-power fix.
+
+        A poll waits behind every user command, and joins a poll already queued.
+        """
+        call = Call(SPECS[CommandName.GET_TELEMETRY_DATA], origin, request_id)
+        action = self._shared_poll if origin == POLL else self._read_telemetry
+        result = await self.perform(call, action)
+        if not result.ok:
+            self.state.telemetry_failed()
         return result
+
+    read_telemetry = get_telemetry_data
+
+    async def _shared_poll(self) -> str:
+        if self._queued_poll is None:
+            task = asyncio.ensure_future(self._read_telemetry(Priority.POLL))
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._queued_poll = task
+        return await asyncio.shield(self._queued_poll)
+
+    async def _read_telemetry(self, priority: Priority = Priority.USER) -> str:
+        try:
+            async with self.link.session(priority) as session:
+                if priority is Priority.POLL:
+                    self._queued_poll = None  # from now on a new poll queues behind this one
+                request = read_telemetry_request()
+                try:
+                    frame = await session.exchange(
+                        request, Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
+                    )
+                except ShortAnswerError:
+                    _LOGGER.debug("short telemetry answer; retrying once after the gap")
+                    frame = await session.exchange(
+                        request, Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
+                    )
+        finally:
+            if priority is Priority.POLL:
+                self._queued_poll = None
+        self.state.telemetry_read(self._zero_fix.apply(decode_telemetry(frame)).values())
+        return "telemetry read"
+
+    async def test_connection(self, host: str, port: int) -> CommandResult:
+        """Read telemetry once from another address (the setup form), through the one link."""
+        try:
+            async with self.link.session() as session:
+                frame = await session.exchange(
+                    read_telemetry_request(),
+                    Command.READ_TELEMETRY,
+                    TELEMETRY_DATA_LENGTH,
+                    address=(host, port),
+                )
+        except Sec1000Error as err:
+            return CommandResult("test_connection", int(err.feedback), str(err))
+        values = decode_telemetry(frame).values()
+        message = (
+            f"the controller at {host}:{port} answered: grid {values['meters_power']} kW, "
+            f"inverters {values['inverters_power']} kW"
+        )
+        return CommandResult("test_connection", int(Feedback.OK), message)
+
+
+def _check_registry() -> None:
+    """Every registry entry has its operation (a missing one fails at import, not at a press)."""
+    for spec in COMMANDS:
+        if not callable(getattr(Operations, spec.name.value, None)):
+            raise GeneralError(f"command {spec.name} has no operation")
+
+
+_check_registry()

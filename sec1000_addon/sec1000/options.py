@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
-import math
-import os
-import tempfile
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from sec1000.common.files import write_atomic
+from sec1000.common.numbers import NumberError, parse_number
 from sec1000.protocol import ControlMode, PhaseMeasurement
 
 CONTROL_MODES = tuple(mode.option for mode in ControlMode)
@@ -29,6 +30,10 @@ PYTHON_LOG_LEVELS = {
 }
 # The protocol document: do not poll faster than every 5 s.
 SCAN_INTERVAL_WARNING_BELOW = 5
+# RFC 1123 host names: labels of 1-63 letters, digits and hyphens, not starting or ending
+# with a hyphen; at most 253 characters in all.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+MAX_HOST_LENGTH = 253
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +49,12 @@ class OptionSpec:
 
     @property
     def schema(self) -> str:
-        """This option's type in the Supervisor's `schema` notation."""
-        if self.kind in ("int", "float", "str"):
+        """This option's type in the Supervisor's `schema` notation.
+
+        A `str` carries no bounds there: Supervisors before 2026.07 reject every value of a
+        bounded `str` ("must have a partial ordering"). Its bound is checked here instead.
+        """
+        if self.kind in ("int", "float"):
             low = "" if self.minimum is None else _bound(self.minimum)
             high = "" if self.maximum is None else _bound(self.maximum)
             return f"{self.kind}({low},{high})" if (low or high) else self.kind
@@ -59,7 +68,7 @@ def _bound(value: float) -> str:
 
 
 OPTION_SPECS: tuple[OptionSpec, ...] = (
-    OptionSpec("host", "str", "192.168.1.200", 1, 253),
+    OptionSpec("host", "str", "192.168.1.200", 1, MAX_HOST_LENGTH),
     OptionSpec("port", "port", 1234, 1, 65535),
     OptionSpec("scan_interval", "int", 30, 1, 3600),
     OptionSpec("min_export_limit", "float", 0.0, 0, 100),
@@ -83,22 +92,26 @@ class OptionsError(ValueError):
         super().__init__("; ".join(f"{key}: {text}" for key, text in self.errors.items()))
 
 
+def _default(key: str) -> Any:
+    return SPECS_BY_KEY[key].default
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     """Validated options. Powers are in kW, as the user types them."""
 
-    host: str = "192.168.1.200"
-    port: int = 1234
-    scan_interval: int = 30
-    min_export_limit: float = 0.0
-    max_export_limit: float = 10.0
-    total_capacity: float = 10.0
-    export_limit_control_mode: str = "value"
-    three_phase_sum: bool = True
-    request_gap_ms: int = 1000
-    request_timeout: int = 10
-    offline_notification_minutes: int = 10
-    log_level: str = "info"
+    host: str = _default("host")
+    port: int = _default("port")
+    scan_interval: int = _default("scan_interval")
+    min_export_limit: float = _default("min_export_limit")
+    max_export_limit: float = _default("max_export_limit")
+    total_capacity: float = _default("total_capacity")
+    export_limit_control_mode: str = _default("export_limit_control_mode")
+    three_phase_sum: bool = _default("three_phase_sum")
+    request_gap_ms: int = _default("request_gap_ms")
+    request_timeout: int = _default("request_timeout")
+    offline_notification_minutes: int = _default("offline_notification_minutes")
+    log_level: str = _default("log_level")
 
     @classmethod
     def from_mapping(cls, data: object, *, base: Options | None = None) -> Options:
@@ -141,9 +154,7 @@ class Options:
     @property
     def phase_measurement(self) -> PhaseMeasurement:
         """The phase byte of every 0x42 write."""
-        return (
-            PhaseMeasurement.SUM_OF_PHASES if self.three_phase_sum else PhaseMeasurement.PER_PHASE
-        )
+        return PhaseMeasurement.from_sum(self.three_phase_sum)
 
     def warnings(self) -> dict[str, str]:
         """Valid but risky settings, by key."""
@@ -178,15 +189,13 @@ def _coerce(spec: OptionSpec, raw: object) -> Any:
             raise ValueError("must be one of " + ", ".join(spec.choices))
         return raw
     if spec.kind == "str":
-        if not isinstance(raw, str) or not raw.strip():
-            raise ValueError("must not be empty")
-        text = raw.strip()
-        if any(ch.isspace() for ch in text) or len(text) > (spec.maximum or 253):
-            raise ValueError("must be a host name or IP address without spaces")
-        return text
-    number = _number(raw)
+        return validate_host(raw)
+    try:
+        number: float = parse_number(raw)
+    except NumberError as err:
+        raise ValueError(str(err)) from None
     if spec.kind in ("int", "port"):
-        if not float(number).is_integer():
+        if not number.is_integer():
             raise ValueError("must be a whole number")
         number = int(number)
     if spec.minimum is not None and number < spec.minimum:
@@ -196,21 +205,27 @@ def _coerce(spec: OptionSpec, raw: object) -> Any:
     return number
 
 
-def _number(raw: object) -> float:
-    if isinstance(raw, bool):
-        raise ValueError("must be a number")
-    if isinstance(raw, int | float):
-        value = float(raw)
-    elif isinstance(raw, str):
-        try:
-            value = float(raw.strip().replace(",", "."))
-        except ValueError:
-            raise ValueError("must be a number") from None
-    else:
-        raise ValueError("must be a number")
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return int(value) if value.is_integer() and isinstance(raw, int) else value
+def validate_host(raw: object) -> str:
+    """An IPv4 or IPv6 address, or an RFC 1123 host name; raises ValueError in words."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("must not be empty")
+    text = raw.strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    name = text.removesuffix(".")
+    if (
+        len(name) <= MAX_HOST_LENGTH
+        and name.isascii()
+        and all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
+        and not name.replace(".", "").isdigit()  # 192.168.1..200 is no name either
+    ):
+        return text
+    raise ValueError(
+        "must be an IP address (192.168.1.200, fd00::1) or a host name of letters, digits, "
+        "hyphens and dots, without spaces"
+    )
 
 
 def _cross_check(values: Mapping[str, Any]) -> dict[str, str]:
@@ -257,15 +272,4 @@ def load_options_file(path: Path) -> Options:
 
 def save_options_file(path: Path, options: Options) -> None:
     """Write the options file atomically, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".options.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(options.to_dict(), handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(options.to_dict(), indent=2) + "\n")

@@ -1,15 +1,22 @@
-"""The running add-on core: options, state, link, operations, watchdog and the telemetry timer."""
+"""The running add-on core: it owns the options and wires state, link, operations and watchdog.
+
+This is the only place that builds the core's objects and hands each its dependencies.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from sec1000.link import DeviceLink
-from sec1000.operations import Operations, Origin
+from sec1000.common.units import seconds
+from sec1000.health import LinkHealth
+from sec1000.link import DeviceLink, LinkSettings
+from sec1000.operations import Operations, Origin, Wiring
 from sec1000.options import PYTHON_LOG_LEVELS, Options, OptionsError, save_options_file
 from sec1000.state import StateModel
 from sec1000.watchdog import RestoreStore, Watchdog
@@ -18,6 +25,19 @@ _LOGGER = logging.getLogger(__name__)
 
 STARTUP = Origin("startup")
 OptionsSaver = Callable[[Options], Awaitable[None]]
+DEFAULT_PANEL_PORT = 8099
+# After an unexpected failure the poll loop waits this long before it carries on.
+LOOP_ERROR_PAUSE = 1.0
+
+
+def default_data_dir() -> Path:
+    """`SEC1000_DATA_DIR`, else /data in the add-on, else the user's state directory."""
+    if env := os.environ.get("SEC1000_DATA_DIR"):
+        return Path(env)
+    if Path("/data").is_dir() and os.access("/data", os.W_OK):
+        return Path("/data")
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "sec1000"
 
 
 def file_saver(path: Path) -> OptionsSaver:
@@ -27,6 +47,13 @@ def file_saver(path: Path) -> OptionsSaver:
         await asyncio.to_thread(save_options_file, path, options)
 
     return save
+
+
+def link_settings(options: Options) -> LinkSettings:
+    """The link's part of the options."""
+    return LinkSettings(
+        options.host, options.port, seconds(options.request_gap_ms), options.request_timeout
+    )
 
 
 class Runtime:
@@ -44,37 +71,58 @@ class Runtime:
         self.options_error = options_error
         self.data_dir = data_dir
         self.save_options = save_options
-        self.state = StateModel(options.min_export_limit)
+        health = LinkHealth()
+        self.state = StateModel(options.min_export_limit, health=health)
         self.link = DeviceLink(
-            options.host,
-            options.port,
-            gap=options.request_gap_ms / 1000,
-            timeout=options.request_timeout,
-            on_change=self.state.link_changed,
+            link_settings(options), health=health, on_change=self.state.link_changed
         )
-        self.state.link = self.link.health
-        self.ops = Operations(self.link, self.state, options)
-        self.ops.on_options_changed = self._mode_changed
-        self.watchdog = Watchdog(self.ops, RestoreStore(data_dir))
+        self.watchdog = Watchdog(self.link, self.state, RestoreStore(data_dir), self._current)
+        self.ops = Operations(
+            self.link,
+            self.state,
+            Wiring(
+                options=self._current,
+                update_options=self.update_options,
+                refuse_writes=self.watchdog.refuse_writes,
+                reset_watchdog=self.watchdog.reset,
+            ),
+        )
         self.ready = asyncio.Event()  # set once a pending restore is finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._last_loop_error: str | None = None
+
+    def _current(self) -> Options:
+        return self.options
 
     async def start(self) -> None:
         """Finish a pending restore first, then read settings once and telemetry on a timer."""
         self._task = asyncio.create_task(self._main(), name="sec1000-runtime")
 
     async def _main(self) -> None:
-        await self.watchdog.resume_pending()
+        await self._guarded(self.watchdog.resume_pending(), "resuming the watchdog restore")
         self.ready.set()
         if self.options_error is None:
-            await self.ops.get_export_limit(STARTUP)
+            await self._guarded(self.ops.get_export_limit(STARTUP), "reading the export limit")
         while True:
             if self.options_error is None:
-                await self.ops.read_telemetry()
+                await self._guarded(self.ops.get_telemetry_data(), "reading telemetry")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.options.scan_interval)
+
+    async def _guarded(self, step: Awaitable[Any], what: str) -> None:
+        """Run one step of the loop; nothing but stop ends the loop: log, count, carry on."""
+        try:
+            await step
+        except Exception as err:
+            if repr(err) != self._last_loop_error:  # the same failure is logged once
+                _LOGGER.exception("%s failed unexpectedly; carrying on", what)
+            self._last_loop_error = repr(err)
+            self.state.telemetry_failed()
+            await asyncio.sleep(LOOP_ERROR_PAUSE)
+        else:
+            self._last_loop_error = None
 
     async def apply_options(self, options: Options) -> None:
         """Save valid options (Supervisor or file) and use them at once, without a restart."""
@@ -82,27 +130,32 @@ class Runtime:
             await self.save_options(options)
         self._use(options)
 
-    def _use(self, options: Options) -> None:
-        if options.log_level != self.options.log_level:
-            logging.getLogger().setLevel(PYTHON_LOG_LEVELS[options.log_level])
-        self.options = options
-        self.options_error = None
-        self.ops.configure(options)
-        self.state.options_changed(options.to_dict())
-        self._wake.set()
-
-    async def _mode_changed(self, options: Options) -> None:
+    async def update_options(self, changes: Mapping[str, Any]) -> None:
+        """Change some keys (the device already holds them): saved if possible, used at once."""
+        options = Options.from_mapping(dict(changes), base=self.options)
         try:
             await self.apply_options(options)
         except Exception as err:  # the device already has the mode; saving is second
             _LOGGER.error("the new control mode is active but could not be saved: %s", err)
             self._use(options)
 
+    def _use(self, options: Options) -> None:
+        if options.log_level != self.options.log_level:
+            logging.getLogger().setLevel(PYTHON_LOG_LEVELS[options.log_level])
+        self.options = options
+        self.options_error = None
+        self.link.configure(link_settings(options))
+        self.state.set_min_export_limit(options.min_export_limit)
+        self.state.options_changed(options.to_dict())
+        self._wake.set()
+
     async def stop(self) -> None:
         """On SIGTERM: restore the limiter if a reset is under way, then stop the timer."""
-        await self.watchdog.shutdown()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        try:
+            await self.watchdog.shutdown()
+        finally:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+                self._task = None

@@ -13,7 +13,6 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from sec1000.cli import default_data_dir
 from sec1000.ha.bridge import HomeAssistantAdapter
 from sec1000.ha.supervisor import (
     SupervisorOptionsStore,
@@ -22,7 +21,7 @@ from sec1000.ha.supervisor import (
     supervisor_url,
 )
 from sec1000.options import Options, OptionsError, load_options_file, save_options_file
-from sec1000.runtime import Runtime, file_saver
+from sec1000.runtime import Runtime, default_data_dir, file_saver
 from sec1000.simulator import SimulatorServer
 
 _LOGGER = logging.getLogger(__name__)
@@ -77,10 +76,13 @@ async def serve(args: argparse.Namespace) -> int:
 
     app = create_app(
         runtime,
-        simulator=simulator,
         supervised=bool(token),
         ha_status=home_assistant.client.diagnostics if home_assistant is not None else None,
     )
+    if simulator is not None:
+        from sec1000.simulator.panel import register_demo
+
+        register_demo(app, simulator)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)

@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from sec1000.link import LinkHealth
-from sec1000.protocol import ControlMode, Feedback
+from sec1000.common.units import kilowatts
+from sec1000.health import LinkHealth
+from sec1000.protocol import ControlMode, ExportSettings, Feedback
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -89,7 +90,13 @@ Listener = Callable[[StateEvent], None]
 class StateModel:
     """What the add-on knows; adapters read it and subscribe to its events."""
 
-    def __init__(self, min_export_limit_kw: float = 0.0, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        min_export_limit_kw: float = 0.0,
+        *,
+        health: LinkHealth | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._clock = clock
         self._listeners: list[Listener] = []
         self.min_export_limit_kw = min_export_limit_kw
@@ -105,10 +112,11 @@ class StateModel:
             name: int(Feedback.WAITING) for name in OperationName
         }
         self.messages: dict[OperationName, str] = {}
-        self.link: LinkHealth = LinkHealth()
+        self.link: LinkHealth = health if health is not None else LinkHealth()
         self.restore_pending = False
         self.restore_error: str | None = None
         self.watchdog_running = False
+        self.restore_retired: str | None = None
         self.history: deque[HistoryPoint] = deque()
         self.commands: deque[CommandRecord] = deque(maxlen=COMMAND_LOG_SIZE)
 
@@ -224,8 +232,19 @@ class StateModel:
         self.module_started = True
         self._emit(Topic.SETTINGS, self.settings())
 
+    def settings_learned(self, settings: ExportSettings) -> None:
+        """A 0x43 read-back: everything the controller holds."""
+        self.settings_read(
+            export_limit_kw=kilowatts(settings.export_limit_w),
+            control_mode=settings.mode,
+            total_capacity_kw=kilowatts(settings.total_capacity_w),
+            ct_ratio=settings.ct_ratio,
+        )
+
     def set_feedback(self, name: OperationName, value: int, message: str = "") -> None:
-        """An operation started (0) or ended with a feedback bitmap."""
+        """An operation started (0) or ended with a feedback bitmap; an unchanged one emits nothing."""
+        if self.feedback.get(name) == value and self.messages.get(name) == message:
+            return
         self.feedback[name] = int(value)
         self.messages[name] = message
         self._emit(
@@ -237,16 +256,28 @@ class StateModel:
         self._emit(Topic.LINK, self.link.as_dict())
 
     def set_restore(
-        self, pending: bool, error: str | None = None, *, running: bool | None = None
+        self,
+        pending: bool,
+        error: str | None = None,
+        *,
+        running: bool | None = None,
+        retired: str | None = None,
     ) -> None:
-        """The watchdog's restore record changed."""
+        """The watchdog's restore record changed (`retired`: given up as impossible, and why)."""
         self.restore_pending = pending
         self.restore_error = error
         if running is not None:
             self.watchdog_running = running
+        if retired is not None or pending:
+            self.restore_retired = retired
         self._emit(
             Topic.RESTORE,
-            {"pending": pending, "error": error, "running": self.watchdog_running},
+            {
+                "pending": pending,
+                "error": error,
+                "running": self.watchdog_running,
+                "retired": self.restore_retired,
+            },
         )
 
     def command_done(self, record: CommandRecord) -> None:

@@ -6,25 +6,26 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sec1000.link import Priority, Session
-from sec1000.operations import CommandResult, Operations, Origin, watts
+from sec1000.common.backoff import backoff_delays
+from sec1000.common.files import remove_durably, write_atomic
+from sec1000.common.units import kilowatts, watts
+from sec1000.link import DeviceLink, Priority, Session
+from sec1000.options import Options
 from sec1000.protocol import (
     ControlMode,
-    Feedback,
     GeneralError,
+    InvalidInputError,
     PhaseMeasurement,
     Sec1000Error,
-    Switch,
-    mode_switch_request,
 )
 from sec1000.protocol.messages import MODE_SWITCHES
-from sec1000.state import OperationName
+from sec1000.sequences import LimitWrite, read_settings, switch_all_off, switch_mode, write_limit
+from sec1000.state import StateModel
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,16 +39,34 @@ BACKOFF_MAX = 30.0
 RESTORE_BUDGET = 30.0
 # A stop waits at most this long for the restore; config.yaml gives the Supervisor 30 s.
 MAX_SHUTDOWN_GRACE = 25.0
+# A limit the controller can hold: 0-100 kW. Anything else read back is not a limit to restore.
+MAX_PLAUSIBLE_LIMIT_W = 100_000
+# A record that fails validation this many times in a row can never be written: it is retired.
+INVALID_ATTEMPTS_BEFORE_RETIRING = 3
 
 
 @dataclass(frozen=True, slots=True)
 class RestoreRecord:
-    """What must be put back: written before the limiter goes off, removed once confirmed."""
+    """What must be put back, and where: written before the limiter goes off, removed once confirmed.
+
+    `host` and `port` name the controller that was switched off: the restore goes there even if
+    the options change meanwhile. Empty for records written before they were kept.
+    """
 
     mode: str
     export_limit_w: int
     three_phase_sum: bool
     started_at: float
+    host: str = ""
+    port: int = 0
+
+    @property
+    def target(self) -> tuple[str, int] | None:
+        """The controller's address, when the record has one."""
+        return (self.host, self.port) if self.host and self.port else None
+
+
+DAMAGED = RestoreRecord(mode="", export_limit_w=-1, three_phase_sum=True, started_at=0.0)
 
 
 class RestoreStore:
@@ -57,19 +76,8 @@ class RestoreStore:
         self.path = directory / RECORD_NAME
 
     def save(self, record: RestoreRecord) -> None:
-        """Write the record and make it durable (file and directory fsync) before returning."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".restore.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(asdict(record), handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_directory(self.path.parent)
+        """Write the record and make it durable before returning."""
+        write_atomic(self.path, json.dumps(asdict(record)))
 
     def load(self) -> RestoreRecord | None:
         """The pending record, or None. A damaged record still means a restore is pending."""
@@ -80,37 +88,36 @@ class RestoreStore:
                 export_limit_w=int(data["export_limit_w"]),
                 three_phase_sum=bool(data["three_phase_sum"]),
                 started_at=float(data["started_at"]),
+                host=str(data.get("host", "")),
+                port=int(data.get("port", 0)),
             )
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, Sec1000Error) as err:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, Sec1000Error) as err:
             _LOGGER.error(
                 "restore record %s is damaged (%s); restoring from the options", self.path, err
             )
-            return RestoreRecord(mode="", export_limit_w=-1, three_phase_sum=True, started_at=0.0)
+            return DAMAGED
 
     def clear(self) -> None:
         """Remove the record once the device confirmed the restore."""
-        self.path.unlink(missing_ok=True)
-        _fsync_directory(self.path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        remove_durably(self.path)
 
 
 class Watchdog:
     """Runs the reset and owns the restore: retried with backoff until the device confirms it."""
 
-    def __init__(self, operations: Operations, store: RestoreStore) -> None:
-        self.ops = operations
+    def __init__(
+        self,
+        link: DeviceLink,
+        state: StateModel,
+        store: RestoreStore,
+        options: Callable[[], Options],
+    ) -> None:
+        self.link = link
+        self.state = state
         self.store = store
-        operations.watchdog = self
+        self._options = options
         self._running = False
         self._pending: RestoreRecord | None = None
         self._wake = asyncio.Event()
@@ -123,81 +130,99 @@ class Watchdog:
         self.restore_budget = RESTORE_BUDGET
 
     @property
-    def blocks_writes(self) -> bool:
-        """True while a restore is pending outside a running reset (other writes must wait)."""
-        return self._pending is not None and not self._running
+    def pending(self) -> bool:
+        """True while a restore is not confirmed (during a reset, or left by an earlier run)."""
+        return self._pending is not None
 
     @property
     def running(self) -> bool:
         """True while a reset is under way."""
         return self._running
 
-    async def reset(self, origin: Origin, request_id: str | None = None) -> CommandResult:
-        """Run the guarded reset sequence."""
-        name = OperationName.RESET_EXPORT_WATCHDOG
+    def refuse_writes(self) -> str | None:
+        """Why limiter writes must wait now: a restore is pending. None when they may go."""
+        if self._running:
+            return (
+                "refused: a reset export watchdog is already running; "
+                "retry once the limiter is confirmed back on"
+            )
+        if self._pending is None:
+            return None
+        return "refused: the export limiter restore is still pending; retry once it is confirmed"
+
+    async def reset(self) -> str:
+        """Run the guarded reset sequence; its message, or a Sec1000Error with the reason."""
         refusal = self._refusal()
         if refusal:
-            return self.ops.finish(
-                name, origin, int(Feedback.GENERAL_ERROR), refusal, request_id, None
-            )
+            raise GeneralError(refusal)
         self._running = True
         self._wake.clear()
-        self.ops.state.set_feedback(name, int(Feedback.WAITING), "turning the limiter off for 5 s")
         try:
             try:
-                record = await self.ops.link.run(self._turn_off, Priority.USER)
+                async with self.link.session(Priority.USER) as session:
+                    record = await self._turn_off(session)
             except Sec1000Error as err:
                 if self._pending is None:  # nothing was turned off
-                    return self.ops.finish(
-                        name, origin, int(err.feedback), str(err), request_id, None
-                    )
+                    raise
                 record = self._pending
                 _LOGGER.error("turning the limiter off failed half-way (%s); restoring", err)
             error = await self.restore(record, time.monotonic() + self.restore_budget)
             if error is None:
-                message = "export watchdog reset; the limiter is back on and confirmed"
-                return self.ops.finish(name, origin, int(Feedback.OK), message, request_id, None)
+                return "export watchdog reset; the limiter is back on and confirmed"
             self._background = asyncio.create_task(self.restore(record), name="sec1000-restore")
-            message = (
+            raise type(error)(
                 f"the limiter restore is not confirmed ({error}); "
                 "it is retried in the background until the device confirms it"
-            )
-            return self.ops.finish(name, origin, int(error.feedback), message, request_id, None)
+            ) from error
         finally:
             self._running = False
-            self.ops.state.set_restore(
-                self._pending is not None, self.ops.state.restore_error, running=False
-            )
+            self.state.set_restore(self.pending, self.state.restore_error, running=False)
 
     def _refusal(self) -> str | None:
         if self._running:
             return "a reset export watchdog is already running"
         if self._pending is not None:
             return "the export limiter restore from an earlier reset is still pending"
-        health = self.ops.link.health
-        if health.consecutive_failures:
+        health = self.link.health
+        if health.failing:
             return (
                 "refused: the last exchange with the device failed "
                 f"({health.last_error}); the limiter is not turned off while the device is not answering"
             )
         return None
 
+    def _fallback_limit_w(self) -> int:
+        """The options' maximum, clamped to the capacity: what to restore when the limit is unknown."""
+        options = self._options()
+        return watts(min(options.max_export_limit, options.total_capacity))
+
     async def _turn_off(self, session: Session) -> RestoreRecord:
-        limit_kw = self.ops.state.export_limit_kw
+        limit_kw = self.state.export_limit_kw
         if limit_kw is None:
-            limit_kw = (await self.ops.read_settings(session)).export_limit_w / 1000
-        options = self.ops.options
+            settings = await read_settings(session)
+            self.state.settings_learned(settings)
+            limit_kw = kilowatts(settings.export_limit_w)
+        limit_w = watts(limit_kw)
+        if not 0 <= limit_w <= MAX_PLAUSIBLE_LIMIT_W:
+            _LOGGER.warning(
+                "the controller reports an impossible export limit (%d W); the restore writes "
+                "the options' maximum instead",
+                limit_w,
+            )
+            limit_w = self._fallback_limit_w()
+        options = self._options()
         record = RestoreRecord(
             mode=options.control_mode.option,
-            export_limit_w=watts(limit_kw),
+            export_limit_w=limit_w,
             three_phase_sum=options.three_phase_sum,
             started_at=time.time(),
+            host=session.target[0],
+            port=session.target[1],
         )
         self.store.save(record)  # durable before the first switch goes off
         self._pending = record
-        self.ops.state.set_restore(True, None, running=True)
-        for switch in MODE_SWITCHES.values():
-            await self.ops.acknowledge(session, mode_switch_request(switch, Switch.OFF), switch)
+        self.state.set_restore(True, None, running=True)
+        await switch_all_off(session, tuple(MODE_SWITCHES.values()))
         _LOGGER.warning(
             "export limiter off: the plant exports without limit for %g s", self.off_window
         )
@@ -205,24 +230,34 @@ class Watchdog:
             await asyncio.wait_for(self._wake.wait(), self.off_window)
         return record
 
-    async def _restore_once(self, session: Session, record: RestoreRecord) -> None:
-        options = self.ops.options
+    def _restore_write(self, record: RestoreRecord) -> LimitWrite:
+        options = self._options()
         mode = ControlMode.from_option(record.mode) if record.mode else options.control_mode
-        limit_w = (
-            record.export_limit_w if record.export_limit_w >= 0 else watts(options.max_export_limit)
+        limit_w = record.export_limit_w
+        if not 0 <= limit_w <= MAX_PLAUSIBLE_LIMIT_W:
+            limit_w = self._fallback_limit_w()
+        capacity_w = watts(options.total_capacity)
+        return LimitWrite(
+            capacity_w,
+            min(limit_w, capacity_w),
+            mode,
+            PhaseMeasurement.from_sum(record.three_phase_sum),
         )
-        phase = (
-            PhaseMeasurement.SUM_OF_PHASES if record.three_phase_sum else PhaseMeasurement.PER_PHASE
-        )
-        await self.ops.switch_mode(session, mode)
+
+    async def _restore_once(self, session: Session, write: LimitWrite) -> None:
+        await switch_mode(session, write.mode)
         if not self._stopping:
             await session.pause(self.settle)
-        await self.ops.write_limit(session, limit_w, mode, phase)
-        settings = await self.ops.read_settings(session)
-        if settings.mode != mode or settings.export_limit_w != limit_w:
+        await write_limit(session, write)
+        self.state.settings_read(
+            export_limit_kw=kilowatts(write.export_limit_w), control_mode=write.mode
+        )
+        settings = await read_settings(session)
+        self.state.settings_learned(settings)
+        if settings.mode != write.mode or settings.export_limit_w != write.export_limit_w:
             raise GeneralError(
                 f"read-back shows mode {settings.mode.option} and limit {settings.export_limit_w} W, "
-                f"expected {mode.option} and {limit_w} W"
+                f"expected {write.mode.option} and {write.export_limit_w} W"
             )
 
     async def restore(
@@ -231,25 +266,52 @@ class Watchdog:
         """Restore until the device confirms; None when confirmed, else the last error at `deadline`."""
         self._pending = record
         self._restored.clear()
-        delay = self.backoff_first
+        delays = backoff_delays(self.backoff_first, BACKOFF_MAX)
+        invalid = 0
         while True:
+            delay = next(delays)
             try:
-                await self.ops.link.run(lambda s: self._restore_once(s, record), Priority.RESTORE)
+                write = self._restore_write(record)
+                async with self.link.session(Priority.RESTORE, target=record.target) as session:
+                    await self._restore_once(session, write)
             except Sec1000Error as err:
+                invalid = invalid + 1 if isinstance(err, InvalidInputError) else 0
+                if invalid >= INVALID_ATTEMPTS_BEFORE_RETIRING:
+                    self._retire(record, err)
+                    return None
                 message = f"restoring the export limiter failed: {err}; retrying in {delay:g} s"
                 _LOGGER.error("%s", message)
-                self.ops.state.set_restore(True, message)
+                self.state.set_restore(True, message)
                 if deadline is not None and time.monotonic() + delay > deadline:
                     return err
+            except Exception as err:  # never let the restore task die: log, count, retry
+                _LOGGER.exception("restoring the export limiter failed unexpectedly")
+                self.state.set_restore(True, f"restoring the export limiter failed: {err!r}")
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    return Sec1000Error(f"unexpected error: {err!r}")
             else:
-                self.store.clear()
-                self._pending = None
-                self._restored.set()
-                self.ops.state.set_restore(False, None)
-                _LOGGER.info("export limiter restored and confirmed by read-back")
+                self._confirmed()
                 return None
             await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
+
+    def _confirmed(self) -> None:
+        self.store.clear()
+        self._pending = None
+        self._restored.set()
+        self.state.set_restore(False, None)
+        _LOGGER.info("export limiter restored and confirmed by read-back")
+
+    def _retire(self, record: RestoreRecord, error: Sec1000Error) -> None:
+        """A record that can never be written: stop retrying, and say so where users look."""
+        message = (
+            f"the restore record ({record}) can never be written ({error}); it is retired. "
+            "Check the controller's export limit and mode yourself"
+        )
+        _LOGGER.error("%s", message)
+        self.store.clear()
+        self._pending = None
+        self._restored.set()
+        self.state.set_restore(False, None, retired=message)
 
     async def resume_pending(self, deadline: float | None = None) -> bool:
         """At start-up: finish a restore left by a crash or kill. True when nothing is pending."""
@@ -259,7 +321,7 @@ class Watchdog:
         _LOGGER.warning(
             "a watchdog restore was left unfinished; restoring the export limiter first"
         )
-        self.ops.state.set_restore(True, "restoring the export limiter left off by an earlier run")
+        self.state.set_restore(True, "restoring the export limiter left off by an earlier run")
         return await self.restore(record, deadline) is None
 
     def shutdown_grace(self) -> float:
@@ -268,7 +330,7 @@ class Watchdog:
         A restore is 3 switches, 0x42 and 3 switches, and a read-back (8 packets). The add-on's
         config.yaml gives the Supervisor a 30 s stop timeout, so this stays below 25 s.
         """
-        return min(MAX_SHUTDOWN_GRACE, 8 * self.ops.link.gap + self.settle + 4.0)
+        return min(MAX_SHUTDOWN_GRACE, 8 * self.link.gap + self.settle + 4.0)
 
     async def shutdown(self, grace: float | None = None) -> None:
         """On SIGTERM: end the off window now and get the limiter back before exiting."""

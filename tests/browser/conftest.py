@@ -20,6 +20,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_p
 from sec1000.options import Options
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
+from sec1000.simulator.panel import register_demo
 from sec1000.web import create_app
 
 from tests.browser.ingress_proxy import PREFIX, PROXY_LOG, ProxyLog, create_proxy
@@ -85,7 +86,7 @@ async def serve_panel(tmp_path: Path, *, websocket: bool = True) -> AsyncIterato
     runtime = Runtime(options, tmp_path / "data", save_options=save)
     runtime.watchdog.off_window = 0.4  # the real 5 s window, shortened: the sequence is the same
     runtime.watchdog.settle = 0.1
-    panel_runner, panel_url = await _site(create_app(runtime, simulator=simulator))
+    panel_runner, panel_url = await _site(demo_app(runtime, simulator))
     proxy = create_proxy(panel_url, websocket=websocket)
     proxy_runner, proxy_url = await _site(proxy)
     await runtime.start()
@@ -209,3 +210,10 @@ async def shot(page: Page, name: str) -> None:
 async def settle(seconds: float = 0.05) -> None:
     """Give the event loop (core, panel, proxy) a moment."""
     await asyncio.sleep(seconds)
+
+
+def demo_app(runtime: Runtime, simulator: SimulatorServer) -> web.Application:
+    """The panel with the demo's switches, as `serve --demo` builds it."""
+    app = create_app(runtime)
+    register_demo(app, simulator)
+    return app

@@ -209,9 +209,9 @@ class Bridge:
         self._spawn(
             self.runtime.ops.run(
                 data.get("command"),
-                data.get("limit"),
+                data,
                 origin,
-                None if request_id is None else str(request_id),
+                None if request_id is None else str(request_id)[:200],
             )
         )
 
@@ -254,7 +254,7 @@ class Bridge:
                 await ops.export_disable(origin)
             await self._sync_helpers()  # a failed command puts the switch back
         elif helper.command is not None:
-            await ops.run(helper.command, None, origin)
+            await ops.run(helper.command, {}, origin)
 
     def _origin(self, context: dict[str, Any]) -> Origin:
         user_id = context.get("user_id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sec1000.commands import COMMANDS, CommandName
 from sec1000.protocol import TELEMETRY_FIELDS
 from sec1000.state import OperationName
 
@@ -38,14 +39,24 @@ class Sensor:
         return attributes
 
 
+# Home Assistant's words for the telemetry table: device class by unit, icon by field.
+DEVICE_CLASSES = {"V": "voltage", "A": "current", "kW": "power"}
+TELEMETRY_ICONS = {
+    **{f"v{n}": "mdi:flash" for n in (1, 2, 3)},
+    **{f"i{n}": "mdi:current-ac" for n in (1, 2, 3)},
+    **{f"p{n}": "mdi:flash-triangle" for n in (1, 2, 3)},
+    "meters_power": "mdi:transmission-tower",
+    "inverters_power": "mdi:solar-power",
+    "load_power": "mdi:home-lightning-bolt",
+}
 TELEMETRY_SENSORS: dict[str, Sensor] = {
     field.key: Sensor(
         f"sensor.sec1000_{field.key}",
         f"SEC1000 {field.name}",
         field.unit,
-        field.device_class,
+        DEVICE_CLASSES.get(field.unit),
         "measurement",
-        field.icon,
+        TELEMETRY_ICONS.get(field.key, "mdi:gauge"),
     )
     for field in TELEMETRY_FIELDS
 }
@@ -105,40 +116,33 @@ class Helper:
         return f"{self.domain}.{self.object_id}"
 
 
-def _button(object_id: str, name: str, command: str, icon: str) -> Helper:
-    return Helper("input_button", object_id, name, command, {"icon": icon})
+BUTTON_ICONS = {
+    CommandName.EXPORT_ENABLE: "mdi:transmission-tower-export",
+    CommandName.EXPORT_DISABLE: "mdi:transmission-tower-off",
+    CommandName.GET_EXPORT_LIMIT: "mdi:download",
+    CommandName.SET_DATETIME: "mdi:clock-check-outline",
+    CommandName.RESET_EXPORT_WATCHDOG: "mdi:restart-alert",
+}
+
+
+def _button(command: CommandName) -> Helper:
+    # Home Assistant derives the helper's id from its name: "SEC1000 Set Datetime" → sec1000_set_datetime.
+    return Helper(
+        "input_button",
+        f"sec1000_{command.value}",
+        f"SEC1000 {command.value.replace('_', ' ').title()}",
+        command.value,
+        {"icon": BUTTON_ICONS.get(command, "mdi:gesture-tap-button")},
+    )
 
 
 HELPERS: tuple[Helper, ...] = (
-    _button(
-        "sec1000_export_enable",
-        "SEC1000 Export Enable",
-        "export_enable",
-        "mdi:transmission-tower-export",
-    ),
-    _button(
-        "sec1000_export_disable",
-        "SEC1000 Export Disable",
-        "export_disable",
-        "mdi:transmission-tower-off",
-    ),
-    _button(
-        "sec1000_get_export_limit", "SEC1000 Get Export Limit", "get_export_limit", "mdi:download"
-    ),
-    _button(
-        "sec1000_set_datetime", "SEC1000 Set Datetime", "set_datetime", "mdi:clock-check-outline"
-    ),
-    _button(
-        "sec1000_reset_export_watchdog",
-        "SEC1000 Reset Export Watchdog",
-        "reset_export_watchdog",
-        "mdi:restart-alert",
-    ),
+    *(_button(spec.name) for spec in COMMANDS if spec.button),
     Helper(
         "input_number",
         "sec1000_export_limit_setpoint",
         "SEC1000 Export Limit Setpoint",
-        "set_export_limit",
+        CommandName.SET_EXPORT_LIMIT.value,
         {
             "min": 0,
             "max": 100,

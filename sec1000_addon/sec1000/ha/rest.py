@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, TypedDict
 
@@ -13,8 +12,8 @@ from sec1000.ha import (
     CannotConnectError,
     Endpoint,
     HttpStatusError,
-    InvalidResponseError,
 )
+from sec1000.ha.http import HttpEndpoint, decode_json
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,10 +52,7 @@ class HomeAssistantRest:
         *,
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
-        self.session = session
-        self.base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}"}
-        self.timeout = timeout
+        self.http = HttpEndpoint(session, base_url, token, timeout)
 
     @classmethod
     def from_endpoint(cls, session: aiohttp.ClientSession, endpoint: Endpoint) -> HomeAssistantRest:
@@ -70,15 +66,7 @@ class HomeAssistantRest:
         AuthenticationError (401/403), HttpStatusError (other errors), InvalidResponseError.
         """
         path = path.lstrip("/")
-        url = f"{self.base_url}/{path}"
-        try:
-            async with self.session.request(
-                method, url, json=body, headers=self._headers, timeout=self.timeout
-            ) as response:
-                text = await response.text()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as err:
-            raise CannotConnectError(f"{method} {path}: {err!r}") from err
+        status, text = await self.http.call(method, f"/{path}", body)
         if status in (401, 403):
             raise AuthenticationError(f"{method} {path}: HTTP {status} (token refused)")
         if status in UNREACHABLE_STATUSES:
@@ -87,10 +75,7 @@ class HomeAssistantRest:
             raise HttpStatusError(method, path, status, text)
         if not text:
             return None
-        try:
-            return json.loads(text)
-        except ValueError as err:
-            raise InvalidResponseError(f"{method} {path}: not JSON: {text[:80]!r}") from err
+        return decode_json(text, f"{method} {path}")
 
     async def check(self) -> None:
         """GET /api/: raises unless the API runs and takes the token."""

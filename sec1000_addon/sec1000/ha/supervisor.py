@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import aiohttp
 
-from sec1000.ha import Endpoint, SupervisorError
+from sec1000.ha import CannotConnectError, Endpoint, InvalidResponseError, SupervisorError
+from sec1000.ha.http import HttpEndpoint, decode_json
 
 DEFAULT_SUPERVISOR_URL = "http://supervisor"
 TIMEOUT = aiohttp.ClientTimeout(total=15)
@@ -56,9 +56,7 @@ class SupervisorOptionsStore:
     """Reads and writes the add-on's options through the Supervisor API (/addons/self/…)."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str) -> None:
-        self.session = session
-        self.base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}"}
+        self.http = HttpEndpoint(session, base_url, token, TIMEOUT)
 
     @classmethod
     def from_env(
@@ -70,18 +68,11 @@ class SupervisorOptionsStore:
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
-            async with self.session.request(
-                method, f"{self.base_url}{path}", json=body, headers=self._headers, timeout=TIMEOUT
-            ) as response:
-                status = response.status
-                text = await response.text()
-        except (aiohttp.ClientError, TimeoutError, OSError) as err:
-            raise SupervisorError(
-                f"the Supervisor did not answer {method} {path}: {err!r}"
-            ) from err
-        try:
-            payload = json.loads(text)
-        except ValueError:
+            status, text = await self.http.call(method, path, body)
+            payload = decode_json(text, f"{method} {path}")
+        except CannotConnectError as err:
+            raise SupervisorError(f"the Supervisor did not answer {method} {path}: {err}") from err
+        except InvalidResponseError:
             payload = None
         if not isinstance(payload, dict):
             raise SupervisorError(

@@ -18,12 +18,13 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
 import aiohttp
 
+from sec1000.common.backoff import BACKOFF_FIRST, BACKOFF_MAX, backoff_delays
 from sec1000.ha import (
     AuthenticationError,
     CannotConnectError,
@@ -44,8 +45,6 @@ HEARTBEAT = 30.0  # WebSocket ping interval; a dead peer is noticed after about 
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # get_states of a large home exceeds aiohttp's 4 MiB default
 STARTING_POLL = 0.5  # how often to ask a starting Home Assistant whether it runs yet
 CORE_RUNNING = "RUNNING"
-BACKOFF_FIRST = 1.0
-BACKOFF_MAX = 30.0
 
 EventCallback = Callable[[dict[str, Any]], None]
 ConnectedCallback = Callable[[], Awaitable[None]]
@@ -95,14 +94,6 @@ class EventMessage(TypedDict):
     id: int
     type: str
     event: dict[str, Any]
-
-
-def backoff_delays(first: float = BACKOFF_FIRST, maximum: float = BACKOFF_MAX) -> Iterator[float]:
-    """first, 2·first, 4·first, … capped at maximum."""
-    delay = first
-    while True:
-        yield min(delay, maximum)
-        delay = min(delay * 2, maximum)
 
 
 async def _receive_json(ws: aiohttp.ClientWebSocketResponse) -> Any:

@@ -44,6 +44,11 @@ class PhaseMeasurement(IntEnum):
     PER_PHASE = 1
     SUM_OF_PHASES = 2
 
+    @classmethod
+    def from_sum(cls, three_phase_sum: bool) -> PhaseMeasurement:
+        """The byte for the `three_phase_sum` option: sum of the phases, or each phase."""
+        return cls.SUM_OF_PHASES if three_phase_sum else cls.PER_PHASE
+
 
 class Status(IntEnum):
     """Status bytes seen in one-byte answers."""

@@ -1,7 +1,8 @@
-"""The telemetry table: every field's wire scale, published unit and Home Assistant metadata."""
+"""The telemetry table: every field of the 0x0B answer, its wire scale and its unit."""
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,66 +13,71 @@ from sec1000.protocol.frames import Frame
 
 @dataclass(frozen=True, slots=True)
 class TelemetryField:
-    """One telemetry value: how it is decoded and how it is published."""
+    """One telemetry value: its key, its name, its unit and the scale of its wire integer."""
 
     key: str
     name: str
     unit: str
-    device_class: str
-    icon: str
-    wire_scale: float  # raw int32 -> published unit
-    decimals: int
+    wire_scale: float  # raw int32 × wire_scale = the value in `unit`
+
+    @property
+    def decimals(self) -> int:
+        """Decimals the wire resolution carries (0.1 V → 1, 0.01 A → 2, 1 W in kW → 3)."""
+        return max(0, round(-math.log10(self.wire_scale)))
 
 
-def _power(key: str, name: str, icon: str) -> TelemetryField:
-    # Power is 1 W on the wire and published in kW, as the field integration does.
-    return TelemetryField(key, name, "kW", "power", icon, 0.001, 3)
+def _power(key: str, name: str) -> TelemetryField:
+    # Power is 1 W on the wire and given in kW, as the field integration does.
+    return TelemetryField(key, name, "kW", 0.001)
 
 
 # Order is the wire order of the 0x0B answer: 11 signed int32 big-endian.
 WIRE_FIELDS: tuple[TelemetryField, ...] = (
-    *(
-        TelemetryField(f"v{n}", f"Voltage L{n}", "V", "voltage", "mdi:flash", 0.1, 1)
-        for n in (1, 2, 3)
-    ),
-    *(
-        TelemetryField(f"i{n}", f"Current L{n}", "A", "current", "mdi:current-ac", 0.01, 2)
-        for n in (1, 2, 3)
-    ),
-    *(_power(f"p{n}", f"Power L{n}", "mdi:flash-triangle") for n in (1, 2, 3)),
+    *(TelemetryField(f"v{n}", f"Voltage L{n}", "V", 0.1) for n in (1, 2, 3)),
+    *(TelemetryField(f"i{n}", f"Current L{n}", "A", 0.01) for n in (1, 2, 3)),
+    *(_power(f"p{n}", f"Power L{n}") for n in (1, 2, 3)),
     # Meters power: sum of the phases; positive = export to the grid, negative = import.
-    _power("meters_power", "Meters Power", "mdi:transmission-tower"),
-    _power("inverters_power", "Inverters Power", "mdi:solar-power"),
+    _power("meters_power", "Meters Power"),
+    _power("inverters_power", "Inverters Power"),
 )
 # Derived: load = inverters - meters.
-LOAD_FIELD = _power("load_power", "Load Power", "mdi:home-lightning-bolt")
+LOAD_FIELD = _power("load_power", "Load Power")
 TELEMETRY_FIELDS: tuple[TelemetryField, ...] = (*WIRE_FIELDS, LOAD_FIELD)
 TELEMETRY_DATA_LENGTH = 4 * len(WIRE_FIELDS)
 _WIRE_FORMAT = ">" + "i" * len(WIRE_FIELDS)
+_POSITION = {field.key: index for index, field in enumerate(WIRE_FIELDS)}
+_METERS = _POSITION["meters_power"]
+_INVERTERS = _POSITION["inverters_power"]
 
 
 @dataclass(frozen=True, slots=True)
 class Telemetry:
-    """One telemetry answer, raw wire integers kept; values are derived in published units."""
+    """One telemetry answer, raw wire integers kept; values are derived in their units."""
 
     raw: tuple[int, ...]
+
+    def wire(self, key: str) -> int:
+        """The raw wire integer of a field, by key."""
+        return self.raw[_POSITION[key]]
 
     @property
     def inverters_w(self) -> int:
         """Inverters power in W."""
-        return self.raw[10]
+        return self.raw[_INVERTERS]
 
     @property
     def meters_w(self) -> int:
         """Meters (grid) power in W; positive = export."""
-        return self.raw[9]
+        return self.raw[_METERS]
 
     def with_inverters_w(self, watts: int) -> Telemetry:
         """Return a copy with the inverters power replaced (the zero-power fix)."""
-        return Telemetry(raw=(*self.raw[:10], watts))
+        raw = list(self.raw)
+        raw[_INVERTERS] = watts
+        return Telemetry(raw=tuple(raw))
 
     def values(self) -> Mapping[str, float]:
-        """Every field, load included, in its published unit (V, A, kW), rounded."""
+        """Every field, load included, in its unit (V, A, kW), rounded to its wire resolution."""
         out = {
             field.key: round(raw * field.wire_scale, field.decimals)
             for field, raw in zip(WIRE_FIELDS, self.raw, strict=True)

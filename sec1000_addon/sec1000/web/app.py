@@ -12,18 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from sec1000.runtime import Runtime
-from sec1000.simulator import SimulatorServer
 from sec1000.web import live, setup, views
-from sec1000.web.keys import (
-    HA_STATUS,
-    RUNTIME,
-    SAVE_LOCK,
-    SIMULATOR,
-    SUPERVISED,
-    TASKS,
-    TEMPLATES,
-    HaStatus,
-)
+from sec1000.web.keys import HA_STATUS, RUNTIME, SAVE_LOCK, SUPERVISED, TASKS, TEMPLATES, HaStatus
 from sec1000.web.render import environment
 
 STATIC = Path(__file__).parent / "static"
@@ -95,7 +85,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 def create_app(
     runtime: Runtime,
     *,
-    simulator: SimulatorServer | None = None,
     supervised: bool = False,
     ha_status: HaStatus | None = None,
 ) -> web.Application:
@@ -109,8 +98,6 @@ def create_app(
     app[RUNTIME] = runtime
     app[SUPERVISED] = supervised
     app[HA_STATUS] = ha_status or no_home_assistant
-    if simulator is not None:
-        app[SIMULATOR] = simulator
     templates = environment()
     templates.globals["static_version"] = static_version()
     app[TEMPLATES] = templates
@@ -128,7 +115,6 @@ def create_app(
     router.add_post("/command", views.command, name="command")
     router.add_post("/setup", setup.setup_save, name="setup-save")
     router.add_post("/test-connection", setup.test_connection, name="test-connection")
-    router.add_post("/simulator", views.simulator, name="simulator")
     # live updates: WebSocket, and polling as the fallback
     router.add_get("/ws", live.websocket, name="ws")
     router.add_get("/live", live.poll, name="live")

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 from aiohttp import web
 
 from sec1000.runtime import Runtime
-from sec1000.simulator import SimulatorServer
 
 HaStatus = Callable[[], Mapping[str, Any]]
 
+
+class DemoControls(Protocol):
+    """A simulated controller's switches, shown on the diagnostics page (the demo only)."""
+
+    def status(self) -> Mapping[str, Any]:
+        """{"faults": {name: on}, "overloaded": bool, "exchanges": int}."""
+
+    def act(self, action: str, on: bool) -> None:
+        """Apply one switch: a fault name, "clear" or "power_cycle"."""
+
+
 RUNTIME = web.AppKey("runtime", Runtime)
-SIMULATOR = web.AppKey("simulator", SimulatorServer)
+# Present only in the demo: the simulator registers it with its own routes.
+DEMO: web.AppKey[DemoControls] = web.AppKey("demo")
 SUPERVISED = web.AppKey("supervised", bool)
 # Home Assistant connection status for diagnostics: a callable returning at least
 # {"connected": bool, "status": str}; serve.py passes the HA client's `diagnostics`.

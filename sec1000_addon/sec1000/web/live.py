@@ -19,17 +19,16 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from sec1000.simulator import FAULTS
 from sec1000.state import StateEvent, Topic
-from sec1000.web.keys import HA_STATUS, RUNTIME, SIMULATOR, TEMPLATES
-from sec1000.web.render import BUTTONS, TOGGLE_OPERATIONS, View
+from sec1000.web.keys import DEMO, HA_STATUS, RUNTIME, TEMPLATES
+from sec1000.web.render import BUTTONS, TOGGLE_COMMANDS, View
 
 _LOGGER = logging.getLogger(__name__)
 
 PAGES = ("dashboard", "setup", "diagnostics")
 ALL_PAGES = frozenset(PAGES)
 PUSH_DELAY = 0.05  # coalesce a burst of events into one push
-TICK = 2.0  # how often the Home Assistant status and the simulator are looked at
+TICK = 2.0  # how often the Home Assistant status and the demo's switches are looked at
 HEARTBEAT = 25.0
 TICK_TOPIC = "tick"
 
@@ -115,12 +114,12 @@ def _fragments() -> dict[str, Fragment]:
 
 FRAGMENTS = _fragments()
 # Feedback and command events name their operation: only that operation's elements change.
-_OPERATION_FRAGMENTS = {
+OPERATION_FRAGMENTS: dict[str, set[str]] = {
     **{op.value: {f"status-{op.value}"} for op in BUTTONS},
     "set_control_mode": {"status-set_control_mode"},
-    **{op.value: {"export-toggle"} for op in TOGGLE_OPERATIONS},
+    **{name.value: {"export-toggle"} for name in TOGGLE_COMMANDS},
 }
-_PER_OPERATION = {fid for ids in _OPERATION_FRAGMENTS.values() for fid in ids}
+_PER_OPERATION = {fid for ids in OPERATION_FRAGMENTS.values() for fid in ids}
 
 
 def affected(event: StateEvent) -> set[str]:
@@ -128,14 +127,14 @@ def affected(event: StateEvent) -> set[str]:
     ids = {f.id for f in FRAGMENTS.values() if event.topic in f.topics}
     if event.topic in (Topic.FEEDBACK, Topic.COMMAND):
         name = str(event.data.get("operation") or event.data.get("command") or "")
-        ids = (ids - _PER_OPERATION) | _OPERATION_FRAGMENTS.get(name, set())
+        ids = (ids - _PER_OPERATION) | OPERATION_FRAGMENTS.get(name, set())
     return ids
 
 
 def page_fragments(app: web.Application, page: str) -> list[str]:
     """The ids of the live fragments shown on a page."""
     ids = [f.id for f in FRAGMENTS.values() if page in f.pages]
-    if SIMULATOR not in app:
+    if DEMO not in app:
         ids = [fid for fid in ids if fid != "sim-faults"]
     return ids
 
@@ -143,19 +142,17 @@ def page_fragments(app: web.Application, page: str) -> list[str]:
 def make_view(app: web.Application) -> View:
     """One consistent view of the state for a render pass."""
     runtime = app[RUNTIME]
-    simulator = app.get(SIMULATOR)
-    faults = None
-    if simulator is not None:
-        faults = {name: name in simulator.faults for name in FAULTS}
+    demo = app.get(DEMO)
+    demo_status = demo.status() if demo is not None else {}
     return View(
         state=runtime.state,
         options=runtime.options,
         options_error=runtime.options_error,
         health=runtime.link.health,
-        link_target=f"{runtime.link.host}:{runtime.link.port}",
+        link_target="{}:{}".format(*runtime.link.target),
         ha_status=app[HA_STATUS](),
-        faults=faults,
-        overloaded=simulator.overloaded if simulator is not None else False,
+        faults=demo_status.get("faults"),
+        overloaded=bool(demo_status.get("overloaded", False)),
     )
 
 
@@ -190,7 +187,7 @@ class LiveHub:
         self._last_tick: Any = None
 
     def start(self) -> None:
-        """Follow the state model, and look at the Home Assistant status and simulator now and then."""
+        """Follow the state model; look at the Home Assistant status and the demo now and then."""
         self._unsubscribe = self.app[RUNTIME].state.subscribe(self.on_event)
         self._ticker = asyncio.create_task(self._tick(), name="sec1000-panel-tick")
 
@@ -238,10 +235,10 @@ class LiveHub:
             self._wakers.discard(event)
 
     def _tick_signature(self) -> Any:
-        simulator = self.app.get(SIMULATOR)
+        demo = self.app.get(DEMO)
         ha = dict(self.app[HA_STATUS]())
-        sim = (sorted(simulator.faults), simulator.overloaded) if simulator is not None else None
-        return ha, sim
+        shown = demo.status() if demo is not None else None
+        return ha, (shown["faults"], shown["overloaded"]) if shown is not None else None
 
     async def _tick(self) -> None:
         while True:

@@ -11,21 +11,24 @@ from typing import Any
 
 import jinja2
 
-from sec1000.link import LinkHealth
+from sec1000.commands import COMMANDS, CommandName
+from sec1000.health import LinkHealth
 from sec1000.operations import CommandResult
 from sec1000.options import Options
 from sec1000.protocol import Feedback, describe_feedback
 from sec1000.state import CommandRecord, OperationName, StateModel
 from sec1000.web.chart import Chart, build_chart
 
-# The four styled buttons, in the order the dashboard shows them.
-BUTTONS = (
-    OperationName.SET_EXPORT_LIMIT,
-    OperationName.GET_EXPORT_LIMIT,
-    OperationName.SET_DATETIME,
-    OperationName.RESET_EXPORT_WATCHDOG,
-)
+# The dashboard's styled buttons, in registry order, each with its feedback sensor.
+DASHBOARD = tuple(spec for spec in COMMANDS if spec.dashboard and spec.feedback is not None)
+BUTTONS = tuple(spec.feedback for spec in DASHBOARD if spec.feedback is not None)
 TOGGLE_OPERATIONS = (OperationName.EXPORT_ENABLE, OperationName.EXPORT_DISABLE)
+# The commands the export switch runs: its own element shows their progress.
+TOGGLE_COMMANDS = (
+    CommandName.EXPORT_ENABLE,
+    CommandName.EXPORT_DISABLE,
+    CommandName.EXPORT_TOGGLE,
+)
 MODE_HINTS = {
     "value": ("By value", "limit the export to a value in kW; most plants"),
     "dred": ("DRED", "Demand Response Enabled Device: Australia and New Zealand"),
@@ -254,6 +257,12 @@ class View:
         """Recent raw frames, newest first."""
         return list(reversed(self.health.frame_log()))
 
+    def field_value(self, name: str) -> str:
+        """What a command's field shows before the user types: the value the device holds."""
+        if name == "limit" and self.state.export_limit_kw is not None:
+            return f"{self.state.export_limit_kw:.2f}"
+        return ""
+
     @property
     def mode(self) -> str | None:
         """The control mode the device reported (or confirmed)."""
@@ -279,5 +288,6 @@ def environment() -> jinja2.Environment:
     env.filters["kw"] = kw
     env.filters["result"] = result_words
     env.globals["BUTTONS"] = [op.value for op in BUTTONS]
+    env.globals["DASHBOARD"] = DASHBOARD
     env.globals["MODE_HINTS"] = MODE_HINTS
     return env

@@ -13,26 +13,17 @@ from aiohttp import web
 from markupsafe import Markup
 
 from sec1000 import __version__
+from sec1000.commands import COMMANDS
 from sec1000.operations import Origin
-from sec1000.simulator import FAULTS
 from sec1000.state import OperationName
-from sec1000.web.keys import HA_STATUS, RUNTIME, SIMULATOR, TASKS, TEMPLATES
-from sec1000.web.live import HUB, make_view, render_fragment, render_update
+from sec1000.web.keys import DEMO, HA_STATUS, RUNTIME, TASKS, TEMPLATES
+from sec1000.web.live import HUB, OPERATION_FRAGMENTS, make_view, render_fragment, render_update
 from sec1000.web.render import View
 
 _LOGGER = logging.getLogger(__name__)
 
-COMMANDS = frozenset(
-    {
-        "export_enable",
-        "export_disable",
-        "export_toggle",
-        "set_export_limit",
-        "get_export_limit",
-        "set_datetime",
-        "reset_export_watchdog",
-    }
-)
+# The commands the panel may start, from the registry.
+PANEL_COMMANDS = {spec.name.value: spec for spec in COMMANDS if spec.panel}
 # X-Ingress-Path is "/api/hassio_ingress/<token>"; anything else is not used for <base>.
 INGRESS_PATH = re.compile(r"^(/[A-Za-z0-9_~.\-]+)+$")
 
@@ -77,7 +68,7 @@ def render_page(
             base=ingress_base(request),
             seq=app[HUB].seq,
             version=__version__,
-            demo=SIMULATOR in app,
+            demo=DEMO in app,
             fragment=fragment,
             **context,
         )
@@ -123,47 +114,26 @@ async def command(request: web.Request) -> web.Response:
     task, and waiting → OK / error arrives on the live channel like any other change.
     """
     form = await request.post()
-    name = str(form.get("command", ""))
-    if name not in COMMANDS:
-        raise web.HTTPBadRequest(text=f"unknown command {name!r}")
+    spec = PANEL_COMMANDS.get(str(form.get("command", "")))
+    if spec is None:
+        raise web.HTTPBadRequest(
+            text="unknown command; the panel knows " + ", ".join(PANEL_COMMANDS)
+        )
     app = request.app
-    if name == "reset_export_watchdog" and form.get("confirm") != "yes":
+    if spec.confirm and form.get("confirm") != "yes":
         note = (
-            '<p id="watchdog-note" class="note" hx-swap-oob="true" role="alert">Nothing was done: '
-            "the reset needs its confirmation (full export for about 5 s).</p>"
+            f'<p id="note-{spec.name}" class="note" hx-swap-oob="true" role="alert">Nothing was '
+            f"done: {spec.label.lower()} needs its confirmation ({spec.confirm.action}).</p>"
         )
         return html(note)
-    limit = form.get("limit") if name == "set_export_limit" else None
+    data = {param.name: form.get(param.name) for param in spec.params}
     runtime = app[RUNTIME]
-    spawn(app, runtime.ops.run(name, limit, origin(request)), f"panel command {name}")
+    spawn(app, runtime.ops.run(spec.name, data, origin(request)), f"panel command {spec.name}")
     await asyncio.sleep(0)  # let the operation mark itself waiting before we render it
-    if name in ("export_enable", "export_disable", "export_toggle"):
-        ids = ["export-toggle"]
-    else:
-        ids = [f"status-{name}"]
-    update = render_update(app, ids)
-    if name == "reset_export_watchdog":
-        update += '\n<p id="watchdog-note" class="note" hx-swap-oob="true"></p>'
+    update = render_update(app, sorted(OPERATION_FRAGMENTS[spec.name]))
+    if spec.confirm:
+        update += f'\n<p id="note-{spec.name}" class="note" hx-swap-oob="true"></p>'
     return html(update)
-
-
-async def simulator(request: web.Request) -> web.Response:
-    """POST simulator (demo only): switch a simulated fault, clear them, or power-cycle."""
-    sim = request.app.get(SIMULATOR)
-    if sim is None:
-        raise web.HTTPNotFound(text="there is no simulator: this is not the demo")
-    form = await request.post()
-    action = str(form.get("action", ""))
-    if action == "clear":
-        sim.clear_faults()
-    elif action == "power_cycle":
-        sim.power_cycle()
-    elif action in FAULTS:
-        sim.set_fault(action, form.get("on") == "true")
-    else:
-        raise web.HTTPBadRequest(text=f"unknown simulator action {action!r}")
-    request.app[HUB].mark(["sim-faults"])
-    return html(render_update(request.app, ["sim-faults"]))
 
 
 # -- data
@@ -174,7 +144,7 @@ def diagnostics_data(app: web.Application) -> dict[str, Any]:
     runtime = app[RUNTIME]
     state = runtime.state
     health = runtime.link.health
-    sim = app.get(SIMULATOR)
+    demo = app.get(DEMO)
     return {
         "version": __version__,
         "generated_at": time.time(),
@@ -182,7 +152,7 @@ def diagnostics_data(app: web.Application) -> dict[str, Any]:
         "options_error": runtime.options_error.errors if runtime.options_error else None,
         "options_warnings": runtime.options.warnings(),
         "link": {
-            "target": f"{runtime.link.host}:{runtime.link.port}",
+            "target": "{}:{}".format(*runtime.link.target),
             "queued": runtime.link.queued,
             **health.as_dict(),
         },
@@ -192,15 +162,7 @@ def diagnostics_data(app: web.Application) -> dict[str, Any]:
         "commands": [record.as_dict() for record in state.commands],
         "history_points": len(state.history),
         "home_assistant": dict(app[HA_STATUS]()),
-        "simulator": (
-            {
-                "faults": sorted(str(fault) for fault in sim.faults),
-                "overloaded": sim.overloaded,
-                "exchanges": len(sim.exchanges),
-            }
-            if sim is not None
-            else None
-        ),
+        "simulator": dict(demo.status()) if demo is not None else None,
     }
 
 

@@ -1,0 +1,1 @@
+"""Small pieces every layer shares: atomic files, backoff, number parsing, units. No I/O policy."""

@@ -1,0 +1,23 @@
+"""Watts on the wire, kilowatts for people."""
+
+from __future__ import annotations
+
+
+def watts(kw: float) -> int:
+    """kW (two decimals) to whole watts, in the device's 10 W steps."""
+    return round(kw * 100) * 10
+
+
+def kilowatts(w: int) -> float:
+    """Whole watts from the device to kW."""
+    return w / 1000
+
+
+def seconds(ms: float) -> float:
+    """Milliseconds (the gap option) to seconds."""
+    return ms / 1000
+
+
+def milliseconds(s: float) -> float:
+    """Seconds to milliseconds, two decimals (latencies)."""
+    return round(s * 1000, 2)

@@ -1,0 +1,63 @@
+"""The demo's controls on the panel: switch the simulator's faults, clear them, power-cycle.
+
+`serve --demo` calls `register_demo(app, server)`; the panel itself knows nothing of the
+simulator, only the `DemoControls` shape it shows on the diagnostics page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from sec1000.simulator.server import FAULTS, SimulatorServer
+from sec1000.web.keys import DEMO
+from sec1000.web.live import HUB, render_update
+
+DEMO_FRAGMENT = "sim-faults"
+
+
+class SimulatorControls:
+    """What the panel shows of the simulator, and the actions its switches take."""
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self.server = server
+
+    def status(self) -> Mapping[str, Any]:
+        """{"faults": {name: on}, "overloaded": bool, "exchanges": int}."""
+        server = self.server
+        return {
+            "faults": {name: name in server.faults for name in FAULTS},
+            "overloaded": server.overloaded,
+            "exchanges": len(server.exchanges),
+        }
+
+    def act(self, action: str, on: bool) -> None:
+        """Apply one switch; raises KeyError for an unknown action."""
+        if action == "clear":
+            self.server.clear_faults()
+        elif action == "power_cycle":
+            self.server.power_cycle()
+        elif action in FAULTS:
+            self.server.set_fault(action, on)
+        else:
+            raise KeyError(action)
+
+
+async def simulator_action(request: web.Request) -> web.Response:
+    """POST simulator: switch a simulated fault, clear them, or power-cycle."""
+    controls = request.app[DEMO]
+    form = await request.post()
+    try:
+        controls.act(str(form.get("action", "")), form.get("on") == "true")
+    except KeyError:
+        raise web.HTTPBadRequest(text="unknown simulator action") from None
+    request.app[HUB].mark([DEMO_FRAGMENT])
+    return web.Response(text=render_update(request.app, [DEMO_FRAGMENT]), content_type="text/html")
+
+
+def register_demo(app: web.Application, server: SimulatorServer) -> None:
+    """Show the simulator's switches on the panel and accept them at POST simulator."""
+    app[DEMO] = SimulatorControls(server)
+    app.router.add_post("/simulator", simulator_action, name="simulator")
