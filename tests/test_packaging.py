@@ -207,6 +207,20 @@ def test_schema_equals_the_applications_option_model() -> None:
     assert Options.from_mapping(cfg["options"]) == Options()
 
 
+def test_no_string_option_is_bounded_in_the_schema() -> None:
+    """Supervisors before 2026.07 refuse every value of a bounded `str` or `password` ("must
+    have a partial ordering": they compare the text with the bounds). The bound is ours to check."""
+    for key, schema in config()["schema"].items():
+        kind = str(schema).removesuffix("?")
+        assert not re.fullmatch(r"(str|password)\(.*\)", kind), (key, schema)
+
+
+def test_the_host_bound_is_kept_by_the_application() -> None:
+    assert _app_accepts("host", "a" * 63 + "." + "b" * 63)
+    for bad in ("", "a" * 64, "192.168.1..200", "host\x00name", "x" * 254, "-bad-.lan"):
+        assert not _app_accepts("host", bad), bad
+
+
 @pytest.mark.parametrize("spec", OPTION_SPECS, ids=lambda spec: spec.key)
 def test_schema_bounds_equal_the_applications_validation(spec: Any) -> None:
     """Just inside the bounds both accept; just outside both refuse."""
