@@ -1,0 +1,156 @@
+"""The package's shape: imports run one way, layers import only what is below them.
+
+Every import counts, lazy ones inside functions and `TYPE_CHECKING` ones included.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import sec1000
+from sec1000.commands import COMMANDS
+from sec1000.operations import Operations
+
+PACKAGE = Path(sec1000.__file__).parent
+
+# Layer of each top-level part of the package; a module may import its own layer or lower ones.
+LAYERS = {
+    "protocol": 0,
+    "common": 0,
+    "health": 1,
+    "link": 2,
+    "options": 2,
+    "sequences": 3,
+    "state": 3,
+    "commands": 4,
+    "operations": 5,
+    "watchdog": 5,
+    "runtime": 6,
+}
+ADAPTERS = ("web", "ha", "cli")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def imports_of(name: str) -> set[str]:
+    """The package's modules that `name` imports, anywhere in its source."""
+    path = MODULES[name]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                found.add(candidate if candidate in MODULES else base)
+    return {target for target in found if target in MODULES and target != name}
+
+
+GRAPH = {name: imports_of(name) for name in MODULES}
+
+
+def part(name: str) -> str:
+    """sec1000.web.live → web; sec1000.link → link."""
+    pieces = name.split(".")
+    return pieces[1] if len(pieces) > 1 else ""
+
+
+def find_cycle() -> list[str] | None:
+    """One import cycle, as a list of modules, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(GRAPH[node]):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target) :], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(GRAPH):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_graph_sees_lazy_and_type_checking_imports() -> None:
+    # serve imports the demo's panel module inside a function: the graph must see it.
+    assert "sec1000.simulator.panel" in GRAPH["sec1000.serve"]
+    assert "sec1000.runtime" in GRAPH["sec1000.web.keys"]
+
+
+def test_no_import_cycle_anywhere() -> None:
+    assert find_cycle() is None, " → ".join(find_cycle() or [])
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if part(n) in LAYERS))
+def test_core_modules_import_only_their_layer_or_lower(name: str) -> None:
+    own = LAYERS[part(name)]
+    for target in GRAPH[name]:
+        assert part(target) in LAYERS, f"{name} imports the adapter or tool {target}"
+        assert LAYERS[part(target)] <= own, f"{name} (layer {own}) imports {target}"
+
+
+def test_protocol_imports_nothing_else_of_the_package() -> None:
+    for name in MODULES:
+        if part(name) == "protocol":
+            assert all(part(target) == "protocol" for target in GRAPH[name]), name
+
+
+def test_protocol_speaks_no_home_assistant() -> None:
+    words = re.compile(r"mdi:|device_class|state_class|home assistant|\bicon\b", re.I)
+    for name, path in MODULES.items():
+        if part(name) == "protocol":
+            assert not words.search(path.read_text(encoding="utf-8")), name
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_adapters_do_not_import_one_another(adapter: str) -> None:
+    # `cli` starts `serve` (the add-on process, which wires the adapters); nothing else may.
+    others = {a for a in ADAPTERS if a != adapter} | ({"serve"} if adapter != "cli" else set())
+    for name in MODULES:
+        if part(name) == adapter:
+            assert not {part(t) for t in GRAPH[name]} & others, (name, GRAPH[name])
+
+
+def test_serve_does_not_import_the_cli_and_the_panel_not_the_simulator() -> None:
+    assert "cli" not in {part(t) for t in GRAPH["sec1000.serve"]}
+    for name in MODULES:
+        if part(name) == "web":
+            assert "simulator" not in {part(t) for t in GRAPH[name]}, name
+
+
+def test_the_simulator_needs_only_the_protocol_and_its_panel_hook() -> None:
+    for name in MODULES:
+        if part(name) == "simulator" and name != "sec1000.simulator.panel":
+            assert {part(t) for t in GRAPH[name]} <= {"protocol", "simulator"}, name
+
+
+def test_every_registry_entry_has_its_operation_with_its_parameters() -> None:
+    import inspect
+
+    for spec in COMMANDS:
+        method = getattr(Operations, spec.name.value)
+        parameters = list(inspect.signature(method).parameters)
+        assert parameters[1 : 1 + len(spec.params)] == [p.name for p in spec.params], spec.name
+        assert {"origin", "request_id"} <= set(parameters), spec.name
