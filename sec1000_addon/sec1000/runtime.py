@@ -125,7 +125,21 @@ class Runtime:
             self._last_loop_error = None
 
     async def apply_options(self, options: Options) -> None:
-        """Save valid options (Supervisor or file) and use them at once, without a restart."""
+        """Save valid options (Supervisor or file) and use them at once, without a restart.
+
+        Raises OptionsError for a new controller address while a watchdog restore is pending:
+        the restore must reach the controller it switched off first.
+        """
+        if self.watchdog.pending:
+            moved = {
+                key: "not while the export limiter restore is pending: the add-on must first "
+                "switch the limiter of the current controller back on; try again once it is "
+                "confirmed"
+                for key in ("host", "port")
+                if getattr(options, key) != getattr(self.options, key)
+            }
+            if moved:
+                raise OptionsError(moved)
         if self.save_options is not None:
             await self.save_options(options)
         self._use(options)

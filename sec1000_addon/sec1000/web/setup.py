@@ -247,6 +247,15 @@ async def setup_save(request: web.Request) -> web.Response:
             return _answer(request, step, text)
         try:
             await runtime.apply_options(options)
+        except OptionsError as err:  # refused for now (a restore pending): say why, keep all
+            text = render_step(
+                request,
+                step,
+                values=values,
+                errors=err.errors,
+                failure="Not saved: the values marked below cannot change now. Nothing was changed.",
+            )
+            return _answer(request, step, text)
         except Exception as err:  # the Supervisor or the disk refused: nothing was changed
             _LOGGER.error("saving the options failed: %s", err)
             text = render_step(
