@@ -30,7 +30,7 @@ def history(seconds: int, every: float, limit: float | None = 5.0) -> list[Histo
 
 def test_a_button_is_ready_before_its_operation_ever_ran() -> None:
     state = StateModel()
-    assert state.feedback[OperationName.SET_DATETIME] == Feedback.WAITING  # 0 at start
+    assert state.feedback[OperationName.SET_DATETIME] == Feedback.OK  # 1 at start, as before
     assert status(state, OperationName.SET_DATETIME).kind == "ready"
 
 

@@ -20,8 +20,9 @@ HISTORY_SECONDS = 3600
 COMMAND_LOG_SIZE = 100
 # Telemetry sensors become unavailable after this many failed reads in a row.
 UNAVAILABLE_AFTER_FAILURES = 3
-# Export is "off" while the limit is at most the minimum plus this margin (kW).
-EXPORT_OFF_MARGIN_KW = 0.01
+# Export is "off" while the limit is less than 10 W (one step) above the minimum, as the old
+# integration had it: off at minimum + 0.009 kW, on at minimum + 0.01 kW.
+EXPORT_OFF_MARGIN_W = 10
 
 
 class OperationName(StrEnum):
@@ -108,9 +109,8 @@ class StateModel:
         self.total_capacity_kw: float | None = None
         self.ct_ratio: int | None = None
         self.module_started = False
-        self.feedback: dict[OperationName, int] = {
-            name: int(Feedback.WAITING) for name in OperationName
-        }
+        # Every feedback starts at 1 (OK), as the old integration's FEEDBACK_INIT = 1 did.
+        self.feedback: dict[OperationName, int] = {name: int(Feedback.OK) for name in OperationName}
         self.messages: dict[OperationName, str] = {}
         self.link: LinkHealth = health if health is not None else LinkHealth()
         self.restore_pending = False
@@ -144,11 +144,11 @@ class StateModel:
 
     @property
     def export_state(self) -> str | None:
-        """'off' while the limit is at most the minimum (+0.01 kW), else 'on'."""
+        """'off' while the limit is less than 0.01 kW above the minimum, else 'on'."""
         if self.export_limit_kw is None:
             return None
-        off = self.export_limit_kw <= self.min_export_limit_kw + EXPORT_OFF_MARGIN_KW
-        return "off" if off else "on"
+        above_w = round((self.export_limit_kw - self.min_export_limit_kw) * 1000)
+        return "off" if above_w < EXPORT_OFF_MARGIN_W else "on"
 
     def settings(self) -> dict[str, Any]:
         """Export settings as last known."""

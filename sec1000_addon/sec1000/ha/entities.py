@@ -79,10 +79,12 @@ FEEDBACK_OPERATIONS = (
     OperationName.RESET_EXPORT_WATCHDOG,
     OperationName.SET_DATETIME,
 )
+# The old integration's names, where they are not the operation's words.
+FEEDBACK_NAMES = {OperationName.SET_DATETIME: "Set Date and Time"}
 FEEDBACK_SENSORS: dict[OperationName, Sensor] = {
     op: Sensor(
         f"sensor.sec1000_{op.value}_feedback",
-        f"SEC1000 {op.value.replace('_', ' ').title()} - Feedback",
+        f"SEC1000 {FEEDBACK_NAMES.get(op, op.value.replace('_', ' ').title())} - Feedback",
         icon="mdi:message-alert-outline",
     )
     for op in FEEDBACK_OPERATIONS
