@@ -19,6 +19,7 @@ import pytest
 import yaml
 from PIL import Image, ImageChops, ImageStat
 from sec1000.cli import build_parser
+from sec1000.commands import COMMANDS
 from sec1000.ha.entities import ALL_SENSORS, COMMAND_EVENT, HELPERS, RESULT_EVENT
 from sec1000.options import LOG_LEVELS, OPTION_SPECS, Options, OptionsError
 from sec1000.protocol import Feedback
@@ -426,8 +427,9 @@ def test_docs_have_the_three_automation_examples_the_seed_users_need() -> None:
 def test_docs_migration_maps_every_old_service() -> None:
     migration = docs_section("Migration from goodwe_sec1000")
     assert "custom_components/goodwe_sec1000" in migration
-    old = set(re.findall(r"^\| `sec1000_([a-z_]+)`", migration, re.M))
-    assert old == set(FEEDBACK_OPERATIONS)
+    old = set(re.findall(r"^\| `goodwe_sec1000\.([a-z_]+)`", migration, re.M))
+    assert old == {spec.name.value for spec in COMMANDS if spec.panel}
+    assert "`sec1000_export_enable`" not in migration  # no service of that name ever existed
 
 
 def test_docs_safety_notes() -> None:
