@@ -67,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the add-on: device, panel, Home Assistant")
     serve.add_argument("--options", type=Path, help="options file (default /data/options.json)")
-    serve.add_argument("--host", default="0.0.0.0", help="panel listen address")
+    serve.add_argument(
+        "--host",
+        default=None,
+        help="panel listen address (default 0.0.0.0 under the Supervisor, else 127.0.0.1; any "
+        "other address needs HA_URL and HA_TOKEN: users sign in with Home Assistant)",
+    )
     serve.add_argument(
         "--port", type=int, default=DEFAULT_PANEL_PORT, help="panel port (default 8099)"
     )

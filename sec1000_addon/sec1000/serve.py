@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import tempfile
+from collections.abc import Awaitable
 from pathlib import Path
 
 import aiohttp
@@ -27,6 +28,9 @@ from sec1000.simulator import SimulatorServer
 _LOGGER = logging.getLogger(__name__)
 
 SUPERVISOR_OPTIONS = Path("/data/options.json")
+# aiohttp waits this long for open requests at shutdown (its default is 60 s); the
+# Supervisor kills the add-on 30 s after SIGTERM and the limiter restore comes first.
+HTTP_SHUTDOWN_TIMEOUT = 2.0
 
 
 def load_startup_options(path: Path) -> tuple[Options, OptionsError | None]:
@@ -40,27 +44,85 @@ def load_startup_options(path: Path) -> tuple[Options, OptionsError | None]:
         return Options(), err
 
 
+def listen_host(requested: str | None, supervised: bool) -> str:
+    """Where the panel listens: as asked, else everywhere under the Supervisor (its ingress
+    filter lets only the proxy in), else loopback only."""
+    if requested:
+        return requested
+    return "0.0.0.0" if supervised else "127.0.0.1"
+
+
+async def start_demo(
+    args: argparse.Namespace, data_dir: Path
+) -> tuple[SimulatorServer, Path, Path]:
+    """A simulated controller on loopback, and an options file pointing at it."""
+    simulator = await SimulatorServer(port=0).start()
+    if args.data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="sec1000-demo-"))
+    options_path = args.options or data_dir / "options.json"
+    base = load_options_file(options_path) if options_path.exists() else Options(scan_interval=5)
+    save_options_file(
+        options_path,
+        Options.from_mapping({"host": "127.0.0.1", "port": simulator.port}, base=base),
+    )
+    return simulator, data_dir, options_path
+
+
+def build_app(
+    runtime: Runtime,
+    home_assistant: HomeAssistantAdapter | None,
+    simulator: SimulatorServer | None,
+    *,
+    supervised: bool,
+    signin: bool,
+) -> web.Application:
+    """The panel, with the demo's switches and the Home Assistant sign-in where they apply."""
+    from sec1000.web import create_app
+
+    app = create_app(
+        runtime,
+        supervised=supervised,
+        ha_status=home_assistant.client.diagnostics if home_assistant is not None else None,
+    )
+    if simulator is not None:
+        from sec1000.simulator.panel import register_demo
+
+        register_demo(app, simulator)
+    if signin:
+        from sec1000.web.auth import setup_auth
+
+        setup_auth(
+            app,
+            ha_url=os.environ["HA_URL"].strip(),
+            data_dir=runtime.data_dir,
+            public_url=os.environ.get("SEC1000_PUBLIC_URL") or None,
+            ha_external_url=os.environ.get("HA_EXTERNAL_URL") or None,
+        )
+    return app
+
+
 async def serve(args: argparse.Namespace) -> int:
     """Run until SIGTERM or SIGINT; a watchdog reset under way is restored before exiting."""
+    from sec1000.web.auth import needs_auth
+
+    token = supervisor_token(os.environ)
+    host = listen_host(args.host, bool(token))
+    signin = needs_auth(host, bool(token))
+    if signin and not os.environ.get("HA_URL", "").strip():
+        _LOGGER.error(
+            "the panel on %s would be open to the network: set HA_URL and HA_TOKEN (users then "
+            "sign in with Home Assistant), or listen on 127.0.0.1 (--host)",
+            host,
+        )
+        return 2
     simulator: SimulatorServer | None = None
     data_dir = args.data_dir or default_data_dir()
     options_path = args.options or SUPERVISOR_OPTIONS
     if args.demo:
-        simulator = await SimulatorServer(port=0).start()
-        if args.data_dir is None:
-            data_dir = Path(tempfile.mkdtemp(prefix="sec1000-demo-"))
-        options_path = args.options or data_dir / "options.json"
-        base = (
-            load_options_file(options_path) if options_path.exists() else Options(scan_interval=5)
-        )
-        save_options_file(
-            options_path,
-            Options.from_mapping({"host": "127.0.0.1", "port": simulator.port}, base=base),
-        )
+        simulator, data_dir, options_path = await start_demo(args, data_dir)
     options, error = load_startup_options(options_path)
 
     session = aiohttp.ClientSession()
-    token = supervisor_token(os.environ)
     save = file_saver(options_path)
     if token:
         save = SupervisorOptionsStore(session, supervisor_url(os.environ), token).save
@@ -72,44 +134,46 @@ async def serve(args: argparse.Namespace) -> int:
         _LOGGER.warning(
             "no Home Assistant configured (SUPERVISOR_TOKEN, or HA_URL and HA_TOKEN): panel only"
         )
-    from sec1000.web import create_app
-
-    app = create_app(
-        runtime,
-        supervised=bool(token),
-        ha_status=home_assistant.client.diagnostics if home_assistant is not None else None,
-    )
-    if simulator is not None:
-        from sec1000.simulator.panel import register_demo
-
-        register_demo(app, simulator)
-    runner = web.AppRunner(app, access_log=None)
+    app = build_app(runtime, home_assistant, simulator, supervised=bool(token), signin=signin)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port)
-    await site.start()
-    _LOGGER.warning(
-        "panel on http://%s:%d/", "127.0.0.1" if args.host == "0.0.0.0" else args.host, args.port
-    )
-    if args.demo:
+    await web.TCPSite(runner, host, args.port).start()
+    shown = "127.0.0.1" if host == "0.0.0.0" else host
+    _LOGGER.warning("panel on http://%s:%d/", shown, args.port)
+    if simulator is not None:
         print(
-            f"SEC1000 demo: panel on http://127.0.0.1:{args.port}/ (simulated controller on port {simulator.port if simulator else '?'})",
+            f"SEC1000 demo: panel on http://{shown}:{args.port}/ "
+            f"(simulated controller on port {simulator.port})",
             flush=True,
         )
     await runtime.start()
     if home_assistant is not None:
         home_assistant.start()
 
+    await stop_signal()
+    _LOGGER.info("stopping")
+    await _step(runtime.stop(), "restoring and stopping the core")
+    if home_assistant is not None:
+        await _step(home_assistant.stop(), "stopping the Home Assistant bridge")
+    await _step(runner.cleanup(), "stopping the panel")
+    await _step(session.close(), "closing the HTTP session")
+    if simulator is not None:
+        await _step(simulator.stop(), "stopping the simulator")
+    return 0
+
+
+async def stop_signal() -> None:
+    """Wait for SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    _LOGGER.info("stopping")
-    await runtime.stop()
-    if home_assistant is not None:
-        await home_assistant.stop()
-    await runner.cleanup()
-    await session.close()
-    if simulator is not None:
-        await simulator.stop()
-    return 0
+
+
+async def _step(step: Awaitable[object], what: str) -> None:
+    """One step of the stop: a failure is logged and the next step still runs."""
+    try:
+        await step
+    except Exception:
+        _LOGGER.exception("%s failed", what)
