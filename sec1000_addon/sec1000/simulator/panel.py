@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from sec1000.simulator.server import FAULTS, SimulatorServer
+from sec1000.web.forms import read_form
 from sec1000.web.keys import DEMO
 from sec1000.web.live import HUB, render_update
 
@@ -48,7 +49,7 @@ class SimulatorControls:
 async def simulator_action(request: web.Request) -> web.Response:
     """POST simulator: switch a simulated fault, clear them, or power-cycle."""
     controls = request.app[DEMO]
-    form = await request.post()
+    form = await read_form(request)
     try:
         controls.act(str(form.get("action", "")), form.get("on") == "true")
     except KeyError:

@@ -47,6 +47,7 @@ async def caching(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     except web.HTTPException as err:
         err.headers["Cache-Control"] = "no-cache"
+        err.headers["X-Content-Type-Options"] = "nosniff"
         raise
     if response.prepared:  # a WebSocket (or a stream) has sent its headers already
         return response

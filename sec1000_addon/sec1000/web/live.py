@@ -258,7 +258,7 @@ HUB = web.AppKey("hub", LiveHub)
 def _page(request: web.Request) -> str:
     page = request.query.get("page", "dashboard")
     if page not in PAGES:
-        raise web.HTTPBadRequest(text=f"unknown page {page!r}")
+        raise web.HTTPBadRequest(text="unknown page; the pages are " + ", ".join(PAGES))
     return page
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from sec1000.options import SPECS_BY_KEY, Options, OptionsError, OptionSpec
+from sec1000.web.forms import read_form
 from sec1000.web.keys import RUNTIME, SAVE_LOCK, TEMPLATES
 from sec1000.web.live import make_view, render_fragment
 from sec1000.web.render import connection_words
@@ -220,7 +221,7 @@ async def setup_page(request: web.Request) -> web.Response:
 
 async def setup_save(request: web.Request) -> web.Response:
     """POST setup: validate one step; save and apply it, or show what is wrong and keep everything."""
-    form = await request.post()
+    form = await read_form(request)
     step = STEPS_BY_ID.get(str(form.get("step", "")))
     if step is None:
         raise web.HTTPBadRequest(text="unknown setup step")
@@ -296,7 +297,7 @@ def _answer(request: web.Request, step: Step, form_html: str) -> web.Response:
 
 async def test_connection(request: web.Request) -> web.Response:
     """POST test-connection: read telemetry once from the form's address, through the one link."""
-    form = await request.post()
+    form = await read_form(request)
     values = submitted(STEPS_BY_ID["connection"], form)
     address = {key: values[key] for key in ("host", "port") if key in values}
     runtime = request.app[RUNTIME]

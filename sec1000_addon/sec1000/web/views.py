@@ -16,6 +16,7 @@ from sec1000 import __version__
 from sec1000.commands import COMMANDS
 from sec1000.operations import Origin
 from sec1000.state import OperationName
+from sec1000.web.forms import read_form
 from sec1000.web.keys import DEMO, HA_STATUS, RUNTIME, TASKS, TEMPLATES
 from sec1000.web.live import HUB, OPERATION_FRAGMENTS, make_view, render_fragment, render_update
 from sec1000.web.render import View
@@ -113,7 +114,7 @@ async def command(request: web.Request) -> web.Response:
     The operation may take seconds (1 s between packets, 8 s for a watchdog reset): it runs as a
     task, and waiting → OK / error arrives on the live channel like any other change.
     """
-    form = await request.post()
+    form = await read_form(request)
     spec = PANEL_COMMANDS.get(str(form.get("command", "")))
     if spec is None:
         raise web.HTTPBadRequest(
