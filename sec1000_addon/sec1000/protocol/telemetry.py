@@ -18,7 +18,7 @@ class TelemetryField:
     key: str
     name: str
     unit: str
-    wire_scale: float  # raw int32 × wire_scale = the value in `unit`
+    wire_scale: float  # raw int32 * wire_scale = the value in `unit`
 
     @property
     def decimals(self) -> int:

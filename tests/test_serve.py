@@ -1,0 +1,94 @@
+"""`sec1000 serve` as a process: where it listens, and a stop that always ends cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import eventually
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without any Home Assistant or Supervisor: panel only."""
+    hidden = ("SUPERVISOR_TOKEN", "HASSIO_TOKEN", "HA_URL", "HA_TOKEN")
+    return {key: value for key, value in os.environ.items() if key not in hidden}
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def start_serve(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sec1000",
+        "serve",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env=clean_env(),
+    )
+
+
+@pytest.mark.parametrize("host", ["192.168.1..200", "a" * 64 + ".lan"])
+async def test_a_broken_host_in_the_options_still_serves_and_stops_with_0(
+    tmp_path: Path, host: str
+) -> None:
+    options = tmp_path / "options.json"
+    options.write_text(json.dumps({"host": host, "request_gap_ms": 1000}))
+    port = free_port()
+    process = await start_serve(
+        "--options", str(options), "--port", str(port), "--data-dir", str(tmp_path)
+    )
+    await eventually(lambda: listening(port), within=20, what="the panel listening")
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    code = await asyncio.wait_for(process.wait(), 10)
+    assert process.stderr is not None
+    err = (await process.stderr.read()).decode()
+    assert code == 0, err
+    assert time.monotonic() - started < 5
+    assert "Traceback" not in err
+    assert "invalid options" in err and "host" in err
+    assert json.loads(options.read_text())["host"] == host  # never overwritten
+
+
+async def test_the_panel_listens_on_loopback_outside_the_supervisor(tmp_path: Path) -> None:
+    port = free_port()
+    process = await start_serve("--demo", "--port", str(port), "--data-dir", str(tmp_path))
+    try:
+        await eventually(lambda: listening(port), within=20, what="the panel listening")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.2", 0))
+            assert probe.connect_ex(("127.0.0.2", port)) != 0  # loopback 127.0.0.1 only
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+
+
+async def test_listening_on_the_network_without_home_assistant_is_refused(tmp_path: Path) -> None:
+    process = await start_serve(
+        "--demo", "--host", "0.0.0.0", "--port", str(free_port()), "--data-dir", str(tmp_path)
+    )
+    code = await asyncio.wait_for(process.wait(), 20)
+    assert process.stderr is not None
+    err = (await process.stderr.read()).decode()
+    assert code == 2
+    assert "open to the network" in err and "HA_URL" in err
