@@ -168,8 +168,9 @@ async def test_simulate_serves_until_terminated(tmp_path: Path) -> None:
         "20",
         data_dir=tmp_path,
     )
-    assert code == 0, err
-    assert "NAK" in out
+    # The simulated controller answers NAK and takes nothing: the read-back tells.
+    assert code == 1, out
+    assert "the controller holds 5.00 kW" in err and "Traceback" not in err
     process.terminate()
     assert await asyncio.wait_for(process.wait(), 10) == 0
 

@@ -83,6 +83,14 @@ class SimulatedDevice:
 
     # -- commands
 
+    def acknowledge_only(self, command: int, data: bytes) -> bytes:
+        """ACK a well-formed write without taking it (a controller that ignores writes)."""
+        if command == Command.WRITE_EXPORT_LIMIT:
+            struct.unpack(">iiB", data)
+        elif data not in (b"\x01", b"\x02"):
+            raise ValueError(f"bad switch byte {data.hex()}")
+        return bytes((Status.ACK,))
+
     def answer(self, command: int, data: bytes, *, nak: bool = False) -> bytes:
         """The data of the answer to one well-formed request; raise ValueError if none exists."""
         status = Status.NAK if nak else Status.ACK

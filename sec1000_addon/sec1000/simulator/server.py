@@ -31,10 +31,18 @@ class Fault(StrEnum):
     SLOW = "slow"  # answers after `slow_delay` seconds
     SPLIT = "split"  # the answer arrives in several TCP segments
     OVERLOAD = "overload"  # requests closer than `overload_gap` get garbage, then silence until power-cycled
+    IGNORE_WRITES = "ignore_writes"  # ACK to 0x42 and the mode switches, without taking them
+    DRIFT = "drift"  # the export limit changes on its own every `drift_after` seconds
 
 
 FAULTS = tuple(fault.value for fault in Fault)
 READ_COMMANDS = (Command.READ_TELEMETRY, Command.READ_EXPORT_SETTINGS)
+WRITE_COMMANDS = (
+    Command.WRITE_EXPORT_LIMIT,
+    Command.MODE_VALUE,
+    Command.MODE_DRED,
+    Command.MODE_RCR,
+)
 
 
 @dataclass
@@ -57,6 +65,8 @@ class SimulatorServer:
     port: int = 0
     slow_delay: float = 3.0
     overload_gap: float = 0.2
+    drift_after: float = 2.0
+    drift_limit_w: int = 12_350
     faults: dict[Fault, int | None] = field(default_factory=dict)  # remaining count, None = always
     exchanges: list[Exchange] = field(default_factory=list)
     active: int = 0
@@ -67,6 +77,7 @@ class SimulatorServer:
         self._server: asyncio.Server | None = None
         self._last_answer_at: float | None = None
         self._last_request_at: float | None = None
+        self._next_drift_at: float | None = None
 
     # -- control
 
@@ -75,8 +86,14 @@ class SimulatorServer:
         fault = Fault(fault)
         if on:
             self.faults[fault] = count
+            if fault is Fault.DRIFT:
+                self._next_drift_at = time.monotonic() + self.drift_after
         else:
             self.faults.pop(fault, None)
+
+    def drift(self, limit_w: int | None = None) -> None:
+        """Change the export limit behind the add-on's back, as another tool would."""
+        self.device.export_limit_w = self.drift_limit_w if limit_w is None else limit_w
 
     def clear_faults(self) -> None:
         """Every fault off."""
@@ -209,13 +226,28 @@ class SimulatorServer:
         await self._send(writer, exchange, response)
 
     def _answer(self, command: int, data: bytes) -> bytes:
+        self._drift_when_due()
         if command in READ_COMMANDS and self._take(Fault.SHORT_ANSWER):
             return b"\x00"  # N = 6: one data byte
         nak = command not in READ_COMMANDS and self._take(Fault.NAK)
+        if (
+            command not in READ_COMMANDS
+            and command in WRITE_COMMANDS
+            and self._take(Fault.IGNORE_WRITES)
+        ):
+            return self.device.acknowledge_only(command, data)
         if command == Command.READ_TELEMETRY and Fault.ZERO_INVERTERS in self.faults:
             self._take(Fault.ZERO_INVERTERS)
             return encode_telemetry(self.device.telemetry(zero_inverters=True))
         return self.device.answer(command, data, nak=nak)
+
+    def _drift_when_due(self) -> None:
+        if Fault.DRIFT not in self.faults or self._next_drift_at is None:
+            return
+        if time.monotonic() >= self._next_drift_at:
+            self._take(Fault.DRIFT)
+            self.drift()
+            self._next_drift_at = time.monotonic() + self.drift_after
 
     async def _send(
         self, writer: asyncio.StreamWriter, exchange: Exchange, response: bytes
