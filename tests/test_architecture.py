@@ -21,13 +21,16 @@ LAYERS = {
     "protocol": 0,
     "common": 0,
     "health": 1,
+    "audit": 1,
     "link": 2,
     "options": 2,
     "sequences": 3,
     "state": 3,
     "commands": 4,
+    "wanted": 4,
     "operations": 5,
     "watchdog": 5,
+    "guard": 5,
     "runtime": 6,
 }
 ADAPTERS = ("web", "ha", "cli")

@@ -47,14 +47,21 @@ OPERATIONS: dict[str, tuple[OperationName, Callable[[Operations], Awaitable[Comm
     ),
 }
 READS = {"get_export_limit", "read_telemetry"}
+WRITES = {"export_enable", "export_disable", "set_export_limit", "set_control_mode"}
+GENERAL = 2
 
 # fault -> expected feedback for each operation (None: the same for every operation)
 EXPECTED: dict[str, dict[str, int]] = {
-    "short_answer": {op: UNEXPECTED if op in READS else OK for op in OPERATIONS},
+    # Every limiter write ends with a 0x43 read-back: a short answer to it is not a confirmation.
+    "short_answer": {op: UNEXPECTED if op in READS | WRITES else OK for op in OPERATIONS},
     "zero_inverters": dict.fromkeys(OPERATIONS, OK),
     "bad_checksum": dict.fromkeys(OPERATIONS, CHECKSUM),
     "wrong_echo": dict.fromkeys(OPERATIONS, UNEXPECTED),
-    "nak": {op: UNEXPECTED if op == "set_datetime" else OK for op in OPERATIONS},
+    # The simulator takes nothing it answers NAK to: the read-back shows it (written twice).
+    "nak": {
+        op: UNEXPECTED if op == "set_datetime" else GENERAL if op in WRITES else OK
+        for op in OPERATIONS
+    },
     "silence": dict.fromkeys(OPERATIONS, TIMEOUT),
     "reset": dict.fromkeys(OPERATIONS, SOCKET),
     "slow": dict.fromkeys(OPERATIONS, TIMEOUT),
@@ -112,9 +119,11 @@ async def test_export_enable_sends_the_limit_then_the_mode_switches(
         mode_switch_request(Command.MODE_DRED, Switch.OFF),
         mode_switch_request(Command.MODE_RCR, Switch.OFF),
         mode_switch_request(Command.MODE_VALUE, Switch.ON),
+        read_export_settings_request(),
     ]
     assert simulator.device.export_limit_w == 8_000
     assert runtime.state.export_state == "on"
+    assert "confirmed by read-back" in result.message
 
 
 async def test_export_disable_writes_the_minimum_and_state_turns_off(
@@ -290,11 +299,24 @@ async def test_run_by_name(runtime: Runtime, command: object, limit: object, fee
     assert runtime.state.commands[-1].request_id == "r1"
 
 
-async def test_nak_is_accepted_and_said(runtime: Runtime, simulator: SimulatorServer) -> None:
+async def test_a_nak_the_controller_acted_on_is_ok_and_said(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    simulator.device.export_limit_w = 8_000  # it already holds what a NAK'd write asks
     simulator.set_fault("nak")
     result = await runtime.ops.export_enable(PANEL)
-    assert result.feedback == OK
-    assert "NAK to 4 of 4 packets" in result.message
+    assert result.feedback == OK, result.message
+    assert "NAK to 4 packets" in result.message
+
+
+async def test_a_nak_the_controller_did_not_act_on_is_an_error_in_words(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    simulator.set_fault("nak")
+    result = await runtime.ops.export_enable(PANEL)
+    assert result.feedback == GENERAL
+    assert "the controller holds 5.00 kW in mode value, not 8.00 kW in mode value" in result.message
+    assert "written 2 times" in result.message
 
 
 async def test_state_events_show_waiting_then_result(runtime: Runtime) -> None:

@@ -92,3 +92,47 @@ async def test_listening_on_the_network_without_home_assistant_is_refused(tmp_pa
     err = (await process.stderr.read()).decode()
     assert code == 2
     assert "open to the network" in err and "HA_URL" in err
+
+
+async def test_the_wanted_limit_survives_a_sigkill_and_is_restored_after_restart(
+    tmp_path: Path,
+) -> None:
+    import aiohttp
+    from sec1000.simulator import SimulatorServer
+
+    async with SimulatorServer() as simulator:
+        options = tmp_path / "options.json"
+        options.write_text(
+            json.dumps({"host": "127.0.0.1", "port": simulator.port, "request_gap_ms": 20})
+        )
+        args = ("--options", str(options), "--data-dir", str(tmp_path / "data"))
+        port = free_port()
+        first = await start_serve(*args, "--port", str(port))
+        try:
+            await eventually(lambda: listening(port), within=20, what="the panel listening")
+            async with aiohttp.ClientSession() as http:
+                url = f"http://127.0.0.1:{port}/command"
+                posted = await http.post(url, data={"command": "set_export_limit", "limit": "3"})
+                assert posted.status == 200
+            await eventually(lambda: simulator.device.export_limit_w == 3_000, what="3 kW")
+            wanted = tmp_path / "data" / "wanted.json"
+            await eventually(
+                lambda: (
+                    wanted.exists() and json.loads(wanted.read_text())["export_limit_w"] == 3000
+                ),
+                what="3 kW kept in wanted.json",
+            )
+        finally:
+            first.kill()  # SIGKILL: no cleanup at all
+            await first.wait()
+        simulator.drift(12_350)  # changed while the add-on was down
+        second = await start_serve(*args, "--port", str(port))
+        try:
+            await eventually(
+                lambda: simulator.device.export_limit_w == 3_000, within=20, what="restored"
+            )
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(second.wait(), 10) == 0
+        audit = (tmp_path / "data" / "audit.jsonl").read_text()
+        assert '"command": "drift"' in audit and '"origin": "guard"' in audit

@@ -60,20 +60,21 @@ async def test_reset_runs_the_documented_sequence_and_confirms(
     runtime.state.settings_read(export_limit_kw=5.0)
     result = await runtime.ops.reset_export_watchdog(PANEL)
     assert result.feedback == Feedback.OK, result.message
+    # The inactive modes off first, the active one last; back on first; then the limit again.
     off = [
         mode_switch_request(cmd, Switch.OFF)
-        for cmd in (Command.MODE_VALUE, Command.MODE_DRED, Command.MODE_RCR)
+        for cmd in (Command.MODE_DRED, Command.MODE_RCR, Command.MODE_VALUE)
     ]
-    restore = [
+    switches = [
         mode_switch_request(Command.MODE_DRED, Switch.OFF),
         mode_switch_request(Command.MODE_RCR, Switch.OFF),
         mode_switch_request(Command.MODE_VALUE, Switch.ON),
     ]
     assert simulator.requests() == [
         *off,
-        *restore,
+        mode_switch_request(Command.MODE_VALUE, Switch.ON),
         write_export_limit_request(10_000, 5_000, PhaseMeasurement.SUM_OF_PHASES),
-        *restore,
+        *switches,
         read_export_settings_request(),
     ]
     assert simulator.device.mode is ControlMode.VALUE
@@ -184,9 +185,8 @@ async def test_pending_restore_is_finished_first_at_start(
     await asyncio.wait_for(runtime.ready.wait(), 5)
     await runtime.stop()
     requests = simulator.requests()
-    assert requests[0] == mode_switch_request(
-        Command.MODE_DRED, Switch.OFF
-    )  # restore before any read
+    # the restore comes before any read: the active mode back on first
+    assert requests[0] == mode_switch_request(Command.MODE_VALUE, Switch.ON)
     assert simulator.device.mode is ControlMode.VALUE
     assert simulator.device.export_limit_w == 3_000
     assert not (data / RECORD_NAME).exists()

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sec1000.commands import BY_NAME as SPECS
 from sec1000.commands import COMMANDS, CommandName, CommandSpec, spec_of
@@ -26,6 +26,7 @@ from sec1000.protocol import (
     TELEMETRY_DATA_LENGTH,
     Command,
     ControlMode,
+    ExportSettings,
     Feedback,
     GeneralError,
     InvalidInputError,
@@ -39,8 +40,9 @@ from sec1000.protocol import (
     read_telemetry_request,
     set_datetime_request,
 )
-from sec1000.sequences import LimitWrite, read_settings, write_limit
+from sec1000.sequences import LimitWrite, read_settings, write_verified
 from sec1000.state import CommandRecord, StateModel
+from sec1000.wanted import Wanted, WriteReport
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,6 +60,13 @@ class Origin:
 
     def __str__(self) -> str:
         return f"{self.source} ({self.user})" if self.user else self.source
+
+    @property
+    def tag(self) -> str:
+        """The audit trail's words: panel:<user>, home_assistant:<user or automation>, cli…"""
+        if self.source == "automation":
+            return "home_assistant:automation"
+        return f"{self.source}:{self.user}" if self.user else self.source
 
 
 POLL = Origin("poll")
@@ -88,9 +97,23 @@ class Call:
     request_id: str | None = None
 
 
+class GuardPort(Protocol):
+    """What the operations tell the export guard, and ask of it."""
+
+    def wanted_under(self, options: Options) -> Wanted:
+        """The wanted state under these options."""
+
+    def wrote(self, report: WriteReport) -> None:
+        """A limiter write ended: audit it and keep what was asked."""
+
+    def observe_soon(self, settings: ExportSettings) -> None:
+        """Compare a read-back with the wanted state (in the background)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Wiring:
-    """What the runtime hands the operations: the options, and the guard's two entry points."""
+    """What the runtime hands the operations: the options, the watchdog's two entry points and
+    the export guard."""
 
     options: Callable[[], Options]
     # Save changed option keys (the mode after set_control_mode); the runtime owns the options.
@@ -98,7 +121,8 @@ class Wiring:
     # Why limiter writes are refused right now (a watchdog restore pending), or None.
     refuse_writes: Callable[[], str | None]
     # The guarded reset export watchdog: returns its message or raises a Sec1000Error.
-    reset_watchdog: Callable[[], Awaitable[str]]
+    reset_watchdog: Callable[[str], Awaitable[str]]
+    guard: GuardPort
 
 
 def clamp_to_capacity(limit_kw: float, capacity_kw: float) -> tuple[float, bool]:
@@ -229,32 +253,61 @@ class Operations:
             CommandRecord(time.time(), str(origin), command, feedback, message, request_id)
         )
 
-    # -- the limiter writes
+    # -- the limiter writes: each one read back (0x43) and reported to the guard
 
-    async def _write(
+    def _limit_write(
         self,
-        session: Session,
         limit_kw: float,
         mode: ControlMode | None = None,
         phase: PhaseMeasurement | None = None,
-    ) -> str:
-        """Write a limit (with the configured capacity, mode and phase unless given)."""
+    ) -> LimitWrite:
+        """A write of `limit_kw` with the configured capacity, and mode and phase unless given."""
         options = self.options
-        mode = options.control_mode if mode is None else mode
-        phase = options.phase_measurement if phase is None else phase
-        limit_w = watts(limit_kw)
-        naks = await write_limit(
-            session, LimitWrite(watts(options.total_capacity), limit_w, mode, phase)
+        return LimitWrite(
+            watts(options.total_capacity),
+            watts(limit_kw),
+            options.control_mode if mode is None else mode,
+            options.phase_measurement if phase is None else phase,
         )
-        self.state.settings_read(export_limit_kw=kilowatts(limit_w), control_mode=mode)
-        text = f"export limit set to {kilowatts(limit_w):.2f} kW (mode {mode.option})"
-        if naks:
-            text += f"; the device answered NAK to {naks} of 4 packets, accepted as done"
+
+    async def _apply(
+        self, session: Session, call: Call, write: LimitWrite, corrected: bool = False
+    ) -> str:
+        """Write, read back, report to the guard; a write not taken is a GeneralError in words."""
+        guard, origin, command = self._wiring.guard, call.origin.tag, call.spec.name.value
+        before = self.state.known_settings()
+        try:
+            verified = await write_verified(session, write)
+        except Sec1000Error as err:
+            guard.wrote(
+                WriteReport(origin, command, write, before, None, int(err.feedback), str(err))
+            )
+            raise
+        self.state.settings_learned(verified.after)
+        if not verified.held:
+            message = f"{verified.mismatch()} (written {verified.attempts} times)"
+            guard.wrote(
+                WriteReport(
+                    origin,
+                    command,
+                    write,
+                    before,
+                    verified.after,
+                    int(Feedback.GENERAL_ERROR),
+                    message,
+                )
+            )
+            raise GeneralError(message)
+        text = f"export limit set to {write.describe()}, confirmed by read-back"
+        if verified.naks:
+            text += f"; the device answered NAK to {verified.naks} packets, and took the write"
+        feedback = int(Feedback.OK | (Feedback.INVALID_INPUT if corrected else 0))
+        guard.wrote(WriteReport(origin, command, write, before, verified.after, feedback, text))
         return text
 
-    async def _write_limit(self, limit_kw: float) -> str:
+    async def _write_limit(self, call: Call, limit_kw: float, corrected: bool = False) -> str:
         async with self.link.session() as session:
-            return await self._write(session, limit_kw)
+            return await self._apply(session, call, self._limit_write(limit_kw), corrected)
 
     # -- operations (one per registry entry, named like it)
 
@@ -263,14 +316,18 @@ class Operations:
     ) -> CommandResult:
         """Write the configured maximum export limit."""
         call = Call(SPECS[CommandName.EXPORT_ENABLE], origin, request_id)
-        return await self.perform(call, lambda: self._write_limit(self.options.max_export_limit))
+        return await self.perform(
+            call, lambda: self._write_limit(call, self.options.max_export_limit)
+        )
 
     async def export_disable(
         self, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:
         """Write the configured minimum export limit."""
         call = Call(SPECS[CommandName.EXPORT_DISABLE], origin, request_id)
-        return await self.perform(call, lambda: self._write_limit(self.options.min_export_limit))
+        return await self.perform(
+            call, lambda: self._write_limit(call, self.options.min_export_limit)
+        )
 
     async def export_toggle(
         self, origin: Origin = CLI, request_id: str | None = None
@@ -295,7 +352,7 @@ class Operations:
         limit_kw, corrected = clamp_to_capacity(wanted, capacity)
 
         async def action() -> str:
-            text = await self._write_limit(limit_kw)
+            text = await self._write_limit(call, limit_kw, corrected)
             if corrected:
                 text += f" (clamped to the total capacity of {capacity:g} kW)"
             return text
@@ -312,6 +369,7 @@ class Operations:
             async with self.link.session() as session:
                 settings = await read_settings(session)
             self.state.settings_learned(settings)
+            self._wiring.guard.observe_soon(settings)  # a difference is a drift, as in a check
             return (
                 f"export limit {kilowatts(settings.export_limit_w):.2f} kW, "
                 f"mode {settings.mode.option}, "
@@ -337,15 +395,10 @@ class Operations:
         phase_sum: bool = args.get("three_phase_sum", self.options.three_phase_sum)
 
         async def action() -> str:
+            limit_kw = kilowatts(self._wiring.guard.wanted_under(self.options).export_limit_w)
+            write = self._limit_write(limit_kw, chosen, PhaseMeasurement.from_sum(phase_sum))
             async with self.link.session() as session:
-                limit_kw = self.state.export_limit_kw
-                if limit_kw is None:
-                    settings = await read_settings(session)
-                    self.state.settings_learned(settings)
-                    limit_kw = kilowatts(settings.export_limit_w)
-                return await self._write(
-                    session, limit_kw, chosen, PhaseMeasurement.from_sum(phase_sum)
-                )
+                return await self._apply(session, call, write)
 
         result = await self.perform(call, action)
         if result.ok:
@@ -353,6 +406,18 @@ class Operations:
                 {"export_limit_control_mode": chosen.option, "three_phase_sum": phase_sum}
             )
         return result
+
+    async def apply_options(self, origin: Origin) -> CommandResult:
+        """Write the options that reach the controller (limits, capacity, mode, phase) with the
+        wanted limit, verified; reported as a control mode change."""
+        call = Call(SPECS[CommandName.SET_CONTROL_MODE], origin)
+
+        async def action() -> str:
+            write = self._wiring.guard.wanted_under(self.options).write()
+            async with self.link.session() as session:
+                return await self._apply(session, call, write)
+
+        return await self.perform(call, action)
 
     async def set_datetime(
         self, origin: Origin = CLI, request_id: str | None = None
@@ -376,7 +441,7 @@ class Operations:
     ) -> CommandResult:
         """Turn every mode off, wait 5 s, restore the mode, wait 1 s, write the limit again."""
         call = Call(SPECS[CommandName.RESET_EXPORT_WATCHDOG], origin, request_id)
-        return await self.perform(call, self._wiring.reset_watchdog)
+        return await self.perform(call, lambda: self._wiring.reset_watchdog(origin.tag))
 
     async def get_telemetry_data(
         self, origin: Origin = POLL, request_id: str | None = None

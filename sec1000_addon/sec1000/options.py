@@ -30,6 +30,10 @@ PYTHON_LOG_LEVELS = {
 }
 # The protocol document: do not poll faster than every 5 s.
 SCAN_INTERVAL_WARNING_BELOW = 5
+# The export guard: 0 turns the periodic check off; else 5 s to a day.
+MIN_VERIFY_INTERVAL = 5
+MAX_VERIFY_INTERVAL = 86400
+DRIFT_ACTIONS = ("restore", "adopt", "notify")
 # RFC 1123 host names: labels of 1-63 letters, digits and hyphens, not starting or ending
 # with a hyphen; at most 253 characters in all.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -80,6 +84,8 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("request_timeout", "int", 10, 1, 60),
     OptionSpec("offline_notification_minutes", "int", 10, 1, 1440),
     OptionSpec("log_level", "list", "info", choices=LOG_LEVELS),
+    OptionSpec("verify_interval", "int", 300, 0, MAX_VERIFY_INTERVAL),
+    OptionSpec("drift_action", "list", "restore", choices=DRIFT_ACTIONS),
 )
 SPECS_BY_KEY = {spec.key: spec for spec in OPTION_SPECS}
 
@@ -112,6 +118,8 @@ class Options:
     request_timeout: int = _default("request_timeout")
     offline_notification_minutes: int = _default("offline_notification_minutes")
     log_level: str = _default("log_level")
+    verify_interval: int = _default("verify_interval")
+    drift_action: str = _default("drift_action")
 
     @classmethod
     def from_mapping(cls, data: object, *, base: Options | None = None) -> Options:
@@ -230,6 +238,10 @@ def validate_host(raw: object) -> str:
 
 def _cross_check(values: Mapping[str, Any]) -> dict[str, str]:
     errors = {}
+    if 0 < values["verify_interval"] < MIN_VERIFY_INTERVAL:
+        errors["verify_interval"] = (
+            f"must be 0 (no periodic check) or at least {MIN_VERIFY_INTERVAL} seconds"
+        )
     if values["min_export_limit"] > values["max_export_limit"]:
         errors["min_export_limit"] = (
             f"the minimum export limit ({values['min_export_limit']} kW) is above the "

@@ -13,12 +13,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sec1000.audit import AuditLog
 from sec1000.common.units import seconds
+from sec1000.guard import ExportGuard, GuardFiles
 from sec1000.health import LinkHealth
 from sec1000.link import DeviceLink, LinkSettings
 from sec1000.operations import Operations, Origin, Wiring
 from sec1000.options import PYTHON_LOG_LEVELS, Options, OptionsError, save_options_file
 from sec1000.state import StateModel
+from sec1000.wanted import WantedStore
 from sec1000.watchdog import RestoreStore, Watchdog
 
 _LOGGER = logging.getLogger(__name__)
@@ -76,7 +79,17 @@ class Runtime:
         self.link = DeviceLink(
             link_settings(options), health=health, on_change=self.state.link_changed
         )
-        self.watchdog = Watchdog(self.link, self.state, RestoreStore(data_dir), self._current)
+        self.audit = AuditLog(data_dir)
+        self.guard = ExportGuard(
+            self.link,
+            self.state,
+            GuardFiles(WantedStore(data_dir), self.audit),
+            self._current,
+            self.update_options,
+        )
+        self.watchdog = Watchdog(
+            self.link, self.state, RestoreStore(data_dir), self._current, self.guard.wrote
+        )
         self.ops = Operations(
             self.link,
             self.state,
@@ -85,11 +98,14 @@ class Runtime:
                 update_options=self.update_options,
                 refuse_writes=self.watchdog.refuse_writes,
                 reset_watchdog=self.watchdog.reset,
+                guard=self.guard,
             ),
         )
         self.ready = asyncio.Event()  # set once a pending restore is finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._guard_task: asyncio.Task[None] | None = None
+        self._guard_wake = asyncio.Event()
         self._last_loop_error: str | None = None
 
     def _current(self) -> Options:
@@ -104,12 +120,25 @@ class Runtime:
         self.ready.set()
         if self.options_error is None:
             await self._guarded(self.ops.get_export_limit(STARTUP), "reading the export limit")
+            if self.guard.options_pending(self.options):  # changed in the Configuration tab
+                await self._guarded(self.ops.apply_options(STARTUP), "applying the options")
+        self._guard_task = asyncio.create_task(self._guard_loop(), name="sec1000-guard")
         while True:
             if self.options_error is None:
                 await self._guarded(self.ops.get_telemetry_data(), "reading telemetry")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.options.scan_interval)
+
+    async def _guard_loop(self) -> None:
+        """Compare the controller with the wanted state every `verify_interval` seconds."""
+        while True:
+            interval = self.options.verify_interval
+            self._guard_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._guard_wake.wait(), interval or None)
+            if self.options.verify_interval and self.options_error is None:
+                await self._guarded(self.guard.check(), "checking the export settings")
 
     async def _guarded(self, step: Awaitable[Any], what: str) -> None:
         """Run one step of the loop; nothing but stop ends the loop: log, count, carry on."""
@@ -162,14 +191,17 @@ class Runtime:
         self.state.set_min_export_limit(options.min_export_limit)
         self.state.options_changed(options.to_dict())
         self._wake.set()
+        self._guard_wake.set()
 
     async def stop(self) -> None:
         """On SIGTERM: restore the limiter if a reset is under way, then stop the timer."""
         try:
             await self.watchdog.shutdown()
         finally:
-            if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-                self._task = None
+            for task in (self._task, self._guard_task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            self._task = self._guard_task = None
+            await self.guard.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sec1000.common.units import kilowatts
 from sec1000.link import Session
 from sec1000.protocol import (
     ACK_OR_NAK,
@@ -32,6 +33,47 @@ class LimitWrite:
     export_limit_w: int
     mode: ControlMode
     phase: PhaseMeasurement
+
+    def held_by(self, settings: ExportSettings) -> bool:
+        """True when a 0x43 read-back shows this write (0x43 does not report the phase byte)."""
+        return (
+            settings.mode == self.mode
+            and settings.export_limit_w == self.export_limit_w
+            and settings.total_capacity_w == self.total_capacity_w
+        )
+
+    def describe(self) -> str:
+        """The write in words: "3.00 kW in mode value"."""
+        return f"{kilowatts(self.export_limit_w):.2f} kW in mode {self.mode.option}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A write and what the controller held after it (read back with 0x43)."""
+
+    write: LimitWrite
+    after: ExportSettings
+    attempts: int
+    naks: int
+
+    @property
+    def held(self) -> bool:
+        """True when the read-back shows what was written."""
+        return self.write.held_by(self.after)
+
+    def mismatch(self) -> str:
+        """What the controller holds instead, in words."""
+        after = self.after
+        text = (
+            f"the controller holds {kilowatts(after.export_limit_w):.2f} kW in mode "
+            f"{after.mode.option}, not {self.write.describe()}"
+        )
+        if after.total_capacity_w != self.write.total_capacity_w:
+            text += (
+                f" (capacity {kilowatts(after.total_capacity_w):.2f} kW, "
+                f"not {kilowatts(self.write.total_capacity_w):.2f} kW)"
+            )
+        return text
 
 
 async def acknowledge(session: Session, request: bytes, command: Command) -> Status:
@@ -74,3 +116,17 @@ async def write_limit(session: Session, write: LimitWrite) -> int:
         Command.WRITE_EXPORT_LIMIT,
     )
     return int(status is Status.NAK) + await switch_mode(session, write.mode)
+
+
+async def write_verified(session: Session, write: LimitWrite, attempts: int = 2) -> Verified:
+    """Write, then read back with 0x43; a write the controller did not take is tried once more.
+
+    Never raises for a mismatch: the caller decides (feedback 2, notification, audit).
+    """
+    naks = tried = 0
+    while True:
+        tried += 1
+        naks += await write_limit(session, write)
+        after = await read_settings(session)
+        if write.held_by(after) or tried >= attempts:
+            return Verified(write, after, tried, naks)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from sec1000.common.units import kilowatts
+from sec1000.common.units import kilowatts, whole_watts
 from sec1000.health import LinkHealth
 from sec1000.protocol import ControlMode, ExportSettings, Feedback
 
@@ -38,6 +38,38 @@ class OperationName(StrEnum):
     SET_CONTROL_MODE = "set_control_mode"
 
 
+class GuardState(StrEnum):
+    """How the controller's export settings compare with what the user asked for."""
+
+    IN_SYNC = "in_sync"
+    DRIFT = "drift"
+    RESTORING = "restoring"
+    CONTESTED = "contested"
+    UNVERIFIED = "unverified"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardStatus:
+    """The export guard as the sensor, the panel and the notifications show it."""
+
+    state: GuardState = GuardState.UNKNOWN
+    wanted_limit_kw: float | None = None
+    device_limit_kw: float | None = None
+    wanted_mode: str | None = None
+    device_mode: str | None = None
+    last_verified_at: float | None = None
+    last_drift_at: float | None = None
+    drifts_24h: int = 0
+    message: str = ""
+
+    def attributes(self) -> dict[str, Any]:
+        """Everything but the state and the message, JSON-ready."""
+        data = asdict(self)
+        del data["state"], data["message"]
+        return data
+
+
 class Topic(StrEnum):
     """What a state event is about."""
 
@@ -48,6 +80,7 @@ class Topic(StrEnum):
     RESTORE = "restore"
     COMMAND = "command"
     OPTIONS = "options"
+    GUARD = "guard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +150,7 @@ class StateModel:
         self.restore_error: str | None = None
         self.watchdog_running = False
         self.restore_retired: str | None = None
+        self.guard = GuardStatus()
         self.history: deque[HistoryPoint] = deque()
         self.commands: deque[CommandRecord] = deque(maxlen=COMMAND_LOG_SIZE)
 
@@ -147,8 +181,21 @@ class StateModel:
         """'off' while the limit is less than 0.01 kW above the minimum, else 'on'."""
         if self.export_limit_kw is None:
             return None
-        above_w = round((self.export_limit_kw - self.min_export_limit_kw) * 1000)
+        above_w = whole_watts(self.export_limit_kw) - whole_watts(self.min_export_limit_kw)
         return "off" if above_w < EXPORT_OFF_MARGIN_W else "on"
+
+    def known_settings(self) -> ExportSettings | None:
+        """The controller's export settings as last known, when limit, mode and capacity are."""
+        if None in (self.export_limit_kw, self.control_mode, self.total_capacity_kw):
+            return None
+        assert self.export_limit_kw is not None and self.control_mode is not None
+        assert self.total_capacity_kw is not None
+        return ExportSettings(
+            self.control_mode,
+            whole_watts(self.total_capacity_kw),
+            self.ct_ratio or 0,
+            whole_watts(self.export_limit_kw),
+        )
 
     def settings(self) -> dict[str, Any]:
         """Export settings as last known."""
@@ -174,6 +221,7 @@ class StateModel:
             "restore_pending": self.restore_pending,
             "restore_error": self.restore_error,
             "watchdog_running": self.watchdog_running,
+            "guard": {"state": self.guard.state.value, **self.guard.attributes()},
         }
 
     # -- updates (called by the operations and the link)
@@ -279,6 +327,13 @@ class StateModel:
                 "retired": self.restore_retired,
             },
         )
+
+    def set_guard(self, status: GuardStatus) -> None:
+        """The export guard's view changed."""
+        if status == self.guard:
+            return
+        self.guard = status
+        self._emit(Topic.GUARD, {"state": status.state.value, **status.attributes()})
 
     def command_done(self, record: CommandRecord) -> None:
         """A command finished; log it."""

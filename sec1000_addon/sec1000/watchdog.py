@@ -18,14 +18,24 @@ from sec1000.link import DeviceLink, Priority, Session
 from sec1000.options import Options
 from sec1000.protocol import (
     ControlMode,
+    Feedback,
     GeneralError,
     InvalidInputError,
     PhaseMeasurement,
     Sec1000Error,
+    Switch,
+    mode_switch_request,
 )
 from sec1000.protocol.messages import MODE_SWITCHES
-from sec1000.sequences import LimitWrite, read_settings, switch_all_off, switch_mode, write_limit
+from sec1000.sequences import (
+    LimitWrite,
+    acknowledge,
+    read_settings,
+    switch_all_off,
+    write_verified,
+)
 from sec1000.state import StateModel
+from sec1000.wanted import WriteReport
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -113,11 +123,15 @@ class Watchdog:
         state: StateModel,
         store: RestoreStore,
         options: Callable[[], Options],
+        report: Callable[[WriteReport], None],
     ) -> None:
         self.link = link
         self.state = state
         self.store = store
         self._options = options
+        self._report = report
+        self._off_at: float | None = None
+        self.last_window = 0.0  # seconds the active mode was off in the last reset
         self._running = False
         self._pending: RestoreRecord | None = None
         self._wake = asyncio.Event()
@@ -150,7 +164,7 @@ class Watchdog:
             return None
         return "refused: the export limiter restore is still pending; retry once it is confirmed"
 
-    async def reset(self) -> str:
+    async def reset(self, origin: str = "cli") -> str:
         """Run the guarded reset sequence; its message, or a Sec1000Error with the reason."""
         refusal = self._refusal()
         if refusal:
@@ -159,21 +173,31 @@ class Watchdog:
         self._wake.clear()
         try:
             try:
+                # One session from the first switch off to the read-back: nothing else can
+                # take the device while the limiter is off.
                 async with self.link.session(Priority.USER) as session:
-                    record = await self._turn_off(session)
+                    record = await self._turn_off(session, origin)
+                    await self._restore_once(session, record)
             except Sec1000Error as err:
                 if self._pending is None:  # nothing was turned off
                     raise
                 record = self._pending
-                _LOGGER.error("turning the limiter off failed half-way (%s); restoring", err)
-            error = await self.restore(record, time.monotonic() + self.restore_budget)
-            if error is None:
-                return "export watchdog reset; the limiter is back on and confirmed"
-            self._background = asyncio.create_task(self.restore(record), name="sec1000-restore")
-            raise type(error)(
-                f"the limiter restore is not confirmed ({error}); "
-                "it is retried in the background until the device confirms it"
-            ) from error
+                _LOGGER.error("resetting the export watchdog failed (%s); restoring", err)
+                error = await self.restore(record, time.monotonic() + self.restore_budget)
+                if error is not None:
+                    self._background = asyncio.create_task(
+                        self.restore(record), name="sec1000-restore"
+                    )
+                    raise type(error)(
+                        f"the limiter restore is not confirmed ({error}); "
+                        "it is retried in the background until the device confirms it"
+                    ) from error
+            else:
+                self._confirmed()
+            return (
+                "export watchdog reset: the limiter was off for "
+                f"{self.last_window:.1f} s and is back on, confirmed by read-back"
+            )
         finally:
             self._running = False
             self.state.set_restore(self.pending, self.state.restore_error, running=False)
@@ -196,7 +220,7 @@ class Watchdog:
         options = self._options()
         return watts(min(options.max_export_limit, options.total_capacity))
 
-    async def _turn_off(self, session: Session) -> RestoreRecord:
+    async def _turn_off(self, session: Session, origin: str) -> RestoreRecord:
         limit_kw = self.state.export_limit_kw
         if limit_kw is None:
             settings = await read_settings(session)
@@ -222,9 +246,28 @@ class Watchdog:
         self.store.save(record)  # durable before the first switch goes off
         self._pending = record
         self.state.set_restore(True, None, running=True)
-        await switch_all_off(session, tuple(MODE_SWITCHES.values()))
+        # The inactive modes first and the active one last: the window opens with the last packet.
+        active = MODE_SWITCHES.get(options.control_mode)
+        inactive = tuple(switch for switch in MODE_SWITCHES.values() if switch != active)
+        await switch_all_off(session, inactive)
+        if active is not None:
+            await switch_all_off(session, (active,))
+        self._off_at = time.monotonic()
         _LOGGER.warning(
             "export limiter off: the plant exports without limit for %g s", self.off_window
+        )
+        before = self.state.known_settings()
+        self._report(
+            WriteReport(
+                origin,
+                "reset_export_watchdog",
+                self._restore_write(record),
+                before,
+                None,
+                int(Feedback.OK),
+                f"every control mode switched off for {self.off_window:g} s",
+                sets_wanted=False,
+            )
         )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.off_window)
@@ -244,21 +287,35 @@ class Watchdog:
             PhaseMeasurement.from_sum(record.three_phase_sum),
         )
 
-    async def _restore_once(self, session: Session, write: LimitWrite) -> None:
-        await switch_mode(session, write.mode)
+    async def _restore_once(self, session: Session, record: RestoreRecord) -> None:
+        """The active mode on first (the window closes), settle, the limit again, read back."""
+        write = self._restore_write(record)
+        active = MODE_SWITCHES.get(write.mode)
+        if active is not None:
+            await acknowledge(session, mode_switch_request(active, Switch.ON), active)
+            if self._off_at is not None:
+                self.last_window = time.monotonic() - self._off_at
         if not self._stopping:
             await session.pause(self.settle)
-        await write_limit(session, write)
-        self.state.settings_read(
-            export_limit_kw=kilowatts(write.export_limit_w), control_mode=write.mode
-        )
-        settings = await read_settings(session)
-        self.state.settings_learned(settings)
-        if settings.mode != write.mode or settings.export_limit_w != write.export_limit_w:
-            raise GeneralError(
-                f"read-back shows mode {settings.mode.option} and limit {settings.export_limit_w} W, "
-                f"expected {write.mode.option} and {write.export_limit_w} W"
+        before = self.state.known_settings()
+        verified = await write_verified(session, write)
+        self.state.settings_learned(verified.after)
+        message = "the limiter restored" if verified.held else verified.mismatch()
+        feedback = int(Feedback.OK if verified.held else Feedback.GENERAL_ERROR)
+        self._report(
+            WriteReport(
+                "guard",
+                "reset_export_watchdog",
+                write,
+                before,
+                verified.after,
+                feedback,
+                message,
+                sets_wanted=False,
             )
+        )
+        if not verified.held:
+            raise GeneralError(f"read-back: {verified.mismatch()}")
 
     async def restore(
         self, record: RestoreRecord, deadline: float | None = None
@@ -271,9 +328,8 @@ class Watchdog:
         while True:
             delay = next(delays)
             try:
-                write = self._restore_write(record)
                 async with self.link.session(Priority.RESTORE, target=record.target) as session:
-                    await self._restore_once(session, write)
+                    await self._restore_once(session, record)
             except Sec1000Error as err:
                 invalid = invalid + 1 if isinstance(err, InvalidInputError) else 0
                 if invalid >= INVALID_ATTEMPTS_BEFORE_RETIRING:

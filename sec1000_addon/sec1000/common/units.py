@@ -8,6 +8,11 @@ def watts(kw: float) -> int:
     return round(kw * 100) * 10
 
 
+def whole_watts(kw: float) -> int:
+    """kW to the nearest watt (the device's read-backs are whole watts)."""
+    return round(kw * 1000)
+
+
 def kilowatts(w: int) -> float:
     """Whole watts from the device to kW."""
     return w / 1000

@@ -1,0 +1,93 @@
+"""The audit trail: one JSON line per write and per drift seen, in `<data dir>/audit.jsonl`.
+
+The file is rotated at 1 MB and three files are kept (`audit.jsonl`, `.1`, `.2`). A file that
+cannot be written never stops the add-on: the failure is logged once and shown in diagnostics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_LOGGER = logging.getLogger(__name__)
+
+AUDIT_NAME = "audit.jsonl"
+MAX_BYTES = 1_000_000
+KEEP_FILES = 3
+KINDS = ("write", "drift", "failure")  # what the History page filters by
+
+
+def now_iso() -> str:
+    """The local time with its offset, to the second (ISO 8601)."""
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class AuditLog:
+    """Appends entries, rotates, and reads the newest back (History page, diagnostics)."""
+
+    def __init__(self, directory: Path, *, max_bytes: int = MAX_BYTES, keep: int = KEEP_FILES):
+        self.path = directory / AUDIT_NAME
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.error: str | None = None  # why the last append failed, for diagnostics
+
+    def files(self) -> list[Path]:
+        """Newest first: audit.jsonl, audit.jsonl.1, audit.jsonl.2."""
+        return [self.path, *(self.path.with_name(f"{AUDIT_NAME}.{n}") for n in range(1, self.keep))]
+
+    def append(self, entry: Mapping[str, Any]) -> None:
+        """Add one line (with `at` if missing); never raises."""
+        line = json.dumps({"at": now_iso(), **entry}, default=str, ensure_ascii=False)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._rotate_if_full(len(line) + 1)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as err:
+            if self.error is None:
+                _LOGGER.error("cannot write the audit trail %s: %s", self.path, err)
+            self.error = f"{self.path}: {err.strerror or err}"
+        else:
+            self.error = None
+
+    def _rotate_if_full(self, adding: int) -> None:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size + adding <= self.max_bytes:
+            return
+        files = self.files()
+        for older, newer in zip(reversed(files[1:]), reversed(files[:-1]), strict=True):
+            if newer.exists():
+                os.replace(newer, older)
+
+    def tail(self, count: int = 200) -> list[dict[str, Any]]:
+        """The newest `count` entries, oldest first; unreadable lines and files are skipped."""
+        newest: deque[dict[str, Any]] = deque(maxlen=count)
+        for path in reversed(self.files()):
+            try:
+                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(entry, dict):
+                    newest.append(entry)
+        return list(newest)
+
+
+def kind_of(entry: Mapping[str, Any]) -> str:
+    """'drift', 'failure' (a write not verified) or 'write'."""
+    if entry.get("command") == "drift":
+        return "drift"
+    return "write" if entry.get("verified") else "failure"

@@ -1,0 +1,175 @@
+"""The wanted export state: what the user last asked the controller to hold, kept in wanted.json.
+
+It survives restarts (atomic writes in the data dir). `basis` remembers the options it was
+derived from, so options changed while the add-on was stopped (the Configuration tab restarts
+it) are noticed at start-up and written to the controller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sec1000.common.files import write_atomic
+from sec1000.common.units import kilowatts, watts
+from sec1000.options import Options
+from sec1000.protocol import ControlMode, ExportSettings, PhaseMeasurement
+from sec1000.sequences import LimitWrite
+
+_LOGGER = logging.getLogger(__name__)
+
+WANTED_NAME = "wanted.json"
+# The options that reach the controller: a change of any of them is written to it.
+CONTROLLER_KEYS = (
+    "min_export_limit",
+    "max_export_limit",
+    "total_capacity",
+    "export_limit_control_mode",
+    "three_phase_sum",
+)
+
+
+def basis_of(options: Options) -> dict[str, Any]:
+    """The options' part that reaches the controller."""
+    return {key: getattr(options, key) for key in CONTROLLER_KEYS}
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """Limit, mode, capacity and phase measurement the controller should hold."""
+
+    export_limit_w: int
+    mode: str
+    total_capacity_w: int
+    three_phase_sum: bool
+    basis: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def control_mode(self) -> ControlMode:
+        """The mode as the protocol's enum."""
+        return ControlMode.from_option(self.mode)
+
+    def write(self) -> LimitWrite:
+        """The 0x42 write and mode switches that put this state on the controller."""
+        return LimitWrite(
+            self.total_capacity_w,
+            self.export_limit_w,
+            self.control_mode,
+            PhaseMeasurement.from_sum(self.three_phase_sum),
+        )
+
+    def held_by(self, settings: ExportSettings) -> bool:
+        """True when the controller's 0x43 settings are this state."""
+        return self.write().held_by(settings)
+
+    @classmethod
+    def of(cls, write: LimitWrite, options: Options) -> Wanted:
+        """The state a write asks for, with the options it was made under."""
+        return cls(
+            write.export_limit_w,
+            write.mode.option,
+            write.total_capacity_w,
+            write.phase is PhaseMeasurement.SUM_OF_PHASES,
+            basis_of(options),
+        )
+
+    def under(self, options: Options) -> Wanted:
+        """This state under new options: new capacity, mode and phase; a limit set as "export
+        off" or "export on" follows the new minimum or maximum; never above the capacity."""
+        old = self.basis
+        limit_w = self.export_limit_w
+        if old and limit_w == watts(float(old.get("min_export_limit", -1))):
+            limit_w = watts(options.min_export_limit)
+        elif old and limit_w == watts(float(old.get("max_export_limit", -1))):
+            limit_w = watts(options.max_export_limit)
+        capacity_w = watts(options.total_capacity)
+        return replace(
+            self,
+            export_limit_w=min(limit_w, capacity_w),
+            mode=options.export_limit_control_mode,
+            total_capacity_w=capacity_w,
+            three_phase_sum=options.three_phase_sum,
+            basis=basis_of(options),
+        )
+
+    def describe(self) -> str:
+        """In words: "3.00 kW in mode value"."""
+        return f"{kilowatts(self.export_limit_w):.2f} kW in mode {self.mode}"
+
+
+class WantedStore:
+    """wanted.json in the data dir."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / WANTED_NAME
+
+    def load(self) -> Wanted | None:
+        """The stored state; None when there is none or it is damaged (then it is set anew)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            wanted = Wanted(
+                export_limit_w=int(data["export_limit_w"]),
+                mode=ControlMode.from_option(str(data["mode"])).option,
+                total_capacity_w=int(data["total_capacity_w"]),
+                three_phase_sum=bool(data["three_phase_sum"]),
+                basis=dict(data.get("basis") or {}),
+            )
+        except FileNotFoundError:
+            return None
+        except Exception as err:  # damaged: the controller's state is read and kept anew
+            _LOGGER.error(
+                "the wanted export state %s is damaged (%s); it is set anew", self.path, err
+            )
+            return None
+        return wanted
+
+    def save(self, wanted: Wanted) -> None:
+        """Write it durably (atomic); a failure is logged, the state stays in memory."""
+        try:
+            write_atomic(self.path, json.dumps(asdict(wanted), default=dict))
+        except OSError as err:
+            _LOGGER.error("cannot save the wanted export state to %s: %s", self.path, err)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteReport:
+    """One limiter write as the audit trail keeps it."""
+
+    origin: str  # panel:<user>, home_assistant:<user>, guard, startup, cli …
+    command: str
+    requested: LimitWrite
+    before: ExportSettings | None
+    after: ExportSettings | None
+    feedback: int
+    message: str
+    sets_wanted: bool = True  # False for the guard's and the watchdog's own restores
+
+    @property
+    def verified(self) -> bool:
+        """True when the read-back shows what was written."""
+        return self.after is not None and self.requested.held_by(self.after)
+
+
+def settings_json(settings: ExportSettings | None) -> dict[str, Any] | None:
+    """0x43 settings for the audit trail, in kW."""
+    if settings is None:
+        return None
+    return {
+        "export_limit_kw": kilowatts(settings.export_limit_w),
+        "mode": settings.mode.option,
+        "total_capacity_kw": kilowatts(settings.total_capacity_w),
+    }
+
+
+def write_json(write: LimitWrite) -> dict[str, Any]:
+    """A requested write for the audit trail, in kW."""
+    return {
+        "export_limit_kw": kilowatts(write.export_limit_w),
+        "mode": write.mode.option,
+        "total_capacity_kw": kilowatts(write.total_capacity_w),
+        "three_phase_sum": write.phase is PhaseMeasurement.SUM_OF_PHASES,
+    }
