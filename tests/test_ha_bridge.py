@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from sec1000.ha import Endpoint
 from sec1000.ha.bridge import (
     CONFIG_NOTIFICATION,
+    GUARD_NOTIFICATION,
     OFFLINE_NOTIFICATION,
     RESTORE_NOTIFICATION,
     HomeAssistantAdapter,
@@ -292,7 +293,7 @@ async def test_the_addons_own_helper_updates_trigger_no_command(
     await user.wait_value("input_boolean.sec1000_export", "off")
     await user.wait_value("input_number.sec1000_export_limit_setpoint", "0.0")
     await asyncio.sleep(1.0)  # time for a wrongly taken command to reach the device
-    assert len(simulator.requests()) == 8  # the two panel commands, four packets each
+    assert len(simulator.requests()) == 10  # the two panel commands, five packets each
     assert [record.command for record in runtime.state.commands] == [
         "set_export_limit",
         "export_disable",
@@ -302,14 +303,14 @@ async def test_the_addons_own_helper_updates_trigger_no_command(
 @pytest.mark.parametrize(
     ("data", "feedback", "frames"),
     [
-        ({"command": "set_export_limit", "limit": 2.5, "request_id": "abc"}, 1, 4),
-        ({"command": "set_export_limit", "limit": "2,5", "request_id": "abc"}, 1, 4),
+        ({"command": "set_export_limit", "limit": 2.5, "request_id": "abc"}, 1, 5),
+        ({"command": "set_export_limit", "limit": "2,5", "request_id": "abc"}, 1, 5),
         ({"command": "set_export_limit", "limit": "lots", "request_id": "abc"}, 128, 0),
         ({"command": "set_export_limit", "limit": -3, "request_id": "abc"}, 128, 0),
         ({"command": "explode", "request_id": "abc"}, 128, 0),
         ({"limit": 5, "request_id": "abc"}, 128, 0),
         ({"command": ["export_enable"], "request_id": "abc"}, 128, 0),
-        ({"command": "export_enable", "request_id": "abc"}, 1, 4),
+        ({"command": "export_enable", "request_id": "abc"}, 1, 5),
     ],
 )
 async def test_command_event_with_good_and_bad_data(
@@ -452,3 +453,32 @@ async def eventually_async(check: Any, within: float = 15) -> None:
         if time.monotonic() > deadline:
             pytest.fail("timed out waiting for a notification change")
         await asyncio.sleep(0.1)
+
+
+async def test_the_export_guard_sensor_and_its_notification(
+    addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
+) -> None:
+    await connected(addon)
+    assert (await runtime.ops.set_export_limit("3", Origin("test"))).ok
+    await user.wait_value("sensor.sec1000_export_guard", "in_sync")
+    guard = await user.state("sensor.sec1000_export_guard")
+    assert guard is not None
+    attributes = guard["attributes"]
+    assert attributes["friendly_name"] == "SEC1000 Export Guard"
+    assert attributes["wanted_limit_kw"] == 3.0 and attributes["device_limit_kw"] == 3.0
+    assert attributes["wanted_mode"] == "value" and attributes["device_mode"] == "value"
+    assert attributes["last_verified_at"] and attributes["drifts_24h"] == 0
+    assert "last_drift_at" in attributes
+    # a controller that acknowledges writes without taking them
+    simulator.set_fault("ignore_writes")
+    result = await runtime.ops.set_export_limit("4", Origin("test"))
+    assert result.feedback == 2
+    await user.wait_value("sensor.sec1000_export_guard", "unverified")
+    await eventually_async(lambda: _has(user, GUARD_NOTIFICATION))
+    items = await user.ws.send_command({"type": "persistent_notification/get"})
+    (note,) = [item for item in items if item["notification_id"] == GUARD_NOTIFICATION]
+    assert "holds 3.00 kW in mode value, not 4.00 kW" in note["message"]
+    simulator.clear_faults()
+    assert (await runtime.ops.set_export_limit("4", Origin("test"))).ok
+    await user.wait_value("sensor.sec1000_export_guard", "in_sync")
+    await eventually_async(lambda: _lacks(user, GUARD_NOTIFICATION))

@@ -15,6 +15,7 @@ from sec1000.ha import Endpoint
 from sec1000.ha.entities import (
     ALL_SENSORS,
     COMMAND_EVENT,
+    EXPORT_GUARD,
     EXPORT_LIMIT,
     EXPORT_STATE,
     EXPORT_SWITCH,
@@ -36,7 +37,7 @@ from sec1000.ha.websocket import HomeAssistantClient
 from sec1000.operations import Origin
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
-from sec1000.state import OperationName, StateEvent, Topic
+from sec1000.state import GuardState, OperationName, StateEvent, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,6 +46,21 @@ NOTIFICATION_CHECK_INTERVAL = 30.0
 RESTORE_NOTIFICATION = "sec1000_watchdog_restore"
 OFFLINE_NOTIFICATION = "sec1000_device_unreachable"
 CONFIG_NOTIFICATION = "sec1000_configuration_invalid"
+RETIRED_NOTIFICATION = "sec1000_watchdog_restore_retired"
+GUARD_NOTIFICATION = "sec1000_export_guard"
+NOTIFICATIONS = (
+    RESTORE_NOTIFICATION,
+    OFFLINE_NOTIFICATION,
+    CONFIG_NOTIFICATION,
+    RETIRED_NOTIFICATION,
+    GUARD_NOTIFICATION,
+)
+# Guard states that need the user: a write not taken, a drift only reported, a contested limit.
+GUARD_ALERTS = {
+    GuardState.UNVERIFIED: "SEC1000: export limit not confirmed",
+    GuardState.DRIFT: "SEC1000: export limit changed on the controller",
+    GuardState.CONTESTED: "SEC1000: something else writes the export limit",
+}
 IGNORED_STATES = (UNAVAILABLE, "unknown")
 
 
@@ -289,6 +305,8 @@ class Bridge:
                 self._mark(sensor.entity_id)
         elif event.topic is Topic.COMMAND:
             self._spawn(self._fire_result(dict(event.data)))
+        elif event.topic is Topic.GUARD:
+            self._mark(EXPORT_GUARD.entity_id, "notifications")
         elif event.topic in (Topic.RESTORE, Topic.LINK, Topic.OPTIONS):
             self._mark("notifications")
 
@@ -320,10 +338,16 @@ class Bridge:
         ]
         await asyncio.gather(
             *(
-                self.rest.set_state(sensor.entity_id, self._value(sensor), sensor.attributes())
+                self.rest.set_state(sensor.entity_id, self._value(sensor), self._attributes(sensor))
                 for sensor in sensors
             )
         )
+
+    def _attributes(self, sensor: Sensor) -> dict[str, Any]:
+        attributes = sensor.attributes()
+        if sensor is EXPORT_GUARD:
+            attributes.update(self.runtime.state.guard.attributes())
+        return attributes
 
     def _value(self, sensor: Sensor) -> str:
         state = self.runtime.state
@@ -341,6 +365,8 @@ class Bridge:
             return state.export_state or "unknown"
         if sensor is MODULE_STARTED:
             return "on" if state.module_started else "off"
+        if sensor is EXPORT_GUARD:
+            return state.guard.state.value
         if operation := FEEDBACK_OPERATION_BY_ENTITY.get(sensor.entity_id):
             return str(state.feedback[operation])
         raise KeyError(sensor.entity_id)
@@ -385,6 +411,13 @@ class Bridge:
                 f"The SEC1000 at {runtime.options.host}:{runtime.options.port} has not answered for "
                 f"{offline_for / 60:.0f} minutes. Last error: {health.last_error}",
             )
+        if state.restore_retired:
+            wanted[RETIRED_NOTIFICATION] = (
+                "SEC1000: watchdog restore given up",
+                f"The add-on could not put the export limiter back as recorded: {state.restore_retired}",
+            )
+        if title := GUARD_ALERTS.get(state.guard.state):
+            wanted[GUARD_NOTIFICATION] = (title, f"The export guard: {state.guard.message}.")
         if runtime.options_error is not None:
             wanted[CONFIG_NOTIFICATION] = (
                 "SEC1000: configuration invalid",
@@ -411,7 +444,7 @@ class Bridge:
                     }
                 )
                 self._shown[notification_id] = message
-        for notification_id in (RESTORE_NOTIFICATION, OFFLINE_NOTIFICATION, CONFIG_NOTIFICATION):
+        for notification_id in NOTIFICATIONS:
             if notification_id not in wanted and (resync or notification_id in self._shown):
                 await self.ws.send_command(
                     {

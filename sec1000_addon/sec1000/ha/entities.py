@@ -70,6 +70,9 @@ EXPORT_LIMIT = Sensor(
 )
 EXPORT_STATE = Sensor("sensor.sec1000_export_state", "SEC1000 Export State", icon="mdi:export")
 MODULE_STARTED = Sensor("sensor.sec1000_modul_started", "SEC1000 Modul started", icon="mdi:power")
+EXPORT_GUARD = Sensor(
+    "sensor.sec1000_export_guard", "SEC1000 Export Guard", icon="mdi:shield-check-outline"
+)
 FEEDBACK_OPERATIONS = (
     OperationName.EXPORT_DISABLE,
     OperationName.EXPORT_ENABLE,
@@ -94,6 +97,7 @@ ALL_SENSORS: tuple[Sensor, ...] = (
     EXPORT_LIMIT,
     EXPORT_STATE,
     MODULE_STARTED,
+    EXPORT_GUARD,
     *FEEDBACK_SENSORS.values(),
 )
 
