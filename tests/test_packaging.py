@@ -50,6 +50,8 @@ CONTRACT_SENSORS = {
     "sensor.sec1000_export_state",
     "sensor.sec1000_modul_started",
     *(f"sensor.sec1000_{operation}_feedback" for operation in FEEDBACK_OPERATIONS),
+    # Added by design.md's "Contracts added for the next capabilities" (the export guard).
+    "sensor.sec1000_export_guard",
 }
 CONTRACT_HELPERS = {
     "input_button.sec1000_export_enable",

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from sec1000.runtime import Runtime
-from sec1000.web import live, setup, views
+from sec1000.web import history, live, setup, views
 from sec1000.web.keys import HA_STATUS, RUNTIME, SAVE_LOCK, SUPERVISED, TASKS, TEMPLATES, HaStatus
 from sec1000.web.render import environment
 
@@ -111,6 +111,7 @@ def create_app(
     # pages
     router.add_get("/", views.dashboard, name="dashboard")
     router.add_get("/setup", setup.setup_page, name="setup")
+    router.add_get("/history", history.history_page, name="history")
     router.add_get("/diagnostics", views.diagnostics, name="diagnostics")
     # actions (HTMX posts; each answers with the fragments it changed)
     router.add_post("/command", views.command, name="command")
@@ -121,6 +122,7 @@ def create_app(
     router.add_get("/live", live.poll, name="live")
     # data
     router.add_get("/diagnostics.json", views.diagnostics_json, name="diagnostics-json")
+    router.add_get("/audit.jsonl", history.history_download, name="audit")
     router.add_get("/api/state", views.api_state, name="api-state")
     router.add_static("/static/", STATIC, name="static", append_version=False)
     return app

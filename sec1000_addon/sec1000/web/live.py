@@ -25,7 +25,7 @@ from sec1000.web.render import BUTTONS, TOGGLE_COMMANDS, View
 
 _LOGGER = logging.getLogger(__name__)
 
-PAGES = ("dashboard", "setup", "diagnostics")
+PAGES = ("dashboard", "setup", "history", "diagnostics")
 ALL_PAGES = frozenset(PAGES)
 PUSH_DELAY = 0.05  # coalesce a burst of events into one push
 TICK = 2.0  # how often the Home Assistant status and the demo's switches are looked at
@@ -57,7 +57,7 @@ def _fragments() -> dict[str, Fragment]:
         Fragment(
             "export-info",
             "_export_info.html",
-            frozenset({t.SETTINGS, t.OPTIONS, t.TELEMETRY}),
+            frozenset({t.SETTINGS, t.OPTIONS, t.TELEMETRY, t.GUARD}),
             frozenset({"dashboard"}),
         ),
         Fragment(

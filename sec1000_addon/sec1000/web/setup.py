@@ -18,6 +18,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from sec1000.options import SPECS_BY_KEY, Options, OptionsError, OptionSpec
+from sec1000.wanted import basis_of
 from sec1000.web.forms import read_form
 from sec1000.web.keys import RUNTIME, SAVE_LOCK, TEMPLATES
 from sec1000.web.live import make_view, render_fragment
@@ -145,6 +146,20 @@ STEPS = (
                 "Minutes without an answer before Home Assistant shows a notification.",
                 unit="min",
             ),
+            Field(
+                "verify_interval",
+                "Check the controller every",
+                "Seconds between two read-backs of the export settings (0: only at start-up "
+                "and after each write).",
+                unit="s",
+            ),
+            Field(
+                "drift_action",
+                "When the controller's limit changed behind the add-on's back",
+                "restore: write the wanted limit again; adopt: keep the controller's; notify: "
+                "only tell Home Assistant.",
+                widget="select",
+            ),
             Field("log_level", "Log level", widget="select"),
         ),
     ),
@@ -268,22 +283,16 @@ async def setup_save(request: web.Request) -> web.Response:
             return _answer(request, step, text)
     _LOGGER.info("options saved from the panel (%s step) by %s", step.id, origin(request))
     notice = "Saved and applied."
-    mode_changed = (
-        options.export_limit_control_mode != before.export_limit_control_mode
-        or options.three_phase_sum != before.three_phase_sum
-    )
-    if mode_changed and runtime.options_error is None:
-        spawn(
-            app,
-            runtime.ops.set_control_mode(
-                options.export_limit_control_mode, options.three_phase_sum, origin(request)
-            ),
-            "panel set_control_mode",
-        )
-        notice = (
-            f"Saved and applied. Switching the controller to mode "
-            f"{options.export_limit_control_mode}…"
-        )
+    reaches_controller = basis_of(options) != basis_of(before)
+    if reaches_controller and runtime.options_error is None:
+        spawn(app, runtime.ops.apply_options(origin(request)), "panel apply_options")
+        if options.export_limit_control_mode != before.export_limit_control_mode:
+            notice = (
+                f"Saved and applied. Switching the controller to mode "
+                f"{options.export_limit_control_mode}…"
+            )
+        else:
+            notice = "Saved and applied. Writing the new settings to the controller…"
     return _answer(request, step, render_step(request, step, notice=notice))
 
 

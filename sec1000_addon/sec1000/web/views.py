@@ -25,6 +25,7 @@ _LOGGER = logging.getLogger(__name__)
 
 # The commands the panel may start, from the registry.
 PANEL_COMMANDS = {spec.name.value: spec for spec in COMMANDS if spec.panel}
+AUDIT_IN_DIAGNOSTICS = 200  # the newest audit lines in the download
 # X-Ingress-Path is "/api/hassio_ingress/<token>"; anything else is not used for <base>.
 INGRESS_PATH = re.compile(r"^(/[A-Za-z0-9_~.\-]+)+$")
 
@@ -164,6 +165,8 @@ def diagnostics_data(app: web.Application) -> dict[str, Any]:
         "history_points": len(state.history),
         "home_assistant": dict(app[HA_STATUS]()),
         "simulator": dict(demo.status()) if demo is not None else None,
+        "audit": runtime.audit.tail(AUDIT_IN_DIAGNOSTICS),
+        "audit_error": runtime.audit.error,
     }
 
 

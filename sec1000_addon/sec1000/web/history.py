@@ -1,0 +1,60 @@
+"""The History page: the audit trail as a table with filters, and its download."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from sec1000.audit import KINDS, kind_of
+from sec1000.web.keys import RUNTIME
+from sec1000.web.views import render_page
+
+SHOWN = 500  # entries on the page; the download has every kept one
+FILTERS = {
+    "all": "Everything",
+    "write": "Writes",
+    "drift": "Drifts",
+    "failure": "Failures",
+}
+
+
+def entries(app: web.Application, kind: str, count: int = SHOWN) -> list[dict[str, Any]]:
+    """The newest audit entries of a kind ('all', 'write', 'drift', 'failure'), newest first."""
+    tail = app[RUNTIME].audit.tail(count if kind == "all" else count * 4)
+    chosen = [entry for entry in tail if kind == "all" or kind_of(entry) == kind]
+    return list(reversed(chosen))[:count]
+
+
+async def history_page(request: web.Request) -> web.Response:
+    """GET history?kind=K: what was written to the controller and what drifted, newest first."""
+    kind = request.query.get("kind", "all")
+    if kind not in FILTERS:
+        kind = "all"
+    rows = [{**entry, "kind": kind_of(entry)} for entry in entries(request.app, kind)]
+    return render_page(
+        request,
+        "history.html",
+        "history",
+        rows=rows,
+        kind=kind,
+        filters=FILTERS,
+        audit_error=request.app[RUNTIME].audit.error,
+    )
+
+
+async def history_download(request: web.Request) -> web.Response:
+    """GET audit.jsonl: every kept audit entry, one JSON object per line, oldest first."""
+    audit = request.app[RUNTIME].audit
+    body = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in audit.tail(10**7))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return web.Response(
+        text=body,
+        content_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="sec1000-audit-{stamp}.jsonl"'},
+    )
+
+
+__all__ = ["KINDS", "history_download", "history_page"]
