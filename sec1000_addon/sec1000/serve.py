@@ -105,6 +105,7 @@ async def serve(args: argparse.Namespace) -> int:
     """Run until SIGTERM or SIGINT; a watchdog reset under way is restored before exiting."""
     from sec1000.web.auth import needs_auth
 
+    stop = stop_event()  # before anything: a SIGTERM during start-up is a clean stop too
     token = supervisor_token(os.environ)
     host = listen_host(args.host, bool(token))
     signin = needs_auth(host, bool(token))
@@ -150,7 +151,7 @@ async def serve(args: argparse.Namespace) -> int:
     if home_assistant is not None:
         home_assistant.start()
 
-    await stop_signal()
+    await stop.wait()
     _LOGGER.info("stopping")
     await _step(runtime.stop(), "restoring and stopping the core")
     if home_assistant is not None:
@@ -162,13 +163,13 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def stop_signal() -> None:
-    """Wait for SIGTERM or SIGINT."""
+def stop_event() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def _step(step: Awaitable[object], what: str) -> None:

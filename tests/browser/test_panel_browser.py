@@ -199,6 +199,8 @@ async def test_simulator_faults_show_the_error_in_words(
     page, _ = await open_page()
     await page.evaluate(RECORD_KINDS)
     seen = len(await kinds(page, "status-get_export_limit"))
+    if fault != "silence":  # a fault answered at once: slow it, so "waiting" is on screen
+        panel.simulator.set_fault("slow", count=1)
     await page.get_by_role("button", name="Get export limit", exact=True).click()
     await wait_waiting_then(page, "status-get_export_limit", seen, "error")
     status = page.locator("#status-get_export_limit")
