@@ -1,0 +1,68 @@
+"""The History page and the audit trail in the panel: filters, the download, diagnostics."""
+
+from __future__ import annotations
+
+import json
+
+from sec1000.operations import Origin
+from sec1000.runtime import Runtime
+from sec1000.simulator import SimulatorServer
+
+from tests.test_web_handlers import ClientFactory, panel
+
+ANNA = Origin("panel", "Anna")
+
+
+async def some_history(runtime: Runtime, simulator: SimulatorServer) -> None:
+    assert (await runtime.ops.set_export_limit("3", ANNA)).ok
+    simulator.set_fault("ignore_writes")
+    assert not (await runtime.ops.set_export_limit("4", ANNA)).ok
+    simulator.clear_faults()
+    simulator.drift(9_990)
+    await runtime.guard.check()
+
+
+async def test_history_lists_writes_drifts_and_failures_newest_first(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    await some_history(runtime, simulator)
+    client = await panel(aiohttp_client, runtime)
+    body = await (await client.get("/history")).text()
+    kinds = [part.split('"')[0] for part in body.split('data-kind="')[1:]]
+    assert kinds == ["write", "drift", "failure", "write"]  # restore, drift, the 4 kW, the 3 kW
+    assert "panel:Anna" in body and "holds 3.00 kW in mode value, not 4.00 kW" in body
+    for kind, expected in (("write", {"write"}), ("drift", {"drift"}), ("failure", {"failure"})):
+        page = await (await client.get(f"/history?kind={kind}")).text()
+        shown = {part.split('"')[0] for part in page.split('data-kind="')[1:]}
+        assert shown == expected, kind
+    odd = await client.get("/history?kind=<script>")
+    assert odd.status == 200 and "<script>" not in await odd.text()
+
+
+async def test_the_audit_download_and_the_diagnostics_carry_the_trail(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    await some_history(runtime, simulator)
+    client = await panel(aiohttp_client, runtime)
+    download = await client.get("/audit.jsonl")
+    assert download.status == 200 and "attachment" in download.headers["Content-Disposition"]
+    lines = [json.loads(line) for line in (await download.text()).splitlines()]
+    assert [entry["command"] for entry in lines] == [
+        "set_export_limit",
+        "set_export_limit",
+        "drift",
+        "restore",
+    ]
+    diagnostics = await (await client.get("/diagnostics.json")).json()
+    assert diagnostics["audit"] == lines and diagnostics["audit_error"] is None
+    assert diagnostics["state"]["guard"]["state"] == "in_sync"
+
+
+async def test_the_export_card_shows_wanted_and_controller(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    assert (await runtime.ops.set_export_limit("3", ANNA)).ok
+    client = await panel(aiohttp_client, runtime)
+    body = await (await client.get("/")).text()
+    assert 'data-key="guard">in sync' in body
+    assert "wanted 3.00 kW, value · controller 3.00 kW, value" in body
