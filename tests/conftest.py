@@ -93,3 +93,14 @@ async def hold(link: DeviceLink, job: Any, priority: Priority = Priority.USER) -
 def retune(link: DeviceLink, **changes: Any) -> None:
     """Change some of the link's settings (gap, timeout)."""
     link.configure(replace(link.settings, **changes))
+
+
+async def reset_in_its_window(runtime: Runtime, simulator: SimulatorServer) -> Any:
+    """Start a reset (known limit 5 kW) and return its task once every mode switch is off."""
+    from sec1000.operations import Origin
+    from sec1000.protocol import ControlMode
+
+    runtime.state.settings_read(export_limit_kw=5.0)
+    task = asyncio.create_task(runtime.ops.reset_export_watchdog(Origin("panel", "test")))
+    await eventually(lambda: simulator.device.mode is ControlMode.DEACTIVATED, what="limiter off")
+    return task

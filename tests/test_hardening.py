@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import string
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from sec1000.simulator import SimulatorServer
 from sec1000.state import OperationName, StateModel
 from sec1000.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
 
-from tests.conftest import eventually, hold
+from tests.conftest import eventually, hold, reset_in_its_window
 
 PANEL = Origin("panel", "test")
 # Hosts the old check let through but the address lookup rejects (UnicodeError, ValueError).
@@ -41,16 +40,6 @@ def short_windows(runtime: Runtime) -> None:
     runtime.watchdog.settle = 0.05
     runtime.watchdog.backoff_first = 0.05
     runtime.watchdog.restore_budget = 1.5
-
-
-async def reset_in_its_window(
-    runtime: Runtime, simulator: SimulatorServer
-) -> asyncio.Task[CommandResult]:
-    """Start a reset (known limit 5 kW) and return once every mode switch is off."""
-    runtime.state.settings_read(export_limit_kw=5.0)
-    task = asyncio.create_task(runtime.ops.reset_export_watchdog(PANEL))
-    await eventually(lambda: simulator.device.mode is ControlMode.DEACTIVATED, what="limiter off")
-    return task
 
 
 # -- 1. hosts the lookup rejects

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.test_packaging import CONTRACT_ENTITIES
+
 ROOT = Path(__file__).resolve().parent.parent
 LOVELACE = ROOT / "sec1000_addon" / "lovelace"
 DOCS = ROOT / "sec1000_addon" / "DOCS.md"
@@ -38,34 +40,7 @@ COMMAND_BUTTONS = {
     for name in ("get_export_limit", "set_datetime", "reset_export_watchdog")
 }
 
-# The Home Assistant contract (design.md), written out: a test below holds it to the docs.
-FEEDBACK_OPERATIONS = (
-    "export_disable",
-    "export_enable",
-    "set_export_limit",
-    "get_export_limit",
-    "get_telemetry_data",
-    "reset_export_watchdog",
-    "set_datetime",
-)
-CONTRACT_ENTITIES = {
-    *(f"sensor.sec1000_{kind}{n}" for kind in ("v", "i", "p") for n in (1, 2, 3)),
-    "sensor.sec1000_meters_power",
-    "sensor.sec1000_inverters_power",
-    "sensor.sec1000_load_power",
-    "sensor.sec1000_export_limit",
-    "sensor.sec1000_export_state",
-    "sensor.sec1000_modul_started",
-    "sensor.sec1000_export_guard",
-    *(f"sensor.sec1000_{operation}_feedback" for operation in FEEDBACK_OPERATIONS),
-    "input_button.sec1000_export_enable",
-    "input_button.sec1000_export_disable",
-    "input_button.sec1000_get_export_limit",
-    "input_button.sec1000_set_datetime",
-    "input_button.sec1000_reset_export_watchdog",
-    "input_number.sec1000_export_limit_setpoint",
-    "input_boolean.sec1000_export",
-}
+# The Home Assistant contract, as written out in test_packaging (held to the docs below).
 SEC1000_ID = re.compile(r"\b[a-z_]+\.sec1000_[a-z0-9_]+\b")
 ENTITY_KEYS = {"entity", "entity_id", "triggers_update"}
 TEMPLATE = re.compile(r"\s*\[\[\[(.*)\]\]\]\s*", re.S)

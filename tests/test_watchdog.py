@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sec1000.operations import CommandResult, Origin
+from sec1000.operations import Origin
 from sec1000.options import Options
 from sec1000.protocol import (
     Command,
@@ -27,7 +27,7 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
 
-from tests.conftest import eventually
+from tests.conftest import eventually, reset_in_its_window
 
 PANEL = Origin("panel", "test")
 
@@ -38,16 +38,6 @@ def short_windows(runtime: Runtime) -> None:
     runtime.watchdog.settle = 0.05
     runtime.watchdog.backoff_first = 0.05
     runtime.watchdog.restore_budget = 1.5
-
-
-async def reset_in_its_window(
-    runtime: Runtime, simulator: SimulatorServer
-) -> asyncio.Task[CommandResult]:
-    """Start a reset (known limit 5 kW) and return once every mode switch is off."""
-    runtime.state.settings_read(export_limit_kw=5.0)
-    task = asyncio.create_task(runtime.ops.reset_export_watchdog(PANEL))
-    await eventually(lambda: simulator.device.mode is ControlMode.DEACTIVATED, what="limiter off")
-    return task
 
 
 def record_path(runtime: Runtime) -> Path:
