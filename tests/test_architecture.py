@@ -22,6 +22,7 @@ LAYERS = {
     "common": 0,
     "health": 1,
     "audit": 1,
+    "energy": 1,
     "link": 2,
     "options": 2,
     "sequences": 3,

@@ -15,12 +15,14 @@ from typing import Any
 
 from sec1000.audit import AuditLog
 from sec1000.common.units import seconds
+from sec1000.energy import EnergyMeter, Sample
 from sec1000.guard import ExportGuard, GuardFiles
 from sec1000.health import LinkHealth
 from sec1000.link import DeviceLink, LinkSettings
 from sec1000.operations import Operations, Origin, Wiring
 from sec1000.options import PYTHON_LOG_LEVELS, Options, OptionsError, save_options_file
-from sec1000.state import StateModel
+from sec1000.protocol import ControlMode
+from sec1000.state import StateEvent, StateModel, Topic
 from sec1000.wanted import WantedStore
 from sec1000.watchdog import RestoreStore, Watchdog
 
@@ -101,6 +103,9 @@ class Runtime:
                 guard=self.guard,
             ),
         )
+        self.energy = EnergyMeter(data_dir, lambda: self.options.scan_interval)
+        self.state.energy_counted(self.energy.snapshot())
+        self.state.subscribe(self._count_energy)
         self.ready = asyncio.Event()  # set once a pending restore is finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -110,6 +115,19 @@ class Runtime:
 
     def _current(self) -> Options:
         return self.options
+
+    def _count_energy(self, event: StateEvent) -> None:
+        """Every good telemetry read moves the energy counters."""
+        if event.topic is not Topic.TELEMETRY or not event.data.get("available"):
+            return
+        state = self.state
+        limiter_on = state.control_mode not in (None, ControlMode.DEACTIVATED)
+        sample = Sample.of(
+            event.data["at"], event.data["values"], state.export_limit_kw, limiter_on
+        )
+        self.energy.add(sample)
+        self.energy.save_if_due()
+        state.energy_counted(self.energy.snapshot())
 
     async def start(self) -> None:
         """Finish a pending restore first, then read settings once and telemetry on a timer."""
@@ -205,3 +223,4 @@ class Runtime:
                         await task
             self._task = self._guard_task = None
             await self.guard.stop()
+            self.energy.save()

@@ -81,6 +81,7 @@ class Topic(StrEnum):
     COMMAND = "command"
     OPTIONS = "options"
     GUARD = "guard"
+    ENERGY = "energy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,7 @@ class StateModel:
         self.watchdog_running = False
         self.restore_retired: str | None = None
         self.guard = GuardStatus()
+        self.energy: Mapping[str, Any] = {}
         self.history: deque[HistoryPoint] = deque()
         self.commands: deque[CommandRecord] = deque(maxlen=COMMAND_LOG_SIZE)
 
@@ -334,6 +336,11 @@ class StateModel:
             return
         self.guard = status
         self._emit(Topic.GUARD, {"state": status.state.value, **status.attributes()})
+
+    def energy_counted(self, snapshot: Mapping[str, Any]) -> None:
+        """The energy counters moved (after a good read)."""
+        self.energy = dict(snapshot)
+        self._emit(Topic.ENERGY, self.energy)
 
     def command_done(self, record: CommandRecord) -> None:
         """A command finished; log it."""
