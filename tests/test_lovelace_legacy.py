@@ -89,7 +89,12 @@ def test_the_contract_set_is_the_design_docs() -> None:
     if not DESIGN.is_file():
         pytest.skip("the shared design.md is not next to this checkout")
     design = DESIGN.read_text()
-    added = {"sensor.sec1000_export_guard"}  # from "Contracts added for the next capabilities"
+    # from "Contracts added for the next capabilities"
+    added = {
+        "sensor.sec1000_export_guard",
+        *(f"sensor.sec1000_{kind}_energy" for kind in ("grid_export", "grid_import", "pv", "load")),
+        "sensor.sec1000_time_at_limit_today",
+    }
     assert all(
         entity_id in section(design, "Contracts added for the next capabilities")
         for entity_id in added

@@ -50,8 +50,10 @@ CONTRACT_SENSORS = {
     "sensor.sec1000_export_state",
     "sensor.sec1000_modul_started",
     *(f"sensor.sec1000_{operation}_feedback" for operation in FEEDBACK_OPERATIONS),
-    # Added by design.md's "Contracts added for the next capabilities" (the export guard).
+    # Added by design.md's "Contracts added for the next capabilities" (guard, energy).
     "sensor.sec1000_export_guard",
+    *(f"sensor.sec1000_{kind}_energy" for kind in ("grid_export", "grid_import", "pv", "load")),
+    "sensor.sec1000_time_at_limit_today",
 }
 CONTRACT_HELPERS = {
     "input_button.sec1000_export_enable",

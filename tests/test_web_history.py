@@ -66,3 +66,20 @@ async def test_the_export_card_shows_wanted_and_controller(
     body = await (await client.get("/")).text()
     assert 'data-key="guard">in sync' in body
     assert "wanted 3.00 kW, value · controller 3.00 kW, value" in body
+
+
+async def test_the_energy_card_and_its_csv(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    for _ in range(3):
+        assert (await runtime.ops.get_telemetry_data()).ok
+    client = await panel(aiohttp_client, runtime)
+    body = await (await client.get("/")).text()
+    assert 'id="energy"' in body and 'class="energy-chart"' in body
+    assert body.count('class="bar pv"') == 7
+    csv = await client.get("/energy.csv")
+    lines = (await csv.text()).splitlines()
+    assert csv.status == 200 and "attachment" in csv.headers["Content-Disposition"]
+    assert lines[0] == "date,grid_export_kwh,grid_import_kwh,pv_kwh,load_kwh,time_at_limit_min"
+    day = next(iter(runtime.energy.book.days))
+    assert lines[1:] == [runtime.energy.csv().splitlines()[1]] and lines[1].startswith(day)

@@ -15,6 +15,8 @@ from sec1000.ha import Endpoint
 from sec1000.ha.entities import (
     ALL_SENSORS,
     COMMAND_EVENT,
+    ENERGY_KEY_BY_ENTITY,
+    ENERGY_SENSORS,
     EXPORT_GUARD,
     EXPORT_LIMIT,
     EXPORT_STATE,
@@ -29,6 +31,7 @@ from sec1000.ha.entities import (
     SETPOINT,
     TELEMETRY_KEY_BY_ENTITY,
     TELEMETRY_SENSORS,
+    TIME_AT_LIMIT,
     UNAVAILABLE,
     Helper,
     Sensor,
@@ -48,12 +51,14 @@ OFFLINE_NOTIFICATION = "sec1000_device_unreachable"
 CONFIG_NOTIFICATION = "sec1000_configuration_invalid"
 RETIRED_NOTIFICATION = "sec1000_watchdog_restore_retired"
 GUARD_NOTIFICATION = "sec1000_export_guard"
+ENERGY_NOTIFICATION = "sec1000_energy_file"
 NOTIFICATIONS = (
     RESTORE_NOTIFICATION,
     OFFLINE_NOTIFICATION,
     CONFIG_NOTIFICATION,
     RETIRED_NOTIFICATION,
     GUARD_NOTIFICATION,
+    ENERGY_NOTIFICATION,
 )
 # Guard states that need the user: a write not taken, a drift only reported, a contested limit.
 GUARD_ALERTS = {
@@ -305,6 +310,9 @@ class Bridge:
                 self._mark(sensor.entity_id)
         elif event.topic is Topic.COMMAND:
             self._spawn(self._fire_result(dict(event.data)))
+        elif event.topic is Topic.ENERGY:
+            energy = (sensor.entity_id for sensor in ENERGY_SENSORS.values())
+            self._mark(*energy, TIME_AT_LIMIT.entity_id, "notifications")
         elif event.topic is Topic.GUARD:
             self._mark(EXPORT_GUARD.entity_id, "notifications")
         elif event.topic in (Topic.RESTORE, Topic.LINK, Topic.OPTIONS):
@@ -367,6 +375,10 @@ class Bridge:
             return "on" if state.module_started else "off"
         if sensor is EXPORT_GUARD:
             return state.guard.state.value
+        if key := ENERGY_KEY_BY_ENTITY.get(sensor.entity_id):
+            return f"{state.energy.get('totals', {}).get(key, 0.0):.3f}"
+        if sensor is TIME_AT_LIMIT:
+            return f"{state.energy.get('time_at_limit_today', 0.0):.1f}"
         if operation := FEEDBACK_OPERATION_BY_ENTITY.get(sensor.entity_id):
             return str(state.feedback[operation])
         raise KeyError(sensor.entity_id)
@@ -416,6 +428,8 @@ class Bridge:
                 "SEC1000: watchdog restore given up",
                 f"The add-on could not put the export limiter back as recorded: {state.restore_retired}",
             )
+        if broken := state.energy.get("broken"):
+            wanted[ENERGY_NOTIFICATION] = ("SEC1000: energy counters restarted", f"{broken}.")
         if title := GUARD_ALERTS.get(state.guard.state):
             wanted[GUARD_NOTIFICATION] = (title, f"The export guard: {state.guard.message}.")
         if runtime.options_error is not None:

@@ -70,6 +70,30 @@ EXPORT_LIMIT = Sensor(
 )
 EXPORT_STATE = Sensor("sensor.sec1000_export_state", "SEC1000 Export State", icon="mdi:export")
 MODULE_STARTED = Sensor("sensor.sec1000_modul_started", "SEC1000 Modul started", icon="mdi:power")
+ENERGY_SENSORS: dict[str, Sensor] = {
+    key: Sensor(
+        f"sensor.sec1000_{key}_energy",
+        f"SEC1000 {name} Energy",
+        "kWh",
+        "energy",
+        "total_increasing",
+        icon,
+    )
+    for key, name, icon in (
+        ("grid_export", "Grid Export", "mdi:transmission-tower-export"),
+        ("grid_import", "Grid Import", "mdi:transmission-tower-import"),
+        ("pv", "PV", "mdi:solar-power"),
+        ("load", "Load", "mdi:home-lightning-bolt"),
+    )
+}
+TIME_AT_LIMIT = Sensor(
+    "sensor.sec1000_time_at_limit_today",
+    "SEC1000 Time at Limit Today",
+    "min",
+    "duration",
+    "total_increasing",
+    "mdi:timer-sand",
+)
 EXPORT_GUARD = Sensor(
     "sensor.sec1000_export_guard", "SEC1000 Export Guard", icon="mdi:shield-check-outline"
 )
@@ -98,11 +122,14 @@ ALL_SENSORS: tuple[Sensor, ...] = (
     EXPORT_STATE,
     MODULE_STARTED,
     EXPORT_GUARD,
+    *ENERGY_SENSORS.values(),
+    TIME_AT_LIMIT,
     *FEEDBACK_SENSORS.values(),
 )
 
 SENSORS_BY_ENTITY = {sensor.entity_id: sensor for sensor in ALL_SENSORS}
 TELEMETRY_KEY_BY_ENTITY = {sensor.entity_id: key for key, sensor in TELEMETRY_SENSORS.items()}
+ENERGY_KEY_BY_ENTITY = {sensor.entity_id: key for key, sensor in ENERGY_SENSORS.items()}
 FEEDBACK_OPERATION_BY_ENTITY = {sensor.entity_id: op for op, sensor in FEEDBACK_SENSORS.items()}
 
 

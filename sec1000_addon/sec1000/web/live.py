@@ -54,6 +54,7 @@ def _fragments() -> dict[str, Fragment]:
         Fragment("link-status", "_link_status.html", frozenset({t.LINK, t.TELEMETRY}), ALL_PAGES),
         Fragment("flow", "_flow.html", frozenset({t.TELEMETRY}), frozenset({"dashboard"})),
         Fragment("phases", "_phases.html", frozenset({t.TELEMETRY}), frozenset({"dashboard"})),
+        Fragment("energy", "_energy.html", frozenset({t.ENERGY}), frozenset({"dashboard"})),
         Fragment(
             "export-info",
             "_export_info.html",

@@ -195,6 +195,53 @@ def connection_words(result: CommandResult) -> str:
     return f"{describe_feedback(result.feedback)} (feedback {result.feedback}): {result.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class EnergyBar:
+    """One series' bar of one day in the Energy card's chart (SVG units)."""
+
+    x: float
+    height: float
+    series: str
+    kwh: float
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyDay:
+    """One day of the Energy card's chart: its label and its bars."""
+
+    label: str
+    x: float
+    bars: tuple[EnergyBar, ...]
+
+
+ENERGY_SERIES = (("pv", "Solar"), ("grid_export", "Export"), ("grid_import", "Import"))
+ENERGY_CHART_HEIGHT = 120.0
+ENERGY_DAY_WIDTH = 60.0
+ENERGY_BAR_WIDTH = 14.0
+
+
+def energy_week(week: Iterable[Mapping[str, Any]]) -> list[EnergyDay]:
+    """The last 7 days as grouped bars (solar, export, import), scaled to the largest value."""
+    days = list(week)
+    top = max((float(d.get(key, 0.0)) for d in days for key, _ in ENERGY_SERIES), default=0.0)
+    scale = ENERGY_CHART_HEIGHT / top if top > 0 else 0.0
+    out = []
+    for n, day in enumerate(days):
+        x = n * ENERGY_DAY_WIDTH + 6
+        bars = tuple(
+            EnergyBar(
+                x + i * (ENERGY_BAR_WIDTH + 2),
+                float(day.get(key, 0.0)) * scale,
+                key,
+                float(day.get(key, 0.0)),
+            )
+            for i, (key, _) in enumerate(ENERGY_SERIES)
+        )
+        label = dt.date.fromisoformat(str(day["date"])).strftime("%a %d")
+        out.append(EnergyDay(label, x, bars))
+    return out
+
+
 class View:
     """The state as the templates read it; computed parts are built once per render."""
 
@@ -220,6 +267,11 @@ class View:
         self.faults = faults
         self.overloaded = overloaded
         self.now = time.time() if now is None else now
+
+    @functools.cached_property
+    def energy_days(self) -> list[EnergyDay]:
+        """The Energy card's last 7 days."""
+        return energy_week(self.state.energy.get("week", ()))
 
     @functools.cached_property
     def flow(self) -> Flow | None:
@@ -290,4 +342,5 @@ def environment() -> jinja2.Environment:
     env.globals["BUTTONS"] = [op.value for op in BUTTONS]
     env.globals["DASHBOARD"] = DASHBOARD
     env.globals["MODE_HINTS"] = MODE_HINTS
+    env.globals["ENERGY_SERIES"] = ENERGY_SERIES
     return env

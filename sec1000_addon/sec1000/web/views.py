@@ -167,6 +167,7 @@ def diagnostics_data(app: web.Application) -> dict[str, Any]:
         "simulator": dict(demo.status()) if demo is not None else None,
         "audit": runtime.audit.tail(AUDIT_IN_DIAGNOSTICS),
         "audit_error": runtime.audit.error,
+        "energy": dict(state.energy),
     }
 
 
@@ -177,6 +178,16 @@ async def diagnostics_json(request: web.Request) -> web.Response:
         text=json.dumps(diagnostics_data(request.app), indent=2, default=str),
         content_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="sec1000-diagnostics-{stamp}.json"'},
+    )
+
+
+async def energy_csv(request: web.Request) -> web.Response:
+    """GET energy.csv: the daily totals (up to 400 days)."""
+    stamp = time.strftime("%Y%m%d")
+    return web.Response(
+        text=request.app[RUNTIME].energy.csv(),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="sec1000-energy-{stamp}.csv"'},
     )
 
 
