@@ -20,6 +20,7 @@ PACKAGE = Path(sec1000.__file__).parent
 LAYERS = {
     "protocol": 0,
     "common": 0,
+    "prices": 0,
     "health": 1,
     "audit": 1,
     "energy": 1,
@@ -32,6 +33,8 @@ LAYERS = {
     "operations": 5,
     "watchdog": 5,
     "guard": 5,
+    "policy": 3,
+    "policy_runner": 4,
     "runtime": 6,
 }
 ADAPTERS = ("web", "ha", "cli")

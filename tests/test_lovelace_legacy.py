@@ -94,6 +94,7 @@ def test_the_contract_set_is_the_design_docs() -> None:
         "sensor.sec1000_export_guard",
         *(f"sensor.sec1000_{kind}_energy" for kind in ("grid_export", "grid_import", "pv", "load")),
         "sensor.sec1000_time_at_limit_today",
+        "sensor.sec1000_export_policy",
     }
     assert all(
         entity_id in section(design, "Contracts added for the next capabilities")

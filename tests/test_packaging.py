@@ -54,6 +54,7 @@ CONTRACT_SENSORS = {
     "sensor.sec1000_export_guard",
     *(f"sensor.sec1000_{kind}_energy" for kind in ("grid_export", "grid_import", "pv", "load")),
     "sensor.sec1000_time_at_limit_today",
+    "sensor.sec1000_export_policy",
 }
 CONTRACT_HELPERS = {
     "input_button.sec1000_export_enable",
@@ -230,7 +231,7 @@ def test_the_host_bound_is_kept_by_the_application() -> None:
 def test_schema_bounds_equal_the_applications_validation(spec: Any) -> None:
     """Just inside the bounds both accept; just outside both refuse."""
     schema = {s.key: s.schema for s in OPTION_SPECS}[spec.key]
-    if spec.kind in ("int", "float", "port"):
+    if spec.kind in ("int", "float", "port") and spec.minimum is not None:
         step = 1 if spec.kind in ("int", "port") else 0.01
         low = spec.minimum
         high = spec.maximum

@@ -34,6 +34,9 @@ SCAN_INTERVAL_WARNING_BELOW = 5
 MIN_VERIFY_INTERVAL = 5
 MAX_VERIFY_INTERVAL = 86400
 DRIFT_ACTIONS = ("restore", "adopt", "notify")
+PRICE_STALE_ACTIONS = ("keep", "export_off", "export_on")
+# A Home Assistant entity id, e.g. sensor.nordpool_kwh_no1_eur.
+_ENTITY_ID = re.compile(r"[a-z_]+\.[a-z0-9_]+")
 # RFC 1123 host names: labels of 1-63 letters, digits and hyphens, not starting or ending
 # with a hyphen; at most 253 characters in all.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -45,7 +48,7 @@ class OptionSpec:
     """One option: its kind, bounds and default; the Supervisor schema is derived from it."""
 
     key: str
-    kind: Literal["str", "port", "int", "float", "bool", "list"]
+    kind: Literal["str", "entity", "port", "int", "float", "bool", "list"]
     default: Any
     minimum: float | None = None
     maximum: float | None = None
@@ -64,6 +67,8 @@ class OptionSpec:
             return f"{self.kind}({low},{high})" if (low or high) else self.kind
         if self.kind == "list":
             return f"list({'|'.join(self.choices)})"
+        if self.kind == "entity":
+            return "str?"  # may be left empty
         return self.kind
 
 
@@ -86,6 +91,13 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("log_level", "list", "info", choices=LOG_LEVELS),
     OptionSpec("verify_interval", "int", 300, 0, MAX_VERIFY_INTERVAL),
     OptionSpec("drift_action", "list", "restore", choices=DRIFT_ACTIONS),
+    OptionSpec("price_policy", "bool", False),
+    OptionSpec("price_entity", "entity", ""),
+    OptionSpec("export_off_below", "float", 0.0),
+    OptionSpec("export_on_above", "float", 0.0),
+    OptionSpec("policy_min_dwell_minutes", "int", 15, 0, 1440),
+    OptionSpec("price_stale_minutes", "int", 90, 1, 10080),
+    OptionSpec("price_stale_action", "list", "keep", choices=PRICE_STALE_ACTIONS),
 )
 SPECS_BY_KEY = {spec.key: spec for spec in OPTION_SPECS}
 
@@ -120,6 +132,13 @@ class Options:
     log_level: str = _default("log_level")
     verify_interval: int = _default("verify_interval")
     drift_action: str = _default("drift_action")
+    price_policy: bool = _default("price_policy")
+    price_entity: str = _default("price_entity")
+    export_off_below: float = _default("export_off_below")
+    export_on_above: float = _default("export_on_above")
+    policy_min_dwell_minutes: int = _default("policy_min_dwell_minutes")
+    price_stale_minutes: int = _default("price_stale_minutes")
+    price_stale_action: str = _default("price_stale_action")
 
     @classmethod
     def from_mapping(cls, data: object, *, base: Options | None = None) -> Options:
@@ -198,6 +217,11 @@ def _coerce(spec: OptionSpec, raw: object) -> Any:
         return raw
     if spec.kind == "str":
         return validate_host(raw)
+    if spec.kind == "entity":
+        text = raw.strip() if isinstance(raw, str) else None
+        if text is None or (text and not _ENTITY_ID.fullmatch(text)):
+            raise ValueError("must be an entity id such as sensor.electricity_price, or empty")
+        return text
     try:
         number: float = parse_number(raw)
     except NumberError as err:
@@ -238,6 +262,13 @@ def validate_host(raw: object) -> str:
 
 def _cross_check(values: Mapping[str, Any]) -> dict[str, str]:
     errors = {}
+    if values["export_on_above"] < values["export_off_below"]:
+        errors["export_on_above"] = (
+            f"must be at least export_off_below ({values['export_off_below']:g}): export comes "
+            "back on only at a price at or above the one that switched it off"
+        )
+    if values["price_policy"] and not values["price_entity"]:
+        errors["price_entity"] = "the price policy needs a price sensor"
     if 0 < values["verify_interval"] < MIN_VERIFY_INTERVAL:
         errors["verify_interval"] = (
             f"must be 0 (no periodic check) or at least {MIN_VERIFY_INTERVAL} seconds"

@@ -21,6 +21,8 @@ from sec1000.health import LinkHealth
 from sec1000.link import DeviceLink, LinkSettings
 from sec1000.operations import Operations, Origin, Wiring
 from sec1000.options import PYTHON_LOG_LEVELS, Options, OptionsError, save_options_file
+from sec1000.policy import Decision, decision_json, off_windows
+from sec1000.policy_runner import PricePolicy
 from sec1000.protocol import ControlMode
 from sec1000.state import StateEvent, StateModel, Topic
 from sec1000.wanted import WantedStore
@@ -29,6 +31,7 @@ from sec1000.watchdog import RestoreStore, Watchdog
 _LOGGER = logging.getLogger(__name__)
 
 STARTUP = Origin("startup")
+POLICY = Origin("policy")
 OptionsSaver = Callable[[Options], Awaitable[None]]
 DEFAULT_PANEL_PORT = 8099
 # After an unexpected failure the poll loop waits this long before it carries on.
@@ -103,9 +106,13 @@ class Runtime:
                 guard=self.guard,
             ),
         )
+        self.policy = PricePolicy(
+            self._current, self._policy_write, lambda: self.state.export_state, self._policy_decided
+        )
         self.energy = EnergyMeter(data_dir, lambda: self.options.scan_interval)
         self.state.energy_counted(self.energy.snapshot())
         self.state.subscribe(self._count_energy)
+        self.state.subscribe(self._watch_commands)
         self.ready = asyncio.Event()  # set once a pending restore is finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -115,6 +122,34 @@ class Runtime:
 
     def _current(self) -> Options:
         return self.options
+
+    async def _policy_write(self, export_on: bool) -> bool:
+        write = self.ops.export_enable if export_on else self.ops.export_disable
+        return (await write(POLICY)).ok
+
+    def _policy_decided(self, decision: Decision) -> None:
+        options = self.options
+        reading = self.policy.price.reading if self.policy.price is not None else None
+        self.state.policy_decided(
+            {
+                "state": decision.state.value,
+                "attributes": decision.attributes(options),
+                "decisions": [decision_json(d) for d in self.policy.memory.decisions],
+                "slots": [
+                    [slot.start.timestamp(), slot.end.timestamp(), slot.price]
+                    for slot in (reading.slots if reading is not None else ())
+                ],
+                "off_windows": [
+                    [start.timestamp(), end.timestamp()]
+                    for start, end in off_windows(options, reading)
+                ],
+            }
+        )
+
+    def _watch_commands(self, event: StateEvent) -> None:
+        """A manual export command while the price policy is on is an override."""
+        if event.topic is Topic.COMMAND:
+            self.policy.command_seen(str(event.data["command"]), str(event.data["source"]))
 
     def _count_energy(self, event: StateEvent) -> None:
         """Every good telemetry read moves the energy counters."""
@@ -141,9 +176,11 @@ class Runtime:
             if self.guard.options_pending(self.options):  # changed in the Configuration tab
                 await self._guarded(self.ops.apply_options(STARTUP), "applying the options")
         self._guard_task = asyncio.create_task(self._guard_loop(), name="sec1000-guard")
+        self.policy.start()
         while True:
             if self.options_error is None:
                 await self._guarded(self.ops.get_telemetry_data(), "reading telemetry")
+                self.policy.wake()  # a policy write that failed is tried again after a poll
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.options.scan_interval)
@@ -210,6 +247,7 @@ class Runtime:
         self.state.options_changed(options.to_dict())
         self._wake.set()
         self._guard_wake.set()
+        self.policy.wake()
 
     async def stop(self) -> None:
         """On SIGTERM: restore the limiter if a reset is under way, then stop the timer."""
@@ -223,4 +261,5 @@ class Runtime:
                         await task
             self._task = self._guard_task = None
             await self.guard.stop()
+            await self.policy.stop()
             self.energy.save()

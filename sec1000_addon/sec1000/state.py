@@ -17,6 +17,7 @@ from sec1000.protocol import ControlMode, ExportSettings, Feedback
 _LOGGER = logging.getLogger(__name__)
 
 HISTORY_SECONDS = 3600
+LIMIT_LOG_SECONDS = 2 * 86400  # the export limit's changes, for the Prices card's time axis
 COMMAND_LOG_SIZE = 100
 # Telemetry sensors become unavailable after this many failed reads in a row.
 UNAVAILABLE_AFTER_FAILURES = 3
@@ -82,6 +83,7 @@ class Topic(StrEnum):
     OPTIONS = "options"
     GUARD = "guard"
     ENERGY = "energy"
+    POLICY = "policy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,9 @@ class StateModel:
         self.restore_retired: str | None = None
         self.guard = GuardStatus()
         self.energy: Mapping[str, Any] = {}
+        self.policy: Mapping[str, Any] = {"state": "disabled", "attributes": {}, "decisions": []}
         self.history: deque[HistoryPoint] = deque()
+        self.limit_log: deque[tuple[float, float]] = deque()  # (time, kW) at each change
         self.commands: deque[CommandRecord] = deque(maxlen=COMMAND_LOG_SIZE)
 
     # -- subscriptions
@@ -272,6 +276,7 @@ class StateModel:
     ) -> None:
         """Export settings learned from the device (read back, or confirmed by a write)."""
         if export_limit_kw is not None:
+            self._log_limit(export_limit_kw)
             self.export_limit_kw = export_limit_kw
         if control_mode is not None:
             self.control_mode = control_mode
@@ -281,6 +286,13 @@ class StateModel:
             self.ct_ratio = ct_ratio
         self.module_started = True
         self._emit(Topic.SETTINGS, self.settings())
+
+    def _log_limit(self, kw: float) -> None:
+        now = self._clock()
+        if not self.limit_log or self.limit_log[-1][1] != kw:
+            self.limit_log.append((now, kw))
+        while len(self.limit_log) > 1 and self.limit_log[1][0] < now - LIMIT_LOG_SECONDS:
+            self.limit_log.popleft()
 
     def settings_learned(self, settings: ExportSettings) -> None:
         """A 0x43 read-back: everything the controller holds."""
@@ -341,6 +353,13 @@ class StateModel:
         """The energy counters moved (after a good read)."""
         self.energy = dict(snapshot)
         self._emit(Topic.ENERGY, self.energy)
+
+    def policy_decided(self, policy: Mapping[str, Any]) -> None:
+        """The price policy decided (its state, attributes, last decisions and plan)."""
+        if dict(policy) == self.policy:
+            return
+        self.policy = dict(policy)
+        self._emit(Topic.POLICY, self.policy)
 
     def command_done(self, record: CommandRecord) -> None:
         """A command finished; log it."""

@@ -1,0 +1,234 @@
+"""The price policy: export off when the grid pays badly, back on after a dwell, on a visible plan.
+
+Off is never delayed: a price below `export_off_below` switches export off at once. On waits
+for a price at or above `export_on_above` (hysteresis) and for export to have been off for
+`policy_min_dwell_minutes`. A price older than `price_stale_minutes` is stale and
+`price_stale_action` applies. A manual export command while the policy is on is an override
+that holds until the next price slot boundary (or the dwell, without a forecast).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from sec1000.options import Options
+from sec1000.prices import PriceReading
+
+DECISIONS_KEPT = 10
+
+
+class PolicyState(StrEnum):
+    """What the policy wants now (the sensor's state)."""
+
+    EXPORT_ON = "export_on"
+    EXPORT_OFF = "export_off"
+    OVERRIDE = "override"
+    STALE = "stale"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One evaluation: what the policy wants, why, and when that may change."""
+
+    state: PolicyState
+    reason: str
+    export: bool | None  # True: export on, False: off, None: leave the controller alone
+    price: float | None = None
+    since: float | None = None
+    next_change_at: float | None = None
+    next_state: PolicyState | None = None
+    override_until: float | None = None
+
+    def attributes(self, options: Options) -> dict[str, Any]:
+        """The sensor's attributes."""
+        return {
+            "reason": self.reason,
+            "price": self.price,
+            "export_off_below": options.export_off_below,
+            "export_on_above": options.export_on_above,
+            "since": _iso(self.since),
+            "next_change_at": _iso(self.next_change_at),
+            "next_state": self.next_state.value if self.next_state else None,
+            "override_until": _iso(self.override_until),
+        }
+
+
+def _iso(at: float | None) -> str | None:
+    return (
+        None
+        if at is None
+        else dt.datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
+    )
+
+
+@dataclass
+class PolicyMemory:
+    """What the policy remembers between evaluations."""
+
+    export_on: bool | None = None  # what it last wrote (None: nothing yet)
+    off_since: float | None = None  # when export went off (for the dwell)
+    state_since: float | None = None
+    last_state: PolicyState | None = None
+    override_until: float | None = None
+    decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=DECISIONS_KEPT))
+
+
+@dataclass(frozen=True, slots=True)
+class PriceInput:
+    """The price as last received: the reading and when it arrived."""
+
+    reading: PriceReading
+    received_at: float
+
+
+def decide(
+    options: Options, price: PriceInput | None, memory: PolicyMemory, now: float
+) -> Decision:
+    """What export should be now, with the reason in words and the next planned change."""
+    if not options.price_policy or not options.price_entity:
+        return Decision(PolicyState.DISABLED, "the price policy is off", None)
+    if memory.override_until is not None and now < memory.override_until:
+        return Decision(
+            PolicyState.OVERRIDE,
+            "a manual export command holds until the override ends",
+            None,
+            _current(price, now),
+            override_until=memory.override_until,
+            next_change_at=memory.override_until,
+        )
+    current = _current(price, now)
+    if current is None or _stale(options, price, now):
+        return _stale_decision(options, memory, now, current)
+    return _price_decision(options, price, memory, now, current)
+
+
+def _current(price: PriceInput | None, now: float) -> float | None:
+    if price is None:
+        return None
+    when = dt.datetime.fromtimestamp(now, dt.UTC)
+    slot = price.reading.slot_at(when)
+    return slot.price if slot is not None else price.reading.current
+
+
+def _stale(options: Options, price: PriceInput | None, now: float) -> bool:
+    if price is None:
+        return True
+    if price.reading.slots:  # a forecast stays good while it covers now
+        return price.reading.slot_at(dt.datetime.fromtimestamp(now, dt.UTC)) is None
+    return now - price.received_at > options.price_stale_minutes * 60
+
+
+def _stale_decision(
+    options: Options, memory: PolicyMemory, now: float, current: float | None
+) -> Decision:
+    action = options.price_stale_action
+    words = f"no current price for {options.price_stale_minutes} min"
+    if action == "export_off":
+        return Decision(
+            PolicyState.STALE, f"{words}: export off (price_stale_action)", False, current
+        )
+    if action == "export_on":
+        return _switch_on(
+            options,
+            memory,
+            now,
+            current,
+            PolicyState.STALE,
+            f"{words}: export on (price_stale_action)",
+        )
+    return Decision(PolicyState.STALE, f"{words}: the controller is left as it is", None, current)
+
+
+def _price_decision(
+    options: Options, price: PriceInput | None, memory: PolicyMemory, now: float, current: float
+) -> Decision:
+    plan = _plan(options, price, now, current)
+    if current < options.export_off_below:
+        reason = f"price {current:g} is below {options.export_off_below:g}: export off"
+        return replace(Decision(PolicyState.EXPORT_OFF, reason, False, current), **plan)
+    if current >= options.export_on_above:
+        reason = f"price {current:g} is at or above {options.export_on_above:g}: export on"
+        return replace(
+            _switch_on(options, memory, now, current, PolicyState.EXPORT_ON, reason), **plan
+        )
+    keep = memory.export_on is not False
+    state = PolicyState.EXPORT_ON if keep else PolicyState.EXPORT_OFF
+    reason = (
+        f"price {current:g} is between {options.export_off_below:g} and "
+        f"{options.export_on_above:g}: export stays {'on' if keep else 'off'}"
+    )
+    return replace(Decision(state, reason, None, current), **plan)
+
+
+def _switch_on(
+    options: Options,
+    memory: PolicyMemory,
+    now: float,
+    current: float | None,
+    state: PolicyState,
+    reason: str,
+) -> Decision:
+    """Export on, unless it has not been off for the dwell yet."""
+    dwell = options.policy_min_dwell_minutes * 60
+    if (
+        memory.export_on is False
+        and memory.off_since is not None
+        and now - memory.off_since < dwell
+    ):
+        until = memory.off_since + dwell
+        return Decision(
+            PolicyState.EXPORT_OFF,
+            f"{reason}, after {options.policy_min_dwell_minutes} min off (the dwell)",
+            None,
+            current,
+            next_change_at=until,
+            next_state=PolicyState.EXPORT_ON,
+        )
+    return Decision(state, reason, True, current)
+
+
+def _plan(options: Options, price: PriceInput | None, now: float, current: float) -> dict[str, Any]:
+    """The next slot boundary where the wanted state changes, from the forecast."""
+    if price is None or not price.reading.slots:
+        return {}
+    off_now = current < options.export_off_below
+    for slot in price.reading.slots:
+        start = slot.start.timestamp()
+        if start <= now:
+            continue
+        if not off_now and slot.price < options.export_off_below:
+            return {"next_change_at": start, "next_state": PolicyState.EXPORT_OFF}
+        if off_now and slot.price >= options.export_on_above:
+            return {"next_change_at": start, "next_state": PolicyState.EXPORT_ON}
+    return {}
+
+
+def off_windows(
+    options: Options, reading: PriceReading | None
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The planned export-off windows of a forecast (merged slots below the threshold)."""
+    if reading is None:
+        return []
+    windows: list[tuple[dt.datetime, dt.datetime]] = []
+    for slot in reading.slots:
+        if slot.price >= options.export_off_below:
+            continue
+        if windows and windows[-1][1] >= slot.start:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], slot.end))
+        else:
+            windows.append((slot.start, slot.end))
+    return windows
+
+
+def decision_json(decision: Decision) -> Mapping[str, Any]:
+    """A decision for diagnostics and the panel."""
+    data = asdict(decision)
+    data["state"] = decision.state.value
+    data["next_state"] = decision.next_state.value if decision.next_state else None
+    return data

@@ -1,0 +1,175 @@
+"""The price policy on an injected clock: hysteresis, dwell, stale prices, overrides, the plan."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sec1000.options import Options
+from sec1000.policy import PolicyMemory, PolicyState, PriceInput, decide, off_windows
+from sec1000.policy_runner import PricePolicy
+from sec1000.prices import PriceReading, PriceSlot
+
+UTC = dt.UTC
+T0 = dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC).timestamp()
+ON = Options.from_mapping(
+    {
+        "price_policy": True,
+        "price_entity": "sensor.price",
+        "export_off_below": 0.0,
+        "export_on_above": 0.02,
+        "policy_min_dwell_minutes": 15,
+    }
+)
+
+
+def now_only(price: float | None, at: float = T0) -> PriceInput:
+    return PriceInput(PriceReading(price, (), "state"), at)
+
+
+def forecast(prices: list[float], start: float = T0, minutes: int = 15) -> PriceInput:
+    slots = tuple(
+        PriceSlot(
+            dt.datetime.fromtimestamp(start + n * minutes * 60, UTC),
+            dt.datetime.fromtimestamp(start + (n + 1) * minutes * 60, UTC),
+            price,
+        )
+        for n, price in enumerate(prices)
+    )
+    return PriceInput(PriceReading(prices[0], slots, "nordpool_raw"), start)
+
+
+def test_disabled_without_the_option_or_a_sensor() -> None:
+    assert decide(Options(), now_only(-1.0), PolicyMemory(), T0).state is PolicyState.DISABLED
+    off = Options.from_mapping({"price_policy": False, "price_entity": "sensor.price"})
+    assert decide(off, now_only(-1.0), PolicyMemory(), T0).export is None
+
+
+def test_below_the_threshold_export_goes_off_at_once() -> None:
+    decision = decide(ON, now_only(-0.01), PolicyMemory(export_on=True), T0)
+    assert decision.state is PolicyState.EXPORT_OFF and decision.export is False
+    assert "below 0" in decision.reason
+
+
+def test_hysteresis_keeps_the_state_between_the_thresholds() -> None:
+    keep_off = decide(ON, now_only(0.01), PolicyMemory(export_on=False, off_since=T0 - 3600), T0)
+    assert keep_off.export is None and keep_off.state is PolicyState.EXPORT_OFF
+    keep_on = decide(ON, now_only(0.01), PolicyMemory(export_on=True), T0)
+    assert keep_on.export is None and keep_on.state is PolicyState.EXPORT_ON
+
+
+def test_on_waits_for_the_dwell() -> None:
+    memory = PolicyMemory(export_on=False, off_since=T0 - 5 * 60)
+    waiting = decide(ON, now_only(0.05), memory, T0)
+    assert waiting.export is None and waiting.next_state is PolicyState.EXPORT_ON
+    assert waiting.next_change_at == pytest.approx(T0 + 10 * 60)
+    assert decide(ON, now_only(0.05), memory, T0 + 10 * 60).export is True
+
+
+@pytest.mark.parametrize(
+    ("action", "export"), [("keep", None), ("export_off", False), ("export_on", True)]
+)
+def test_a_stale_price_applies_the_stale_action(action: str, export: bool | None) -> None:
+    options = Options.from_mapping({"price_stale_action": action}, base=ON)
+    old = now_only(-0.5, at=T0 - 91 * 60)  # 90 minutes is stale by default
+    decision = decide(options, old, PolicyMemory(export_on=True), T0)
+    assert decision.state is PolicyState.STALE and decision.export is export
+    assert decide(options, None, PolicyMemory(), T0).state is PolicyState.STALE
+
+
+def test_a_forecast_is_fresh_while_it_covers_now_and_plans_the_next_change() -> None:
+    price = forecast([0.05, 0.05, -0.02, -0.03, 0.04], start=T0)
+    decision = decide(ON, price, PolicyMemory(export_on=True), T0 + 60)
+    assert decision.state is PolicyState.EXPORT_ON
+    assert decision.next_state is PolicyState.EXPORT_OFF
+    assert decision.next_change_at == pytest.approx(T0 + 30 * 60)
+    later = decide(ON, price, PolicyMemory(export_on=True), T0 + 31 * 60)
+    assert later.export is False and later.price == -0.02
+    windows = off_windows(ON, price.reading)
+    assert [(a.timestamp() - T0, b.timestamp() - T0) for a, b in windows] == [(1800, 3600)]
+    beyond = decide(ON, price, PolicyMemory(export_on=True), T0 + 5 * 15 * 60 + 1)
+    assert beyond.state is PolicyState.STALE  # past the end of the forecast: no current price
+
+
+class Writes:
+    """Records what the policy asked the controller for (the writes themselves are tested
+    against the simulator and a real Home Assistant elsewhere)."""
+
+    def __init__(self, result: bool = True) -> None:
+        self.calls: list[bool] = []
+        self.result = result
+
+    async def __call__(self, export_on: bool) -> bool:
+        self.calls.append(export_on)
+        return self.result
+
+
+def runner(writes: Writes, clock: list[float], options: Options = ON) -> PricePolicy:
+    published: list[Any] = []
+    policy = PricePolicy(
+        lambda: options, writes, lambda: "on", published.append, clock=lambda: clock[0]
+    )
+    policy.tz = UTC
+    return policy
+
+
+async def test_a_flapping_price_costs_few_writes() -> None:
+    writes, clock = Writes(), [T0]
+    policy = runner(writes, clock)
+    for n in range(24):  # every 5 minutes across zero for two hours
+        clock[0] = T0 + n * 300
+        policy.price_changed(-0.01 if n % 2 == 0 else 0.03, {}, clock[0])
+        await policy.evaluate()
+    # off at once; on only after 15 min off, then off again at the next negative price
+    assert writes.calls[0] is False
+    naive = 24  # "off below 0, on otherwise, on every change" writes at every flap
+    assert len(writes.calls) <= naive // 2
+    assert all(a != b for a, b in zip(writes.calls, writes.calls[1:], strict=False))
+
+
+async def test_a_manual_command_overrides_until_the_next_slot_boundary() -> None:
+    writes, clock = Writes(), [T0 + 60]
+    policy = runner(writes, clock)
+    policy.price = forecast([-0.05, -0.05, 0.08])
+    await policy.evaluate()
+    assert writes.calls == [False]
+    policy.command_seen("export_enable", "panel (Anna)")
+    decision = await policy.evaluate()
+    assert decision.state is PolicyState.OVERRIDE and writes.calls == [False]
+    assert decision.override_until == pytest.approx(T0 + 15 * 60)
+    policy.command_seen("export_disable", "policy")  # its own writes are no override
+    clock[0] = T0 + 15 * 60 + 1
+    decision = await policy.evaluate()
+    assert decision.state is PolicyState.EXPORT_OFF
+
+
+async def test_without_a_forecast_the_override_holds_for_the_dwell() -> None:
+    writes, clock = Writes(), [T0]
+    policy = runner(writes, clock)
+    policy.price_changed(-0.2, {}, T0)
+    policy.command_seen("set_export_limit", "home_assistant (Bob)")
+    assert policy.memory.override_until == pytest.approx(T0 + 15 * 60)
+
+
+async def test_a_write_that_failed_is_tried_again() -> None:
+    writes, clock = Writes(result=False), [T0]
+    policy = runner(writes, clock)
+    policy.price_changed(-0.2, {}, T0)
+    first = await policy.evaluate()
+    assert "tried again" in first.reason
+    writes.result = True
+    await policy.evaluate()
+    assert writes.calls == [False, False]
+    await policy.evaluate()
+    assert writes.calls == [False, False]
+
+
+async def test_garbage_prices_do_not_crash_the_policy() -> None:
+    writes, clock = Writes(), [T0]
+    policy = runner(writes, clock)
+    for state, attributes in (("unknown", None), ("x", {"raw_today": "junk"}), (None, [1, 2])):
+        policy.price_changed(state, attributes, T0)
+        decision = await policy.evaluate()
+        assert decision.state is PolicyState.STALE
+    assert writes.calls == []
