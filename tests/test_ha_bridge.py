@@ -482,3 +482,77 @@ async def test_the_export_guard_sensor_and_its_notification(
     assert (await runtime.ops.set_export_limit("4", Origin("test"))).ok
     await user.wait_value("sensor.sec1000_export_guard", "in_sync")
     await eventually_async(lambda: _lacks(user, GUARD_NOTIFICATION))
+
+
+def nord_pool(now: float, prices: list[float]) -> dict[str, Any]:
+    """A Nord Pool custom component sensor: hourly raw_today slots starting this hour."""
+    start = (int(now) // 3600) * 3600
+    raw = [
+        {
+            "start": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(start + n * 3600)),
+            "end": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(start + (n + 1) * 3600)),
+            "value": price,
+        }
+        for n, price in enumerate(prices)
+    ]
+    return {"unit_of_measurement": "EUR/kWh", "raw_today": raw, "raw_tomorrow": []}
+
+
+async def test_the_price_policy_follows_a_nord_pool_sensor_and_its_helper(
+    runtime: Runtime, supervisor: TestServer, simulator: SimulatorServer, user: User
+) -> None:
+    from sec1000.options import Options
+
+    runtime._use(
+        Options.from_mapping(
+            {
+                "price_policy": True,
+                "price_entity": "sensor.nordpool_test",
+                "export_on_above": 0.02,
+                "policy_min_dwell_minutes": 0,
+            },
+            base=runtime.options,
+        )
+    )
+    price_url = f"{user.ha.url}/api/states/sensor.nordpool_test"
+    headers = {"Authorization": f"Bearer {user.ha.token}"}
+
+    async def post_price(price: float) -> None:
+        body = {"state": str(price), "attributes": nord_pool(time.time(), [price] * 3)}
+        async with user.session.post(price_url, json=body, headers=headers) as response:
+            assert response.status in (200, 201)
+
+    await post_price(0.10)
+    async with running_addon(runtime, supervisor) as addon:
+        runtime.policy.start()
+        try:
+            await connected(addon)
+            await user.wait_value("input_boolean.sec1000_price_policy", "on")
+            await user.wait_value("sensor.sec1000_export_policy", "export_on")
+            simulator.exchanges.clear()
+            await post_price(-0.05)  # negative: the minimum is written at once, verified
+            await eventually(lambda: simulator.device.export_limit_w == 0, what="export off")
+            await user.wait_value("sensor.sec1000_export_policy", "export_off")
+            policy = await user.state("sensor.sec1000_export_policy")
+            assert policy is not None
+            attributes = policy["attributes"]
+            assert attributes["friendly_name"] == "SEC1000 Export Policy"
+            assert attributes["price"] == -0.05 and attributes["export_on_above"] == 0.02
+            assert "below 0" in attributes["reason"]
+            assert {"since", "next_change_at", "next_state", "override_until"} <= set(attributes)
+            assert any(r[4] == Command.READ_EXPORT_SETTINGS for r in simulator.requests())
+            audit = [e for e in runtime.audit.tail() if e["origin"] == "policy"]
+            assert audit and audit[-1]["verified"] is True
+            await post_price(0.08)  # past the threshold: the maximum
+            await eventually(lambda: simulator.device.export_limit_w == 8_000, what="export on")
+            await user.call(
+                "input_boolean", "turn_off", entity_id="input_boolean.sec1000_price_policy"
+            )
+            await eventually(lambda: not runtime.options.price_policy, what="policy off")
+            await user.wait_value("sensor.sec1000_export_policy", "disabled")
+            writes = len(simulator.requests())
+            await post_price(-0.5)
+            await asyncio.sleep(1.0)
+            assert len(simulator.requests()) == writes  # nothing is written
+        finally:
+            await runtime.policy.stop()

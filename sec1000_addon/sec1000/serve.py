@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from sec1000.ha.supervisor import (
 from sec1000.options import Options, OptionsError, load_options_file, save_options_file
 from sec1000.runtime import Runtime, default_data_dir, file_saver
 from sec1000.simulator import SimulatorServer
+from sec1000.simulator.prices import DEMO_PRICE_ENTITY, demo_price_state
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,10 +63,10 @@ async def start_demo(
         data_dir = Path(tempfile.mkdtemp(prefix="sec1000-demo-"))
     options_path = args.options or data_dir / "options.json"
     base = load_options_file(options_path) if options_path.exists() else Options(scan_interval=5)
-    save_options_file(
-        options_path,
-        Options.from_mapping({"host": "127.0.0.1", "port": simulator.port}, base=base),
-    )
+    demo = {"host": "127.0.0.1", "port": simulator.port}
+    if not base.price_entity:  # show the price policy at work on the simulated price
+        demo |= {"price_entity": DEMO_PRICE_ENTITY, "price_policy": True, "export_on_above": 0.02}
+    save_options_file(options_path, Options.from_mapping(demo, base=base))
     return simulator, data_dir, options_path
 
 
@@ -84,6 +86,10 @@ def build_app(
         supervised=supervised,
         ha_status=home_assistant.client.diagnostics if home_assistant is not None else None,
     )
+    if home_assistant is not None:
+        from sec1000.web.keys import PRICE_SENSORS
+
+        app[PRICE_SENSORS] = lambda: home_assistant.bridge.price_sensors
     if simulator is not None:
         from sec1000.simulator.panel import register_demo
 
@@ -150,9 +156,12 @@ async def serve(args: argparse.Namespace) -> int:
     await runtime.start()
     if home_assistant is not None:
         home_assistant.start()
+    demo_prices = asyncio.create_task(feed_demo_prices(runtime)) if simulator else None
 
     await stop.wait()
     _LOGGER.info("stopping")
+    if demo_prices is not None:
+        demo_prices.cancel()
     await _step(runtime.stop(), "restoring and stopping the core")
     if home_assistant is not None:
         await _step(home_assistant.stop(), "stopping the Home Assistant bridge")
@@ -161,6 +170,15 @@ async def serve(args: argparse.Namespace) -> int:
     if simulator is not None:
         await _step(simulator.stop(), "stopping the simulator")
     return 0
+
+
+async def feed_demo_prices(runtime: Runtime) -> None:
+    """The demo's simulated price sensor, as Home Assistant would report it, every minute."""
+    while True:
+        if runtime.options.price_entity == DEMO_PRICE_ENTITY:
+            state, attributes = demo_price_state(datetime.datetime.now().astimezone())
+            runtime.policy.price_changed(state, attributes)
+        await asyncio.sleep(60)
 
 
 def stop_event() -> asyncio.Event:

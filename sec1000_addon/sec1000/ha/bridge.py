@@ -19,6 +19,7 @@ from sec1000.ha.entities import (
     ENERGY_SENSORS,
     EXPORT_GUARD,
     EXPORT_LIMIT,
+    EXPORT_POLICY,
     EXPORT_STATE,
     EXPORT_SWITCH,
     FEEDBACK_OPERATION_BY_ENTITY,
@@ -26,6 +27,7 @@ from sec1000.ha.entities import (
     HELPERS,
     HELPERS_BY_ENTITY,
     MODULE_STARTED,
+    POLICY_SWITCH,
     RESULT_EVENT,
     SENSORS_BY_ENTITY,
     SETPOINT,
@@ -110,6 +112,8 @@ class Bridge:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started_at = time.time()
         self._unsubscribe: Callable[[], None] | None = None
+        self.price_sensors: dict[str, str] = {}  # sensors priced per kWh: entity id -> name
+        self._price_entity = runtime.options.price_entity
 
     # -- life cycle
 
@@ -156,14 +160,25 @@ class Bridge:
 
     # -- helpers
 
+    def _helpers(self) -> tuple[Helper, ...]:
+        """The contract's helpers, and the price policy switch once a price sensor is set."""
+        return (*HELPERS, POLICY_SWITCH) if self.runtime.options.price_entity else HELPERS
+
     async def _ensure_helpers(self) -> None:
-        """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate."""
+        """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate.
+
+        The states read here also give the price sensor's current state and the sensors that
+        are priced per kWh (the Setup page offers them).
+        """
         states = await self.ws.send_command({"type": "get_states"})
         existing = {state["entity_id"] for state in states if isinstance(state, dict)}
-        for domain in sorted({helper.domain for helper in HELPERS}):
+        for state in states:
+            if isinstance(state, dict):
+                self._note_state(state)
+        for domain in sorted({helper.domain for helper in self._helpers()}):
             items = await self.ws.send_command({"type": f"{domain}/list"})
             existing |= {f"{domain}.{item.get('id')}" for item in items if isinstance(item, dict)}
-        for helper in HELPERS:
+        for helper in self._helpers():
             if helper.entity_id in existing:
                 continue
             _LOGGER.info("creating %s", helper.entity_id)
@@ -212,13 +227,36 @@ class Bridge:
             await self._own_call(
                 "input_boolean", f"turn_{export_state}", {"entity_id": EXPORT_SWITCH.entity_id}
             )
+        options = self.runtime.options
+        policy = "on" if options.price_policy else "off"
+        if options.price_entity and self._synced.get(POLICY_SWITCH.entity_id) != policy:
+            self._synced[POLICY_SWITCH.entity_id] = policy
+            await self._own_call(
+                "input_boolean", f"turn_{policy}", {"entity_id": POLICY_SWITCH.entity_id}
+            )
 
     # -- from Home Assistant
 
     def _on_state_changed(self, event: dict[str, Any]) -> None:
         data = event.get("data") if isinstance(event, dict) else None
-        if isinstance(data, dict) and data.get("entity_id") in HELPERS_BY_ENTITY:
+        if not isinstance(data, dict):
+            return
+        if data.get("entity_id") in HELPERS_BY_ENTITY:
             self._incoming.put_nowait(data)
+        elif isinstance(new := data.get("new_state"), dict):
+            self._note_state(new)
+
+    def _note_state(self, state: dict[str, Any]) -> None:
+        """Feed the price sensor's state to the policy; remember sensors priced per kWh."""
+        entity_id = state.get("entity_id")
+        attributes = state.get("attributes")
+        if not isinstance(entity_id, str) or not isinstance(attributes, dict):
+            return
+        if entity_id == self.runtime.options.price_entity:
+            self.runtime.policy.price_changed(state.get("state"), attributes)
+        unit = attributes.get("unit_of_measurement")
+        if entity_id.startswith("sensor.") and isinstance(unit, str) and "/kWh" in unit:
+            self.price_sensors[entity_id] = str(attributes.get("friendly_name") or entity_id)
 
     def _on_command(self, event: dict[str, Any]) -> None:
         data = event.get("data") if isinstance(event, dict) else None
@@ -267,6 +305,11 @@ class Bridge:
             self._synced.pop(SETPOINT.entity_id, None)
             await ops.set_export_limit(new.get("state"), origin)
             await self._sync_helpers()
+        elif helper is POLICY_SWITCH:
+            self._synced.pop(POLICY_SWITCH.entity_id, None)
+            await self.runtime.update_options({"price_policy": new.get("state") == "on"})
+            _LOGGER.info("price policy turned %s by %s", new.get("state"), origin)
+            await self._sync_helpers()
         elif helper is EXPORT_SWITCH:
             self._synced.pop(EXPORT_SWITCH.entity_id, None)
             if new.get("state") == "on":
@@ -313,9 +356,16 @@ class Bridge:
         elif event.topic is Topic.ENERGY:
             energy = (sensor.entity_id for sensor in ENERGY_SENSORS.values())
             self._mark(*energy, TIME_AT_LIMIT.entity_id, "notifications")
+        elif event.topic is Topic.POLICY:
+            self._mark(EXPORT_POLICY.entity_id)
+        elif event.topic is Topic.OPTIONS:
+            self._mark("notifications", "helpers")
+            if self.runtime.options.price_entity != self._price_entity:
+                self._price_entity = self.runtime.options.price_entity
+                self._mark("price_entity")
         elif event.topic is Topic.GUARD:
             self._mark(EXPORT_GUARD.entity_id, "notifications")
-        elif event.topic in (Topic.RESTORE, Topic.LINK, Topic.OPTIONS):
+        elif event.topic in (Topic.RESTORE, Topic.LINK):
             self._mark("notifications")
 
     def _mark(self, *keys: str) -> None:
@@ -331,6 +381,8 @@ class Bridge:
                 continue  # everything is re-published on connect
             try:
                 await self._publish([key for key in keys if "." in key])
+                if "price_entity" in keys:  # a new price sensor: its helper and its state
+                    await self._ensure_helpers()
                 if "helpers" in keys:
                     await self._sync_helpers()
                 if "notifications" in keys:
@@ -355,6 +407,8 @@ class Bridge:
         attributes = sensor.attributes()
         if sensor is EXPORT_GUARD:
             attributes.update(self.runtime.state.guard.attributes())
+        elif sensor is EXPORT_POLICY:
+            attributes.update(self.runtime.state.policy.get("attributes", {}))
         return attributes
 
     def _value(self, sensor: Sensor) -> str:
@@ -375,6 +429,8 @@ class Bridge:
             return "on" if state.module_started else "off"
         if sensor is EXPORT_GUARD:
             return state.guard.state.value
+        if sensor is EXPORT_POLICY:
+            return str(state.policy.get("state", "disabled"))
         if key := ENERGY_KEY_BY_ENTITY.get(sensor.entity_id):
             return f"{state.energy.get('totals', {}).get(key, 0.0):.3f}"
         if sensor is TIME_AT_LIMIT:

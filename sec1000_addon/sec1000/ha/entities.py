@@ -94,6 +94,9 @@ TIME_AT_LIMIT = Sensor(
     "total_increasing",
     "mdi:timer-sand",
 )
+EXPORT_POLICY = Sensor(
+    "sensor.sec1000_export_policy", "SEC1000 Export Policy", icon="mdi:cash-clock"
+)
 EXPORT_GUARD = Sensor(
     "sensor.sec1000_export_guard", "SEC1000 Export Guard", icon="mdi:shield-check-outline"
 )
@@ -122,6 +125,7 @@ ALL_SENSORS: tuple[Sensor, ...] = (
     EXPORT_STATE,
     MODULE_STARTED,
     EXPORT_GUARD,
+    EXPORT_POLICY,
     *ENERGY_SENSORS.values(),
     TIME_AT_LIMIT,
     *FEEDBACK_SENSORS.values(),
@@ -193,6 +197,14 @@ HELPERS: tuple[Helper, ...] = (
         {"icon": "mdi:transmission-tower-export"},
     ),
 )
-HELPERS_BY_ENTITY = {helper.entity_id: helper for helper in HELPERS}
+# Created only when a price sensor is set: the price policy on or off; follows the option.
+POLICY_SWITCH = Helper(
+    "input_boolean",
+    "sec1000_price_policy",
+    "SEC1000 Price Policy",
+    None,
+    {"icon": "mdi:cash-clock"},
+)
+HELPERS_BY_ENTITY = {helper.entity_id: helper for helper in (*HELPERS, POLICY_SWITCH)}
 SETPOINT = HELPERS_BY_ENTITY["input_number.sec1000_export_limit_setpoint"]
 EXPORT_SWITCH = HELPERS_BY_ENTITY["input_boolean.sec1000_export"]

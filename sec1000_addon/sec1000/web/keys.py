@@ -25,6 +25,10 @@ class DemoControls(Protocol):
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+# The sensors priced per kWh that Home Assistant has ({entity id: name}), offered as the price
+# sensor on the Setup page; serve passes the bridge's list.
+PriceSensors = Callable[[], Mapping[str, str]]
+PRICE_SENSORS: web.AppKey[PriceSensors] = web.AppKey("price_sensors")
 # Present only in the demo: the simulator registers it with its own routes.
 DEMO: web.AppKey[DemoControls] = web.AppKey("demo")
 SUPERVISED = web.AppKey("supervised", bool)

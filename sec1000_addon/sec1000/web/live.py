@@ -56,6 +56,9 @@ def _fragments() -> dict[str, Fragment]:
         Fragment("phases", "_phases.html", frozenset({t.TELEMETRY}), frozenset({"dashboard"})),
         Fragment("energy", "_energy.html", frozenset({t.ENERGY}), frozenset({"dashboard"})),
         Fragment(
+            "prices", "_prices.html", frozenset({t.POLICY, t.SETTINGS}), frozenset({"dashboard"})
+        ),
+        Fragment(
             "export-info",
             "_export_info.html",
             frozenset({t.SETTINGS, t.OPTIONS, t.TELEMETRY, t.GUARD}),

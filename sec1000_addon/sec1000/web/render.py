@@ -18,6 +18,7 @@ from sec1000.options import Options
 from sec1000.protocol import Feedback, describe_feedback
 from sec1000.state import CommandRecord, OperationName, StateModel
 from sec1000.web.chart import Chart, build_chart
+from sec1000.web.prices_chart import PriceChart, build_price_chart
 
 # The dashboard's styled buttons, in registry order, each with its feedback sensor.
 DASHBOARD = tuple(spec for spec in COMMANDS if spec.dashboard and spec.feedback is not None)
@@ -267,6 +268,11 @@ class View:
         self.faults = faults
         self.overloaded = overloaded
         self.now = time.time() if now is None else now
+
+    @functools.cached_property
+    def price_chart(self) -> PriceChart | None:
+        """The Prices card's chart, or None before any price."""
+        return build_price_chart(self.state.policy, self.state.limit_log, self.now)
 
     @functools.cached_property
     def energy_days(self) -> list[EnergyDay]:

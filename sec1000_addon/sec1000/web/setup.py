@@ -20,7 +20,7 @@ from markupsafe import Markup
 from sec1000.options import SPECS_BY_KEY, Options, OptionsError, OptionSpec
 from sec1000.wanted import basis_of
 from sec1000.web.forms import read_form
-from sec1000.web.keys import RUNTIME, SAVE_LOCK, TEMPLATES
+from sec1000.web.keys import PRICE_SENSORS, RUNTIME, SAVE_LOCK, TEMPLATES
 from sec1000.web.live import make_view, render_fragment
 from sec1000.web.render import connection_words
 from sec1000.web.views import html, origin, render_page, spawn
@@ -128,6 +128,53 @@ STEPS = (
         ),
     ),
     Step(
+        "policy",
+        "4",
+        "Price policy",
+        "Switch export off while the grid pays badly (negative prices), back on when it is good.",
+        (
+            Field(
+                "price_policy",
+                "Price policy",
+                "On: the add-on switches export by the price. Also a helper in Home Assistant.",
+                "checkbox",
+            ),
+            Field(
+                "price_entity",
+                "Price sensor",
+                "A sensor whose state is the price per kWh (Nord Pool, ENTSO-e, Tibber…).",
+                "text",
+            ),
+            Field(
+                "export_off_below",
+                "Export off below",
+                "Export goes off at once below this price.",
+                step="0.001",
+                unit="per kWh",
+            ),
+            Field(
+                "export_on_above",
+                "Export on at or above",
+                "Export comes back on at or above this price (at least the off price).",
+                step="0.001",
+                unit="per kWh",
+            ),
+            Field(
+                "policy_min_dwell_minutes",
+                "Minimum time off",
+                "Export stays off at least this long, so a flapping price costs few writes.",
+                unit="min",
+            ),
+            Field(
+                "price_stale_minutes",
+                "Price stale after",
+                "Minutes without a new price (outside its forecast) before it counts as stale.",
+                unit="min",
+            ),
+            Field("price_stale_action", "With a stale price", widget="select"),
+        ),
+    ),
+    Step(
         "advanced",
         "",
         "Advanced",
@@ -187,6 +234,15 @@ def submitted(step: Step, form: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def entity_choices(app: web.Application) -> dict[str, list[tuple[str, str]]]:
+    """Fields that offer Home Assistant entities: the price sensor, from the sensors per kWh."""
+    sensors = dict(app[PRICE_SENSORS]()) if PRICE_SENSORS in app else {}
+    current = app[RUNTIME].options.price_entity
+    if current and current not in sensors:
+        sensors[current] = current
+    return {"price_entity": sorted(sensors.items())} if sensors else {}
+
+
 def render_step(
     request: web.Request,
     step: Step,
@@ -223,6 +279,7 @@ def render_step(
             notice=notice,
             failure=failure,
             v=view,
+            entity_choices=entity_choices(app),
             fragment=lambda fid: Markup(render_fragment(app, fid, view)),
         )
     )

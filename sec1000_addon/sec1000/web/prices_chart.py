@@ -1,0 +1,103 @@
+"""The Prices card's chart: the price as steps (negative part shaded), the planned export-off
+windows, and the export limit over the same time axis."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+WIDTH, HEIGHT, TOP, BOTTOM, LEFT = 720.0, 170.0, 8.0, 22.0, 44.0
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChart:
+    """SVG pieces, in the chart's own units."""
+
+    price_path: str
+    negative: tuple[tuple[float, float, float, float], ...]  # x, y, width, height
+    off_windows: tuple[tuple[float, float], ...]  # x, width
+    limit_path: str
+    zero_y: float
+    now_x: float | None
+    hours: tuple[tuple[float, str], ...]  # x, label
+    price_labels: tuple[tuple[float, str], ...]  # y, label
+    span_hours: int
+
+
+def build_price_chart(
+    policy: Mapping[str, Any], limit_log: Iterable[tuple[float, float]], now: float
+) -> PriceChart | None:
+    """The chart for today (and tomorrow, when its prices are known); None without prices."""
+    slots: Sequence[Sequence[float]] = policy.get("slots") or []
+    if not slots:
+        return None
+    start = (
+        dt.datetime.fromtimestamp(now)
+        .astimezone()
+        .replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    day0 = start.timestamp()
+    end = max(slot[1] for slot in slots)
+    span = 48 if end > day0 + 25 * 3600 else 24
+    stop = (start + dt.timedelta(days=span // 24)).timestamp()
+    shown = [slot for slot in slots if slot[1] > day0 and slot[0] < stop]
+    if not shown:
+        return None
+    prices = [slot[2] for slot in shown]
+    low, high = min(0.0, *prices), max(0.0, *prices)
+    if high - low < 1e-9:
+        high = low + 1.0
+
+    def x(at: float) -> float:
+        return LEFT + (min(max(at, day0), stop) - day0) / (stop - day0) * (WIDTH - LEFT)
+
+    def y(price: float) -> float:
+        return TOP + (high - price) / (high - low) * (HEIGHT - TOP - BOTTOM)
+
+    path = []
+    for slot in shown:
+        path.append(f"M{x(slot[0]):.1f},{y(slot[2]):.1f}H{x(slot[1]):.1f}")
+    negative = tuple(
+        (x(s[0]), y(0.0), x(s[1]) - x(s[0]), y(s[2]) - y(0.0)) for s in shown if s[2] < 0
+    )
+    windows = tuple(
+        (x(a), x(b) - x(a)) for a, b in (policy.get("off_windows") or []) if b > day0 and a < stop
+    )
+    return PriceChart(
+        " ".join(path),
+        negative,
+        windows,
+        _limit_path(list(limit_log), day0, now, x, HEIGHT - BOTTOM, TOP),
+        y(0.0),
+        x(now) if day0 <= now <= stop else None,
+        tuple((x(day0 + h * 3600), f"{h % 24:02d}") for h in range(0, span + 1, 6)),
+        tuple((y(v), f"{v:g}") for v in sorted({round(low, 3), 0.0, round(high, 3)})),
+        span,
+    )
+
+
+def _limit_path(
+    log: list[tuple[float, float]], day0: float, now: float, x: Any, bottom: float, top: float
+) -> str:
+    """The export limit as steps from the start of the axis to now (scaled to its own maximum)."""
+    if not log:
+        return ""
+    peak = max(kw for _, kw in log) or 1.0
+    before = [kw for at, kw in log if at <= day0]
+    current = before[-1] if before else log[0][1]
+    points = (
+        [(day0, current)] + [(at, kw) for at, kw in log if day0 < at <= now] + [(now, log[-1][1])]
+    )
+    path, last_y = [], None
+    for at, kw in points:
+        level = bottom - kw / peak * (bottom - top)
+        path.append(
+            f"{'M' if last_y is None else 'H'}{x(at):.1f}"
+            + ("" if last_y is None else f"V{level:.1f}")
+        )
+        if last_y is None:
+            path[-1] += f",{level:.1f}"
+        last_y = level
+    return "".join(path)
