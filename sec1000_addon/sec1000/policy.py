@@ -154,6 +154,10 @@ def _price_decision(
         return replace(Decision(PolicyState.EXPORT_OFF, reason, False, current), **plan)
     if current >= options.export_on_above:
         reason = f"price {current:g} is at or above {options.export_on_above:g}: export on"
+        if memory.export_on is False and (back := _low_again_within_dwell(options, price, now)):
+            reason += f", but back below {options.export_off_below:g} at {back}, within the dwell"
+            stay = Decision(PolicyState.EXPORT_OFF, f"{reason}: export stays off", None, current)
+            return replace(stay, **plan)
         return replace(
             _switch_on(options, memory, now, current, PolicyState.EXPORT_ON, reason), **plan
         )
@@ -164,6 +168,19 @@ def _price_decision(
         f"{options.export_on_above:g}: export stays {'on' if keep else 'off'}"
     )
     return replace(Decision(state, reason, None, current), **plan)
+
+
+def _low_again_within_dwell(options: Options, price: PriceInput | None, now: float) -> str | None:
+    """The local time ("HH:MM") of a forecast slot below the off price within the dwell, if any:
+    switching on for so short a time would only cost two writes."""
+    if price is None:
+        return None
+    horizon = now + options.policy_min_dwell_minutes * 60
+    for slot in price.reading.slots:
+        start = slot.start.timestamp()
+        if now < start <= horizon and slot.price < options.export_off_below:
+            return slot.start.astimezone().strftime("%H:%M")
+    return None
 
 
 def _switch_on(

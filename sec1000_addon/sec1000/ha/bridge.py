@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections import deque
@@ -87,6 +88,9 @@ class HomeAssistantApi(Protocol):
 
     async def set_state(self, entity_id: str, state: str, attributes: dict[str, Any]) -> Any:
         """POST /api/states/<entity_id>."""
+
+    async def get_state(self, entity_id: str) -> Any:
+        """GET /api/states/<entity_id> (None when unknown)."""
 
 
 class Bridge:
@@ -253,7 +257,10 @@ class Bridge:
         if not isinstance(entity_id, str) or not isinstance(attributes, dict):
             return
         if entity_id == self.runtime.options.price_entity:
-            self.runtime.policy.price_changed(state.get("state"), attributes)
+            # Home Assistant reports an unchanged price without a state_changed event: its
+            # last_reported time says how fresh it is.
+            reported = _timestamp(state.get("last_reported") or state.get("last_updated"))
+            self.runtime.policy.price_changed(state.get("state"), attributes, reported)
         unit = attributes.get("unit_of_measurement")
         if entity_id.startswith("sensor.") and isinstance(unit, str) and "/kWh" in unit:
             self.price_sensors[entity_id] = str(attributes.get("friendly_name") or entity_id)
@@ -527,10 +534,30 @@ class Bridge:
                 self._shown.pop(notification_id, None)
 
     async def _notification_timer(self) -> None:
-        """The offline notification depends on time passing, not only on events."""
+        """The offline notification depends on time passing, not only on events; so does the
+        freshness of a price that does not change (read again here)."""
         while True:
             await asyncio.sleep(NOTIFICATION_CHECK_INTERVAL)
             self._mark("notifications")
+            price_entity = self.runtime.options.price_entity
+            if self.connected and price_entity:
+                try:
+                    state = await self.rest.get_state(price_entity)
+                except Exception as err:
+                    _LOGGER.debug("cannot read the price sensor %s: %s", price_entity, err)
+                else:
+                    if isinstance(state, dict):
+                        self._note_state(state)
+
+
+def _timestamp(text: object) -> float | None:
+    """An ISO 8601 time from Home Assistant as a Unix time, or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
 
 
 class HomeAssistantAdapter:

@@ -570,3 +570,7 @@ class HomeAssistantClient:
     async def set_state(self, entity_id: str, state: str, attributes: dict[str, Any]) -> State:
         """POST /api/states/<entity_id> (REST, independent of the WebSocket)."""
         return await self.api.set_state(entity_id, state, attributes)
+
+    async def get_state(self, entity_id: str) -> State | None:
+        """GET /api/states/<entity_id>; None when Home Assistant does not know it."""
+        return await self.api.get_state(entity_id)

@@ -27,7 +27,10 @@ class PriceChart:
 
 
 def build_price_chart(
-    policy: Mapping[str, Any], limit_log: Iterable[tuple[float, float]], now: float
+    policy: Mapping[str, Any],
+    limit_log: Iterable[tuple[float, float]],
+    now: float,
+    limit_top_kw: float,
 ) -> PriceChart | None:
     """The chart for today (and tomorrow, when its prices are known); None without prices."""
     slots: Sequence[Sequence[float]] = policy.get("slots") or []
@@ -56,9 +59,13 @@ def build_price_chart(
     def y(price: float) -> float:
         return TOP + (high - price) / (high - low) * (HEIGHT - TOP - BOTTOM)
 
-    path = []
-    for slot in shown:
-        path.append(f"M{x(slot[0]):.1f},{y(slot[2]):.1f}H{x(slot[1]):.1f}")
+    path, end_at = [], None
+    for slot in shown:  # joined steps; a new stroke only after a hole in the prices
+        if end_at is not None and abs(slot[0] - end_at) < 1:
+            path.append(f"V{y(slot[2]):.1f}H{x(slot[1]):.1f}")
+        else:
+            path.append(f"M{x(slot[0]):.1f},{y(slot[2]):.1f}H{x(slot[1]):.1f}")
+        end_at = slot[1]
     negative = tuple(
         (x(s[0]), y(0.0), x(s[1]) - x(s[0]), y(s[2]) - y(0.0)) for s in shown if s[2] < 0
     )
@@ -69,35 +76,31 @@ def build_price_chart(
         " ".join(path),
         negative,
         windows,
-        _limit_path(list(limit_log), day0, now, x, HEIGHT - BOTTOM, TOP),
+        _limit_path(list(limit_log), day0, now, x, limit_top_kw),
         y(0.0),
         x(now) if day0 <= now <= stop else None,
-        tuple((x(day0 + h * 3600), f"{h % 24:02d}") for h in range(0, span + 1, 6)),
+        tuple((x(day0 + h * 3600), f"{h % 24:02d}") for h in range(0, span, 6)),
         tuple((y(v), f"{v:g}") for v in sorted({round(low, 3), 0.0, round(high, 3)})),
         span,
     )
 
 
 def _limit_path(
-    log: list[tuple[float, float]], day0: float, now: float, x: Any, bottom: float, top: float
+    log: list[tuple[float, float]], day0: float, now: float, x: Any, top_kw: float
 ) -> str:
-    """The export limit as steps from the start of the axis to now (scaled to its own maximum)."""
+    """The export limit as steps, from when it is known to now, on a 0 kW … `top_kw` scale."""
     if not log:
         return ""
-    peak = max(kw for _, kw in log) or 1.0
-    before = [kw for at, kw in log if at <= day0]
-    current = before[-1] if before else log[0][1]
-    points = (
-        [(day0, current)] + [(at, kw) for at, kw in log if day0 < at <= now] + [(now, log[-1][1])]
-    )
-    path, last_y = [], None
-    for at, kw in points:
-        level = bottom - kw / peak * (bottom - top)
-        path.append(
-            f"{'M' if last_y is None else 'H'}{x(at):.1f}"
-            + ("" if last_y is None else f"V{level:.1f}")
-        )
-        if last_y is None:
-            path[-1] += f",{level:.1f}"
-        last_y = level
-    return "".join(path)
+    top_kw = max(top_kw, *(kw for _, kw in log), 0.01)
+    bottom, top = HEIGHT - BOTTOM, TOP
+
+    def level(kw: float) -> float:
+        return bottom - kw / top_kw * (bottom - top)
+
+    start = max(day0, log[0][0])
+    known = [kw for at, kw in log if at <= start]
+    path = f"M{x(start):.1f},{level(known[-1] if known else log[0][1]):.1f}"
+    for at, kw in log:
+        if start < at <= now:
+            path += f"H{x(at):.1f}V{level(kw):.1f}"
+    return path + f"H{x(now):.1f}"

@@ -272,7 +272,9 @@ class View:
     @functools.cached_property
     def price_chart(self) -> PriceChart | None:
         """The Prices card's chart, or None before any price."""
-        return build_price_chart(self.state.policy, self.state.limit_log, self.now)
+        return build_price_chart(
+            self.state.policy, self.state.limit_log, self.now, self.options.max_export_limit
+        )
 
     @functools.cached_property
     def energy_days(self) -> list[EnergyDay]:
