@@ -173,3 +173,22 @@ async def test_garbage_prices_do_not_crash_the_policy() -> None:
         decision = await policy.evaluate()
         assert decision.state is PolicyState.STALE
     assert writes.calls == []
+
+
+def test_with_a_forecast_export_stays_off_when_the_price_dips_again_within_the_dwell() -> None:
+    price = forecast([-0.01, 0.03, -0.01, 0.03, 0.03, 0.03])
+    memory = PolicyMemory(export_on=False, off_since=T0 - 3600)  # the dwell itself has passed
+    stay = decide(ON, price, memory, T0 + 15 * 60 + 1)
+    assert stay.export is None and stay.state is PolicyState.EXPORT_OFF
+    assert "within the dwell" in stay.reason
+    go = decide(ON, price, memory, T0 + 45 * 60 + 1)  # no dip ahead within 15 minutes
+    assert go.export is True
+
+
+async def test_an_unchanged_price_is_fresh_by_its_reported_time() -> None:
+    writes, clock = Writes(), [T0 + 100 * 60]
+    options = Options.from_mapping({"price_stale_action": "export_off"}, base=ON)
+    policy = runner(writes, clock, options)
+    policy.price_changed("0.10", {}, T0 + 99 * 60)  # changed long ago, reported a minute ago
+    decision = await policy.evaluate()
+    assert decision.state is PolicyState.EXPORT_ON and writes.calls == []
