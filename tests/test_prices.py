@@ -1,0 +1,591 @@
+"""Prices from sensor attributes: every format, 15/60-minute slots, DST days, junk never raises."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sec1000.prices import MAX_ITEMS, SOURCES, PriceReading, PriceSlot, parse_price, read_price
+
+OSLO = ZoneInfo("Europe/Oslo")
+BERLIN = ZoneInfo("Europe/Berlin")
+SUMMER = date(2025, 6, 10)
+SPRING_DST = date(2025, 3, 30)  # 23 hours in Europe
+AUTUMN_DST = date(2025, 10, 26)  # 25 hours in Europe
+QUARTER = timedelta(minutes=15)
+HOUR = timedelta(hours=1)
+
+
+def midnight(day: date, tz: tzinfo = OSLO) -> datetime:
+    return datetime.combine(day, time(), tzinfo=tz)
+
+
+def starts(day: date, step: timedelta, tz: tzinfo = OSLO) -> list[datetime]:
+    """Every slot start of the local day, stepping in real time (so DST days come out right)."""
+    moment, end = midnight(day, tz).astimezone(UTC), midnight(day + timedelta(days=1), tz)
+    found = []
+    while moment < end:
+        found.append(moment.astimezone(tz))
+        moment += step
+    return found
+
+
+def price(index: int) -> float:
+    return round(0.1 + index / 1000, 4)
+
+
+def raw(day: date, step: timedelta, tz: tzinfo = OSLO, *, text: bool = True) -> list[Any]:
+    """A Nord Pool raw list: start, end (ISO text or local datetimes) and value."""
+    bounds = [(start, later(start, step)) for start in starts(day, step, tz)]
+    return [
+        {
+            "start": start.isoformat() if text else start,
+            "end": end.isoformat() if text else end,
+            "value": price(i),
+        }
+        for i, (start, end) in enumerate(bounds)
+    ]
+
+
+def later(moment: datetime, step: timedelta) -> datetime:
+    """`moment + step` in real time: adding to a ZoneInfo datetime adds wall-clock time."""
+    return (moment.astimezone(UTC) + step).astimezone(moment.tzinfo)
+
+
+def stamped(day: date, step: timedelta, time_key: str, value_key: str, tz: tzinfo) -> list[Any]:
+    return [
+        {time_key: str(start), value_key: price(i)} for i, start in enumerate(starts(day, step, tz))
+    ]
+
+
+def at(day: date, hour: int, minute: int = 0, tz: tzinfo = OSLO, fold: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute, fold=fold), tzinfo=tz)
+
+
+def check_shape(reading: PriceReading) -> None:
+    assert reading.source in SOURCES
+    for slot in reading.slots:
+        assert slot.start.utcoffset() is not None
+        assert slot.end > slot.start
+    for a, b in zip(reading.slots, reading.slots[1:], strict=False):
+        assert a.end <= b.start
+
+
+# Nord Pool: raw lists
+
+
+def test_nordpool_raw_hourly_today_and_tomorrow() -> None:
+    attributes = {
+        "raw_today": raw(SUMMER, HOUR),
+        "raw_tomorrow": raw(SUMMER + timedelta(days=1), HOUR),
+        "today": [9.0] * 24,
+    }
+    reading = read_price("0.5", attributes, at(SUMMER, 13, 20), OSLO)
+    assert reading.source == "nordpool_raw"
+    assert len(reading.slots) == 48
+    assert reading.slots[0].start == midnight(SUMMER)
+    assert reading.slots[-1].end == midnight(SUMMER + timedelta(days=2))
+    assert reading.current == price(13)
+    check_shape(reading)
+
+
+def test_nordpool_raw_quarter_hours_as_datetimes() -> None:
+    attributes = {"raw_today": raw(SUMMER, QUARTER, text=False), "raw_tomorrow": []}
+    reading = read_price("0.5", attributes, at(SUMMER, 13, 20), OSLO)
+    assert (reading.source, len(reading.slots)) == ("nordpool_raw", 96)
+    assert reading.current == price(13 * 4 + 1)
+    assert {slot.end - slot.start for slot in reading.slots} == {QUARTER}
+
+
+def test_nordpool_raw_junk_falls_back_to_the_lists() -> None:
+    attributes = {"raw_today": [{"start": "x", "end": None, "value": 1}], "today": [0.3] * 24}
+    reading = read_price("0.5", attributes, at(SUMMER, 1), OSLO)
+    assert (reading.source, reading.current, len(reading.slots)) == ("nordpool_list", 0.3, 24)
+
+
+@pytest.mark.parametrize(
+    ("day", "step", "count"),
+    [
+        (SPRING_DST, HOUR, 23),
+        (SPRING_DST, QUARTER, 92),
+        (AUTUMN_DST, HOUR, 25),
+        (AUTUMN_DST, QUARTER, 100),
+    ],
+)
+def test_nordpool_raw_on_dst_days(day: date, step: timedelta, count: int) -> None:
+    attributes = {"raw_today": raw(day, step), "raw_tomorrow": None}
+    reading = read_price(None, attributes, at(day, 12), OSLO)
+    assert len(reading.slots) == count
+    assert reading.slots[-1].end - reading.slots[0].start == (count * step)
+    check_shape(reading)
+
+
+def test_nordpool_raw_repeated_hour_gives_the_second_price() -> None:
+    reading = read_price(None, {"raw_today": raw(AUTUMN_DST, HOUR)}, at(AUTUMN_DST, 2, 30), OSLO)
+    first, second = (
+        reading.slot_at(at(AUTUMN_DST, 2, 30)),
+        reading.slot_at(at(AUTUMN_DST, 2, 30, fold=1)),
+    )
+    assert first is not None and second is not None
+    assert (first.price, second.price) == (price(2), price(3))
+
+
+# Nord Pool: bare lists from local midnight
+
+
+@pytest.mark.parametrize("tomorrow", [None, [], "", "missing"])
+@pytest.mark.parametrize(("count", "step"), [(24, HOUR), (96, QUARTER)])
+def test_nordpool_list_with_tomorrow_missing(count: int, step: timedelta, tomorrow: object) -> None:
+    attributes: dict[str, Any] = {"today": [price(i) for i in range(count)]}
+    if tomorrow != "missing":
+        attributes["tomorrow"] = tomorrow
+    reading = read_price("0.5", attributes, at(SUMMER, 13, 20), OSLO)
+    assert (reading.source, len(reading.slots)) == ("nordpool_list", count)
+    assert reading.slots[0].start == midnight(SUMMER)
+    assert reading.slots[-1].end == midnight(SUMMER + timedelta(days=1))
+    assert {slot.end - slot.start for slot in reading.slots} == {step}
+    assert reading.current == price(13 * count // 24 + (1 if step == QUARTER else 0))
+
+
+def test_nordpool_list_slot_length_is_detected_per_list() -> None:
+    attributes = {"today": [1.0] * 24, "tomorrow": ["2.5"] * 96}
+    reading = read_price(None, attributes, at(SUMMER, 23, 59), OSLO)
+    lengths = [slot.end - slot.start for slot in reading.slots]
+    assert lengths == [HOUR] * 24 + [QUARTER] * 96
+    assert reading.slots[24].start == midnight(SUMMER + timedelta(days=1))
+    assert (reading.current, reading.slots[-1].price) == (1.0, 2.5)
+
+
+@pytest.mark.parametrize(
+    ("day", "count", "step"),
+    [
+        (SPRING_DST, 23, HOUR),
+        (SPRING_DST, 92, QUARTER),
+        (AUTUMN_DST, 25, HOUR),
+        (AUTUMN_DST, 100, QUARTER),
+    ],
+)
+def test_nordpool_list_on_dst_days(day: date, count: int, step: timedelta) -> None:
+    reading = read_price(None, {"today": [price(i) for i in range(count)]}, at(day, 12), OSLO)
+    # In the repeated hour a local datetime never equals one in another zone (PEP 495): use UTC.
+    assert [slot.start for slot in reading.slots] == [s.astimezone(UTC) for s in starts(day, step)]
+    assert reading.slots[-1].end == midnight(day + timedelta(days=1))
+    assert reading.current == price(count * 11 // 23 if day == SPRING_DST else count * 13 // 25)
+
+
+def test_nordpool_list_dst_hours_in_local_time() -> None:
+    spring = read_price(None, {"today": [price(i) for i in range(23)]}, at(SPRING_DST, 12), OSLO)
+    assert spring.slots[2].start == at(SPRING_DST, 3)  # 02:00 does not exist
+    autumn = read_price(None, {"today": [price(i) for i in range(25)]}, at(AUTUMN_DST, 12), OSLO)
+    assert autumn.slots[2].start == at(AUTUMN_DST, 2).astimezone(UTC)
+    assert autumn.slots[3].start == at(AUTUMN_DST, 2, fold=1).astimezone(UTC)
+    assert autumn.slot_at(at(AUTUMN_DST, 2, 10, fold=1)) == autumn.slots[3]
+
+
+def test_nordpool_list_tomorrow_is_a_dst_day() -> None:
+    attributes = {"today": [1.0] * 24, "tomorrow": [2.0] * 25}
+    reading = read_price(None, attributes, at(AUTUMN_DST - timedelta(days=1), 20), OSLO)
+    assert len(reading.slots) == 49
+    assert reading.slots[-1].end == midnight(AUTUMN_DST + timedelta(days=1))
+
+
+@pytest.mark.parametrize(
+    ("day", "count"),
+    [
+        (SPRING_DST, 24),
+        (SPRING_DST, 96),
+        (AUTUMN_DST, 24),
+        (AUTUMN_DST, 96),
+        (SUMMER, 23),
+        (SUMMER, 48),
+        (SUMMER, 97),
+        (SUMMER, 1),
+    ],
+)
+def test_nordpool_list_that_does_not_fit_the_day_is_ignored(day: date, count: int) -> None:
+    reading = read_price("0.7", {"today": [0.1] * count}, at(day, 12), OSLO)
+    assert (reading.source, reading.slots, reading.current) == ("state", (), 0.7)
+
+
+def test_nordpool_list_keeps_the_good_values_of_a_list() -> None:
+    values: list[Any] = [price(i) for i in range(24)]
+    values[5], values[6], values[7] = None, "n/a", float("inf")
+    reading = read_price("0.9", {"today": values}, at(SUMMER, 6, 30), OSLO)
+    assert len(reading.slots) == 21
+    assert reading.current == 0.9  # no slot covers 06:30: the state
+    assert reading.next_boundary(at(SUMMER, 6, 30)) == at(SUMMER, 8)
+
+
+# ENTSO-e, Octopus, Tibber
+
+
+def test_entsoe_quarter_today_hourly_tomorrow() -> None:
+    attributes = {
+        "prices_today": stamped(SUMMER, QUARTER, "time", "price", BERLIN),
+        "prices_tomorrow": stamped(SUMMER + timedelta(days=1), HOUR, "time", "price", BERLIN),
+        "prices": stamped(SUMMER, QUARTER, "time", "price", BERLIN),
+    }
+    assert attributes["prices_today"][0]["time"] == "2025-06-10 00:00:00+02:00"
+    reading = read_price("1", attributes, at(SUMMER, 10, 50, BERLIN), BERLIN)
+    assert (reading.source, len(reading.slots)) == ("entsoe", 96 + 24)
+    assert reading.current == price(43)
+    assert reading.slots[95].end == midnight(SUMMER + timedelta(days=1), BERLIN)
+    assert reading.slots[-1].end == midnight(SUMMER + timedelta(days=2), BERLIN)
+    check_shape(reading)
+
+
+def test_entsoe_a_bad_item_leaves_a_hole() -> None:
+    items = stamped(SUMMER, HOUR, "time", "price", BERLIN)
+    items[5]["price"] = "unavailable"
+    items[9]["time"] = "25:00"
+    reading = read_price("0.2", {"prices": items}, at(SUMMER, 5, 30, BERLIN), BERLIN)
+    assert len(reading.slots) == 22
+    assert reading.slot_at(at(SUMMER, 5, 30, BERLIN)) is None
+    assert reading.current == 0.2
+    slot = reading.slot_at(at(SUMMER, 4, 30, BERLIN))
+    assert slot is not None and slot.end == at(SUMMER, 5, tz=BERLIN)
+
+
+def test_entsoe_dst_day_in_berlin() -> None:
+    items = stamped(AUTUMN_DST, QUARTER, "time", "price", BERLIN)
+    reading = read_price(
+        None, {"prices_today": items}, at(AUTUMN_DST, 2, 20, BERLIN, fold=1), BERLIN
+    )
+    assert len(reading.slots) == 100
+    assert reading.current == price(4 * 3 + 1)
+
+
+def test_octopus_rates() -> None:
+    first = datetime(2025, 6, 10, 0, 0, tzinfo=UTC)
+    rates = [
+        {
+            "start": (first + i * timedelta(minutes=30)).isoformat().replace("+00:00", "Z"),
+            "end": (first + (i + 1) * timedelta(minutes=30)).isoformat().replace("+00:00", "Z"),
+            "value_inc_vat": str(price(i)),
+            "is_capped": False,
+        }
+        for i in range(48)
+    ]
+    reading = read_price("0.3", {"rates": rates}, datetime(2025, 6, 10, 1, 10, tzinfo=UTC), OSLO)
+    assert (reading.source, len(reading.slots), reading.current) == ("octopus", 48, price(2))
+
+
+@pytest.mark.parametrize("key", ["today", "prices", "price_info"])
+def test_tibber_list_under_any_key(key: str) -> None:
+    items = [
+        {"startsAt": start.isoformat(timespec="milliseconds"), "total": price(i), "level": "CHEAP"}
+        for i, start in enumerate(starts(SUMMER, QUARTER))
+    ]
+    reading = read_price(None, {key: items, "tomorrow": []}, at(SUMMER, 0, 50), OSLO)
+    assert (reading.source, len(reading.slots), reading.current) == ("tibber", 96, price(3))
+    assert reading.slots[-1].end == midnight(SUMMER + timedelta(days=1))
+
+
+def test_tibber_price_info_mapping_with_today_and_tomorrow() -> None:
+    info = {
+        "today": stamped(SUMMER, HOUR, "startsAt", "total", OSLO),
+        "tomorrow": stamped(SUMMER + timedelta(days=1), HOUR, "startsAt", "total", OSLO),
+        "current": {"total": 5},
+    }
+    reading = read_price(None, {"price_info": info}, at(SUMMER, 13, 5), OSLO)
+    assert (reading.source, len(reading.slots), reading.current) == ("tibber", 48, price(13))
+
+
+def test_a_one_item_list_borrows_the_spacing_of_the_other_lists() -> None:
+    tomorrow = stamped(SUMMER + timedelta(days=1), HOUR, "startsAt", "total", OSLO)[:1]
+    attributes = {"today": stamped(SUMMER, HOUR, "startsAt", "total", OSLO), "tomorrow": tomorrow}
+    reading = read_price(None, attributes, at(SUMMER, 1), OSLO)
+    assert len(reading.slots) == 25
+    assert reading.slots[-1].end - reading.slots[-1].start == HOUR
+    lonely = read_price("0.4", {"prices": tomorrow}, at(SUMMER, 1), OSLO)
+    assert (lonely.source, lonely.current) == ("state", 0.4)
+
+
+def test_timestamps_without_offset_are_local() -> None:
+    items = [{"time": f"2025-06-10T{h:02}:00:00", "price": h} for h in range(24)]
+    reading = read_price(None, {"prices": items}, at(SUMMER, 7, 59), OSLO)
+    assert reading.slots[0].start == midnight(SUMMER)
+    assert reading.current == 7.0
+
+
+# Merging, current, boundaries
+
+
+def test_duplicates_and_overlaps_are_dropped() -> None:
+    today = raw(SUMMER, HOUR)
+    overlapping = {
+        "start": at(SUMMER, 3, 30).isoformat(),
+        "end": at(SUMMER, 5).isoformat(),
+        "value": 9,
+    }
+    reading = read_price(
+        None, {"raw_today": today, "raw_tomorrow": [*today, overlapping]}, at(SUMMER, 3, 40), OSLO
+    )
+    assert len(reading.slots) == 25
+    assert reading.current == 9.0
+    assert reading.slot_at(at(SUMMER, 3, 10)) == PriceSlot(
+        at(SUMMER, 3).astimezone(UTC), at(SUMMER, 3, 30).astimezone(UTC), price(3)
+    )
+    check_shape(reading)
+
+
+def test_same_start_keeps_the_shorter_slot() -> None:
+    hourly = raw(SUMMER, HOUR)
+    quarters = raw(SUMMER, QUARTER)
+    reading = read_price(None, {"raw_today": hourly, "raw_tomorrow": quarters}, at(SUMMER, 1), OSLO)
+    assert len(reading.slots) == 96
+    assert {slot.end - slot.start for slot in reading.slots} == {QUARTER}
+
+
+def test_current_from_the_state_when_no_slot_covers_now() -> None:
+    attributes = {"raw_today": raw(SUMMER, HOUR)}
+    later = read_price("0.42", attributes, at(SUMMER + timedelta(days=3), 12), OSLO)
+    assert (later.source, later.current, len(later.slots)) == ("nordpool_raw", 0.42, 24)
+    assert read_price("unavailable", attributes, at(SUMMER, 12), OSLO).current == price(12)
+    assert read_price("unavailable", {}, at(SUMMER, 12), OSLO).current is None
+
+
+def test_now_in_another_zone_or_naive() -> None:
+    attributes = {"raw_today": raw(SUMMER, HOUR)}
+    utc_now = at(SUMMER, 13, 20).astimezone(UTC)
+    assert read_price(None, attributes, utc_now, OSLO).current == price(13)
+    naive = datetime(2025, 6, 10, 13, 20)
+    assert read_price(None, attributes, naive, OSLO).current == price(13)
+    assert read_price(None, {"today": [1.0] * 24}, naive, OSLO).current == 1.0
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("0.12", 0.12),
+        (" 1.5\n", 1.5),
+        (3, 3.0),
+        (-0.5, -0.5),
+        ("-0.5", -0.5),
+        ("1e-05", 1e-05),
+        (".5", 0.5),
+        ("unknown", None),
+        ("unavailable", None),
+        ("", None),
+        ("nan", None),
+        ("inf", None),
+        ("-Infinity", None),
+        (float("nan"), None),
+        (float("inf"), None),
+        ("1e999", None),
+        (10**400, None),
+        (True, None),
+        (None, None),
+        ("1,5", None),
+        ("1_000", None),
+        ("0x10", None),
+        ("١٢", None),
+        ("\uff11\uff12", None),
+        ("12 €", None),
+        ([1], None),
+        ({"price": 1}, None),
+    ],
+)
+def test_state_values(state: object, expected: float | None) -> None:
+    assert parse_price(state) == expected
+    reading = read_price(state, {}, at(SUMMER, 12), OSLO)
+    assert (reading.current, reading.slots, reading.source) == (expected, (), "state")
+
+
+def test_slot_at_and_next_boundary() -> None:
+    items = stamped(SUMMER, HOUR, "time", "price", OSLO)
+    del items[5]
+    reading = read_price(None, {"prices": items}, at(SUMMER, 0), OSLO)
+    assert reading.slot_at(at(SUMMER, 4)) == reading.slots[4]  # start is inside
+    assert reading.slot_at(at(SUMMER, 5)) is None  # end is outside; 05-06 is a hole
+    assert reading.slot_at(at(SUMMER, 0) - timedelta(microseconds=1)) is None
+    assert reading.slot_at(datetime(2025, 6, 10, 4)) is None  # naive
+    assert reading.next_boundary(at(SUMMER, 0) - timedelta(hours=3)) == at(SUMMER, 0)
+    assert reading.next_boundary(at(SUMMER, 0)) == at(SUMMER, 1)  # strictly after
+    assert reading.next_boundary(at(SUMMER, 4, 59)) == at(SUMMER, 5)
+    assert reading.next_boundary(at(SUMMER, 5, 10)) == at(SUMMER, 6)
+    assert reading.next_boundary(at(SUMMER, 23, 30).astimezone(UTC)) == at(
+        SUMMER + timedelta(days=1), 0
+    )
+    assert reading.next_boundary(midnight(SUMMER + timedelta(days=1))) is None
+    assert reading.next_boundary(datetime(2025, 6, 10, 4)) is None
+    empty = read_price("1", None, at(SUMMER, 0), OSLO)
+    assert (empty.slot_at(at(SUMMER, 0)), empty.next_boundary(at(SUMMER, 0))) == (None, None)
+
+
+# Junk
+
+
+GARBAGE: list[Any] = [
+    None,
+    0,
+    3.5,
+    "raw_today",
+    b"bytes",
+    [],
+    [1, 2, 3],
+    {},
+    {"raw_today": "nope", "today": "also", "prices": 5, "rates": {"a": 1}},
+    {"raw_today": [None, 1, "x", [], {}], "raw_tomorrow": {"start": 1}},
+    {"raw_today": [{"start": 1, "end": 2, "value": 3}]},
+    {
+        "raw_today": [
+            {"start": "2025-06-10T01:00+02:00", "end": "2025-06-10T00:00+02:00", "value": 1}
+        ]
+    },
+    {
+        "raw_today": [
+            {"start": "2025-06-10T00:00+02:00", "end": "2025-06-10T01:00+02:00", "value": True}
+        ]
+    },
+    {
+        "raw_today": [
+            {"start": "2025-06-10T00:00+02:00", "end": "2025-06-10T01:00+02:00", "value": "1e400"}
+        ]
+    },
+    {"today": [None] * 24, "tomorrow": ["x"] * 96},
+    {"today": [True] * 24},
+    {"today": ["nan"] * 24, "tomorrow": [float("inf")] * 24},
+    {"today": [[1.0]] * 24},
+    {"today": [{"a": 1}] * 24},
+    {"prices": [[1, 2]], "prices_today": [{"time": None, "price": 1}] * 3},
+    {"prices_today": [{"time": "2025-06-10T00:00+02:00", "price": 1}] * 5},
+    {"rates": [{"start": "2025-13-01T00:00Z", "end": "2025-13-01T00:30Z", "value_inc_vat": 1}]},
+    {"rates": [{"start": "0001-01-01T00:00", "end": "0001-01-01T00:30", "value_inc_vat": 1}]},
+    {"price_info": {"today": {"startsAt": "2025-06-10T00:00+02:00", "total": 1}}},
+    {"today": [{"startsAt": "2025-06-10T00:00+02:00" * 10, "total": 1}] * 3},
+    {"today": [{"startsAt": "\uff12\uff10\uff12\uff15-06-10T00:00+02:00", "total": 1}] * 3},
+    {"raw_today": [[[[[[[[[[]]]]]]]]]], "nested": {"a": {"b": {"c": [None]}}}},
+    {1: [1], None: None, (1, 2): "tuple key"},
+    {"today": [0.1] * (MAX_ITEMS + 1)},
+    {"today": [0.1] * 1_000_000, "raw_today": [{"start": "x"}] * 1_000_000},
+    {"prices": [{"time": "2025-06-10T00:00+02:00", "price": 1}] * (MAX_ITEMS + 1)},
+]
+
+
+@pytest.mark.parametrize("attributes", GARBAGE, ids=range(len(GARBAGE)))
+def test_garbage_attributes_give_the_current_price_only(attributes: object) -> None:
+    reading = read_price("0.25", attributes, at(SUMMER, 12), OSLO)
+    assert (reading.current, reading.slots, reading.source) == (0.25, (), "state")
+
+
+@pytest.mark.parametrize("now", [None, "now", datetime.max, datetime.min.replace(tzinfo=UTC)])
+def test_junk_now_does_not_raise(now: Any) -> None:
+    attributes = {"today": [1.0] * 24, "raw_today": raw(SUMMER, HOUR)}
+    reading = read_price("2", attributes, now, OSLO)
+    check_shape(reading)
+    assert reading.source == "nordpool_raw"
+
+
+def test_huge_valid_raw_list_within_limit() -> None:
+    first = midnight(SUMMER).astimezone(UTC)
+    items = [
+        {"start": first + i * QUARTER, "end": first + (i + 1) * QUARTER, "value": i}
+        for i in range(MAX_ITEMS)
+    ]
+    reading = read_price(None, {"raw_today": items}, first, OSLO)
+    assert (len(reading.slots), reading.current) == (MAX_ITEMS, 0.0)
+
+
+# Properties
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=10), inner, max_size=6)
+    ),
+    max_leaves=40,
+)
+KEYS = st.sampled_from(
+    [
+        "raw_today",
+        "raw_tomorrow",
+        "today",
+        "tomorrow",
+        "prices_today",
+        "prices_tomorrow",
+        "prices",
+        "rates",
+        "price_info",
+    ]
+)
+FORMS = [
+    ("start", "end", "value"),
+    ("time", "price"),
+    ("start", "end", "value_inc_vat"),
+    ("startsAt", "total"),
+]
+VALUE_KEYS = {"value", "price", "value_inc_vat", "total"}
+AWARE: st.SearchStrategy[tzinfo] = st.sampled_from([OSLO, BERLIN, UTC])
+
+
+def around(first: datetime) -> st.SearchStrategy[datetime]:
+    """Naive and aware datetimes in the two days from `first`."""
+    last = first + timedelta(days=2)
+    naive = st.datetimes(min_value=first, max_value=last)
+    return naive | st.datetimes(min_value=first, max_value=last, timezones=AWARE)
+
+
+# Two DST weekends: overlapping and repeated local times are the hard cases.
+STAMPS = st.sampled_from([datetime(2025, 3, 29), datetime(2025, 10, 25)]).flatmap(around)
+TIMES = STAMPS.map(lambda d: d.isoformat()) | STAMPS.map(str) | STAMPS | JSON
+VALUES = st.floats() | st.integers() | st.sampled_from(["0.1", "-2", "x", "nan", "1e400"]) | JSON
+ITEMS = st.sampled_from(FORMS).flatmap(
+    lambda keys: st.fixed_dictionaries({k: VALUES if k in VALUE_KEYS else TIMES for k in keys})
+)
+LISTS = (
+    st.lists(ITEMS | JSON, max_size=30)
+    | st.lists(st.floats() | st.none(), min_size=23, max_size=25)
+    | st.lists(st.floats() | st.none(), min_size=92, max_size=100)
+)
+PLAUSIBLE = st.dictionaries(
+    KEYS, LISTS | st.dictionaries(st.sampled_from(["today", "tomorrow"]), LISTS), max_size=5
+)
+ZONES = st.sampled_from([OSLO, BERLIN, UTC, ZoneInfo("Australia/Lord_Howe")])
+NOWS = STAMPS.filter(lambda d: d.tzinfo is not None)
+
+
+def sound(reading: PriceReading, now: datetime) -> None:
+    check_shape(reading)
+    if not reading.slots:
+        assert reading.source == "state"
+    slot = reading.slot_at(now)
+    assert slot is None or reading.current == slot.price
+    boundary = reading.next_boundary(now)
+    assert boundary is None or boundary > now
+    assert all(math.isfinite(slot.price) for slot in reading.slots)
+
+
+@given(state=JSON, attributes=JSON, now=NOWS, tz=ZONES)
+def test_any_json_never_raises(
+    state: object, attributes: object, now: datetime, tz: tzinfo
+) -> None:
+    sound(read_price(state, attributes, now, tz), now)
+
+
+@given(state=JSON, attributes=PLAUSIBLE, now=NOWS, tz=ZONES)
+def test_almost_valid_attributes_never_raise(
+    state: object, attributes: dict[str, Any], now: datetime, tz: tzinfo
+) -> None:
+    sound(read_price(state, attributes, now, tz), now)
+
+
+@given(
+    values=st.lists(
+        st.floats(allow_nan=False, allow_infinity=False) | st.none(), min_size=1, max_size=100
+    ),
+    day=st.dates(min_value=date(2025, 1, 1), max_value=date(2026, 12, 31)),
+)
+def test_nordpool_lists_always_cover_the_local_day(values: list[float | None], day: date) -> None:
+    reading = read_price(None, {"today": values}, at(day, 12), BERLIN)
+    good = [v for v in values if v is not None]
+    if reading.source == "state":
+        return
+    day_length = midnight(day + timedelta(days=1), BERLIN).astimezone(UTC) - midnight(day, BERLIN)
+    assert day_length / len(values) in (QUARTER, HOUR)
+    assert [slot.price for slot in reading.slots] == good
