@@ -1,7 +1,7 @@
 """Electricity prices from a Home Assistant sensor's state and attributes (pure: no I/O, no clock).
 
-Slots are kept in UTC: two aware datetimes that share one ZoneInfo compare and subtract by
-wall clock, which is wrong across a DST change.
+Slots are kept in UTC: two datetimes that share one ZoneInfo compare and subtract by wall clock,
+and a local time in the repeated DST hour never equals (==) one in another zone (PEP 495).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ Points = list[tuple[datetime, float]]
 
 @dataclass(frozen=True, slots=True)
 class PriceSlot:
-    """One price interval: aware start and end (end > start), the price per kWh as given."""
+    """One price interval: start and end in UTC (end > start), the price per kWh as given."""
 
     start: datetime
     end: datetime
