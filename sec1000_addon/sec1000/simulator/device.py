@@ -33,6 +33,8 @@ class SimulatedDevice:
     start_hour: float = 11.0  # the simulated day starts late morning, so a demo shows production
     seed: int | None = None
     clock: Callable[[], float] = time.time
+    # seconds since start -> (pv W, load W): a known plant instead of the random one (benchmarks)
+    profile: Callable[[float], tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -67,8 +69,11 @@ class SimulatedDevice:
 
     def telemetry(self, zero_inverters: bool = False) -> tuple[int, ...]:
         """Eleven wire integers: V (0.1 V), A (0.01 A), W per phase, meters W, inverters W."""
-        load = self._load_w()
-        inverters = self._pv_w()
+        if self.profile is not None:
+            inverters, load = self.profile(self.clock() - self._started)
+        else:
+            load = self._load_w()
+            inverters = self._pv_w()
         if self.mode is not ControlMode.DEACTIVATED:
             inverters = min(inverters, load + self.export_limit_w)  # the limiter curtails the plant
         meters = round(inverters - load)  # positive = export
