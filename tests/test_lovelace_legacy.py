@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.test_packaging import CONTRACT_ENTITIES
+from tests.test_packaging import CONTRACT_ENTITIES, lovelace_entities
 
 ROOT = Path(__file__).resolve().parent.parent
 LOVELACE = ROOT / "sec1000_addon" / "lovelace"
@@ -137,26 +137,10 @@ def test_file_starts_with_a_comment_that_explains_it(file: str) -> None:
         assert re.search(rf"^#\s+{state}\s+\S", header, re.M), state
 
 
-def _entities(node: object) -> set[str]:
-    """Ids under entity keys, and in `states['...']` lookups of the templates."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ENTITY_KEYS and not TEMPLATE.fullmatch(str(value)):
-                found |= set(value) if isinstance(value, list) else {value}
-            found |= _entities(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _entities(item)
-    elif isinstance(node, str):
-        found |= set(re.findall(r"states\[['\"]([^'\"]+)['\"]\]", node))
-    return found
-
-
 @pytest.mark.parametrize("file", LEGACY)
-def test_file_references_only_contract_entities(file: str) -> None:
+def test_file_references_only_contractlovelace_entities(file: str) -> None:
     text = (LOVELACE / file).read_text()
-    named = set(SEC1000_ID.findall(text)) | _entities(load(file))
+    named = set(SEC1000_ID.findall(text)) | lovelace_entities(load(file))
     assert named - CONTRACT_ENTITIES == set()
     if file == EXPORT_FILE:
         needed = {
