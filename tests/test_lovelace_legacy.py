@@ -42,7 +42,6 @@ COMMAND_BUTTONS = {
 
 # The Home Assistant contract, as written out in test_packaging (held to the docs below).
 SEC1000_ID = re.compile(r"\b[a-z_]+\.sec1000_[a-z0-9_]+\b")
-ENTITY_KEYS = {"entity", "entity_id", "triggers_update"}
 TEMPLATE = re.compile(r"\s*\[\[\[(.*)\]\]\]\s*", re.S)
 
 
