@@ -9,6 +9,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,9 +137,10 @@ def make_options(port: int, args: argparse.Namespace) -> Options:
 
 def writes_seen(simulator: SimulatorServer, since: int = 0) -> list[float]:
     """The arrival times (monotonic) of the 0x42 frames from exchange number `since` on."""
+    recent = list(simulator.exchanges)[since:]
     return [
         exchange.request_at
-        for exchange in simulator.exchanges[since:]
+        for exchange in recent
         if len(exchange.request) > 4
         and exchange.request[4] == Command.WRITE_EXPORT_LIMIT
         and exchange.request_at is not None
@@ -150,7 +152,7 @@ async def replay(name: str, feed: str, args: argparse.Namespace) -> Outcome:
     prices = day_prices()
     raw = nordpool_raw(prices)
     outcome = Outcome(name)
-    async with SimulatorServer() as simulator:
+    async with SimulatorServer(exchanges=deque()) as simulator:  # every exchange kept
         simulator.device.export_limit_w = round(MAX_KW * 1000)  # export on when the day starts
         with tempfile.TemporaryDirectory() as data:
             runtime = Runtime(make_options(simulator.port, args), Path(data))

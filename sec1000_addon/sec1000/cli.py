@@ -236,7 +236,7 @@ def _simulator_command(server: SimulatorServer, line: str, stop: asyncio.Event) 
         print("unknown: " + line.strip())
     print(
         f"faults: {', '.join(sorted(server.faults)) or 'none'}; overloaded: {server.overloaded}; "
-        f"exchanges: {len(server.exchanges)}"
+        f"exchanges: {server.exchange_count}"
     )
 
 

@@ -30,9 +30,10 @@ from sec1000.simulator.prices import DEMO_PRICE_ENTITY, demo_price_state
 _LOGGER = logging.getLogger(__name__)
 
 SUPERVISOR_OPTIONS = Path("/data/options.json")
-# aiohttp waits this long for open requests at shutdown (its default is 60 s); the
+# aiohttp waits up to twice this long for open requests at shutdown (its default is 60 s);
+# the live sockets are closed before, so only plain requests can still be open. The
 # Supervisor kills the add-on 30 s after SIGTERM and the limiter restore comes first.
-HTTP_SHUTDOWN_TIMEOUT = 2.0
+HTTP_SHUTDOWN_TIMEOUT = 1.0
 
 
 def load_startup_options(path: Path) -> tuple[Options, OptionsError | None]:
@@ -110,6 +111,7 @@ def build_app(
 async def serve(args: argparse.Namespace) -> int:
     """Run until SIGTERM or SIGINT; a watchdog reset under way is restored before exiting."""
     from sec1000.web.auth import needs_auth
+    from sec1000.web.live import HUB
 
     stop = stop_event()  # before anything: a SIGTERM during start-up is a clean stop too
     token = supervisor_token(os.environ)
@@ -162,7 +164,12 @@ async def serve(args: argparse.Namespace) -> int:
     _LOGGER.info("stopping")
     if demo_prices is not None:
         demo_prices.cancel()
-    await _step(runtime.stop(), "restoring and stopping the core")
+    # The live sockets close while the server still reads their answers, and alongside the
+    # limiter restore: the panel follows the restore by polling, which stays up until the end.
+    await asyncio.gather(
+        _step(runtime.stop(), "restoring and stopping the core"),
+        _step(app[HUB].close_sockets(), "closing the live sockets"),
+    )
     if home_assistant is not None:
         await _step(home_assistant.stop(), "stopping the Home Assistant bridge")
     await _step(runner.cleanup(), "stopping the panel")

@@ -31,7 +31,7 @@ class SimulatorControls:
         return {
             "faults": {name: name in server.faults for name in FAULTS},
             "overloaded": server.overloaded,
-            "exchanges": len(server.exchanges),
+            "exchanges": server.exchange_count,
         }
 
     def act(self, action: str, on: bool) -> None:

@@ -8,6 +8,7 @@ import logging
 import socket
 import struct
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -16,6 +17,10 @@ from sec1000.protocol.frames import FIXED_PREFIX, checksum
 from sec1000.simulator.device import SimulatedDevice
 
 _LOGGER = logging.getLogger(__name__)
+
+# The traffic record keeps the newest exchanges only: the demo runs for days (about 5 per
+# command and 1 per poll); tests look at a few dozen.
+EXCHANGE_LOG_SIZE = 1000
 
 
 class Fault(StrEnum):
@@ -45,7 +50,7 @@ WRITE_COMMANDS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     """One connection as the simulator saw it."""
 
@@ -68,7 +73,8 @@ class SimulatorServer:
     drift_after: float = 2.0
     drift_limit_w: int = 12_350
     faults: dict[Fault, int | None] = field(default_factory=dict)  # remaining count, None = always
-    exchanges: list[Exchange] = field(default_factory=list)
+    exchanges: deque[Exchange] = field(default_factory=lambda: deque(maxlen=EXCHANGE_LOG_SIZE))
+    exchange_count: int = 0  # every exchange since start, beyond the record's size
     active: int = 0
     max_active: int = 0
     overloaded: bool = False
@@ -157,6 +163,7 @@ class SimulatorServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         exchange = Exchange(accepted=time.monotonic())
         self.exchanges.append(exchange)
+        self.exchange_count += 1
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         try:

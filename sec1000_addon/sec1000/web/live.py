@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from sec1000.state import StateEvent, Topic
 from sec1000.web.keys import DEMO, HA_STATUS, RUNTIME, TEMPLATES
@@ -30,6 +29,8 @@ ALL_PAGES = frozenset(PAGES)
 PUSH_DELAY = 0.05  # coalesce a burst of events into one push
 TICK = 2.0  # how often the Home Assistant status and the demo's switches are looked at
 HEARTBEAT = 25.0
+# A stop gives every live socket this long to answer its close, then drops the connection.
+CLOSE_GRACE = 1.0
 TICK_TOPIC = "tick"
 
 
@@ -184,7 +185,9 @@ class LiveHub:
         self.app = app
         self.seq = 1
         self.changed: dict[str, int] = {}
-        self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        # Each open live socket, with its connection (aborted when the close is not answered).
+        self.sockets: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
+        self.closing = False  # set by close_sockets: no new live sockets
         self._wakers: set[asyncio.Event] = set()
         self._unsubscribe: Any = None
         self._ticker: asyncio.Task[None] | None = None
@@ -196,15 +199,38 @@ class LiveHub:
         self._ticker = asyncio.create_task(self._tick(), name="sec1000-panel-tick")
 
     async def stop(self) -> None:
-        """Stop following; close every live socket so the server can stop."""
+        """Stop following; close every live socket still open (see `close_sockets`)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        for ws in list(self.sockets):
-            await ws.close(code=1001, message=b"server shutdown")
+        await self.close_sockets()
+
+    async def close_sockets(self, grace: float = CLOSE_GRACE) -> None:
+        """Refuse new live sockets and close the open ones all at once, each within `grace` s.
+
+        Call it before the server's own shutdown: from then on aiohttp reads nothing more from
+        the connections (no close answer, no pong) and waits for every open handler. A socket
+        that does not answer in time (asleep, or not reading: its send buffer full, so even the
+        close frame cannot be written) has its connection aborted, which ends its handler.
+        """
+        self.closing = True
+
+        async def close(ws: web.WebSocketResponse, transport: asyncio.Transport | None) -> None:
+            try:
+                async with asyncio.timeout(grace):
+                    if await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown"):
+                        return  # closed (answered, or its connection already gone)
+            except (TimeoutError, ConnectionError, RuntimeError) as err:
+                _LOGGER.debug("live socket did not close in time (%r): dropped", err)
+            # Unanswered, or closed earlier (the heartbeat) while its handler still waits to
+            # write: a graceful close never finishes while the peer reads nothing.
+            if transport is not None:
+                transport.abort()
+
+        await asyncio.gather(*(close(ws, tr) for ws, tr in list(self.sockets.items())))
 
     def on_event(self, event: StateEvent) -> None:
         """A state event (called synchronously by the state model)."""
@@ -289,10 +315,12 @@ async def poll(request: web.Request) -> web.Response:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """GET ws?page=P&since=N: push what changed since N at once, then after each burst."""
     page, since = _page(request), _since(request)
+    hub = request.app[HUB]
+    if hub.closing:  # the browser falls back to polling, which still answers while stopping
+        raise web.HTTPServiceUnavailable(text="the add-on is stopping")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, compress=False)
     await ws.prepare(request)
-    hub = request.app[HUB]
-    hub.sockets.add(ws)
+    hub.sockets[ws] = request.transport
     reader = asyncio.create_task(_drain(ws))
     with hub.waker() as wake:
         try:
@@ -317,6 +345,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         except (ConnectionError, RuntimeError) as err:
             _LOGGER.debug("live socket closed: %s", err)
         finally:
+            hub.sockets.pop(ws, None)
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
