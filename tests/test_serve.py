@@ -136,3 +136,35 @@ async def test_the_wanted_limit_survives_a_sigkill_and_is_restored_after_restart
             assert await asyncio.wait_for(second.wait(), 10) == 0
         audit = (tmp_path / "data" / "audit.jsonl").read_text()
         assert '"command": "drift"' in audit and '"origin": "guard"' in audit
+
+
+async def test_sigterm_with_idle_live_clients_exits_cleanly_and_closes_them(
+    tmp_path: Path,
+) -> None:
+    """Three panel tabs whose WebSockets never answer: the stop closes or drops them at once
+    (it used to wait 10 s for each, then aiohttp's 60 s, past the Supervisor's 30 s)."""
+    import aiohttp
+
+    port = free_port()
+    process = await start_serve("--demo", "--port", str(port), "--data-dir", str(tmp_path))
+    await eventually(lambda: listening(port), within=20, what="the panel listening")
+    async with aiohttp.ClientSession() as http:
+        sockets = [
+            await http.ws_connect(
+                f"http://127.0.0.1:{port}/ws?page=dashboard&since=0",
+                autoclose=False,
+                heartbeat=None,
+            )
+            for _ in range(3)
+        ]
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0  # not read: no close answered
+        for ws in sockets:
+            while (message := await ws.receive(timeout=5)).type not in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.ERROR,
+            ):
+                assert message.type is aiohttp.WSMsgType.TEXT  # pushes before the close
+            await ws.close()
