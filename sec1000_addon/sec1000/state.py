@@ -18,6 +18,7 @@ _LOGGER = logging.getLogger(__name__)
 
 HISTORY_SECONDS = 3600
 LIMIT_LOG_SECONDS = 2 * 86400  # the export limit's changes, for the Prices card's time axis
+LIMIT_LOG_SIZE = 2000
 COMMAND_LOG_SIZE = 100
 # Telemetry sensors become unavailable after this many failed reads in a row.
 UNAVAILABLE_AFTER_FAILURES = 3
@@ -157,7 +158,8 @@ class StateModel:
         self.energy: Mapping[str, Any] = {}
         self.policy: Mapping[str, Any] = {"state": "disabled", "attributes": {}, "decisions": []}
         self.history: deque[HistoryPoint] = deque()
-        self.limit_log: deque[tuple[float, float]] = deque()  # (time, kW) at each change
+        # (time, kW) at each change; bounded by age and by count (a command storm)
+        self.limit_log: deque[tuple[float, float]] = deque(maxlen=LIMIT_LOG_SIZE)
         self.commands: deque[CommandRecord] = deque(maxlen=COMMAND_LOG_SIZE)
 
     # -- subscriptions
