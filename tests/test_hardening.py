@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import string
 from collections.abc import Callable
@@ -295,3 +296,26 @@ def test_the_datetime_feedback_keeps_its_old_name() -> None:
     sensor = FEEDBACK_SENSORS[OperationName.SET_DATETIME]
     assert sensor.name == "SEC1000 Set Date and Time - Feedback"
     assert sensor.entity_id == "sensor.sec1000_set_datetime_feedback"
+
+
+async def test_a_reset_asked_for_during_a_stop_turns_nothing_off(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    release = asyncio.Event()
+
+    async def busy(session: object) -> None:
+        await release.wait()
+
+    holder = asyncio.create_task(hold(runtime.link, busy))  # the reset has to wait its turn
+    await asyncio.sleep(0)
+    runtime.state.settings_read(export_limit_kw=5.0)
+    reset = asyncio.create_task(runtime.ops.reset_export_watchdog(PANEL))
+    await asyncio.sleep(0.05)
+    await runtime.watchdog.shutdown(grace=1)  # SIGTERM while the reset is queued
+    release.set()
+    await holder
+    result = await reset
+    assert result.feedback == Feedback.GENERAL_ERROR and "stopping" in result.message
+    assert simulator.requests() == [] and simulator.device.mode is ControlMode.VALUE
+    refused = await runtime.ops.reset_export_watchdog(PANEL)
+    assert "stopping" in refused.message

@@ -203,6 +203,8 @@ class Watchdog:
             self.state.set_restore(self.pending, self.state.restore_error, running=False)
 
     def _refusal(self) -> str | None:
+        if self._stopping:
+            return "the add-on is stopping: the limiter is not turned off now"
         if self._running:
             return "a reset export watchdog is already running"
         if self._pending is not None:
@@ -243,6 +245,8 @@ class Watchdog:
             host=session.target[0],
             port=session.target[1],
         )
+        if self._stopping:  # a stop came while this reset waited for the device
+            raise GeneralError("the add-on is stopping: the limiter is not turned off now")
         self.store.save(record)  # durable before the first switch goes off
         self._pending = record
         self.state.set_restore(True, None, running=True)
