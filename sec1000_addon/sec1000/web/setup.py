@@ -92,7 +92,7 @@ STEPS = (
             Field(
                 "min_export_limit",
                 "Minimum export limit",
-                "Written by “export off”. Export counts as off at or below it.",
+                "Written by “export off”. Export counts as off below it + 0.01 kW.",
                 step="0.01",
                 unit="kW",
             ),
