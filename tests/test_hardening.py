@@ -319,3 +319,49 @@ async def test_a_reset_asked_for_during_a_stop_turns_nothing_off(
     assert simulator.requests() == [] and simulator.device.mode is ControlMode.VALUE
     refused = await runtime.ops.reset_export_watchdog(PANEL)
     assert "stopping" in refused.message
+
+
+# -- found in review
+
+
+async def test_a_stop_in_the_window_of_a_second_reset_still_restores(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    assert (await (await reset_in_its_window(runtime, simulator))).ok
+    second = await reset_in_its_window(runtime, simulator)
+    await runtime.watchdog.shutdown(grace=5)
+    assert simulator.device.mode is ControlMode.VALUE  # back on before shutdown() returned
+    await second
+
+
+async def test_the_guard_does_not_take_a_pending_restore_for_a_drift(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    runtime._use(Options.from_mapping({"drift_action": "adopt"}, base=runtime.options))
+    assert (await runtime.ops.set_export_limit("3", PANEL)).ok
+    task = await reset_in_its_window(runtime, simulator)
+    await runtime.guard.check()  # reads mode deactivated: the watchdog's doing, no drift
+    assert runtime.options.export_limit_control_mode == "value"
+    assert (await task).ok
+    assert simulator.device.mode is ControlMode.VALUE
+
+
+async def test_a_restore_is_never_refused_as_busy(runtime: Runtime) -> None:
+    from sec1000.link import BusyError, Priority
+
+    link = runtime.link
+    link.max_queued = 1
+    release = asyncio.Event()
+
+    async def busy(session: object) -> None:
+        await release.wait()
+
+    running = [asyncio.create_task(hold(link, busy)) for _ in range(2)]  # 1 holds, 1 queued
+    await asyncio.sleep(0.01)
+    with pytest.raises(BusyError):
+        await hold(link, busy)  # a user command: the queue is full
+    restore = asyncio.create_task(hold(link, busy, Priority.RESTORE))
+    await asyncio.sleep(0.01)
+    assert link.queued == 2  # the restore waits its (first) turn
+    release.set()
+    await asyncio.gather(*running, restore)

@@ -192,3 +192,41 @@ async def test_an_unchanged_price_is_fresh_by_its_reported_time() -> None:
     policy.price_changed("0.10", {}, T0 + 99 * 60)  # changed long ago, reported a minute ago
     decision = await policy.evaluate()
     assert decision.state is PolicyState.EXPORT_ON and writes.calls == []
+
+
+async def test_after_an_override_the_policy_writes_again_if_the_controller_differs() -> None:
+    writes, clock = Writes(), [T0 + 60]
+    state = ["on"]
+    published: list[Any] = []
+    policy = PricePolicy(
+        lambda: ON, writes, lambda: state[0], published.append, clock=lambda: clock[0]
+    )
+    policy.tz = UTC
+    policy.price = forecast([-0.05, -0.05, -0.05])
+    await policy.evaluate()
+    state[0] = "off"
+    assert writes.calls == [False]
+    policy.command_seen("export_enable", "panel (Anna)")  # the user turns export back on
+    state[0] = "on"
+    await policy.evaluate()
+    clock[0] = T0 + 15 * 60 + 1  # the override ends; the price is still negative
+    await policy.evaluate()
+    assert writes.calls == [False, False]
+
+
+async def test_turned_off_and_on_again_the_policy_learns_the_controller_anew() -> None:
+    writes, clock = Writes(), [T0]
+    state = ["on"]
+    options = [ON]
+    policy = PricePolicy(
+        lambda: options[0], writes, lambda: state[0], lambda d: None, clock=lambda: clock[0]
+    )
+    policy.price_changed(-0.2, {}, T0)
+    await policy.evaluate()
+    state[0] = "off"
+    options[0] = Options.from_mapping({"price_policy": False}, base=ON)
+    await policy.evaluate()
+    state[0] = "on"  # export enabled by hand while the policy was off
+    options[0] = ON
+    await policy.evaluate()
+    assert writes.calls == [False, False]

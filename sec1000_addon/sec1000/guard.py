@@ -48,6 +48,17 @@ class GuardFiles:
     audit: AuditLog
 
 
+@dataclass(frozen=True, slots=True)
+class GuardHooks:
+    """What the guard asks of the runtime."""
+
+    options: Callable[[], Options]
+    update_options: Callable[[Mapping[str, Any]], Awaitable[None]]
+    # True while a watchdog restore is pending: the controller is off on purpose then, and
+    # the restore owns it; a read-back is no drift.
+    restore_pending: Callable[[], bool]
+
+
 class ExportGuard:
     """Owns the wanted state; the operations report their writes to it."""
 
@@ -56,14 +67,14 @@ class ExportGuard:
         link: DeviceLink,
         state: StateModel,
         files: GuardFiles,
-        options: Callable[[], Options],
-        update_options: Callable[[Mapping[str, Any]], Awaitable[None]],
+        hooks: GuardHooks,
     ) -> None:
         self.link = link
         self.state = state
         self.files = files
-        self._options = options
-        self._update_options = update_options
+        self._options = hooks.options
+        self._update_options = hooks.update_options
+        self._restore_pending = hooks.restore_pending
         self.wanted: Wanted | None = files.wanted.load()
         self._drifts: deque[tuple[float, tuple[int, int, int]]] = deque(maxlen=64)
         self._contested: tuple[int, int, int] | None = None
@@ -106,8 +117,11 @@ class ExportGuard:
         if report.sets_wanted:
             self._set_wanted(Wanted.of(report.requested, self._options()))
             self._contested = None
-        if report.verified:
-            self._status(GuardState.IN_SYNC, report.after, verified=True)
+        if report.verified and self.wanted is not None and report.after is not None:
+            held = self.wanted.held_by(report.after)  # a write of an older wanted state is no sync
+            self._status(
+                GuardState.IN_SYNC if held else GuardState.DRIFT, report.after, verified=held
+            )
         else:
             self._status(GuardState.UNVERIFIED, report.after, message=report.message)
 
@@ -139,6 +153,8 @@ class ExportGuard:
         try:
             if self.wanted is None:  # nothing asked yet: the start-up sets it from the options
                 return
+            if self._restore_pending():
+                return  # the watchdog switched the limiter off and is putting it back
             if self.wanted.held_by(settings):
                 self._contested = None
                 self._status(GuardState.IN_SYNC, settings, verified=True)
@@ -184,6 +200,8 @@ class ExportGuard:
         before = self.state.known_settings()
         try:
             async with self.link.session(Priority.USER) as session:
+                if self.wanted != wanted or self._restore_pending():
+                    return  # a newer write (or the watchdog) took over while this waited
                 verified = await write_verified(session, write)
         except Sec1000Error as err:
             self.wrote(

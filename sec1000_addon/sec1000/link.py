@@ -145,8 +145,10 @@ class DeviceLink:
         if not self._busy and not self._waiters:
             self._busy = True
             return
-        users_waiting = sum(1 for prio, _, _ in self._waiters if prio < Priority.POLL)
-        if priority < Priority.POLL and users_waiting >= self.max_queued:
+        users_waiting = sum(1 for prio, _, _ in self._waiters if prio == Priority.USER)
+        if (
+            priority == Priority.USER and users_waiting >= self.max_queued
+        ):  # a restore always queues
             raise BusyError(
                 f"the device is busy: {users_waiting} commands are already waiting; try again later"
             )

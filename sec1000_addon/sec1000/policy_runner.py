@@ -106,9 +106,12 @@ class PricePolicy:
             memory = self.memory
             if memory.override_until is not None and now >= memory.override_until:
                 memory.override_until = None
+                memory.export_on = None  # what the user set by hand is what the controller holds
             if memory.export_on is None and (known := self._export_state()) is not None:
                 memory.export_on = known == "on"
             decision = decide(self._options(), self.price, memory, now)
+            if decision.state is PolicyState.DISABLED:
+                memory.export_on = None  # learn it anew from the controller when turned on
             if decision.export is not None and decision.export != memory.export_on:
                 if await self._write(decision.export):
                     memory.export_on = decision.export

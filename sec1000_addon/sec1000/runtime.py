@@ -16,14 +16,14 @@ from typing import Any
 from sec1000.audit import AuditLog
 from sec1000.common.units import seconds
 from sec1000.energy import EnergyMeter, Sample
-from sec1000.guard import ExportGuard, GuardFiles
+from sec1000.guard import ExportGuard, GuardFiles, GuardHooks
 from sec1000.health import LinkHealth
 from sec1000.link import DeviceLink, LinkSettings
 from sec1000.operations import Operations, Origin, Wiring
 from sec1000.options import PYTHON_LOG_LEVELS, Options, OptionsError, save_options_file
 from sec1000.policy import Decision, decision_json, off_windows
 from sec1000.policy_runner import PricePolicy
-from sec1000.protocol import ControlMode
+from sec1000.protocol import ControlMode, Feedback
 from sec1000.state import StateEvent, StateModel, Topic
 from sec1000.wanted import WantedStore
 from sec1000.watchdog import RestoreStore, Watchdog
@@ -89,8 +89,7 @@ class Runtime:
             self.link,
             self.state,
             GuardFiles(WantedStore(data_dir), self.audit),
-            self._current,
-            self.update_options,
+            GuardHooks(self._current, self.update_options, lambda: self.watchdog.pending),
         )
         self.watchdog = Watchdog(
             self.link, self.state, RestoreStore(data_dir), self._current, self.guard.wrote
@@ -148,7 +147,7 @@ class Runtime:
 
     def _watch_commands(self, event: StateEvent) -> None:
         """A manual export command while the price policy is on is an override."""
-        if event.topic is Topic.COMMAND:
+        if event.topic is Topic.COMMAND and int(event.data["feedback"]) & Feedback.OK:
             self.policy.command_seen(str(event.data["command"]), str(event.data["source"]))
 
     def _count_energy(self, event: StateEvent) -> None:
@@ -193,6 +192,9 @@ class Runtime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._guard_wake.wait(), interval or None)
             if self.options.verify_interval and self.options_error is None:
+                if not self.watchdog.pending and self.guard.options_pending(self.options):
+                    # options that never reached the controller (it was silent, or busy)
+                    await self._guarded(self.ops.apply_options(STARTUP), "applying the options")
                 await self._guarded(self.guard.check(), "checking the export settings")
 
     async def _guarded(self, step: Awaitable[Any], what: str) -> None:

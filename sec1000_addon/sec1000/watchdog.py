@@ -178,7 +178,7 @@ class Watchdog:
                 async with self.link.session(Priority.USER) as session:
                     record = await self._turn_off(session, origin)
                     await self._restore_once(session, record)
-            except Sec1000Error as err:
+            except Exception as err:
                 if self._pending is None:  # nothing was turned off
                     raise
                 record = self._pending
@@ -249,6 +249,7 @@ class Watchdog:
             raise GeneralError("the add-on is stopping: the limiter is not turned off now")
         self.store.save(record)  # durable before the first switch goes off
         self._pending = record
+        self._restored.clear()  # a stop from now on waits for this reset's restore
         self.state.set_restore(True, None, running=True)
         # The inactive modes first and the active one last: the window opens with the last packet.
         active = MODE_SWITCHES.get(options.control_mode)
@@ -355,7 +356,10 @@ class Watchdog:
             await asyncio.sleep(delay)
 
     def _confirmed(self) -> None:
-        self.store.clear()
+        try:
+            self.store.clear()
+        except OSError as err:  # the limiter is back: a record left behind only repeats it
+            _LOGGER.error("cannot remove the restore record: %s", err)
         self._pending = None
         self._restored.set()
         self.state.set_restore(False, None)
