@@ -15,9 +15,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.operations import Origin
-from sec1000.options import Options, OptionsError
+from sec1000.options import Options, OptionsError, stored_options
 from sec1000.protocol import ControlMode, Feedback
 from sec1000.runtime import Runtime, file_saver
+from sec1000.serve import load_startup_options
 from sec1000.simulator import SimulatorServer
 from sec1000.simulator.panel import register_demo
 from sec1000.state import OperationName
@@ -553,3 +554,42 @@ async def test_the_live_channel_shows_waiting_then_ok_for_a_command_from_elsewhe
         await task
     assert kinds[0] == "waiting" and kinds[-1] == "ok"
     assert "home_assistant (Bob)" in message
+
+
+async def test_fixing_one_step_of_broken_stored_options_keeps_the_others(
+    aiohttp_client: ClientFactory, simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "options.json"
+    stored = {
+        "host": "127.0.0.1",
+        "port": simulator.port,
+        "scan_interval": 0,  # invalid
+        "min_export_limit": 0.5,
+        "max_export_limit": 3.0,
+        "total_capacity": 4.0,
+        "three_phase_sum": False,
+    }
+    path.write_text(json.dumps(stored))
+    options, error = load_startup_options(path)
+    assert error is not None
+    runtime = Runtime(
+        options,
+        tmp_path / "data",
+        options_error=error,
+        save_options=file_saver(path),
+        stored=stored_options(path),
+    )
+    client = await panel(aiohttp_client, runtime)
+    setup = await (await client.get("/setup")).text()
+    assert 'value="3"' in setup and 'value="4"' in setup  # the user's limits, not defaults
+    assert (
+        await runtime.ops.export_enable(Origin("panel", "x"))
+    ).feedback == 2  # not with defaults
+    assert simulator.requests() == []
+    await post_step(
+        client, "connection", host="127.0.0.1", port=str(simulator.port), scan_interval="30"
+    )
+    saved = json.loads(path.read_text())
+    assert saved["max_export_limit"] == 3.0 and saved["total_capacity"] == 4.0
+    assert saved["min_export_limit"] == 0.5 and saved["three_phase_sum"] is False
+    assert saved["scan_interval"] == 30 and runtime.options_error is None

@@ -191,6 +191,11 @@ class Options:
                 f"polling faster than every {SCAN_INTERVAL_WARNING_BELOW} s can make the "
                 "controller stop answering until it is power-cycled"
             )
+        if 0 < self.verify_interval < MIN_VERIFY_INTERVAL:
+            out["verify_interval"] = (
+                f"the controller is checked every {MIN_VERIFY_INTERVAL} s at most often; "
+                "0 turns the periodic check off"
+            )
         return out
 
 
@@ -269,10 +274,7 @@ def _cross_check(values: Mapping[str, Any]) -> dict[str, str]:
         )
     if values["price_policy"] and not values["price_entity"]:
         errors["price_entity"] = "the price policy needs a price sensor"
-    if 0 < values["verify_interval"] < MIN_VERIFY_INTERVAL:
-        errors["verify_interval"] = (
-            f"must be 0 (no periodic check) or at least {MIN_VERIFY_INTERVAL} seconds"
-        )
+
     if values["min_export_limit"] > values["max_export_limit"]:
         errors["min_export_limit"] = (
             f"the minimum export limit ({values['min_export_limit']} kW) is above the "
@@ -289,6 +291,16 @@ def _cross_check(values: Mapping[str, Any]) -> dict[str, str]:
 def option_keys() -> list[str]:
     """Every option key, in schema order."""
     return [field.name for field in fields(Options)]
+
+
+def stored_options(path: Path) -> dict[str, Any]:
+    """The known keys of an options file as stored, valid or not (to show and keep them while
+    the user fixes the bad ones); empty when the file is missing or not a JSON object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if k in SPECS_BY_KEY} if isinstance(data, dict) else {}
 
 
 def load_options_file(path: Path) -> Options:

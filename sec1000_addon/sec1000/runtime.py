@@ -20,7 +20,13 @@ from sec1000.guard import ExportGuard, GuardFiles, GuardHooks
 from sec1000.health import LinkHealth
 from sec1000.link import DeviceLink, LinkSettings
 from sec1000.operations import Operations, Origin, Wiring
-from sec1000.options import PYTHON_LOG_LEVELS, Options, OptionsError, save_options_file
+from sec1000.options import (
+    MIN_VERIFY_INTERVAL,
+    PYTHON_LOG_LEVELS,
+    Options,
+    OptionsError,
+    save_options_file,
+)
 from sec1000.policy import Decision, decision_json, off_windows
 from sec1000.policy_runner import PricePolicy
 from sec1000.protocol import ControlMode, Feedback
@@ -74,9 +80,13 @@ class Runtime:
         *,
         options_error: OptionsError | None = None,
         save_options: OptionsSaver | None = None,
+        stored: Mapping[str, Any] | None = None,
     ) -> None:
         self.options = options
         self.options_error = options_error
+        # While the stored options are invalid: the user's values as stored, so that fixing one
+        # step keeps the others (the defaults stand in for the device meanwhile).
+        self.stored = dict(stored or {}) if options_error is not None else {}
         self.data_dir = data_dir
         self.save_options = save_options
         health = LinkHealth()
@@ -100,7 +110,7 @@ class Runtime:
             Wiring(
                 options=self._current,
                 update_options=self.update_options,
-                refuse_writes=self.watchdog.refuse_writes,
+                refuse_writes=self._refuse_writes,
                 reset_watchdog=self.watchdog.reset,
                 guard=self.guard,
             ),
@@ -121,6 +131,13 @@ class Runtime:
 
     def _current(self) -> Options:
         return self.options
+
+    def _refuse_writes(self) -> str | None:
+        if self.options_error is not None:
+            return (
+                f"refused: the add-on's options are invalid ({self.options_error}); fix them first"
+            )
+        return self.watchdog.refuse_writes()
 
     async def _policy_write(self, export_on: bool) -> bool:
         write = self.ops.export_enable if export_on else self.ops.export_disable
@@ -190,7 +207,10 @@ class Runtime:
             interval = self.options.verify_interval
             self._guard_wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._guard_wake.wait(), interval or None)
+                await asyncio.wait_for(
+                    self._guard_wake.wait(),
+                    max(interval, MIN_VERIFY_INTERVAL) if interval else None,
+                )
             if self.options.verify_interval and self.options_error is None:
                 if not self.watchdog.pending and self.guard.options_pending(self.options):
                     # options that never reached the controller (it was silent, or busy)
@@ -231,7 +251,12 @@ class Runtime:
         self._use(options)
 
     async def update_options(self, changes: Mapping[str, Any]) -> None:
-        """Change some keys (the device already holds them): saved if possible, used at once."""
+        """Change some keys (the device already holds them): saved if possible, used at once.
+
+        Refused (OptionsError) while the stored options are invalid: saving would replace them.
+        """
+        if self.options_error is not None:
+            raise OptionsError({"options": f"the stored options are invalid: {self.options_error}"})
         options = Options.from_mapping(dict(changes), base=self.options)
         try:
             await self.apply_options(options)
@@ -240,10 +265,13 @@ class Runtime:
             self._use(options)
 
     def _use(self, options: Options) -> None:
+        if options.price_entity != self.options.price_entity:
+            self.policy.price = None  # the old sensor's prices are not the new one's
         if options.log_level != self.options.log_level:
             logging.getLogger().setLevel(PYTHON_LOG_LEVELS[options.log_level])
         self.options = options
         self.options_error = None
+        self.stored = {}
         self.link.configure(link_settings(options))
         self.state.set_min_export_limit(options.min_export_limit)
         self.state.options_changed(options.to_dict())

@@ -22,7 +22,13 @@ from sec1000.ha.supervisor import (
     supervisor_token,
     supervisor_url,
 )
-from sec1000.options import Options, OptionsError, load_options_file, save_options_file
+from sec1000.options import (
+    Options,
+    OptionsError,
+    load_options_file,
+    save_options_file,
+    stored_options,
+)
 from sec1000.runtime import Runtime, default_data_dir, file_saver
 from sec1000.simulator import SimulatorServer
 from sec1000.simulator.prices import DEMO_PRICE_ENTITY, demo_price_state
@@ -130,12 +136,13 @@ async def serve(args: argparse.Namespace) -> int:
     if args.demo:
         simulator, data_dir, options_path = await start_demo(args, data_dir)
     options, error = load_startup_options(options_path)
+    stored = stored_options(options_path) if error is not None else None
 
     session = aiohttp.ClientSession()
     save = file_saver(options_path)
     if token:
         save = SupervisorOptionsStore(session, supervisor_url(os.environ), token).save
-    runtime = Runtime(options, data_dir, options_error=error, save_options=save)
+    runtime = Runtime(options, data_dir, options_error=error, save_options=save, stored=stored)
     home_assistant = None
     if endpoint := endpoint_from_env(os.environ):
         home_assistant = HomeAssistantAdapter(runtime, endpoint, session)

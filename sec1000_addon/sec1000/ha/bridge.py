@@ -348,8 +348,8 @@ class Bridge:
     # -- to Home Assistant
 
     def _on_state_event(self, event: StateEvent) -> None:
-        if event.topic is Topic.TELEMETRY:
-            self._mark(*(sensor.entity_id for sensor in TELEMETRY_SENSORS.values()))
+        if event.topic is Topic.TELEMETRY:  # a good read also starts the module
+            self._mark(*(s.entity_id for s in TELEMETRY_SENSORS.values()), MODULE_STARTED.entity_id)
         elif event.topic is Topic.SETTINGS:
             self._mark(
                 EXPORT_LIMIT.entity_id, EXPORT_STATE.entity_id, MODULE_STARTED.entity_id, "helpers"

@@ -255,7 +255,9 @@ def render_step(
     """One step's form, with the values to show and the messages under the fields."""
     app = request.app
     runtime = app[RUNTIME]
-    current = {key: shown(value) for key, value in runtime.options.to_dict().items()}
+    current = {
+        key: shown(value) for key, value in {**runtime.options.to_dict(), **runtime.stored}.items()
+    }
     if values is None and runtime.options_error is not None:
         errors = {**runtime.options_error.errors, **(errors or {})}
     errors = dict(errors or {})
@@ -303,7 +305,12 @@ async def setup_save(request: web.Request) -> web.Response:
     async with app[SAVE_LOCK]:
         before = runtime.options
         try:
-            options = Options.from_mapping(values, base=before)
+            # While the stored options are invalid they are the base (never the defaults).
+            options = (
+                Options.from_mapping({**runtime.stored, **values})
+                if runtime.stored
+                else Options.from_mapping(values, base=before)
+            )
         except OptionsError as err:
             text = render_step(
                 request,
