@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
-import json
-import os
 import resource
 import shutil
 import signal
-import socket
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import aiohttp
+from demo_process import free_port, start_demo, wait_ready
 
 COMMANDS = ("get_export_limit", "set_export_limit")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_kb(pid: int) -> int:
@@ -35,19 +25,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
-
-
-async def wait_ready(session: aiohttp.ClientSession, url: str, deadline: float) -> None:
-    """Until the panel answers and the first telemetry and settings are known."""
-    while time.monotonic() < deadline:
-        with contextlib.suppress(aiohttp.ClientError, OSError):
-            async with session.get(f"{url}/api/state") as response:
-                if response.status == 200:
-                    state = await response.json()
-                    if state.get("telemetry") and state.get("export_limit") is not None:
-                        return
-        await asyncio.sleep(0.2)
-    raise TimeoutError("the demo did not come up")
 
 
 async def wait_idle(session: aiohttp.ClientSession, url: str, deadline: float) -> bool:
@@ -98,30 +75,12 @@ async def storm(
 async def main(args: argparse.Namespace) -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    data = Path(tempfile.mkdtemp(prefix="sec1000-bench-memory-"))
-    (data / "options.json").write_text(
-        json.dumps({"request_gap_ms": args.gap_ms, "scan_interval": args.scan_interval})
-    )
-    env = dict(os.environ)
-    if args.pythonpath:
-        env["PYTHONPATH"] = args.pythonpath
-    log = (data / "serve.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
+    proc, data = await start_demo(
         args.python,
-        "-m",
-        "sec1000",
-        "serve",
-        "--demo",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data),
-        env=env,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
+        args.pythonpath,
+        port,
+        "sec1000-bench-memory-",
+        {"request_gap_ms": args.gap_ms, "scan_interval": args.scan_interval},
     )
     code = 1
     # Each command on its own connection (--new-connections) closes it after the answer; else
@@ -163,7 +122,6 @@ async def main(args: argparse.Namespace) -> int:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-        log.close()
         if args.keep:
             print(f"data dir kept: {data}")
         else:

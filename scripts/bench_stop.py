@@ -6,19 +6,18 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import json
 import os
 import shutil
 import signal
 import socket
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from demo_process import free_port, start_demo, wait_ready
 
 KINDS = ("none", "reading", "idle", "nonreading")
 DEFAULT_SCENARIOS = (
@@ -74,12 +73,6 @@ class Outcome:
     received: int = 0
     send_queue: int = 0
     notes: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_send_queues(port: int) -> dict[int, int]:
@@ -157,19 +150,6 @@ async def reading_client(
     return ws
 
 
-async def wait_ready(session: aiohttp.ClientSession, url: str, deadline: float) -> None:
-    """Until the panel answers and the first telemetry and settings are known."""
-    while time.monotonic() < deadline:
-        with contextlib.suppress(aiohttp.ClientError, OSError):
-            async with session.get(f"{url}/api/state") as response:
-                if response.status == 200:
-                    state = await response.json()
-                    if state.get("telemetry") and state.get("export_limit") is not None:
-                        return
-        await asyncio.sleep(0.2)
-    raise TimeoutError("the demo did not come up")
-
-
 async def churn(session: aiohttp.ClientSession, url: str, until: float) -> None:
     """Mark the diagnostics page's simulator fragment changed, 20 times a second (no fault set)."""
     while time.monotonic() < until:
@@ -215,30 +195,12 @@ async def start_reset(session: aiohttp.ClientSession, url: str, deadline: float)
 async def run_once(args: argparse.Namespace, scenario: Scenario) -> Outcome:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    data = Path(tempfile.mkdtemp(prefix="sec1000-bench-stop-"))
-    (data / "options.json").write_text(
-        json.dumps({"scan_interval": args.scan_interval, "request_gap_ms": args.gap_ms})
-    )
-    env = dict(os.environ)
-    if args.pythonpath:
-        env["PYTHONPATH"] = args.pythonpath
-    log = (data / "serve.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
+    proc, data = await start_demo(
         args.python,
-        "-m",
-        "sec1000",
-        "serve",
-        "--demo",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data),
-        env=env,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
+        args.pythonpath,
+        port,
+        "sec1000-bench-stop-",
+        {"scan_interval": args.scan_interval, "request_gap_ms": args.gap_ms},
     )
     raw: list[socket.socket] = []
     readers: list[aiohttp.ClientWebSocketResponse] = []
@@ -289,7 +251,6 @@ async def run_once(args: argparse.Namespace, scenario: Scenario) -> Outcome:
             await proc.wait()
         for sock in raw:
             sock.close()
-        log.close()
         if args.keep:
             outcome.notes.append(f"data dir {data}")
         else:
