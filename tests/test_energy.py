@@ -233,3 +233,34 @@ class _NoClient:
 
     on_connected: Any = None
     on_disconnected: Any = None
+
+
+async def test_the_broken_file_notification_is_told_once_not_at_every_reconnect(
+    make_options: Callable[..., Options], tmp_path: Path
+) -> None:
+    from sec1000.ha.bridge import ENERGY_NOTIFICATION, Bridge
+    from sec1000.runtime import Runtime
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / ENERGY_NAME).write_text("{broken")
+    client = _Recorder()
+    bridge = Bridge(Runtime(make_options(), data), client)
+    bridge.connected = True
+    for _ in range(3):  # connected, then two reconnects (each forgets what it showed)
+        await bridge._update_notifications(resync=True)
+        bridge._shown.clear()
+    created = [c for c in client.calls if c["service"] == "create"]
+    dismissed = [c for c in client.calls if c["service"] == "dismiss"]
+    assert [c["service_data"]["notification_id"] for c in created] == [ENERGY_NOTIFICATION]
+    assert ENERGY_NOTIFICATION not in [c["service_data"]["notification_id"] for c in dismissed]
+
+
+class _Recorder(_NoClient):
+    """Records the service calls the bridge sends (stands in for Home Assistant's WebSocket)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    async def send_command(self, message: dict[str, Any]) -> None:
+        self.calls.append(message)

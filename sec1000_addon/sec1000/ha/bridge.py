@@ -64,6 +64,8 @@ NOTIFICATIONS = (
     ENERGY_NOTIFICATION,
 )
 # Guard states that need the user: a write not taken, a drift only reported, a contested limit.
+# Told once per add-on run: the user dismisses them; a reconnect does not bring them back.
+ONE_SHOT = frozenset({ENERGY_NOTIFICATION, RETIRED_NOTIFICATION})
 GUARD_ALERTS = {
     GuardState.UNVERIFIED: "SEC1000: export limit not confirmed",
     GuardState.DRIFT: "SEC1000: export limit changed on the controller",
@@ -112,6 +114,7 @@ class Bridge:
         self._settled.set()
         self._synced: dict[str, Any] = {}
         self._shown: dict[str, str] = {}
+        self._told: dict[str, str] = {}  # one-shot notifications already created
         self._users: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started_at = time.time()
@@ -507,6 +510,8 @@ class Bridge:
             return
         wanted = self.desired_notifications()
         for notification_id, (title, message) in wanted.items():
+            if notification_id in ONE_SHOT and self._told.get(notification_id) == message:
+                continue
             if self._shown.get(notification_id) != message:
                 await self.ws.send_command(
                     {
@@ -521,7 +526,11 @@ class Bridge:
                     }
                 )
                 self._shown[notification_id] = message
+                if notification_id in ONE_SHOT:
+                    self._told[notification_id] = message
         for notification_id in NOTIFICATIONS:
+            if notification_id in ONE_SHOT:
+                continue  # dismissed by the user, never by the add-on
             if notification_id not in wanted and (resync or notification_id in self._shown):
                 await self.ws.send_command(
                     {
