@@ -72,3 +72,22 @@ async def test_the_timer_reads_settings_then_telemetry(
     commands = [request[4] for request in simulator.requests()]
     assert commands[0] == 0x43 and set(commands[1:]) == {0x0B}
     assert runtime.state.export_limit_kw == 5.0
+
+
+async def test_two_option_changes_at_the_same_moment_keep_both(
+    make_options: Callable[..., Options], tmp_path: Path
+) -> None:
+    path = tmp_path / "options.json"
+    saver = file_saver(path)
+
+    async def slow_save(options: Options) -> None:
+        await asyncio.sleep(0.05)  # the Supervisor takes its time
+        await saver(options)
+
+    runtime = Runtime(make_options(), tmp_path, save_options=slow_save)
+    await asyncio.gather(
+        runtime.update_options({"export_limit_control_mode": "dred"}),
+        runtime.update_options({"price_entity": "sensor.price", "price_policy": True}),
+    )
+    for options in (runtime.options, load_options_file(path)):
+        assert options.export_limit_control_mode == "dred" and options.price_policy

@@ -122,6 +122,9 @@ class Runtime:
         self.state.energy_counted(self.energy.snapshot())
         self.state.subscribe(self._count_energy)
         self.state.subscribe(self._watch_commands)
+        # Held around every read-change-save of the options (the panel's forms hold it too), so
+        # two changes at the same moment never lose one another.
+        self.options_lock = asyncio.Lock()
         self.ready = asyncio.Event()  # set once a pending restore is finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -257,6 +260,10 @@ class Runtime:
         """
         if self.options_error is not None:
             raise OptionsError({"options": f"the stored options are invalid: {self.options_error}"})
+        async with self.options_lock:
+            await self._update_locked(changes)
+
+    async def _update_locked(self, changes: Mapping[str, Any]) -> None:
         options = Options.from_mapping(dict(changes), base=self.options)
         try:
             await self.apply_options(options)

@@ -103,7 +103,7 @@ def create_app(
     templates.globals["static_version"] = static_version()
     app[TEMPLATES] = templates
     app[TASKS] = set()
-    app[SAVE_LOCK] = asyncio.Lock()
+    app[SAVE_LOCK] = runtime.options_lock  # one lock for every change of the options
     app[live.HUB] = live.LiveHub(app)
     app.cleanup_ctx.append(_lifecycle)
 
