@@ -54,7 +54,7 @@ async def measure(ha: HomeAssistant, runs: int) -> None:
                 changed.put_nowait(time.monotonic())
 
         await user.subscribe({"type": "subscribe_events", "event_type": "state_changed"}, on_state)
-        await runtime.ops.read_telemetry()
+        await runtime.ops.get_telemetry_data()
         await asyncio.sleep(0.5)
         while not changed.empty():
             changed.get_nowait()
@@ -80,7 +80,7 @@ async def measure(ha: HomeAssistant, runs: int) -> None:
         while len(telemetry) < runs:
             previous = runtime.state.telemetry
             started = time.monotonic()
-            await runtime.ops.read_telemetry()
+            await runtime.ops.get_telemetry_data()
             if (
                 previous
                 and runtime.state.telemetry

@@ -119,7 +119,7 @@ async def push_latency(browser: Browser, url: str, runtime: Runtime, runs: int) 
     out = []
     for _ in range(runs):
         count = await page.evaluate("window.sec1000Live.updates")
-        await runtime.ops.read_telemetry(Origin("bench"))
+        await runtime.ops.get_telemetry_data(Origin("bench"))
         done = time.time()
         await page.wait_for_function(f"window.sec1000Live.updates > {count}")
         applied = await page.evaluate("performance.timeOrigin + window.sec1000Live.last")
@@ -140,7 +140,7 @@ async def main(args: argparse.Namespace) -> int:
     proxy_runner, proxy_url = await site(create_proxy(panel_url))
     url = f"{proxy_url}{PREFIX}/"
     await runtime.start()
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     ok = True
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(

@@ -141,7 +141,7 @@ async def test_sensors_appear_with_contract_ids_and_attributes(
     addon: HomeAssistantAdapter, runtime: Runtime, user: User
 ) -> None:
     await connected(addon)
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     await runtime.ops.get_export_limit(Origin("test"))
     telemetry = runtime.state.telemetry
     assert telemetry is not None
@@ -348,14 +348,14 @@ async def test_telemetry_sensors_go_unavailable_after_three_failures_and_come_ba
     addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
 ) -> None:
     await connected(addon)
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     simulator.set_fault("reset")
     for _ in range(3):
-        await runtime.ops.read_telemetry()
+        await runtime.ops.get_telemetry_data()
     await user.wait_value("sensor.sec1000_v1", "unavailable")
     await user.wait_value("sensor.sec1000_get_telemetry_data_feedback", "64")
     simulator.clear_faults()
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     telemetry = runtime.state.telemetry
     assert telemetry is not None
     await user.wait_value("sensor.sec1000_v1", str(telemetry["v1"]))
@@ -368,7 +368,7 @@ async def test_home_assistant_restart_republishes_without_duplicates(
     supervisor = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
     async with running_addon(runtime, supervisor) as addon, aiohttp.ClientSession() as session:
         await connected(addon)
-        await runtime.ops.read_telemetry()
+        await runtime.ops.get_telemetry_data()
         volts = str(runtime.state.telemetry["v1"])  # type: ignore[index]
         endpoint = Endpoint(ha.api_url, ha.websocket_url, ha.token, "test")
         before = User(ha, session, await WebSocketConnection.open(session, endpoint))
@@ -400,7 +400,7 @@ async def test_home_assistant_down_at_start(
     async with running_addon(runtime, supervisor) as addon, aiohttp.ClientSession() as session:
         await asyncio.sleep(1.5)
         assert not addon.client.connected
-        assert (await runtime.ops.read_telemetry()).ok  # the device side keeps working
+        assert (await runtime.ops.get_telemetry_data()).ok  # the device side keeps working
         await ha.async_start()
         await connected(addon)
         async with session.get(
@@ -422,10 +422,10 @@ async def test_notifications_appear_and_are_dismissed(
     # device unreachable for longer than the configured time
     addon.bridge._started_at = time.time() - 3600
     simulator.set_fault("reset")
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     await eventually_async(lambda: _has(user, OFFLINE_NOTIFICATION))
     simulator.clear_faults()
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     await eventually_async(lambda: _lacks(user, OFFLINE_NOTIFICATION))
     # a watchdog restore pending, then confirmed
     RestoreStore(runtime.data_dir).save(RestoreRecord("value", 4_000, True, time.time()))

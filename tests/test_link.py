@@ -34,7 +34,7 @@ async def test_twenty_concurrent_commands_never_overlap_and_all_get_results(
     ops = runtime.ops
     commands = [
         lambda: ops.get_export_limit(PANEL),
-        lambda: ops.read_telemetry(PANEL),
+        lambda: ops.get_telemetry_data(PANEL),
         lambda: ops.set_export_limit(3.5, PANEL),
         lambda: ops.set_datetime(PANEL),
         lambda: ops.export_enable(PANEL),
@@ -180,7 +180,7 @@ async def test_short_telemetry_answer_is_retried_once_after_the_gap(
     ops: Operations, simulator: SimulatorServer
 ) -> None:
     simulator.set_fault("short_answer", count=1)
-    result = await ops.read_telemetry(PANEL)
+    result = await ops.get_telemetry_data(PANEL)
     assert result.feedback == Feedback.OK
     assert simulator.requests() == [read_telemetry_request()] * 2
 

@@ -40,7 +40,7 @@ OPERATIONS: dict[str, tuple[OperationName, Callable[[Operations], Awaitable[Comm
     ),
     "get_export_limit": (OperationName.GET_EXPORT_LIMIT, lambda ops: ops.get_export_limit(PANEL)),
     "set_datetime": (OperationName.SET_DATETIME, lambda ops: ops.set_datetime(PANEL)),
-    "read_telemetry": (OperationName.GET_TELEMETRY_DATA, lambda ops: ops.read_telemetry(PANEL)),
+    "read_telemetry": (OperationName.GET_TELEMETRY_DATA, lambda ops: ops.get_telemetry_data(PANEL)),
     "set_control_mode": (
         OperationName.SET_CONTROL_MODE,
         lambda ops: ops.set_control_mode("dred", True, PANEL),
@@ -235,11 +235,11 @@ async def test_set_datetime_sets_the_simulated_clock(
 async def test_zero_inverters_power_is_replaced_by_the_last_real_value(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    await runtime.ops.read_telemetry(PANEL)
+    await runtime.ops.get_telemetry_data(PANEL)
     real = runtime.state.telemetry
     assert real is not None and real["inverters_power"] > 0
     simulator.set_fault("zero_inverters")
-    await runtime.ops.read_telemetry(PANEL)
+    await runtime.ops.get_telemetry_data(PANEL)
     fixed = runtime.state.telemetry
     assert fixed is not None
     assert fixed["inverters_power"] == real["inverters_power"]
@@ -261,21 +261,21 @@ def test_zero_fix_forgets_values_older_than_60_s() -> None:
 async def test_telemetry_becomes_unavailable_after_three_failures(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     assert runtime.state.telemetry_available
     simulator.set_fault("reset")
     for _ in range(2):
-        await runtime.ops.read_telemetry()
+        await runtime.ops.get_telemetry_data()
     assert runtime.state.telemetry_available
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     assert not runtime.state.telemetry_available
     simulator.clear_faults()
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     assert runtime.state.telemetry_available
 
 
 async def test_poll_results_are_not_logged_as_commands(runtime: Runtime) -> None:
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     assert list(runtime.state.commands) == []
     assert runtime.state.feedback[OperationName.GET_TELEMETRY_DATA] == OK
 

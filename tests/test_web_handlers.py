@@ -452,7 +452,7 @@ async def test_polling_returns_what_changed_since_a_sequence_number(
     assert response.headers["Cache-Control"] == "no-cache"
     nothing = await client.get("/live", params={"page": "dashboard", "since": str(seq)})
     assert await nothing.text() == ""
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     changed = await (
         await client.get("/live", params={"page": "dashboard", "since": str(seq)})
     ).text()
@@ -470,7 +470,7 @@ async def test_the_websocket_pushes_changes_without_compression(
         assert ws.compress == 0  # no permessage-deflate, whatever the browser offers
         first = await ws.receive_str(timeout=5)
         assert 'id="link-status"' in first
-        await runtime.ops.read_telemetry()
+        await runtime.ops.get_telemetry_data()
         pushed = await ws.receive_str(timeout=5)
         assert 'id="flow"' in pushed and 'hx-swap-oob="true"' in pushed
 
@@ -478,7 +478,7 @@ async def test_the_websocket_pushes_changes_without_compression(
 async def test_diagnostics_json_is_a_download_with_everything(
     aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
-    await runtime.ops.read_telemetry()
+    await runtime.ops.get_telemetry_data()
     app = create_app(
         runtime, ha_status=lambda: {"connected": True, "status": "connected", "via": "supervisor"}
     )

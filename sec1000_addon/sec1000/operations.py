@@ -457,7 +457,6 @@ class Operations:
             self.state.telemetry_failed()
         return result
 
-    read_telemetry = get_telemetry_data
 
     async def _shared_poll(self) -> str:
         if self._queued_poll is None:
