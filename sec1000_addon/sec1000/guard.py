@@ -21,7 +21,7 @@ from sec1000.common.units import kilowatts, watts
 from sec1000.link import DeviceLink, Priority
 from sec1000.options import Options
 from sec1000.protocol import ExportSettings, Feedback, Sec1000Error
-from sec1000.sequences import read_settings, write_verified
+from sec1000.sequences import LimitWrite, read_settings, write_verified
 from sec1000.state import GuardState, GuardStatus, StateModel
 from sec1000.wanted import (
     Wanted,
@@ -287,24 +287,15 @@ class ExportGuard:
     def _audit(
         self,
         command: str,
-        write: Any,
+        write: LimitWrite,
         before: ExportSettings | None,
         after: ExportSettings | None,
         feedback: int,
         message: str,
     ) -> None:
-        self.files.audit.append(
-            {
-                "origin": GUARD_ORIGIN,
-                "command": command,
-                "requested": write_json(write),
-                "before": settings_json(before),
-                "after": settings_json(after),
-                "verified": command != "drift" and after is not None and write.held_by(after),
-                "feedback": feedback,
-                "message": message,
-            }
-        )
+        """The guard's own entry (a drift, an adopt): verified when `after` holds `write`."""
+        report = WriteReport(GUARD_ORIGIN, command, write, before, after, feedback, message, False)
+        self._audit_write(report)
 
     def _status(
         self,

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from sec1000.options import Options
 from sec1000.policy import (
@@ -117,12 +118,8 @@ class PricePolicy:
                     memory.export_on = decision.export
                     memory.off_since = None if decision.export else now
                 else:
-                    decision = Decision(
-                        decision.state,
-                        f"{decision.reason}; the write did not go through: tried again at the next poll",
-                        decision.export,
-                        decision.price,
-                    )
+                    reason = f"{decision.reason}; the write did not go through: tried again at the next poll"
+                    decision = replace(decision, reason=reason)
             self._remember(decision, now)
             return decision
 
@@ -131,20 +128,9 @@ class PricePolicy:
         if decision.state != memory.last_state:
             memory.state_since = now
             memory.last_state = decision.state
-        decision = Decision(
-            decision.state,
-            decision.reason,
-            decision.export,
-            decision.price,
-            memory.state_since,
-            decision.next_change_at,
-            decision.next_state,
-            decision.override_until,
-        )
-        if not memory.decisions or (memory.decisions[-1].reason, memory.decisions[-1].state) != (
-            decision.reason,
-            decision.state,
-        ):
+        decision = replace(decision, since=memory.state_since)
+        last = memory.decisions[-1] if memory.decisions else None
+        if last is None or (last.reason, last.state) != (decision.reason, decision.state):
             memory.decisions.append(decision)
         self.decision = decision
         self._publish(decision)
