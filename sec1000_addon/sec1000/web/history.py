@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from aiohttp import web
 
 from sec1000.audit import KINDS, kind_of
 from sec1000.web.keys import RUNTIME
-from sec1000.web.views import render_page
+from sec1000.web.views import attachment, render_page
 
 SHOWN = 500  # entries on the page; the download has every kept one
 FILTERS = {
@@ -49,12 +48,7 @@ async def history_download(request: web.Request) -> web.Response:
     """GET audit.jsonl: every kept audit entry, one JSON object per line, oldest first."""
     audit = request.app[RUNTIME].audit
     body = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in audit.tail(10**7))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return web.Response(
-        text=body,
-        content_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="sec1000-audit-{stamp}.jsonl"'},
-    )
+    return attachment(body, "application/x-ndjson", "audit", "jsonl")
 
 
 __all__ = ["KINDS", "history_download", "history_page"]

@@ -171,24 +171,25 @@ def diagnostics_data(app: web.Application) -> dict[str, Any]:
     }
 
 
+def attachment(text: str, content_type: str, what: str, suffix: str) -> web.Response:
+    """A download named sec1000-<what>-<time>.<suffix>."""
+    name = f"sec1000-{what}-{time.strftime('%Y%m%d-%H%M%S')}.{suffix}"
+    return web.Response(
+        text=text,
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 async def diagnostics_json(request: web.Request) -> web.Response:
     """GET diagnostics.json: the download."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return web.Response(
-        text=json.dumps(diagnostics_data(request.app), indent=2, default=str),
-        content_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="sec1000-diagnostics-{stamp}.json"'},
-    )
+    text = json.dumps(diagnostics_data(request.app), indent=2, default=str)
+    return attachment(text, "application/json", "diagnostics", "json")
 
 
 async def energy_csv(request: web.Request) -> web.Response:
     """GET energy.csv: the daily totals (up to 400 days)."""
-    stamp = time.strftime("%Y%m%d")
-    return web.Response(
-        text=request.app[RUNTIME].energy.csv(),
-        content_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="sec1000-energy-{stamp}.csv"'},
-    )
+    return attachment(request.app[RUNTIME].energy.csv(), "text/csv", "energy", "csv")
 
 
 async def api_state(request: web.Request) -> web.Response:
