@@ -264,3 +264,22 @@ class _Recorder(_NoClient):
 
     async def send_command(self, message: dict[str, Any]) -> None:
         self.calls.append(message)
+
+
+def test_an_unreadable_energy_file_is_set_aside_and_counting_goes_on(tmp_path: Path) -> None:
+    (tmp_path / ENERGY_NAME).mkdir()  # not a file: it cannot be read
+    m = meter(tmp_path)
+    assert m.broken is not None and "cannot read it" in m.broken
+    m.add(sample(START, meters=2.0))
+    m.add(sample(START + 5, meters=2.0))
+    m.save()
+    assert json.loads((tmp_path / ENERGY_NAME).read_text())["totals"]["grid_export"] > 0
+
+
+def test_an_energy_save_that_fails_is_logged_and_the_counters_stay(tmp_path: Path) -> None:
+    m = meter(tmp_path / "missing" / "deeper")
+    (tmp_path / "missing").write_text("a file where the folder should be")
+    m.add(sample(START, meters=2.0))
+    m.add(sample(START + 5, meters=2.0))
+    m.save()  # the folder cannot be made: logged, never raised
+    assert m.book.totals["grid_export"] > 0

@@ -283,3 +283,23 @@ async def test_a_broken_audit_file_does_not_stop_the_add_on(
 def test_garbage_lines_in_the_audit_trail_are_skipped(tmp_path: Path) -> None:
     (tmp_path / AUDIT_NAME).write_text('{"command": "a"}\nnot json\n[1]\n\x00\n{"command": "b"}\n')
     assert [e["command"] for e in AuditLog(tmp_path).tail()] == ["a", "b"]
+
+
+async def test_a_silent_controller_makes_the_guard_unverified_and_writes_nothing(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    assert (await runtime.ops.set_export_limit("3", PANEL)).ok
+    simulator.set_fault("reset")
+    requests = len(simulator.requests())
+    await runtime.guard.check()  # never raises
+    guard = runtime.state.guard
+    assert guard.state is GuardState.UNVERIFIED and "cannot read the controller" in guard.message
+    assert len(simulator.requests()) == requests + 1  # the read, no write
+
+
+async def test_a_wanted_file_that_cannot_be_written_keeps_the_state_in_memory(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    (runtime.data_dir / WANTED_NAME).mkdir(parents=True)  # not a file: every save fails
+    assert (await runtime.ops.set_export_limit("3", PANEL)).ok
+    assert runtime.guard.wanted is not None and runtime.guard.wanted.export_limit_w == 3_000
