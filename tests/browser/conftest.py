@@ -64,14 +64,12 @@ async def _site(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-@contextlib.asynccontextmanager
-async def serve_panel(tmp_path: Path, *, websocket: bool = True) -> AsyncIterator[Panel]:
-    """Simulator → core (timer running) → panel → ingress proxy, all on real loopback sockets."""
-    simulator = await SimulatorServer(slow_delay=0.4).start()
-    options = Options.from_mapping(
+def panel_options(port: int) -> Options:
+    """The browser tests' options: a fast, gentle link to the simulator on `port`."""
+    return Options.from_mapping(
         {
             "host": "127.0.0.1",
-            "port": simulator.port,
+            "port": port,
             "scan_interval": 1,
             "request_gap_ms": 30,
             "request_timeout": 2,
@@ -80,6 +78,13 @@ async def serve_panel(tmp_path: Path, *, websocket: bool = True) -> AsyncIterato
             "total_capacity": 10,
         }
     )
+
+
+@contextlib.asynccontextmanager
+async def serve_panel(tmp_path: Path, *, websocket: bool = True) -> AsyncIterator[Panel]:
+    """Simulator → core (timer running) → panel → ingress proxy, all on real loopback sockets."""
+    simulator = await SimulatorServer(slow_delay=0.4).start()
+    options = panel_options(simulator.port)
     options_file = tmp_path / "options.json"
     save = file_saver(options_file)
     await save(options)

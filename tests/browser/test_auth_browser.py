@@ -19,13 +19,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, expect
-from sec1000.options import Options
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
 from sec1000.web import create_app
 from sec1000.web.auth import SECRET_FILE, SESSION_COOKIE, Signer, setup_auth
 
-from tests.browser.conftest import DESKTOP, settle, shot
+from tests.browser.conftest import DESKTOP, panel_options, settle, shot
 from tests.conftest import eventually
 from tests.ha_harness import OWNER, HomeAssistant
 
@@ -65,18 +64,7 @@ async def _site(app: web.Application, host: str) -> tuple[web.AppRunner, str]:
 async def serve_signed_panel(tmp_path: Path, ha: HomeAssistant) -> AsyncIterator[SignedPanel]:
     """Simulator → core → panel with sign-in through `ha`, on real loopback sockets."""
     simulator = await SimulatorServer(slow_delay=0.4).start()
-    options = Options.from_mapping(
-        {
-            "host": "127.0.0.1",
-            "port": simulator.port,
-            "scan_interval": 1,
-            "request_gap_ms": 30,
-            "request_timeout": 2,
-            "min_export_limit": 0,
-            "max_export_limit": 8,
-            "total_capacity": 10,
-        }
-    )
+    options = panel_options(simulator.port)
     save = file_saver(tmp_path / "options.json")
     await save(options)
     data_dir = tmp_path / "data"
