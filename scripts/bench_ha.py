@@ -21,7 +21,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sec1000.ha import Endpoint
-from sec1000.ha.bridge import HomeAssistantAdapter
+from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.ha.websocket import WebSocketConnection
 from sec1000.options import Options
 from sec1000.runtime import Runtime

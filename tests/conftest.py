@@ -16,7 +16,7 @@ from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-pytest_plugins = ["tests.ha_harness"]
+pytest_plugins = ["tests.ha_harness", "tests.mqtt_broker"]
 
 # The machine is small and shared: generation speed is not what these tests check.
 settings.register_profile("sec1000", deadline=None, suppress_health_check=[HealthCheck.too_slow])

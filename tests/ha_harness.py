@@ -56,7 +56,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 HA_VERSION = "2025.4.4"
 FRONTEND_VERSION = "20250411.0"
-HA_PACKAGES = (f"homeassistant=={HA_VERSION}", f"home-assistant-frontend=={FRONTEND_VERSION}")
+# Core's MQTT integration needs paho-mqtt in Core's own environment; --skip-pip won't add it.
+HA_PACKAGES = (
+    f"homeassistant=={HA_VERSION}",
+    f"home-assistant-frontend=={FRONTEND_VERSION}",
+    "paho-mqtt==2.1.0",
+)
 INSTALL_TIMEOUT = 1800.0
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
@@ -159,12 +164,12 @@ def install(venv: Path | None = None) -> Path:
     venv = venv or venv_dir()
     hass = venv / "bin" / "hass"
     marker = marker_path(venv)
-    if marker.exists() and hass.exists():
+    if _installed(marker) and hass.exists():
         return hass
     venv.parent.mkdir(parents=True, exist_ok=True)
     with (venv.parent / f"{venv.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a parallel run installs; we wait, then reuse it
-        if marker.exists() and hass.exists():
+        if _installed(marker) and hass.exists():
             return hass
         log = venv.parent / f"{venv.name}-install.log"
         log.write_text("")
@@ -190,6 +195,14 @@ def install(venv: Path | None = None) -> Path:
         marker.write_text(json.dumps({"packages": HA_PACKAGES, "seconds": round(seconds, 1)}))
         print(f"\nHome Assistant {HA_VERSION} installed into {venv} in {seconds:.0f} s")
     return hass
+
+
+def _installed(marker: Path) -> bool:
+    """The marker records a finished install of exactly HA_PACKAGES (a new package reinstalls)."""
+    try:
+        return tuple(json.loads(marker.read_text())["packages"]) == HA_PACKAGES
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def install_seconds(venv: Path | None = None) -> float | None:

@@ -12,12 +12,12 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from sec1000.ha import Endpoint
+from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.ha.bridge import (
     CONFIG_NOTIFICATION,
     GUARD_NOTIFICATION,
     OFFLINE_NOTIFICATION,
     RESTORE_NOTIFICATION,
-    HomeAssistantAdapter,
 )
 from sec1000.ha.entities import ALL_SENSORS, HELPERS
 from sec1000.ha.supervisor import endpoint_from_env

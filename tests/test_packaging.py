@@ -137,6 +137,8 @@ def schema_accepts(schema: str, value: object) -> bool:
         return isinstance(value, bool)
     if schema == "port":
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+    if schema == "password":
+        return isinstance(value, str)
     if match := re.fullmatch(r"(int|float|str)\(([^,]*),([^)]*)\)", schema) or re.fullmatch(
         r"(int|float|str)", schema
     ):

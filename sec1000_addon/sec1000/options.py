@@ -35,6 +35,10 @@ MIN_VERIFY_INTERVAL = 5
 MAX_VERIFY_INTERVAL = 86400
 DRIFT_ACTIONS = ("restore", "adopt", "notify")
 PRICE_STALE_ACTIONS = ("keep", "export_off", "export_on")
+# How the entities reach Home Assistant: MQTT discovery when a broker is found, else REST states.
+ENTITY_MODES = ("auto", "mqtt", "rest")
+MAX_TEXT_LENGTH = 255  # MQTT user names and passwords
+REDACTED = "**********"
 # A Home Assistant entity id, e.g. sensor.nordpool_kwh_no1_eur.
 _ENTITY_ID = re.compile(r"[a-z_]+\.[a-z0-9_]+")
 # RFC 1123 host names: labels of 1-63 letters, digits and hyphens, not starting or ending
@@ -48,7 +52,9 @@ class OptionSpec:
     """One option: its kind, bounds and default; the Supervisor schema is derived from it."""
 
     key: str
-    kind: Literal["str", "entity", "port", "int", "float", "bool", "list"]
+    kind: Literal[
+        "str", "address", "entity", "text", "password", "port", "int", "float", "bool", "list"
+    ]
     default: Any
     minimum: float | None = None
     maximum: float | None = None
@@ -67,8 +73,10 @@ class OptionSpec:
             return f"{self.kind}({low},{high})" if (low or high) else self.kind
         if self.kind == "list":
             return f"list({'|'.join(self.choices)})"
-        if self.kind == "entity":
+        if self.kind in ("entity", "address", "text"):
             return "str?"  # may be left empty
+        if self.kind == "password":
+            return "password?"
         return self.kind
 
 
@@ -98,6 +106,11 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("policy_min_dwell_minutes", "int", 15, 0, 1440),
     OptionSpec("price_stale_minutes", "int", 90, 1, 10080),
     OptionSpec("price_stale_action", "list", "keep", choices=PRICE_STALE_ACTIONS),
+    OptionSpec("entities", "list", "auto", choices=ENTITY_MODES),
+    OptionSpec("mqtt_host", "address", ""),
+    OptionSpec("mqtt_port", "port", 1883, 1, 65535),
+    OptionSpec("mqtt_username", "text", ""),
+    OptionSpec("mqtt_password", "password", ""),
 )
 SPECS_BY_KEY = {spec.key: spec for spec in OPTION_SPECS}
 
@@ -139,6 +152,11 @@ class Options:
     policy_min_dwell_minutes: int = _default("policy_min_dwell_minutes")
     price_stale_minutes: int = _default("price_stale_minutes")
     price_stale_action: str = _default("price_stale_action")
+    entities: str = _default("entities")
+    mqtt_host: str = _default("mqtt_host")
+    mqtt_port: int = _default("mqtt_port")
+    mqtt_username: str = _default("mqtt_username")
+    mqtt_password: str = _default("mqtt_password")
 
     @classmethod
     def from_mapping(cls, data: object, *, base: Options | None = None) -> Options:
@@ -172,6 +190,13 @@ class Options:
     def to_dict(self) -> dict[str, Any]:
         """Options as the JSON object stored in the options file or sent to the Supervisor."""
         return asdict(self)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The options as shown and logged: the MQTT password is never among them."""
+        return redacted(self.to_dict())
+
+    def __repr__(self) -> str:
+        return f"Options({self.public_dict()!r})"
 
     @property
     def control_mode(self) -> ControlMode:
@@ -222,6 +247,20 @@ def _coerce(spec: OptionSpec, raw: object) -> Any:
         return raw
     if spec.kind == "str":
         return validate_host(raw)
+    if spec.kind == "address":
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return ""
+        return validate_host(raw)
+    if spec.kind in ("text", "password"):
+        if raw is None:
+            return ""
+        if not isinstance(raw, str):
+            raise ValueError("must be text")
+        if len(raw) > MAX_TEXT_LENGTH:
+            raise ValueError(f"must be at most {MAX_TEXT_LENGTH} characters")
+        if not raw.isprintable():
+            raise ValueError("must not hold line breaks or control characters")
+        return raw
     if spec.kind == "entity":
         text = raw.strip() if isinstance(raw, str) else None
         if text is None or (text and not _ENTITY_ID.fullmatch(text)):
@@ -286,6 +325,15 @@ def _cross_check(values: Mapping[str, Any]) -> dict[str, str]:
             f"capacity of the PV system ({values['total_capacity']} kW)"
         )
     return errors
+
+
+def redacted(options: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of raw or validated options with the password masked (set or not is kept)."""
+    out = dict(options)
+    for spec in OPTION_SPECS:
+        if spec.kind == "password" and out.get(spec.key):
+            out[spec.key] = REDACTED
+    return out
 
 
 def option_keys() -> list[str]:

@@ -281,7 +281,7 @@ class Runtime:
         self.stored = {}
         self.link.configure(link_settings(options))
         self.state.set_min_export_limit(options.min_export_limit)
-        self.state.options_changed(options.to_dict())
+        self.state.options_changed(options.public_dict())
         self._wake.set()
         self._guard_wake.set()
         self.policy.wake()

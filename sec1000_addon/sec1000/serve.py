@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from sec1000.ha.bridge import HomeAssistantAdapter
+from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.ha.supervisor import (
     SupervisorOptionsStore,
     endpoint_from_env,
@@ -91,12 +91,12 @@ def build_app(
     app = create_app(
         runtime,
         supervised=supervised,
-        ha_status=home_assistant.client.diagnostics if home_assistant is not None else None,
+        ha_status=home_assistant.diagnostics if home_assistant is not None else None,
     )
     if home_assistant is not None:
         from sec1000.web.keys import PRICE_SENSORS
 
-        app[PRICE_SENSORS] = lambda: home_assistant.bridge.price_sensors
+        app[PRICE_SENSORS] = lambda: home_assistant.price_sensors
     if simulator is not None:
         from sec1000.simulator.panel import register_demo
 
@@ -140,16 +140,24 @@ async def serve(args: argparse.Namespace) -> int:
 
     session = aiohttp.ClientSession()
     save = file_saver(options_path)
+    supervisor = None
     if token:
-        save = SupervisorOptionsStore(session, supervisor_url(os.environ), token).save
+        supervisor = SupervisorOptionsStore(session, supervisor_url(os.environ), token)
+        save = supervisor.save
     runtime = Runtime(options, data_dir, options_error=error, save_options=save, stored=stored)
-    home_assistant = None
-    if endpoint := endpoint_from_env(os.environ):
-        home_assistant = HomeAssistantAdapter(runtime, endpoint, session)
-    else:
+    endpoint = endpoint_from_env(os.environ)
+    if endpoint is None:
         _LOGGER.warning(
-            "no Home Assistant configured (SUPERVISOR_TOKEN, or HA_URL and HA_TOKEN): panel only"
+            "no Home Assistant configured (SUPERVISOR_TOKEN, or HA_URL and HA_TOKEN): panel "
+            "only, and the MQTT device when a broker is set"
         )
+    home_assistant = HomeAssistantAdapter(
+        runtime,
+        endpoint,
+        session,
+        supervisor=supervisor,
+        panel_url=os.environ.get("SEC1000_PUBLIC_URL") or None,
+    )
     app = build_app(runtime, home_assistant, simulator, supervised=bool(token), signin=signin)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT)
     await runner.setup()
@@ -163,8 +171,7 @@ async def serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     await runtime.start()
-    if home_assistant is not None:
-        home_assistant.start()
+    home_assistant.start()
     demo_prices = asyncio.create_task(feed_demo_prices(runtime)) if simulator else None
 
     await stop.wait()
@@ -177,8 +184,7 @@ async def serve(args: argparse.Namespace) -> int:
         _step(runtime.stop(), "restoring and stopping the core"),
         _step(app[HUB].close_sockets(), "closing the live sockets"),
     )
-    if home_assistant is not None:
-        await _step(home_assistant.stop(), "stopping the Home Assistant bridge")
+    await _step(home_assistant.stop(), "stopping the Home Assistant bridge")
     await _step(runner.cleanup(), "stopping the panel")
     await _step(session.close(), "closing the HTTP session")
     if simulator is not None:

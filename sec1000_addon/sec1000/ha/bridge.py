@@ -10,20 +10,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import aiohttp
-
-from sec1000.ha import Endpoint
 from sec1000.ha.entities import (
     ALL_SENSORS,
     COMMAND_EVENT,
-    ENERGY_KEY_BY_ENTITY,
     ENERGY_SENSORS,
     EXPORT_GUARD,
     EXPORT_LIMIT,
     EXPORT_POLICY,
     EXPORT_STATE,
     EXPORT_SWITCH,
-    FEEDBACK_OPERATION_BY_ENTITY,
     FEEDBACK_SENSORS,
     HELPERS,
     HELPERS_BY_ENTITY,
@@ -32,14 +27,14 @@ from sec1000.ha.entities import (
     RESULT_EVENT,
     SENSORS_BY_ENTITY,
     SETPOINT,
-    TELEMETRY_KEY_BY_ENTITY,
     TELEMETRY_SENSORS,
     TIME_AT_LIMIT,
     UNAVAILABLE,
     Helper,
     Sensor,
+    sensor_extra_attributes,
+    sensor_value,
 )
-from sec1000.ha.websocket import HomeAssistantClient
 from sec1000.operations import Origin
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
@@ -55,7 +50,13 @@ CONFIG_NOTIFICATION = "sec1000_configuration_invalid"
 RETIRED_NOTIFICATION = "sec1000_watchdog_restore_retired"
 GUARD_NOTIFICATION = "sec1000_export_guard"
 ENERGY_NOTIFICATION = "sec1000_energy_file"
+MQTT_NOTIFICATION = "sec1000_mqtt_broker"
+MOVED_NOTIFICATION = (
+    "sec1000_entities_moved"  # created once per switch to MQTT; the user dismisses it
+)
+MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT entities
 NOTIFICATIONS = (
+    MQTT_NOTIFICATION,
     RESTORE_NOTIFICATION,
     OFFLINE_NOTIFICATION,
     CONFIG_NOTIFICATION,
@@ -94,6 +95,9 @@ class HomeAssistantApi(Protocol):
     async def get_state(self, entity_id: str) -> Any:
         """GET /api/states/<entity_id> (None when unknown)."""
 
+    async def delete_state(self, entity_id: str) -> bool:
+        """DELETE /api/states/<entity_id> (False when unknown)."""
+
 
 class Bridge:
     """Keeps Home Assistant in step with the state model, both ways."""
@@ -121,6 +125,13 @@ class Bridge:
         self._unsubscribe: Callable[[], None] | None = None
         self.price_sensors: dict[str, str] = {}  # sensors priced per kWh: entity id -> name
         self._price_entity = runtime.options.price_entity
+        # "rest": sensors posted as states, helpers for the controls. "mqtt": the MQTT device
+        # holds the entities; this bridge keeps the events, the price sensor and notifications.
+        self.mode = "rest"
+        self.mqtt_entity_ids: Callable[[], list[str]] = list
+        self.mqtt_problem: Callable[[], str | None] = lambda: None
+        self.rest_cleared = asyncio.Event()  # set once the REST states and helpers are gone
+        self._rest_lock = asyncio.Lock()  # no state is posted while they are being removed
 
     # -- life cycle
 
@@ -145,11 +156,16 @@ class Bridge:
         return task
 
     async def on_connected(self) -> None:
-        """After every (re)connect: helpers, subscriptions, every state, notifications."""
+        """After every (re)connect: entities of the mode, subscriptions, states, notifications."""
         self._synced.clear()
         self._shown.clear()
         await self._load_users()
-        await self._ensure_helpers()
+        existing = await self._read_states()
+        if self.mode == "rest":
+            await self._wait_mqtt_gone()
+            await self._ensure_helpers(existing)
+        else:
+            await self._leave_rest(existing)
         await self.ws.subscribe(
             {"type": "subscribe_events", "event_type": "state_changed"}, self._on_state_changed
         )
@@ -157,9 +173,99 @@ class Bridge:
             {"type": "subscribe_events", "event_type": COMMAND_EVENT}, self._on_command
         )
         self.connected = True
+        if self.mode == "rest":
+            await self._publish([sensor.entity_id for sensor in ALL_SENSORS])
+            await self._sync_helpers()
+        await self._update_notifications(resync=True)
+
+    async def set_mode(self, mode: str) -> None:
+        """Switch between REST states and the MQTT device in a running Home Assistant.
+
+        To MQTT: the posted states and the helpers go first, so that the MQTT entities get
+        their ids without `_2`. To REST: once the MQTT entities are gone, the helpers come back
+        and every state is posted again.
+        """
+        if mode == self.mode:
+            return
+        self.mode = mode
+        self.rest_cleared.clear()
+        if not self.connected:
+            return  # on_connected does it
+        existing = await self._read_states()
+        if mode == "mqtt":
+            await self._leave_rest(existing)
+            return
+        await self._wait_mqtt_gone()
+        self._synced.clear()
+        await self._ensure_helpers(existing)
         await self._publish([sensor.entity_id for sensor in ALL_SENSORS])
         await self._sync_helpers()
-        await self._update_notifications(resync=True)
+
+    async def _leave_rest(self, existing: set[str]) -> None:
+        """Remove the posted states and the helpers; tell the user the new ids once."""
+        async with self._rest_lock:
+            removed = await self._remove_rest(existing)
+        self.rest_cleared.set()
+        if removed:
+            new = "\n".join(f"- `{entity_id}`" for entity_id in self.mqtt_entity_ids())
+            await self._notify(
+                MOVED_NOTIFICATION,
+                "SEC1000: entities moved to MQTT",
+                "The SEC1000 entities are now one device through MQTT (Settings → Devices). "
+                "The helpers `input_button.sec1000_*`, `input_number.sec1000_export_limit_setpoint` "
+                "and `input_boolean.sec1000_*` were removed: update automations and dashboards "
+                f"that use them. The entities now:\n{new}",
+            )
+
+    async def _remove_rest(self, existing: set[str]) -> list[str]:
+        registered = await self._registered()
+        removed: list[str] = []
+        for sensor in ALL_SENSORS:
+            posted = sensor.entity_id in existing and sensor.entity_id not in registered
+            if posted and await self.rest.delete_state(sensor.entity_id):
+                removed.append(sensor.entity_id)
+        for helper in (*HELPERS, POLICY_SWITCH):
+            if helper.entity_id in existing:
+                _LOGGER.info("removing %s: the MQTT device replaces it", helper.entity_id)
+                await self.ws.send_command(
+                    {
+                        "type": f"{helper.domain}/delete",
+                        f"{helper.domain}_id": helper.object_id,
+                    }
+                )
+                removed.append(helper.entity_id)
+        return removed
+
+    async def _registered(self) -> dict[str, dict[str, Any]]:
+        """The entity registry's entries of this add-on's entity ids, by entity id."""
+        entries = await self.ws.send_command({"type": "config/entity_registry/list"})
+        ours = {sensor.entity_id for sensor in ALL_SENSORS} | set(self.mqtt_entity_ids())
+        return {
+            str(entry["entity_id"]): entry
+            for entry in entries
+            if isinstance(entry, dict) and entry.get("entity_id") in ours
+        }
+
+    async def _wait_mqtt_gone(self) -> None:
+        """Wait until Home Assistant has dropped the MQTT device's entities (a switch back to
+        REST): a state posted before would vanish with them."""
+        deadline = time.monotonic() + MQTT_GONE_TIMEOUT
+        while True:
+            left = [
+                entity_id
+                for entity_id, entry in (await self._registered()).items()
+                if entry.get("platform") == "mqtt"
+            ]
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                _LOGGER.warning(
+                    "the MQTT device's entities are still in Home Assistant (%s…); remove the "
+                    "SEC1000 device in Settings → Devices, or let the add-on reach the broker",
+                    ", ".join(left[:3]),
+                )
+                return
+            await asyncio.sleep(0.5)
 
     def on_disconnected(self) -> None:
         """The connection dropped; everything is re-sent on the next connect."""
@@ -171,20 +277,22 @@ class Bridge:
         """The contract's helpers, and the price policy switch once a price sensor is set."""
         return (*HELPERS, POLICY_SWITCH) if self.runtime.options.price_entity else HELPERS
 
-    async def _ensure_helpers(self) -> None:
-        """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate.
-
-        The states read here also give the price sensor's current state and the sensors that
-        are priced per kWh (the Setup page offers them).
-        """
+    async def _read_states(self) -> set[str]:
+        """Every entity id Home Assistant has (states and helper lists). The states also give
+        the price sensor's current state and the sensors priced per kWh (the Setup page offers
+        them)."""
         states = await self.ws.send_command({"type": "get_states"})
         existing = {state["entity_id"] for state in states if isinstance(state, dict)}
         for state in states:
             if isinstance(state, dict):
                 self._note_state(state)
-        for domain in sorted({helper.domain for helper in self._helpers()}):
+        for domain in sorted({helper.domain for helper in (*HELPERS, POLICY_SWITCH)}):
             items = await self.ws.send_command({"type": f"{domain}/list"})
             existing |= {f"{domain}.{item.get('id')}" for item in items if isinstance(item, dict)}
+        return existing
+
+    async def _ensure_helpers(self, existing: set[str]) -> None:
+        """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate."""
         for helper in self._helpers():
             if helper.entity_id in existing:
                 continue
@@ -215,7 +323,7 @@ class Bridge:
 
     async def _sync_helpers(self) -> None:
         """The setpoint follows the device's limit; the export switch follows the export state."""
-        if not self.connected:
+        if not self.connected or self.mode != "rest":
             return
         state = self.runtime.state
         if (
@@ -294,6 +402,8 @@ class Bridge:
                 _LOGGER.exception("could not handle a change of %s", data.get("entity_id"))
 
     async def _handle_helper_change(self, data: dict[str, Any]) -> None:
+        if self.mode != "rest":
+            return  # being removed: the MQTT device takes the commands
         new, old = data.get("new_state"), data.get("old_state")
         if not isinstance(new, dict) or not isinstance(old, dict):
             return  # created, removed, or restored at start: not a press
@@ -378,6 +488,10 @@ class Bridge:
         elif event.topic in (Topic.RESTORE, Topic.LINK):
             self._mark("notifications")
 
+    def notifications_changed(self) -> None:
+        """Something the notifications show changed outside the state model (the broker)."""
+        self._mark("notifications")
+
     def _mark(self, *keys: str) -> None:
         self._dirty.update(keys)
         self._dirty_event.set()
@@ -390,9 +504,12 @@ class Bridge:
             if not self.connected:
                 continue  # everything is re-published on connect
             try:
-                await self._publish([key for key in keys if "." in key])
+                if self.mode == "rest":
+                    await self._publish([key for key in keys if "." in key])
                 if "price_entity" in keys:  # a new price sensor: its helper and its state
-                    await self._ensure_helpers()
+                    existing = await self._read_states()
+                    if self.mode == "rest":
+                        await self._ensure_helpers(existing)
                 if "helpers" in keys:
                     await self._sync_helpers()
                 if "notifications" in keys:
@@ -401,6 +518,11 @@ class Bridge:
                 _LOGGER.warning("publishing to Home Assistant failed: %s", err)
 
     async def _publish(self, entity_ids: list[str]) -> None:
+        async with self._rest_lock:
+            if self.mode == "rest":
+                await self._post(entity_ids)
+
+    async def _post(self, entity_ids: list[str]) -> None:
         sensors = [
             SENSORS_BY_ENTITY[entity_id]
             for entity_id in entity_ids
@@ -414,40 +536,10 @@ class Bridge:
         )
 
     def _attributes(self, sensor: Sensor) -> dict[str, Any]:
-        attributes = sensor.attributes()
-        if sensor is EXPORT_GUARD:
-            attributes.update(self.runtime.state.guard.attributes())
-        elif sensor is EXPORT_POLICY:
-            attributes.update(self.runtime.state.policy.get("attributes", {}))
-        return attributes
+        return {**sensor.attributes(), **sensor_extra_attributes(self.runtime.state, sensor)}
 
     def _value(self, sensor: Sensor) -> str:
-        state = self.runtime.state
-        if key := TELEMETRY_KEY_BY_ENTITY.get(sensor.entity_id):
-            if not state.telemetry_available or state.telemetry is None:
-                return UNAVAILABLE
-            return str(state.telemetry[key])
-        if sensor is EXPORT_LIMIT:
-            return (
-                UNAVAILABLE
-                if state.export_limit_kw is None
-                else str(round(state.export_limit_kw, 2))
-            )
-        if sensor is EXPORT_STATE:
-            return state.export_state or "unknown"
-        if sensor is MODULE_STARTED:
-            return "on" if state.module_started else "off"
-        if sensor is EXPORT_GUARD:
-            return state.guard.state.value
-        if sensor is EXPORT_POLICY:
-            return str(state.policy.get("state", "disabled"))
-        if key := ENERGY_KEY_BY_ENTITY.get(sensor.entity_id):
-            return f"{state.energy.get('totals', {}).get(key, 0.0):.3f}"
-        if sensor is TIME_AT_LIMIT:
-            return f"{state.energy.get('time_at_limit_today', 0.0):.1f}"
-        if operation := FEEDBACK_OPERATION_BY_ENTITY.get(sensor.entity_id):
-            return str(state.feedback[operation])
-        raise KeyError(sensor.entity_id)
+        return sensor_value(self.runtime.state, sensor)
 
     async def _fire_result(self, record: dict[str, Any]) -> None:
         if not self.connected:
@@ -498,12 +590,28 @@ class Bridge:
             wanted[ENERGY_NOTIFICATION] = ("SEC1000: energy counters restarted", f"{broken}.")
         if title := GUARD_ALERTS.get(state.guard.state):
             wanted[GUARD_NOTIFICATION] = (title, f"The export guard: {state.guard.message}.")
+        if problem := self.mqtt_problem():
+            wanted[MQTT_NOTIFICATION] = ("SEC1000: MQTT broker not reachable", problem)
         if runtime.options_error is not None:
             wanted[CONFIG_NOTIFICATION] = (
                 "SEC1000: configuration invalid",
                 f"The add-on options are invalid, so the controller is not contacted: {runtime.options_error}",
             )
         return wanted
+
+    async def _notify(self, notification_id: str, title: str, message: str) -> None:
+        await self.ws.send_command(
+            {
+                "type": "call_service",
+                "domain": "persistent_notification",
+                "service": "create",
+                "service_data": {
+                    "notification_id": notification_id,
+                    "title": title,
+                    "message": message,
+                },
+            }
+        )
 
     async def _update_notifications(self, resync: bool = False) -> None:
         if not self.connected:
@@ -513,18 +621,7 @@ class Bridge:
             if notification_id in ONE_SHOT and self._told.get(notification_id) == message:
                 continue
             if self._shown.get(notification_id) != message:
-                await self.ws.send_command(
-                    {
-                        "type": "call_service",
-                        "domain": "persistent_notification",
-                        "service": "create",
-                        "service_data": {
-                            "notification_id": notification_id,
-                            "title": title,
-                            "message": message,
-                        },
-                    }
-                )
+                await self._notify(notification_id, title, message)
                 self._shown[notification_id] = message
                 if notification_id in ONE_SHOT:
                     self._told[notification_id] = message
@@ -567,23 +664,3 @@ def _timestamp(text: object) -> float | None:
         return dt.datetime.fromisoformat(text).timestamp()
     except ValueError:
         return None
-
-
-class HomeAssistantAdapter:
-    """The client and the bridge together, as `serve` runs them."""
-
-    def __init__(
-        self, runtime: Runtime, endpoint: Endpoint, session: aiohttp.ClientSession
-    ) -> None:
-        self.client = HomeAssistantClient(endpoint, session)
-        self.bridge = Bridge(runtime, self.client)
-
-    def start(self) -> None:
-        """Start publishing, and connecting (with retries) in the background."""
-        self.bridge.start()
-        self.client.start()
-
-    async def stop(self) -> None:
-        """Disconnect and stop every task."""
-        await self.client.stop()
-        await self.bridge.stop()

@@ -7,7 +7,7 @@ from typing import Any
 
 from sec1000.commands import COMMANDS, CommandName
 from sec1000.protocol import TELEMETRY_FIELDS
-from sec1000.state import OperationName
+from sec1000.state import OperationName, StateModel
 
 COMMAND_EVENT = "sec1000_command"
 RESULT_EVENT = "sec1000_command_result"
@@ -24,6 +24,12 @@ class Sensor:
     device_class: str | None = None
     state_class: str | None = None
     icon: str | None = None
+    precision: int | None = None  # decimals shown (MQTT's suggested_display_precision)
+
+    @property
+    def object_id(self) -> str:
+        """sec1000_v1 of sensor.sec1000_v1."""
+        return self.entity_id.split(".", 1)[1]
 
     def attributes(self) -> dict[str, Any]:
         """The attributes posted with every state."""
@@ -57,6 +63,7 @@ TELEMETRY_SENSORS: dict[str, Sensor] = {
         DEVICE_CLASSES.get(field.unit),
         "measurement",
         TELEMETRY_ICONS.get(field.key, "mdi:gauge"),
+        field.decimals,
     )
     for field in TELEMETRY_FIELDS
 }
@@ -67,6 +74,7 @@ EXPORT_LIMIT = Sensor(
     "power",
     "measurement",
     "mdi:transmission-tower-export",
+    2,
 )
 EXPORT_STATE = Sensor("sensor.sec1000_export_state", "SEC1000 Export State", icon="mdi:export")
 MODULE_STARTED = Sensor("sensor.sec1000_modul_started", "SEC1000 Modul started", icon="mdi:power")
@@ -78,6 +86,7 @@ ENERGY_SENSORS: dict[str, Sensor] = {
         "energy",
         "total_increasing",
         icon,
+        3,
     )
     for key, name, icon in (
         ("grid_export", "Grid Export", "mdi:transmission-tower-export"),
@@ -93,6 +102,7 @@ TIME_AT_LIMIT = Sensor(
     "duration",
     "total_increasing",
     "mdi:timer-sand",
+    1,
 )
 EXPORT_POLICY = Sensor(
     "sensor.sec1000_export_policy", "SEC1000 Export Policy", icon="mdi:cash-clock"
@@ -208,3 +218,39 @@ POLICY_SWITCH = Helper(
 HELPERS_BY_ENTITY = {helper.entity_id: helper for helper in (*HELPERS, POLICY_SWITCH)}
 SETPOINT = HELPERS_BY_ENTITY["input_number.sec1000_export_limit_setpoint"]
 EXPORT_SWITCH = HELPERS_BY_ENTITY["input_boolean.sec1000_export"]
+
+
+def sensor_value(state: StateModel, sensor: Sensor) -> str:
+    """A sensor's state as Home Assistant gets it ("unavailable" when the controller is silent)."""
+    if key := TELEMETRY_KEY_BY_ENTITY.get(sensor.entity_id):
+        if not state.telemetry_available or state.telemetry is None:
+            return UNAVAILABLE
+        return str(state.telemetry[key])
+    if sensor is EXPORT_LIMIT:
+        return (
+            UNAVAILABLE if state.export_limit_kw is None else str(round(state.export_limit_kw, 2))
+        )
+    if sensor is EXPORT_STATE:
+        return state.export_state or "unknown"
+    if sensor is MODULE_STARTED:
+        return "on" if state.module_started else "off"
+    if sensor is EXPORT_GUARD:
+        return state.guard.state.value
+    if sensor is EXPORT_POLICY:
+        return str(state.policy.get("state", "disabled"))
+    if key := ENERGY_KEY_BY_ENTITY.get(sensor.entity_id):
+        return f"{state.energy.get('totals', {}).get(key, 0.0):.3f}"
+    if sensor is TIME_AT_LIMIT:
+        return f"{state.energy.get('time_at_limit_today', 0.0):.1f}"
+    if operation := FEEDBACK_OPERATION_BY_ENTITY.get(sensor.entity_id):
+        return str(state.feedback[operation])
+    raise KeyError(sensor.entity_id)
+
+
+def sensor_extra_attributes(state: StateModel, sensor: Sensor) -> dict[str, Any]:
+    """The attributes a sensor carries beyond its description (the guard's and the policy's)."""
+    if sensor is EXPORT_GUARD:
+        return dict(state.guard.attributes())
+    if sensor is EXPORT_POLICY:
+        return dict(state.policy.get("attributes", {}))
+    return {}

@@ -100,6 +100,16 @@ class HomeAssistantRest:
         )
         return result
 
+    async def delete_state(self, entity_id: str) -> bool:
+        """DELETE /api/states/<entity_id>: remove a posted state; False when there was none."""
+        try:
+            await self.request("DELETE", f"states/{entity_id}")
+        except HttpStatusError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
     async def call_service(
         self, domain: str, service: str, data: dict[str, Any] | None = None
     ) -> Any:

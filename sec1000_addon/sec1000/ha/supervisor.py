@@ -53,7 +53,8 @@ class SupportsToDict(Protocol):
 
 
 class SupervisorOptionsStore:
-    """Reads and writes the add-on's options through the Supervisor API (/addons/self/…)."""
+    """The Supervisor API the add-on uses: its options (/addons/self/…), its own info, and the
+    MQTT broker it provides (/services/mqtt)."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str) -> None:
         self.http = HttpEndpoint(session, base_url, token, TIMEOUT)
@@ -98,3 +99,28 @@ class SupervisorOptionsStore:
         if not isinstance(options, dict):
             raise SupervisorError(f"the Supervisor's add-on info has no options: {data!r:.200}")
         return options
+
+    async def addon_info(self) -> dict[str, Any]:
+        """`data` of GET /addons/self/info (slug, options, …)."""
+        data = await self._call("GET", "/addons/self/info")
+        if not isinstance(data, dict):
+            raise SupervisorError(f"the Supervisor's add-on info is not an object: {data!r:.200}")
+        return data
+
+    async def mqtt_service(self) -> dict[str, Any] | None:
+        """The broker of `services: mqtt:want` (host, port, ssl, username, password, protocol),
+        or None when no add-on provides one (the Supervisor answers an error then).
+
+        Raises CannotConnectError when the Supervisor does not answer.
+        """
+        status, text = await self.http.call("GET", "/services/mqtt")
+        if status >= 400:
+            return None
+        try:
+            payload = decode_json(text, "GET /services/mqtt")
+        except InvalidResponseError:
+            return None
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, dict) or not data.get("host"):
+            return None
+        return data

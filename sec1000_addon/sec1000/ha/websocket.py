@@ -574,3 +574,7 @@ class HomeAssistantClient:
     async def get_state(self, entity_id: str) -> State | None:
         """GET /api/states/<entity_id>; None when Home Assistant does not know it."""
         return await self.api.get_state(entity_id)
+
+    async def delete_state(self, entity_id: str) -> bool:
+        """DELETE /api/states/<entity_id>; False when Home Assistant had no such state."""
+        return await self.api.delete_state(entity_id)

@@ -35,7 +35,7 @@ class Field:
     key: str
     label: str
     help: str = ""
-    widget: str = "number"  # text | number | radio | checkbox | select
+    widget: str = "number"  # text | number | radio | checkbox | select | password
     step: str | None = None
     unit: str = ""
 
@@ -175,6 +175,36 @@ STEPS = (
         ),
     ),
     Step(
+        "home_assistant",
+        "5",
+        "Home Assistant",
+        "How the entities reach Home Assistant: as a device through MQTT, or as plain states.",
+        (
+            Field(
+                "entities",
+                "Entities",
+                "auto: MQTT when a broker is found (the Mosquitto add-on, or the broker below), "
+                "else REST; mqtt: always MQTT; rest: states through the REST API and helpers.",
+                widget="select",
+            ),
+            Field(
+                "mqtt_host",
+                "MQTT broker",
+                "Only outside the Supervisor: the broker's address. Under the Supervisor the "
+                "Mosquitto add-on is found by itself.",
+                "text",
+            ),
+            Field("mqtt_port", "MQTT port", "The broker's TCP port, usually 1883."),
+            Field("mqtt_username", "MQTT user name", "Empty when the broker needs none.", "text"),
+            Field(
+                "mqtt_password",
+                "MQTT password",
+                "Stored, never shown or logged. Leave empty to keep the one saved.",
+                "password",
+            ),
+        ),
+    ),
+    Step(
         "advanced",
         "",
         "Advanced",
@@ -230,7 +260,9 @@ def submitted(step: Step, form: Mapping[str, Any]) -> dict[str, Any]:
     for key in step.keys:
         if key in form:
             raw = getall(key)[-1] if getall is not None else form[key]
-            values[key] = raw if isinstance(raw, str) else str(raw)
+            value = raw if isinstance(raw, str) else str(raw)
+            if value or SPECS_BY_KEY[key].kind != "password":  # empty keeps the saved password
+                values[key] = value
     return values
 
 

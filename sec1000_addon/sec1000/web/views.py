@@ -142,7 +142,7 @@ async def command(request: web.Request) -> web.Response:
 
 
 def diagnostics_data(app: web.Application) -> dict[str, Any]:
-    """Everything a bug report needs, JSON-ready (no secrets: the options hold none)."""
+    """Everything a bug report needs, JSON-ready (no secrets: the MQTT password is masked)."""
     runtime = app[RUNTIME]
     state = runtime.state
     health = runtime.link.health
@@ -150,7 +150,7 @@ def diagnostics_data(app: web.Application) -> dict[str, Any]:
     return {
         "version": __version__,
         "generated_at": time.time(),
-        "options": runtime.options.to_dict(),
+        "options": runtime.options.public_dict(),
         "options_error": runtime.options_error.errors if runtime.options_error else None,
         "options_warnings": runtime.options.warnings(),
         "link": {

@@ -1,0 +1,279 @@
+"""The Home Assistant side as `serve` runs it: the WebSocket bridge, and the MQTT device when
+the entities go through a broker.
+
+The `entities` option chooses: `rest` posts states and creates helpers; `mqtt` announces one
+device through the broker; `auto` is MQTT when a broker is found (the `mqtt_host` option, else
+the Supervisor's MQTT service), else REST. A change of these options switches in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from sec1000 import __version__
+from sec1000.ha import Endpoint, HomeAssistantError
+from sec1000.ha.bridge import Bridge
+from sec1000.ha.discovery import DeviceInfo, components
+from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
+from sec1000.ha.supervisor import SupervisorOptionsStore
+from sec1000.ha.websocket import HomeAssistantClient
+from sec1000.options import Options
+from sec1000.runtime import Runtime
+from sec1000.state import StateEvent, Topic
+
+_LOGGER = logging.getLogger(__name__)
+
+ENTITY_OPTIONS = ("entities", "mqtt_host", "mqtt_port", "mqtt_username", "mqtt_password")
+BROKER_LOOKUP_INTERVAL = 60.0  # while MQTT is chosen and no broker is known
+REST_CLEARED_TIMEOUT = 20.0  # the REST states must go before the MQTT entities come
+MQTT_NOTIFICATION_AFTER = 30.0  # seconds without the broker before Home Assistant is told
+
+
+class HomeAssistantAdapter:
+    """The client, the bridge and the MQTT device together."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        endpoint: Endpoint | None,
+        session: aiohttp.ClientSession,
+        *,
+        supervisor: SupervisorOptionsStore | None = None,
+        panel_url: str | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.client = HomeAssistantClient(endpoint, session) if endpoint is not None else None
+        self.bridge = Bridge(runtime, self.client) if self.client is not None else None
+        self.supervisor = supervisor
+        self.panel_url = panel_url
+        self.mqtt: MqttDevice | None = None
+        self.entity_mode = "rest"  # in effect now
+        self.broker: Broker | None = None
+        self.broker_lookup_interval = BROKER_LOOKUP_INTERVAL
+        self._entity_options = self._watched(runtime.options)
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._unsubscribe: Callable[[], None] | None = None
+        if self.bridge is not None:
+            self.bridge.mqtt_entity_ids = self.mqtt_entity_ids
+            self.bridge.mqtt_problem = self.mqtt_problem
+
+    # -- life cycle
+
+    def start(self) -> None:
+        """Choose the entity mode, then connect (with retries) in the background."""
+        self._spawn(self._start())
+
+    async def stop(self) -> None:
+        """Disconnect and stop every task (the MQTT device says offline)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.mqtt is not None:
+            await self.mqtt.stop()
+        if self.client is not None:
+            await self.client.stop()
+        if self.bridge is not None:
+            await self.bridge.stop()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _start(self) -> None:
+        async with self._lock:
+            mode, broker = await self._choose()
+            self.entity_mode, self.broker = mode, broker
+            if mode == "rest" and broker is not None:
+                await self._remove_leftover(broker)
+            if self.bridge is not None and self.client is not None:
+                self.bridge.mode = mode
+                self.bridge.start()
+                self.client.start()
+            if mode == "mqtt":
+                await self._start_mqtt(broker)
+        self._unsubscribe = self.runtime.state.subscribe(self._on_state_event)
+        self._spawn(self._look_for_broker())
+
+    # -- choosing and switching
+
+    @staticmethod
+    def _watched(options: Options) -> tuple[Any, ...]:
+        return tuple(getattr(options, key) for key in ENTITY_OPTIONS)
+
+    async def _choose(self) -> tuple[str, Broker | None]:
+        options = self.runtime.options
+        broker = await self._find_broker(options)
+        if options.entities == "mqtt" or (options.entities == "auto" and broker is not None):
+            return "mqtt", broker
+        return "rest", broker
+
+    async def _find_broker(self, options: Options) -> Broker | None:
+        """The `mqtt_host` option when set, else the Supervisor's MQTT service, else None."""
+        if options.mqtt_host:
+            return Broker(
+                options.mqtt_host,
+                options.mqtt_port,
+                options.mqtt_username or None,
+                options.mqtt_password or None,
+                source="options",
+            )
+        if self.supervisor is None:
+            return None
+        try:
+            service = await self.supervisor.mqtt_service()
+        except HomeAssistantError as err:
+            _LOGGER.warning("cannot ask the Supervisor for an MQTT broker: %s", err)
+            return None
+        if service is None:
+            return None
+        try:
+            port = int(service.get("port") or 1883)
+        except (TypeError, ValueError):
+            port = 1883
+        return Broker(
+            str(service["host"]),
+            port,
+            str(service.get("username") or "") or None,
+            str(service.get("password") or "") or None,
+            ssl=bool(service.get("ssl")),
+            source="the Supervisor",
+        )
+
+    async def apply(self) -> None:
+        """Choose again and switch in place: REST ⇄ MQTT, or to another broker."""
+        async with self._lock:
+            mode, broker = await self._choose()
+            previous = self.mqtt
+            self.entity_mode, self.broker = mode, broker
+            if mode == "rest":
+                if previous is not None:
+                    self.mqtt = None
+                    await previous.stop(remove=True)
+                if self.bridge is not None:
+                    await self.bridge.set_mode("rest")
+                return
+            if previous is not None and previous.broker == broker:
+                return
+            if previous is not None:
+                self.mqtt = None
+                await previous.stop(remove=True)
+            if self.bridge is not None:
+                await self.bridge.set_mode("mqtt")
+            await self._start_mqtt(broker)
+
+    async def _start_mqtt(self, broker: Broker | None) -> None:
+        """Announce once the REST states and helpers are gone (no `_2` ids)."""
+        if broker is None:
+            _LOGGER.warning("entities set to MQTT, but no MQTT broker found: looking again")
+            self._mark_notifications()
+            return
+        if self.bridge is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(REST_CLEARED_TIMEOUT):
+                    await self.bridge.rest_cleared.wait()
+        self.mqtt = MqttDevice(self.runtime, broker, await self._device_info())
+        self.mqtt.on_change = self._mark_notifications
+        self.mqtt.start()
+
+    async def _remove_leftover(self, broker: Broker) -> None:
+        try:
+            if await remove_leftover(broker, self.runtime.options):
+                _LOGGER.info("removed the MQTT device of an earlier run (entities: rest)")
+        except Exception as err:
+            _LOGGER.warning("could not check %s for an earlier MQTT device: %s", broker, err)
+
+    async def _device_info(self) -> DeviceInfo:
+        url = self.panel_url
+        if url is None and self.supervisor is not None:
+            try:
+                slug = (await self.supervisor.addon_info()).get("slug")
+            except HomeAssistantError as err:
+                _LOGGER.debug("no add-on slug for the device page: %s", err)
+            else:
+                url = f"homeassistant://hassio/ingress/{slug}" if slug else None
+        return DeviceInfo(__version__, url)
+
+    def _on_state_event(self, event: StateEvent) -> None:
+        if event.topic is not Topic.OPTIONS:
+            return
+        watched = self._watched(self.runtime.options)
+        if watched != self._entity_options:
+            self._entity_options = watched
+            self._spawn(self._apply_logged())
+
+    async def _apply_logged(self) -> None:
+        try:
+            await self.apply()
+        except Exception:
+            _LOGGER.exception("switching the entity mode failed")
+
+    async def _look_for_broker(self) -> None:
+        """While MQTT is chosen but no broker is known, ask again now and then."""
+        while True:
+            await asyncio.sleep(self.broker_lookup_interval)
+            if self.runtime.options.entities != "rest" and self.broker is None:
+                await self._apply_logged()
+
+    # -- status
+
+    def _mark_notifications(self) -> None:
+        if self.bridge is not None:
+            self.bridge.notifications_changed()
+
+    def mqtt_entity_ids(self) -> list[str]:
+        """The MQTT device's entity ids under the current options."""
+        return [component.entity_id for component in components(self.runtime.options)]
+
+    def mqtt_problem(self) -> str | None:
+        """Why the MQTT device is not in Home Assistant, when it should be (a notification)."""
+        if self.entity_mode != "mqtt":
+            return None
+        if self.broker is None:
+            return (
+                "The entities are set to MQTT, but no broker was found: install and start the "
+                "Mosquitto broker add-on, or set the MQTT broker on the panel's Setup page. The "
+                "add-on looks again every minute; meanwhile the SEC1000 entities are missing."
+            )
+        device = self.mqtt
+        if device is None or device.connected or device.failing_since is None:
+            return None
+        if time.time() - device.failing_since < MQTT_NOTIFICATION_AFTER:
+            return None
+        return (
+            f"The add-on cannot reach the MQTT broker {device.broker.host}:{device.broker.port} "
+            f"({device.last_error}). It keeps retrying; the SEC1000 entities are unavailable "
+            "meanwhile."
+        )
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The Home Assistant connection, the entity mode and the broker, for the panel."""
+        out: dict[str, Any] = (
+            self.client.diagnostics()
+            if self.client is not None
+            else {"connected": False, "status": "not configured"}
+        )
+        out["entities"] = {
+            "option": self.runtime.options.entities,
+            "mode": self.entity_mode,
+            "broker": str(self.broker) if self.broker else None,
+            "mqtt": self.mqtt.diagnostics() if self.mqtt is not None else None,
+            "problem": self.mqtt_problem(),
+        }
+        return out
+
+    @property
+    def price_sensors(self) -> dict[str, str]:
+        """The sensors priced per kWh that Home Assistant has (the Setup page offers them)."""
+        return self.bridge.price_sensors if self.bridge is not None else {}

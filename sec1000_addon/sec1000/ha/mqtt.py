@@ -1,0 +1,334 @@
+"""The MQTT device: announces the entities, keeps their states, and takes their commands.
+
+One connection to the broker (aiomqtt), kept up with retries. On every connect, and whenever
+Home Assistant says `online` on `homeassistant/status`, the device is announced again and every
+state is published again (retained, so Home Assistant also finds them after its own restart).
+Commands go through the same command registry and guard as every other source, origin `mqtt`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+from sec1000.commands import CommandName, spec_of
+from sec1000.common.backoff import backoff_delays
+from sec1000.ha.discovery import (
+    AVAILABILITY_TOPIC,
+    COMMAND_TOPICS,
+    CONTROL_MODE,
+    DISCOVERY_TOPIC,
+    EXPORT_SWITCH,
+    HA_STATUS_TOPIC,
+    OFFLINE,
+    ON,
+    ONLINE,
+    POLICY_SWITCH,
+    PRESS,
+    SETPOINT,
+    Component,
+    DeviceInfo,
+    by_command_topic,
+    components,
+    retained_topics,
+    state_payloads,
+)
+from sec1000.operations import Call, Origin
+from sec1000.options import Options
+from sec1000.protocol import InvalidInputError
+from sec1000.runtime import Runtime
+from sec1000.state import StateEvent
+
+_LOGGER = logging.getLogger(__name__)
+
+MQTT = Origin("mqtt")
+KEEPALIVE = 30
+SHOWN_PAYLOAD = 40  # characters of a bad payload quoted back in its feedback
+
+
+@dataclass(frozen=True, slots=True)
+class Broker:
+    """Where the broker is and how to sign in; `source` says who told (never the password)."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    ssl: bool = False
+    source: str = "options"
+
+    def __repr__(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"Broker({user}{self.host}:{self.port} from {self.source})"
+
+    __str__ = __repr__
+
+
+def shown(payload: str) -> str:
+    """A payload as quoted back: short, one line."""
+    text = payload if len(payload) <= SHOWN_PAYLOAD else payload[: SHOWN_PAYLOAD - 1] + "…"
+    return repr(text)
+
+
+def client_for(broker: Broker, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+    """A client for one connection (aiomqtt clients are not reused)."""
+    return aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=broker.username or None,
+        password=broker.password or None,
+        identifier=f"sec1000-{secrets.token_hex(4)}",
+        will=will,
+        keepalive=KEEPALIVE,
+        timeout=10,
+        tls_context=ssl.create_default_context() if broker.ssl else None,
+    )
+
+
+async def remove_leftover(broker: Broker, options: Options, wait: float = 2.0) -> bool:
+    """Remove the device an earlier run left on the broker (its retained discovery message);
+    True when there was one. Raises aiomqtt.MqttError when the broker cannot be reached."""
+    async with client_for(broker) as client:
+        await client.subscribe(DISCOVERY_TOPIC, qos=1)
+        found = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):  # a retained message comes at once, if any
+                async for message in client.messages:
+                    found = bool(message.payload)
+                    break
+        if found:
+            for topic in retained_topics(options):
+                await client.publish(topic, b"", qos=1, retain=True)
+        return found
+
+
+class MqttDevice:
+    """The add-on's entities as one MQTT device, kept in step with the state model."""
+
+    def __init__(self, runtime: Runtime, broker: Broker, info: DeviceInfo) -> None:
+        self.runtime = runtime
+        self.broker = broker
+        self.info = info
+        self.connected = False
+        self.connects = 0
+        self.announcements = 0
+        self.status = "not started"
+        self.last_error: str | None = None
+        self.failing_since: float | None = None  # first failed connect of the current outage
+        self.on_change: Callable[[], None] | None = None  # told when connected/status change
+        self.retry_max = 30.0
+        self._client: aiomqtt.Client | None = None
+        self._published: dict[str, str] = {}
+        self._announced: str | None = None
+        self._dirty = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # -- life cycle
+
+    def start(self) -> None:
+        """Connect (with retries) and follow the state model in the background."""
+        self._unsubscribe = self.runtime.state.subscribe(self._on_state_event)
+        self._runner = asyncio.create_task(self._run())
+
+    async def stop(self, *, remove: bool = False) -> None:
+        """Say offline (or remove the device from Home Assistant) and disconnect."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        client = self._client
+        if client is not None and self.connected:
+            with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
+                async with asyncio.timeout(5):
+                    if remove:
+                        await self._remove(client)
+                    else:
+                        await client.publish(AVAILABILITY_TOPIC, OFFLINE, qos=1, retain=True)
+        tasks = [*self._tasks, *([self._runner] if self._runner else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._set(False, "stopped")
+
+    async def _remove(self, client: aiomqtt.Client) -> None:
+        """An empty retained config removes the device; the retained states go too."""
+        await client.publish(DISCOVERY_TOPIC, b"", qos=1, retain=True)
+        for topic in (*self._published, AVAILABILITY_TOPIC):
+            await client.publish(topic, b"", qos=1, retain=True)
+        self._published.clear()
+        self._announced = None
+
+    def _set(self, connected: bool, status: str) -> None:
+        changed = (connected, status) != (self.connected, self.status)
+        self.connected, self.status = connected, status
+        if changed and self.on_change is not None:
+            self.on_change()
+
+    def diagnostics(self) -> dict[str, Any]:
+        """For the panel and diagnostics (never the password)."""
+        return {
+            "broker": str(self.broker),
+            "connected": self.connected,
+            "status": self.status,
+            "last_error": self.last_error,
+            "connects": self.connects,
+            "announcements": self.announcements,
+        }
+
+    def entity_ids(self) -> list[str]:
+        """The entity ids this device gives Home Assistant now."""
+        return [component.entity_id for component in components(self.runtime.options)]
+
+    # -- the connection
+
+    def _client_for(self) -> aiomqtt.Client:
+        return client_for(
+            self.broker, aiomqtt.Will(AVAILABILITY_TOPIC, OFFLINE, qos=1, retain=True)
+        )
+
+    async def _run(self) -> None:
+        delays = backoff_delays(maximum=self.retry_max)
+        while True:
+            try:
+                async with self._client_for() as client:
+                    self._client = client
+                    self.connects += 1
+                    self.failing_since = None
+                    self.last_error = None
+                    delays = backoff_delays(maximum=self.retry_max)
+                    await client.subscribe(HA_STATUS_TOPIC, qos=1)
+                    await client.subscribe(COMMAND_TOPICS, qos=1)
+                    await self._announce(client)
+                    self._set(True, f"connected to {self.broker.host}:{self.broker.port}")
+                    _LOGGER.info("MQTT: connected to %s", self.broker)
+                    publisher = self._spawn(self._publisher(client))
+                    try:
+                        async for message in client.messages:
+                            self._received(message)
+                    finally:
+                        publisher.cancel()
+                raise aiomqtt.MqttError("the broker closed the connection")
+            except aiomqtt.MqttError as err:
+                self._client = None
+                self.last_error = str(err) or type(err).__name__
+                if self.failing_since is None:
+                    self.failing_since = time.time()
+                delay = next(delays)
+                self._set(
+                    False, f"no broker at {self.broker.host}:{self.broker.port}: {self.last_error}"
+                )
+                _LOGGER.warning("MQTT: %s; retrying in %.0f s", self.status, delay)
+                await asyncio.sleep(delay)
+
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        """The discovery message, then online, then every state (Home Assistant subscribes to
+        the state topics as it creates the entities; retained states reach it then)."""
+        message = self.info.message(self.runtime.options)
+        await client.publish(DISCOVERY_TOPIC, message, qos=1, retain=True)
+        self._announced = message
+        self.announcements += 1
+        await client.publish(AVAILABILITY_TOPIC, ONLINE, qos=1, retain=True)
+        self._published.clear()
+        await self._publish_states(client)
+
+    async def _publish_states(self, client: aiomqtt.Client) -> None:
+        options = self.runtime.options
+        if self.info.message(options) != self._announced:  # a price sensor added or removed
+            await self._announce(client)
+            return
+        for topic, payload in state_payloads(self.runtime.state, options).items():
+            if self._published.get(topic) != payload:
+                await client.publish(topic, payload, qos=1, retain=True)
+                self._published[topic] = payload
+
+    async def _publisher(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self._publish_states(client)
+            except aiomqtt.MqttError as err:
+                _LOGGER.debug("MQTT: publishing failed (%s); everything is sent on reconnect", err)
+                return
+
+    def _on_state_event(self, event: StateEvent) -> None:
+        self._dirty.set()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- from Home Assistant
+
+    def _received(self, message: aiomqtt.Message) -> None:
+        topic = str(message.topic)
+        raw = message.payload
+        if isinstance(raw, bytes | bytearray):
+            try:
+                payload = bytes(raw).decode("utf-8")
+            except UnicodeDecodeError:
+                payload = "\ufffd" * min(len(raw), SHOWN_PAYLOAD)  # shown as junk, never run
+        else:
+            payload = "" if raw is None else str(raw)
+        if topic == HA_STATUS_TOPIC:
+            if payload == ONLINE and self._client is not None:
+                _LOGGER.info("MQTT: Home Assistant is back online; announcing again")
+                self._spawn(self._announce(self._client))
+            return
+        component = by_command_topic(self.runtime.options).get(topic)
+        if component is None:
+            _LOGGER.debug("MQTT: ignoring %s", topic)
+            return
+        self._spawn(self._command(component, payload))
+
+    async def _command(self, component: Component, payload: str) -> None:
+        ops = self.runtime.ops
+        text = payload.strip()
+        if component.command is not None:
+            if text != PRESS:
+                self._invalid(
+                    component.command,
+                    f"{component.entity_id}: expected {PRESS}, got {shown(payload)}",
+                )
+                return
+            await ops.run(component.command, {}, MQTT)
+        elif component is SETPOINT:
+            await ops.run(CommandName.SET_EXPORT_LIMIT, {"limit": text}, MQTT)
+        elif component is EXPORT_SWITCH:
+            if text == "on":
+                await ops.export_enable(MQTT)
+            elif text == "off":
+                await ops.export_disable(MQTT)
+            else:
+                self._invalid(
+                    CommandName.EXPORT_TOGGLE,
+                    f"{component.entity_id}: expected on or off, got {shown(payload)}",
+                )
+        elif component is CONTROL_MODE:
+            await ops.run(CommandName.SET_CONTROL_MODE, {"mode": text}, MQTT)
+        elif component is POLICY_SWITCH:
+            if text.upper() not in (ON, "OFF"):
+                _LOGGER.warning(
+                    "MQTT: %s: expected ON or OFF, got %s", component.entity_id, shown(payload)
+                )
+                return
+            await self.runtime.update_options({"price_policy": text.upper() == ON})
+            _LOGGER.info("price policy turned %s by mqtt", text.lower())
+
+    def _invalid(self, command: CommandName, message: str) -> None:
+        """A payload that means nothing: feedback 128 in words, and nothing sent."""
+        spec = spec_of(command.value)
+        assert spec is not None
+        self.runtime.ops.invalid(Call(spec, MQTT), InvalidInputError(message))
