@@ -9,6 +9,8 @@ It stands where the add-on expects `http://supervisor` and behaves like the Supe
 - `/core/websocket` answers 502 while Home Assistant is not running; it does the auth phase itself
   (`auth_required`, then the add-on's token → `auth_ok` or `auth_invalid`), then connects upstream
   with the real token and relays every frame both ways;
+- `GET /services/mqtt`: the broker in `fake.mqtt` (as the Mosquitto add-on provides it), or
+  400 "No service mqtt available" while it is None, as the Supervisor answers without one;
 - `GET /addons/self/info` and `POST /addons/self/options` (body `{"options": {...}}`, stored in
   `app[OPTIONS]`); `fake.reject_options = "message"` makes the next saves fail like a schema error.
 
@@ -39,6 +41,7 @@ class FakeSupervisorState:
     addon_token: str = ADDON_TOKEN
     options: dict[str, Any] = field(default_factory=dict)
     reject_options: str | None = None  # the message of the refusal, or None to accept
+    mqtt: dict[str, Any] | None = None  # GET /services/mqtt's data: host, port, ssl, username…
     saved: list[dict[str, Any]] = field(default_factory=list)  # every accepted options body
     rest_calls: list[str] = field(default_factory=list)  # "METHOD /path" of forwarded calls
     websockets_opened: int = 0
@@ -197,6 +200,17 @@ async def addon_info(request: web.Request) -> web.Response:
     )
 
 
+async def mqtt_service(request: web.Request) -> web.Response:
+    """GET /services/mqtt."""
+    _check_token(request)
+    fake = request.app[FAKE]
+    if fake.mqtt is None:
+        return web.json_response(
+            {"result": "error", "message": "No service mqtt available"}, status=400
+        )
+    return web.json_response({"result": "ok", "data": fake.mqtt})
+
+
 async def addon_options(request: web.Request) -> web.Response:
     """POST /addons/self/options: {"options": {...}} replaces the stored options."""
     _check_token(request)
@@ -240,4 +254,5 @@ def create_fake_supervisor(ha_url: str, ha_token: str) -> web.Application:
     app.router.add_get("/core/websocket", core_websocket)
     app.router.add_get("/addons/self/info", addon_info)
     app.router.add_post("/addons/self/options", addon_options)
+    app.router.add_get("/services/mqtt", mqtt_service)
     return app

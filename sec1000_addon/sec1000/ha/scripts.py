@@ -26,6 +26,10 @@ _LOGGER = logging.getLogger(__name__)
 ANSWER_TIMEOUT_S = 60
 TIMEOUT_MESSAGE = f"the add-on did not answer within {ANSWER_TIMEOUT_S} s"
 EDITED = "edited by the user"
+NOT_LOADED = (
+    "written, but Home Assistant does not load it: configuration.yaml needs "
+    "`script: !include scripts.yaml`"
+)
 MARKER = re.compile(r"\[sec1000:([0-9a-f]{12})\]")
 SCRIPT_COMMANDS: tuple[CommandSpec, ...] = COMMANDS
 # The result that ends a run: export_toggle answers as the export_enable or export_disable it ran
@@ -167,7 +171,6 @@ async def install_scripts(rest: HomeAssistantRest) -> list[ScriptOutcome]:
             outcome = await _install(rest, spec)
         except HomeAssistantError as err:
             outcome = ScriptOutcome(f"script.{script_object_id(spec)}", "failed", str(err))
-        _LOGGER.info("%s: %s %s", outcome.entity_id, outcome.action, outcome.detail)
         outcomes.append(outcome)
     if any(outcome.action in ("created", "updated") for outcome in outcomes):
         # The config API reloads scripts in a task of its own after answering; this blocking
@@ -176,4 +179,31 @@ async def install_scripts(rest: HomeAssistantRest) -> list[ScriptOutcome]:
             await rest.call_service("script", "reload")
         except HomeAssistantError as err:
             _LOGGER.warning("script.reload failed (Home Assistant reloads by itself): %s", err)
+    outcomes = await _check_loaded(rest, outcomes)
+    for outcome in outcomes:
+        _LOGGER.info("%s: %s %s", outcome.entity_id, outcome.action, outcome.detail)
     return outcomes
+
+
+async def _check_loaded(
+    rest: HomeAssistantRest, outcomes: list[ScriptOutcome]
+) -> list[ScriptOutcome]:
+    """Each script written is a service now; a written one that is not becomes "failed"."""
+    try:
+        services = await rest.request("GET", "services")
+    except HomeAssistantError as err:
+        _LOGGER.warning("cannot list the services to check the scripts: %s", err)
+        return outcomes
+    # The service is named after the config key, even when the user renamed the entity.
+    loaded = {
+        f"script.{name}"
+        for domain in services
+        if isinstance(domain, dict) and domain.get("domain") == "script"
+        for name in domain.get("services", {})
+    }
+    return [
+        ScriptOutcome(outcome.entity_id, "failed", NOT_LOADED)
+        if outcome.action in ("created", "updated", "unchanged") and outcome.entity_id not in loaded
+        else outcome
+        for outcome in outcomes
+    ]

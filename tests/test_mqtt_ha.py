@@ -1,0 +1,315 @@
+"""The MQTT device in a real Home Assistant Core, through a real broker (mosquitto).
+
+Home Assistant's MQTT integration is set up through its config-flow API; the broker reaches the
+add-on through the FAKE Supervisor's `/services/mqtt` (the real Supervisor cannot run here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sec1000.ha import Endpoint
+from sec1000.ha.adapter import HomeAssistantAdapter
+from sec1000.ha.bridge import MOVED_NOTIFICATION, MQTT_NOTIFICATION
+from sec1000.ha.discovery import components
+from sec1000.ha.entities import ALL_SENSORS, HELPERS
+from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
+from sec1000.ha.websocket import WebSocketConnection
+from sec1000.protocol import ControlMode, PhaseMeasurement, write_export_limit_request
+from sec1000.runtime import Runtime
+from sec1000.simulator import SimulatorServer
+
+from tests.conftest import eventually
+from tests.fake_supervisor import ADDON_TOKEN, FAKE, create_fake_supervisor
+from tests.ha_harness import HomeAssistant
+from tests.mqtt_broker import Mosquitto
+from tests.test_ha_bridge import User
+
+pytestmark = pytest.mark.homeassistant
+
+
+async def set_up_mqtt(ha: HomeAssistant, broker: Mosquitto) -> None:
+    """Home Assistant's MQTT integration on the test broker, through the config-flow API."""
+    async with aiohttp.ClientSession(headers=ha.headers) as session:
+        async with session.post(
+            f"{ha.api_url}/config/config_entries/flow", json={"handler": "mqtt"}
+        ) as response:
+            flow = await response.json()
+            assert response.status == 200, flow
+        async with session.post(
+            f"{ha.api_url}/config/config_entries/flow/{flow['flow_id']}",
+            json={"broker": broker.host, "port": broker.port},
+        ) as response:
+            result = await response.json()
+            assert result.get("type") == "create_entry", result
+
+
+@asynccontextmanager
+async def ha_user(ha: HomeAssistant) -> AsyncIterator[User]:
+    async with aiohttp.ClientSession() as session:
+        endpoint = Endpoint(ha.api_url, ha.websocket_url, ha.token, "test")
+        ws = await WebSocketConnection.open(session, endpoint)
+        try:
+            yield User(ha, session, ws)
+        finally:
+            await ws.close()
+
+
+@asynccontextmanager
+async def addon_with_broker(
+    runtime: Runtime, supervisor: TestServer, broker: Mosquitto | None
+) -> AsyncIterator[HomeAssistantAdapter]:
+    """The add-on under the FAKE Supervisor, which offers `broker` as its MQTT service."""
+    fake = supervisor.app[FAKE]
+    fake.mqtt = (
+        None
+        if broker is None
+        else {"host": broker.host, "port": broker.port, "ssl": False, "protocol": "3.1.1"}
+    )
+    base = str(supervisor.make_url("")).rstrip("/")
+    env = {"SUPERVISOR_TOKEN": ADDON_TOKEN, "SUPERVISOR_URL": base}
+    endpoint = endpoint_from_env(env)
+    async with aiohttp.ClientSession() as session:
+        adapter = HomeAssistantAdapter(
+            runtime,
+            endpoint,
+            session,
+            supervisor=SupervisorOptionsStore(session, base, ADDON_TOKEN),
+        )
+        assert adapter.client is not None
+        adapter.client.backoff_max = 1
+        adapter.broker_lookup_interval = 0.5
+        adapter.start()
+        try:
+            yield adapter
+        finally:
+            await adapter.stop()
+
+
+async def registry(user: User) -> list[dict[str, Any]]:
+    """The entity registry's entries of the add-on (its ids all start with sec1000)."""
+    entries = await user.ws.send_command({"type": "config/entity_registry/list"})
+    return [e for e in entries if e["entity_id"].split(".", 1)[1].startswith("sec1000")]
+
+
+async def devices(user: User) -> list[dict[str, Any]]:
+    """The device registry's SEC1000 devices."""
+    items = await user.ws.send_command({"type": "config/device_registry/list"})
+    return [d for d in items if ["mqtt", "sec1000"] in d["identifiers"]]
+
+
+async def wait_async(check: Any, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within:g} s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def mqtt_entities_in_place(user: User, runtime: Runtime) -> bool:
+    wanted = {component.entity_id for component in components(runtime.options)}
+    entries = [e for e in await registry(user) if e["platform"] == "mqtt"]
+    return {e["entity_id"] for e in entries} == wanted
+
+
+async def helpers(user: User) -> set[str]:
+    out: set[str] = set()
+    for domain in ("input_button", "input_number", "input_boolean"):
+        items = await user.ws.send_command({"type": f"{domain}/list"})
+        out |= {f"{domain}.{item['id']}" for item in items if item["id"].startswith("sec1000")}
+    return out
+
+
+async def test_the_mqtt_device_in_home_assistant(
+    runtime: Runtime,
+    simulator: SimulatorServer,
+    fresh_home_assistant: HomeAssistant,
+    mosquitto: Mosquitto,
+    aiohttp_server: Any,
+) -> None:
+    ha = fresh_home_assistant
+    await set_up_mqtt(ha, mosquitto)
+    await runtime.ops.get_telemetry_data()
+    await runtime.ops.get_export_limit()
+    supervisor = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
+    async with addon_with_broker(runtime, supervisor, mosquitto) as addon:
+        async with ha_user(ha) as user:
+            # every entity id exactly, unique ids, one device
+            await wait_async(lambda: mqtt_entities_in_place(user, runtime), 60, "the MQTT entities")
+            entries = await registry(user)
+            assert not [e for e in entries if e["entity_id"].endswith("_2")]
+            assert len({e["unique_id"] for e in entries}) == len(entries)
+            (device,) = await devices(user)
+            assert {e["device_id"] for e in entries} == {device["id"]}
+            assert (device["manufacturer"], device["model"]) == ("GoodWe", "SEC1000")
+            assert device["configuration_url"] == "homeassistant://hassio/ingress/local_sec1000"
+            assert await helpers(user) == set()  # MQTT replaces the helpers
+            assert addon.entity_mode == "mqtt"
+            telemetry = runtime.state.telemetry
+            assert telemetry is not None
+            await user.wait_value("sensor.sec1000_v1", str(telemetry["v1"]), within=20)
+            await user.wait_value("binary_sensor.sec1000_connected", "on")
+            state = await user.state("sensor.sec1000_v1")
+            assert (
+                state is not None and state["attributes"]["friendly_name"] == "SEC1000 Voltage L1"
+            )
+
+            # each button, the number, the switch and the select: exact frames, then the feedback
+            for command in ("export_disable", "export_enable", "get_export_limit", "set_datetime"):
+                simulator.exchanges.clear()
+                before = len(runtime.state.commands)
+                await user.call("button", "press", entity_id=f"button.sec1000_{command}")
+                await eventually(lambda n=before: len(runtime.state.commands) > n, 15, command)
+                assert simulator.requests(), command
+                assert runtime.state.commands[-1].source == "mqtt"
+                await user.wait_value(f"sensor.sec1000_{command}_feedback", "1")
+            simulator.exchanges.clear()
+            await user.call(
+                "number", "set_value", entity_id="number.sec1000_export_limit_setpoint", value=4.5
+            )
+            await user.wait_value("number.sec1000_export_limit_setpoint", "4.5")
+            assert simulator.requests()[0] == write_export_limit_request(
+                10_000, 4_500, PhaseMeasurement.SUM_OF_PHASES
+            )
+            await user.wait_value("sensor.sec1000_set_export_limit_feedback", "1")
+            simulator.exchanges.clear()
+            await user.call("switch", "turn_off", entity_id="switch.sec1000_export")
+            await user.wait_value("switch.sec1000_export", "off")
+            assert simulator.requests()[0] == write_export_limit_request(
+                10_000, 0, PhaseMeasurement.SUM_OF_PHASES
+            )
+            await user.call(
+                "select", "select_option", entity_id="select.sec1000_control_mode", option="rcr"
+            )
+            await user.wait_value("select.sec1000_control_mode", "rcr", within=20)
+            assert simulator.device.mode is ControlMode.RCR
+            runtime.watchdog.off_window = 0.2
+            runtime.watchdog.settle = 0.05
+            await user.call("button", "press", entity_id="button.sec1000_reset_export_watchdog")
+            await eventually(
+                lambda: runtime.state.commands[-1].command == "reset_export_watchdog",
+                30,
+                "the reset",
+            )
+            await user.wait_value("sensor.sec1000_reset_export_watchdog_feedback", "1", within=20)
+
+            # a silent controller: its values go unavailable, and come back
+            simulator.set_fault("reset")
+            for _ in range(3):
+                await runtime.ops.get_telemetry_data()
+            await user.wait_value("sensor.sec1000_v1", "unavailable")
+            await user.wait_value("binary_sensor.sec1000_connected", "off")
+            assert await user.value("sensor.sec1000_export_guard") != "unavailable"
+            simulator.clear_faults()
+            await runtime.ops.get_telemetry_data()
+            await user.wait_value("binary_sensor.sec1000_connected", "on")
+            await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]))  # type: ignore[index]
+
+            # Home Assistant restarts: the same entities come back, no duplicates
+            count = len(await registry(user))
+        await ha.async_restart()
+        async with ha_user(ha) as user:
+            assert addon.mqtt is not None
+            await wait_async(
+                lambda: mqtt_entities_in_place(user, runtime), 60, "entities after restart"
+            )
+            assert len(await registry(user)) == count
+            assert len(await devices(user)) == 1
+
+            # the broker restarts: the add-on reconnects and announces again
+            connects = addon.mqtt.connects
+            await asyncio.to_thread(mosquitto.restart)
+            await eventually(
+                lambda: addon.mqtt is not None and addon.mqtt.connects > connects, 30, "reconnect"
+            )
+            await runtime.ops.get_telemetry_data()
+            await user.wait_value(
+                "sensor.sec1000_v1", str(runtime.state.telemetry["v1"]), within=60
+            )  # type: ignore[index]
+            assert len(await registry(user)) == count
+
+
+async def test_rest_to_mqtt_to_rest_in_a_running_home_assistant(
+    runtime: Runtime,
+    simulator: SimulatorServer,
+    fresh_home_assistant: HomeAssistant,
+    mosquitto: Mosquitto,
+    aiohttp_server: Any,
+) -> None:
+    ha = fresh_home_assistant
+    await set_up_mqtt(ha, mosquitto)
+    await runtime.update_options({"entities": "rest"})
+    await runtime.ops.get_telemetry_data()
+    supervisor = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
+    async with addon_with_broker(runtime, supervisor, mosquitto) as addon, ha_user(ha) as user:
+        helper_ids = {helper.entity_id for helper in HELPERS}
+        await wait_async(lambda: _equal(helpers(user), helper_ids), 60, "the helpers")
+        await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]))  # type: ignore[index]
+        assert addon.entity_mode == "rest"
+
+        await runtime.update_options({"entities": "mqtt"})
+        await wait_async(lambda: mqtt_entities_in_place(user, runtime), 60, "the MQTT entities")
+        assert await helpers(user) == set()
+        entries = await registry(user)
+        assert not [e for e in entries if e["entity_id"].endswith("_2")]
+        assert {e["platform"] for e in entries} == {"mqtt"}
+        assert MOVED_NOTIFICATION in await user.notifications()
+        await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]), within=20)  # type: ignore[index]
+
+        await runtime.update_options({"entities": "rest"})
+        await wait_async(lambda: _equal(helpers(user), helper_ids), 60, "the helpers back")
+        await wait_async(lambda: _no_mqtt(user), 30, "no MQTT entity left")
+        assert await devices(user) == []
+        for sensor in ALL_SENSORS:
+            assert await user.state(sensor.entity_id) is not None, sensor.entity_id
+        entries = await registry(user)
+        assert not [e for e in entries if e["entity_id"].endswith("_2")]
+        assert addon.entity_mode == "rest" and addon.mqtt is None
+
+
+async def _equal(found: Any, expected: set[str]) -> bool:
+    return await found == expected
+
+
+async def _no_mqtt(user: User) -> bool:
+    return not [e for e in await registry(user) if e["platform"] == "mqtt"]
+
+
+async def test_mqtt_without_a_broker_tells_home_assistant_and_keeps_looking(
+    runtime: Runtime,
+    simulator: SimulatorServer,
+    home_assistant: HomeAssistant,
+    mosquitto: Mosquitto,
+    aiohttp_server: Any,
+) -> None:
+    await runtime.update_options({"entities": "mqtt"})
+    supervisor = await aiohttp_server(
+        create_fake_supervisor(home_assistant.url, home_assistant.token)
+    )
+    async with (
+        addon_with_broker(runtime, supervisor, None) as addon,
+        ha_user(home_assistant) as user,
+    ):
+        await wait_async(lambda: _has(user, MQTT_NOTIFICATION), 30, "the broker notification")
+        assert addon.entity_mode == "mqtt" and addon.mqtt is None
+        supervisor.app[FAKE].mqtt = {"host": mosquitto.host, "port": mosquitto.port}
+        await eventually(
+            lambda: addon.mqtt is not None and addon.mqtt.connected, 30, "broker found"
+        )
+        await wait_async(lambda: _lacks(user, MQTT_NOTIFICATION), 30, "notification dismissed")
+        await addon.mqtt.stop(remove=True)  # type: ignore[union-attr]  # the shared Home Assistant has no MQTT integration
+
+
+async def _has(user: User, notification_id: str) -> bool:
+    return notification_id in await user.notifications()
+
+
+async def _lacks(user: User, notification_id: str) -> bool:
+    return notification_id not in await user.notifications()
