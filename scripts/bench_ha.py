@@ -1,9 +1,26 @@
-"""Benchmark the Home Assistant bridge against a real Home Assistant Core (started here).
+"""Benchmark the Home Assistant side of the add-on against a real Home Assistant Core.
 
-Over N runs prints p50/p99 of:
-- a helper press (WebSocket call_service) until the first byte reaches the simulator;
-- a telemetry read until Home Assistant's state changes (state_changed event).
-The device gap is set to 0, so it is not counted. Goal (issue 5): each <= 50 ms p99.
+Home Assistant Core is started here by the test harness (tests/ha_harness.py), the MQTT broker
+is Debian's mosquitto (tests/mqtt_broker.py), the controller is the simulator; nothing is
+mocked. Each entity mode gets a fresh Home Assistant of its own.
+
+Over N runs (--runs, default 50) it prints p50 and p99, in ms, of:
+
+REST (the WebSocket bridge: states posted, input_* helpers; issue 5)
+- helper press: a Home Assistant user calls input_button.press on
+  input_button.sec1000_get_export_limit (WebSocket call_service) until the simulated
+  controller gets the first byte (accepts the add-on's connection);
+- telemetry: runtime.ops.get_telemetry_data() until Home Assistant fires state_changed for
+  sensor.sec1000_load_power.
+
+MQTT (the device announced through the broker; issue 10)
+- button press: a user calls button.press on button.sec1000_get_export_limit until the
+  controller gets the first byte;
+- telemetry: a telemetry read until Home Assistant fires state_changed for the MQTT entity
+  sensor.sec1000_v1.
+
+The request gap is 0, so the device's own gap is not counted. A read whose watched value did
+not change is skipped (Home Assistant fires no state_changed for it). Goal: p99 <= 50 ms each.
 """
 
 from __future__ import annotations
@@ -13,6 +30,9 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,93 +46,316 @@ from sec1000.ha.websocket import WebSocketConnection
 from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
-from tests.ha_harness import HomeAssistant, install
+from tests.ha_harness import HA_VERSION, HomeAssistant, install
+from tests.mqtt_broker import Mosquitto
+
+GOAL_MS = 50.0
+SETTLE = 0.05  # seconds after a press, so its exchange ends before the next press
+READ_PAUSE = 0.02  # seconds between telemetry reads
+STALE_WAIT = 0.2  # seconds after a read that changed nothing watched, for stray events to pass
+STATE_TIMEOUT = 5.0  # seconds a telemetry read may take to reach Home Assistant
+READY_TIMEOUT = 60.0  # seconds for the add-on's entities to appear in Home Assistant
 
 
-def pct(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] * 1000
+@dataclass(frozen=True)
+class Figure:
+    """One measurement: its samples in seconds."""
+
+    mode: str
+    what: str
+    samples: list[float]
+
+    def pct(self, fraction: float) -> float:
+        """The `fraction` percentile in ms (nearest rank)."""
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] * 1000
 
 
-async def measure(ha: HomeAssistant, runs: int) -> None:
-    simulator = await SimulatorServer().start()
-    options = Options.from_mapping(
-        {"host": "127.0.0.1", "port": simulator.port, "request_gap_ms": 0}
-    )
-    endpoint = Endpoint(f"{ha.url}/api", f"{ha.url}/api/websocket", ha.token, "HA_URL")
-    async with aiohttp.ClientSession() as session:
-        runtime = Runtime(options, Path(tempfile.mkdtemp()))
-        adapter = HomeAssistantAdapter(runtime, endpoint, session)
-        adapter.start()
-        while not adapter.client.connected:
-            await asyncio.sleep(0.05)
-        user = await WebSocketConnection.open(session, endpoint)
-        changed: asyncio.Queue[float] = asyncio.Queue()
-
-        def on_state(event: dict[str, Any]) -> None:
-            if event["data"]["entity_id"] == "sensor.sec1000_load_power":
-                changed.put_nowait(time.monotonic())
-
-        await user.subscribe({"type": "subscribe_events", "event_type": "state_changed"}, on_state)
-        await runtime.ops.get_telemetry_data()
-        await asyncio.sleep(0.5)
-        while not changed.empty():
-            changed.get_nowait()
-
-        press: list[float] = []
-        for _ in range(runs):
-            before = len(simulator.exchanges)
-            started = time.monotonic()
-            await user.send_command(
-                {
-                    "type": "call_service",
-                    "domain": "input_button",
-                    "service": "press",
-                    "service_data": {"entity_id": "input_button.sec1000_get_export_limit"},
-                }
-            )
-            while len(simulator.exchanges) == before:
-                await asyncio.sleep(0.0005)
-            press.append(simulator.exchanges[before].accepted - started)
-            await asyncio.sleep(0.05)
-
-        telemetry: list[float] = []
-        while len(telemetry) < runs:
-            previous = runtime.state.telemetry
-            started = time.monotonic()
-            await runtime.ops.get_telemetry_data()
-            if (
-                previous
-                and runtime.state.telemetry
-                and previous["load_power"] == runtime.state.telemetry["load_power"]
-            ):
-                continue  # same value: Home Assistant fires no state_changed
-            telemetry.append(await asyncio.wait_for(changed.get(), 5) - started)
-            await asyncio.sleep(0.02)
-
-        print(f"runs: {runs} (Home Assistant Core 2025.4.4 on loopback, direct HA_URL, gap 0)")
-        print(
-            f"helper press -> first byte at simulator:  p50 {pct(press, 0.5):6.1f} ms  p99 {pct(press, 0.99):6.1f} ms  (goal p99 <= 50 ms)"
-        )
-        print(
-            f"telemetry read -> HA state_changed:       p50 {pct(telemetry, 0.5):6.1f} ms  p99 {pct(telemetry, 0.99):6.1f} ms  (goal p99 <= 50 ms)"
-        )
-        await user.close()
-        await adapter.stop()
-    await simulator.stop()
+# ---------------------------------------------------------------- Home Assistant and the add-on
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=50)
-    args = parser.parse_args()
-    ha = HomeAssistant(install(), Path(tempfile.mkdtemp(prefix="sec1000-bench-ha-")))
+@contextmanager
+def home_assistant(hass: Path, label: str) -> Iterator[HomeAssistant]:
+    """A fresh, onboarded Home Assistant Core, stopped afterwards."""
+    ha = HomeAssistant(hass, Path(tempfile.mkdtemp(prefix=f"sec1000-bench-ha-{label}-")))
     ha.start()
     try:
         ha.onboard()
-        asyncio.run(measure(ha, args.runs))
+        yield ha
     finally:
         ha.stop()
+
+
+def endpoint_of(ha: HomeAssistant) -> Endpoint:
+    """Home Assistant as the add-on and the user reach it: directly (HA_URL)."""
+    return Endpoint(ha.api_url, ha.websocket_url, ha.token, "HA_URL")
+
+
+@asynccontextmanager
+async def addon(
+    options: Options, ha: HomeAssistant, session: aiohttp.ClientSession
+) -> AsyncIterator[tuple[Runtime, HomeAssistantAdapter]]:
+    """The runtime (no polling timer: the benchmark reads) and its Home Assistant adapter;
+    one telemetry read first, so every entity has a value from the start."""
+    runtime = Runtime(options, Path(tempfile.mkdtemp(prefix="sec1000-bench-data-")))
+    await runtime.ops.get_telemetry_data()
+    adapter = HomeAssistantAdapter(runtime, endpoint_of(ha), session)
+    adapter.start()
+    try:
+        yield runtime, adapter
+    finally:
+        await adapter.stop()
+
+
+async def wait_for(check: Any, what: str, within: float = READY_TIMEOUT) -> None:
+    """Poll the async `check` until it is true; TimeoutError naming `what` when it is not."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {what} after {within:g} s")
+        await asyncio.sleep(0.1)
+
+
+async def state_changes(
+    user: WebSocketConnection, entity_id: str
+) -> asyncio.Queue[tuple[float, str]]:
+    """Each state_changed Home Assistant fires for `entity_id`: (monotonic time of arrival,
+    the new state)."""
+    changed: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+
+    def on_state(event: dict[str, Any]) -> None:
+        data = event["data"]
+        if data["entity_id"] == entity_id and data.get("new_state"):
+            changed.put_nowait((time.monotonic(), str(data["new_state"]["state"])))
+
+    await user.subscribe({"type": "subscribe_events", "event_type": "state_changed"}, on_state)
+    return changed
+
+
+def same_value(state: str, value: Any) -> bool:
+    """Home Assistant's state shows `value` (numbers compared as numbers: "230" == 230.0)."""
+    try:
+        return float(state) == float(value)
+    except (TypeError, ValueError):
+        return state == str(value)
+
+
+async def available(user: WebSocketConnection, entity_id: str) -> bool:
+    """Home Assistant has a state for the entity, and it is not unavailable."""
+    for state in await user.send_command({"type": "get_states"}):
+        if state["entity_id"] == entity_id:
+            return bool(state["state"] != "unavailable")
+    return False
+
+
+# ---------------------------------------------------------------- the two measurements
+
+
+async def press_to_first_byte(
+    user: WebSocketConnection,
+    simulator: SimulatorServer,
+    domain: str,
+    entity_id: str,
+    runs: int,
+) -> list[float]:
+    """A user's press (WebSocket call_service) until the controller gets the first byte."""
+    samples: list[float] = []
+    for _ in range(runs):
+        before = simulator.exchange_count
+        started = time.monotonic()
+        await user.send_command(
+            {
+                "type": "call_service",
+                "domain": domain,
+                "service": "press",
+                "service_data": {"entity_id": entity_id},
+            }
+        )
+        while simulator.exchange_count == before:
+            await asyncio.sleep(0.0005)
+        samples.append(simulator.exchanges[before - simulator.exchange_count].accepted - started)
+        await asyncio.sleep(SETTLE)
+    return samples
+
+
+async def read_to_state_changed(
+    runtime: Runtime, changed: asyncio.Queue[tuple[float, str]], key: str, runs: int
+) -> list[float]:
+    """A telemetry read until Home Assistant fires state_changed showing its new `key` value
+    (events for other values, such as attribute-only changes, are passed over)."""
+    samples: list[float] = []
+    while len(samples) < runs:
+        await asyncio.sleep(READ_PAUSE)  # earlier changes arrive, then are dropped
+        while not changed.empty():
+            changed.get_nowait()
+        previous = runtime.state.telemetry
+        started = time.monotonic()
+        await runtime.ops.get_telemetry_data()
+        current = runtime.state.telemetry
+        if current is None or (previous is not None and previous[key] == current[key]):
+            await asyncio.sleep(STALE_WAIT)  # the same value: no state_changed for it
+            continue
+        async with asyncio.timeout(STATE_TIMEOUT):
+            while True:
+                arrived, state = await changed.get()
+                if same_value(state, current[key]):
+                    break
+        samples.append(arrived - started)
+    return samples
+
+
+# ---------------------------------------------------------------- per entity mode
+
+
+async def rest_figures(ha: HomeAssistant, runs: int) -> list[Figure]:
+    """The WebSocket bridge: states posted, input_* helpers."""
+    simulator = await SimulatorServer().start()
+    options = Options.from_mapping(
+        {"host": "127.0.0.1", "port": simulator.port, "request_gap_ms": 0, "entities": "rest"}
+    )
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            addon(options, ha, session) as (runtime, adapter),
+        ):
+            user = await WebSocketConnection.open(session, endpoint_of(ha))
+            try:
+                changed = await state_changes(user, "sensor.sec1000_load_power")
+
+                async def ready() -> bool:
+                    return adapter.entity_mode == "rest" and await available(
+                        user, "input_button.sec1000_get_export_limit"
+                    )
+
+                await wait_for(ready, "input_button.sec1000_get_export_limit in Home Assistant")
+                press = await press_to_first_byte(
+                    user, simulator, "input_button", "input_button.sec1000_get_export_limit", runs
+                )
+                telemetry = await read_to_state_changed(runtime, changed, "load_power", runs)
+            finally:
+                await user.close()
+    finally:
+        await simulator.stop()
+    return [
+        Figure("REST", "helper press -> first byte at controller", press),
+        Figure("REST", "telemetry read -> state_changed load_power", telemetry),
+    ]
+
+
+async def set_up_mqtt(ha: HomeAssistant, broker: Mosquitto) -> None:
+    """Home Assistant's MQTT integration on `broker`, through the config-flow API (as a user
+    adds it), as tests/test_mqtt_ha.py does."""
+    async with aiohttp.ClientSession(headers=ha.headers) as session:
+        async with session.post(
+            f"{ha.api_url}/config/config_entries/flow", json={"handler": "mqtt"}
+        ) as response:
+            flow = await response.json()
+            if response.status != 200:
+                raise RuntimeError(f"cannot start the MQTT config flow: {flow}")
+        async with session.post(
+            f"{ha.api_url}/config/config_entries/flow/{flow['flow_id']}",
+            json={"broker": broker.host, "port": broker.port},
+        ) as response:
+            result = await response.json()
+            if result.get("type") != "create_entry":
+                raise RuntimeError(f"the MQTT config flow did not finish: {result}")
+
+
+async def mqtt_entity_ready(user: WebSocketConnection, entity_id: str) -> bool:
+    """The entity is in Home Assistant's registry from the MQTT platform and is available."""
+    entries = await user.send_command({"type": "config/entity_registry/list"})
+    if not any(e["entity_id"] == entity_id and e["platform"] == "mqtt" for e in entries):
+        return False
+    return await available(user, entity_id)
+
+
+async def mqtt_figures(ha: HomeAssistant, broker: Mosquitto, runs: int) -> list[Figure]:
+    """The MQTT device, announced through the broker."""
+    await set_up_mqtt(ha, broker)
+    simulator = await SimulatorServer().start()
+    options = Options.from_mapping(
+        {
+            "host": "127.0.0.1",
+            "port": simulator.port,
+            "request_gap_ms": 0,
+            "entities": "mqtt",
+            "mqtt_host": broker.host,
+            "mqtt_port": broker.port,
+        }
+    )
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            addon(options, ha, session) as (runtime, adapter),
+        ):
+            user = await WebSocketConnection.open(session, endpoint_of(ha))
+            try:
+                changed = await state_changes(user, "sensor.sec1000_v1")
+
+                async def ready() -> bool:
+                    return (
+                        adapter.entity_mode == "mqtt"
+                        and adapter.mqtt is not None
+                        and adapter.mqtt.connected
+                        and await mqtt_entity_ready(user, "sensor.sec1000_v1")
+                        and await mqtt_entity_ready(user, "button.sec1000_get_export_limit")
+                    )
+
+                await wait_for(ready, "MQTT sensor.sec1000_v1 and button in Home Assistant")
+                press = await press_to_first_byte(
+                    user, simulator, "button", "button.sec1000_get_export_limit", runs
+                )
+                telemetry = await read_to_state_changed(runtime, changed, "v1", runs)
+            finally:
+                await user.close()
+    finally:
+        await simulator.stop()
+    return [
+        Figure("MQTT", "button press -> first byte at controller", press),
+        Figure("MQTT", "telemetry read -> state_changed v1", telemetry),
+    ]
+
+
+# ---------------------------------------------------------------- report
+
+
+def print_table(figures: list[Figure], runs: int) -> None:
+    """One row per measurement: p50, p99 and whether p99 meets the goal."""
+    print(
+        f"runs: {runs} each (Home Assistant Core {HA_VERSION} on loopback, direct HA_URL, "
+        f"mosquitto broker for MQTT, request gap 0)"
+    )
+    width = max(len(figure.what) for figure in figures)
+    header = f"{'mode':<5} {'measurement':<{width}} {'p50 ms':>7} {'p99 ms':>7}  goal p99"
+    print(header)
+    print("-" * len(header))
+    for figure in figures:
+        p99 = figure.pct(0.99)
+        verdict = "ok" if p99 <= GOAL_MS else "OVER"
+        print(
+            f"{figure.mode:<5} {figure.what:<{width}} {figure.pct(0.5):7.1f} {p99:7.1f}"
+            f"  <= {GOAL_MS:g} ms {verdict}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=50, help="samples per measurement")
+    args = parser.parse_args()
+    hass = install()
+    figures: list[Figure] = []
+    with home_assistant(hass, "rest") as ha:
+        figures += asyncio.run(rest_figures(ha, args.runs))
+    broker = Mosquitto(Path(tempfile.mkdtemp(prefix="sec1000-bench-mqtt-")))
+    broker.start()
+    try:
+        with home_assistant(hass, "mqtt") as ha:
+            figures += asyncio.run(mqtt_figures(ha, broker, args.runs))
+    finally:
+        broker.stop()
+    print_table(figures, args.runs)
 
 
 if __name__ == "__main__":

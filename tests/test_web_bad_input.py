@@ -13,7 +13,7 @@ from sec1000.web import create_app
 
 from tests.test_web_handlers import ClientFactory
 
-ENDPOINTS = ("/command", "/setup", "/test-connection", "/simulator")
+ENDPOINTS = ("/command", "/setup", "/test-connection", "/simulator", "/homeassistant/scripts")
 FORM = "application/x-www-form-urlencoded"
 # (content type, body): bodies that no form parser can read.
 BROKEN_BODIES = [

@@ -94,9 +94,10 @@ def build_app(
         ha_status=home_assistant.diagnostics if home_assistant is not None else None,
     )
     if home_assistant is not None:
-        from sec1000.web.keys import PRICE_SENSORS
+        from sec1000.web.keys import HOME_ASSISTANT, PRICE_SENSORS
 
         app[PRICE_SENSORS] = lambda: home_assistant.price_sensors
+        app[HOME_ASSISTANT] = home_assistant
     if simulator is not None:
         from sec1000.simulator.panel import register_demo
 

@@ -81,8 +81,16 @@ def panel_options(port: int) -> Options:
 
 
 @contextlib.asynccontextmanager
-async def serve_panel(tmp_path: Path, *, websocket: bool = True) -> AsyncIterator[Panel]:
-    """Simulator → core (timer running) → panel → ingress proxy, all on real loopback sockets."""
+async def serve_panel(
+    tmp_path: Path,
+    *,
+    websocket: bool = True,
+    configure: Callable[[web.Application], None] | None = None,
+) -> AsyncIterator[Panel]:
+    """Simulator → core (timer running) → panel → ingress proxy, all on real loopback sockets.
+
+    `configure` adds to the panel's application before it starts (e.g. Home Assistant).
+    """
     simulator = await SimulatorServer(slow_delay=0.4).start()
     options = panel_options(simulator.port)
     options_file = tmp_path / "options.json"
@@ -91,7 +99,10 @@ async def serve_panel(tmp_path: Path, *, websocket: bool = True) -> AsyncIterato
     runtime = Runtime(options, tmp_path / "data", save_options=save)
     runtime.watchdog.off_window = 0.4  # the real 5 s window, shortened: the sequence is the same
     runtime.watchdog.settle = 0.1
-    panel_runner, panel_url = await _site(demo_app(runtime, simulator))
+    app = demo_app(runtime, simulator)
+    if configure is not None:
+        configure(app)
+    panel_runner, panel_url = await _site(app)
     proxy = create_proxy(panel_url, websocket=websocket)
     proxy_runner, proxy_url = await _site(proxy)
     await runtime.start()

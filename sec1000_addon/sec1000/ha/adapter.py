@@ -21,7 +21,9 @@ from sec1000 import __version__
 from sec1000.ha import Endpoint, HomeAssistantError
 from sec1000.ha.bridge import Bridge
 from sec1000.ha.discovery import DeviceInfo, components
+from sec1000.ha.entities import ALL_SENSORS, HELPERS, POLICY_SWITCH
 from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
+from sec1000.ha.scripts import install_scripts
 from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.ha.websocket import HomeAssistantClient
 from sec1000.options import Options
@@ -272,6 +274,25 @@ class HomeAssistantAdapter:
             "problem": self.mqtt_problem(),
         }
         return out
+
+    def entity_ids(self) -> list[str]:
+        """The entity ids the add-on gives Home Assistant in the mode in effect."""
+        if self.entity_mode == "mqtt":
+            return self.mqtt_entity_ids()
+        helpers = (*HELPERS, POLICY_SWITCH) if self.runtime.options.price_entity else HELPERS
+        return [s.entity_id for s in ALL_SENSORS] + [h.entity_id for h in helpers]
+
+    async def install_scripts(self) -> list[dict[str, str]]:
+        """Create or update the awaitable scripts (a click on the panel); ConnectionError when
+        Home Assistant cannot be reached."""
+        if self.client is None:
+            raise ConnectionError("no Home Assistant is configured")
+        if not self.client.connected:
+            raise ConnectionError(f"Home Assistant is not connected ({self.client.status})")
+        outcomes = await install_scripts(self.client.api)
+        return [
+            {"entity_id": o.entity_id, "action": o.action, "detail": o.detail} for o in outcomes
+        ]
 
     @property
     def price_sensors(self) -> dict[str, str]:

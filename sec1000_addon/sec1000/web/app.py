@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from sec1000.runtime import Runtime
-from sec1000.web import history, live, setup, views
+from sec1000.web import history, homeassistant, live, setup, views
 from sec1000.web.keys import HA_STATUS, RUNTIME, SAVE_LOCK, SUPERVISED, TASKS, TEMPLATES, HaStatus
 from sec1000.web.render import environment
 
@@ -112,11 +112,13 @@ def create_app(
     router.add_get("/", views.dashboard, name="dashboard")
     router.add_get("/setup", setup.setup_page, name="setup")
     router.add_get("/history", history.history_page, name="history")
+    router.add_get("/homeassistant", homeassistant.homeassistant_page, name="homeassistant")
     router.add_get("/diagnostics", views.diagnostics, name="diagnostics")
     # actions (HTMX posts; each answers with the fragments it changed)
     router.add_post("/command", views.command, name="command")
     router.add_post("/setup", setup.setup_save, name="setup-save")
     router.add_post("/test-connection", setup.test_connection, name="test-connection")
+    router.add_post("/homeassistant/scripts", homeassistant.install_scripts, name="scripts")
     # live updates: WebSocket, and polling as the fallback
     router.add_get("/ws", live.websocket, name="ws")
     router.add_get("/live", live.poll, name="live")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import jinja2
@@ -24,7 +24,23 @@ class DemoControls(Protocol):
         """Apply one switch: a fault name, "clear" or "power_cycle"."""
 
 
+class HomeAssistantSide(Protocol):
+    """The Home Assistant adapter as the panel's Home Assistant page sees it."""
+
+    def diagnostics(self) -> Mapping[str, Any]:
+        """The connection ({"connected", "status", …}) and `entities` (option, mode, broker…)."""
+
+    def entity_ids(self) -> list[str]:
+        """The entity ids the add-on gives Home Assistant in the mode in effect."""
+
+    async def install_scripts(self) -> Sequence[Mapping[str, str]]:
+        """Install the awaitable scripts: [{"entity_id", "action", "detail"}]; raises
+        ConnectionError (in words) when Home Assistant cannot be reached."""
+
+
 RUNTIME = web.AppKey("runtime", Runtime)
+# The Home Assistant page's view of the adapter; absent when serve runs without it.
+HOME_ASSISTANT: web.AppKey[HomeAssistantSide] = web.AppKey("home_assistant")
 # The sensors priced per kWh that Home Assistant has ({entity id: name}), offered as the price
 # sensor on the Setup page; serve passes the bridge's list.
 PriceSensors = Callable[[], Mapping[str, str]]

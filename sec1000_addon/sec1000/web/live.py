@@ -24,7 +24,7 @@ from sec1000.web.render import BUTTONS, TOGGLE_COMMANDS, View
 
 _LOGGER = logging.getLogger(__name__)
 
-PAGES = ("dashboard", "setup", "history", "diagnostics")
+PAGES = ("dashboard", "setup", "history", "homeassistant", "diagnostics")
 ALL_PAGES = frozenset(PAGES)
 PUSH_DELAY = 0.05  # coalesce a burst of events into one push
 TICK = 2.0  # how often the Home Assistant status and the demo's switches are looked at

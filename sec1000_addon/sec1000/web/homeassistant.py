@@ -1,0 +1,63 @@
+"""The Home Assistant page: the connection, the entity mode, the entities, and the scripts."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from markupsafe import Markup
+
+from sec1000.web.forms import read_form
+from sec1000.web.keys import HA_STATUS, HOME_ASSISTANT, TEMPLATES
+from sec1000.web.views import html, render_page
+
+_LOGGER = logging.getLogger(__name__)
+
+MODE_WORDS = {
+    "mqtt": "one device through MQTT",
+    "rest": "states through the REST API, with helpers for the controls",
+}
+
+
+async def homeassistant_page(request: web.Request) -> web.Response:
+    """GET homeassistant."""
+    app = request.app
+    side = app.get(HOME_ASSISTANT)
+    status = dict(app[HA_STATUS]())
+    entities = status.pop("entities", None) or {}
+    return render_page(
+        request,
+        "homeassistant.html",
+        "homeassistant",
+        status=status,
+        entities=entities,
+        mode_words=MODE_WORDS,
+        entity_ids=side.entity_ids() if side is not None else [],
+        scripts=Markup(scripts_fragment(app, None, None)),
+    )
+
+
+def scripts_fragment(
+    app: web.Application, outcomes: list[dict[str, str]] | None, failure: str | None
+) -> str:
+    """The scripts card's result area."""
+    return (
+        app[TEMPLATES]
+        .get_template("_scripts.html")
+        .render(outcomes=outcomes, failure=failure, available=HOME_ASSISTANT in app)
+    )
+
+
+async def install_scripts(request: web.Request) -> web.Response:
+    """POST homeassistant/scripts: install or update the add-on's scripts; answer the result."""
+    await read_form(request)  # an unreadable body is a 400, as on every form
+    app = request.app
+    side = app.get(HOME_ASSISTANT)
+    if side is None:
+        return html(scripts_fragment(app, None, "No Home Assistant is configured."))
+    try:
+        outcomes = [dict(outcome) for outcome in await side.install_scripts()]
+    except ConnectionError as err:
+        return html(scripts_fragment(app, None, f"Not installed: {err}"))
+    _LOGGER.info("scripts: %s", ", ".join(f"{o['entity_id']} {o['action']}" for o in outcomes))
+    return html(scripts_fragment(app, outcomes, None))
