@@ -65,7 +65,22 @@ CONTRACT_HELPERS = {
     "input_number.sec1000_export_limit_setpoint",
     "input_boolean.sec1000_export",
 }
-CONTRACT_ENTITIES = CONTRACT_SENSORS | CONTRACT_HELPERS
+# design.md: the awaitable scripts, `script.sec1000_<command>`.
+CONTRACT_SCRIPTS = {
+    f"script.sec1000_{command}"
+    for command in (
+        "export_enable",
+        "export_disable",
+        "export_toggle",
+        "set_export_limit",
+        "get_export_limit",
+        "set_datetime",
+        "reset_export_watchdog",
+        "get_telemetry_data",
+        "set_control_mode",
+    )
+}
+CONTRACT_ENTITIES = CONTRACT_SENSORS | CONTRACT_HELPERS | CONTRACT_SCRIPTS
 CONTRACT_EVENTS = {"sec1000_command", "sec1000_command_result"}
 ENTITY_ID = re.compile(r"^[a-z_]+\.[a-z0-9_]+$")
 ENTITY_KEYS = {"entity", "entity_id", "entities", "triggers_update", "feedback"}
@@ -980,3 +995,14 @@ def test_apparmor_profile_compiles() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_docs_name_exactly_the_scripts_the_addon_installs() -> None:
+    """Every `script.sec1000_…` in DOCS.md is a real script, and every script is in DOCS.md."""
+    from sec1000.ha.scripts import SCRIPT_COMMANDS, script_object_id
+
+    docs = (ADDON / "DOCS.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"script\.(sec1000_[a-z_]+)", docs))
+    real = {script_object_id(spec) for spec in SCRIPT_COMMANDS}
+    assert named == real
+    assert {f"script.{object_id}" for object_id in real} == CONTRACT_SCRIPTS
