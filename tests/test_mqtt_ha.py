@@ -313,3 +313,42 @@ async def _has(user: User, notification_id: str) -> bool:
 
 async def _lacks(user: User, notification_id: str) -> bool:
     return notification_id not in await user.notifications()
+
+
+async def test_restarts_with_another_entity_mode_leave_nothing_behind(
+    runtime: Runtime,
+    simulator: SimulatorServer,
+    fresh_home_assistant: HomeAssistant,
+    mosquitto: Mosquitto,
+    aiohttp_server: Any,
+) -> None:
+    """A change in the Configuration tab restarts the add-on: the switch happens at start."""
+    ha = fresh_home_assistant
+    await set_up_mqtt(ha, mosquitto)
+    await runtime.update_options({"entities": "rest"})
+    await runtime.ops.get_telemetry_data()
+    volts = str(runtime.state.telemetry["v1"])  # type: ignore[index]
+    helper_ids = {helper.entity_id for helper in HELPERS}
+    supervisor = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
+    async with addon_with_broker(runtime, supervisor, mosquitto), ha_user(ha) as user:
+        await wait_async(lambda: _equal(helpers(user), helper_ids), 60, "the helpers")
+        await user.wait_value("sensor.sec1000_v1", volts)
+    # stopped: its posted states and its helpers stay in Home Assistant, as after any stop
+
+    await runtime.update_options({"entities": "mqtt"})
+    async with addon_with_broker(runtime, supervisor, mosquitto), ha_user(ha) as user:
+        await wait_async(lambda: mqtt_entities_in_place(user, runtime), 60, "the MQTT entities")
+        assert await helpers(user) == set()
+        assert not [e for e in await registry(user) if e["entity_id"].endswith("_2")]
+        assert MOVED_NOTIFICATION in await user.notifications()
+        await user.wait_value("sensor.sec1000_v1", volts, within=20)
+    # stopped: the device stays (retained on the broker), unavailable
+
+    await runtime.update_options({"entities": "rest"})
+    async with addon_with_broker(runtime, supervisor, mosquitto) as addon, ha_user(ha) as user:
+        await wait_async(lambda: _no_mqtt(user), 30, "the MQTT device removed")
+        await wait_async(lambda: _equal(helpers(user), helper_ids), 60, "the helpers back")
+        await user.wait_value("sensor.sec1000_v1", volts, within=20)
+        assert await devices(user) == []
+        assert not [e for e in await registry(user) if e["entity_id"].endswith("_2")]
+        assert addon.entity_mode == "rest"

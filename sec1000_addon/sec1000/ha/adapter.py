@@ -95,7 +95,11 @@ class HomeAssistantAdapter:
 
     async def _start(self) -> None:
         async with self._lock:
-            mode, broker = await self._choose()
+            try:
+                mode, broker = await self._choose()
+            except Exception:  # never keep Home Assistant from starting: REST until next time
+                _LOGGER.exception("choosing the entity mode failed; using REST for now")
+                mode, broker = "rest", None
             self.entity_mode, self.broker = mode, broker
             if mode == "rest" and broker is not None:
                 await self._remove_leftover(broker)

@@ -291,7 +291,13 @@ class MqttDevice:
         if component is None:
             _LOGGER.debug("MQTT: ignoring %s", topic)
             return
-        self._spawn(self._command(component, payload))
+        self._spawn(self._command_logged(component, payload))
+
+    async def _command_logged(self, component: Component, payload: str) -> None:
+        try:
+            await self._command(component, payload)
+        except Exception:
+            _LOGGER.exception("MQTT: the command of %s failed", component.entity_id)
 
     async def _command(self, component: Component, payload: str) -> None:
         ops = self.runtime.ops
