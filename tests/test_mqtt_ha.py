@@ -22,7 +22,7 @@ from sec1000.ha.discovery import components
 from sec1000.ha.entities import ALL_SENSORS, HELPERS
 from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
-from sec1000.protocol import ControlMode, PhaseMeasurement, write_export_limit_request
+from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_export_limit_request
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
@@ -33,6 +33,14 @@ from tests.mqtt_broker import Mosquitto
 from tests.test_ha_bridge import User
 
 pytestmark = pytest.mark.homeassistant
+
+# Each button's first frame at the controller (the options: capacity 10 kW, min 0, max 8).
+FIRST_FRAMES: dict[str, bytes | int] = {
+    "export_disable": write_export_limit_request(10_000, 0, PhaseMeasurement.SUM_OF_PHASES),
+    "export_enable": write_export_limit_request(10_000, 8_000, PhaseMeasurement.SUM_OF_PHASES),
+    "get_export_limit": bytes.fromhex("00 05 01 01 43 00 45"),
+    "set_datetime": Command.SET_DATETIME,
+}
 
 
 async def set_up_mqtt(ha: HomeAssistant, broker: Mosquitto) -> None:
@@ -162,13 +170,19 @@ async def test_the_mqtt_device_in_home_assistant(
             )
 
             # each button, the number, the switch and the select: exact frames, then the feedback
-            for command in ("export_disable", "export_enable", "get_export_limit", "set_datetime"):
+            for command, first_frame in FIRST_FRAMES.items():
                 simulator.exchanges.clear()
                 before = len(runtime.state.commands)
                 await user.call("button", "press", entity_id=f"button.sec1000_{command}")
                 await eventually(lambda n=before: len(runtime.state.commands) > n, 15, command)
-                assert simulator.requests(), command
-                assert runtime.state.commands[-1].source == "mqtt"
+                if isinstance(first_frame, bytes):
+                    assert simulator.requests()[0] == first_frame, command
+                else:  # the clock: its bytes depend on the time
+                    assert simulator.requests()[0][4] == first_frame, command
+                assert (runtime.state.commands[-1].source, runtime.state.commands[-1].feedback) == (
+                    "mqtt",
+                    1,
+                )
                 await user.wait_value(f"sensor.sec1000_{command}_feedback", "1")
             simulator.exchanges.clear()
             await user.call(
