@@ -409,3 +409,38 @@ async def test_the_price_policy_switch_follows_the_option(
         await watcher.wait(state_topic("sec1000_price_policy"), "ON")
         await runtime.update_options({"price_entity": "", "price_policy": False})
         await watcher.wait(DISCOVERY_TOPIC, lambda text: "sec1000_price_policy" not in text)
+
+
+async def test_a_retained_command_is_not_run(
+    runtime: Runtime, simulator: SimulatorServer, mosquitto: Mosquitto
+) -> None:
+    """A retained press would run again at every connect: it is ignored, and says so."""
+    async with watching(mosquitto) as watcher:
+        topic = command_topic("sec1000_export_disable")
+        await watcher.client.publish(topic, "PRESS", qos=1, retain=True)
+        simulator.exchanges.clear()
+        async with device(runtime, mosquitto) as mqtt:
+            await eventually(lambda: mqtt.connected, 10, "connected")
+            await watcher.publish(HA_STATUS_TOPIC, "online")  # a round trip through the device
+            await eventually(lambda: mqtt.announcements > 1, 10, "the device took messages")
+            assert list(runtime.state.commands) == []
+            assert simulator.requests() == []
+        await watcher.client.publish(topic, b"", qos=1, retain=True)
+
+
+async def test_stopping_lets_a_reset_under_way_finish(
+    announced: tuple[MqttDevice, Watcher], runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    """A switch of broker or entity mode stops the device; the limiter is never left off."""
+    mqtt, watcher = announced
+    runtime.watchdog.off_window = 0.5
+    runtime.watchdog.settle = 0.05
+    await watcher.publish(command_topic("sec1000_reset_export_watchdog"), "PRESS")
+    await eventually(
+        lambda: simulator.device.mode is ControlMode.DEACTIVATED, 10, "the limiter off"
+    )
+    await mqtt.stop()
+    assert simulator.device.mode is ControlMode.VALUE
+    assert runtime.state.commands[-1].command == "reset_export_watchdog"
+    assert runtime.state.commands[-1].feedback == 1
+    assert not runtime.state.restore_pending

@@ -366,3 +366,26 @@ async def test_restarts_with_another_entity_mode_leave_nothing_behind(
         assert await devices(user) == []
         assert not [e for e in await registry(user) if e["entity_id"].endswith("_2")]
         assert addon.entity_mode == "rest"
+
+
+async def test_auto_stays_rest_while_home_assistant_has_no_mqtt_integration(
+    runtime: Runtime,
+    simulator: SimulatorServer,
+    home_assistant: HomeAssistant,
+    mosquitto: Mosquitto,
+    aiohttp_server: Any,
+) -> None:
+    """A broker nobody in Home Assistant reads would hide every entity: `auto` keeps REST."""
+    assert runtime.options.entities == "auto"
+    supervisor = await aiohttp_server(
+        create_fake_supervisor(home_assistant.url, home_assistant.token)
+    )
+    async with (
+        addon_with_broker(runtime, supervisor, mosquitto) as addon,
+        ha_user(home_assistant) as user,
+    ):
+        helper_ids = {helper.entity_id for helper in HELPERS}
+        await wait_async(lambda: _equal(helpers(user), helper_ids), 60, "the helpers")
+        await asyncio.sleep(1.5)  # several rounds of choosing again
+        assert addon.entity_mode == "rest" and addon.mqtt is None
+        assert addon.broker is not None  # found, and not used

@@ -9,7 +9,6 @@ the Supervisor's MQTT service), else REST. A change of these options switches in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from sec1000.ha.bridge import Bridge
 from sec1000.ha.discovery import DeviceInfo, components
 from sec1000.ha.entities import ALL_SENSORS, HELPERS, POLICY_SWITCH
 from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
+from sec1000.ha.mqtt import cancel_all as _cancel
 from sec1000.ha.scripts import install_scripts
 from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.ha.websocket import HomeAssistantClient
@@ -34,7 +34,6 @@ _LOGGER = logging.getLogger(__name__)
 
 ENTITY_OPTIONS = ("entities", "mqtt_host", "mqtt_port", "mqtt_username", "mqtt_password")
 BROKER_LOOKUP_INTERVAL = 60.0  # while MQTT is chosen and no broker is known
-REST_CLEARED_TIMEOUT = 20.0  # the REST states must go before the MQTT entities come
 MQTT_NOTIFICATION_AFTER = 30.0  # seconds without the broker before Home Assistant is told
 
 
@@ -61,6 +60,9 @@ class HomeAssistantAdapter:
         self.broker_lookup_interval = BROKER_LOOKUP_INTERVAL
         self._entity_options = self._watched(runtime.options)
         self._lock = asyncio.Lock()
+        self._chosen = False  # a choice made with Home Assistant asked (not only at start)
+        self._starting: asyncio.Task[None] | None = None  # waiting to announce the device
+        self._leftover: Broker | None = None  # a broker that may still hold our device
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         if self.bridge is not None:
@@ -77,9 +79,7 @@ class HomeAssistantAdapter:
         """Disconnect and stop every task (the MQTT device says offline)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _cancel(self._tasks)
         if self.mqtt is not None:
             await self.mqtt.stop()
         if self.client is not None:
@@ -95,22 +95,19 @@ class HomeAssistantAdapter:
 
     async def _start(self) -> None:
         async with self._lock:
-            try:
-                mode, broker = await self._choose()
-            except Exception:  # never keep Home Assistant from starting: REST until next time
-                _LOGGER.exception("choosing the entity mode failed; using REST for now")
-                mode, broker = "rest", None
+            mode, broker = await self._choose_safely()
             self.entity_mode, self.broker = mode, broker
-            if mode == "rest" and broker is not None:
-                await self._remove_leftover(broker)
             if self.bridge is not None and self.client is not None:
                 self.bridge.mode = mode
                 self.bridge.start()
                 self.client.start()
             if mode == "mqtt":
-                await self._start_mqtt(broker)
+                self._begin_mqtt(broker)
+            elif broker is not None:
+                self._leftover = broker  # an earlier run's device, if any, goes (entities: rest)
+                self._spawn(self._remove_leftover())
         self._unsubscribe = self.runtime.state.subscribe(self._on_state_event)
-        self._spawn(self._look_for_broker())
+        self._spawn(self._keep_choosing())
 
     # -- choosing and switching
 
@@ -118,12 +115,41 @@ class HomeAssistantAdapter:
     def _watched(options: Options) -> tuple[Any, ...]:
         return tuple(getattr(options, key) for key in ENTITY_OPTIONS)
 
+    async def _choose_safely(self) -> tuple[str, Broker | None]:
+        try:
+            return await self._choose()
+        except Exception:  # never keep Home Assistant from starting: REST until next time
+            _LOGGER.exception("choosing the entity mode failed; using REST for now")
+            return "rest", None
+
     async def _choose(self) -> tuple[str, Broker | None]:
+        """`mqtt` or `rest`, and the broker. `auto` takes MQTT only when Home Assistant has
+        its MQTT integration loaded (a broker nobody reads would hide every entity); while
+        Home Assistant cannot say, the mode in effect stays."""
         options = self.runtime.options
         broker = await self._find_broker(options)
-        if options.entities == "mqtt" or (options.entities == "auto" and broker is not None):
+        if options.entities == "mqtt":
             return "mqtt", broker
-        return "rest", broker
+        if options.entities == "rest" or broker is None:
+            return "rest", broker
+        loaded = await self._home_assistant_has_mqtt()
+        if loaded is None:
+            return (self.entity_mode if self._chosen else "mqtt"), broker
+        return ("mqtt" if loaded else "rest"), broker
+
+    async def _home_assistant_has_mqtt(self) -> bool | None:
+        """Whether Home Assistant runs its MQTT integration (GET /api/config), None if unknown."""
+        if self.client is None:
+            return True  # no Home Assistant to ask, nor REST states to fall back on
+        try:
+            config = await self.client.api.request("GET", "config")
+        except HomeAssistantError as err:
+            _LOGGER.debug("cannot ask Home Assistant for its integrations: %s", err)
+            return None
+        components = config.get("components") if isinstance(config, dict) else None
+        if not isinstance(components, list):
+            return None
+        return "mqtt" in components
 
     async def _find_broker(self, options: Options) -> Broker | None:
         """The `mqtt_host` option when set, else the Supervisor's MQTT service, else None."""
@@ -158,47 +184,63 @@ class HomeAssistantAdapter:
         )
 
     async def apply(self) -> None:
-        """Choose again and switch in place: REST ⇄ MQTT, or to another broker."""
+        """Choose again and switch in place: REST ⇄ MQTT, or to another broker (the
+        Supervisor's credentials can change too)."""
         async with self._lock:
-            mode, broker = await self._choose()
-            previous = self.mqtt
+            mode, broker = await self._choose_safely()
+            self._chosen = True
+            running = self.mqtt is not None or (
+                self._starting is not None and not self._starting.done()
+            )
+            if (mode, broker) == (self.entity_mode, self.broker) and (mode == "rest" or running):
+                return
+            if self._starting is not None:
+                await _cancel({self._starting})
+                self._starting = None
+            previous, self.mqtt = self.mqtt, None
             self.entity_mode, self.broker = mode, broker
-            if mode == "rest":
-                if previous is not None:
-                    self.mqtt = None
-                    await previous.stop(remove=True)
-                if self.bridge is not None:
-                    await self.bridge.set_mode("rest")
-                return
-            if previous is not None and previous.broker == broker:
-                return
             if previous is not None:
-                self.mqtt = None
                 await previous.stop(remove=True)
+                if previous.removal_failed:
+                    self._leftover = previous.broker
             if self.bridge is not None:
-                await self.bridge.set_mode("mqtt")
-            await self._start_mqtt(broker)
+                try:
+                    await self.bridge.set_mode(mode)
+                except Exception as err:  # the next connect of the bridge finishes it
+                    _LOGGER.warning("switching Home Assistant to %s entities: %s", mode, err)
+            if mode == "mqtt":
+                self._begin_mqtt(broker)
 
-    async def _start_mqtt(self, broker: Broker | None) -> None:
-        """Announce once the REST states and helpers are gone (no `_2` ids)."""
+    def _begin_mqtt(self, broker: Broker | None) -> None:
         if broker is None:
             _LOGGER.warning("entities set to MQTT, but no MQTT broker found: looking again")
             self._mark_notifications()
             return
+        self._starting = self._spawn(self._start_mqtt(broker))
+
+    async def _start_mqtt(self, broker: Broker) -> None:
+        """Announce once the REST states and helpers are gone: an entity id still held by a
+        posted state would get `_2`. Without Home Assistant's connection, that waits."""
         if self.bridge is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(REST_CLEARED_TIMEOUT):
-                    await self.bridge.rest_cleared.wait()
-        self.mqtt = MqttDevice(self.runtime, broker, await self._device_info())
+            await self.bridge.rest_cleared.wait()
+        info = await self._device_info()
+        self.mqtt = MqttDevice(self.runtime, broker, info)
         self.mqtt.on_change = self._mark_notifications
         self.mqtt.start()
 
-    async def _remove_leftover(self, broker: Broker) -> None:
+    async def _remove_leftover(self) -> None:
+        """Remove the device an earlier run (or a failed removal) left on the broker."""
+        broker = self._leftover
+        if broker is None:
+            return
         try:
             if await remove_leftover(broker, self.runtime.options):
-                _LOGGER.info("removed the MQTT device of an earlier run (entities: rest)")
+                _LOGGER.info("removed the MQTT device left on %s", broker)
         except Exception as err:
-            _LOGGER.warning("could not check %s for an earlier MQTT device: %s", broker, err)
+            _LOGGER.warning("could not check %s for a device left there: %s", broker, err)
+            return
+        if self._leftover == broker:
+            self._leftover = None
 
     async def _device_info(self) -> DeviceInfo:
         url = self.panel_url
@@ -225,11 +267,14 @@ class HomeAssistantAdapter:
         except Exception:
             _LOGGER.exception("switching the entity mode failed")
 
-    async def _look_for_broker(self) -> None:
-        """While MQTT is chosen but no broker is known, ask again now and then."""
+    async def _keep_choosing(self) -> None:
+        """Now and then: a broker that came (or went, or changed its password), Home
+        Assistant's MQTT integration set up later, a device left on a broker."""
         while True:
             await asyncio.sleep(self.broker_lookup_interval)
-            if self.runtime.options.entities != "rest" and self.broker is None:
+            if self._leftover is not None and self.entity_mode == "rest":
+                await self._remove_leftover()
+            if self.runtime.options.entities != "rest":
                 await self._apply_logged()
 
     # -- status

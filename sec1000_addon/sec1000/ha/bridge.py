@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from sec1000.ha import CommandFailedError
 from sec1000.ha.entities import (
     ALL_SENSORS,
     COMMAND_EVENT,
@@ -132,6 +133,8 @@ class Bridge:
         self.mqtt_problem: Callable[[], str | None] = lambda: None
         self.rest_cleared = asyncio.Event()  # set once the REST states and helpers are gone
         self._rest_lock = asyncio.Lock()  # no state is posted while they are being removed
+        self._mode_lock = asyncio.Lock()
+        self._helper_ids: set[str] = set()  # the helpers Home Assistant lists (it can delete)
 
     # -- life cycle
 
@@ -157,6 +160,14 @@ class Bridge:
 
     async def on_connected(self) -> None:
         """After every (re)connect: entities of the mode, subscriptions, states, notifications."""
+        async with self._mode_lock:  # a switch of mode waits for this, and this for a switch
+            try:
+                await self._set_up()
+            except BaseException:
+                self.connected = False  # the client calls on_disconnected only after a set-up
+                raise
+
+    async def _set_up(self) -> None:
         self._synced.clear()
         self._shown.clear()
         await self._load_users()
@@ -183,23 +194,24 @@ class Bridge:
 
         To MQTT: the posted states and the helpers go first, so that the MQTT entities get
         their ids without `_2`. To REST: once the MQTT entities are gone, the helpers come back
-        and every state is posted again.
+        and every state is posted again. Not connected, the next connect does it.
         """
-        if mode == self.mode:
-            return
-        self.mode = mode
-        self.rest_cleared.clear()
-        if not self.connected:
-            return  # on_connected does it
-        existing = await self._read_states()
-        if mode == "mqtt":
-            await self._leave_rest(existing)
-            return
-        await self._wait_mqtt_gone()
-        self._synced.clear()
-        await self._ensure_helpers(existing)
-        await self._publish([sensor.entity_id for sensor in ALL_SENSORS])
-        await self._sync_helpers()
+        async with self._mode_lock:
+            if mode == self.mode:
+                return
+            self.mode = mode
+            self.rest_cleared.clear()
+            if not self.connected:
+                return
+            existing = await self._read_states()
+            if mode == "mqtt":
+                await self._leave_rest(existing)
+                return
+            await self._wait_mqtt_gone()
+            self._synced.clear()
+            await self._ensure_helpers(existing)
+            await self._publish([sensor.entity_id for sensor in ALL_SENSORS])
+            await self._sync_helpers()
 
     async def _leave_rest(self, existing: set[str]) -> None:
         """Remove the posted states and the helpers; tell the user the new ids once."""
@@ -225,15 +237,18 @@ class Bridge:
             if posted and await self.rest.delete_state(sensor.entity_id):
                 removed.append(sensor.entity_id)
         for helper in (*HELPERS, POLICY_SWITCH):
-            if helper.entity_id in existing:
-                _LOGGER.info("removing %s: the MQTT device replaces it", helper.entity_id)
+            # Only helpers made in the UI or over the API can go; one from YAML stays.
+            if helper.entity_id not in self._helper_ids:
+                continue
+            _LOGGER.info("removing %s: the MQTT device replaces it", helper.entity_id)
+            try:
                 await self.ws.send_command(
-                    {
-                        "type": f"{helper.domain}/delete",
-                        f"{helper.domain}_id": helper.object_id,
-                    }
+                    {"type": f"{helper.domain}/delete", f"{helper.domain}_id": helper.object_id}
                 )
-                removed.append(helper.entity_id)
+            except CommandFailedError as err:
+                _LOGGER.warning("could not remove %s: %s", helper.entity_id, err)
+                continue
+            removed.append(helper.entity_id)
         return removed
 
     async def _registered(self) -> dict[str, dict[str, Any]]:
@@ -286,10 +301,12 @@ class Bridge:
         for state in states:
             if isinstance(state, dict):
                 self._note_state(state)
+        listed: set[str] = set()
         for domain in sorted({helper.domain for helper in (*HELPERS, POLICY_SWITCH)}):
             items = await self.ws.send_command({"type": f"{domain}/list"})
-            existing |= {f"{domain}.{item.get('id')}" for item in items if isinstance(item, dict)}
-        return existing
+            listed |= {f"{domain}.{item.get('id')}" for item in items if isinstance(item, dict)}
+        self._helper_ids = listed
+        return existing | listed
 
     async def _ensure_helpers(self, existing: set[str]) -> None:
         """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate."""

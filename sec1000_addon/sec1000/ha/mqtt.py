@@ -43,7 +43,7 @@ from sec1000.ha.discovery import (
     state_payloads,
 )
 from sec1000.operations import Call, Origin
-from sec1000.options import Options
+from sec1000.options import Options, OptionsError
 from sec1000.protocol import InvalidInputError
 from sec1000.runtime import Runtime
 from sec1000.state import StateEvent
@@ -52,6 +52,7 @@ _LOGGER = logging.getLogger(__name__)
 
 MQTT = Origin("mqtt")
 KEEPALIVE = 30
+COMMAND_GRACE = 30.0  # seconds a stop waits for commands under way (a reset takes ~13 s)
 SHOWN_PAYLOAD = 40  # characters of a bad payload quoted back in its feedback
 
 
@@ -94,6 +95,19 @@ def client_for(broker: Broker, will: aiomqtt.Will | None = None) -> aiomqtt.Clie
     )
 
 
+async def _clear(client: aiomqtt.Client, topics: tuple[str, ...]) -> None:
+    """Empty retained messages: the discovery topic first, so Home Assistant drops the device."""
+    for topic in topics:
+        await client.publish(topic, b"", qos=1, retain=True)
+
+
+async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait until they ended."""
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def remove_leftover(broker: Broker, options: Options, wait: float = 2.0) -> bool:
     """Remove the device an earlier run left on the broker (its retained discovery message);
     True when there was one. Raises aiomqtt.MqttError when the broker cannot be reached."""
@@ -106,8 +120,7 @@ async def remove_leftover(broker: Broker, options: Options, wait: float = 2.0) -
                     found = bool(message.payload)
                     break
         if found:
-            for topic in retained_topics(options):
-                await client.publish(topic, b"", qos=1, retain=True)
+            await _clear(client, retained_topics(options))
         return found
 
 
@@ -130,7 +143,11 @@ class MqttDevice:
         self._published: dict[str, str] = {}
         self._announced: str | None = None
         self._dirty = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # publishing: cancelled at stop
+        self._commands: set[asyncio.Task[Any]] = set()  # commands: let finish at stop
+        self._stopping = False
+        self._publish_lock = asyncio.Lock()  # one writer of retained messages at a time
+        self.removal_failed = False
         self._runner: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -142,29 +159,43 @@ class MqttDevice:
         self._runner = asyncio.create_task(self._run())
 
     async def stop(self, *, remove: bool = False) -> None:
-        """Say offline (or remove the device from Home Assistant) and disconnect."""
+        """Say offline (or remove the device from Home Assistant) and disconnect.
+
+        Commands under way (a watchdog reset among them) are let finish, not cancelled.
+        """
+        self._stopping = True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        client = self._client
-        if client is not None and self.connected:
-            with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
-                async with asyncio.timeout(5):
+        try:
+            client = self._client if self.connected else None
+            try:
+                async with asyncio.timeout(5), self._publish_lock:  # the last word is this one
                     if remove:
                         await self._remove(client)
-                    else:
+                    elif client is not None:
                         await client.publish(AVAILABILITY_TOPIC, OFFLINE, qos=1, retain=True)
-        tasks = [*self._tasks, *([self._runner] if self._runner else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._set(False, "stopped")
+            except (aiomqtt.MqttError, TimeoutError) as err:
+                if remove:
+                    self.removal_failed = True
+                    _LOGGER.warning(
+                        "MQTT: could not remove the device from %s: %s", self.broker, err
+                    )
+        finally:
+            await cancel_all({*self._tasks, *([self._runner] if self._runner else [])})
+            if self._commands:
+                await asyncio.wait(self._commands, timeout=COMMAND_GRACE)
+            self._set(False, "stopped")
 
-    async def _remove(self, client: aiomqtt.Client) -> None:
-        """An empty retained config removes the device; the retained states go too."""
-        await client.publish(DISCOVERY_TOPIC, b"", qos=1, retain=True)
-        for topic in (*self._published, AVAILABILITY_TOPIC):
-            await client.publish(topic, b"", qos=1, retain=True)
+    async def _remove(self, client: aiomqtt.Client | None) -> None:
+        """An empty retained config removes the device; the retained states go too. Without a
+        live connection, a connection of its own does it."""
+        topics = retained_topics(self.runtime.options)
+        if client is None:
+            async with client_for(self.broker) as own:
+                await _clear(own, topics)
+        else:
+            await _clear(client, topics)
         self._published.clear()
         self._announced = None
 
@@ -211,26 +242,45 @@ class MqttDevice:
                     await self._announce(client)
                     self._set(True, f"connected to {self.broker.host}:{self.broker.port}")
                     _LOGGER.info("MQTT: connected to %s", self.broker)
-                    publisher = self._spawn(self._publisher(client))
-                    try:
-                        async for message in client.messages:
-                            self._received(message)
-                    finally:
-                        publisher.cancel()
-                raise aiomqtt.MqttError("the broker closed the connection")
+                    await self._serve(client)
             except aiomqtt.MqttError as err:
-                self._client = None
                 self.last_error = str(err) or type(err).__name__
-                if self.failing_since is None:
-                    self.failing_since = time.time()
-                delay = next(delays)
-                self._set(
-                    False, f"no broker at {self.broker.host}:{self.broker.port}: {self.last_error}"
-                )
-                _LOGGER.warning("MQTT: %s; retrying in %.0f s", self.status, delay)
-                await asyncio.sleep(delay)
+            except Exception as err:  # never let the device die silently: log, reconnect
+                _LOGGER.exception("MQTT: unexpected error")
+                self.last_error = f"unexpected error: {err!r}"
+            self._client = None
+            if self.failing_since is None:
+                self.failing_since = time.time()
+            delay = next(delays)
+            self._set(
+                False, f"no broker at {self.broker.host}:{self.broker.port}: {self.last_error}"
+            )
+            _LOGGER.warning("MQTT: %s; retrying in %.0f s", self.status, delay)
+            await asyncio.sleep(delay)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Take messages and publish states until either fails; then the connection is redone
+        (a publish that timed out leaves states behind, so it ends the connection too)."""
+        listener = asyncio.create_task(self._listen(client))
+        publisher = asyncio.create_task(self._publisher(client))
+        try:
+            done, _ = await asyncio.wait({listener, publisher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_all({listener, publisher})
+        for task in done:
+            task.result()  # raises what ended it
+        raise aiomqtt.MqttError("the broker closed the connection")
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._received(message)
 
     async def _announce(self, client: aiomqtt.Client) -> None:
+        async with self._publish_lock:
+            if not self._stopping:
+                await self._announce_now(client)
+
+    async def _announce_now(self, client: aiomqtt.Client) -> None:
         """The discovery message, then online, then every state (Home Assistant subscribes to
         the state topics as it creates the entities; retained states reach it then)."""
         message = self.info.message(self.runtime.options)
@@ -244,7 +294,7 @@ class MqttDevice:
     async def _publish_states(self, client: aiomqtt.Client) -> None:
         options = self.runtime.options
         if self.info.message(options) != self._announced:  # a price sensor added or removed
-            await self._announce(client)
+            await self._announce_now(client)
             return
         for topic, payload in state_payloads(self.runtime.state, options).items():
             if self._published.get(topic) != payload:
@@ -255,11 +305,10 @@ class MqttDevice:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            try:
+            async with self._publish_lock:
+                if self._stopping:
+                    return
                 await self._publish_states(client)
-            except aiomqtt.MqttError as err:
-                _LOGGER.debug("MQTT: publishing failed (%s); everything is sent on reconnect", err)
-                return
 
     def _on_state_event(self, event: StateEvent) -> None:
         self._dirty.set()
@@ -282,16 +331,31 @@ class MqttDevice:
                 payload = "\ufffd" * min(len(raw), SHOWN_PAYLOAD)  # shown as junk, never run
         else:
             payload = "" if raw is None else str(raw)
+        if self._stopping:
+            return
         if topic == HA_STATUS_TOPIC:
             if payload == ONLINE and self._client is not None:
                 _LOGGER.info("MQTT: Home Assistant is back online; announcing again")
-                self._spawn(self._announce(self._client))
+                self._spawn(self._announce_logged(self._client))
             return
         component = by_command_topic(self.runtime.options).get(topic)
         if component is None:
             _LOGGER.debug("MQTT: ignoring %s", topic)
             return
-        self._spawn(self._command_logged(component, payload))
+        if message.retain:  # a retained command would run again at every connect
+            _LOGGER.warning(
+                "MQTT: ignoring a retained message on %s: commands must not be retained", topic
+            )
+            return
+        task = asyncio.create_task(self._command_logged(component, payload))
+        self._commands.add(task)
+        task.add_done_callback(self._commands.discard)
+
+    async def _announce_logged(self, client: aiomqtt.Client) -> None:
+        try:
+            await self._announce(client)
+        except aiomqtt.MqttError as err:
+            _LOGGER.warning("MQTT: announcing again failed: %s", err)
 
     async def _command_logged(self, component: Component, payload: str) -> None:
         try:
@@ -330,7 +394,11 @@ class MqttDevice:
                     "MQTT: %s: expected ON or OFF, got %s", component.entity_id, shown(payload)
                 )
                 return
-            await self.runtime.update_options({"price_policy": text.upper() == ON})
+            try:
+                await self.runtime.update_options({"price_policy": text.upper() == ON})
+            except OptionsError as err:
+                _LOGGER.warning("MQTT: the price policy was not changed: %s", err)
+                return
             _LOGGER.info("price policy turned %s by mqtt", text.lower())
 
     def _invalid(self, command: CommandName, message: str) -> None:
