@@ -76,11 +76,6 @@ class Component:
         """Stable across restarts and controller addresses: sec1000_sensor_v1."""
         return f"{NODE}_{self.platform}_{self.object_id.removeprefix(NODE + '_')}"
 
-    @property
-    def key(self) -> str:
-        """The component's key in `cmps`."""
-        return self.unique_id
-
     def config(self) -> dict[str, Any]:
         """Its entry in `cmps`."""
         availability: list[dict[str, str]] = [{"topic": AVAILABILITY_TOPIC}]
@@ -139,13 +134,22 @@ def _button(command: CommandName, label: str) -> Component:
 
 SENSORS = tuple(_sensor(sensor) for sensor in ALL_SENSORS)
 BUTTONS = tuple(_button(spec.name, spec.label) for spec in COMMANDS if spec.button)
-SETPOINT = Component(
+
+
+def _control(
+    platform: str, name: str, label: str, options: dict[str, Any], *, follows: bool = True
+) -> Component:
+    """A control with its own state topic (what the controller holds) and command topic."""
+    object_id = f"{NODE}_{name}"
+    topics = {"state_topic": state_topic(object_id), "command_topic": command_topic(object_id)}
+    return Component(platform, object_id, label, {**topics, **options}, follows_controller=follows)
+
+
+SETPOINT = _control(
     "number",
-    f"{NODE}_export_limit_setpoint",
+    "export_limit_setpoint",
     "Export Limit Setpoint",
     {
-        "state_topic": state_topic(f"{NODE}_export_limit_setpoint"),
-        "command_topic": command_topic(f"{NODE}_export_limit_setpoint"),
         "min": 0,
         "max": MAX_EXPORT_LIMIT_KW,
         "step": 0.01,
@@ -154,44 +158,25 @@ SETPOINT = Component(
         "device_class": "power",
         "icon": "mdi:tune-vertical",
     },
-    follows_controller=True,
 )
-EXPORT_SWITCH = Component(
+EXPORT_SWITCH = _control(
     "switch",
-    f"{NODE}_export",
+    "export",
     "Export",
     {
-        "state_topic": state_topic(f"{NODE}_export"),
-        "command_topic": command_topic(f"{NODE}_export"),
         "payload_on": "on",
         "payload_off": "off",
         "state_on": "on",
         "state_off": "off",
         "icon": "mdi:transmission-tower-export",
     },
-    follows_controller=True,
 )
-CONTROL_MODE = Component(
-    "select",
-    f"{NODE}_control_mode",
-    "Control Mode",
-    {
-        "state_topic": state_topic(f"{NODE}_control_mode"),
-        "command_topic": command_topic(f"{NODE}_control_mode"),
-        "options": list(CONTROL_MODES),
-        "icon": "mdi:tune",
-    },
-    follows_controller=True,
+CONTROL_MODE = _control(
+    "select", "control_mode", "Control Mode", {"options": list(CONTROL_MODES), "icon": "mdi:tune"}
 )
-POLICY_SWITCH = Component(  # only once a price sensor is set, as the REST helper
-    "switch",
-    f"{NODE}_price_policy",
-    "Price Policy",
-    {
-        "state_topic": state_topic(f"{NODE}_price_policy"),
-        "command_topic": command_topic(f"{NODE}_price_policy"),
-        "icon": "mdi:cash-clock",
-    },
+# Only once a price sensor is set, as the REST helper; it follows the options, not the controller.
+POLICY_SWITCH = _control(
+    "switch", "price_policy", "Price Policy", {"icon": "mdi:cash-clock"}, follows=False
 )
 CONNECTED = Component(
     "binary_sensor",
@@ -206,7 +191,6 @@ CONNECTED = Component(
     },
 )
 CONTROLS = (*BUTTONS, SETPOINT, EXPORT_SWITCH, CONTROL_MODE)
-SENSOR_BY_OBJECT = {sensor.object_id: sensor for sensor in ALL_SENSORS}
 
 
 def components(options: Options) -> tuple[Component, ...]:
@@ -245,7 +229,7 @@ class DeviceInfo:
         return {
             "dev": device,
             "o": {**ORIGIN, "sw_version": self.sw_version},
-            "cmps": {component.key: component.config() for component in components(options)},
+            "cmps": {component.unique_id: component.config() for component in components(options)},
         }
 
     def message(self, options: Options) -> str:

@@ -38,7 +38,6 @@ from sec1000.ha.discovery import (
     Component,
     DeviceInfo,
     by_command_topic,
-    components,
     retained_topics,
     state_payloads,
 )
@@ -215,10 +214,6 @@ class MqttDevice:
             "connects": self.connects,
             "announcements": self.announcements,
         }
-
-    def entity_ids(self) -> list[str]:
-        """The entity ids this device gives Home Assistant now."""
-        return [component.entity_id for component in components(self.runtime.options)]
 
     # -- the connection
 
