@@ -30,7 +30,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +47,7 @@ from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from tests.ha_harness import HA_VERSION, HomeAssistant, install
-from tests.mqtt_broker import Mosquitto
+from tests.mqtt_broker import Mosquitto, set_up_mqtt
 
 GOAL_MS = 50.0
 SETTLE = 0.05  # seconds after a press, so its exchange ends before the next press
@@ -207,11 +207,17 @@ async def read_to_state_changed(
 # ---------------------------------------------------------------- per entity mode
 
 
-async def rest_figures(ha: HomeAssistant, runs: int) -> list[Figure]:
-    """The WebSocket bridge: states posted, input_* helpers."""
+Ready = Callable[[HomeAssistantAdapter, WebSocketConnection], Awaitable[bool]]
+
+
+async def measure(
+    ha: HomeAssistant, runs: int, modes: dict[str, Any], button: str, key: str, ready: Ready
+) -> tuple[list[float], list[float]]:
+    """Press `button` and read telemetry until `sensor.sec1000_<key>` changes, `runs` times
+    each, with the add-on on a simulator under `modes` (its entity options)."""
     simulator = await SimulatorServer().start()
     options = Options.from_mapping(
-        {"host": "127.0.0.1", "port": simulator.port, "request_gap_ms": 0, "entities": "rest"}
+        {"host": "127.0.0.1", "port": simulator.port, "request_gap_ms": 0, **modes}
     )
     try:
         async with (
@@ -220,45 +226,30 @@ async def rest_figures(ha: HomeAssistant, runs: int) -> list[Figure]:
         ):
             user = await WebSocketConnection.open(session, endpoint_of(ha))
             try:
-                changed = await state_changes(user, "sensor.sec1000_load_power")
-
-                async def ready() -> bool:
-                    return adapter.entity_mode == "rest" and await available(
-                        user, "input_button.sec1000_get_export_limit"
-                    )
-
-                await wait_for(ready, "input_button.sec1000_get_export_limit in Home Assistant")
-                press = await press_to_first_byte(
-                    user, simulator, "input_button", "input_button.sec1000_get_export_limit", runs
-                )
-                telemetry = await read_to_state_changed(runtime, changed, "load_power", runs)
+                changed = await state_changes(user, f"sensor.sec1000_{key}")
+                await wait_for(lambda: ready(adapter, user), f"{button} in Home Assistant")
+                domain = button.split(".", 1)[0]
+                press = await press_to_first_byte(user, simulator, domain, button, runs)
+                telemetry = await read_to_state_changed(runtime, changed, key, runs)
             finally:
                 await user.close()
     finally:
         await simulator.stop()
+    return press, telemetry
+
+
+async def rest_figures(ha: HomeAssistant, runs: int) -> list[Figure]:
+    """The WebSocket bridge: states posted, input_* helpers."""
+    button = "input_button.sec1000_get_export_limit"
+
+    async def ready(adapter: HomeAssistantAdapter, user: WebSocketConnection) -> bool:
+        return adapter.entity_mode == "rest" and await available(user, button)
+
+    press, telemetry = await measure(ha, runs, {"entities": "rest"}, button, "load_power", ready)
     return [
         Figure("REST", "helper press -> first byte at controller", press),
         Figure("REST", "telemetry read -> state_changed load_power", telemetry),
     ]
-
-
-async def set_up_mqtt(ha: HomeAssistant, broker: Mosquitto) -> None:
-    """Home Assistant's MQTT integration on `broker`, through the config-flow API (as a user
-    adds it), as tests/test_mqtt_ha.py does."""
-    async with aiohttp.ClientSession(headers=ha.headers) as session:
-        async with session.post(
-            f"{ha.api_url}/config/config_entries/flow", json={"handler": "mqtt"}
-        ) as response:
-            flow = await response.json()
-            if response.status != 200:
-                raise RuntimeError(f"cannot start the MQTT config flow: {flow}")
-        async with session.post(
-            f"{ha.api_url}/config/config_entries/flow/{flow['flow_id']}",
-            json={"broker": broker.host, "port": broker.port},
-        ) as response:
-            result = await response.json()
-            if result.get("type") != "create_entry":
-                raise RuntimeError(f"the MQTT config flow did not finish: {result}")
 
 
 async def mqtt_entity_ready(user: WebSocketConnection, entity_id: str) -> bool:
@@ -272,44 +263,19 @@ async def mqtt_entity_ready(user: WebSocketConnection, entity_id: str) -> bool:
 async def mqtt_figures(ha: HomeAssistant, broker: Mosquitto, runs: int) -> list[Figure]:
     """The MQTT device, announced through the broker."""
     await set_up_mqtt(ha, broker)
-    simulator = await SimulatorServer().start()
-    options = Options.from_mapping(
-        {
-            "host": "127.0.0.1",
-            "port": simulator.port,
-            "request_gap_ms": 0,
-            "entities": "mqtt",
-            "mqtt_host": broker.host,
-            "mqtt_port": broker.port,
-        }
-    )
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            addon(options, ha, session) as (runtime, adapter),
-        ):
-            user = await WebSocketConnection.open(session, endpoint_of(ha))
-            try:
-                changed = await state_changes(user, "sensor.sec1000_v1")
+    button = "button.sec1000_get_export_limit"
 
-                async def ready() -> bool:
-                    return (
-                        adapter.entity_mode == "mqtt"
-                        and adapter.mqtt is not None
-                        and adapter.mqtt.connected
-                        and await mqtt_entity_ready(user, "sensor.sec1000_v1")
-                        and await mqtt_entity_ready(user, "button.sec1000_get_export_limit")
-                    )
+    async def ready(adapter: HomeAssistantAdapter, user: WebSocketConnection) -> bool:
+        return (
+            adapter.entity_mode == "mqtt"
+            and adapter.mqtt is not None
+            and adapter.mqtt.connected
+            and await mqtt_entity_ready(user, "sensor.sec1000_v1")
+            and await mqtt_entity_ready(user, button)
+        )
 
-                await wait_for(ready, "MQTT sensor.sec1000_v1 and button in Home Assistant")
-                press = await press_to_first_byte(
-                    user, simulator, "button", "button.sec1000_get_export_limit", runs
-                )
-                telemetry = await read_to_state_changed(runtime, changed, "v1", runs)
-            finally:
-                await user.close()
-    finally:
-        await simulator.stop()
+    modes = {"entities": "mqtt", "mqtt_host": broker.host, "mqtt_port": broker.port}
+    press, telemetry = await measure(ha, runs, modes, button, "v1", ready)
     return [
         Figure("MQTT", "button press -> first byte at controller", press),
         Figure("MQTT", "telemetry read -> state_changed v1", telemetry),

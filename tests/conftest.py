@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,18 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"timed out after {within:g} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def eventually_async(
+    check: Callable[[], Awaitable[bool]], within: float = 15.0, what: str = "condition"
+) -> None:
+    """Wait until `await check()` is true (a question to a server), polling; fail after
+    `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"timed out after {within:g} s waiting for {what}")
+        await asyncio.sleep(0.1)
 
 
 async def hold(link: DeviceLink, job: Any, priority: Priority = Priority.USER) -> Any:

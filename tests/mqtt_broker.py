@@ -5,6 +5,8 @@ Fixtures:
   `stop()`, `start()` and `restart()` keep its port, so clients can reconnect. It keeps no
   retained messages across a restart, as a broker without persistence.
 
+`set_up_mqtt(ha, broker)` sets up a real Home Assistant's MQTT integration on such a broker.
+
 `scripts/dev test` installs the `mosquitto` package; without it these tests fail, never skip.
 """
 
@@ -16,8 +18,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
+
+if TYPE_CHECKING:
+    from tests.ha_harness import HomeAssistant
 
 START_TIMEOUT = 10.0
 
@@ -95,6 +102,25 @@ class Mosquitto:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+async def set_up_mqtt(ha: HomeAssistant, broker: Mosquitto) -> None:
+    """Home Assistant's MQTT integration on `broker`, through the config-flow API, as a user
+    adds it (the flow asks for the broker and port, then creates the entry)."""
+    async with aiohttp.ClientSession(headers=ha.headers) as session:
+        async with session.post(
+            f"{ha.api_url}/config/config_entries/flow", json={"handler": "mqtt"}
+        ) as response:
+            flow = await response.json()
+            if response.status != 200:
+                raise RuntimeError(f"cannot start the MQTT config flow: {flow}")
+        async with session.post(
+            f"{ha.api_url}/config/config_entries/flow/{flow['flow_id']}",
+            json={"broker": broker.host, "port": broker.port},
+        ) as response:
+            result = await response.json()
+            if result.get("type") != "create_entry":
+                raise RuntimeError(f"the MQTT config flow did not finish: {result}")
 
 
 @pytest.fixture

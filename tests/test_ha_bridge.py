@@ -29,7 +29,7 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.watchdog import RestoreRecord, RestoreStore
 
-from tests.conftest import eventually
+from tests.conftest import eventually, eventually_async
 from tests.fake_supervisor import ADDON_TOKEN, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 
@@ -445,14 +445,6 @@ async def _has(user: User, notification_id: str) -> bool:
 
 async def _lacks(user: User, notification_id: str) -> bool:
     return notification_id not in await user.notifications()
-
-
-async def eventually_async(check: Any, within: float = 15) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for a notification change")
-        await asyncio.sleep(0.1)
 
 
 async def test_the_export_guard_sensor_and_its_notification(

@@ -83,8 +83,9 @@ class Watcher:
 
 
 @asynccontextmanager
-async def watching(mosquitto: Mosquitto) -> AsyncIterator[Watcher]:
-    async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="ha-test") as client:
+async def watching(host: str, port: int, name: str = "ha-test") -> AsyncIterator[Watcher]:
+    """A client on the broker that keeps every message of the device and of discovery."""
+    async with aiomqtt.Client(host, port, identifier=name) as client:
         await client.subscribe(f"{NODE}/#", qos=1)
         await client.subscribe("homeassistant/#", qos=1)
         watcher = Watcher(client)
@@ -114,7 +115,10 @@ async def announced(
     """A device connected and announced, with a watcher on the broker."""
     await runtime.ops.get_telemetry_data()
     await runtime.ops.get_export_limit()
-    async with watching(mosquitto) as watcher, device(runtime, mosquitto) as mqtt:
+    async with (
+        watching(mosquitto.host, mosquitto.port) as watcher,
+        device(runtime, mosquitto) as mqtt,
+    ):
         await watcher.wait(AVAILABILITY_TOPIC, "online")
         await watcher.wait(DISCOVERY_TOPIC, lambda text: '"cmps"' in text)
         yield mqtt, watcher
@@ -201,23 +205,9 @@ async def test_announces_retained_config_online_and_states(
     await watcher.wait(state_topic("sec1000_export_limit"), str(round(limit, 2)))
     await watcher.wait(state_topic("sec1000_control_mode"), "value")
     # retained: a client connecting later gets them at once
-    async with watching_later(mqtt) as late:
+    async with watching(mqtt.broker.host, mqtt.broker.port, "late") as late:
         await late.wait(DISCOVERY_TOPIC, lambda text: "sensor.sec1000_v1" in text)
         await late.wait(state_topic("sec1000_v1"), str(telemetry["v1"]))
-
-
-@asynccontextmanager
-async def watching_later(mqtt: MqttDevice) -> AsyncIterator[Watcher]:
-    async with aiomqtt.Client(mqtt.broker.host, mqtt.broker.port, identifier="late") as client:
-        await client.subscribe(f"{NODE}/#", qos=1)
-        await client.subscribe(DISCOVERY_TOPIC, qos=1)
-        watcher = Watcher(client)
-        task = asyncio.create_task(watcher.run())
-        try:
-            yield watcher
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_button_press_sends_the_frames_and_the_feedback_comes_back(
@@ -329,7 +319,7 @@ async def test_broker_restart_reconnects_and_announces_again(
         await eventually(lambda: mqtt.connected, 10, "connected")
         await asyncio.to_thread(mosquitto.restart)  # retained messages are gone with it
         await eventually(lambda: mqtt.connects >= 2 and mqtt.connected, 20, "reconnected")
-        async with watching(mosquitto) as watcher:
+        async with watching(mosquitto.host, mosquitto.port) as watcher:
             await watcher.wait(DISCOVERY_TOPIC, lambda text: "sensor.sec1000_v1" in text)
             await watcher.wait(AVAILABILITY_TOPIC, "online")
 
@@ -337,7 +327,7 @@ async def test_broker_restart_reconnects_and_announces_again(
 async def test_stop_says_offline_and_the_last_will_covers_a_crash(
     runtime: Runtime, mosquitto: Mosquitto
 ) -> None:
-    async with watching(mosquitto) as watcher:
+    async with watching(mosquitto.host, mosquitto.port) as watcher:
         async with device(runtime, mosquitto):
             await watcher.wait(AVAILABILITY_TOPIC, "online")
         await watcher.wait(AVAILABILITY_TOPIC, "offline")
@@ -388,7 +378,7 @@ async def relay(host: str, port: int) -> AsyncIterator[tuple[int, Callable[[], A
 async def test_removal_empties_the_retained_config_and_leftovers_are_found(
     runtime: Runtime, mosquitto: Mosquitto
 ) -> None:
-    async with watching(mosquitto) as watcher:
+    async with watching(mosquitto.host, mosquitto.port) as watcher:
         async with device(runtime, mosquitto) as mqtt:
             await watcher.wait(DISCOVERY_TOPIC, lambda text: '"cmps"' in text)
         broker = mqtt.broker
@@ -402,7 +392,7 @@ async def test_the_price_policy_switch_follows_the_option(
     runtime: Runtime, mosquitto: Mosquitto
 ) -> None:
     await runtime.update_options({"price_entity": "sensor.price"})
-    async with watching(mosquitto) as watcher, device(runtime, mosquitto):
+    async with watching(mosquitto.host, mosquitto.port) as watcher, device(runtime, mosquitto):
         await watcher.wait(state_topic("sec1000_price_policy"), "OFF")
         await watcher.publish(command_topic("sec1000_price_policy"), "ON")
         await eventually(lambda: runtime.options.price_policy, 10, "price policy on")
@@ -415,7 +405,7 @@ async def test_a_retained_command_is_not_run(
     runtime: Runtime, simulator: SimulatorServer, mosquitto: Mosquitto
 ) -> None:
     """A retained press would run again at every connect: it is ignored, and says so."""
-    async with watching(mosquitto) as watcher:
+    async with watching(mosquitto.host, mosquitto.port) as watcher:
         topic = command_topic("sec1000_export_disable")
         await watcher.client.publish(topic, "PRESS", qos=1, retain=True)
         simulator.exchanges.clear()

@@ -7,7 +7,6 @@ add-on through the FAKE Supervisor's `/services/mqtt` (the real Supervisor canno
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,11 +25,11 @@ from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_expor
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually
+from tests.conftest import eventually, eventually_async
 from tests.fake_supervisor import ADDON_TOKEN, FAKE, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
-from tests.mqtt_broker import Mosquitto
-from tests.test_ha_bridge import User
+from tests.mqtt_broker import Mosquitto, set_up_mqtt
+from tests.test_ha_bridge import User, _has, _lacks
 
 pytestmark = pytest.mark.homeassistant
 
@@ -43,20 +42,17 @@ FIRST_FRAMES: dict[str, bytes | int] = {
 }
 
 
-async def set_up_mqtt(ha: HomeAssistant, broker: Mosquitto) -> None:
-    """Home Assistant's MQTT integration on the test broker, through the config-flow API."""
-    async with aiohttp.ClientSession(headers=ha.headers) as session:
-        async with session.post(
-            f"{ha.api_url}/config/config_entries/flow", json={"handler": "mqtt"}
-        ) as response:
-            flow = await response.json()
-            assert response.status == 200, flow
-        async with session.post(
-            f"{ha.api_url}/config/config_entries/flow/{flow['flow_id']}",
-            json={"broker": broker.host, "port": broker.port},
-        ) as response:
-            result = await response.json()
-            assert result.get("type") == "create_entry", result
+@pytest.fixture
+async def mqtt_core(
+    fresh_home_assistant: HomeAssistant, mosquitto: Mosquitto, aiohttp_server: Any
+) -> tuple[HomeAssistant, TestServer]:
+    """A Home Assistant of the test's own with its MQTT integration on the test's broker, and
+    the FAKE Supervisor in front of it."""
+    await set_up_mqtt(fresh_home_assistant, mosquitto)
+    supervisor: TestServer = await aiohttp_server(
+        create_fake_supervisor(fresh_home_assistant.url, fresh_home_assistant.token)
+    )
+    return fresh_home_assistant, supervisor
 
 
 @asynccontextmanager
@@ -113,18 +109,15 @@ async def devices(user: User) -> list[dict[str, Any]]:
     return [d for d in items if ["mqtt", "sec1000"] in d["identifiers"]]
 
 
-async def wait_async(check: Any, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {within:g} s waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
 async def mqtt_entities_in_place(user: User, runtime: Runtime) -> bool:
     wanted = {component.entity_id for component in components(runtime.options)}
     entries = [e for e in await registry(user) if e["platform"] == "mqtt"]
     return {e["entity_id"] for e in entries} == wanted
+
+
+async def helpers_in_place(user: User) -> bool:
+    """The add-on's REST helpers, each once, and no other sec1000 helper."""
+    return await helpers(user) == {helper.entity_id for helper in HELPERS}
 
 
 async def helpers(user: User) -> set[str]:
@@ -138,19 +131,18 @@ async def helpers(user: User) -> set[str]:
 async def test_the_mqtt_device_in_home_assistant(
     runtime: Runtime,
     simulator: SimulatorServer,
-    fresh_home_assistant: HomeAssistant,
+    mqtt_core: tuple[HomeAssistant, TestServer],
     mosquitto: Mosquitto,
-    aiohttp_server: Any,
 ) -> None:
-    ha = fresh_home_assistant
-    await set_up_mqtt(ha, mosquitto)
+    ha, supervisor = mqtt_core
     await runtime.ops.get_telemetry_data()
     await runtime.ops.get_export_limit()
-    supervisor = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
     async with addon_with_broker(runtime, supervisor, mosquitto) as addon:
         async with ha_user(ha) as user:
             # every entity id exactly, unique ids, one device
-            await wait_async(lambda: mqtt_entities_in_place(user, runtime), 60, "the MQTT entities")
+            await eventually_async(
+                lambda: mqtt_entities_in_place(user, runtime), 60, "the MQTT entities"
+            )
             entries = await registry(user)
             assert not [e for e in entries if e["entity_id"].endswith("_2")]
             assert len({e["unique_id"] for e in entries}) == len(entries)
@@ -231,7 +223,7 @@ async def test_the_mqtt_device_in_home_assistant(
         await ha.async_restart()
         async with ha_user(ha) as user:
             assert addon.mqtt is not None
-            await wait_async(
+            await eventually_async(
                 lambda: mqtt_entities_in_place(user, runtime), 60, "entities after restart"
             )
             assert len(await registry(user)) == count
@@ -253,23 +245,21 @@ async def test_the_mqtt_device_in_home_assistant(
 async def test_rest_to_mqtt_to_rest_in_a_running_home_assistant(
     runtime: Runtime,
     simulator: SimulatorServer,
-    fresh_home_assistant: HomeAssistant,
+    mqtt_core: tuple[HomeAssistant, TestServer],
     mosquitto: Mosquitto,
-    aiohttp_server: Any,
 ) -> None:
-    ha = fresh_home_assistant
-    await set_up_mqtt(ha, mosquitto)
+    ha, supervisor = mqtt_core
     await runtime.update_options({"entities": "rest"})
     await runtime.ops.get_telemetry_data()
-    supervisor = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
     async with addon_with_broker(runtime, supervisor, mosquitto) as addon, ha_user(ha) as user:
-        helper_ids = {helper.entity_id for helper in HELPERS}
-        await wait_async(lambda: _equal(helpers(user), helper_ids), 60, "the helpers")
+        await eventually_async(lambda: helpers_in_place(user), 60, "the helpers")
         await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]))  # type: ignore[index]
         assert addon.entity_mode == "rest"
 
         await runtime.update_options({"entities": "mqtt"})
-        await wait_async(lambda: mqtt_entities_in_place(user, runtime), 60, "the MQTT entities")
+        await eventually_async(
+            lambda: mqtt_entities_in_place(user, runtime), 60, "the MQTT entities"
+        )
         assert await helpers(user) == set()
         entries = await registry(user)
         assert not [e for e in entries if e["entity_id"].endswith("_2")]
@@ -278,18 +268,14 @@ async def test_rest_to_mqtt_to_rest_in_a_running_home_assistant(
         await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]), within=20)  # type: ignore[index]
 
         await runtime.update_options({"entities": "rest"})
-        await wait_async(lambda: _equal(helpers(user), helper_ids), 60, "the helpers back")
-        await wait_async(lambda: _no_mqtt(user), 30, "no MQTT entity left")
+        await eventually_async(lambda: helpers_in_place(user), 60, "the helpers back")
+        await eventually_async(lambda: _no_mqtt(user), 30, "no MQTT entity left")
         assert await devices(user) == []
         for sensor in ALL_SENSORS:
             assert await user.state(sensor.entity_id) is not None, sensor.entity_id
         entries = await registry(user)
         assert not [e for e in entries if e["entity_id"].endswith("_2")]
         assert addon.entity_mode == "rest" and addon.mqtt is None
-
-
-async def _equal(found: Any, expected: set[str]) -> bool:
-    return await found == expected
 
 
 async def _no_mqtt(user: User) -> bool:
@@ -311,47 +297,39 @@ async def test_mqtt_without_a_broker_tells_home_assistant_and_keeps_looking(
         addon_with_broker(runtime, supervisor, None) as addon,
         ha_user(home_assistant) as user,
     ):
-        await wait_async(lambda: _has(user, MQTT_NOTIFICATION), 30, "the broker notification")
+        await eventually_async(lambda: _has(user, MQTT_NOTIFICATION), 30, "the broker notification")
         assert addon.entity_mode == "mqtt" and addon.mqtt is None
         supervisor.app[FAKE].mqtt = {"host": mosquitto.host, "port": mosquitto.port}
         await eventually(
             lambda: addon.mqtt is not None and addon.mqtt.connected, 30, "broker found"
         )
-        await wait_async(lambda: _lacks(user, MQTT_NOTIFICATION), 30, "notification dismissed")
+        await eventually_async(
+            lambda: _lacks(user, MQTT_NOTIFICATION), 30, "notification dismissed"
+        )
         await addon.mqtt.stop(remove=True)  # type: ignore[union-attr]  # the shared Home Assistant has no MQTT integration
-
-
-async def _has(user: User, notification_id: str) -> bool:
-    return notification_id in await user.notifications()
-
-
-async def _lacks(user: User, notification_id: str) -> bool:
-    return notification_id not in await user.notifications()
 
 
 async def test_restarts_with_another_entity_mode_leave_nothing_behind(
     runtime: Runtime,
     simulator: SimulatorServer,
-    fresh_home_assistant: HomeAssistant,
+    mqtt_core: tuple[HomeAssistant, TestServer],
     mosquitto: Mosquitto,
-    aiohttp_server: Any,
 ) -> None:
     """A change in the Configuration tab restarts the add-on: the switch happens at start."""
-    ha = fresh_home_assistant
-    await set_up_mqtt(ha, mosquitto)
+    ha, supervisor = mqtt_core
     await runtime.update_options({"entities": "rest"})
     await runtime.ops.get_telemetry_data()
     volts = str(runtime.state.telemetry["v1"])  # type: ignore[index]
-    helper_ids = {helper.entity_id for helper in HELPERS}
-    supervisor = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
     async with addon_with_broker(runtime, supervisor, mosquitto), ha_user(ha) as user:
-        await wait_async(lambda: _equal(helpers(user), helper_ids), 60, "the helpers")
+        await eventually_async(lambda: helpers_in_place(user), 60, "the helpers")
         await user.wait_value("sensor.sec1000_v1", volts)
     # stopped: its posted states and its helpers stay in Home Assistant, as after any stop
 
     await runtime.update_options({"entities": "mqtt"})
     async with addon_with_broker(runtime, supervisor, mosquitto), ha_user(ha) as user:
-        await wait_async(lambda: mqtt_entities_in_place(user, runtime), 60, "the MQTT entities")
+        await eventually_async(
+            lambda: mqtt_entities_in_place(user, runtime), 60, "the MQTT entities"
+        )
         assert await helpers(user) == set()
         assert not [e for e in await registry(user) if e["entity_id"].endswith("_2")]
         assert MOVED_NOTIFICATION in await user.notifications()
@@ -360,8 +338,8 @@ async def test_restarts_with_another_entity_mode_leave_nothing_behind(
 
     await runtime.update_options({"entities": "rest"})
     async with addon_with_broker(runtime, supervisor, mosquitto) as addon, ha_user(ha) as user:
-        await wait_async(lambda: _no_mqtt(user), 30, "the MQTT device removed")
-        await wait_async(lambda: _equal(helpers(user), helper_ids), 60, "the helpers back")
+        await eventually_async(lambda: _no_mqtt(user), 30, "the MQTT device removed")
+        await eventually_async(lambda: helpers_in_place(user), 60, "the helpers back")
         await user.wait_value("sensor.sec1000_v1", volts, within=20)
         assert await devices(user) == []
         assert not [e for e in await registry(user) if e["entity_id"].endswith("_2")]
@@ -384,8 +362,7 @@ async def test_auto_stays_rest_while_home_assistant_has_no_mqtt_integration(
         addon_with_broker(runtime, supervisor, mosquitto) as addon,
         ha_user(home_assistant) as user,
     ):
-        helper_ids = {helper.entity_id for helper in HELPERS}
-        await wait_async(lambda: _equal(helpers(user), helper_ids), 60, "the helpers")
+        await eventually_async(lambda: helpers_in_place(user), 60, "the helpers")
         await asyncio.sleep(1.5)  # several rounds of choosing again
         assert addon.entity_mode == "rest" and addon.mqtt is None
         assert addon.broker is not None  # found, and not used
