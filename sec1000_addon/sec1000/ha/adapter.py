@@ -19,8 +19,8 @@ import aiohttp
 from sec1000 import __version__
 from sec1000.ha import Endpoint, HomeAssistantError
 from sec1000.ha.bridge import Bridge
-from sec1000.ha.discovery import DeviceInfo, components
-from sec1000.ha.entities import ALL_SENSORS, HELPERS, POLICY_SWITCH
+from sec1000.ha.discovery import DeviceInfo, entity_ids
+from sec1000.ha.entities import ALL_SENSORS, helpers_for
 from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
 from sec1000.ha.mqtt import cancel_all as _cancel
 from sec1000.ha.scripts import install_scripts
@@ -51,7 +51,11 @@ class HomeAssistantAdapter:
     ) -> None:
         self.runtime = runtime
         self.client = HomeAssistantClient(endpoint, session) if endpoint is not None else None
-        self.bridge = Bridge(runtime, self.client) if self.client is not None else None
+        self.bridge = (
+            Bridge(runtime, self.client, mqtt_problem=self.mqtt_problem)
+            if self.client is not None
+            else None
+        )
         self.supervisor = supervisor
         self.panel_url = panel_url
         self.mqtt: MqttDevice | None = None
@@ -65,9 +69,6 @@ class HomeAssistantAdapter:
         self._leftover: Broker | None = None  # a broker that may still hold our device
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] | None = None
-        if self.bridge is not None:
-            self.bridge.mqtt_entity_ids = self.mqtt_entity_ids
-            self.bridge.mqtt_problem = self.mqtt_problem
 
     # -- life cycle
 
@@ -283,10 +284,6 @@ class HomeAssistantAdapter:
         if self.bridge is not None:
             self.bridge.notifications_changed()
 
-    def mqtt_entity_ids(self) -> list[str]:
-        """The MQTT device's entity ids under the current options."""
-        return [component.entity_id for component in components(self.runtime.options)]
-
     def mqtt_problem(self) -> str | None:
         """Why the MQTT device is not in Home Assistant, when it should be (a notification)."""
         if self.entity_mode != "mqtt":
@@ -327,8 +324,8 @@ class HomeAssistantAdapter:
     def entity_ids(self) -> list[str]:
         """The entity ids the add-on gives Home Assistant in the mode in effect."""
         if self.entity_mode == "mqtt":
-            return self.mqtt_entity_ids()
-        helpers = (*HELPERS, POLICY_SWITCH) if self.runtime.options.price_entity else HELPERS
+            return list(entity_ids(self.runtime.options))
+        helpers = helpers_for(self.runtime.options.price_entity)
         return [s.entity_id for s in ALL_SENSORS] + [h.entity_id for h in helpers]
 
     async def install_scripts(self) -> list[dict[str, str]]:

@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from sec1000.ha import CommandFailedError
+from sec1000.ha.discovery import entity_ids
 from sec1000.ha.entities import (
+    ALL_HELPERS,
     ALL_SENSORS,
     COMMAND_EVENT,
     ENERGY_SENSORS,
@@ -21,7 +23,6 @@ from sec1000.ha.entities import (
     EXPORT_STATE,
     EXPORT_SWITCH,
     FEEDBACK_SENSORS,
-    HELPERS,
     HELPERS_BY_ENTITY,
     MODULE_STARTED,
     POLICY_SWITCH,
@@ -33,6 +34,7 @@ from sec1000.ha.entities import (
     UNAVAILABLE,
     Helper,
     Sensor,
+    helpers_for,
     sensor_extra_attributes,
     sensor_value,
 )
@@ -103,7 +105,13 @@ class HomeAssistantApi(Protocol):
 class Bridge:
     """Keeps Home Assistant in step with the state model, both ways."""
 
-    def __init__(self, runtime: Runtime, client: HomeAssistantApi) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        client: HomeAssistantApi,
+        *,
+        mqtt_problem: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.runtime = runtime
         self.ws = client
         self.rest = client
@@ -129,8 +137,7 @@ class Bridge:
         # "rest": sensors posted as states, helpers for the controls. "mqtt": the MQTT device
         # holds the entities; this bridge keeps the events, the price sensor and notifications.
         self.mode = "rest"
-        self.mqtt_entity_ids: Callable[[], list[str]] = list
-        self.mqtt_problem: Callable[[], str | None] = lambda: None
+        self.mqtt_problem = mqtt_problem  # why the MQTT device is missing, for a notification
         self.rest_cleared = asyncio.Event()  # set once the REST states and helpers are gone
         self._rest_lock = asyncio.Lock()  # no state is posted while they are being removed
         self._mode_lock = asyncio.Lock()
@@ -219,7 +226,7 @@ class Bridge:
             removed = await self._remove_rest(existing)
         self.rest_cleared.set()
         if removed:
-            new = "\n".join(f"- `{entity_id}`" for entity_id in self.mqtt_entity_ids())
+            new = "\n".join(f"- `{entity_id}`" for entity_id in entity_ids(self.runtime.options))
             await self._notify(
                 MOVED_NOTIFICATION,
                 "SEC1000: entities moved to MQTT",
@@ -236,7 +243,7 @@ class Bridge:
             posted = sensor.entity_id in existing and sensor.entity_id not in registered
             if posted and await self.rest.delete_state(sensor.entity_id):
                 removed.append(sensor.entity_id)
-        for helper in (*HELPERS, POLICY_SWITCH):
+        for helper in ALL_HELPERS:
             # Only helpers made in the UI or over the API can go; one from YAML stays.
             if helper.entity_id not in self._helper_ids:
                 continue
@@ -254,7 +261,7 @@ class Bridge:
     async def _registered(self) -> dict[str, dict[str, Any]]:
         """The entity registry's entries of this add-on's entity ids, by entity id."""
         entries = await self.ws.send_command({"type": "config/entity_registry/list"})
-        ours = {sensor.entity_id for sensor in ALL_SENSORS} | set(self.mqtt_entity_ids())
+        ours = {sensor.entity_id for sensor in ALL_SENSORS} | set(entity_ids(self.runtime.options))
         return {
             str(entry["entity_id"]): entry
             for entry in entries
@@ -288,10 +295,6 @@ class Bridge:
 
     # -- helpers
 
-    def _helpers(self) -> tuple[Helper, ...]:
-        """The contract's helpers, and the price policy switch once a price sensor is set."""
-        return (*HELPERS, POLICY_SWITCH) if self.runtime.options.price_entity else HELPERS
-
     async def _read_states(self) -> set[str]:
         """Every entity id Home Assistant has (states and helper lists). The states also give
         the price sensor's current state and the sensors priced per kWh (the Setup page offers
@@ -302,7 +305,7 @@ class Bridge:
             if isinstance(state, dict):
                 self._note_state(state)
         listed: set[str] = set()
-        for domain in sorted({helper.domain for helper in (*HELPERS, POLICY_SWITCH)}):
+        for domain in sorted({helper.domain for helper in ALL_HELPERS}):
             items = await self.ws.send_command({"type": f"{domain}/list"})
             listed |= {f"{domain}.{item.get('id')}" for item in items if isinstance(item, dict)}
         self._helper_ids = listed
@@ -310,7 +313,7 @@ class Bridge:
 
     async def _ensure_helpers(self, existing: set[str]) -> None:
         """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate."""
-        for helper in self._helpers():
+        for helper in helpers_for(self.runtime.options.price_entity):
             if helper.entity_id in existing:
                 continue
             _LOGGER.info("creating %s", helper.entity_id)

@@ -199,6 +199,11 @@ def components(options: Options) -> tuple[Component, ...]:
     return (*SENSORS, *CONTROLS, *policy, CONNECTED)
 
 
+def entity_ids(options: Options) -> tuple[str, ...]:
+    """The device's entity ids under these options (a change means announcing again)."""
+    return tuple(component.entity_id for component in components(options))
+
+
 def by_command_topic(options: Options) -> dict[str, Component]:
     """The components that take commands, by their command topic."""
     return {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sec1000.commands import COMMANDS, CommandName
+from sec1000.commands import COMMANDS, MAX_EXPORT_LIMIT_KW, CommandName
 from sec1000.protocol import TELEMETRY_FIELDS
 from sec1000.state import OperationName, StateModel
 
@@ -192,7 +192,7 @@ HELPERS: tuple[Helper, ...] = (
         CommandName.SET_EXPORT_LIMIT.value,
         {
             "min": 0,
-            "max": 100,
+            "max": MAX_EXPORT_LIMIT_KW,
             "step": 0.01,
             "mode": "box",
             "unit_of_measurement": "kW",
@@ -215,7 +215,16 @@ POLICY_SWITCH = Helper(
     None,
     {"icon": "mdi:cash-clock"},
 )
-HELPERS_BY_ENTITY = {helper.entity_id: helper for helper in (*HELPERS, POLICY_SWITCH)}
+ALL_HELPERS = (*HELPERS, POLICY_SWITCH)
+HELPERS_BY_ENTITY = {helper.entity_id: helper for helper in ALL_HELPERS}
+
+
+def helpers_for(price_entity: str) -> tuple[Helper, ...]:
+    """The helpers in REST mode: the contract's, and the price policy switch once a price
+    sensor is set."""
+    return ALL_HELPERS if price_entity else HELPERS
+
+
 SETPOINT = HELPERS_BY_ENTITY["input_number.sec1000_export_limit_setpoint"]
 EXPORT_SWITCH = HELPERS_BY_ENTITY["input_boolean.sec1000_export"]
 

@@ -38,6 +38,7 @@ from sec1000.ha.discovery import (
     Component,
     DeviceInfo,
     by_command_topic,
+    entity_ids,
     retained_topics,
     state_payloads,
 )
@@ -45,13 +46,15 @@ from sec1000.operations import Call, Origin
 from sec1000.options import Options, OptionsError
 from sec1000.protocol import InvalidInputError
 from sec1000.runtime import Runtime
-from sec1000.state import StateEvent
+from sec1000.state import StateEvent, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
 MQTT = Origin("mqtt")
 KEEPALIVE = 30
 COMMAND_GRACE = 30.0  # seconds a stop waits for commands under way (a reset takes ~13 s)
+# Events that change no payload: the link's health after each exchange, a command's record.
+QUIET_TOPICS = frozenset({Topic.LINK, Topic.COMMAND})
 SHOWN_PAYLOAD = 40  # characters of a bad payload quoted back in its feedback
 
 
@@ -140,7 +143,7 @@ class MqttDevice:
         self.retry_max = 30.0
         self._client: aiomqtt.Client | None = None
         self._published: dict[str, str] = {}
-        self._announced: str | None = None
+        self._announced: tuple[str, ...] | None = None  # the entity ids last announced
         self._dirty = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()  # publishing: cancelled at stop
         self._commands: set[asyncio.Task[Any]] = set()  # commands: let finish at stop
@@ -280,7 +283,7 @@ class MqttDevice:
         the state topics as it creates the entities; retained states reach it then)."""
         message = self.info.message(self.runtime.options)
         await client.publish(DISCOVERY_TOPIC, message, qos=1, retain=True)
-        self._announced = message
+        self._announced = entity_ids(self.runtime.options)
         self.announcements += 1
         await client.publish(AVAILABILITY_TOPIC, ONLINE, qos=1, retain=True)
         self._published.clear()
@@ -288,7 +291,7 @@ class MqttDevice:
 
     async def _publish_states(self, client: aiomqtt.Client) -> None:
         options = self.runtime.options
-        if self.info.message(options) != self._announced:  # a price sensor added or removed
+        if entity_ids(options) != self._announced:  # a price sensor added or removed
             await self._announce_now(client)
             return
         for topic, payload in state_payloads(self.runtime.state, options).items():
@@ -306,7 +309,8 @@ class MqttDevice:
                 await self._publish_states(client)
 
     def _on_state_event(self, event: StateEvent) -> None:
-        self._dirty.set()
+        if event.topic not in QUIET_TOPICS:
+            self._dirty.set()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
