@@ -8,7 +8,6 @@ something else writes to the controller: the guard stops fighting and says so (`
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
@@ -17,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sec1000.audit import AuditLog
+from sec1000.common.tasks import TaskSet
 from sec1000.common.units import kilowatts, watts
 from sec1000.link import DeviceLink, Priority
 from sec1000.options import Options
@@ -78,7 +78,7 @@ class ExportGuard:
         self.wanted: Wanted | None = files.wanted.load()
         self._drifts: deque[tuple[float, tuple[int, int, int]]] = deque(maxlen=64)
         self._contested: tuple[int, int, int] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._publish()
 
     # -- what the operations ask
@@ -127,9 +127,7 @@ class ExportGuard:
 
     def observe_soon(self, settings: ExportSettings) -> None:
         """A read-back outside the guard (get_export_limit): the same rule, in the background."""
-        task = asyncio.create_task(self.observed(settings), name="sec1000-guard-observe")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self.observed(settings), name="sec1000-guard-observe")
 
     # -- the guard's own reads and writes
 
@@ -259,9 +257,7 @@ class ExportGuard:
 
     async def stop(self) -> None:
         """Cancel background observations."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
 
     # -- bookkeeping
 

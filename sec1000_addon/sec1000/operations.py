@@ -457,7 +457,6 @@ class Operations:
             self.state.telemetry_failed()
         return result
 
-
     async def _shared_poll(self) -> str:
         if self._queued_poll is None:
             task = asyncio.ensure_future(self._read_telemetry(Priority.POLL))

@@ -17,12 +17,12 @@ from typing import Any
 import aiohttp
 
 from sec1000 import __version__
+from sec1000.common.tasks import TaskSet, cancel_all
 from sec1000.ha import Endpoint, HomeAssistantError
 from sec1000.ha.bridge import Bridge
 from sec1000.ha.discovery import DeviceInfo, entity_ids
 from sec1000.ha.entities import ALL_SENSORS, helpers_for
 from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
-from sec1000.ha.mqtt import cancel_all as _cancel
 from sec1000.ha.scripts import install_scripts
 from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.ha.websocket import HomeAssistantClient
@@ -67,32 +67,26 @@ class HomeAssistantAdapter:
         self._chosen = False  # a choice made with Home Assistant asked (not only at start)
         self._starting: asyncio.Task[None] | None = None  # waiting to announce the device
         self._leftover: Broker | None = None  # a broker that may still hold our device
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._unsubscribe: Callable[[], None] | None = None
 
     # -- life cycle
 
     def start(self) -> None:
         """Choose the entity mode, then connect (with retries) in the background."""
-        self._spawn(self._start())
+        self._tasks.spawn(self._start())
 
     async def stop(self) -> None:
         """Disconnect and stop every task (the MQTT device says offline)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
-        await _cancel(self._tasks)
+        await self._tasks.cancel()
         if self.mqtt is not None:
             await self.mqtt.stop()
         if self.client is not None:
             await self.client.stop()
         if self.bridge is not None:
             await self.bridge.stop()
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     async def _start(self) -> None:
         async with self._lock:
@@ -106,9 +100,9 @@ class HomeAssistantAdapter:
                 self._begin_mqtt(broker)
             elif broker is not None:
                 self._leftover = broker  # an earlier run's device, if any, goes (entities: rest)
-                self._spawn(self._remove_leftover())
+                self._tasks.spawn(self._remove_leftover())
         self._unsubscribe = self.runtime.state.subscribe(self._on_state_event)
-        self._spawn(self._keep_choosing())
+        self._tasks.spawn(self._keep_choosing())
 
     # -- choosing and switching
 
@@ -196,7 +190,7 @@ class HomeAssistantAdapter:
             if (mode, broker) == (self.entity_mode, self.broker) and (mode == "rest" or running):
                 return
             if self._starting is not None:
-                await _cancel({self._starting})
+                await cancel_all({self._starting})
                 self._starting = None
             previous, self.mqtt = self.mqtt, None
             self.entity_mode, self.broker = mode, broker
@@ -217,7 +211,7 @@ class HomeAssistantAdapter:
             _LOGGER.warning("entities set to MQTT, but no MQTT broker found: looking again")
             self._mark_notifications()
             return
-        self._starting = self._spawn(self._start_mqtt(broker))
+        self._starting = self._tasks.spawn(self._start_mqtt(broker))
 
     async def _start_mqtt(self, broker: Broker) -> None:
         """Announce once the REST states and helpers are gone: an entity id still held by a
@@ -260,7 +254,7 @@ class HomeAssistantAdapter:
         watched = self._watched(self.runtime.options)
         if watched != self._entity_options:
             self._entity_options = watched
-            self._spawn(self._apply_logged())
+            self._tasks.spawn(self._apply_logged())
 
     async def _apply_logged(self) -> None:
         try:

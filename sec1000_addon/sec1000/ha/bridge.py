@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from sec1000.common.tasks import TaskSet
 from sec1000.ha import CommandFailedError
 from sec1000.ha.discovery import entity_ids
 from sec1000.ha.entities import (
@@ -57,6 +58,7 @@ MQTT_NOTIFICATION = "sec1000_mqtt_broker"
 MOVED_NOTIFICATION = (
     "sec1000_entities_moved"  # created once per switch to MQTT; the user dismisses it
 )
+CONNECTED_ENTITY = "binary_sensor.sec1000_connected"  # only the MQTT device has it
 MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT entities
 NOTIFICATIONS = (
     MQTT_NOTIFICATION,
@@ -129,7 +131,7 @@ class Bridge:
         self._shown: dict[str, str] = {}
         self._told: dict[str, str] = {}  # one-shot notifications already created
         self._users: dict[str, str] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._started_at = time.time()
         self._unsubscribe: Callable[[], None] | None = None
         self.price_sensors: dict[str, str] = {}  # sensors priced per kWh: entity id -> name
@@ -149,21 +151,13 @@ class Bridge:
         """Subscribe to the state model and start the publishing and command tasks."""
         self._unsubscribe = self.runtime.state.subscribe(self._on_state_event)
         for coro in (self._publisher(), self._consumer(), self._notification_timer()):
-            self._spawn(coro)
+            self._tasks.spawn(coro)
 
     async def stop(self) -> None:
         """Stop every task."""
         if self._unsubscribe is not None:
             self._unsubscribe()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        await self._tasks.cancel()
 
     async def on_connected(self) -> None:
         """After every (re)connect: entities of the mode, subscriptions, states, notifications."""
@@ -270,7 +264,15 @@ class Bridge:
 
     async def _wait_mqtt_gone(self) -> None:
         """Wait until Home Assistant has dropped the MQTT device's entities (a switch back to
-        REST): a state posted before would vanish with them."""
+        REST): a state posted before would vanish with them. Without the device's
+        connectivity sensor in the registry there is no device: one small question, not the
+        whole registry, on every connect of a REST user."""
+        try:
+            await self.ws.send_command(
+                {"type": "config/entity_registry/get", "entity_id": CONNECTED_ENTITY}
+            )
+        except CommandFailedError:  # not_found
+            return
         deadline = time.monotonic() + MQTT_GONE_TIMEOUT
         while True:
             left = [
@@ -330,9 +332,7 @@ class Bridge:
         self._own_calls += 1
         self._settled.clear()
         try:
-            result = await self.ws.send_command(
-                {"type": "call_service", "domain": domain, "service": service, "service_data": data}
-            )
+            result = await self._call_service(domain, service, data)
             context = result.get("context") if isinstance(result, dict) else None
             if isinstance(context, dict) and context.get("id"):
                 self._own_contexts.append(str(context["id"]))
@@ -403,7 +403,7 @@ class Bridge:
             data = {}
         request_id = data.get("request_id")
         origin = self._origin(context if isinstance(context, dict) else {})
-        self._spawn(
+        self._tasks.spawn(
             self.runtime.ops.run(
                 data.get("command"),
                 data,
@@ -492,7 +492,7 @@ class Bridge:
             if sensor is not None:  # set_control_mode has no sensor in the contract
                 self._mark(sensor.entity_id)
         elif event.topic is Topic.COMMAND:
-            self._spawn(self._fire_result(dict(event.data)))
+            self._tasks.spawn(self._fire_result(dict(event.data)))
         elif event.topic is Topic.ENERGY:
             energy = (sensor.entity_id for sensor in ENERGY_SENSORS.values())
             self._mark(*energy, TIME_AT_LIMIT.entity_id, "notifications")
@@ -619,19 +619,14 @@ class Bridge:
             )
         return wanted
 
-    async def _notify(self, notification_id: str, title: str, message: str) -> None:
-        await self.ws.send_command(
-            {
-                "type": "call_service",
-                "domain": "persistent_notification",
-                "service": "create",
-                "service_data": {
-                    "notification_id": notification_id,
-                    "title": title,
-                    "message": message,
-                },
-            }
+    async def _call_service(self, domain: str, service: str, data: dict[str, Any]) -> Any:
+        return await self.ws.send_command(
+            {"type": "call_service", "domain": domain, "service": service, "service_data": data}
         )
+
+    async def _notify(self, notification_id: str, title: str, message: str) -> None:
+        data = {"notification_id": notification_id, "title": title, "message": message}
+        await self._call_service("persistent_notification", "create", data)
 
     async def _update_notifications(self, resync: bool = False) -> None:
         if not self.connected:
@@ -649,13 +644,8 @@ class Bridge:
             if notification_id in ONE_SHOT:
                 continue  # dismissed by the user, never by the add-on
             if notification_id not in wanted and (resync or notification_id in self._shown):
-                await self.ws.send_command(
-                    {
-                        "type": "call_service",
-                        "domain": "persistent_notification",
-                        "service": "dismiss",
-                        "service_data": {"notification_id": notification_id},
-                    }
+                await self._call_service(
+                    "persistent_notification", "dismiss", {"notification_id": notification_id}
                 )
                 self._shown.pop(notification_id, None)
 

@@ -22,6 +22,7 @@ import aiomqtt
 
 from sec1000.commands import CommandName, spec_of
 from sec1000.common.backoff import backoff_delays
+from sec1000.common.tasks import TaskSet, cancel_all
 from sec1000.ha.discovery import (
     AVAILABILITY_TOPIC,
     COMMAND_TOPICS,
@@ -103,13 +104,6 @@ async def _clear(client: aiomqtt.Client, topics: tuple[str, ...]) -> None:
         await client.publish(topic, b"", qos=1, retain=True)
 
 
-async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
-    """Cancel the tasks and wait until they ended."""
-    for task in list(tasks):
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
 async def remove_leftover(broker: Broker, options: Options, wait: float = 2.0) -> bool:
     """Remove the device an earlier run left on the broker (its retained discovery message);
     True when there was one. Raises aiomqtt.MqttError when the broker cannot be reached."""
@@ -145,8 +139,8 @@ class MqttDevice:
         self._published: dict[str, str] = {}
         self._announced: tuple[str, ...] | None = None  # the entity ids last announced
         self._dirty = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()  # publishing: cancelled at stop
-        self._commands: set[asyncio.Task[Any]] = set()  # commands: let finish at stop
+        self._tasks = TaskSet()  # announcing again: cancelled at stop
+        self._commands = TaskSet()  # commands: let finish at stop
         self._stopping = False
         self._publish_lock = asyncio.Lock()  # one writer of retained messages at a time
         self.removal_failed = False
@@ -184,9 +178,9 @@ class MqttDevice:
                         "MQTT: could not remove the device from %s: %s", self.broker, err
                     )
         finally:
-            await cancel_all({*self._tasks, *([self._runner] if self._runner else [])})
-            if self._commands:
-                await asyncio.wait(self._commands, timeout=COMMAND_GRACE)
+            await self._tasks.cancel()
+            await cancel_all({self._runner} if self._runner else set())
+            await self._commands.finish(COMMAND_GRACE)
             self._set(False, "stopped")
 
     async def _remove(self, client: aiomqtt.Client | None) -> None:
@@ -312,12 +306,6 @@ class MqttDevice:
         if event.topic not in QUIET_TOPICS:
             self._dirty.set()
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     # -- from Home Assistant
 
     def _received(self, message: aiomqtt.Message) -> None:
@@ -335,7 +323,7 @@ class MqttDevice:
         if topic == HA_STATUS_TOPIC:
             if payload == ONLINE and self._client is not None:
                 _LOGGER.info("MQTT: Home Assistant is back online; announcing again")
-                self._spawn(self._announce_logged(self._client))
+                self._tasks.spawn(self._announce_logged(self._client))
             return
         component = by_command_topic(self.runtime.options).get(topic)
         if component is None:
@@ -346,9 +334,7 @@ class MqttDevice:
                 "MQTT: ignoring a retained message on %s: commands must not be retained", topic
             )
             return
-        task = asyncio.create_task(self._command_logged(component, payload))
-        self._commands.add(task)
-        task.add_done_callback(self._commands.discard)
+        self._commands.spawn(self._command_logged(component, payload))
 
     async def _announce_logged(self, client: aiomqtt.Client) -> None:
         try:

@@ -94,10 +94,10 @@ class SupervisorOptionsStore:
 
     async def load(self) -> dict[str, Any]:
         """The stored options: `data.options` of GET /addons/self/info."""
-        data = await self._call("GET", "/addons/self/info")
-        options = data.get("options") if isinstance(data, dict) else None
+        info = await self.addon_info()
+        options = info.get("options")
         if not isinstance(options, dict):
-            raise SupervisorError(f"the Supervisor's add-on info has no options: {data!r:.200}")
+            raise SupervisorError(f"the Supervisor's add-on info has no options: {info!r:.200}")
         return options
 
     async def addon_info(self) -> dict[str, Any]:

@@ -37,6 +37,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
+from sec1000.common.files import fsync_directory
 from sec1000.web.keys import SUPERVISED, TEMPLATES
 
 _LOGGER = logging.getLogger(__name__)
@@ -181,22 +182,9 @@ def _create_secret(path: Path, *, replace: bool) -> bytes:
                 os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_directory(path.parent)
     _LOGGER.info("created a new session secret in %s", path)
     return secret
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 # ---------------------------------------------------------------- sessions

@@ -1,0 +1,49 @@
+"""Background tasks kept alive until they end, logged when they fail, cancelled together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class TaskSet:
+    """The tasks one owner started (asyncio keeps only weak references to running tasks)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """Start `coro`; an exception it ends with is logged, never lost."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _LOGGER.error("%s failed", task.get_name(), exc_info=error)
+
+    async def cancel(self) -> None:
+        """Cancel every task and wait until they ended."""
+        await cancel_all(self._tasks)
+
+    async def finish(self, within: float) -> None:
+        """Let the tasks finish, for at most `within` seconds."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=within)
+
+
+async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait until they ended."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
