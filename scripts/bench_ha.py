@@ -172,6 +172,10 @@ async def press_to_first_byte(
             }
         )
         while simulator.exchange_count == before:
+            if time.monotonic() - started > STATE_TIMEOUT:
+                raise TimeoutError(
+                    f"pressing {entity_id} reached no controller in {STATE_TIMEOUT:g} s"
+                )
             await asyncio.sleep(0.0005)
         samples.append(simulator.exchanges[before - simulator.exchange_count].accepted - started)
         await asyncio.sleep(SETTLE)

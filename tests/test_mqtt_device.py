@@ -10,10 +10,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import aiomqtt
 import pytest
+from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.ha.discovery import (
     AVAILABILITY_TOPIC,
     CONNECTED_TOPIC,
@@ -98,9 +101,12 @@ async def watching(host: str, port: int, name: str = "ha-test") -> AsyncIterator
 
 
 @asynccontextmanager
-async def device(runtime: Runtime, mosquitto: Mosquitto) -> AsyncIterator[MqttDevice]:
-    mqtt = MqttDevice(runtime, Broker(mosquitto.host, mosquitto.port), DeviceInfo("9.9.9"))
-    mqtt.retry_max = 0.5
+async def device(
+    runtime: Runtime, broker: Mosquitto | Broker, retry_max: float = 0.5
+) -> AsyncIterator[MqttDevice]:
+    """A running device on `broker`, stopped (offline) afterwards."""
+    mqtt = MqttDevice(runtime, Broker(broker.host, broker.port), DeviceInfo("9.9.9"))
+    mqtt.retry_max = retry_max
     mqtt.start()
     try:
         yield mqtt
@@ -333,14 +339,13 @@ async def test_stop_says_offline_and_the_last_will_covers_a_crash(
         await watcher.wait(AVAILABILITY_TOPIC, "offline")
         # A crash: the connection to the broker just drops (no DISCONNECT), here by cutting a
         # relay between the add-on and the broker; the broker then publishes the last will.
-        async with relay(mosquitto.host, mosquitto.port) as (port, cut):
-            crashed = MqttDevice(runtime, Broker(mosquitto.host, port), DeviceInfo("9.9.9"))
-            crashed.retry_max = 60  # it must not come back before the check
-            crashed.start()
+        async with (
+            relay(mosquitto.host, mosquitto.port) as (port, cut),
+            device(runtime, Broker(mosquitto.host, port), retry_max=60),  # no quick return
+        ):
             await watcher.wait(AVAILABILITY_TOPIC, "online")
             await cut()
             await watcher.wait(AVAILABILITY_TOPIC, "offline")
-            await crashed.stop()
 
 
 @asynccontextmanager
@@ -434,3 +439,85 @@ async def test_stopping_lets_a_reset_under_way_finish(
     assert runtime.state.commands[-1].command == "reset_export_watchdog"
     assert runtime.state.commands[-1].feedback == 1
     assert not runtime.state.restore_pending
+
+
+async def test_removal_without_a_live_connection_opens_one_of_its_own(
+    runtime: Runtime, mosquitto: Mosquitto
+) -> None:
+    """A switch to REST while the device is between two connections still removes it."""
+    async with (
+        watching(mosquitto.host, mosquitto.port) as watcher,
+        relay(mosquitto.host, mosquitto.port) as (port, cut),
+    ):
+        mqtt = MqttDevice(runtime, Broker(mosquitto.host, port), DeviceInfo("9.9.9"))
+        mqtt.start()
+        await watcher.wait(DISCOVERY_TOPIC, lambda text: '"cmps"' in text)
+        await cut()  # the device waits 1 s before it connects again
+        await eventually(lambda: not mqtt.connected, 10, "disconnected")
+        await mqtt.stop(remove=True)
+        await watcher.wait(DISCOVERY_TOPIC, "")
+        assert not mqtt.removal_failed
+
+
+async def test_a_removal_the_broker_cannot_take_is_remembered(
+    runtime: Runtime, mosquitto: Mosquitto
+) -> None:
+    async with device(runtime, mosquitto) as mqtt:
+        await eventually(lambda: mqtt.connected, 10, "connected")
+        await asyncio.to_thread(mosquitto.stop)
+        await eventually(lambda: not mqtt.connected, 10, "disconnected")
+        await mqtt.stop(remove=True)
+        assert mqtt.removal_failed  # the adapter removes it from that broker later
+
+
+async def test_the_adapter_moves_the_device_to_another_broker(
+    runtime: Runtime, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Without Home Assistant's API (no endpoint): the broker from the options; a new port
+    removes the device from the old broker and announces it on the new one."""
+    (tmp_path / "other").mkdir()
+    other = Mosquitto(tmp_path / "other")
+    other.start()
+    try:
+        await runtime.update_options(
+            {"entities": "mqtt", "mqtt_host": mosquitto.host, "mqtt_port": mosquitto.port}
+        )
+        async with (
+            aiohttp.ClientSession() as session,
+            watching(mosquitto.host, mosquitto.port) as first,
+            watching(other.host, other.port) as second,
+        ):
+            adapter = HomeAssistantAdapter(runtime, None, session)
+            adapter.start()
+            try:
+                await first.wait(DISCOVERY_TOPIC, lambda text: '"cmps"' in text)
+                await runtime.update_options({"mqtt_port": other.port})
+                await second.wait(DISCOVERY_TOPIC, lambda text: '"cmps"' in text)
+                await first.wait(DISCOVERY_TOPIC, "")
+                assert adapter.mqtt is not None and adapter.mqtt.broker.port == other.port
+            finally:
+                await adapter.stop()
+    finally:
+        other.stop()
+
+
+async def test_choosing_that_fails_starts_with_rest_entities(
+    runtime: Runtime, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    await runtime.update_options(
+        {"entities": "mqtt", "mqtt_host": mosquitto.host, "mqtt_port": mosquitto.port}
+    )
+
+    async def broken(options: Options) -> Broker | None:
+        raise RuntimeError("the Supervisor answered nonsense")
+
+    async with aiohttp.ClientSession() as session:
+        adapter = HomeAssistantAdapter(runtime, None, session)
+        adapter._find_broker = broken  # type: ignore[method-assign]
+        adapter.broker_lookup_interval = 3600
+        adapter.start()
+        try:
+            await eventually(lambda: "choosing the entity mode failed" in caplog.text, 10, "log")
+            assert adapter.entity_mode == "rest" and adapter.mqtt is None
+        finally:
+            await adapter.stop()

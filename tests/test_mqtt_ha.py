@@ -115,6 +115,20 @@ async def mqtt_entities_in_place(user: User, runtime: Runtime) -> bool:
     return {e["entity_id"] for e in entries} == wanted
 
 
+async def new_reading_shown(user: User, runtime: Runtime, within: float = 60) -> None:
+    """Read telemetry until L1's voltage differs from what Home Assistant shows, then wait
+    until Home Assistant shows the new one (the simulator's values wander a little)."""
+    shown = await user.value("sensor.sec1000_v1")
+    for _ in range(50):
+        await runtime.ops.get_telemetry_data()
+        telemetry = runtime.state.telemetry
+        assert telemetry is not None
+        if str(telemetry["v1"]) != shown:
+            await user.wait_value("sensor.sec1000_v1", str(telemetry["v1"]), within=within)
+            return
+    pytest.fail(f"50 reads all gave {shown} V")
+
+
 async def helpers_in_place(user: User) -> bool:
     """The add-on's REST helpers, each once, and no other sec1000 helper."""
     return await helpers(user) == {helper.entity_id for helper in HELPERS}
@@ -160,6 +174,12 @@ async def test_the_mqtt_device_in_home_assistant(
             assert (
                 state is not None and state["attributes"]["friendly_name"] == "SEC1000 Voltage L1"
             )
+
+            # feedback reaches Home Assistant: a failure first (feedback sensors start at 1)
+            simulator.set_fault("reset")
+            await user.call("button", "press", entity_id="button.sec1000_get_export_limit")
+            await user.wait_value("sensor.sec1000_get_export_limit_feedback", "64", within=20)
+            simulator.clear_faults()
 
             # each button, the number, the switch and the select: exact frames, then the feedback
             for command, first_frame in FIRST_FRAMES.items():
@@ -218,14 +238,16 @@ async def test_the_mqtt_device_in_home_assistant(
             await user.wait_value("binary_sensor.sec1000_connected", "on")
             await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]))  # type: ignore[index]
 
-            # Home Assistant restarts: the same entities come back, no duplicates
+            # Home Assistant restarts: it says online, the device is announced again, the
+            # entities come back with new values, and nothing is there twice
             count = len(await registry(user))
+        assert addon.mqtt is not None
+        announced = addon.mqtt.announcements
         await ha.async_restart()
         async with ha_user(ha) as user:
-            assert addon.mqtt is not None
-            await eventually_async(
-                lambda: mqtt_entities_in_place(user, runtime), 60, "entities after restart"
-            )
+            await eventually(lambda: addon.mqtt.announcements > announced, 60, "announced again")  # type: ignore[union-attr]
+            await new_reading_shown(user, runtime)
+            assert await mqtt_entities_in_place(user, runtime)
             assert len(await registry(user)) == count
             assert len(await devices(user)) == 1
 
@@ -235,10 +257,7 @@ async def test_the_mqtt_device_in_home_assistant(
             await eventually(
                 lambda: addon.mqtt is not None and addon.mqtt.connects > connects, 30, "reconnect"
             )
-            await runtime.ops.get_telemetry_data()
-            await user.wait_value(
-                "sensor.sec1000_v1", str(runtime.state.telemetry["v1"]), within=60
-            )  # type: ignore[index]
+            await new_reading_shown(user, runtime)
             assert len(await registry(user)) == count
 
 
@@ -363,6 +382,7 @@ async def test_auto_stays_rest_while_home_assistant_has_no_mqtt_integration(
         ha_user(home_assistant) as user,
     ):
         await eventually_async(lambda: helpers_in_place(user), 60, "the helpers")
-        await asyncio.sleep(1.5)  # several rounds of choosing again
+        await eventually(lambda: addon._chosen, 10, "choosing again")
+        await asyncio.sleep(1.5)  # several more rounds
         assert addon.entity_mode == "rest" and addon.mqtt is None
         assert addon.broker is not None  # found, and not used
