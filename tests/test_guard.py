@@ -162,6 +162,13 @@ async def test_drift_notify_only_reports(runtime: Runtime, simulator: SimulatorS
     assert guard.state is GuardState.DRIFT
     assert "holds 99.90 kW" not in guard.message and "holds 9.99 kW" in guard.message
     assert guard.device_limit_kw == 9.99 and guard.wanted_limit_kw == 3.0
+    for _ in range(3):  # the same drift at every check: one audit line, one count
+        await runtime.guard.check()
+    assert [kind_of(e) for e in audit(runtime)].count("drift") == 1
+    assert runtime.state.guard.drifts_24h == 1 and runtime.state.guard.state is GuardState.DRIFT
+    simulator.drift(8_880)  # another drift is news
+    await runtime.guard.check()
+    assert [kind_of(e) for e in audit(runtime)].count("drift") == 2
 
 
 async def test_the_same_drift_three_times_in_an_hour_is_contested(
@@ -177,9 +184,10 @@ async def test_the_same_drift_three_times_in_an_hour_is_contested(
     guard = runtime.state.guard
     assert guard.state is GuardState.CONTESTED
     assert "something else writes to the controller" in guard.message
-    writes = len(simulator.requests())
+    writes, drifts = len(simulator.requests()), len(audit(runtime))
     await runtime.guard.check()
     assert len(simulator.requests()) == writes + 1  # a read, no write
+    assert len(audit(runtime)) == drifts  # and no new audit line
     assert (await runtime.ops.set_export_limit("3", PANEL)).ok  # the user's word ends it
     assert runtime.state.guard.state is GuardState.IN_SYNC
 

@@ -36,6 +36,8 @@ _LOGGER = logging.getLogger(__name__)
 
 GUARD_ORIGIN = "guard"
 CONTEST_COUNT = 3
+# Guard states a drift stays in until something changes: it is reported once.
+STANDING = frozenset({GuardState.DRIFT, GuardState.CONTESTED})
 CONTEST_WINDOW = 3600.0
 DAY = 86400.0
 
@@ -78,6 +80,7 @@ class ExportGuard:
         self.wanted: Wanted | None = files.wanted.load()
         self._drifts: deque[tuple[float, tuple[int, int, int]]] = deque(maxlen=64)
         self._contested: tuple[int, int, int] | None = None
+        self._reported: tuple[int, int, int] | None = None  # the drift last audited
         self._tasks = TaskSet()
         self._publish()
 
@@ -165,6 +168,9 @@ class ExportGuard:
         assert self.wanted is not None
         now = time.time()
         signature = (settings.export_limit_w, int(settings.mode), settings.total_capacity_w)
+        if signature == self._reported and self.state.guard.state in STANDING:
+            return  # the same drift, still there (notify, contested): told once, not every check
+        self._reported = signature
         self._drifts.append((now, signature))
         action = self._options().drift_action
         same = sum(1 for at, sig in self._drifts if sig == signature and at > now - CONTEST_WINDOW)
