@@ -17,15 +17,17 @@ from sec1000.protocol import (
     ControlMode,
     Feedback,
     PhaseMeasurement,
+    Sec1000Error,
     Switch,
     mode_switch_request,
     read_export_settings_request,
     write_export_limit_request,
 )
 from sec1000.runtime import Runtime
+from sec1000.sequences import LimitWrite
 from sec1000.simulator import SimulatorServer
 from sec1000.state import GuardState
-from sec1000.wanted import WANTED_NAME, WantedStore
+from sec1000.wanted import WANTED_NAME, WantedStore, WriteReport, write_reported
 
 from tests.conftest import eventually
 
@@ -102,6 +104,30 @@ async def test_every_writing_command_is_verified(
         assert result.feedback == Feedback.GENERAL_ERROR, (command, result.message)
         assert "the controller holds" in result.message
     assert runtime.options.export_limit_control_mode == "value"  # a mode not taken is not saved
+
+
+async def test_a_write_that_raises_is_reported_too(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    """Every limiter write reaches the audit: one that never got its answer as well (the
+    watchdog's restore attempts used to leave those out)."""
+    reports: list[WriteReport] = []
+    simulator.set_fault("reset")
+    write = LimitWrite(10_000, 5_000, ControlMode.VALUE, PhaseMeasurement.SUM_OF_PHASES)
+    with pytest.raises(Sec1000Error):
+        async with runtime.link.session() as session:
+            await write_reported(
+                session,
+                runtime.state,
+                write,
+                reports.append,
+                origin="guard",
+                command="reset_export_watchdog",
+                done="the limiter restored",
+            )
+    (report,) = reports
+    assert (report.after, report.feedback, report.verified) == (None, 64, False)
+    assert report.origin == "guard" and report.message
 
 
 # -- 2. the wanted state, kept

@@ -8,6 +8,7 @@ something else writes to the controller: the guard stops fighting and says so (`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
@@ -21,20 +22,21 @@ from sec1000.common.units import kilowatts, watts
 from sec1000.link import DeviceLink, Priority
 from sec1000.options import Options
 from sec1000.protocol import ExportSettings, Feedback, Sec1000Error
-from sec1000.sequences import LimitWrite, read_settings, write_verified
+from sec1000.sequences import LimitWrite, read_settings
 from sec1000.state import GuardState, GuardStatus, StateModel
 from sec1000.wanted import (
+    GUARD_ORIGIN,
     Wanted,
     WantedStore,
     WriteReport,
     basis_of,
     settings_json,
     write_json,
+    write_reported,
 )
 
 _LOGGER = logging.getLogger(__name__)
 
-GUARD_ORIGIN = "guard"
 CONTEST_COUNT = 3
 # Guard states a drift stays in until something changes: it is reported once.
 STANDING = frozenset({GuardState.DRIFT, GuardState.CONTESTED})
@@ -201,28 +203,20 @@ class ExportGuard:
 
     async def _restore(self, wanted: Wanted) -> None:
         write = wanted.write()
-        before = self.state.known_settings()
-        try:
+        with contextlib.suppress(Sec1000Error):  # reported as a failed write; checked again later
             async with self.link.session(Priority.USER) as session:
                 if self.wanted != wanted or self._restore_pending():
                     return  # a newer write (or the watchdog) took over while this waited
-                verified = await write_verified(session, write)
-        except Sec1000Error as err:
-            self.wrote(
-                WriteReport(
-                    GUARD_ORIGIN, "restore", write, before, None, int(err.feedback), str(err), False
+                await write_reported(
+                    session,
+                    self.state,
+                    write,
+                    self.wrote,
+                    origin=GUARD_ORIGIN,
+                    command="restore",
+                    done=f"restored {write.describe()}",
+                    sets_wanted=False,
                 )
-            )
-            return
-        self.state.settings_learned(verified.after)
-        held = verified.held
-        feedback = int(Feedback.OK if held else Feedback.GENERAL_ERROR)
-        text = f"restored {write.describe()}" if held else verified.mismatch()
-        self.wrote(
-            WriteReport(
-                GUARD_ORIGIN, "restore", write, before, verified.after, feedback, text, False
-            )
-        )
 
     async def _adopt(self, settings: ExportSettings, now: float) -> None:
         assert self.wanted is not None

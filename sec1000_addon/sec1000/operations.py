@@ -40,9 +40,9 @@ from sec1000.protocol import (
     read_telemetry_request,
     set_datetime_request,
 )
-from sec1000.sequences import LimitWrite, read_settings, write_verified
+from sec1000.sequences import LimitWrite, read_settings
 from sec1000.state import CommandRecord, StateModel
-from sec1000.wanted import Wanted, WriteReport
+from sec1000.wanted import Wanted, WriteReport, write_reported
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -274,36 +274,19 @@ class Operations:
         self, session: Session, call: Call, write: LimitWrite, corrected: bool = False
     ) -> str:
         """Write, read back, report to the guard; a write not taken is a GeneralError in words."""
-        guard, origin, command = self._wiring.guard, call.origin.tag, call.spec.name.value
-        before = self.state.known_settings()
-        try:
-            verified = await write_verified(session, write)
-        except Sec1000Error as err:
-            guard.wrote(
-                WriteReport(origin, command, write, before, None, int(err.feedback), str(err))
-            )
-            raise
-        self.state.settings_learned(verified.after)
-        if not verified.held:
-            message = f"{verified.mismatch()} (written {verified.attempts} times)"
-            guard.wrote(
-                WriteReport(
-                    origin,
-                    command,
-                    write,
-                    before,
-                    verified.after,
-                    int(Feedback.GENERAL_ERROR),
-                    message,
-                )
-            )
-            raise GeneralError(message)
-        text = f"export limit set to {write.describe()}, confirmed by read-back"
-        if verified.naks:
-            text += f"; the device answered NAK to {verified.naks} packets, and took the write"
-        feedback = int(Feedback.OK | (Feedback.INVALID_INPUT if corrected else 0))
-        guard.wrote(WriteReport(origin, command, write, before, verified.after, feedback, text))
-        return text
+        written = await write_reported(
+            session,
+            self.state,
+            write,
+            self._wiring.guard.wrote,
+            origin=call.origin.tag,
+            command=call.spec.name.value,
+            done=f"export limit set to {write.describe()}, confirmed by read-back",
+            feedback=int(Feedback.OK | (Feedback.INVALID_INPUT if corrected else 0)),
+        )
+        if not written.verified:
+            raise GeneralError(written.message)
+        return written.message
 
     async def _write_limit(self, call: Call, limit_kw: float, corrected: bool = False) -> str:
         async with self.link.session() as session:

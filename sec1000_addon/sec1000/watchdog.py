@@ -32,10 +32,9 @@ from sec1000.sequences import (
     acknowledge,
     read_settings,
     switch_all_off,
-    write_verified,
 )
 from sec1000.state import StateModel
-from sec1000.wanted import WriteReport
+from sec1000.wanted import GUARD_ORIGIN, WriteReport, write_reported
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -302,25 +301,18 @@ class Watchdog:
                 self.last_window = time.monotonic() - self._off_at
         if not self._stopping:
             await session.pause(self.settle)
-        before = self.state.known_settings()
-        verified = await write_verified(session, write)
-        self.state.settings_learned(verified.after)
-        message = "the limiter restored" if verified.held else verified.mismatch()
-        feedback = int(Feedback.OK if verified.held else Feedback.GENERAL_ERROR)
-        self._report(
-            WriteReport(
-                "guard",
-                "reset_export_watchdog",
-                write,
-                before,
-                verified.after,
-                feedback,
-                message,
-                sets_wanted=False,
-            )
+        written = await write_reported(
+            session,
+            self.state,
+            write,
+            self._report,
+            origin=GUARD_ORIGIN,
+            command="reset_export_watchdog",
+            done="the limiter restored",
+            sets_wanted=False,
         )
-        if not verified.held:
-            raise GeneralError(f"read-back: {verified.mismatch()}")
+        if not written.verified:
+            raise GeneralError(f"read-back: {written.message}")
 
     async def restore(
         self, record: RestoreRecord, deadline: float | None = None
