@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sec1000.audit import AuditLog
+from sec1000.commands import MAX_EXPORT_LIMIT_KW
 from sec1000.common.tasks import TaskSet
 from sec1000.common.units import kilowatts, watts
 from sec1000.link import DeviceLink, Priority
@@ -95,7 +96,7 @@ class ExportGuard:
         known = self.state.export_limit_kw
         limit_w = (
             watts(known)
-            if known is not None and 0 <= known <= 100
+            if known is not None and 0 <= known <= MAX_EXPORT_LIMIT_KW
             else watts(options.max_export_limit)
         )
         return Wanted(limit_w, options.export_limit_control_mode, 0, True).under(options)

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sec1000.common.backoff import backoff_delays
+from sec1000.commands import MAX_EXPORT_LIMIT_KW
+from sec1000.common.backoff import BACKOFF_FIRST, BACKOFF_MAX, backoff_delays
 from sec1000.common.files import remove_durably, write_atomic
 from sec1000.common.units import kilowatts, watts
 from sec1000.link import DeviceLink, Priority, Session
@@ -42,14 +43,12 @@ RECORD_NAME = "watchdog_restore.json"
 # The protocol document: all modes off, wait 5 s, restore the mode, wait 1 s, write the limit again.
 OFF_WINDOW = 5.0
 SETTLE = 1.0
-BACKOFF_FIRST = 1.0
-BACKOFF_MAX = 30.0
 # How long a reset waits for its restore to be confirmed before answering; retries go on after.
 RESTORE_BUDGET = 30.0
 # A stop waits at most this long for the restore; config.yaml gives the Supervisor 30 s.
 MAX_SHUTDOWN_GRACE = 25.0
 # A limit the controller can hold: 0-100 kW. Anything else read back is not a limit to restore.
-MAX_PLAUSIBLE_LIMIT_W = 100_000
+MAX_PLAUSIBLE_LIMIT_W = watts(MAX_EXPORT_LIMIT_KW)
 # A record that fails validation this many times in a row can never be written: it is retired.
 INVALID_ATTEMPTS_BEFORE_RETIRING = 3
 
@@ -146,11 +145,6 @@ class Watchdog:
     def pending(self) -> bool:
         """True while a restore is not confirmed (during a reset, or left by an earlier run)."""
         return self._pending is not None
-
-    @property
-    def running(self) -> bool:
-        """True while a reset is under way."""
-        return self._running
 
     def refuse_writes(self) -> str | None:
         """Why limiter writes must wait now: a restore is pending. None when they may go."""

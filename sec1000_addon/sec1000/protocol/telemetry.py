@@ -56,10 +56,6 @@ class Telemetry:
 
     raw: tuple[int, ...]
 
-    def wire(self, key: str) -> int:
-        """The raw wire integer of a field, by key."""
-        return self.raw[_POSITION[key]]
-
     @property
     def inverters_w(self) -> int:
         """Inverters power in W."""
