@@ -110,7 +110,7 @@ def test_time_at_limit_counts_minutes_held_at_the_limit(tmp_path: Path) -> None:
     assert m.today()[TIME_AT_LIMIT] == pytest.approx(1.0)
 
 
-def test_restart_keeps_the_totals_and_a_kill_between_saves_loses_at_most_60_s(
+async def test_restart_keeps_the_totals_and_a_kill_between_saves_loses_at_most_60_s(
     tmp_path: Path,
 ) -> None:
     clock = Clock()
@@ -118,7 +118,7 @@ def test_restart_keeps_the_totals_and_a_kill_between_saves_loses_at_most_60_s(
     for n in range(0, 121):  # 10 minutes at 5 s, saving when 60 s are due
         clock.now = START + 5 * n
         m.add(sample(clock.now, meters=6.0))
-        m.save_if_due()
+        await m.save_if_due()
     kept = json.loads((tmp_path / ENERGY_NAME).read_text())["totals"]["grid_export"]
     assert m.book.totals["grid_export"] - kept <= 6.0 * 60 / 3600 + 1e-9  # SIGKILL now
     again = meter(tmp_path, clock=clock)

@@ -134,6 +134,25 @@ async def test_the_poll_loop_survives_any_exception(
     assert calls >= 2
 
 
+async def test_a_guard_check_that_fails_is_no_failed_telemetry_read(
+    runtime: Runtime, simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the telemetry step counts as a read: three guard bugs must not make the values
+    unavailable; three failed telemetry steps do."""
+    monkeypatch.setattr("sec1000.runtime.LOOP_ERROR_PAUSE", 0)
+    await runtime.ops.get_telemetry_data()
+
+    async def bug() -> None:
+        raise RuntimeError("a bug nobody expected")
+
+    for _ in range(3):
+        await runtime._guarded(bug(), "checking the export settings")
+    assert runtime.state.telemetry_available and runtime.state.telemetry_failures == 0
+    for _ in range(3):
+        await runtime._guarded(bug(), "reading telemetry", telemetry=True)
+    assert not runtime.state.telemetry_available
+
+
 async def test_a_reset_is_refused_after_lookup_failures(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:

@@ -8,6 +8,7 @@ are split at local midnight and kept for 400 days.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -286,15 +287,20 @@ class EnergyMeter:
         _LOGGER.error("energy: %s", self.broken)
         return EnergyBook()
 
-    def save_if_due(self) -> None:
-        """Save when the last save is 60 s old."""
+    async def save_if_due(self) -> None:
+        """Save when the last save is 60 s old; the file (fsync and all) is written off the
+        event loop, from a copy taken on it."""
         if self._clock() - self._saved_at >= SAVE_EVERY:
-            self.save()
+            self._saved_at = self._clock()
+            await asyncio.to_thread(self._write, json.dumps(self.book.to_json()))
 
     def save(self) -> None:
-        """Write energy.json atomically; a failure is logged, the counters stay in memory."""
+        """Write energy.json atomically now (at stop); a failure is logged, the counters stay."""
         self._saved_at = self._clock()
+        self._write(json.dumps(self.book.to_json()))
+
+    def _write(self, text: str) -> None:
         try:
-            write_atomic(self.path, json.dumps(self.book.to_json()))
+            write_atomic(self.path, text)
         except OSError as err:
             _LOGGER.error("cannot save the energy counters to %s: %s", self.path, err)

@@ -180,7 +180,6 @@ class Runtime:
             event.data["at"], event.data["values"], state.export_limit_kw, limiter_on
         )
         self.energy.add(sample)
-        self.energy.save_if_due()
         state.energy_counted(self.energy.snapshot())
 
     async def start(self) -> None:
@@ -198,7 +197,10 @@ class Runtime:
         self.policy.start()
         while True:
             if self.options_error is None:
-                await self._guarded(self.ops.get_telemetry_data(), "reading telemetry")
+                await self._guarded(
+                    self.ops.get_telemetry_data(), "reading telemetry", telemetry=True
+                )
+                await self.energy.save_if_due()
                 self.policy.wake()  # a policy write that failed is tried again after a poll
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -220,15 +222,17 @@ class Runtime:
                     await self._guarded(self.ops.apply_options(STARTUP), "applying the options")
                 await self._guarded(self.guard.check(), "checking the export settings")
 
-    async def _guarded(self, step: Awaitable[Any], what: str) -> None:
-        """Run one step of the loop; nothing but stop ends the loop: log, count, carry on."""
+    async def _guarded(self, step: Awaitable[Any], what: str, *, telemetry: bool = False) -> None:
+        """Run one step of the loop; nothing but stop ends the loop: log, carry on (a failed
+        telemetry step counts as a failed read)."""
         try:
             await step
         except Exception as err:
             if repr(err) != self._last_loop_error:  # the same failure is logged once
                 _LOGGER.exception("%s failed unexpectedly; carrying on", what)
             self._last_loop_error = repr(err)
-            self.state.telemetry_failed()
+            if telemetry:
+                self.state.telemetry_failed()
             await asyncio.sleep(LOOP_ERROR_PAUSE)
         else:
             self._last_loop_error = None
