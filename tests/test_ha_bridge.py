@@ -20,7 +20,7 @@ from sec1000.ha.bridge import (
     RESTORE_NOTIFICATION,
 )
 from sec1000.ha.entities import ALL_SENSORS, HELPERS
-from sec1000.ha.supervisor import endpoint_from_env
+from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
 from sec1000.operations import Origin
 from sec1000.options import OptionsError
@@ -30,8 +30,9 @@ from sec1000.simulator import SimulatorServer
 from sec1000.watchdog import RestoreRecord, RestoreStore
 
 from tests.conftest import eventually, eventually_async
-from tests.fake_supervisor import ADDON_TOKEN, create_fake_supervisor
+from tests.fake_supervisor import ADDON_TOKEN, FAKE, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
+from tests.mqtt_broker import Mosquitto
 
 pytestmark = pytest.mark.homeassistant
 
@@ -103,18 +104,28 @@ async def supervisor(home_assistant: HomeAssistant, aiohttp_server: Any) -> Test
 
 @asynccontextmanager
 async def running_addon(
-    runtime: Runtime, supervisor: TestServer
+    runtime: Runtime, supervisor: TestServer, broker: Mosquitto | None = None
 ) -> AsyncIterator[HomeAssistantAdapter]:
-    """The add-on's Home Assistant side, wired as `serve` wires it under the Supervisor."""
-    env = {
-        "SUPERVISOR_TOKEN": ADDON_TOKEN,
-        "SUPERVISOR_URL": str(supervisor.make_url("")).rstrip("/"),
-    }
-    endpoint = endpoint_from_env(env)
+    """The add-on's Home Assistant side, wired as `serve` wires it under the Supervisor; the
+    FAKE Supervisor offers `broker` as its MQTT service (none: it answers as without one)."""
+    supervisor.app[FAKE].mqtt = (
+        None
+        if broker is None
+        else {"host": broker.host, "port": broker.port, "ssl": False, "protocol": "3.1.1"}
+    )
+    base = str(supervisor.make_url("")).rstrip("/")
+    endpoint = endpoint_from_env({"SUPERVISOR_TOKEN": ADDON_TOKEN, "SUPERVISOR_URL": base})
     assert endpoint is not None and endpoint.via == "supervisor"
     async with aiohttp.ClientSession() as session:
-        adapter = HomeAssistantAdapter(runtime, endpoint, session)
+        adapter = HomeAssistantAdapter(
+            runtime,
+            endpoint,
+            session,
+            supervisor=SupervisorOptionsStore(session, base, ADDON_TOKEN),
+        )
+        assert adapter.client is not None
         adapter.client.backoff_max = 1
+        adapter.broker_lookup_interval = 0.5
         adapter.start()
         try:
             yield adapter

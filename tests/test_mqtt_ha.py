@@ -15,21 +15,19 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from sec1000.ha import Endpoint
-from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.ha.bridge import MOVED_NOTIFICATION, MQTT_NOTIFICATION
 from sec1000.ha.discovery import components
 from sec1000.ha.entities import ALL_SENSORS, HELPERS
-from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
 from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_export_limit_request
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
 from tests.conftest import eventually, eventually_async
-from tests.fake_supervisor import ADDON_TOKEN, FAKE, create_fake_supervisor
+from tests.fake_supervisor import FAKE, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.mqtt_broker import Mosquitto, set_up_mqtt
-from tests.test_ha_bridge import User, _has, _lacks
+from tests.test_ha_bridge import User, _has, _lacks, running_addon
 
 pytestmark = pytest.mark.homeassistant
 
@@ -64,37 +62,6 @@ async def ha_user(ha: HomeAssistant) -> AsyncIterator[User]:
             yield User(ha, session, ws)
         finally:
             await ws.close()
-
-
-@asynccontextmanager
-async def addon_with_broker(
-    runtime: Runtime, supervisor: TestServer, broker: Mosquitto | None
-) -> AsyncIterator[HomeAssistantAdapter]:
-    """The add-on under the FAKE Supervisor, which offers `broker` as its MQTT service."""
-    fake = supervisor.app[FAKE]
-    fake.mqtt = (
-        None
-        if broker is None
-        else {"host": broker.host, "port": broker.port, "ssl": False, "protocol": "3.1.1"}
-    )
-    base = str(supervisor.make_url("")).rstrip("/")
-    env = {"SUPERVISOR_TOKEN": ADDON_TOKEN, "SUPERVISOR_URL": base}
-    endpoint = endpoint_from_env(env)
-    async with aiohttp.ClientSession() as session:
-        adapter = HomeAssistantAdapter(
-            runtime,
-            endpoint,
-            session,
-            supervisor=SupervisorOptionsStore(session, base, ADDON_TOKEN),
-        )
-        assert adapter.client is not None
-        adapter.client.backoff_max = 1
-        adapter.broker_lookup_interval = 0.5
-        adapter.start()
-        try:
-            yield adapter
-        finally:
-            await adapter.stop()
 
 
 async def registry(user: User) -> list[dict[str, Any]]:
@@ -151,7 +118,7 @@ async def test_the_mqtt_device_in_home_assistant(
     ha, supervisor = mqtt_core
     await runtime.ops.get_telemetry_data()
     await runtime.ops.get_export_limit()
-    async with addon_with_broker(runtime, supervisor, mosquitto) as addon:
+    async with running_addon(runtime, supervisor, mosquitto) as addon:
         async with ha_user(ha) as user:
             # every entity id exactly, unique ids, one device
             await eventually_async(
@@ -270,7 +237,7 @@ async def test_rest_to_mqtt_to_rest_in_a_running_home_assistant(
     ha, supervisor = mqtt_core
     await runtime.update_options({"entities": "rest"})
     await runtime.ops.get_telemetry_data()
-    async with addon_with_broker(runtime, supervisor, mosquitto) as addon, ha_user(ha) as user:
+    async with running_addon(runtime, supervisor, mosquitto) as addon, ha_user(ha) as user:
         await eventually_async(lambda: helpers_in_place(user), 60, "the helpers")
         await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]))  # type: ignore[index]
         assert addon.entity_mode == "rest"
@@ -313,7 +280,7 @@ async def test_mqtt_without_a_broker_tells_home_assistant_and_keeps_looking(
         create_fake_supervisor(home_assistant.url, home_assistant.token)
     )
     async with (
-        addon_with_broker(runtime, supervisor, None) as addon,
+        running_addon(runtime, supervisor, None) as addon,
         ha_user(home_assistant) as user,
     ):
         await eventually_async(lambda: _has(user, MQTT_NOTIFICATION), 30, "the broker notification")
@@ -339,13 +306,13 @@ async def test_restarts_with_another_entity_mode_leave_nothing_behind(
     await runtime.update_options({"entities": "rest"})
     await runtime.ops.get_telemetry_data()
     volts = str(runtime.state.telemetry["v1"])  # type: ignore[index]
-    async with addon_with_broker(runtime, supervisor, mosquitto), ha_user(ha) as user:
+    async with running_addon(runtime, supervisor, mosquitto), ha_user(ha) as user:
         await eventually_async(lambda: helpers_in_place(user), 60, "the helpers")
         await user.wait_value("sensor.sec1000_v1", volts)
     # stopped: its posted states and its helpers stay in Home Assistant, as after any stop
 
     await runtime.update_options({"entities": "mqtt"})
-    async with addon_with_broker(runtime, supervisor, mosquitto), ha_user(ha) as user:
+    async with running_addon(runtime, supervisor, mosquitto), ha_user(ha) as user:
         await eventually_async(
             lambda: mqtt_entities_in_place(user, runtime), 60, "the MQTT entities"
         )
@@ -356,7 +323,7 @@ async def test_restarts_with_another_entity_mode_leave_nothing_behind(
     # stopped: the device stays (retained on the broker), unavailable
 
     await runtime.update_options({"entities": "rest"})
-    async with addon_with_broker(runtime, supervisor, mosquitto) as addon, ha_user(ha) as user:
+    async with running_addon(runtime, supervisor, mosquitto) as addon, ha_user(ha) as user:
         await eventually_async(lambda: _no_mqtt(user), 30, "the MQTT device removed")
         await eventually_async(lambda: helpers_in_place(user), 60, "the helpers back")
         await user.wait_value("sensor.sec1000_v1", volts, within=20)
@@ -378,7 +345,7 @@ async def test_auto_stays_rest_while_home_assistant_has_no_mqtt_integration(
         create_fake_supervisor(home_assistant.url, home_assistant.token)
     )
     async with (
-        addon_with_broker(runtime, supervisor, mosquitto) as addon,
+        running_addon(runtime, supervisor, mosquitto) as addon,
         ha_user(home_assistant) as user,
     ):
         await eventually_async(lambda: helpers_in_place(user), 60, "the helpers")

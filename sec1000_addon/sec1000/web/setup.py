@@ -380,7 +380,7 @@ async def setup_save(request: web.Request) -> web.Response:
     _LOGGER.info("options saved from the panel (%s step) by %s", step.id, origin(request))
     notice = "Saved and applied."
     reaches_controller = basis_of(options) != basis_of(before)
-    if reaches_controller and runtime.options_error is None:
+    if reaches_controller:  # the options are valid now: apply_options took them
         spawn(app, runtime.ops.apply_options(origin(request)), "panel apply_options")
         if options.export_limit_control_mode != before.export_limit_control_mode:
             notice = (
