@@ -276,10 +276,18 @@ def test_an_unreadable_energy_file_is_set_aside_and_counting_goes_on(tmp_path: P
     assert json.loads((tmp_path / ENERGY_NAME).read_text())["totals"]["grid_export"] > 0
 
 
-def test_an_energy_save_that_fails_is_logged_and_the_counters_stay(tmp_path: Path) -> None:
+def test_an_energy_save_that_fails_is_logged_and_the_counters_stay(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     m = meter(tmp_path / "missing" / "deeper")
     (tmp_path / "missing").write_text("a file where the folder should be")
     m.add(sample(START, meters=2.0))
     m.add(sample(START + 5, meters=2.0))
+    counted = m.book.totals["grid_export"]
     m.save()  # the folder cannot be made: logged, never raised
-    assert m.book.totals["grid_export"] > 0
+    assert "cannot save the energy counters" in caplog.text
+    assert not (tmp_path / "missing" / "deeper").exists()
+    (tmp_path / "missing").unlink()  # the folder can be made again: the next save keeps all
+    m.save()
+    saved = json.loads((tmp_path / "missing" / "deeper" / ENERGY_NAME).read_text())
+    assert counted > 0 and saved["totals"]["grid_export"] == pytest.approx(counted)

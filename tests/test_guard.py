@@ -29,16 +29,14 @@ from sec1000.simulator import SimulatorServer
 from sec1000.state import GuardState
 from sec1000.wanted import WANTED_NAME, WantedStore, WriteReport, write_reported
 
-from tests.conftest import eventually
+from tests.conftest import eventually, shorten_watchdog
 
 PANEL = Origin("panel", "Anna")
 
 
 @pytest.fixture(autouse=True)
 def short_windows(runtime: Runtime) -> None:
-    runtime.watchdog.off_window = 0.3
-    runtime.watchdog.settle = 0.05
-    runtime.watchdog.backoff_first = 0.05
+    shorten_watchdog(runtime)
 
 
 def audit(runtime: Runtime) -> list[dict[str, object]]:
@@ -263,11 +261,17 @@ async def test_a_first_start_on_a_controller_that_holds_the_options_writes_nothi
     assert runtime.state.guard.state is GuardState.IN_SYNC
 
 
-async def test_a_damaged_wanted_file_is_set_anew(runtime: Runtime, tmp_path: Path) -> None:
-    path = runtime.data_dir / WANTED_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("{not json")
-    assert WantedStore(runtime.data_dir).load() is None
+async def test_a_damaged_wanted_file_is_set_anew(
+    simulator: SimulatorServer, make_options: Callable[..., Options], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / WANTED_NAME).write_text("{not json")
+    assert WantedStore(data).load() is None
+    runtime = Runtime(make_options(), data)  # starts with no wanted state, and no crash
+    assert runtime.guard.wanted is None
+    assert (await runtime.ops.set_export_limit("4", PANEL)).ok
+    assert json.loads((data / WANTED_NAME).read_text())["export_limit_w"] == 4_000
 
 
 # -- 3. the watchdog window

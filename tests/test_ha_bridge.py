@@ -29,7 +29,7 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.watchdog import RestoreRecord, RestoreStore
 
-from tests.conftest import eventually, eventually_async
+from tests.conftest import eventually, eventually_async, shorten_watchdog
 from tests.fake_supervisor import ADDON_TOKEN, FAKE, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.mqtt_broker import Mosquitto
@@ -245,8 +245,7 @@ async def test_button_press_sends_frames_then_feedback_and_result_event(
 async def test_reset_watchdog_button_runs_the_guarded_sequence(
     addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
 ) -> None:
-    runtime.watchdog.off_window = 0.2
-    runtime.watchdog.settle = 0.05
+    shorten_watchdog(runtime, off_window=0.2)
     await connected(addon)
     await user.call("input_button", "press", entity_id="input_button.sec1000_reset_export_watchdog")
     await user.wait_value("sensor.sec1000_reset_export_watchdog_feedback", "1", within=20)

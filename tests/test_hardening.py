@@ -28,7 +28,7 @@ from sec1000.simulator import SimulatorServer
 from sec1000.state import OperationName, StateModel
 from sec1000.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
 
-from tests.conftest import eventually, hold, reset_in_its_window
+from tests.conftest import eventually, hold, reset_in_its_window, shorten_watchdog
 
 PANEL = Origin("panel", "test")
 # Hosts the old check let through but the address lookup rejects (UnicodeError, ValueError).
@@ -37,10 +37,7 @@ LOOKUP_BREAKERS = ("192.168.1..200", "a" * 64 + ".lan", "host\x00name")
 
 @pytest.fixture(autouse=True)
 def short_windows(runtime: Runtime) -> None:
-    runtime.watchdog.off_window = 0.3
-    runtime.watchdog.settle = 0.05
-    runtime.watchdog.backoff_first = 0.05
-    runtime.watchdog.restore_budget = 1.5
+    shorten_watchdog(runtime, restore_budget=1.5)
 
 
 # -- 1. hosts the lookup rejects

@@ -576,16 +576,23 @@ def test_almost_valid_attributes_never_raise(
 
 
 @given(
-    values=st.lists(
-        st.floats(allow_nan=False, allow_infinity=False) | st.none(), min_size=1, max_size=100
-    ),
+    data=st.data(),
     day=st.dates(min_value=date(2025, 1, 1), max_value=date(2026, 12, 31)),
+    step=st.sampled_from([QUARTER, HOUR]),
 )
-def test_nordpool_lists_always_cover_the_local_day(values: list[float | None], day: date) -> None:
-    reading = read_price(None, {"today": values}, at(day, 12), BERLIN)
-    good = [v for v in values if v is not None]
-    if reading.source == "state":
-        return
+def test_nordpool_lists_always_cover_the_local_day(
+    data: st.DataObject, day: date, step: timedelta
+) -> None:
+    """A list as long as the local day (23, 24 or 25 hours) has is read as that day's slots."""
     day_length = midnight(day + timedelta(days=1), BERLIN).astimezone(UTC) - midnight(day, BERLIN)
-    assert day_length / len(values) in (QUARTER, HOUR)
-    assert [slot.price for slot in reading.slots] == good
+    count = day_length // step
+    values = data.draw(
+        st.lists(
+            st.floats(allow_nan=False, allow_infinity=False) | st.none(),
+            min_size=count,
+            max_size=count,
+        ).filter(lambda drawn: any(v is not None for v in drawn))
+    )
+    reading = read_price(None, {"today": values}, at(day, 12), BERLIN)
+    assert reading.source == "nordpool_list"
+    assert [slot.price for slot in reading.slots] == [v for v in values if v is not None]

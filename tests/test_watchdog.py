@@ -27,17 +27,14 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
 
-from tests.conftest import eventually, reset_in_its_window
+from tests.conftest import eventually, reset_in_its_window, shorten_watchdog
 
 PANEL = Origin("panel", "test")
 
 
 @pytest.fixture(autouse=True)
 def short_windows(runtime: Runtime) -> None:
-    runtime.watchdog.off_window = 0.2
-    runtime.watchdog.settle = 0.05
-    runtime.watchdog.backoff_first = 0.05
-    runtime.watchdog.restore_budget = 1.5
+    shorten_watchdog(runtime, off_window=0.2, restore_budget=1.5)
 
 
 def record_path(runtime: Runtime) -> Path:

@@ -64,8 +64,8 @@ async def test_test_connection_names_a_bad_host_and_sends_nothing(
     client = await demo_panel(aiohttp_client, runtime, simulator)
     response = await client.post("/test-connection", data={"host": host, "port": "1234"})
     text = await response.text()
-    assert response.status in (200, 400)
-    assert "Not tested" in text and "host" in text
+    assert response.status == 200  # the form's answer, not a 400 the browser logs
+    assert "Not tested: host" in text
     assert host not in text
     assert simulator.requests() == []
 
