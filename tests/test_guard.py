@@ -24,10 +24,10 @@ from sec1000.protocol import (
     write_export_limit_request,
 )
 from sec1000.runtime import Runtime
-from sec1000.sequences import LimitWrite
+from sec1000.sequences import LimitWrite, WriteReport, write_reported
 from sec1000.simulator import SimulatorServer
 from sec1000.state import GuardState
-from sec1000.wanted import WANTED_NAME, WantedStore, WriteReport, write_reported
+from sec1000.wanted import WANTED_NAME, WantedStore
 
 from tests.conftest import eventually, shorten_watchdog
 

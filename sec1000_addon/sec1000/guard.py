@@ -23,17 +23,20 @@ from sec1000.common.units import kilowatts, watts
 from sec1000.link import DeviceLink, Priority
 from sec1000.options import Options
 from sec1000.protocol import ExportSettings, Feedback, Sec1000Error
-from sec1000.sequences import LimitWrite, read_settings
+from sec1000.sequences import (
+    GUARD_ORIGIN,
+    LimitWrite,
+    WriteReport,
+    read_settings,
+    write_reported,
+)
 from sec1000.state import GuardState, GuardStatus, StateModel
 from sec1000.wanted import (
-    GUARD_ORIGIN,
     Wanted,
     WantedStore,
-    WriteReport,
     basis_of,
     settings_json,
     write_json,
-    write_reported,
 )
 
 _LOGGER = logging.getLogger(__name__)

@@ -40,9 +40,9 @@ from sec1000.protocol import (
     read_telemetry_request,
     set_datetime_request,
 )
-from sec1000.sequences import LimitWrite, read_settings
+from sec1000.sequences import LimitWrite, WriteReport, read_settings, write_reported
 from sec1000.state import CommandRecord, StateModel
-from sec1000.wanted import Wanted, WriteReport, write_reported
+from sec1000.wanted import Wanted
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
-"""Packet sequences the operations and the watchdog share, each run inside one link session."""
+"""Packet sequences the operations, the guard and the watchdog share, each run inside one link
+session, and the verified limiter write they all report the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sec1000.common.units import kilowatts
@@ -13,7 +15,9 @@ from sec1000.protocol import (
     Command,
     ControlMode,
     ExportSettings,
+    Feedback,
     PhaseMeasurement,
+    Sec1000Error,
     Status,
     Switch,
     decode_export_settings,
@@ -23,6 +27,7 @@ from sec1000.protocol import (
     read_export_settings_request,
     write_export_limit_request,
 )
+from sec1000.state import StateModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +135,65 @@ async def write_verified(session: Session, write: LimitWrite, attempts: int = 2)
         after = await read_settings(session)
         if write.held_by(after) or tried >= attempts:
             return Verified(write, after, tried, naks)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteReport:
+    """One limiter write as the audit trail keeps it."""
+
+    origin: str  # panel:<user>, home_assistant:<user>, guard, startup, cli …
+    command: str
+    requested: LimitWrite
+    before: ExportSettings | None
+    after: ExportSettings | None
+    feedback: int
+    message: str
+    sets_wanted: bool = True  # False for the guard's and the watchdog's own restores
+
+    @property
+    def verified(self) -> bool:
+        """True when the read-back shows what was written."""
+        return self.after is not None and self.requested.held_by(self.after)
+
+
+GUARD_ORIGIN = "guard"  # the audit's origin of the guard's and the watchdog's own writes
+
+
+async def write_reported(
+    session: Session,
+    state: StateModel,
+    write: LimitWrite,
+    report: Callable[[WriteReport], None],
+    *,
+    origin: str,
+    command: str,
+    done: str,
+    feedback: int = int(Feedback.OK),
+    sets_wanted: bool = True,
+) -> WriteReport:
+    """Write, read back (0x43), learn the settings, and report the write, one that raised
+    included: every limiter write reaches the audit trail. `done` words a write taken; the
+    report (with `after`, `verified`, `message`) is returned, and an exception raised again."""
+    before = state.known_settings()
+    try:
+        verified = await write_verified(session, write)
+    except Sec1000Error as err:
+        report(
+            WriteReport(
+                origin, command, write, before, None, int(err.feedback), str(err), sets_wanted
+            )
+        )
+        raise
+    state.settings_learned(verified.after)
+    if verified.held:
+        message = done
+        if verified.naks:
+            message += f"; the device answered NAK to {verified.naks} packets, and took the write"
+    else:
+        feedback = int(Feedback.GENERAL_ERROR)
+        message = f"{verified.mismatch()} (written {verified.attempts} times)"
+    written = WriteReport(
+        origin, command, write, before, verified.after, feedback, message, sets_wanted
+    )
+    report(written)
+    return written

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sec1000.common.files import write_atomic
 from sec1000.common.units import kilowatts, watts
-from sec1000.link import Session
 from sec1000.options import Options
-from sec1000.protocol import ControlMode, ExportSettings, Feedback, PhaseMeasurement, Sec1000Error
-from sec1000.sequences import LimitWrite, write_verified
-from sec1000.state import StateModel
+from sec1000.protocol import ControlMode, ExportSettings, PhaseMeasurement
+from sec1000.sequences import LimitWrite
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -135,68 +133,6 @@ class WantedStore:
             write_atomic(self.path, json.dumps(asdict(wanted), default=dict))
         except OSError as err:
             _LOGGER.error("cannot save the wanted export state to %s: %s", self.path, err)
-
-
-@dataclass(frozen=True, slots=True)
-class WriteReport:
-    """One limiter write as the audit trail keeps it."""
-
-    origin: str  # panel:<user>, home_assistant:<user>, guard, startup, cli …
-    command: str
-    requested: LimitWrite
-    before: ExportSettings | None
-    after: ExportSettings | None
-    feedback: int
-    message: str
-    sets_wanted: bool = True  # False for the guard's and the watchdog's own restores
-
-    @property
-    def verified(self) -> bool:
-        """True when the read-back shows what was written."""
-        return self.after is not None and self.requested.held_by(self.after)
-
-
-GUARD_ORIGIN = "guard"  # the audit's origin of the guard's and the watchdog's own writes
-
-
-async def write_reported(
-    session: Session,
-    state: StateModel,
-    write: LimitWrite,
-    report: Callable[[WriteReport], None],
-    *,
-    origin: str,
-    command: str,
-    done: str,
-    feedback: int = int(Feedback.OK),
-    sets_wanted: bool = True,
-) -> WriteReport:
-    """Write, read back (0x43), learn the settings, and report the write, one that raised
-    included: every limiter write reaches the audit trail. `done` words a write taken; the
-    report (with `after`, `verified`, `message`) is returned, and an exception raised again."""
-    before = state.known_settings()
-    try:
-        verified = await write_verified(session, write)
-    except Sec1000Error as err:
-        report(
-            WriteReport(
-                origin, command, write, before, None, int(err.feedback), str(err), sets_wanted
-            )
-        )
-        raise
-    state.settings_learned(verified.after)
-    if verified.held:
-        message = done
-        if verified.naks:
-            message += f"; the device answered NAK to {verified.naks} packets, and took the write"
-    else:
-        feedback = int(Feedback.GENERAL_ERROR)
-        message = f"{verified.mismatch()} (written {verified.attempts} times)"
-    written = WriteReport(
-        origin, command, write, before, verified.after, feedback, message, sets_wanted
-    )
-    report(written)
-    return written
 
 
 def settings_json(settings: ExportSettings | None) -> dict[str, Any] | None:

@@ -29,13 +29,15 @@ from sec1000.protocol import (
 )
 from sec1000.protocol.messages import MODE_SWITCHES
 from sec1000.sequences import (
+    GUARD_ORIGIN,
     LimitWrite,
+    WriteReport,
     acknowledge,
     read_settings,
     switch_all_off,
+    write_reported,
 )
 from sec1000.state import StateModel
-from sec1000.wanted import GUARD_ORIGIN, WriteReport, write_reported
 
 _LOGGER = logging.getLogger(__name__)
 
