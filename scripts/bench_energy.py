@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sec1000.device.link import DeviceLink, LinkSettings
 from sec1000.energy import (
     AT_LIMIT_MARGIN_KW,
     AT_LIMIT_MARGIN_SHARE,
@@ -22,7 +23,6 @@ from sec1000.energy import (
     EnergyMeter,
     Sample,
 )
-from sec1000.link import DeviceLink, LinkSettings
 from sec1000.protocol import (
     TELEMETRY_DATA_LENGTH,
     Command,

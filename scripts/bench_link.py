@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sec1000.link import DeviceLink, LinkSettings
+from sec1000.device.link import DeviceLink, LinkSettings
 from sec1000.operations import Origin
 from sec1000.options import Options
 from sec1000.protocol import (

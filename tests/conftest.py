@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-from sec1000.link import DeviceLink, Priority
+from sec1000.device.link import DeviceLink, Priority
 from sec1000.operations import Operations
 from sec1000.options import Options
 from sec1000.runtime import Runtime

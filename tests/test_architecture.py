@@ -21,21 +21,16 @@ LAYERS = {
     "protocol": 0,
     "common": 0,
     "prices": 0,
-    "health": 1,
-    "audit": 1,
     "energy": 1,
-    "link": 2,
+    "device": 2,
     "options": 2,
-    "sequences": 3,
     "state": 3,
-    "commands": 4,
-    "wanted": 4,
-    "operations": 5,
-    "watchdog": 5,
-    "guard": 5,
     "policy": 3,
+    "commands": 4,
+    "limiter": 5,
     "policy_runner": 4,
-    "runtime": 6,
+    "operations": 6,
+    "runtime": 7,
 }
 ADAPTERS = ("web", "ha", "cli")
 
@@ -72,7 +67,7 @@ GRAPH = {name: imports_of(name) for name in MODULES}
 
 
 def part(name: str) -> str:
-    """sec1000.web.live → web; sec1000.link → link."""
+    """sec1000.web.live → web; sec1000.device.link → link."""
     pieces = name.split(".")
     return pieces[1] if len(pieces) > 1 else ""
 

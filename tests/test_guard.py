@@ -9,7 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sec1000.audit import AUDIT_NAME, AuditLog, kind_of
+from sec1000.device.sequences import LimitWrite
+from sec1000.limiter.audit import AUDIT_NAME, AuditLog, kind_of
+from sec1000.limiter.wanted import WANTED_NAME, WantedStore
+from sec1000.limiter.writes import WriteReport, write_reported
 from sec1000.operations import Origin
 from sec1000.options import Options
 from sec1000.protocol import (
@@ -24,10 +27,8 @@ from sec1000.protocol import (
     write_export_limit_request,
 )
 from sec1000.runtime import Runtime
-from sec1000.sequences import LimitWrite, WriteReport, write_reported
 from sec1000.simulator import SimulatorServer
 from sec1000.state import GuardState
-from sec1000.wanted import WANTED_NAME, WantedStore
 
 from tests.conftest import eventually, shorten_watchdog
 

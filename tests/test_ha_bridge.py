@@ -22,12 +22,12 @@ from sec1000.ha.bridge import (
 from sec1000.ha.entities import ALL_SENSORS, HELPERS
 from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
+from sec1000.limiter.watchdog import RestoreRecord, RestoreStore
 from sec1000.operations import Origin
 from sec1000.options import OptionsError
 from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_export_limit_request
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
-from sec1000.watchdog import RestoreRecord, RestoreStore
 
 from tests.conftest import eventually, eventually_async, shorten_watchdog
 from tests.fake_supervisor import ADDON_TOKEN, FAKE, create_fake_supervisor

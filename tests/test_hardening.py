@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sec1000.common.numbers import NumberError, parse_number
-from sec1000.link import DeviceLink, LinkSettings
+from sec1000.device.link import DeviceLink, LinkSettings
+from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
 from sec1000.operations import CommandResult, Origin
 from sec1000.options import Options, OptionsError
 from sec1000.protocol import (
@@ -26,7 +27,6 @@ from sec1000.protocol import (
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import OperationName, StateModel
-from sec1000.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
 
 from tests.conftest import eventually, hold, reset_in_its_window, shorten_watchdog
 
@@ -363,7 +363,7 @@ async def test_the_guard_does_not_take_a_pending_restore_for_a_drift(
 
 
 async def test_a_restore_is_never_refused_as_busy(runtime: Runtime) -> None:
-    from sec1000.link import BusyError, Priority
+    from sec1000.device.link import BusyError, Priority
 
     link = runtime.link
     link.max_queued = 1

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from sec1000.link import BusyError, DeviceLink, LinkSettings, Priority, Session
+from sec1000.device.link import BusyError, DeviceLink, LinkSettings, Priority, Session
 from sec1000.operations import Operations, Origin
 from sec1000.protocol import (
     TELEMETRY_DATA_LENGTH,

@@ -21,11 +21,11 @@ from PIL import Image, ImageChops, ImageStat
 from sec1000.cli import build_parser
 from sec1000.commands import COMMANDS
 from sec1000.ha.entities import ALL_SENSORS, COMMAND_EVENT, HELPERS, RESULT_EVENT
+from sec1000.limiter.watchdog import MAX_SHUTDOWN_GRACE
 from sec1000.options import LOG_LEVELS, OPTION_SPECS, Options, OptionsError
 from sec1000.protocol import Feedback
 from sec1000.protocol.errors import FEEDBACK_WORDS
 from sec1000.runtime import Runtime
-from sec1000.watchdog import MAX_SHUTDOWN_GRACE
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "sec1000_addon"

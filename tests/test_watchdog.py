@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
 from sec1000.operations import Origin
 from sec1000.options import Options
 from sec1000.protocol import (
@@ -25,7 +26,6 @@ from sec1000.protocol import (
 )
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
-from sec1000.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
 
 from tests.conftest import eventually, reset_in_its_window, shorten_watchdog
 

@@ -18,7 +18,10 @@ from typing import Any, Protocol
 from sec1000.commands import BY_NAME as SPECS
 from sec1000.commands import COMMANDS, CommandName, CommandSpec, spec_of
 from sec1000.common.units import kilowatts, watts
-from sec1000.link import DeviceLink, Priority, Session
+from sec1000.device.link import DeviceLink, Priority, Session
+from sec1000.device.sequences import LimitWrite, read_settings
+from sec1000.limiter.wanted import Wanted
+from sec1000.limiter.writes import CLI, POLL, Origin, WriteReport, write_in_words, write_reported
 from sec1000.options import Options
 from sec1000.protocol import (
     DATETIME_ACCEPTED,
@@ -40,37 +43,13 @@ from sec1000.protocol import (
     read_telemetry_request,
     set_datetime_request,
 )
-from sec1000.sequences import LimitWrite, WriteReport, read_settings, write_reported
 from sec1000.state import CommandRecord, StateModel
-from sec1000.wanted import Wanted
 
 _LOGGER = logging.getLogger(__name__)
 
 # The zero-power fix: the device refreshes inverters power only every ~30 s and reads 0 between.
 ZERO_FIX_SAMPLES = 10
 ZERO_FIX_MAX_AGE = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Who asked: 'panel', 'home_assistant', 'automation', 'cli', 'poll' or 'startup', and the user."""
-
-    source: str
-    user: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.source} ({self.user})" if self.user else self.source
-
-    @property
-    def tag(self) -> str:
-        """The audit trail's words: panel:<user>, home_assistant:<user or automation>, cli…"""
-        if self.source == "automation":
-            return "home_assistant:automation"
-        return f"{self.source}:{self.user}" if self.user else self.source
-
-
-POLL = Origin("poll")
-CLI = Origin("cli")
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +260,7 @@ class Operations:
             self._wiring.guard.wrote,
             origin=call.origin.tag,
             command=call.spec.name.value,
-            done=f"export limit set to {write.describe()}, confirmed by read-back",
+            done=f"export limit set to {write_in_words(write)}, confirmed by read-back",
             feedback=int(Feedback.OK | (Feedback.INVALID_INPUT if corrected else 0)),
         )
         if not written.verified:

@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sec1000.audit import AuditLog
 from sec1000.common.units import seconds
+from sec1000.device.health import LinkHealth
+from sec1000.device.link import DeviceLink, LinkSettings
 from sec1000.energy import EnergyMeter, Sample
-from sec1000.guard import ExportGuard, GuardFiles, GuardHooks
-from sec1000.health import LinkHealth
-from sec1000.link import DeviceLink, LinkSettings
+from sec1000.limiter.audit import AuditLog
+from sec1000.limiter.guard import ExportGuard, GuardFiles, GuardHooks
+from sec1000.limiter.wanted import WantedStore
+from sec1000.limiter.watchdog import RestoreStore, Watchdog
 from sec1000.operations import Operations, Origin, Wiring
 from sec1000.options import (
     MIN_VERIFY_INTERVAL,
@@ -31,8 +33,6 @@ from sec1000.policy import Decision, decision_json, off_windows
 from sec1000.policy_runner import PricePolicy
 from sec1000.protocol import ControlMode, Feedback
 from sec1000.state import StateEvent, StateModel, Topic
-from sec1000.wanted import WantedStore
-from sec1000.watchdog import RestoreStore, Watchdog
 
 _LOGGER = logging.getLogger(__name__)
 

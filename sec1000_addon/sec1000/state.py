@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from sec1000.common.units import kilowatts, whole_watts
-from sec1000.health import LinkHealth
+from sec1000.device.health import LinkHealth
 from sec1000.protocol import ControlMode, ExportSettings, Feedback
 
 _LOGGER = logging.getLogger(__name__)

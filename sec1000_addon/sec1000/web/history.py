@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sec1000.audit import KINDS, kind_of
+from sec1000.limiter.audit import KINDS, kind_of
 from sec1000.web.keys import RUNTIME
 from sec1000.web.views import attachment, render_page
 

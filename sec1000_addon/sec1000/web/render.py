@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 
 from sec1000.commands import COMMANDS, CommandName
-from sec1000.health import LinkHealth
+from sec1000.device.health import LinkHealth
 from sec1000.operations import CommandResult
 from sec1000.options import Options
 from sec1000.protocol import Feedback, describe_feedback

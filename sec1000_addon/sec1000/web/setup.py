@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
+from sec1000.limiter.wanted import basis_of
 from sec1000.options import SPECS_BY_KEY, Options, OptionsError, OptionSpec
-from sec1000.wanted import basis_of
 from sec1000.web.forms import read_form
 from sec1000.web.keys import PRICE_SENSORS, RUNTIME, SAVE_LOCK, TEMPLATES
 from sec1000.web.live import make_view, render_fragment

@@ -15,7 +15,14 @@ from sec1000.commands import MAX_EXPORT_LIMIT_KW
 from sec1000.common.backoff import BACKOFF_FIRST, BACKOFF_MAX, backoff_delays
 from sec1000.common.files import remove_durably, write_atomic
 from sec1000.common.units import kilowatts, watts
-from sec1000.link import DeviceLink, Priority, Session
+from sec1000.device.link import DeviceLink, Priority, Session
+from sec1000.device.sequences import (
+    LimitWrite,
+    acknowledge,
+    read_settings,
+    switch_all_off,
+)
+from sec1000.limiter.writes import GUARD_ORIGIN, WriteReport, write_reported
 from sec1000.options import Options
 from sec1000.protocol import (
     ControlMode,
@@ -28,15 +35,6 @@ from sec1000.protocol import (
     mode_switch_request,
 )
 from sec1000.protocol.messages import MODE_SWITCHES
-from sec1000.sequences import (
-    GUARD_ORIGIN,
-    LimitWrite,
-    WriteReport,
-    acknowledge,
-    read_settings,
-    switch_all_off,
-    write_reported,
-)
 from sec1000.state import StateModel
 
 _LOGGER = logging.getLogger(__name__)

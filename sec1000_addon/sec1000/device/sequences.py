@@ -1,13 +1,11 @@
 """Packet sequences the operations, the guard and the watchdog share, each run inside one link
-session, and the verified limiter write they all report the same way."""
+session: reads, mode switches, and the limiter write verified by read-back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from sec1000.common.units import kilowatts
-from sec1000.link import Session
+from sec1000.device.link import Session
 from sec1000.protocol import (
     ACK_OR_NAK,
     EXPORT_SETTINGS_DATA_LENGTH,
@@ -15,9 +13,7 @@ from sec1000.protocol import (
     Command,
     ControlMode,
     ExportSettings,
-    Feedback,
     PhaseMeasurement,
-    Sec1000Error,
     Status,
     Switch,
     decode_export_settings,
@@ -27,7 +23,6 @@ from sec1000.protocol import (
     read_export_settings_request,
     write_export_limit_request,
 )
-from sec1000.state import StateModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +42,6 @@ class LimitWrite:
             and settings.total_capacity_w == self.total_capacity_w
         )
 
-    def describe(self) -> str:
-        """The write in words: "3.00 kW in mode value"."""
-        return f"{kilowatts(self.export_limit_w):.2f} kW in mode {self.mode.option}"
-
 
 @dataclass(frozen=True, slots=True)
 class Verified:
@@ -65,20 +56,6 @@ class Verified:
     def held(self) -> bool:
         """True when the read-back shows what was written."""
         return self.write.held_by(self.after)
-
-    def mismatch(self) -> str:
-        """What the controller holds instead, in words."""
-        after = self.after
-        text = (
-            f"the controller holds {kilowatts(after.export_limit_w):.2f} kW in mode "
-            f"{after.mode.option}, not {self.write.describe()}"
-        )
-        if after.total_capacity_w != self.write.total_capacity_w:
-            text += (
-                f" (capacity {kilowatts(after.total_capacity_w):.2f} kW, "
-                f"not {kilowatts(self.write.total_capacity_w):.2f} kW)"
-            )
-        return text
 
 
 async def acknowledge(session: Session, request: bytes, command: Command) -> Status:
@@ -135,65 +112,3 @@ async def write_verified(session: Session, write: LimitWrite, attempts: int = 2)
         after = await read_settings(session)
         if write.held_by(after) or tried >= attempts:
             return Verified(write, after, tried, naks)
-
-
-@dataclass(frozen=True, slots=True)
-class WriteReport:
-    """One limiter write as the audit trail keeps it."""
-
-    origin: str  # panel:<user>, home_assistant:<user>, guard, startup, cli …
-    command: str
-    requested: LimitWrite
-    before: ExportSettings | None
-    after: ExportSettings | None
-    feedback: int
-    message: str
-    sets_wanted: bool = True  # False for the guard's and the watchdog's own restores
-
-    @property
-    def verified(self) -> bool:
-        """True when the read-back shows what was written."""
-        return self.after is not None and self.requested.held_by(self.after)
-
-
-GUARD_ORIGIN = "guard"  # the audit's origin of the guard's and the watchdog's own writes
-
-
-async def write_reported(
-    session: Session,
-    state: StateModel,
-    write: LimitWrite,
-    report: Callable[[WriteReport], None],
-    *,
-    origin: str,
-    command: str,
-    done: str,
-    feedback: int = int(Feedback.OK),
-    sets_wanted: bool = True,
-) -> WriteReport:
-    """Write, read back (0x43), learn the settings, and report the write, one that raised
-    included: every limiter write reaches the audit trail. `done` words a write taken; the
-    report (with `after`, `verified`, `message`) is returned, and an exception raised again."""
-    before = state.known_settings()
-    try:
-        verified = await write_verified(session, write)
-    except Sec1000Error as err:
-        report(
-            WriteReport(
-                origin, command, write, before, None, int(err.feedback), str(err), sets_wanted
-            )
-        )
-        raise
-    state.settings_learned(verified.after)
-    if verified.held:
-        message = done
-        if verified.naks:
-            message += f"; the device answered NAK to {verified.naks} packets, and took the write"
-    else:
-        feedback = int(Feedback.GENERAL_ERROR)
-        message = f"{verified.mismatch()} (written {verified.attempts} times)"
-    written = WriteReport(
-        origin, command, write, before, verified.after, feedback, message, sets_wanted
-    )
-    report(written)
-    return written

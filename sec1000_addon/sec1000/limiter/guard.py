@@ -16,28 +16,29 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sec1000.audit import AuditLog
 from sec1000.commands import MAX_EXPORT_LIMIT_KW
 from sec1000.common.tasks import TaskSet
 from sec1000.common.units import kilowatts, watts
-from sec1000.link import DeviceLink, Priority
-from sec1000.options import Options
-from sec1000.protocol import ExportSettings, Feedback, Sec1000Error
-from sec1000.sequences import (
-    GUARD_ORIGIN,
-    LimitWrite,
-    WriteReport,
-    read_settings,
-    write_reported,
-)
-from sec1000.state import GuardState, GuardStatus, StateModel
-from sec1000.wanted import (
+from sec1000.device.link import DeviceLink, Priority
+from sec1000.device.sequences import LimitWrite, read_settings
+from sec1000.limiter.audit import AuditLog
+from sec1000.limiter.wanted import (
     Wanted,
     WantedStore,
     basis_of,
     settings_json,
     write_json,
 )
+from sec1000.limiter.writes import (
+    GUARD_ORIGIN,
+    WriteReport,
+    in_words,
+    write_in_words,
+    write_reported,
+)
+from sec1000.options import Options
+from sec1000.protocol import ExportSettings, Feedback, Sec1000Error
+from sec1000.state import GuardState, GuardStatus, StateModel
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -181,8 +182,8 @@ class ExportGuard:
         action = self._options().drift_action
         same = sum(1 for at, sig in self._drifts if sig == signature and at > now - CONTEST_WINDOW)
         message = (
-            f"the controller holds {kilowatts(settings.export_limit_w):.2f} kW in mode "
-            f"{settings.mode.option}, not the wanted {self.wanted.describe()}"
+            f"the controller holds {in_words(settings.export_limit_w, settings.mode)}, "
+            f"not the wanted {in_words(self.wanted.export_limit_w, self.wanted.mode)}"
         )
         contested = action == "restore" and same >= CONTEST_COUNT
         self._audit("drift", self.wanted.write(), settings, settings, 0, f"{message}; {action}")
@@ -218,7 +219,7 @@ class ExportGuard:
                     self.wrote,
                     origin=GUARD_ORIGIN,
                     command="restore",
-                    done=f"restored {write.describe()}",
+                    done=f"restored {write_in_words(write)}",
                     sets_wanted=False,
                 )
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from sec1000.health import LinkHealth
+from sec1000.device.health import LinkHealth
 from sec1000.protocol import (
     Command,
     DeviceSocketError,

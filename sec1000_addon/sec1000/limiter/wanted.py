@@ -16,9 +16,9 @@ from typing import Any
 
 from sec1000.common.files import write_atomic
 from sec1000.common.units import kilowatts, watts
+from sec1000.device.sequences import LimitWrite
 from sec1000.options import Options
 from sec1000.protocol import ControlMode, ExportSettings, PhaseMeasurement
-from sec1000.sequences import LimitWrite
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -95,10 +95,6 @@ class Wanted:
             three_phase_sum=options.three_phase_sum,
             basis=basis_of(options),
         )
-
-    def describe(self) -> str:
-        """In words: "3.00 kW in mode value"."""
-        return f"{kilowatts(self.export_limit_w):.2f} kW in mode {self.mode}"
 
 
 class WantedStore:
