@@ -12,7 +12,7 @@ import pytest
 from sec1000.device.sequences import LimitWrite
 from sec1000.limiter.audit import AUDIT_NAME, AuditLog, kind_of
 from sec1000.limiter.wanted import WANTED_NAME, WantedStore
-from sec1000.limiter.writes import WriteReport, write_reported
+from sec1000.limiter.writes import WriteJob, WriteReport, write_reported
 from sec1000.operations import Origin
 from sec1000.options import Options
 from sec1000.protocol import (
@@ -120,9 +120,7 @@ async def test_a_write_that_raises_is_reported_too(
                 runtime.state,
                 write,
                 reports.append,
-                origin="guard",
-                command="reset_export_watchdog",
-                done="the limiter restored",
+                WriteJob("guard", "restore", done="the limiter restored", sets_wanted=False),
             )
     (report,) = reports
     assert (report.after, report.feedback, report.verified) == (None, 64, False)
@@ -224,9 +222,11 @@ async def test_the_simulators_drift_fault_changes_the_limit_on_its_own(
     assert (await runtime.ops.set_export_limit("3", PANEL)).ok
     simulator.set_fault("drift", count=1)
     await asyncio.sleep(0.1)
-    result = await runtime.ops.get_export_limit(PANEL)  # get_export_limit applies the rule too
+    await runtime.start()  # the guard's loop, woken by what get_export_limit reads
+    result = await runtime.ops.get_export_limit(PANEL)
     assert "12.35 kW" in result.message
     await eventually(lambda: simulator.device.export_limit_w == 3_000, what="drift restored")
+    await runtime.stop()
 
 
 async def test_options_from_the_configuration_tab_reach_the_controller_at_start_up(

@@ -203,20 +203,27 @@ async def test_a_record_that_can_never_be_written_is_retired_with_a_message(
     assert not (runtime.data_dir / RECORD_NAME).exists()
 
 
-# -- 4. export commands wait for the restore
+# -- 4. export commands wait for the restore, and the newest is what it writes
 
 
-async def test_export_commands_are_refused_during_the_restore_window(
+async def test_writes_asked_for_in_the_window_wait_and_the_newest_is_the_restore(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
     task = await reset_in_its_window(runtime, simulator)
-    for command in ("export_disable", "export_enable", "set_export_limit", "set_control_mode"):
-        data = {"limit": "value" if command == "set_control_mode" else 3}
-        result = await runtime.ops.run(command, data, PANEL)
-        assert result.feedback == Feedback.GENERAL_ERROR, command
-        assert "refused" in result.message
-    assert (await task).feedback == Feedback.OK
-    assert (await runtime.ops.export_disable(PANEL)).feedback == Feedback.OK
+    older = asyncio.create_task(runtime.ops.export_disable(PANEL))
+    newest = asyncio.create_task(runtime.ops.set_export_limit(3, Origin("policy")))
+    await asyncio.sleep(0.05)
+    assert not older.done() and not newest.done()  # they wait for the restore, not refused
+    assert (await task).ok
+    result = await newest
+    assert result.ok and "3.00 kW" in result.message
+    replaced = await older
+    assert replaced.feedback == Feedback.GENERAL_ERROR and "replaced it" in replaced.message
+    assert simulator.device.export_limit_w == 3_000
+    assert simulator.device.mode is ControlMode.VALUE
+    limit_writes = [r for r in simulator.requests() if r[4] == Command.WRITE_EXPORT_LIMIT]
+    assert len(limit_writes) == 1  # the restore wrote the new limit: no second write after it
+    assert runtime.guard.wanted is not None and runtime.guard.wanted.export_limit_w == 3_000
 
 
 # -- 8. numbers

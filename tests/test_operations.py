@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from sec1000.commands import parse_limit_kw
-from sec1000.operations import CommandResult, Operations, Origin, ZeroPowerFix, clamp_to_capacity
+from sec1000.operations import CommandResult, Operations, Origin, ZeroPowerFix
 from sec1000.protocol import (
     Command,
     ControlMode,
@@ -156,31 +156,41 @@ async def test_invalid_limit_sends_nothing_and_gives_128(
     assert simulator.requests() == []
 
 
-async def test_limit_above_capacity_is_clamped_with_129(
+@pytest.mark.parametrize("value", [55, "8.01", "35", 100])
+async def test_a_limit_above_the_maximum_is_refused_in_words_and_sends_nothing(
+    runtime: Runtime, simulator: SimulatorServer, value: object
+) -> None:
+    """Never clamped: a user who typed 35 for 3,5 must not get full export (max 8 kW here)."""
+    result = await runtime.ops.set_export_limit(value, PANEL)
+    assert result.feedback == Feedback.INVALID_INPUT and not result.ok
+    assert "above the maximum export limit of 8 kW" in result.message
+    assert simulator.requests() == []
+
+
+async def test_the_maximum_itself_and_a_decimal_comma_are_taken(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    result = await runtime.ops.set_export_limit(55, PANEL)
-    assert result.feedback == 129
-    assert simulator.device.export_limit_w == 10_000
-    assert result.ok
+    assert (await runtime.ops.set_export_limit("8", PANEL)).feedback == OK
+    assert simulator.device.export_limit_w == 8_000
+    assert (await runtime.ops.set_export_limit("3,5", PANEL)).feedback == OK
+    assert simulator.device.export_limit_w == 3_500
 
 
-async def test_limit_is_rounded_to_10_watt_steps(
+async def test_a_limit_rounded_to_10_watt_steps_gives_129_and_says_so(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
     result = await runtime.ops.set_export_limit("3.456", PANEL)
-    assert result.feedback == OK
+    assert result.feedback == 129 and result.ok
+    assert "rounded to 3.46 kW" in result.message
     assert simulator.device.export_limit_w == 3_460
 
 
-def test_limit_parameter_bounds_and_clamp() -> None:
+def test_limit_parameter_bounds() -> None:
     assert parse_limit_kw(0) == 0.0
     assert parse_limit_kw(100) == 100.0
     assert parse_limit_kw("7,5") == 7.5
     with pytest.raises(InvalidInputError):
         parse_limit_kw(100.001)
-    assert clamp_to_capacity(12.0, 10) == (10.0, True)
-    assert clamp_to_capacity(7.5, 10) == (7.5, False)
 
 
 async def test_get_export_limit_teaches_the_state(

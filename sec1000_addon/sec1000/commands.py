@@ -32,6 +32,7 @@ class CommandName(StrEnum):
     RESET_EXPORT_WATCHDOG = "reset_export_watchdog"
     GET_TELEMETRY_DATA = "get_telemetry_data"
     SET_CONTROL_MODE = "set_control_mode"
+    APPLY_OPTIONS = "apply_options"  # internal: the options written to the controller
 
 
 def parse_limit_kw(value: object) -> float:
@@ -181,7 +182,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         CommandName.SET_EXPORT_LIMIT,
         "Set export limit",
-        "Write any export limit from 0 to 100 kW, clamped to the total capacity.",
+        "Write any export limit from 0 kW up to the maximum export limit in the options.",
         OperationName.SET_EXPORT_LIMIT,
         params=(LIMIT,),
         writes=True,
@@ -270,6 +271,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
 )
 BY_NAME: Mapping[str, CommandSpec] = {spec.name.value: spec for spec in COMMANDS}
+# Not a command anybody runs by name: the options that reach the controller, written after a
+# change (in the panel, the Configuration tab, Home Assistant) under the true origin.
+OPTIONS_WRITE = CommandSpec(
+    CommandName.APPLY_OPTIONS,
+    "Write the settings",
+    "Write the limits, capacity, mode and phase measurement from the options.",
+    None,
+    writes=True,
+)
 
 
 def spec_of(name: object) -> CommandSpec | None:

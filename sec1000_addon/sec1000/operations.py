@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sec1000.commands import BY_NAME as SPECS
-from sec1000.commands import COMMANDS, CommandName, CommandSpec, spec_of
+from sec1000.commands import COMMANDS, OPTIONS_WRITE, CommandName, CommandSpec, spec_of
+from sec1000.common.numbers import parse_number
 from sec1000.common.units import kilowatts, watts
-from sec1000.device.link import DeviceLink, Priority, Session
+from sec1000.device.link import DeviceLink, Priority
 from sec1000.device.sequences import LimitWrite, read_settings
 from sec1000.limiter.wanted import Wanted
-from sec1000.limiter.writes import CLI, POLL, Origin, WriteReport, write_in_words, write_reported
+from sec1000.limiter.writes import CLI, POLL, Origin, WriteJob, Writer, in_words
 from sec1000.options import Options
 from sec1000.protocol import (
     DATETIME_ACCEPTED,
@@ -77,16 +78,16 @@ class Call:
 
 
 class GuardPort(Protocol):
-    """What the operations tell the export guard, and ask of it."""
+    """What the operations ask of the export guard."""
 
     def wanted_under(self, options: Options) -> Wanted:
         """The wanted state under these options."""
 
-    def wrote(self, report: WriteReport) -> None:
-        """A limiter write ended: audit it and keep what was asked."""
+    def options_write(self, options: Options) -> LimitWrite | None:
+        """The write that puts these options on the controller; None when it holds them."""
 
-    def observe_soon(self, settings: ExportSettings) -> None:
-        """Compare a read-back with the wanted state (in the background)."""
+    def observe(self, settings: ExportSettings) -> None:
+        """Compare a read-back with the wanted state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +103,7 @@ class Wiring:
     # The guarded reset export watchdog: returns its message or raises a Sec1000Error.
     reset_watchdog: Callable[[str], Awaitable[str]]
     guard: GuardPort
-
-
-def clamp_to_capacity(limit_kw: float, capacity_kw: float) -> tuple[float, bool]:
-    """The limit, or the capacity when the limit is above it; True when it was corrected."""
-    if limit_kw > capacity_kw:
-        return round(capacity_kw, 2), True
-    return limit_kw, False
+    writer: Writer  # every limiter write, built once it holds the device
 
 
 class ZeroPowerFix:
@@ -188,12 +183,11 @@ class Operations:
     ) -> CommandResult:
         """Run one command: feedback 0 while waiting, then the outcome, logged and recorded."""
         name = call.spec.feedback
-        assert name is not None
         refusal = self._wiring.refuse_writes() if call.spec.writes else None
         if refusal:
             return self.finish(call, int(Feedback.GENERAL_ERROR), refusal)
         polling = call.origin == POLL
-        if not polling:  # a poll changes its feedback only when its result changes
+        if name is not None and not polling:  # a poll's feedback changes with its result only
             self.state.set_feedback(name, int(Feedback.WAITING), call.spec.waiting)
         try:
             message = await action()
@@ -204,7 +198,8 @@ class Operations:
             _LOGGER.exception("%s failed unexpectedly", call.spec.name)
             feedback, message = int(Feedback.UNKNOWN_ERROR), f"unexpected error: {err}"
         except BaseException:
-            self.state.set_feedback(name, int(Feedback.GENERAL_ERROR), "cancelled")
+            if name is not None:
+                self.state.set_feedback(name, int(Feedback.GENERAL_ERROR), "cancelled")
             raise
         return self.finish(call, feedback, message)
 
@@ -232,7 +227,7 @@ class Operations:
             CommandRecord(time.time(), str(origin), command, feedback, message, request_id)
         )
 
-    # -- the limiter writes: each one read back (0x43) and reported to the guard
+    # -- the limiter writes: each built once it holds the device, read back (0x43), reported
 
     def _limit_write(
         self,
@@ -249,27 +244,34 @@ class Operations:
             options.phase_measurement if phase is None else phase,
         )
 
-    async def _apply(
-        self, session: Session, call: Call, write: LimitWrite, corrected: bool = False
+    async def _write(
+        self,
+        call: Call,
+        build: Callable[[], LimitWrite | None],
+        *,
+        feedback: int = int(Feedback.OK),
+        unchanged: str = "the controller already holds it: nothing written",
     ) -> str:
-        """Write, read back, report to the guard; a write not taken is a GeneralError in words."""
-        written = await write_reported(
-            session,
-            self.state,
-            write,
-            self._wiring.guard.wrote,
-            origin=call.origin.tag,
-            command=call.spec.name.value,
-            done=f"export limit set to {write_in_words(write)}, confirmed by read-back",
-            feedback=int(Feedback.OK | (Feedback.INVALID_INPUT if corrected else 0)),
-        )
+        """Write what `build` gives once the device is held, read back, report to the guard; a
+        write not taken is a GeneralError in words."""
+        job = WriteJob(call.origin.tag, call.spec.name.value, feedback=feedback)
+        written = await self._wiring.writer.write(job, build)
+        if written is None:
+            return unchanged
         if not written.verified:
             raise GeneralError(written.message)
         return written.message
 
-    async def _write_limit(self, call: Call, limit_kw: float, corrected: bool = False) -> str:
-        async with self.link.session() as session:
-            return await self._apply(session, call, self._limit_write(limit_kw), corrected)
+    def _within_maximum(self, limit_kw: float) -> float:
+        """The limit, or InvalidInputError when it is above the maximum export limit (never
+        clamped: a user who typed too much gets words, and nothing is sent)."""
+        maximum = self.options.max_export_limit
+        if limit_kw > maximum:
+            raise InvalidInputError(
+                f"refused: {limit_kw:g} kW is above the maximum export limit of {maximum:g} kW "
+                "(the options); nothing was sent"
+            )
+        return limit_kw
 
     # -- operations (one per registry entry, named like it)
 
@@ -279,7 +281,8 @@ class Operations:
         """Write the configured maximum export limit."""
         call = Call(SPECS[CommandName.EXPORT_ENABLE], origin, request_id)
         return await self.perform(
-            call, lambda: self._write_limit(call, self.options.max_export_limit)
+            call,
+            lambda: self._write(call, lambda: self._limit_write(self.options.max_export_limit)),
         )
 
     async def export_disable(
@@ -288,7 +291,8 @@ class Operations:
         """Write the configured minimum export limit."""
         call = Call(SPECS[CommandName.EXPORT_DISABLE], origin, request_id)
         return await self.perform(
-            call, lambda: self._write_limit(call, self.options.min_export_limit)
+            call,
+            lambda: self._write(call, lambda: self._limit_write(self.options.min_export_limit)),
         )
 
     async def export_toggle(
@@ -304,22 +308,27 @@ class Operations:
     async def set_export_limit(
         self, limit: object, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:
-        """Write any export limit from 0 to 100 kW (10 W steps), clamped to the total capacity."""
+        """Write any export limit from 0 kW up to the maximum export limit (10 W steps); a
+        limit above the maximum is refused with 128, one rounded to 10 W steps gives 129."""
         call = Call(SPECS[CommandName.SET_EXPORT_LIMIT], origin, request_id)
         try:
-            wanted = call.spec.parse({"limit": limit})["limit"]
+            limit_kw = self._within_maximum(call.spec.parse({"limit": limit})["limit"])
         except InvalidInputError as err:
             return self.invalid(call, err)
-        capacity = self.options.total_capacity
-        limit_kw, corrected = clamp_to_capacity(wanted, capacity)
+        rounded = abs(parse_number(limit) - limit_kw) > 1e-9
+        feedback = int(Feedback.OK | (Feedback.INVALID_INPUT if rounded else 0))
 
         async def action() -> str:
-            text = await self._write_limit(call, limit_kw, corrected)
-            if corrected:
-                text += f" (clamped to the total capacity of {capacity:g} kW)"
+            text = await self._write(
+                call,
+                lambda: self._limit_write(self._within_maximum(limit_kw)),
+                feedback=feedback,
+            )
+            if rounded:
+                text += f" (rounded to {limit_kw:.2f} kW: the controller takes 10 W steps)"
             return text
 
-        return await self.perform(call, action, corrected=corrected)
+        return await self.perform(call, action, corrected=rounded)
 
     async def get_export_limit(
         self, origin: Origin = CLI, request_id: str | None = None
@@ -331,7 +340,7 @@ class Operations:
             async with self.link.session() as session:
                 settings = await read_settings(session)
             self.state.settings_learned(settings)
-            self._wiring.guard.observe_soon(settings)  # a difference is a drift, as in a check
+            self._wiring.guard.observe(settings)  # a difference is looked at by the guard
             return (
                 f"export limit {kilowatts(settings.export_limit_w):.2f} kW, "
                 f"mode {settings.mode.option}, "
@@ -356,13 +365,13 @@ class Operations:
         chosen: ControlMode = args["mode"]
         phase_sum: bool = args.get("three_phase_sum", self.options.three_phase_sum)
 
-        async def action() -> str:
-            limit_kw = kilowatts(self._wiring.guard.wanted_under(self.options).export_limit_w)
-            write = self._limit_write(limit_kw, chosen, PhaseMeasurement.from_sum(phase_sum))
-            async with self.link.session() as session:
-                return await self._apply(session, call, write)
+        def build() -> LimitWrite:
+            limit_w = self._wiring.guard.wanted_under(self.options).export_limit_w
+            return self._limit_write(
+                kilowatts(limit_w), chosen, PhaseMeasurement.from_sum(phase_sum)
+            )
 
-        result = await self.perform(call, action)
+        result = await self.perform(call, lambda: self._write(call, build))
         if result.ok:
             await self._wiring.update_options(
                 {"export_limit_control_mode": chosen.option, "three_phase_sum": phase_sum}
@@ -371,15 +380,20 @@ class Operations:
 
     async def apply_options(self, origin: Origin) -> CommandResult:
         """Write the options that reach the controller (limits, capacity, mode, phase) with the
-        wanted limit, verified; reported as a control mode change."""
-        call = Call(SPECS[CommandName.SET_CONTROL_MODE], origin)
-
-        async def action() -> str:
-            write = self._wiring.guard.wanted_under(self.options).write()
-            async with self.link.session() as session:
-                return await self._apply(session, call, write)
-
-        return await self.perform(call, action)
+        wanted limit, verified, built once the device is held; nothing when the controller holds
+        them already. Reported as a control mode change when the mode or phase changed."""
+        options = self.options
+        wanted = self._wiring.guard.wanted_under(options)
+        mode_changed = self.state.control_mode not in (None, options.control_mode)
+        spec = SPECS[CommandName.SET_CONTROL_MODE] if mode_changed else OPTIONS_WRITE
+        call = Call(spec, origin)
+        unchanged = f"the controller already holds {in_words(wanted.export_limit_w, wanted.mode)}: nothing written"
+        return await self.perform(
+            call,
+            lambda: self._write(
+                call, lambda: self._wiring.guard.options_write(self.options), unchanged=unchanged
+            ),
+        )
 
     async def set_datetime(
         self, origin: Origin = CLI, request_id: str | None = None

@@ -9,10 +9,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sec1000.common.files import remove_stale_temporaries
 from sec1000.common.units import seconds
 from sec1000.device.health import LinkHealth
 from sec1000.device.link import DeviceLink, LinkSettings
@@ -21,9 +23,9 @@ from sec1000.limiter.audit import AuditLog
 from sec1000.limiter.guard import ExportGuard, GuardFiles, GuardHooks
 from sec1000.limiter.wanted import WantedStore
 from sec1000.limiter.watchdog import RestoreStore, Watchdog
+from sec1000.limiter.writes import Writer
 from sec1000.operations import Operations, Origin, Wiring
 from sec1000.options import (
-    MIN_VERIFY_INTERVAL,
     PYTHON_LOG_LEVELS,
     Options,
     OptionsError,
@@ -42,6 +44,8 @@ OptionsSaver = Callable[[Options], Awaitable[None]]
 DEFAULT_PANEL_PORT = 8099
 # After an unexpected failure the poll loop waits this long before it carries on.
 LOOP_ERROR_PAUSE = 1.0
+# A stop takes at most this long: the Supervisor kills the add-on 30 s after SIGTERM.
+STOP_BUDGET = 20.0
 
 
 def default_data_dir() -> Path:
@@ -89,20 +93,28 @@ class Runtime:
         self.stored = dict(stored or {}) if options_error is not None else {}
         self.data_dir = data_dir
         self.save_options = save_options
+        remove_stale_temporaries(data_dir)  # left by a kill in the middle of a save
+        # The restore record first: whether a restore is pending is known before anything else.
+        self.restore_store = RestoreStore(data_dir)
         health = LinkHealth()
         self.state = StateModel(options.min_export_limit, health=health)
-        self.link = DeviceLink(
-            link_settings(options), health=health, on_change=self.state.link_changed
-        )
+        health.subscribe(self.state.link_changed)
+        self.link = DeviceLink(link_settings(options), health=health)
         self.audit = AuditLog(data_dir)
         self.guard = ExportGuard(
             self.link,
             self.state,
             GuardFiles(WantedStore(data_dir), self.audit),
-            GuardHooks(self._current, self.update_options, lambda: self.watchdog.pending),
+            GuardHooks(
+                self._current,
+                self.update_options,
+                lambda: self.restore_store.pending,
+                lambda: None if self.options_error is None else str(self.options_error),
+            ),
         )
+        self.writer = Writer(self.link, self.state, self.guard.wrote)
         self.watchdog = Watchdog(
-            self.link, self.state, RestoreStore(data_dir), self._current, self.guard.wrote
+            self.link, self.state, self.restore_store, self._current, self.writer
         )
         self.ops = Operations(
             self.link,
@@ -113,6 +125,7 @@ class Runtime:
                 refuse_writes=self._refuse_writes,
                 reset_watchdog=self.watchdog.reset,
                 guard=self.guard,
+                writer=self.writer,
             ),
         )
         self.policy = PricePolicy(
@@ -122,6 +135,7 @@ class Runtime:
         self.state.energy_counted(self.energy.snapshot())
         self.state.subscribe(self._count_energy)
         self.state.subscribe(self._watch_commands)
+        self.state.subscribe(self._wake_on_the_controller)
         # Held around every read-change-save of the options (the panel's forms hold it too), so
         # two changes at the same moment never lose one another.
         self.options_lock = asyncio.Lock()
@@ -129,7 +143,6 @@ class Runtime:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._guard_task: asyncio.Task[None] | None = None
-        self._guard_wake = asyncio.Event()
         self._last_loop_error: str | None = None
 
     def _current(self) -> Options:
@@ -165,6 +178,15 @@ class Runtime:
             }
         )
 
+    def _wake_on_the_controller(self, event: StateEvent) -> None:
+        """What the controller holds changed: the policy compares it with its decision; a
+        restore confirmed lets the guard write what waited for it."""
+        if event.topic is Topic.SETTINGS:
+            self.policy.wake()
+        elif event.topic is Topic.RESTORE and not event.data.get("pending"):
+            self.guard.wake()
+            self.policy.wake()
+
     def _watch_commands(self, event: StateEvent) -> None:
         """A manual export command while the price policy is on is an override."""
         if event.topic is Topic.COMMAND and int(event.data["feedback"]) & Feedback.OK:
@@ -189,11 +211,9 @@ class Runtime:
     async def _main(self) -> None:
         await self._guarded(self.watchdog.resume_pending(), "resuming the watchdog restore")
         self.ready.set()
-        if self.options_error is None:
-            await self._guarded(self.ops.get_export_limit(STARTUP), "reading the export limit")
-            if self.guard.options_pending(self.options):  # changed in the Configuration tab
-                await self._guarded(self.ops.apply_options(STARTUP), "applying the options")
-        self._guard_task = asyncio.create_task(self._guard_loop(), name="sec1000-guard")
+        self._guard_task = asyncio.create_task(
+            self.guard.run(self._write_options), name="sec1000-guard"
+        )
         self.policy.start()
         while True:
             if self.options_error is None:
@@ -201,26 +221,14 @@ class Runtime:
                     self.ops.get_telemetry_data(), "reading telemetry", telemetry=True
                 )
                 await self.energy.save_if_due()
-                self.policy.wake()  # a policy write that failed is tried again after a poll
+                self.policy.wake()  # the policy compares the controller with its decision
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.options.scan_interval)
 
-    async def _guard_loop(self) -> None:
-        """Compare the controller with the wanted state every `verify_interval` seconds."""
-        while True:
-            interval = self.options.verify_interval
-            self._guard_wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._guard_wake.wait(),
-                    max(interval, MIN_VERIFY_INTERVAL) if interval else None,
-                )
-            if self.options.verify_interval and self.options_error is None:
-                if not self.watchdog.pending and self.guard.options_pending(self.options):
-                    # options that never reached the controller (it was silent, or busy)
-                    await self._guarded(self.ops.apply_options(STARTUP), "applying the options")
-                await self._guarded(self.guard.check(), "checking the export settings")
+    async def _write_options(self, origin: Origin) -> bool:
+        """The guard's way to write changed options: one command, under the true origin."""
+        return (await self.ops.apply_options(origin)).ok
 
     async def _guarded(self, step: Awaitable[Any], what: str, *, telemetry: bool = False) -> None:
         """Run one step of the loop; nothing but stop ends the loop: log, carry on (a failed
@@ -237,8 +245,9 @@ class Runtime:
         else:
             self._last_loop_error = None
 
-    async def apply_options(self, options: Options) -> None:
-        """Save valid options (Supervisor or file) and use them at once, without a restart.
+    async def apply_options(self, options: Options, origin: Origin = STARTUP) -> None:
+        """Save valid options (Supervisor or file) and use them at once, without a restart; the
+        guard writes what reaches the controller, once, as `origin`'s command.
 
         Raises OptionsError for a new controller address while a watchdog restore is pending:
         the restore must reach the controller it switched off first.
@@ -255,9 +264,9 @@ class Runtime:
                 raise OptionsError(moved)
         if self.save_options is not None:
             await self.save_options(options)
-        self._use(options)
+        self._use(options, origin)
 
-    async def update_options(self, changes: Mapping[str, Any]) -> None:
+    async def update_options(self, changes: Mapping[str, Any], origin: Origin = STARTUP) -> None:
         """Change some keys (the device already holds them): saved if possible, used at once.
 
         Refused (OptionsError) while the stored options are invalid: saving would replace them.
@@ -265,17 +274,17 @@ class Runtime:
         if self.options_error is not None:
             raise OptionsError({"options": f"the stored options are invalid: {self.options_error}"})
         async with self.options_lock:
-            await self._update_locked(changes)
+            await self._update_locked(changes, origin)
 
-    async def _update_locked(self, changes: Mapping[str, Any]) -> None:
+    async def _update_locked(self, changes: Mapping[str, Any], origin: Origin) -> None:
         options = Options.from_mapping(dict(changes), base=self.options)
         try:
-            await self.apply_options(options)
+            await self.apply_options(options, origin)
         except Exception as err:  # the device already has the mode; saving is second
             _LOGGER.error("the new control mode is active but could not be saved: %s", err)
-            self._use(options)
+            self._use(options, origin)
 
-    def _use(self, options: Options) -> None:
+    def _use(self, options: Options, origin: Origin = STARTUP) -> None:
         if options.price_entity != self.options.price_entity:
             self.policy.price = None  # the old sensor's prices are not the new one's
         if options.log_level != self.options.log_level:
@@ -287,20 +296,29 @@ class Runtime:
         self.state.set_min_export_limit(options.min_export_limit)
         self.state.options_changed(options.public_dict())
         self._wake.set()
-        self._guard_wake.set()
+        self.guard.options_changed(origin)
         self.policy.wake()
 
-    async def stop(self) -> None:
-        """On SIGTERM: restore the limiter if a reset is under way, then stop the timer."""
+    async def stop(self, budget: float = STOP_BUDGET) -> None:
+        """On SIGTERM: nothing new is written; a watchdog reset under way is restored and every
+        limiter write under way completes; then the controller is read back once and a drift put
+        back, all within `budget` seconds."""
+        deadline = time.monotonic() + budget
+        self.writer.stopping = True
         try:
-            await self.watchdog.shutdown()
+            await self.watchdog.shutdown(min(self.watchdog.shutdown_grace(), budget))
         finally:
-            for task in (self._task, self._guard_task):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            tasks = [task for task in (self._task, self._guard_task) if task is not None]
             self._task = self._guard_task = None
-            await self.guard.stop()
+            await self._finish(tasks, deadline)
             await self.policy.stop()
+            await self.guard.final_check(deadline - time.monotonic())
             self.energy.save()
+
+    @staticmethod
+    async def _finish(tasks: list[asyncio.Task[None]], deadline: float) -> None:
+        """Cancel the loops; a write they hold runs to its end, within the deadline."""
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=max(deadline - time.monotonic(), 0))

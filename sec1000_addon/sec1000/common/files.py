@@ -7,11 +7,13 @@ import os
 import tempfile
 from pathlib import Path
 
+TEMPORARY_SUFFIX = ".sec1000-tmp"  # a temporary of write_atomic, left only by a kill
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file, fsync it, rename it, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -38,3 +40,11 @@ def fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Remove the temporary files a kill in the middle of `write_atomic` left in `directory`."""
+    with contextlib.suppress(OSError):
+        for leftover in directory.rglob(f".*{TEMPORARY_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()

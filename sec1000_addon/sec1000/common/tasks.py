@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 _LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TaskSet:
@@ -47,3 +48,26 @@ async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def run_to_end(coro: Coroutine[Any, Any, T]) -> T:
+    """Await `coro` in a task of its own that a cancellation does not interrupt: the caller's
+    cancellation waits for the task to end, then propagates (a stop never cuts a sequence of
+    packets in half)."""
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+            continue
+        except BaseException:
+            if cancelled:
+                raise asyncio.CancelledError from None
+            raise
+        if cancelled:
+            raise asyncio.CancelledError
+        return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,11 @@ class LinkHealth:
     frames: deque[tuple[float, str, str]] = field(
         default_factory=lambda: deque(maxlen=FRAME_LOG_SIZE)
     )
+    listeners: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every counted exchange (the state model emits its event)."""
+        self.listeners.append(listener)
 
     @property
     def failing(self) -> bool:
@@ -50,6 +56,8 @@ class LinkHealth:
             self.last_failure = time.time()
             self.last_error = error
             self.consecutive_failures += 1
+        for listener in self.listeners:
+            listener()
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (frames are listed separately by `frame_log`)."""

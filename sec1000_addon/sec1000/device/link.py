@@ -12,7 +12,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -95,12 +95,10 @@ class DeviceLink:
         *,
         health: LinkHealth | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED,
-        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.max_queued = max_queued
         self.health = health if health is not None else LinkHealth()
-        self._on_change = on_change
         self._busy = False
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
@@ -257,5 +255,3 @@ class DeviceLink:
         )
         if error is not None:
             _LOGGER.warning("device exchange failed: %s", error)
-        if self._on_change is not None:
-            self._on_change()

@@ -1,42 +1,45 @@
 """The export guard: the wanted state kept, every write audited, drift noticed and handled.
 
-It reads the controller (0x43, at poll priority) at start-up and every `verify_interval`
-seconds, compares it with the wanted state, and on a difference restores it, adopts the
-controller's, or only reports it (`drift_action`). The same drift three times in an hour means
-something else writes to the controller: the guard stops fighting and says so (`contested`).
+The wanted state is what the controller last confirmed by read-back that somebody asked for:
+a write that failed or was not taken never becomes it. The guard reads the controller (0x43)
+after a start, every `verify_interval` seconds, and at once after a write that failed part way,
+and compares. After its own or a user's write failed it puts the wanted state back, retried with
+backoff until the controller confirms it. A difference nobody here wrote is a drift: restored,
+adopted or only reported (`drift_action`); the same drift three times in an hour means something
+else writes to the controller, and the guard stops fighting it (`contested`).
+
+The first read-back after a start decides the wanted limit: the controller holds the last write,
+and wanted.json may be older (a kill or a full disk between the write and the save).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Any
 
 from sec1000.commands import MAX_EXPORT_LIMIT_KW
-from sec1000.common.tasks import TaskSet
+from sec1000.common.backoff import backoff_delays
 from sec1000.common.units import kilowatts, watts
-from sec1000.device.link import DeviceLink, Priority
+from sec1000.device.link import DeviceLink, Priority, Session
 from sec1000.device.sequences import LimitWrite, read_settings
 from sec1000.limiter.audit import AuditLog
-from sec1000.limiter.wanted import (
-    Wanted,
-    WantedStore,
-    basis_of,
-    settings_json,
-    write_json,
-)
+from sec1000.limiter.wanted import Wanted, WantedStore, basis_of, settings_json, write_json
 from sec1000.limiter.writes import (
     GUARD_ORIGIN,
+    Origin,
+    WriteJob,
     WriteReport,
     in_words,
-    write_in_words,
     write_reported,
 )
-from sec1000.options import Options
+from sec1000.options import MIN_VERIFY_INTERVAL, Options
 from sec1000.protocol import ExportSettings, Feedback, Sec1000Error
 from sec1000.state import GuardState, GuardStatus, StateModel
 
@@ -47,6 +50,17 @@ CONTEST_COUNT = 3
 STANDING = frozenset({GuardState.DRIFT, GuardState.CONTESTED})
 CONTEST_WINDOW = 3600.0
 DAY = 86400.0
+STARTUP_ORIGIN = Origin("startup")
+# A limit the controller can hold: 0-100 kW. Anything else read back is never made the wanted one.
+MAX_PLAUSIBLE_LIMIT_W = watts(MAX_EXPORT_LIMIT_KW)
+
+
+class Verdict(Enum):
+    """What a read-back asks of the guard."""
+
+    NOTHING = "nothing"
+    RESTORE = "restore"
+    ADOPT = "adopt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +80,16 @@ class GuardHooks:
     # True while a watchdog restore is pending: the controller is off on purpose then, and
     # the restore owns it; a read-back is no drift.
     restore_pending: Callable[[], bool]
+    # Why nothing may be written now (the stored options are invalid), or None.
+    blocked: Callable[[], str | None] = lambda: None
+
+
+# Writes the options to the controller for whoever changed them; True when confirmed.
+OptionsWriter = Callable[[Origin], Awaitable[bool]]
 
 
 class ExportGuard:
-    """Owns the wanted state; the operations report their writes to it."""
+    """Owns the wanted state; every limiter write is reported to it."""
 
     def __init__(
         self,
@@ -81,17 +101,20 @@ class ExportGuard:
         self.link = link
         self.state = state
         self.files = files
+        self._hooks = hooks
         self._options = hooks.options
-        self._update_options = hooks.update_options
-        self._restore_pending = hooks.restore_pending
         self.wanted: Wanted | None = files.wanted.load()
+        self.changed_by = STARTUP_ORIGIN  # who changed the options last: their write's origin
+        self.save_error: str | None = None  # why wanted.json could not be written, if it could not
+        self._started = False  # set by the first read-back or confirmed write of this run
+        self._repair = False  # a write failed part way: put the wanted state back, at once
+        self._wake = asyncio.Event()
         self._drifts: deque[tuple[float, tuple[int, int, int]]] = deque(maxlen=64)
         self._contested: tuple[int, int, int] | None = None
         self._reported: tuple[int, int, int] | None = None  # the drift last audited
-        self._tasks = TaskSet()
         self._publish()
 
-    # -- what the operations ask
+    # -- what the operations and the runtime ask
 
     def wanted_under(self, options: Options) -> Wanted:
         """The wanted state under these options (limits followed, capacity, mode, phase)."""
@@ -106,87 +129,179 @@ class ExportGuard:
         return Wanted(limit_w, options.export_limit_control_mode, 0, True).under(options)
 
     def options_pending(self, options: Options) -> bool:
-        """True when options that reach the controller changed since the wanted state was set.
+        """True when options that reach the controller changed since the wanted state was set."""
+        return self.wanted is None or dict(self.wanted.basis) != basis_of(options)
 
-        At the first start (no wanted state yet) a controller that already holds the options
-        (with its current limit) becomes the wanted state as it is: nothing is written.
-        """
-        if self.wanted is not None:
-            return dict(self.wanted.basis) != basis_of(options)
-        candidate = self.wanted_under(options)
+    def options_changed(self, origin: Origin) -> None:
+        """The options changed (by `origin`): the guard writes them if they reach the controller."""
+        if self.options_pending(self._options()):
+            self.changed_by = origin
+            self.wake()
+
+    def options_write(self, options: Options) -> LimitWrite | None:
+        """The write that puts these options on the controller, built while holding the device;
+        None when the controller already holds it (the options then become the wanted basis)."""
+        target = self.wanted_under(options)
         known = self.state.known_settings()
-        if known is None or not candidate.held_by(known):
-            return True
-        self._set_wanted(candidate)
-        self._status(GuardState.IN_SYNC, known, verified=True)
-        return False
+        if known is not None and target.held_by(known):
+            self._set_wanted(target)
+            self._status(GuardState.IN_SYNC, known, verified=True)
+            return None
+        return target.write()
 
     def wrote(self, report: WriteReport) -> None:
-        """A limiter write ended (verified or not): audit it, keep what was asked, show it."""
+        """A limiter write ended: audit it; a confirmed write asked by somebody becomes the
+        wanted state; a write not confirmed leaves it, and the controller is checked at once."""
         self._audit_write(report)
-        if report.sets_wanted:
-            self._set_wanted(Wanted.of(report.requested, self._options()))
-            self._contested = None
-        if report.verified and self.wanted is not None and report.after is not None:
-            held = self.wanted.held_by(report.after)  # a write of an older wanted state is no sync
+        if report.verified and report.after is not None:
+            if report.sets_wanted:
+                self._set_wanted(Wanted.of(report.requested, self._options()))
+                self._contested = None
+                self._started = True
+            held = self.wanted is not None and self.wanted.held_by(report.after)
             self._status(
                 GuardState.IN_SYNC if held else GuardState.DRIFT, report.after, verified=held
             )
-        else:
-            self._status(GuardState.UNVERIFIED, report.after, message=report.message)
-
-    def observe_soon(self, settings: ExportSettings) -> None:
-        """A read-back outside the guard (get_export_limit): the same rule, in the background."""
-        self._tasks.spawn(self.observed(settings), name="sec1000-guard-observe")
-
-    # -- the guard's own reads and writes
-
-    async def check(self) -> None:
-        """Read the controller at poll priority and compare; never raises."""
-        try:
-            async with self.link.session(Priority.POLL) as session:
-                settings = await read_settings(session)
-        except Sec1000Error as err:
-            _LOGGER.info("export guard: cannot read the controller (%s)", err)
-            if self.wanted is not None and self.state.guard.state is GuardState.IN_SYNC:
-                self._status(
-                    GuardState.UNVERIFIED, None, message=f"cannot read the controller: {err}"
-                )
+            if held:
+                self._repair = False
             return
-        self.state.settings_learned(settings)
-        await self.observed(settings)
+        self._status(GuardState.UNVERIFIED, report.after, message=report.message)
+        self._repair = True  # the controller may hold half of it: look and put back at once
+        self.wake()
 
-    async def observed(self, settings: ExportSettings) -> None:
-        """Compare a read-back with the wanted state and act on a difference; never raises."""
+    def observe(self, settings: ExportSettings) -> None:
+        """A read-back outside the guard (get_export_limit): in sync, or looked at by the guard."""
+        if self.wanted is not None and self._started and self.wanted.held_by(settings):
+            self._status(GuardState.IN_SYNC, settings, verified=True)
+        elif not self._hooks.restore_pending():
+            self.wake()
+
+    def wake(self) -> None:
+        """Look at the controller now."""
+        self._wake.set()
+
+    # -- the guard's loop
+
+    async def run(self, write_options: OptionsWriter) -> None:
+        """Keep the controller on the wanted state until cancelled: options that changed are
+        written by `write_options`, the controller is checked every `verify_interval` seconds and
+        when woken; what failed is tried again with backoff until it is confirmed."""
+        delays: Iterator[float] | None = None
+        while True:
+            self._wake.clear()
+            try:
+                settled = await self._step(write_options)
+            except Exception:
+                _LOGGER.exception("export guard: a check failed unexpectedly; carrying on")
+                settled = False
+            delays = None if settled else (delays or backoff_delays())
+            wait = next(delays) if delays is not None else self._interval()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _interval(self) -> float | None:
+        interval = self._options().verify_interval
+        return max(interval, MIN_VERIFY_INTERVAL) if interval else None
+
+    async def _step(self, write_options: OptionsWriter) -> bool:
+        if self._hooks.blocked() is not None or self._hooks.restore_pending():
+            return True  # nothing may be written, or the watchdog owns the controller
+        if not (self._started and self.options_pending(self._options())):
+            settled = await self.check()
+            if not (self._started and self.options_pending(self._options())):
+                return settled
+        return await write_options(self.changed_by)
+
+    async def check(self) -> bool:
+        """Read the controller back (0x43) and act on a difference in the same hold of the
+        device; never raises. True when nothing is left to do (in sync, or a drift left alone
+        by `drift_action`), False when it must be tried again soon."""
+        if self._hooks.restore_pending():
+            return True
+        priority = Priority.USER if self._repair else Priority.POLL
         try:
-            if self.wanted is None:  # nothing asked yet: the start-up sets it from the options
-                return
-            if self._restore_pending():
-                return  # the watchdog switched the limiter off and is putting it back
-            if self.wanted.held_by(settings):
-                self._contested = None
-                self._status(GuardState.IN_SYNC, settings, verified=True)
-                return
-            await self._drift(settings)
-        except Exception:
-            _LOGGER.exception("export guard: handling a read-back failed; carrying on")
+            async with self.link.session(priority) as session:
+                settings = await read_settings(session)
+                self.state.settings_learned(settings)
+                verdict = self._judge(settings)
+                if verdict is Verdict.RESTORE:
+                    return await self._restore(session)
+        except Sec1000Error as err:
+            self._unreadable(err)
+            return self._started and not self._repair
+        if verdict is Verdict.ADOPT:
+            await self._adopt(settings)
+        return True
 
-    async def _drift(self, settings: ExportSettings) -> None:
-        assert self.wanted is not None
+    async def final_check(self, within: float) -> None:
+        """At a stop: read back once and put back a drift, within `within` seconds."""
+        if within <= 0 or self._hooks.blocked() is not None:
+            return
+        try:
+            await asyncio.wait_for(self.check(), within)
+        except TimeoutError:
+            _LOGGER.warning("export guard: the last check at the stop did not finish in time")
+
+    # -- judging a read-back
+
+    def _judge(self, settings: ExportSettings) -> Verdict:
+        if not self._started:
+            self._start_from(settings)
+        wanted = self.wanted
+        if wanted is None or self.options_pending(self._options()):
+            return Verdict.NOTHING  # the new options are written next, in their own write
+        if wanted.held_by(settings):
+            self._contested = None
+            self._repair = False
+            self._status(GuardState.IN_SYNC, settings, verified=True)
+            return Verdict.NOTHING
+        if self._repair:  # our own write failed part way: no drift, put the wanted state back
+            self._status(
+                GuardState.RESTORING,
+                settings,
+                message=f"{self._holds(settings, wanted)} after a write that failed",
+            )
+            return Verdict.RESTORE
+        return self._drift(settings, wanted)
+
+    def _start_from(self, settings: ExportSettings) -> None:
+        """The first read-back of this run: the controller's limit is the wanted limit."""
+        self._started = True
+        limit_w = settings.export_limit_w
+        options = self._options()
+        if not 0 <= limit_w <= MAX_PLAUSIBLE_LIMIT_W:
+            _LOGGER.warning(
+                "export guard: the controller reports an impossible limit (%d W); kept out", limit_w
+            )
+            return
+        stored = self.wanted
+        if stored is None:  # the first start: a controller holding the options keeps its limit
+            base = Wanted(limit_w, options.export_limit_control_mode, 0, True).under(options)
+            self._set_wanted(base if base.held_by(settings) else replace(base, basis={}))
+            return
+        if stored.export_limit_w == limit_w:
+            return
+        message = (
+            f"at the start the controller holds {in_words(limit_w, settings.mode)}: its limit "
+            f"is kept over the saved {in_words(stored.export_limit_w, stored.mode)} (the file "
+            "is older than the last write)"
+        )
+        _LOGGER.warning("export guard: %s", message)
+        self._set_wanted(replace(stored, export_limit_w=limit_w))
+        self._audit("adopt", stored.write(), settings, settings, int(Feedback.OK), message)
+
+    def _drift(self, settings: ExportSettings, wanted: Wanted) -> Verdict:
         now = time.time()
         signature = (settings.export_limit_w, int(settings.mode), settings.total_capacity_w)
         if signature == self._reported and self.state.guard.state in STANDING:
-            return  # the same drift, still there (notify, contested): told once, not every check
+            return Verdict.NOTHING  # the same drift, still there (notify, contested): told once
         self._reported = signature
         self._drifts.append((now, signature))
         action = self._options().drift_action
         same = sum(1 for at, sig in self._drifts if sig == signature and at > now - CONTEST_WINDOW)
-        message = (
-            f"the controller holds {in_words(settings.export_limit_w, settings.mode)}, "
-            f"not the wanted {in_words(self.wanted.export_limit_w, self.wanted.mode)}"
-        )
+        message = self._holds(settings, wanted)
         contested = action == "restore" and same >= CONTEST_COUNT
-        self._audit("drift", self.wanted.write(), settings, settings, 0, f"{message}; {action}")
+        self._audit("drift", wanted.write(), settings, settings, 0, f"{message}; {action}")
         if contested or self._contested == signature:
             self._contested = signature
             message += (
@@ -196,34 +311,39 @@ class ExportGuard:
             )
             _LOGGER.warning("export guard: contested: %s", message)
             self._status(GuardState.CONTESTED, settings, message=message, drift_at=now)
-            return
+            return Verdict.NOTHING
         _LOGGER.warning("export guard: drift: %s (%s)", message, action)
         if action == "notify":
             self._status(GuardState.DRIFT, settings, message=message, drift_at=now)
-        elif action == "adopt":
-            await self._adopt(settings, now)
-        else:
-            self._status(GuardState.RESTORING, settings, message=message, drift_at=now)
-            await self._restore(self.wanted)
+            return Verdict.NOTHING
+        if action == "adopt":
+            self._status(GuardState.DRIFT, settings, message=message, drift_at=now)
+            return Verdict.ADOPT
+        self._status(GuardState.RESTORING, settings, message=message, drift_at=now)
+        return Verdict.RESTORE
 
-    async def _restore(self, wanted: Wanted) -> None:
-        write = wanted.write()
-        with contextlib.suppress(Sec1000Error):  # reported as a failed write; checked again later
-            async with self.link.session(Priority.USER) as session:
-                if self.wanted != wanted or self._restore_pending():
-                    return  # a newer write (or the watchdog) took over while this waited
-                await write_reported(
-                    session,
-                    self.state,
-                    write,
-                    self.wrote,
-                    origin=GUARD_ORIGIN,
-                    command="restore",
-                    done=f"restored {write_in_words(write)}",
-                    sets_wanted=False,
-                )
+    @staticmethod
+    def _holds(settings: ExportSettings, wanted: Wanted) -> str:
+        return (
+            f"the controller holds {in_words(settings.export_limit_w, settings.mode)}, "
+            f"not the wanted {in_words(wanted.export_limit_w, wanted.mode)}"
+        )
 
-    async def _adopt(self, settings: ExportSettings, now: float) -> None:
+    # -- acting
+
+    async def _restore(self, session: Session) -> bool:
+        """Write the wanted state in the session that read the drift; True when confirmed."""
+        assert self.wanted is not None
+        job = WriteJob(GUARD_ORIGIN, "restore", done="restored {write}", sets_wanted=False)
+        try:
+            written = await write_reported(
+                session, self.state, self.wanted.write(), self.wrote, job
+            )
+        except Sec1000Error:
+            return False  # reported as a failed write; tried again with backoff
+        return written.verified
+
+    async def _adopt(self, settings: ExportSettings) -> None:
         assert self.wanted is not None
         options = self._options()
         capacity_kw = kilowatts(settings.total_capacity_w)
@@ -236,7 +356,7 @@ class ExportGuard:
         if options.min_export_limit > capacity_kw:
             changes["min_export_limit"] = capacity_kw
         try:
-            await self._update_options(changes)
+            await self._hooks.update_options(changes)
         except Exception as err:
             _LOGGER.error(
                 "export guard: cannot adopt the controller's settings into the options: %s", err
@@ -258,18 +378,29 @@ class ExportGuard:
             int(Feedback.OK),
             "the controller's settings are now the wanted state",
         )
-        self._status(GuardState.IN_SYNC, settings, verified=True, drift_at=now)
+        self._status(GuardState.IN_SYNC, settings, verified=True)
 
-    async def stop(self) -> None:
-        """Cancel background observations."""
-        await self._tasks.cancel()
+    def _unreadable(self, err: Sec1000Error) -> None:
+        _LOGGER.info("export guard: cannot read the controller (%s)", err)
+        if self.wanted is not None and self.state.guard.state is GuardState.IN_SYNC:
+            self._status(GuardState.UNVERIFIED, None, message=f"cannot read the controller: {err}")
 
     # -- bookkeeping
 
     def _set_wanted(self, wanted: Wanted) -> None:
-        if wanted != self.wanted:
-            self.wanted = wanted
+        if wanted == self.wanted:
+            return
+        self.wanted = wanted
+        try:
             self.files.wanted.save(wanted)
+        except OSError as err:
+            self.save_error = (
+                f"cannot save the wanted export state to {self.files.wanted.path}: "
+                f"{err.strerror or err}; after a restart the controller's own settings are kept"
+            )
+            _LOGGER.error("export guard: %s", self.save_error)
+        else:
+            self.save_error = None
 
     def _audit_write(self, report: WriteReport) -> None:
         self.files.audit.append(
@@ -310,6 +441,8 @@ class ExportGuard:
         old = self.state.guard
         now = time.time()
         wanted = self.wanted
+        if self.save_error:
+            message = f"{message}; {self.save_error}" if message else self.save_error
         self.state.set_guard(
             GuardStatus(
                 state=kind,
@@ -321,6 +454,7 @@ class ExportGuard:
                 last_drift_at=drift_at or old.last_drift_at,
                 drifts_24h=sum(1 for at, _ in self._drifts if at > now - DAY),
                 message=message,
+                unsaved=self.save_error is not None,
             )
         )
 

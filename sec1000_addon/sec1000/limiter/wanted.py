@@ -23,6 +23,9 @@ from sec1000.protocol import ControlMode, ExportSettings, PhaseMeasurement
 _LOGGER = logging.getLogger(__name__)
 
 WANTED_NAME = "wanted.json"
+# What a controller can hold: a limit of 0-100 kW, a capacity within the option's 2000 kW.
+MAX_LIMIT_W = 100_000
+MAX_CAPACITY_W = 2_000_000
 # The options that reach the controller: a change of any of them is written to it.
 CONTROLLER_KEYS = (
     "min_export_limit",
@@ -106,29 +109,41 @@ class WantedStore:
     def load(self) -> Wanted | None:
         """The stored state; None when there is none or it is damaged (then it is set anew)."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(self.path.read_bytes().decode("utf-8"))
             wanted = Wanted(
-                export_limit_w=int(data["export_limit_w"]),
+                export_limit_w=_watts_within(data["export_limit_w"], MAX_LIMIT_W),
                 mode=ControlMode.from_option(str(data["mode"])).option,
-                total_capacity_w=int(data["total_capacity_w"]),
-                three_phase_sum=bool(data["three_phase_sum"]),
+                total_capacity_w=_watts_within(data["total_capacity_w"], MAX_CAPACITY_W),
+                three_phase_sum=_flag(data["three_phase_sum"]),
                 basis=dict(data.get("basis") or {}),
             )
         except FileNotFoundError:
             return None
         except Exception as err:  # damaged: the controller's state is read and kept anew
             _LOGGER.error(
-                "the wanted export state %s is damaged (%s); it is set anew", self.path, err
+                "the wanted export state %s is damaged (%s); it is set anew from the controller",
+                self.path,
+                err,
             )
             return None
         return wanted
 
     def save(self, wanted: Wanted) -> None:
-        """Write it durably (atomic); a failure is logged, the state stays in memory."""
-        try:
-            write_atomic(self.path, json.dumps(asdict(wanted), default=dict))
-        except OSError as err:
-            _LOGGER.error("cannot save the wanted export state to %s: %s", self.path, err)
+        """Write it durably (atomic); raises OSError when it cannot (the state stays in memory)."""
+        write_atomic(self.path, json.dumps(asdict(wanted), default=dict))
+
+
+def _watts_within(raw: object, maximum: int) -> int:
+    """Whole watts from the file, 0 to `maximum`: anything else is damage, never clamped."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= maximum:
+        raise ValueError(f"{raw!r} is not a power of 0 to {maximum} W")
+    return raw
+
+
+def _flag(raw: object) -> bool:
+    if not isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not true or false")
+    return raw
 
 
 def settings_json(settings: ExportSettings | None) -> dict[str, Any] | None:

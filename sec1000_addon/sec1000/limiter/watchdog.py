@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from sec1000.commands import MAX_EXPORT_LIMIT_KW
@@ -22,11 +22,17 @@ from sec1000.device.sequences import (
     read_settings,
     switch_all_off,
 )
-from sec1000.limiter.writes import GUARD_ORIGIN, WriteReport, write_reported
+from sec1000.limiter.writes import (
+    GUARD_ORIGIN,
+    Ticket,
+    WriteJob,
+    Writer,
+    WriteReport,
+    write_reported,
+)
 from sec1000.options import Options
 from sec1000.protocol import (
     ControlMode,
-    Feedback,
     GeneralError,
     InvalidInputError,
     PhaseMeasurement,
@@ -67,6 +73,7 @@ class RestoreRecord:
     started_at: float
     host: str = ""
     port: int = 0
+    total_capacity_w: int = 0  # what the controller held; 0 in records from before it was kept
 
     @property
     def target(self) -> tuple[str, int] | None:
@@ -78,37 +85,54 @@ DAMAGED = RestoreRecord(mode="", export_limit_w=-1, three_phase_sum=True, starte
 
 
 class RestoreStore:
-    """The durable "restore pending" record in the data directory."""
+    """The durable "restore pending" record in the data directory, and the one place that says
+    whether a restore is pending (the watchdog and the guard both read it)."""
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / RECORD_NAME
+        self.record: RestoreRecord | None = None  # pending, kept in memory as on disk
+
+    @property
+    def pending(self) -> bool:
+        """True while a restore is not confirmed (during a reset, or left by an earlier run)."""
+        return self.record is not None
 
     def save(self, record: RestoreRecord) -> None:
-        """Write the record and make it durable before returning."""
+        """Write the record and make it durable before returning; from now on it is pending."""
         write_atomic(self.path, json.dumps(asdict(record)))
+        self.record = record
+
+    def pend(self, record: RestoreRecord) -> None:
+        """A record that is pending (read at start, or kept while it is retried)."""
+        self.record = record
 
     def load(self) -> RestoreRecord | None:
-        """The pending record, or None. A damaged record still means a restore is pending."""
+        """The record on disk, or None; pending once read. A damaged record still means a restore
+        is pending; any content is read without raising."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            return RestoreRecord(
+            data = json.loads(self.path.read_bytes().decode("utf-8"))
+            record = RestoreRecord(
                 mode=ControlMode.from_option(str(data["mode"])).option,
                 export_limit_w=int(data["export_limit_w"]),
                 three_phase_sum=bool(data["three_phase_sum"]),
                 started_at=float(data["started_at"]),
                 host=str(data.get("host", "")),
                 port=int(data.get("port", 0)),
+                total_capacity_w=int(data.get("total_capacity_w", 0)),
             )
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, Sec1000Error) as err:
+        except Exception as err:  # any damage: restore from the options, never crash before it
             _LOGGER.error(
                 "restore record %s is damaged (%s); restoring from the options", self.path, err
             )
-            return DAMAGED
+            record = DAMAGED
+        self.record = record
+        return record
 
     def clear(self) -> None:
         """Remove the record once the device confirmed the restore."""
+        self.record = None
         remove_durably(self.path)
 
 
@@ -121,17 +145,17 @@ class Watchdog:
         state: StateModel,
         store: RestoreStore,
         options: Callable[[], Options],
-        report: Callable[[WriteReport], None],
+        writer: Writer,
     ) -> None:
         self.link = link
         self.state = state
         self.store = store
         self._options = options
-        self._report = report
+        self._writer = writer  # the waiting writes a reset's restore carries out in their place
+        self._report = writer.report
         self._off_at: float | None = None
         self.last_window = 0.0  # seconds the active mode was off in the last reset
         self._running = False
-        self._pending: RestoreRecord | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._restored = asyncio.Event()
@@ -144,16 +168,13 @@ class Watchdog:
     @property
     def pending(self) -> bool:
         """True while a restore is not confirmed (during a reset, or left by an earlier run)."""
-        return self._pending is not None
+        return self.store.pending
 
     def refuse_writes(self) -> str | None:
-        """Why limiter writes must wait now: a restore is pending. None when they may go."""
-        if self._running:
-            return (
-                "refused: a reset export watchdog is already running; "
-                "retry once the limiter is confirmed back on"
-            )
-        if self._pending is None:
+        """Why limiter writes must wait now: a restore left pending (retried in the background).
+        None when they may go: during a running reset they wait, and its restore writes the
+        newest of them in its place."""
+        if self._running or not self.store.pending:
             return None
         return "refused: the export limiter restore is still pending; retry once it is confirmed"
 
@@ -169,17 +190,17 @@ class Watchdog:
                 # One session from the first switch off to the read-back: nothing else can
                 # take the device while the limiter is off.
                 async with self.link.session(Priority.USER) as session:
-                    record = await self._turn_off(session, origin)
-                    await self._restore_once(session, record)
+                    record = await self._turn_off(session)
+                    await self._restore_once(session, record, origin)
             except Exception as err:
-                if self._pending is None:  # nothing was turned off
+                left = self.store.record
+                if left is None:  # nothing was turned off
                     raise
-                record = self._pending
                 _LOGGER.error("resetting the export watchdog failed (%s); restoring", err)
-                error = await self.restore(record, time.monotonic() + self.restore_budget)
+                error = await self.restore(left, time.monotonic() + self.restore_budget)
                 if error is not None:
                     self._background = asyncio.create_task(
-                        self.restore(record), name="sec1000-restore"
+                        self.restore(left), name="sec1000-restore"
                     )
                     raise type(error)(
                         f"the limiter restore is not confirmed ({error}); "
@@ -200,7 +221,7 @@ class Watchdog:
             return "the add-on is stopping: the limiter is not turned off now"
         if self._running:
             return "a reset export watchdog is already running"
-        if self._pending is not None:
+        if self.store.pending:
             return "the export limiter restore from an earlier reset is still pending"
         health = self.link.health
         if health.failing:
@@ -215,7 +236,7 @@ class Watchdog:
         options = self._options()
         return watts(min(options.max_export_limit, options.total_capacity))
 
-    async def _turn_off(self, session: Session, origin: str) -> RestoreRecord:
+    async def _turn_off(self, session: Session) -> RestoreRecord:
         limit_kw = self.state.export_limit_kw
         if limit_kw is None:
             settings = await read_settings(session)
@@ -237,11 +258,11 @@ class Watchdog:
             started_at=time.time(),
             host=session.target[0],
             port=session.target[1],
+            total_capacity_w=watts(options.total_capacity),
         )
         if self._stopping:  # a stop came while this reset waited for the device
             raise GeneralError("the add-on is stopping: the limiter is not turned off now")
         self.store.save(record)  # durable before the first switch goes off
-        self._pending = record
         self._restored.clear()  # a stop from now on waits for this reset's restore
         self.state.set_restore(True, None, running=True)
         # The inactive modes first and the active one last: the window opens with the last packet.
@@ -254,19 +275,6 @@ class Watchdog:
         _LOGGER.warning(
             "export limiter off: the plant exports without limit for %g s", self.off_window
         )
-        before = self.state.known_settings()
-        self._report(
-            WriteReport(
-                origin,
-                "reset_export_watchdog",
-                self._restore_write(record),
-                before,
-                None,
-                int(Feedback.OK),
-                f"every control mode switched off for {self.off_window:g} s",
-                sets_wanted=False,
-            )
-        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.off_window)
         return record
@@ -277,7 +285,7 @@ class Watchdog:
         limit_w = record.export_limit_w
         if not 0 <= limit_w <= MAX_PLAUSIBLE_LIMIT_W:
             limit_w = self._fallback_limit_w()
-        capacity_w = watts(options.total_capacity)
+        capacity_w = record.total_capacity_w or watts(options.total_capacity)
         return LimitWrite(
             capacity_w,
             min(limit_w, capacity_w),
@@ -285,8 +293,14 @@ class Watchdog:
             PhaseMeasurement.from_sum(record.three_phase_sum),
         )
 
-    async def _restore_once(self, session: Session, record: RestoreRecord) -> None:
-        """The active mode on first (the window closes), settle, the limit again, read back."""
+    async def _restore_once(
+        self, session: Session, record: RestoreRecord, origin: str = GUARD_ORIGIN
+    ) -> None:
+        """The active mode on first (the window closes), settle, the limit again, read back.
+
+        In a reset (`origin` is who asked for it) the newest write that waited for the device
+        meanwhile is written in place of the old limit: its command, not the old state, is what
+        the controller holds afterwards. The reset is one audit entry, with its outcome."""
         write = self._restore_write(record)
         active = MODE_SWITCHES.get(write.mode)
         if active is not None:
@@ -295,24 +309,52 @@ class Watchdog:
                 self.last_window = time.monotonic() - self._off_at
         if not self._stopping:
             await session.pause(self.settle)
-        written = await write_reported(
-            session,
-            self.state,
-            write,
-            self._report,
-            origin=GUARD_ORIGIN,
-            command="reset_export_watchdog",
-            done="the limiter restored",
-            sets_wanted=False,
-        )
+        ticket = self._writer.take_waiting() if origin != GUARD_ORIGIN else None
+        try:
+            written = await self._write_restore(session, write, origin, ticket)
+        except BaseException as err:
+            if ticket is not None:
+                ticket.failed(err)
+            raise
         if not written.verified:
             raise GeneralError(f"read-back: {written.message}")
+
+    async def _write_restore(
+        self, session: Session, write: LimitWrite, origin: str, ticket: Ticket | None
+    ) -> WriteReport:
+        if origin == GUARD_ORIGIN:
+            job = WriteJob(GUARD_ORIGIN, "restore", done="the limiter restored", sets_wanted=False)
+            return await write_reported(session, self.state, write, self._report, job)
+        newer = ticket.build() if ticket is not None else None
+        job = WriteJob(
+            origin,
+            "reset_export_watchdog",
+            done=f"the limiter was off for {self.last_window:.1f} s and is back on: {{write}}",
+            sets_wanted=False,
+        )
+        if ticket is None or newer is None:
+            if ticket is not None:
+                ticket.carried_out(None)  # the controller already holds what it asked for
+            return await write_reported(session, self.state, write, self._report, job)
+        written = await write_reported(session, self.state, newer, self._report, ticket.job)
+        ticket.carried_out(written)
+        self._report(
+            replace(
+                written,
+                origin=origin,
+                command=job.command,
+                message=f"the limiter was off for {self.last_window:.1f} s; restored with "
+                f"{ticket.job.command} from {ticket.job.origin}: {written.message}",
+                sets_wanted=False,
+            )
+        )
+        return written
 
     async def restore(
         self, record: RestoreRecord, deadline: float | None = None
     ) -> Sec1000Error | None:
         """Restore until the device confirms; None when confirmed, else the last error at `deadline`."""
-        self._pending = record
+        self.store.pend(record)
         self._restored.clear()
         delays = backoff_delays(self.backoff_first, BACKOFF_MAX)
         invalid = 0
@@ -346,7 +388,7 @@ class Watchdog:
             self.store.clear()
         except OSError as err:  # the limiter is back: a record left behind only repeats it
             _LOGGER.error("cannot remove the restore record: %s", err)
-        self._pending = None
+        self.store.record = None
         self._restored.set()
         self.state.set_restore(False, None)
         _LOGGER.info("export limiter restored and confirmed by read-back")
@@ -359,7 +401,6 @@ class Watchdog:
         )
         _LOGGER.error("%s", message)
         self.store.clear()
-        self._pending = None
         self._restored.set()
         self.state.set_restore(False, None, retired=message)
 
@@ -387,11 +428,12 @@ class Watchdog:
         grace = self.shutdown_grace() if grace is None else grace
         self._stopping = True
         self._wake.set()
-        if self._pending is None:
+        record = self.store.record
+        if record is None:
             return
         if self._background is not None:
             self._background.cancel()  # retry at once instead of waiting out the backoff
-            self._background = asyncio.create_task(self.restore(self._pending))
+            self._background = asyncio.create_task(self.restore(record))
         _LOGGER.warning("stopping during a watchdog reset: restoring the export limiter first")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._restored.wait(), grace)
