@@ -93,22 +93,26 @@ def test_a_forecast_is_fresh_while_it_covers_now_and_plans_the_next_change() -> 
 
 
 class Writes:
-    """Records what the policy asked the controller for (the writes themselves are tested
-    against the simulator and a real Home Assistant elsewhere)."""
+    """Records what the policy asked the controller for, and what a controller taking the
+    writes then holds (the writes themselves are tested against the simulator and a real Home
+    Assistant elsewhere)."""
 
     def __init__(self, result: bool = True) -> None:
         self.calls: list[bool] = []
         self.result = result
+        self.holds = "on"  # the controller's export state
 
     async def __call__(self, export_on: bool) -> bool:
         self.calls.append(export_on)
+        if self.result:
+            self.holds = "on" if export_on else "off"
         return self.result
 
 
 def runner(writes: Writes, clock: list[float], options: Options = ON) -> PricePolicy:
     published: list[Any] = []
     policy = PricePolicy(
-        lambda: options, writes, lambda: "on", published.append, clock=lambda: clock[0]
+        lambda: options, writes, lambda: writes.holds, published.append, clock=lambda: clock[0]
     )
     policy.tz = UTC
     return policy
@@ -152,17 +156,44 @@ async def test_without_a_forecast_the_override_holds_for_the_dwell() -> None:
     assert policy.memory.override_until == pytest.approx(T0 + 15 * 60)
 
 
-async def test_a_write_that_failed_is_tried_again() -> None:
+async def test_a_write_that_failed_is_tried_again_after_the_scan_interval() -> None:
     writes, clock = Writes(result=False), [T0]
     policy = runner(writes, clock)
     policy.price_changed(-0.2, {}, T0)
     first = await policy.evaluate()
     assert "tried again" in first.reason
     writes.result = True
+    await policy.evaluate()  # woken at once (its own read-back): no storm of writes
+    assert writes.calls == [False]
+    clock[0] = T0 + ON.scan_interval
+    await policy.evaluate()
+    assert writes.calls == [False, False] and writes.holds == "off"
     await policy.evaluate()
     assert writes.calls == [False, False]
+
+
+async def test_a_write_somebody_else_undid_is_made_again() -> None:
+    """The policy compares the controller with its decision, not with its memory: another tool
+    raising the limit at a negative price (drift_action adopt or notify) is switched off."""
+    writes, clock = Writes(), [T0]
+    policy = runner(writes, clock)
+    policy.price_changed(-0.2, {}, T0)
     await policy.evaluate()
-    assert writes.calls == [False, False]
+    writes.holds = "on"  # an installer tool, while the guard only notifies
+    clock[0] += 60
+    await policy.evaluate()
+    assert writes.calls == [False, False] and writes.holds == "off"
+
+
+async def test_a_deactivated_mode_is_an_override_in_words_and_nothing_is_written() -> None:
+    writes, clock = Writes(), [T0]
+    writes.holds = "unlimited"
+    policy = runner(writes, clock)
+    policy.price_changed(-0.2, {}, T0)
+    decision = await policy.evaluate()
+    assert decision.state is PolicyState.OVERRIDE and decision.export is None
+    assert "deactivated" in decision.reason and "without any limit" in decision.reason
+    assert writes.calls == []
 
 
 async def test_garbage_prices_do_not_crash_the_policy() -> None:

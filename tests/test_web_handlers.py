@@ -366,6 +366,8 @@ async def test_saving_a_new_mode_switches_the_controller(
     simulator: SimulatorServer,
 ) -> None:
     runtime = supervised_runtime
+    await runtime.start()
+    await eventually(lambda: runtime.guard.wanted is not None, what="the guard's first read")
     client = await panel(aiohttp_client, runtime)
     body = await post_step(
         client, "mode", export_limit_control_mode="dred", three_phase_sum="false"
@@ -376,8 +378,38 @@ async def test_saving_a_new_mode_switches_the_controller(
         lambda: runtime.state.feedback[OperationName.SET_CONTROL_MODE] == Feedback.OK,
         what="mode switch confirmed",
     )
+    await runtime.stop()
     assert fake_supervisor.app[OPTIONS]["export_limit_control_mode"] == "dred"
     assert fake_supervisor.app[OPTIONS]["three_phase_sum"] is False
+    writes = [e for e in runtime.audit.tail() if e["command"] != "drift"]
+    assert [(e["origin"], e["command"]) for e in writes] == [("panel", "set_control_mode")]
+
+
+async def test_one_save_of_the_limits_makes_one_write_under_its_true_name(
+    aiohttp_client: ClientFactory,
+    supervised_runtime: Runtime,
+    simulator: SimulatorServer,
+) -> None:
+    runtime = supervised_runtime
+    await runtime.start()
+    await eventually(lambda: runtime.guard.wanted is not None, what="the guard's first read")
+    assert (await runtime.ops.export_enable(Origin("panel"))).ok  # on: at the maximum, 8 kW
+    client = await panel(aiohttp_client, runtime)
+    body = await post_step(client, "limits", min_export_limit="0", max_export_limit="6,5")
+    assert "Writing the new settings to the controller" in body
+    await eventually(
+        lambda: not runtime.guard.options_pending(runtime.options), what="6.5 kW confirmed"
+    )
+    assert simulator.device.export_limit_w == 6_500
+    body = await post_step(client, "limits", min_export_limit="0,5", max_export_limit="6.5")
+    assert "already holds these settings: nothing to write" in body  # on stays 6.5 kW
+    await asyncio.sleep(0.3)  # a second write would come within the gap (20 ms)
+    await runtime.stop()
+    writes = [
+        (e["origin"], e["command"], e["requested"]["export_limit_kw"])
+        for e in runtime.audit.tail()
+    ]
+    assert writes == [("panel", "export_enable", 8.0), ("panel", "apply_options", 6.5)]
 
 
 async def test_the_checkbox_hidden_false_and_checked_true_give_true(

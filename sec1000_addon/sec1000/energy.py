@@ -266,15 +266,15 @@ class EnergyMeter:
 
     def _load(self) -> EnergyBook:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return EnergyBook()
         except OSError as err:
             return self._set_aside(f"cannot read it: {err.strerror or err}")
         try:
-            return EnergyBook.from_json(json.loads(text))
-        except (ValueError, KeyError, TypeError, IndexError) as err:
-            return self._set_aside(str(err) or type(err).__name__)
+            return EnergyBook.from_json(json.loads(raw.decode("utf-8")))
+        except Exception as err:  # any content: set aside, never stop the add-on
+            return self._set_aside(str(err)[:200] or type(err).__name__)
 
     def _set_aside(self, reason: str) -> EnergyBook:
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -203,6 +203,10 @@ class Operations:
             raise
         return self.finish(call, feedback, message)
 
+    def refuse(self, command: CommandName, message: str, origin: Origin) -> CommandResult:
+        """A request that means nothing (an adapter's junk payload): 128 in words, nothing sent."""
+        return self.invalid(Call(SPECS[command], origin), InvalidInputError(message))
+
     def invalid(self, call: Call, error: InvalidInputError) -> CommandResult:
         """Bad input: 128, nothing sent."""
         return self.finish(call, int(Feedback.INVALID_INPUT), str(error))
@@ -299,9 +303,9 @@ class Operations:
         self, origin: Origin = CLI, request_id: str | None = None
     ) -> CommandResult:
         """Enable export when it is off, disable it when it is on (reading the limit if unknown)."""
-        if self.state.export_state is None:
+        if self.state.exporting is None:
             await self.get_export_limit(origin=origin, request_id=request_id)
-        if self.state.export_state == "off":
+        if self.state.exporting is False:
             return await self.export_enable(origin=origin, request_id=request_id)
         return await self.export_disable(origin=origin, request_id=request_id)
 

@@ -45,6 +45,9 @@ _ENTITY_ID = re.compile(r"[a-z_]+\.[a-z0-9_]+")
 # with a hyphen; at most 253 characters in all.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 MAX_HOST_LENGTH = 253
+# An IPv6 zone (fe80::1%eth0): an interface name or index, 15 characters at most on Linux.
+_ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+MAX_ENTITY_ID_LENGTH = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +266,8 @@ def _coerce(spec: OptionSpec, raw: object) -> Any:
         return raw
     if spec.kind == "entity":
         text = raw.strip() if isinstance(raw, str) else None
+        if text is not None and len(text) > MAX_ENTITY_ID_LENGTH:
+            raise ValueError(f"must be an entity id of at most {MAX_ENTITY_ID_LENGTH} characters")
         if text is None or (text and not _ENTITY_ID.fullmatch(text)):
             raise ValueError("must be an entity id such as sensor.electricity_price, or empty")
         return text
@@ -287,9 +292,17 @@ def validate_host(raw: object) -> str:
         raise ValueError("must not be empty")
     text = raw.strip()
     try:
-        return str(ipaddress.ip_address(text))
+        address = ipaddress.ip_address(text)
     except ValueError:
         pass
+    else:
+        zone = getattr(address, "scope_id", None)
+        if zone is not None and not _ZONE.fullmatch(zone):
+            raise ValueError(
+                "must be an IP address whose zone (after %) names a network interface: "
+                "1 to 15 letters, digits, '_', '.' or '-'"
+            )
+        return str(address)
     name = text.removesuffix(".")
     if (
         len(name) <= MAX_HOST_LENGTH
@@ -357,11 +370,15 @@ def load_options_file(path: Path) -> Options:
     Raises OptionsError for a file that is not JSON or holds invalid options.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return Options()
     except OSError as err:
         raise OptionsError({"options": f"cannot read {path}: {err.strerror}"}) from None
+    except UnicodeDecodeError as err:
+        raise OptionsError(
+            {"options": f"{path} is not UTF-8 text (byte {err.start}): fix or remove it"}
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -370,6 +387,8 @@ def load_options_file(path: Path) -> Options:
                 "options": f"{path} is not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}"
             }
         ) from None
+    except (ValueError, RecursionError) as err:  # nested too deep, numbers too long
+        raise OptionsError({"options": f"{path} cannot be read as options: {err}"[:300]}) from None
     return Options.from_mapping(data)
 
 

@@ -24,6 +24,7 @@ from sec1000.policy import (
     decide,
 )
 from sec1000.prices import read_price
+from sec1000.state import UNLIMITED
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class PricePolicy:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._retry_at: float | None = None  # a failed write is not made again before this
 
     # -- inputs
 
@@ -101,27 +103,50 @@ class PricePolicy:
     # -- deciding and writing
 
     async def evaluate(self) -> Decision:
-        """Decide now; write when the wanted export differs from what was written."""
+        """Decide now and compare the decision with what the controller holds, not with what
+        the policy wrote last: a write that failed, was undone by somebody else or never came
+        is made again (a failed one after `scan_interval` at the earliest)."""
         async with self._lock:
             now = self._clock()
             memory = self.memory
             if memory.override_until is not None and now >= memory.override_until:
                 memory.override_until = None
-                memory.export_on = None  # what the user set by hand is what the controller holds
-            if memory.export_on is None and (known := self._export_state()) is not None:
-                memory.export_on = known == "on"
+            known = self._export_state()
+            holds = None if known is None else known != "off"
+            if holds is not None:
+                memory.export_on = holds
             decision = decide(self._options(), self.price, memory, now)
-            if decision.state is PolicyState.DISABLED:
-                memory.export_on = None  # learn it anew from the controller when turned on
-            if decision.export is not None and decision.export != memory.export_on:
-                if await self._write(decision.export):
-                    memory.export_on = decision.export
-                    memory.off_since = None if decision.export else now
-                else:
-                    reason = f"{decision.reason}; the write did not go through: tried again at the next poll"
-                    decision = replace(decision, reason=reason)
+            if known == UNLIMITED and decision.state is not PolicyState.DISABLED:
+                decision = replace(
+                    decision,
+                    state=PolicyState.OVERRIDE,
+                    export=None,
+                    reason="overridden: the control mode is Off (deactivated), so the controller "
+                    "exports without any limit whatever the price; set the mode back in Setup",
+                )
+            elif decision.export is not None and decision.export != holds:
+                decision = await self._carry_out(decision, now)
             self._remember(decision, now)
             return decision
+
+    async def _carry_out(self, decision: Decision, now: float) -> Decision:
+        memory = self.memory
+        if self._retry_at is not None and now < self._retry_at:
+            at = dt.datetime.fromtimestamp(self._retry_at).astimezone().strftime("%H:%M:%S")
+            return replace(
+                decision,
+                reason=f"{decision.reason}; the last write did not go through: tried again at {at}",
+            )
+        assert decision.export is not None
+        if await self._write(decision.export):
+            self._retry_at = None
+            memory.export_on = decision.export
+            memory.off_since = None if decision.export else now
+            return decision
+        self._retry_at = now + self._options().scan_interval
+        return replace(
+            decision, reason=f"{decision.reason}; the write did not go through: tried again soon"
+        )
 
     def _remember(self, decision: Decision, now: float) -> None:
         memory = self.memory
@@ -160,6 +185,7 @@ class PricePolicy:
                         decision.next_change_at,
                         self._next_boundary(now),
                         self.memory.override_until,
+                        self._retry_at,
                     )
                     if at is not None and at > now
                 ]

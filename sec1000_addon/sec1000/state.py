@@ -25,6 +25,7 @@ UNAVAILABLE_AFTER_FAILURES = 3
 # Export is "off" while the limit is less than 10 W (one step) above the minimum, as the old
 # integration had it: off at minimum + 0.009 kW, on at minimum + 0.01 kW.
 EXPORT_OFF_MARGIN_W = 10
+UNLIMITED = "unlimited"  # the export state while the control mode is deactivated
 
 
 class OperationName(StrEnum):
@@ -187,11 +188,21 @@ class StateModel:
 
     @property
     def export_state(self) -> str | None:
-        """'off' while the limit is less than 0.01 kW above the minimum, else 'on'."""
+        """'unlimited' while the control mode is deactivated (no limit holds, whatever its
+        value); else 'off' while the limit is less than 0.01 kW above the minimum, else 'on'."""
+        if self.control_mode is ControlMode.DEACTIVATED:
+            return UNLIMITED
         if self.export_limit_kw is None:
             return None
         above_w = whole_watts(self.export_limit_kw) - whole_watts(self.min_export_limit_kw)
         return "off" if above_w < EXPORT_OFF_MARGIN_W else "on"
+
+    @property
+    def exporting(self) -> bool | None:
+        """True while export is on or unlimited, False while it is off, None when unknown:
+        what an on/off switch shows."""
+        state = self.export_state
+        return None if state is None else state != "off"
 
     def known_settings(self) -> ExportSettings | None:
         """The controller's export settings as last known, when limit, mode and capacity are."""

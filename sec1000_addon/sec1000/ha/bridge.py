@@ -356,7 +356,8 @@ class Bridge:
                 "set_value",
                 {"entity_id": SETPOINT.entity_id, "value": state.export_limit_kw},
             )
-        export_state = state.export_state
+        exporting = state.exporting
+        export_state = None if exporting is None else ("on" if exporting else "off")
         if export_state is not None and self._synced.get(EXPORT_SWITCH.entity_id) != export_state:
             self._synced[EXPORT_SWITCH.entity_id] = export_state
             await self._own_call(

@@ -255,7 +255,10 @@ def state_payloads(state: StateModel, options: Options) -> dict[str, str]:
             out[attributes_topic(sensor.object_id)] = json.dumps(extra, sort_keys=True, default=str)
     limit = state.export_limit_kw
     out[state_topic(SETPOINT.object_id)] = NONE if limit is None else str(round(limit, 2))
-    out[state_topic(EXPORT_SWITCH.object_id)] = state.export_state or NONE
+    exporting = state.exporting
+    out[state_topic(EXPORT_SWITCH.object_id)] = (
+        NONE if exporting is None else ("on" if exporting else "off")
+    )
     mode = state.control_mode
     out[state_topic(CONTROL_MODE.object_id)] = NONE if mode is None else mode.option
     if options.price_entity:

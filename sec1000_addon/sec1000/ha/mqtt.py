@@ -20,7 +20,7 @@ from typing import Any
 
 import aiomqtt
 
-from sec1000.commands import CommandName, spec_of
+from sec1000.commands import CommandName
 from sec1000.common.backoff import backoff_delays
 from sec1000.common.tasks import TaskSet, cancel_all
 from sec1000.ha.discovery import (
@@ -43,9 +43,8 @@ from sec1000.ha.discovery import (
     retained_topics,
     state_payloads,
 )
-from sec1000.operations import Call, Origin
+from sec1000.operations import Origin
 from sec1000.options import Options, OptionsError
-from sec1000.protocol import InvalidInputError
 from sec1000.runtime import Runtime
 from sec1000.state import StateEvent, Topic
 
@@ -237,6 +236,8 @@ class MqttDevice:
                     await self._serve(client)
             except aiomqtt.MqttError as err:
                 self.last_error = str(err) or type(err).__name__
+            except (OSError, UnicodeError, ValueError) as err:  # a host the lookup rejects
+                self.last_error = f"cannot connect: {str(err)[:200] or type(err).__name__}"
             except Exception as err:  # never let the device die silently: log, reconnect
                 _LOGGER.exception("MQTT: unexpected error")
                 self.last_error = f"unexpected error: {err!r}"
@@ -352,7 +353,7 @@ class MqttDevice:
         ops = self.runtime.ops
         text = payload.strip()
         if component.command is not None:
-            if text != PRESS:
+            if payload != PRESS:  # exactly what Home Assistant sends: no spaces, no case
                 self._invalid(
                     component.command,
                     f"{component.entity_id}: expected {PRESS}, got {shown(payload)}",
@@ -388,6 +389,4 @@ class MqttDevice:
 
     def _invalid(self, command: CommandName, message: str) -> None:
         """A payload that means nothing: feedback 128 in words, and nothing sent."""
-        spec = spec_of(command.value)
-        assert spec is not None
-        self.runtime.ops.invalid(Call(spec, MQTT), InvalidInputError(message))
+        self.runtime.ops.refuse(command, message, MQTT)

@@ -107,7 +107,7 @@ class ExportGuard:
         self.changed_by = STARTUP_ORIGIN  # who changed the options last: their write's origin
         self.save_error: str | None = None  # why wanted.json could not be written, if it could not
         self._started = False  # set by the first read-back or confirmed write of this run
-        self._repair = False  # a write failed part way: put the wanted state back, at once
+        self._repair: LimitWrite | None = None  # a write that failed: may be half on the controller
         self._wake = asyncio.Event()
         self._drifts: deque[tuple[float, tuple[int, int, int]]] = deque(maxlen=64)
         self._contested: tuple[int, int, int] | None = None
@@ -138,6 +138,11 @@ class ExportGuard:
             self.changed_by = origin
             self.wake()
 
+    def holds_options(self, options: Options) -> bool:
+        """True when the controller, as last read, holds these options with the wanted limit."""
+        known = self.state.known_settings()
+        return known is not None and self.wanted_under(options).held_by(known)
+
     def options_write(self, options: Options) -> LimitWrite | None:
         """The write that puts these options on the controller, built while holding the device;
         None when the controller already holds it (the options then become the wanted basis)."""
@@ -163,10 +168,10 @@ class ExportGuard:
                 GuardState.IN_SYNC if held else GuardState.DRIFT, report.after, verified=held
             )
             if held:
-                self._repair = False
+                self._repair = None
             return
         self._status(GuardState.UNVERIFIED, report.after, message=report.message)
-        self._repair = True  # the controller may hold half of it: look and put back at once
+        self._repair = report.requested  # the controller may hold half of it: look at once
         self.wake()
 
     def observe(self, settings: ExportSettings) -> None:
@@ -218,7 +223,7 @@ class ExportGuard:
         by `drift_action`), False when it must be tried again soon."""
         if self._hooks.restore_pending():
             return True
-        priority = Priority.USER if self._repair else Priority.POLL
+        priority = Priority.USER if self._repair is not None else Priority.POLL
         try:
             async with self.link.session(priority) as session:
                 settings = await read_settings(session)
@@ -228,7 +233,7 @@ class ExportGuard:
                     return await self._restore(session)
         except Sec1000Error as err:
             self._unreadable(err)
-            return self._started and not self._repair
+            return self._started and self._repair is None
         if verdict is Verdict.ADOPT:
             await self._adopt(settings)
         return True
@@ -252,10 +257,10 @@ class ExportGuard:
             return Verdict.NOTHING  # the new options are written next, in their own write
         if wanted.held_by(settings):
             self._contested = None
-            self._repair = False
+            self._repair = None
             self._status(GuardState.IN_SYNC, settings, verified=True)
             return Verdict.NOTHING
-        if self._repair:  # our own write failed part way: no drift, put the wanted state back
+        if self._half_written(settings, wanted):  # no drift: put the wanted state back
             self._status(
                 GuardState.RESTORING,
                 settings,
@@ -264,14 +269,25 @@ class ExportGuard:
             return Verdict.RESTORE
         return self._drift(settings, wanted)
 
+    def _half_written(self, settings: ExportSettings, wanted: Wanted) -> bool:
+        """True when a write of ours that failed can explain what the controller holds: its
+        limit, or the wanted one, with any mode (a write stops between its mode switches)."""
+        failed = self._repair
+        return failed is not None and settings.export_limit_w in (
+            failed.export_limit_w,
+            wanted.export_limit_w,
+        )
+
     def _start_from(self, settings: ExportSettings) -> None:
         """The first read-back of this run: the controller's limit is the wanted limit."""
         self._started = True
         limit_w = settings.export_limit_w
         options = self._options()
-        if not 0 <= limit_w <= MAX_PLAUSIBLE_LIMIT_W:
+        if not 0 <= limit_w <= min(MAX_PLAUSIBLE_LIMIT_W, watts(options.max_export_limit)):
             _LOGGER.warning(
-                "export guard: the controller reports an impossible limit (%d W); kept out", limit_w
+                "export guard: at the start the controller holds %d W, above the maximum export "
+                "limit: not a limit of this add-on's, so it is no wanted limit",
+                limit_w,
             )
             return
         stored = self.wanted
@@ -291,6 +307,7 @@ class ExportGuard:
         self._audit("adopt", stored.write(), settings, settings, int(Feedback.OK), message)
 
     def _drift(self, settings: ExportSettings, wanted: Wanted) -> Verdict:
+        self._repair = None  # somebody else's doing: the drift rules apply
         now = time.time()
         signature = (settings.export_limit_w, int(settings.mode), settings.total_capacity_w)
         if signature == self._reported and self.state.guard.state in STANDING:

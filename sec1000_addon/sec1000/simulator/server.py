@@ -84,14 +84,19 @@ class SimulatorServer:
         self._last_answer_at: float | None = None
         self._last_request_at: float | None = None
         self._next_drift_at: float | None = None
+        self._spared: dict[Fault, int] = {}  # requests a fault lets pass before it hits
 
     # -- control
 
-    def set_fault(self, fault: Fault | str, on: bool = True, count: int | None = None) -> None:
-        """Switch a fault on (for `count` requests, or always) or off."""
+    def set_fault(
+        self, fault: Fault | str, on: bool = True, count: int | None = None, after: int = 0
+    ) -> None:
+        """Switch a fault on (for `count` requests, or always; the first `after` requests it
+        would hit are spared) or off."""
         fault = Fault(fault)
         if on:
             self.faults[fault] = count
+            self._spared[fault] = after
             if fault is Fault.DRIFT:
                 self._next_drift_at = time.monotonic() + self.drift_after
         else:
@@ -151,6 +156,9 @@ class SimulatorServer:
 
     def _take(self, fault: Fault) -> bool:
         if fault not in self.faults:
+            return False
+        if self._spared.get(fault, 0) > 0:
+            self._spared[fault] -= 1
             return False
         remaining = self.faults[fault]
         if remaining is not None:

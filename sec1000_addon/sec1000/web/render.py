@@ -108,7 +108,7 @@ class Toggle:
 def toggle(state: StateModel, options: Options) -> Toggle:
     """The export switch: on/off from the limit, waiting while a switch runs, else the last result."""
     export = state.export_state
-    checked = export == "on"
+    checked = bool(state.exporting)
     if export is None:
         label, command = "Export ?", "export_toggle"
     else:

@@ -17,13 +17,13 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
-from sec1000.limiter.wanted import basis_of
 from sec1000.options import SPECS_BY_KEY, Options, OptionsError, OptionSpec
+from sec1000.runtime import Runtime
 from sec1000.web.forms import read_form
 from sec1000.web.keys import PRICE_SENSORS, RUNTIME, SAVE_LOCK, TEMPLATES
 from sec1000.web.live import make_view, render_fragment
 from sec1000.web.render import connection_words
-from sec1000.web.views import html, origin, render_page, spawn
+from sec1000.web.views import html, origin, render_page
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -358,7 +358,7 @@ async def setup_save(request: web.Request) -> web.Response:
             )
             return _answer(request, step, text)
         try:
-            await runtime.apply_options(options)
+            await runtime.apply_options(options, origin(request))
         except OptionsError as err:  # refused for now (a restore pending): say why, keep all
             text = render_step(
                 request,
@@ -378,18 +378,27 @@ async def setup_save(request: web.Request) -> web.Response:
             )
             return _answer(request, step, text)
     _LOGGER.info("options saved from the panel (%s step) by %s", step.id, origin(request))
-    notice = "Saved and applied."
-    reaches_controller = basis_of(options) != basis_of(before)
-    if reaches_controller:  # the options are valid now: apply_options took them
-        spawn(app, runtime.ops.apply_options(origin(request)), "panel apply_options")
-        if options.export_limit_control_mode != before.export_limit_control_mode:
-            notice = (
-                f"Saved and applied. Switching the controller to mode "
-                f"{options.export_limit_control_mode}…"
-            )
-        else:
-            notice = "Saved and applied. Writing the new settings to the controller…"
-    return _answer(request, step, render_step(request, step, notice=notice))
+    return _answer(request, step, render_step(request, step, notice=_saved(runtime, before)))
+
+
+def _saved(runtime: Runtime, before: Options) -> str:
+    """What a save did: the guard writes what reaches the controller once, in the background."""
+    options = runtime.options
+    if not runtime.guard.options_pending(options):
+        return "Saved and applied."
+    if runtime.guard.holds_options(options):
+        return "Saved and applied. The controller already holds these settings: nothing to write."
+    if runtime.watchdog.pending:
+        return (
+            "Saved. The export limiter is being restored after a watchdog reset: the new "
+            "settings are written to the controller right after it is confirmed back on."
+        )
+    if options.export_limit_control_mode != before.export_limit_control_mode:
+        return (
+            f"Saved and applied. Switching the controller to mode "
+            f"{options.export_limit_control_mode}…"
+        )
+    return "Saved and applied. Writing the new settings to the controller…"
 
 
 def _answer(request: web.Request, step: Step, form_html: str) -> web.Response:
