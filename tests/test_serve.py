@@ -168,3 +168,39 @@ async def test_sigterm_with_idle_live_clients_exits_cleanly_and_closes_them(
             ):
                 assert message.type is aiohttp.WSMsgType.TEXT  # pushes before the close
             await ws.close()
+
+
+async def test_a_pending_restore_is_done_even_when_the_panel_cannot_listen(
+    tmp_path: Path,
+) -> None:
+    """The core starts before the panel: a taken port (or broken options and energy files)
+    never keeps the limiter off."""
+    from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
+    from sec1000.protocol import ControlMode
+    from sec1000.simulator import SimulatorServer
+
+    async with SimulatorServer() as simulator:
+        for switch in simulator.device.switches:  # left off by a kill in a reset's window
+            simulator.device.switches[switch] = False
+        data = tmp_path / "data"
+        RestoreStore(data).save(RestoreRecord("value", 3_000, True, time.time()))
+        (data / "energy.json").write_bytes(b"\xff\xfe not json")
+        options = tmp_path / "options.json"
+        options.write_text(
+            json.dumps({"host": "127.0.0.1", "port": simulator.port, "request_gap_ms": 20})
+        )
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            process = await start_serve(
+                "--options", str(options), "--data-dir", str(data), "--port", str(port)
+            )
+            code = await asyncio.wait_for(process.wait(), 30)
+        assert process.stderr is not None
+        err = (await process.stderr.read()).decode()
+        assert code == 1, err
+        assert "cannot listen" in err and "Traceback" not in err
+        assert simulator.device.mode is ControlMode.VALUE
+        assert simulator.device.export_limit_w == 3_000
+        assert not (data / RECORD_NAME).exists()

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import logging
 import os
 import signal
 import tempfile
 from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
+from sec1000.common.tasks import TaskSet
 from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.ha.supervisor import (
     SupervisorOptionsStore,
@@ -40,6 +43,8 @@ SUPERVISOR_OPTIONS = Path("/data/options.json")
 # the live sockets are closed before, so only plain requests can still be open. The
 # Supervisor kills the add-on 30 s after SIGTERM and the limiter restore comes first.
 HTTP_SHUTDOWN_TIMEOUT = 1.0
+# When the panel cannot listen, a pending restore still gets this long before the exit.
+RESTORE_BEFORE_EXIT = 20.0
 
 
 def load_startup_options(path: Path) -> tuple[Options, OptionsError | None]:
@@ -115,10 +120,25 @@ def build_app(
     return app
 
 
+@dataclass
+class Process:
+    """What `serve` builds: the core, the Home Assistant side, the panel, and the demo's parts."""
+
+    runtime: Runtime
+    home_assistant: HomeAssistantAdapter
+    app: web.Application
+    session: aiohttp.ClientSession
+    simulator: SimulatorServer | None
+    host: str
+    tasks: TaskSet = field(default_factory=TaskSet)
+
+
 async def serve(args: argparse.Namespace) -> int:
-    """Run until SIGTERM or SIGINT; a watchdog reset under way is restored before exiting."""
+    """Run until SIGTERM or SIGINT; a watchdog reset under way is restored before exiting.
+
+    The core starts first, so a restore left pending by an earlier run is done even when the
+    panel cannot listen (its port taken)."""
     from sec1000.web.auth import needs_auth
-    from sec1000.web.live import HUB
 
     stop = stop_event()  # before anything: a SIGTERM during start-up is a clean stop too
     token = supervisor_token(os.environ)
@@ -131,6 +151,28 @@ async def serve(args: argparse.Namespace) -> int:
             host,
         )
         return 2
+    process = await build(args, host, token, signin)
+    try:
+        await process.runtime.start()  # a pending restore first
+        runner = await listen(process, args.port)
+        if runner is None:
+            await wait_for_restore(process.runtime)
+            return 1
+        process.home_assistant.start()
+        if process.simulator is not None:
+            process.tasks.spawn(feed_demo_prices(process.runtime), name="sec1000-demo-prices")
+        await stop.wait()
+        _LOGGER.info("stopping")
+        await shut_down(process, runner)
+    finally:
+        await release(process)
+    return 0
+
+
+async def build(
+    args: argparse.Namespace, host: str, token: str | None, signin: bool
+) -> Process:
+    """The simulator (demo), the options, the core, Home Assistant's side and the panel."""
     simulator: SimulatorServer | None = None
     data_dir = args.data_dir or default_data_dir()
     options_path = args.options or SUPERVISOR_OPTIONS
@@ -138,7 +180,6 @@ async def serve(args: argparse.Namespace) -> int:
         simulator, data_dir, options_path = await start_demo(args, data_dir)
     options, error = load_startup_options(options_path)
     stored = stored_options(options_path) if error is not None else None
-
     session = aiohttp.ClientSession()
     save = file_saver(options_path)
     supervisor = None
@@ -147,7 +188,9 @@ async def serve(args: argparse.Namespace) -> int:
         save = supervisor.save
     runtime = Runtime(options, data_dir, options_error=error, save_options=save, stored=stored)
     endpoint = endpoint_from_env(os.environ)
-    if endpoint is None:
+    if endpoint is None and simulator is not None:
+        _LOGGER.info("demo: running on the built-in simulator, without Home Assistant")
+    elif endpoint is None:
         _LOGGER.warning(
             "no Home Assistant configured (SUPERVISOR_TOKEN, or HA_URL and HA_TOKEN): panel "
             "only, and the MQTT device when a broker is set"
@@ -160,37 +203,59 @@ async def serve(args: argparse.Namespace) -> int:
         panel_url=os.environ.get("SEC1000_PUBLIC_URL") or None,
     )
     app = build_app(runtime, home_assistant, simulator, supervised=bool(token), signin=signin)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT)
+    return Process(runtime, home_assistant, app, session, simulator, host)
+
+
+async def listen(process: Process, port: int) -> web.AppRunner | None:
+    """The panel on its port; None (logged) when it cannot listen there."""
+    runner = web.AppRunner(process.app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT)
     await runner.setup()
-    await web.TCPSite(runner, host, args.port).start()
-    shown = "127.0.0.1" if host == "0.0.0.0" else host
-    _LOGGER.warning("panel on http://%s:%d/", shown, args.port)
-    if simulator is not None:
+    try:
+        await web.TCPSite(runner, process.host, port).start()
+    except OSError as err:
+        _LOGGER.error("the panel cannot listen on %s:%d: %s", process.host, port, err)
+        await runner.cleanup()
+        return None
+    shown = "127.0.0.1" if process.host == "0.0.0.0" else process.host
+    _LOGGER.warning("panel on http://%s:%d/", shown, port)
+    if process.simulator is not None:
         print(
-            f"SEC1000 demo: panel on http://{shown}:{args.port}/ "
-            f"(simulated controller on port {simulator.port})",
+            f"SEC1000 demo: panel on http://{shown}:{port}/ "
+            f"(simulated controller on port {process.simulator.port})",
             flush=True,
         )
-    await runtime.start()
-    home_assistant.start()
-    demo_prices = asyncio.create_task(feed_demo_prices(runtime)) if simulator else None
+    return runner
 
-    await stop.wait()
-    _LOGGER.info("stopping")
-    if demo_prices is not None:
-        demo_prices.cancel()
+
+async def wait_for_restore(runtime: Runtime) -> None:
+    """Before giving up: let a pending restore reach the controller (bounded)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(runtime.ready.wait(), RESTORE_BEFORE_EXIT)
+    await _step(runtime.stop(), "restoring and stopping the core")
+
+
+async def shut_down(process: Process, runner: web.AppRunner) -> None:
+    """The core (the limiter restored, writes finished) alongside the live sockets, then Home
+    Assistant's side and the panel."""
+    from sec1000.web.live import HUB
+
+    await process.tasks.cancel()
     # The live sockets close while the server still reads their answers, and alongside the
     # limiter restore: the panel follows the restore by polling, which stays up until the end.
     await asyncio.gather(
-        _step(runtime.stop(), "restoring and stopping the core"),
-        _step(app[HUB].close_sockets(), "closing the live sockets"),
+        _step(process.runtime.stop(), "restoring and stopping the core"),
+        _step(process.app[HUB].close_sockets(), "closing the live sockets"),
     )
-    await _step(home_assistant.stop(), "stopping the Home Assistant bridge")
+    await _step(process.home_assistant.stop(), "stopping the Home Assistant bridge")
     await _step(runner.cleanup(), "stopping the panel")
-    await _step(session.close(), "closing the HTTP session")
-    if simulator is not None:
-        await _step(simulator.stop(), "stopping the simulator")
-    return 0
+
+
+async def release(process: Process) -> None:
+    """What is left open on every path out: the HTTP session and the demo's simulator."""
+    await process.tasks.cancel()
+    await _step(process.session.close(), "closing the HTTP session")
+    if process.simulator is not None:
+        await _step(process.simulator.stop(), "stopping the simulator")
 
 
 async def feed_demo_prices(runtime: Runtime) -> None:

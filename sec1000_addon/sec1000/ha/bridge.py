@@ -54,6 +54,7 @@ CONFIG_NOTIFICATION = "sec1000_configuration_invalid"
 RETIRED_NOTIFICATION = "sec1000_watchdog_restore_retired"
 GUARD_NOTIFICATION = "sec1000_export_guard"
 ENERGY_NOTIFICATION = "sec1000_energy_file"
+UNSAVED_NOTIFICATION = "sec1000_wanted_state_unsaved"
 MQTT_NOTIFICATION = "sec1000_mqtt_broker"
 MOVED_NOTIFICATION = (
     "sec1000_entities_moved"  # created once per switch to MQTT; the user dismisses it
@@ -68,6 +69,7 @@ NOTIFICATIONS = (
     RETIRED_NOTIFICATION,
     GUARD_NOTIFICATION,
     ENERGY_NOTIFICATION,
+    UNSAVED_NOTIFICATION,
 )
 # Guard states that need the user: a write not taken, a drift only reported, a contested limit.
 # Told once per add-on run: the user dismisses them; a reconnect does not bring them back.
@@ -611,6 +613,11 @@ class Bridge:
             wanted[ENERGY_NOTIFICATION] = ("SEC1000: energy counters restarted", f"{broken}.")
         if title := GUARD_ALERTS.get(state.guard.state):
             wanted[GUARD_NOTIFICATION] = (title, f"The export guard: {state.guard.message}.")
+        if state.guard.unsaved:
+            wanted[UNSAVED_NOTIFICATION] = (
+                "SEC1000: the wanted export state is not saved",
+                f"{state.guard.message}. Free some space in the add-on's data folder.",
+            )
         if problem := self.mqtt_problem():
             wanted[MQTT_NOTIFICATION] = ("SEC1000: MQTT broker not reachable", problem)
         if runtime.options_error is not None:
