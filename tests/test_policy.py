@@ -25,10 +25,11 @@ ON = Options.from_mapping(
 
 
 def now_only(price: float | None, at: float = T0) -> PriceInput:
-    return PriceInput(PriceReading(price, (), "state"), at)
+    return PriceInput(PriceReading(price, (), "state", price), at)
 
 
 def forecast(prices: list[float], start: float = T0, minutes: int = 15) -> PriceInput:
+    """A forecast from `start`, with the first slot's price as the state reported at `start`."""
     slots = tuple(
         PriceSlot(
             dt.datetime.fromtimestamp(start + n * minutes * 60, UTC),
@@ -37,7 +38,7 @@ def forecast(prices: list[float], start: float = T0, minutes: int = 15) -> Price
         )
         for n, price in enumerate(prices)
     )
-    return PriceInput(PriceReading(prices[0], slots, "nordpool_raw"), start)
+    return PriceInput(PriceReading(prices[0], slots, "nordpool_raw", prices[0]), start)
 
 
 def test_disabled_without_the_option_or_a_sensor() -> None:

@@ -246,7 +246,8 @@ def test_entsoe_a_bad_item_leaves_a_hole() -> None:
     reading = read_price("0.2", {"prices": items}, at(SUMMER, 5, 30, BERLIN), BERLIN)
     assert len(reading.slots) == 22
     assert reading.slot_at(at(SUMMER, 5, 30, BERLIN)) is None
-    assert reading.current == 0.2
+    # The lists sit on ENTSO-e's sensor of the day's average: its state is never the price now.
+    assert (reading.current, reading.state) == (None, None)
     slot = reading.slot_at(at(SUMMER, 4, 30, BERLIN))
     assert slot is not None and slot.end == at(SUMMER, 5, tz=BERLIN)
 
@@ -381,7 +382,15 @@ def test_now_in_another_zone_or_naive() -> None:
         (10**400, None),
         (True, None),
         (None, None),
-        ("1,5", None),
+        ("1,5", 1.5),
+        ("-0,05", -0.05),
+        ("\u22120.05", -0.05),
+        ("\u22120,05", -0.05),
+        (" \u22121e-05 ", -1e-05),
+        ("\u2212", None),
+        ("--1", None),
+        ("1,2,3", None),
+        ("1.234,5", None),
         ("1_000", None),
         ("0x10", None),
         ("١٢", None),
@@ -395,6 +404,7 @@ def test_state_values(state: object, expected: float | None) -> None:
     assert parse_price(state) == expected
     reading = read_price(state, {}, at(SUMMER, 12), OSLO)
     assert (reading.current, reading.slots, reading.source) == (expected, (), "state")
+    assert reading.state == expected
 
 
 def test_slot_at_and_next_boundary() -> None:
