@@ -217,8 +217,7 @@ class PricePolicy:
                 else:
                     reason = f"{decision.reason}; the write did not go through: tried again at the next poll"
                     decision = replace(decision, reason=reason)
-            self._remember(decision, now)
-            return decision
+            return self._remember(decision, now)
 
     def _override_over(self, now: float) -> bool:
         """Past its slot boundary on the wall clock, or its length on the monotonic clock."""
@@ -227,7 +226,7 @@ class PricePolicy:
         deadline = memory.override_deadline
         return past_wall or (deadline is not None and self._monotonic() >= deadline)
 
-    def _remember(self, decision: Decision, now: float) -> None:
+    def _remember(self, decision: Decision, now: float) -> Decision:
         memory = self.memory
         if decision.state != memory.last_state:
             memory.state_since = now
@@ -241,6 +240,7 @@ class PricePolicy:
             memory.decisions.append(decision)
         self.decision = decision
         self._publish(decision)
+        return decision
 
     # -- the timer
 
