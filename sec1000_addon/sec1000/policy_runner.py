@@ -155,6 +155,10 @@ class PricePolicy:
             "service_fetched_at": service.fetched_at if service is not None else None,
         }
 
+    def own_forecast(self) -> bool:
+        """Whether the price sensor's attributes give a forecast (no service is needed)."""
+        return self._sensor is not None and bool(self._sensor.reading.slots)
+
     def forecast_words(self) -> tuple[str, str]:
         """Where the forecast comes from ("attributes:<format>", "service:<domain.service>" or
         "none") and a sentence on it."""
@@ -165,10 +169,10 @@ class PricePolicy:
                 return reading.source, f"forecast from {reading.source.removeprefix('service:')}"
             return f"attributes:{reading.source}", "forecast from the price sensor's attributes"
         if service is not None and service.forecast.problem:
-            why = f"{service.source} gave no forecast: {service.forecast.problem}"
+            why = service.forecast.problem
         else:
-            why = "the price sensor has no forecast and no price service"
-        return "none", f"current price only ({why})"
+            why = "the price sensor's attributes hold no forecast"
+        return "none", f"current price only: {why}"
 
     def command_seen(self, command: str, source: str) -> None:
         """A finished command: a manual export command while the policy is on overrides it."""
