@@ -444,11 +444,13 @@ class PriceFeed:
             config = None
         name = config.get("time_zone") if isinstance(config, Mapping) else None
         zone = zone_named(name)
-        if zone is not None and str(zone) != str(self._policy.tz):
-            _LOGGER.info("prices are read in Home Assistant's time zone %s", zone)
+        if zone is not None:
+            changed = str(zone) != str(self._policy.tz)
             self._policy.set_time_zone(zone, "home_assistant")
-            self._feed()
-        elif zone is None:
+            if changed:
+                _LOGGER.info("prices are read in Home Assistant's time zone %s", zone)
+                self._feed()  # the local days of the lists read so far were another zone's
+        else:
             _LOGGER.warning(
                 "Home Assistant's time zone %r is unknown; prices are read in %s (%s)",
                 name,
