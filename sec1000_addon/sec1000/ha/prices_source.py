@@ -42,6 +42,7 @@ RETRY_MAX = 6 * 3600.0
 TOMORROW_RETRY = dt.timedelta(minutes=30)  # while tomorrow's prices are due but not there
 LONGEST_WAIT = dt.timedelta(hours=6)
 OWN_FORECAST_CHECK = 900.0  # a sensor with its own forecast: look again now and then
+STATE_WAIT = 5.0  # before the entity's first state: its attributes may hold the forecast
 AMBER_CHANNELS = ("general", "controlled_load", "feed_in")
 OCTOPUS_RATE = "_current_rate"
 OCTOPUS_DAYS = ("_current_day_rates", "_next_day_rates")
@@ -419,6 +420,8 @@ class PriceFeed:
         learned = self.ha_clock.saw(fired, self._clock())
         entity_id = state.get("entity_id")
         if isinstance(entity_id, str) and entity_id in self.watched():
+            if entity_id == self._entity() and entity_id not in self._states:
+                self._wake.set()  # its first state: the forecast can be looked for now
             self._states[entity_id] = state
             self._feed()
         elif learned and self._states:
@@ -489,6 +492,8 @@ class PriceFeed:
         entity = self._entity()
         if not self.connected or not entity:
             return None
+        if entity not in self._states:
+            return STATE_WAIT
         if self._policy.own_forecast():
             self._policy.forecast_changed(None)
             return OWN_FORECAST_CHECK
