@@ -40,12 +40,7 @@ def build_price_chart(
     slots: Sequence[Sequence[float]] = policy.get("slots") or []
     if not slots:
         return None
-    zone = zone_named(policy.get("time_zone"))  # None: the system's zone
-    start = (
-        dt.datetime.fromtimestamp(now, zone)
-        .astimezone(zone)
-        .replace(hour=0, minute=0, second=0, microsecond=0)
-    )
+    start = _midnight(now, policy.get("time_zone"))
     day0 = start.timestamp()
     end = max(slot[1] for slot in slots)
     span = 48 if end > day0 + 25 * 3600 else 24
@@ -90,6 +85,13 @@ def build_price_chart(
         tuple((y(v), f"{v:g}") for v in sorted({round(low, 3), 0.0, round(high, 3)})),
         span,
     )
+
+
+def _midnight(now: float, zone_name: object) -> dt.datetime:
+    """The local midnight before `now` in the zone the prices are read in (else the system's)."""
+    zone = zone_named(zone_name)
+    local = dt.datetime.fromtimestamp(now, zone).astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _limit_path(
