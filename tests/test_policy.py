@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sec1000.options import Options
 from sec1000.policy import PolicyMemory, PolicyState, PriceInput, decide, off_windows
-from sec1000.policy_runner import PricePolicy
-from sec1000.prices import PriceReading, PriceSlot
+from sec1000.policy_runner import PricePolicy, ServiceInput, default_zone
+from sec1000.prices import PriceReading, PriceSlot, ServiceForecast, zone_named
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC).timestamp()
@@ -25,10 +25,11 @@ ON = Options.from_mapping(
 
 
 def now_only(price: float | None, at: float = T0) -> PriceInput:
-    return PriceInput(PriceReading(price, (), "state"), at)
+    return PriceInput(PriceReading(price, (), "state", price), at)
 
 
 def forecast(prices: list[float], start: float = T0, minutes: int = 15) -> PriceInput:
+    """A forecast from `start`, with the first slot's price as the state reported at `start`."""
     slots = tuple(
         PriceSlot(
             dt.datetime.fromtimestamp(start + n * minutes * 60, UTC),
@@ -37,7 +38,7 @@ def forecast(prices: list[float], start: float = T0, minutes: int = 15) -> Price
         )
         for n, price in enumerate(prices)
     )
-    return PriceInput(PriceReading(prices[0], slots, "nordpool_raw"), start)
+    return PriceInput(PriceReading(prices[0], slots, "nordpool_raw", prices[0]), start)
 
 
 def test_disabled_without_the_option_or_a_sensor() -> None:
@@ -261,3 +262,165 @@ async def test_turned_off_and_on_again_the_policy_learns_the_controller_anew() -
     options[0] = ON
     await policy.evaluate()
     assert writes.calls == [False, False]
+
+
+def raw_from(start: float, prices: list[float], minutes: int = 15) -> dict[str, Any]:
+    """A Nord Pool custom sensor's attributes: `raw_today` slots from `start`."""
+    step = minutes * 60
+    return {
+        "unit_of_measurement": "EUR/kWh",
+        "raw_today": [
+            {
+                "start": dt.datetime.fromtimestamp(start + n * step, UTC).isoformat(),
+                "end": dt.datetime.fromtimestamp(start + (n + 1) * step, UTC).isoformat(),
+                "value": price,
+            }
+            for n, price in enumerate(prices)
+        ],
+    }
+
+
+# Issue 24, item 9: each of these failed before its fix.
+
+
+async def test_a_fresh_negative_state_before_its_forecast_starts_switches_export_off() -> None:
+    writes, clock = Writes(), [T0 + 60]
+    policy = runner(writes, clock)
+    policy.price_changed("-0.05", raw_from(T0 + 30 * 60, [0.10, 0.10]), T0)
+    decision = await policy.evaluate()
+    assert decision.state is PolicyState.EXPORT_OFF and writes.calls == [False]
+    assert decision.price == -0.05
+
+
+async def test_an_unavailable_state_keeps_the_remembered_forecast() -> None:
+    writes, clock = Writes(), [T0 + 60]
+    policy = runner(writes, clock)
+    policy.price_changed("0.10", raw_from(T0, [0.10, -0.05, -0.05, 0.10]), T0)
+    assert (await policy.evaluate()).state is PolicyState.EXPORT_ON
+    clock[0] = T0 + 16 * 60  # the sensor goes unavailable, its attributes with it
+    policy.price_changed("unavailable", {"friendly_name": "Nord Pool"}, clock[0])
+    decision = await policy.evaluate()
+    assert decision.state is PolicyState.EXPORT_OFF and decision.price == -0.05
+    assert writes.calls == [False]
+    assert policy.price is not None and len(policy.price.reading.slots) == 3  # still to come
+
+
+@pytest.mark.parametrize("state", ["-0,05", "\u22120.05", " \u22120,05 "])
+async def test_a_decimal_comma_and_a_minus_sign_are_prices(state: str) -> None:
+    writes, clock = Writes(), [T0]
+    policy = runner(writes, clock)
+    policy.price_changed(state, {}, T0)
+    decision = await policy.evaluate()
+    assert decision.state is PolicyState.EXPORT_OFF and decision.price == -0.05
+    assert writes.calls == [False]
+
+
+async def test_a_wall_clock_set_back_does_not_stretch_an_override_past_its_slot() -> None:
+    writes, clock, monotonic = Writes(), [T0 + 60], [1000.0]
+    policy = PricePolicy(
+        lambda: ON,
+        writes,
+        lambda: "on",
+        lambda d: None,
+        clock=lambda: clock[0],
+        monotonic=lambda: monotonic[0],
+    )
+    policy.price = forecast([-0.05, -0.05, -0.05, -0.05])
+    await policy.evaluate()
+    policy.command_seen("export_enable", "panel (Anna)")  # until the slot ends at T0 + 15 min
+    assert (await policy.evaluate()).state is PolicyState.OVERRIDE
+    clock[0] -= 3600  # NTP sets the wall clock an hour back
+    monotonic[0] += 10 * 60
+    assert (await policy.evaluate()).state is PolicyState.OVERRIDE  # 4 minutes of it are left
+    monotonic[0] += 4 * 60  # its slot's 14 minutes have passed, whatever the wall clock says
+    clock[0] += 14 * 60
+    decision = await policy.evaluate()
+    assert decision.state is not PolicyState.OVERRIDE
+    assert policy.memory.override_until is None
+
+
+# The price service's forecast beside the sensor's state
+
+
+def service_slots(prices: list[float], start: float = T0, minutes: int = 15) -> ServiceForecast:
+    return ServiceForecast(forecast(prices, start, minutes).reading.slots)
+
+
+async def test_a_service_forecast_plans_for_a_sensor_with_only_its_state() -> None:
+    writes, clock = Writes(), [T0 + 60]
+    policy = runner(writes, clock)
+    policy.price_changed("0.10", {"unit_of_measurement": "EUR/kWh"}, T0)
+    service = ServiceInput("nordpool.get_prices_for_date", service_slots([0.1, -0.02]), T0)
+    policy.forecast_changed(service)
+    decision = await policy.evaluate()
+    assert decision.state is PolicyState.EXPORT_ON
+    assert decision.next_change_at == pytest.approx(T0 + 15 * 60)
+    assert decision.forecast_source == "service:nordpool.get_prices_for_date"
+    clock[0] = T0 + 15 * 60 + 1  # the slot boundary: the state is from the slot before
+    assert (await policy.evaluate()).state is PolicyState.EXPORT_OFF
+    assert writes.calls == [False]
+
+
+async def test_a_failed_service_leaves_the_current_price_and_says_so() -> None:
+    writes, clock = Writes(), [T0]
+    policy = runner(writes, clock)
+    policy.price_changed("0.10", {}, T0)
+    problem = ServiceForecast((), "Service nordpool.get_prices_for_date not found")
+    policy.forecast_changed(ServiceInput("nordpool.get_prices_for_date", problem, T0))
+    decision = await policy.evaluate()
+    assert decision.state is PolicyState.EXPORT_ON and decision.price == 0.10
+    attributes = decision.attributes(ON, UTC)
+    assert attributes["forecast_source"] == "none"
+    assert "not found" in attributes["forecast_note"]
+    assert attributes["since"] == dt.datetime.fromtimestamp(T0, UTC).isoformat()
+
+
+async def test_the_sensors_own_forecast_comes_before_the_service() -> None:
+    writes, clock = Writes(), [T0 + 60]
+    policy = runner(writes, clock)
+    policy.price_changed("0.10", raw_from(T0, [0.10, 0.10]), T0)
+    policy.forecast_changed(ServiceInput("x.y", service_slots([-1.0, -1.0, -1.0, 0.5]), T0))
+    decision = await policy.evaluate()
+    assert decision.forecast_source == "attributes:nordpool_raw"
+    assert policy.price is not None
+    assert [slot.price for slot in policy.price.reading.slots] == [0.10, 0.10, -1.0, 0.5]
+    assert decision.next_change_at == pytest.approx(T0 + 30 * 60)
+
+
+def test_a_new_price_entity_forgets_the_service_forecast() -> None:
+    policy = runner(Writes(), [T0])
+    policy.forecast_changed(ServiceInput("x.y", service_slots([0.1]), T0))
+    assert policy.price is not None
+    policy.price = None
+    assert (policy.price, policy.service) == (None, None)
+    assert policy.forecast_words()[0] == "none"
+
+
+@pytest.mark.parametrize(
+    ("environ", "zone", "origin"),
+    [
+        ({"TZ": "Europe/Oslo"}, "Europe/Oslo", "TZ"),
+        ({"TZ": "Mars/Olympus"}, "UTC", "UTC"),
+        ({"TZ": "../../etc/passwd"}, "UTC", "UTC"),
+        ({}, "UTC", "UTC"),
+    ],
+)
+def test_the_zone_without_home_assistant(environ: dict[str, str], zone: str, origin: str) -> None:
+    found, where = default_zone(environ)
+    assert (str(found), where) == (zone, origin)
+
+
+async def test_the_day_lists_are_read_in_the_zone_home_assistant_gives() -> None:
+    """A 25-hour `today` list parses once the zone is Europe/Oslo, not a fixed offset."""
+    oslo = zone_named("Europe/Oslo")
+    assert oslo is not None
+    now = dt.datetime(2026, 10, 25, 10, 30, tzinfo=oslo).timestamp()  # the 12th hour (02 twice)
+    policy = runner(Writes(), [now])
+    policy.set_time_zone(oslo, "home_assistant")
+    policy.price_changed("0.1", {"today": [0.1] * 12 + [-0.2] * 13}, now)
+    decision = await policy.evaluate()
+    assert decision.state is PolicyState.EXPORT_ON
+    assert decision.next_change_at == dt.datetime(2026, 10, 25, 11, tzinfo=oslo).timestamp()
+    assert policy.price is not None and len(policy.price.reading.slots) == 25
+    assert policy.diagnostics()["time_zone"] == "Europe/Oslo"
+    assert policy.diagnostics()["time_zone_from"] == "home_assistant"

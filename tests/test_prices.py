@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sec1000.prices import MAX_ITEMS, SOURCES, PriceReading, PriceSlot, parse_price, read_price
+from sec1000.prices import (
+    MAX_ITEMS,
+    SERVICE_SHAPES,
+    SOURCES,
+    PriceReading,
+    PriceSlot,
+    ServiceForecast,
+    keep_forecast,
+    merge_forecasts,
+    parse_price,
+    read_price,
+    read_service,
+    with_forecast,
+    zone_named,
+)
 
 OSLO = ZoneInfo("Europe/Oslo")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -246,7 +261,8 @@ def test_entsoe_a_bad_item_leaves_a_hole() -> None:
     reading = read_price("0.2", {"prices": items}, at(SUMMER, 5, 30, BERLIN), BERLIN)
     assert len(reading.slots) == 22
     assert reading.slot_at(at(SUMMER, 5, 30, BERLIN)) is None
-    assert reading.current == 0.2
+    # The lists sit on ENTSO-e's sensor of the day's average: its state is never the price now.
+    assert (reading.current, reading.state) == (None, None)
     slot = reading.slot_at(at(SUMMER, 4, 30, BERLIN))
     assert slot is not None and slot.end == at(SUMMER, 5, tz=BERLIN)
 
@@ -381,7 +397,15 @@ def test_now_in_another_zone_or_naive() -> None:
         (10**400, None),
         (True, None),
         (None, None),
-        ("1,5", None),
+        ("1,5", 1.5),
+        ("-0,05", -0.05),
+        ("\u22120.05", -0.05),
+        ("\u22120,05", -0.05),
+        (" \u22121e-05 ", -1e-05),
+        ("\u2212", None),
+        ("--1", None),
+        ("1,2,3", None),
+        ("1.234,5", None),
         ("1_000", None),
         ("0x10", None),
         ("١٢", None),
@@ -395,6 +419,7 @@ def test_state_values(state: object, expected: float | None) -> None:
     assert parse_price(state) == expected
     reading = read_price(state, {}, at(SUMMER, 12), OSLO)
     assert (reading.current, reading.slots, reading.source) == (expected, (), "state")
+    assert reading.state == expected
 
 
 def test_slot_at_and_next_boundary() -> None:
@@ -512,6 +537,9 @@ KEYS = st.sampled_from(
         "prices",
         "rates",
         "price_info",
+        "data",
+        "forecasts",
+        "forecast",
     ]
 )
 FORMS = [
@@ -519,8 +547,20 @@ FORMS = [
     ("time", "price"),
     ("start", "end", "value_inc_vat"),
     ("startsAt", "total"),
+    ("start_time", "end_time", "price_per_kwh"),
+    ("start_time", "end_time", "price_ct_per_kwh"),
+    ("start_time", "end_time", "per_kwh"),
+    ("hour", "price"),
 ]
-VALUE_KEYS = {"value", "price", "value_inc_vat", "total"}
+VALUE_KEYS = {
+    "value",
+    "price",
+    "value_inc_vat",
+    "total",
+    "price_per_kwh",
+    "price_ct_per_kwh",
+    "per_kwh",
+}
 AWARE: st.SearchStrategy[tzinfo] = st.sampled_from([OSLO, BERLIN, UTC])
 
 
@@ -544,7 +584,9 @@ LISTS = (
     | st.lists(st.floats() | st.none(), min_size=92, max_size=100)
 )
 PLAUSIBLE = st.dictionaries(
-    KEYS, LISTS | st.dictionaries(st.sampled_from(["today", "tomorrow"]), LISTS), max_size=5
+    KEYS,
+    LISTS | st.dictionaries(st.sampled_from(["today", "tomorrow", "prices"]), LISTS),
+    max_size=5,
 )
 ZONES = st.sampled_from([OSLO, BERLIN, UTC, ZoneInfo("Australia/Lord_Howe")])
 NOWS = STAMPS.filter(lambda d: d.tzinfo is not None)
@@ -596,3 +638,404 @@ def test_nordpool_lists_always_cover_the_local_day(
     reading = read_price(None, {"today": values}, at(day, 12), BERLIN)
     assert reading.source == "nordpool_list"
     assert [slot.price for slot in reading.slots] == [v for v in values if v is not None]
+
+
+# Fixtures written from each integration's own code (the function names its source); the
+# parser is checked against them, never the other way round.
+
+LONDON = ZoneInfo("Europe/London")
+SPRING_2026 = date(2026, 3, 29)  # 23 hours in Oslo and London
+AUTUMN_2026 = date(2026, 10, 25)  # 25 hours in Oslo and London
+DST_DAYS = [
+    (SPRING_2026, OSLO, 92),
+    (AUTUMN_2026, OSLO, 100),
+    (SPRING_2026, LONDON, 92),
+    (AUTUMN_2026, LONDON, 100),
+]
+
+
+def negative_midday(index: int, count: int) -> float:
+    """A day's price per kWh: negative over the middle sixth of the day."""
+    return round(-0.03 - index / 10000 if count * 5 // 12 <= index < count * 7 // 12 else 0.1, 5)
+
+
+def epex_spot(day: date, step: timedelta, tz: tzinfo, *, old: bool = False) -> dict[str, Any]:
+    """mampfes/ha_epex_spot sensor.py: `data` items {start_time, end_time, price_per_kwh} with
+    isoformat() times; before Sept 2024 {..., price_eur_per_mwh, price_ct_per_kwh}."""
+    bounds = [(start, later(start, step)) for start in starts(day, step, tz)]
+    data = []
+    for index, (start, end) in enumerate(bounds):
+        price = negative_midday(index, len(bounds))
+        item: dict[str, Any] = {"start_time": start.isoformat(), "end_time": end.isoformat()}
+        if old:
+            item |= {"price_eur_per_mwh": price * 1000, "price_ct_per_kwh": price * 100}
+        else:
+            item["price_per_kwh"] = price
+        data.append(item)
+    return {"data": data, "unit_of_measurement": "ct/kWh" if old else "EUR/kWh"}
+
+
+def amber_interval(start: datetime, minutes: int, cents: float, feed_in: bool) -> dict[str, Any]:
+    """homeassistant/components/amberelectric (sensor.py AmberForecastSensor and services.py
+    get_forecasts): one interval, cents to dollars rounded to 2 places, feed-in negated;
+    Amber's intervals start one second past the minute."""
+    dollars = round(cents / 100, 2)
+    return {
+        "duration": minutes,
+        "date": start.date().isoformat(),
+        "nem_date": (start + timedelta(minutes=minutes)).astimezone(BRISBANE).isoformat(),
+        "per_kwh": dollars * -1 if feed_in else dollars,
+        "spot_per_kwh": round(cents / 200, 2),
+        "start_time": (start + timedelta(seconds=1)).isoformat(),
+        "end_time": (start + timedelta(minutes=minutes)).isoformat(),
+        "renewables": 41,
+        "spike_status": "none",
+        "descriptor": "negative" if (cents > 0) == feed_in else "low",
+    }
+
+
+BRISBANE = ZoneInfo("Australia/Brisbane")
+
+
+def amber_forecasts(first: datetime, cents: list[float], feed_in: bool = False) -> list[Any]:
+    return [
+        amber_interval(first + n * timedelta(minutes=5), 5, price, feed_in)
+        for n, price in enumerate(cents)
+    ]
+
+
+def eds_items(day: date, tz: tzinfo, prices: list[float]) -> list[dict[str, Any]]:
+    """MTrab/energidataservice sensor.py _add_raw: {"hour": local datetime, "price"}; Home
+    Assistant writes the datetime as ISO text."""
+    hours = starts(day, HOUR, tz)
+    return [
+        {"hour": hour.isoformat(), "price": price}
+        for hour, price in zip(hours, prices, strict=True)
+    ]
+
+
+def nordpool_service(day: date, tz: tzinfo, areas: tuple[str, ...] = ("SE3",)) -> Any:
+    """homeassistant/components/nordpool/services.py: {area: [{start, end, price}]} with
+    pynordpool's UTC datetimes as isoformat() and the price per MWh."""
+    bounds = [
+        (s.astimezone(UTC), later(s, QUARTER).astimezone(UTC)) for s in starts(day, QUARTER, tz)
+    ]
+    return {
+        area: [
+            {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "price": negative_midday(i, len(bounds)) * 1000 + offset,
+            }
+            for i, (start, end) in enumerate(bounds)
+        ]
+        for offset, area in enumerate(areas)
+    }
+
+
+def tibber_service(day: date, tz: tzinfo, homes: tuple[str, ...] = ("Home",)) -> Any:
+    """homeassistant/components/tibber/services.py: {"prices": {home name: [{start_time,
+    price, level}]}}, start_time being Tibber's own startsAt text (milliseconds, offset)."""
+    hours = starts(day, HOUR, tz)
+    items = [
+        {
+            "start_time": hour.isoformat(timespec="milliseconds"),
+            "price": negative_midday(i, len(hours)),
+            "level": "VERY_CHEAP",
+        }
+        for i, hour in enumerate(hours)
+    ]
+    return {"prices": {home: items for home in homes}}
+
+
+def energyzero_service(day: date, tz: tzinfo, step: timedelta = HOUR) -> Any:
+    """homeassistant/components/energyzero (and easyenergy) services.py: {"prices":
+    [{"timestamp": str(UTC datetime), "price"}]}."""
+    moments = starts(day, step, tz)
+    return {
+        "prices": [
+            {"timestamp": str(moment.astimezone(UTC)), "price": negative_midday(i, len(moments))}
+            for i, moment in enumerate(moments)
+        ]
+    }
+
+
+# EPEX Spot
+
+
+@pytest.mark.parametrize("old", [False, True])
+def test_epex_spot_a_96_slot_day_with_negative_prices(old: bool) -> None:
+    attributes = epex_spot(SUMMER, QUARTER, BERLIN, old=old)
+    now = at(SUMMER, 12, 5, BERLIN)
+    state = "-3.5" if old else "-0.035"  # the state: the price now in the sensor's unit
+    reading = read_price(state, attributes, now, BERLIN)
+    assert (reading.source, len(reading.slots)) == ("epex_spot", 96)
+    assert {slot.end - slot.start for slot in reading.slots} == {QUARTER}
+    slot = reading.slot_at(now)
+    assert slot is not None and slot.price < 0
+    expected = negative_midday(48, 96) * (100 if old else 1)
+    assert slot.price == pytest.approx(expected)
+    assert reading.state == parse_price(state)
+    assert sum(slot.price < 0 for slot in reading.slots) == 16
+
+
+# Amber
+
+
+def test_amber_forecast_sensor_state_is_the_next_interval_not_now() -> None:
+    first = datetime(2026, 6, 10, 2, 5, tzinfo=UTC)  # the next interval; now is in the one before
+    attributes = {
+        "forecasts": amber_forecasts(first, [12.3, -4.0, -5.0, 8.0]),
+        "channel_type": "general",
+    }
+    now = datetime(2026, 6, 10, 2, 3, 20, tzinfo=UTC)
+    reading = read_price("0.12", attributes, now, UTC)
+    assert (reading.source, reading.current, reading.state) == ("amber", None, None)
+    assert [slot.start for slot in reading.slots] == [
+        first + n * timedelta(minutes=5) for n in range(4)
+    ]
+    assert all(a.end == b.start for a, b in pairwise(reading.slots))  # :01 starts leave no hole
+    inside = read_price("0.12", attributes, first + timedelta(minutes=5, seconds=0.5), UTC)
+    assert inside.current == -0.04  # the slot that covers now, even in its first second
+
+
+def test_amber_feed_in_is_negated() -> None:
+    first = datetime(2026, 6, 10, 2, 0, tzinfo=UTC)
+    attributes = {"forecasts": amber_forecasts(first, [10.0, -2.0], feed_in=True)}
+    reading = read_price("-0.10", attributes, first + timedelta(minutes=1), UTC)
+    assert [slot.price for slot in reading.slots] == [-0.1, 0.02]
+    assert reading.current == -0.1
+
+
+# Tibber custom integrations: today and tomorrow as mappings
+
+
+def test_tibber_today_as_a_mapping_with_prices() -> None:
+    today = stamped(SUMMER, QUARTER, "startsAt", "total", OSLO)
+    attributes = {
+        "today": {"prices": today, "count": len(today)},
+        "tomorrow": {"prices": [], "count": 0},
+    }
+    reading = read_price("0.2", attributes, at(SUMMER, 6, 40), OSLO)
+    assert (reading.source, len(reading.slots)) == ("tibber", 96)
+    assert reading.current == price(6 * 4 + 2)
+
+
+# Energi Data Service
+
+
+def test_energi_data_service_market_prices_then_marked_model_forecast() -> None:
+    today = [round(0.5 - i / 100, 3) for i in range(24)]
+    forecast = eds_items(SUMMER, OSLO, [9.0] * 24) + eds_items(
+        SUMMER + timedelta(days=1), OSLO, [-0.2] * 24
+    )
+    attributes = {
+        "today": today,  # bare prices too: the raw lists come first
+        "raw_today": eds_items(SUMMER, OSLO, today),
+        "raw_tomorrow": None,
+        "forecast": forecast,
+    }
+    reading = read_price("0.37", attributes, at(SUMMER, 13, 30), OSLO)
+    assert (reading.source, len(reading.slots), reading.current) == (
+        "energi_data_service",
+        48,
+        0.37,
+    )
+    market, predicted = reading.slots[:24], reading.slots[24:]
+    assert [slot.price for slot in market] == today and not any(s.estimate for s in market)
+    assert all(slot.estimate and slot.price == -0.2 for slot in predicted)
+    assert predicted[0].start == midnight(SUMMER + timedelta(days=1))
+
+
+def test_energi_data_service_tomorrow_replaces_the_forecast_it_covers() -> None:
+    tomorrow = SUMMER + timedelta(days=1)
+    attributes = {
+        "raw_today": eds_items(SUMMER, OSLO, [0.4] * 24),
+        "raw_tomorrow": eds_items(tomorrow, OSLO, [0.3] * 24),
+        "forecast": eds_items(tomorrow, OSLO, [-1.0] * 24)
+        + eds_items(tomorrow + timedelta(days=1), OSLO, [-1.0] * 24),
+    }
+    reading = read_price(None, attributes, at(SUMMER, 1), OSLO)
+    assert [slot.estimate for slot in reading.slots] == [False] * 48 + [True] * 24
+    assert {slot.price for slot in reading.slots[:48]} == {0.4, 0.3}
+
+
+# ENTSO-e: the state of the average sensor is never the price now
+
+
+def test_entsoe_average_state_is_not_taken_past_the_lists() -> None:
+    attributes = {"prices_today": stamped(SUMMER, HOUR, "time", "price", BERLIN)}
+    reading = read_price("0.11", attributes, at(SUMMER + timedelta(days=1), 3, tz=BERLIN), BERLIN)
+    assert (reading.source, reading.current, reading.state) == ("entsoe", None, None)
+
+
+# DST days in Oslo and London, 2026
+
+
+@pytest.mark.parametrize(("day", "tz", "count"), DST_DAYS)
+def test_nordpool_service_answer_on_dst_days(day: date, tz: tzinfo, count: int) -> None:
+    forecast = read_service("nordpool", nordpool_service(day, tz), tz)
+    assert forecast.problem is None and len(forecast.slots) == count
+    assert forecast.slots[0].start == midnight(day, tz)
+    assert forecast.slots[-1].end == midnight(day + timedelta(days=1), tz)
+    assert forecast.slots[0].price == pytest.approx(0.1)  # per MWh in the answer, per kWh here
+    assert any(slot.price < 0 for slot in forecast.slots)
+
+
+@pytest.mark.parametrize(("day", "tz", "count"), DST_DAYS)
+def test_tibber_service_answer_on_dst_days(day: date, tz: tzinfo, count: int) -> None:
+    forecast = read_service("tibber", tibber_service(day, tz), tz)
+    assert len(forecast.slots) == count // 4
+    assert forecast.slots[-1].end == midnight(day + timedelta(days=1), tz)
+
+
+@pytest.mark.parametrize(("day", "tz", "count"), DST_DAYS)
+@pytest.mark.parametrize("step", [HOUR, QUARTER])
+def test_energyzero_service_answer_on_dst_days(
+    day: date, tz: tzinfo, count: int, step: timedelta
+) -> None:
+    forecast = read_service("energyzero", energyzero_service(day, tz, step), tz)
+    assert len(forecast.slots) == count // (4 if step == HOUR else 1)
+    assert {slot.end - slot.start for slot in forecast.slots} == {step}
+
+
+@pytest.mark.parametrize(("day", "tz", "count"), DST_DAYS)
+def test_nordpool_list_on_2026_dst_days(day: date, tz: tzinfo, count: int) -> None:
+    values = [negative_midday(i, count) for i in range(count)]
+    reading = read_price(None, {"today": values}, at(day, 12, tz=tz), tz)
+    assert (reading.source, len(reading.slots)) == ("nordpool_list", count)
+    assert reading.slots[-1].end == midnight(day + timedelta(days=1), tz)
+
+
+@pytest.mark.parametrize(("day", "tz", "count"), DST_DAYS)
+def test_epex_spot_on_2026_dst_days(day: date, tz: tzinfo, count: int) -> None:
+    reading = read_price(None, epex_spot(day, QUARTER, tz), at(day, 12, tz=tz), tz)
+    assert (reading.source, len(reading.slots)) == ("epex_spot", count)
+
+
+# Service answers: several areas or homes, failures
+
+
+def test_nordpool_service_picks_the_sensors_area() -> None:
+    answer = nordpool_service(SUMMER, OSLO, ("SE3", "SE4"))
+    picked = read_service("nordpool", answer, OSLO, "SE4")
+    assert picked.slots[0].price == pytest.approx(0.101)  # SE4's offset of 1 EUR/MWh
+    unknown = read_service("nordpool", answer, OSLO, None)
+    assert unknown.slots == () and "SE3, SE4" in (unknown.problem or "")
+
+
+def test_tibber_service_picks_the_home_by_name() -> None:
+    answer = tibber_service(SUMMER, OSLO, ("Cabin", "Home"))
+    assert len(read_service("tibber", answer, OSLO, "Cabin").slots) == 24
+    assert read_service("tibber", answer, OSLO, None).slots == ()
+
+
+def test_amber_service_answer() -> None:
+    first = datetime(2026, 6, 10, 2, 5, tzinfo=UTC)
+    answer = {"forecasts": amber_forecasts(first, [3.0, -1.0] * 144)}
+    forecast = read_service("amber", answer, BRISBANE)
+    assert len(forecast.slots) == 288
+    assert forecast.slots[0].start == first and forecast.slots[1].price == -0.01
+
+
+@pytest.mark.parametrize(
+    ("shape", "answer"),
+    [
+        ("nordpool", {}),
+        ("nordpool", {"SE3": []}),
+        ("tibber", {"prices": {}}),
+        ("energyzero", {"prices": "none"}),
+        ("amber", None),
+        ("amber", {"forecasts": [{"start_time": "x", "end_time": "y", "per_kwh": 1}]}),
+        ("unknown", {"prices": []}),
+    ],
+)
+def test_a_service_answer_without_prices_says_why(shape: str, answer: object) -> None:
+    forecast = read_service(shape, answer, OSLO)
+    assert forecast.slots == () and forecast.problem
+
+
+def test_merging_answers_and_laying_them_under_a_reading() -> None:
+    today = read_service("nordpool", nordpool_service(SUMMER, OSLO), OSLO)
+    tomorrow = ServiceForecast((), "empty_response")
+    merged = merge_forecasts([today, tomorrow])
+    assert (len(merged.slots), merged.problem) == (96, None)
+    assert merge_forecasts([tomorrow]).problem == "empty_response"
+    state_only = read_price("0.2", {}, at(SUMMER, 12), OSLO)
+    now = at(SUMMER, 12, 10)
+    combined = with_forecast(state_only, merged.slots, "service:nordpool.get_prices_for_date", now)
+    assert combined.source == "service:nordpool.get_prices_for_date" and combined.state == 0.2
+    assert combined.current == pytest.approx(negative_midday(48, 96))
+    own = read_price("0.2", {"raw_today": raw(SUMMER, HOUR)}, now, OSLO)
+    assert with_forecast(own, merged.slots, "service:x", now).slots == own.slots
+
+
+def test_a_reading_without_slots_keeps_the_old_forecast_still_to_come() -> None:
+    old = read_price("0.1", {"raw_today": raw(SUMMER, HOUR)}, at(SUMMER, 10), OSLO)
+    new = read_price("unavailable", {}, at(SUMMER, 10, 30), OSLO)
+    kept = keep_forecast(old, new, at(SUMMER, 10, 30))
+    assert (kept.source, len(kept.slots), kept.state, kept.current) == (
+        "nordpool_raw",
+        14,
+        None,
+        price(10),
+    )
+    assert keep_forecast(old, new, at(SUMMER + timedelta(days=1), 0)) == new
+    assert keep_forecast(None, new, at(SUMMER, 10)) == new
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Europe/Oslo", "Europe/Oslo"),
+        ("UTC", "UTC"),
+        ("", None),
+        ("Nowhere/City", None),
+        ("../../../etc/passwd", None),
+        (None, None),
+        (3, None),
+        ("Europe/Oslo" * 10, None),
+    ],
+)
+def test_zone_named(name: object, expected: str | None) -> None:
+    zone = zone_named(name)
+    assert (str(zone) if zone is not None else None) == expected
+
+
+@given(
+    shape=st.sampled_from([*SERVICE_SHAPES, "other"]),
+    answer=JSON,
+    tz=ZONES,
+    pick=st.none() | st.text(max_size=5),
+)
+def test_any_service_answer_gives_slots_or_a_reason(
+    shape: str, answer: object, tz: tzinfo, pick: str | None
+) -> None:
+    forecast = read_service(shape, answer, tz, pick)
+    assert bool(forecast.slots) != bool(forecast.problem)
+    check_shape(PriceReading(None, forecast.slots, "amber"))
+
+
+SERVICE_ITEMS = st.fixed_dictionaries(
+    {
+        k: TIMES if k in ("start", "end", "start_time", "end_time", "timestamp") else VALUES
+        for k in ("start", "end", "price", "start_time", "end_time", "per_kwh", "timestamp")
+    }
+)
+
+
+@given(
+    shape=st.sampled_from(SERVICE_SHAPES),
+    items=st.lists(SERVICE_ITEMS, max_size=20),
+    tz=ZONES,
+)
+def test_almost_valid_service_answers_never_raise(shape: str, items: list[Any], tz: tzinfo) -> None:
+    answers = {
+        "nordpool": {"SE3": items},
+        "tibber": {"prices": {"Home": items}},
+        "energyzero": {"prices": items},
+        "amber": {"forecasts": items},
+    }
+    forecast = read_service(shape, answers[shape], tz)
+    assert bool(forecast.slots) != bool(forecast.problem)
+    check_shape(PriceReading(None, forecast.slots, "amber"))

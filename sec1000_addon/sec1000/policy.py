@@ -2,7 +2,9 @@
 
 Off is never delayed: a price below `export_off_below` switches export off at once. On waits
 for a price at or above `export_on_above` (hysteresis) and for export to have been off for
-`policy_min_dwell_minutes`. A price older than `price_stale_minutes` is stale and
+`policy_min_dwell_minutes`. The sensor's state is the current price while it is fresh: reported
+within the slot that covers now, or, outside the forecast, less than `price_stale_minutes` ago;
+otherwise the forecast's slot gives the price. Without either the price is stale and
 `price_stale_action` applies. A manual export command while the policy is on is an override
 that holds until the next price slot boundary (or the dwell, without a forecast).
 """
@@ -44,27 +46,29 @@ class Decision:
     next_change_at: float | None = None
     next_state: PolicyState | None = None
     override_until: float | None = None
+    forecast_source: str | None = None  # "attributes:<format>", "service:<domain.service>", "none"
+    forecast_note: str | None = None  # in words, e.g. why there is only the current price
 
-    def attributes(self, options: Options) -> dict[str, Any]:
-        """The sensor's attributes."""
+    def attributes(self, options: Options, tz: dt.tzinfo | None = None) -> dict[str, Any]:
+        """The sensor's attributes (times in `tz`, else the system's zone)."""
         return {
             "reason": self.reason,
             "price": self.price,
             "export_off_below": options.export_off_below,
             "export_on_above": options.export_on_above,
-            "since": _iso(self.since),
-            "next_change_at": _iso(self.next_change_at),
+            "since": _iso(self.since, tz),
+            "next_change_at": _iso(self.next_change_at, tz),
             "next_state": self.next_state.value if self.next_state else None,
-            "override_until": _iso(self.override_until),
+            "override_until": _iso(self.override_until, tz),
+            "forecast_source": self.forecast_source,
+            "forecast_note": self.forecast_note,
         }
 
 
-def _iso(at: float | None) -> str | None:
-    return (
-        None
-        if at is None
-        else dt.datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
-    )
+def _iso(at: float | None, tz: dt.tzinfo | None = None) -> str | None:
+    if at is None:
+        return None
+    return dt.datetime.fromtimestamp(at, tz).astimezone(tz).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -75,7 +79,8 @@ class PolicyMemory:
     off_since: float | None = None  # when export went off (for the dwell)
     state_since: float | None = None
     last_state: PolicyState | None = None
-    override_until: float | None = None
+    override_until: float | None = None  # wall clock: the slot boundary it holds until
+    override_deadline: float | None = None  # monotonic: the same moment, immune to clock jumps
     decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=DECISIONS_KEPT))
 
 
@@ -88,40 +93,52 @@ class PriceInput:
 
 
 def decide(
-    options: Options, price: PriceInput | None, memory: PolicyMemory, now: float
+    options: Options,
+    price: PriceInput | None,
+    memory: PolicyMemory,
+    now: float,
+    tz: dt.tzinfo | None = None,
 ) -> Decision:
-    """What export should be now, with the reason in words and the next planned change."""
+    """What export should be now, with the reason in words and the next planned change
+    (local times in the reason in `tz`, else the system's zone)."""
     if not options.price_policy or not options.price_entity:
         return Decision(PolicyState.DISABLED, "the price policy is off", None)
+    current, fresh = price_now(options, price, now)
     if memory.override_until is not None and now < memory.override_until:
         return Decision(
             PolicyState.OVERRIDE,
             "a manual export command holds until the override ends",
             None,
-            _current(price, now),
+            current,
             override_until=memory.override_until,
             next_change_at=memory.override_until,
         )
-    current = _current(price, now)
-    if current is None or _stale(options, price, now):
+    if current is None or not fresh:
         return _stale_decision(options, memory, now, current)
-    return _price_decision(options, price, memory, now, current)
+    return _price_decision(options, price, memory, now, current, tz)
 
 
-def _current(price: PriceInput | None, now: float) -> float | None:
+def price_now(options: Options, price: PriceInput | None, now: float) -> tuple[float | None, bool]:
+    """The price now and whether it is current (not stale).
+
+    The state is the current price when it was reported within the slot that covers now, or,
+    outside the forecast, when it is younger than `price_stale_minutes` and was not reported
+    within a slot that has ended since. Otherwise the slot that covers now gives the price.
+    """
     if price is None:
-        return None
-    when = dt.datetime.fromtimestamp(now, dt.UTC)
-    slot = price.reading.slot_at(when)
-    return slot.price if slot is not None else price.reading.current
-
-
-def _stale(options: Options, price: PriceInput | None, now: float) -> bool:
-    if price is None:
-        return True
-    if price.reading.slots:  # a forecast stays good while it covers now
-        return price.reading.slot_at(dt.datetime.fromtimestamp(now, dt.UTC)) is None
-    return now - price.received_at > options.price_stale_minutes * 60
+        return None, False
+    reading = price.reading
+    slot = reading.slot_at(dt.datetime.fromtimestamp(now, dt.UTC))
+    state = reading.state
+    if state is not None:
+        reported_in = reading.slot_at(dt.datetime.fromtimestamp(price.received_at, dt.UTC))
+        if slot is not None and reported_in == slot:
+            return state, True
+        if slot is None and reported_in is None:
+            return state, now - price.received_at <= options.price_stale_minutes * 60
+    if slot is not None:
+        return slot.price, True
+    return (state if state is not None else reading.current), False
 
 
 def _stale_decision(
@@ -146,7 +163,12 @@ def _stale_decision(
 
 
 def _price_decision(
-    options: Options, price: PriceInput | None, memory: PolicyMemory, now: float, current: float
+    options: Options,
+    price: PriceInput | None,
+    memory: PolicyMemory,
+    now: float,
+    current: float,
+    tz: dt.tzinfo | None,
 ) -> Decision:
     plan = _plan(options, price, now, current)
     if current < options.export_off_below:
@@ -154,7 +176,7 @@ def _price_decision(
         return replace(Decision(PolicyState.EXPORT_OFF, reason, False, current), **plan)
     if current >= options.export_on_above:
         reason = f"price {current:g} is at or above {options.export_on_above:g}: export on"
-        if memory.export_on is False and (back := _low_again_within_dwell(options, price, now)):
+        if memory.export_on is False and (back := _low_again(options, price, now, tz)):
             reason += f", but back below {options.export_off_below:g} at {back}, within the dwell"
             stay = Decision(PolicyState.EXPORT_OFF, f"{reason}: export stays off", None, current)
             return replace(stay, **plan)
@@ -170,7 +192,9 @@ def _price_decision(
     return replace(Decision(state, reason, None, current), **plan)
 
 
-def _low_again_within_dwell(options: Options, price: PriceInput | None, now: float) -> str | None:
+def _low_again(
+    options: Options, price: PriceInput | None, now: float, tz: dt.tzinfo | None
+) -> str | None:
     """The local time ("HH:MM") of a forecast slot below the off price within the dwell, if any:
     switching on for so short a time would only cost two writes."""
     if price is None:
@@ -179,7 +203,7 @@ def _low_again_within_dwell(options: Options, price: PriceInput | None, now: flo
     for slot in price.reading.slots:
         start = slot.start.timestamp()
         if now < start <= horizon and slot.price < options.export_off_below:
-            return slot.start.astimezone().strftime("%H:%M")
+            return slot.start.astimezone(tz).strftime("%H:%M")
     return None
 
 

@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sec1000.options import Options
 from sec1000.policy import (
@@ -23,7 +25,14 @@ from sec1000.policy import (
     PriceInput,
     decide,
 )
-from sec1000.prices import read_price
+from sec1000.prices import (
+    PriceReading,
+    ServiceForecast,
+    keep_forecast,
+    read_price,
+    with_forecast,
+    zone_named,
+)
 from sec1000.state import UNLIMITED
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,6 +48,22 @@ MAX_SLEEP = 300.0
 Writer = Callable[[bool], Awaitable[bool]]  # export on (True) or off; True when verified
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceInput:
+    """A price service's forecast as last fetched: where from (`domain.service`), when, and the
+    slots or in words why there are none."""
+
+    source: str
+    forecast: ServiceForecast
+    fetched_at: float
+
+
+def default_zone(environ: Mapping[str, str] = os.environ) -> tuple[dt.tzinfo, str]:
+    """The container's zone (`TZ`), else UTC, with where it came from."""
+    zone = zone_named(environ.get("TZ"))
+    return (zone, "TZ") if zone is not None else (dt.UTC, "UTC")
+
+
 class PricePolicy:
     """The price policy's memory, its plan, and its writes."""
 
@@ -50,14 +75,18 @@ class PricePolicy:
         publish: Callable[[Decision], None],
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._options = options
         self._write = write
         self._export_state = export_state
         self._publish = publish
         self._clock = clock
-        self.tz: dt.tzinfo | None = None
-        self.price: PriceInput | None = None
+        self._monotonic = monotonic
+        self.tz, self.tz_from = default_zone()
+        self._price: PriceInput | None = None  # the sensor's reading with the service's slots
+        self._sensor: PriceInput | None = None
+        self.service: ServiceInput | None = None
         self.memory = PolicyMemory()
         self.decision = Decision(PolicyState.DISABLED, "the price policy is off", None)
         self._lock = asyncio.Lock()
@@ -67,15 +96,85 @@ class PricePolicy:
 
     # -- inputs
 
+    def set_time_zone(self, zone: dt.tzinfo, origin: str) -> None:
+        """The zone local days and times are read in, and where it came from."""
+        self.tz, self.tz_from = zone, origin
+
     def price_changed(
         self, state: object, attributes: object, received_at: float | None = None
     ) -> None:
-        """A new state of the price entity (from Home Assistant, or the demo's source)."""
+        """A new state of the price entity (from Home Assistant, or the demo's source); a state
+        without a forecast keeps the one the sensor gave before."""
         now = self._clock() if received_at is None else received_at
-        tz = self.tz or dt.datetime.now().astimezone().tzinfo or dt.UTC
-        reading = read_price(state, attributes, dt.datetime.fromtimestamp(now, tz), tz)
-        self.price = PriceInput(reading, now)
+        when = dt.datetime.fromtimestamp(now, self.tz)
+        reading = read_price(state, attributes, when, self.tz)
+        before = self._sensor.reading if self._sensor is not None else None
+        self._sensor = PriceInput(keep_forecast(before, reading, when), now)
+        self._combine()
+
+    def forecast_changed(self, service: ServiceInput | None) -> None:
+        """A price service's forecast (None: the entity has no service, or it changed)."""
+        self.service = service
+        self._combine()
+
+    @property
+    def price(self) -> PriceInput | None:
+        """The price the policy decides on: the sensor's reading with the service's slots."""
+        return self._price
+
+    @price.setter
+    def price(self, price: PriceInput | None) -> None:
+        """Set the price outright (None: another price entity, nothing of the old counts)."""
+        self._price = self._sensor = price
+        self.service = None
+
+    def _combine(self) -> None:
+        sensor, service = self._sensor, self.service
+        slots = service.forecast.slots if service is not None else ()
+        source = f"service:{service.source}" if service is not None else "state"
+        if sensor is not None:
+            now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+            reading = with_forecast(sensor.reading, slots, source, now)
+            self._price = PriceInput(reading, sensor.received_at)
+        elif service is not None and slots:
+            self._price = PriceInput(PriceReading(None, slots, source), service.fetched_at)
+        else:
+            self._price = None
         self._wake.set()
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The zone, where the forecast comes from, and the price as last received."""
+        source, note = self.forecast_words()
+        price, service = self._price, self.service
+        return {
+            "time_zone": str(self.tz),
+            "time_zone_from": self.tz_from,
+            "forecast_source": source,
+            "forecast_note": note,
+            "slots": len(price.reading.slots) if price is not None else 0,
+            "state_price": price.reading.state if price is not None else None,
+            "received_at": price.received_at if price is not None else None,
+            "service_fetched_at": service.fetched_at if service is not None else None,
+        }
+
+    def own_forecast(self) -> bool:
+        """Whether the price sensor's attributes give a forecast (no service is needed)."""
+        return self._sensor is not None and bool(self._sensor.reading.slots)
+
+    def forecast_words(self) -> tuple[str, str]:
+        """Where the forecast comes from ("attributes:<format>", "service:<domain.service>" or
+        "none") and a sentence on it."""
+        reading = self.price.reading if self.price is not None else None
+        service = self.service
+        if reading is not None and reading.slots:
+            if reading.source.startswith("service:"):
+                return reading.source, f"forecast from {reading.source.removeprefix('service:')}"
+            return f"attributes:{reading.source}", "forecast from the price sensor's attributes"
+        if service is not None and service.forecast.problem:
+            why = service.forecast.problem
+        else:
+            why = "the price sensor's attributes hold no forecast"
+        return "none", f"current price only: {why}"
 
     def command_seen(self, command: str, source: str) -> None:
         """A finished command: a manual export command while the policy is on overrides it."""
@@ -87,6 +186,8 @@ class PricePolicy:
         now = self._clock()
         until = self._next_boundary(now) or now + options.policy_min_dwell_minutes * 60
         self.memory.override_until = until
+        # The same moment on the monotonic clock: a wall clock set back never stretches it.
+        self.memory.override_deadline = self._monotonic() + max(until - now, 0.0)
         _LOGGER.info("price policy: %s by %s overrides it until %s", command, source, until)
         self._wake.set()
 
@@ -109,13 +210,13 @@ class PricePolicy:
         async with self._lock:
             now = self._clock()
             memory = self.memory
-            if memory.override_until is not None and now >= memory.override_until:
-                memory.override_until = None
+            if memory.override_until is not None and self._override_over(now):
+                memory.override_until = memory.override_deadline = None
             known = self._export_state()
             holds = None if known is None else known != "off"
             if holds is not None:
                 memory.export_on = holds
-            decision = decide(self._options(), self.price, memory, now)
+            decision = decide(self._options(), self.price, memory, now, self.tz)
             if known == UNLIMITED and decision.state is not PolicyState.DISABLED:
                 decision = replace(
                     decision,
@@ -126,13 +227,12 @@ class PricePolicy:
                 )
             elif decision.export is not None and decision.export != holds:
                 decision = await self._carry_out(decision, now)
-            self._remember(decision, now)
-            return decision
+            return self._remember(decision, now)
 
     async def _carry_out(self, decision: Decision, now: float) -> Decision:
         memory = self.memory
         if self._retry_at is not None and now < self._retry_at:
-            at = dt.datetime.fromtimestamp(self._retry_at).astimezone().strftime("%H:%M:%S")
+            at = dt.datetime.fromtimestamp(self._retry_at, self.tz).strftime("%H:%M:%S")
             return replace(
                 decision,
                 reason=f"{decision.reason}; the last write did not go through: tried again at {at}",
@@ -148,17 +248,28 @@ class PricePolicy:
             decision, reason=f"{decision.reason}; the write did not go through: tried again soon"
         )
 
-    def _remember(self, decision: Decision, now: float) -> None:
+    def _override_over(self, now: float) -> bool:
+        """Past its slot boundary on the wall clock, or its length on the monotonic clock."""
+        memory = self.memory
+        past_wall = memory.override_until is not None and now >= memory.override_until
+        deadline = memory.override_deadline
+        return past_wall or (deadline is not None and self._monotonic() >= deadline)
+
+    def _remember(self, decision: Decision, now: float) -> Decision:
         memory = self.memory
         if decision.state != memory.last_state:
             memory.state_since = now
             memory.last_state = decision.state
-        decision = replace(decision, since=memory.state_since)
+        source, note = self.forecast_words()
+        decision = replace(
+            decision, since=memory.state_since, forecast_source=source, forecast_note=note
+        )
         last = memory.decisions[-1] if memory.decisions else None
         if last is None or (last.reason, last.state) != (decision.reason, decision.state):
             memory.decisions.append(decision)
         self.decision = decision
         self._publish(decision)
+        return decision
 
     # -- the timer
 
@@ -180,7 +291,7 @@ class PricePolicy:
                 decision = await self.evaluate()
                 now = self._clock()
                 planned = [
-                    at
+                    at - now
                     for at in (
                         decision.next_change_at,
                         self._next_boundary(now),
@@ -189,7 +300,9 @@ class PricePolicy:
                     )
                     if at is not None and at > now
                 ]
-                sleep = min([MAX_SLEEP, *(at - now for at in planned)])
+                if (deadline := self.memory.override_deadline) is not None:
+                    planned.append(deadline - self._monotonic())
+                sleep = min([MAX_SLEEP, *planned])
             except Exception:
                 _LOGGER.exception("price policy: evaluating failed; carrying on")
                 sleep = MAX_SLEEP

@@ -165,12 +165,13 @@ class Runtime:
         self.state.policy_decided(
             {
                 "state": decision.state.value,
-                "attributes": decision.attributes(options),
+                "attributes": decision.attributes(options, self.policy.tz),
                 "decisions": [decision_json(d) for d in self.policy.memory.decisions],
                 "slots": [
-                    [slot.start.timestamp(), slot.end.timestamp(), slot.price]
+                    [slot.start.timestamp(), slot.end.timestamp(), slot.price, slot.estimate]
                     for slot in (reading.slots if reading is not None else ())
                 ],
+                "time_zone": str(self.policy.tz),
                 "off_windows": [
                     [start.timestamp(), end.timestamp()]
                     for start, end in off_windows(options, reading)

@@ -107,6 +107,8 @@ async def test_prices_card_shows_prices_plan_limit_and_decisions(
     card = page.locator("#prices")
     await expect(card.locator("[data-key=policy_state]")).to_have_text("export off")
     await expect(card.locator("[data-key=policy_reason]")).to_contain_text("below 0")
+    note = card.locator("[data-key=forecast_note]")
+    await expect(note).to_have_text("forecast from the price sensor's attributes")
     await expect(card.locator("svg.price-chart")).to_be_visible()
     await expect(card.locator("svg path.price")).to_have_count(1)
     assert await card.locator("svg path.price").get_attribute("d")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections import deque
@@ -39,6 +38,7 @@ from sec1000.ha.entities import (
     sensor_extra_attributes,
     sensor_value,
 )
+from sec1000.ha.prices_source import PriceFeed, offered
 from sec1000.operations import Origin
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
@@ -136,8 +136,9 @@ class Bridge:
         self._tasks = TaskSet()
         self._started_at = time.time()
         self._unsubscribe: Callable[[], None] | None = None
-        self.price_sensors: dict[str, str] = {}  # sensors priced per kWh: entity id -> name
+        self.price_sensors: dict[str, str] = {}  # offered as the price entity: id -> name
         self._price_entity = runtime.options.price_entity
+        self.prices = PriceFeed(runtime.policy, client, lambda: self.runtime.options.price_entity)
         # "rest": sensors posted as states, helpers for the controls. "mqtt": the MQTT device
         # holds the entities; this bridge keeps the events, the price sensor and notifications.
         self.mode = "rest"
@@ -152,7 +153,12 @@ class Bridge:
     def start(self) -> None:
         """Subscribe to the state model and start the publishing and command tasks."""
         self._unsubscribe = self.runtime.state.subscribe(self._on_state_event)
-        for coro in (self._publisher(), self._consumer(), self._notification_timer()):
+        for coro in (
+            self._publisher(),
+            self._consumer(),
+            self._notification_timer(),
+            self.prices.run(),
+        ):
             self._tasks.spawn(coro)
 
     async def stop(self) -> None:
@@ -175,6 +181,7 @@ class Bridge:
         self._shown.clear()
         await self._load_users()
         existing = await self._read_states()
+        await self.prices.on_connected()  # the zone, then the price service's forecast
         if self.mode == "rest":
             await self._wait_mqtt_gone()
             await self._ensure_helpers(existing)
@@ -296,6 +303,7 @@ class Bridge:
     def on_disconnected(self) -> None:
         """The connection dropped; everything is re-sent on the next connect."""
         self.connected = False
+        self.prices.on_disconnected()
 
     # -- helpers
 
@@ -382,22 +390,14 @@ class Bridge:
         if data.get("entity_id") in HELPERS_BY_ENTITY:
             self._incoming.put_nowait(data)
         elif isinstance(new := data.get("new_state"), dict):
-            self._note_state(new)
+            self._note_state(new, event.get("time_fired"))
 
-    def _note_state(self, state: dict[str, Any]) -> None:
-        """Feed the price sensor's state to the policy; remember sensors priced per kWh."""
-        entity_id = state.get("entity_id")
-        attributes = state.get("attributes")
-        if not isinstance(entity_id, str) or not isinstance(attributes, dict):
-            return
-        if entity_id == self.runtime.options.price_entity:
-            # Home Assistant reports an unchanged price without a state_changed event: its
-            # last_reported time says how fresh it is.
-            reported = _timestamp(state.get("last_reported") or state.get("last_updated"))
-            self.runtime.policy.price_changed(state.get("state"), attributes, reported)
-        unit = attributes.get("unit_of_measurement")
-        if entity_id.startswith("sensor.") and isinstance(unit, str) and "/kWh" in unit:
-            self.price_sensors[entity_id] = str(attributes.get("friendly_name") or entity_id)
+    def _note_state(self, state: dict[str, Any], fired: object = None) -> None:
+        """Feed the price entity's states to the policy (`fired`: the event's time, which
+        also sets Home Assistant's clock against ours); remember the entities Setup offers."""
+        self.prices.state_seen(state, fired)
+        if (found := offered(state)) is not None:
+            self.price_sensors[found[0]] = found[1]
 
     def _on_command(self, event: dict[str, Any]) -> None:
         data = event.get("data") if isinstance(event, dict) else None
@@ -505,6 +505,7 @@ class Bridge:
             self._mark("notifications", "helpers")
             if self.runtime.options.price_entity != self._price_entity:
                 self._price_entity = self.runtime.options.price_entity
+                self.prices.entity_changed()
                 self._mark("price_entity")
         elif event.topic is Topic.GUARD:
             self._mark(EXPORT_GUARD.entity_id, "notifications")
@@ -663,22 +664,11 @@ class Bridge:
         while True:
             await asyncio.sleep(NOTIFICATION_CHECK_INTERVAL)
             self._mark("notifications")
-            price_entity = self.runtime.options.price_entity
-            if self.connected and price_entity:
+            for entity_id in self.prices.watched() if self.connected else ():
                 try:
-                    state = await self.rest.get_state(price_entity)
+                    state = await self.rest.get_state(entity_id)
                 except Exception as err:
-                    _LOGGER.debug("cannot read the price sensor %s: %s", price_entity, err)
+                    _LOGGER.debug("cannot read the price entity %s: %s", entity_id, err)
                 else:
                     if isinstance(state, dict):
                         self._note_state(state)
-
-
-def _timestamp(text: object) -> float | None:
-    """An ISO 8601 time from Home Assistant as a Unix time, or None."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None

@@ -1,5 +1,6 @@
 """The Prices card's chart: the price as steps (negative part shaded), the planned export-off
-windows, and the export limit over the same time axis."""
+windows, the slots that are a model's estimate, and the export limit over the same time axis,
+from the local midnight of the zone the prices are read in."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from sec1000.prices import zone_named
 
 WIDTH, HEIGHT, TOP, BOTTOM, LEFT = 720.0, 170.0, 8.0, 22.0, 44.0
 
@@ -18,6 +21,7 @@ class PriceChart:
     price_path: str
     negative: tuple[tuple[float, float, float, float], ...]  # x, y, width, height
     off_windows: tuple[tuple[float, float], ...]  # x, width
+    estimates: tuple[tuple[float, float], ...]  # x, width of slots that are a model's estimate
     limit_path: str
     zero_y: float
     now_x: float | None
@@ -36,11 +40,7 @@ def build_price_chart(
     slots: Sequence[Sequence[float]] = policy.get("slots") or []
     if not slots:
         return None
-    start = (
-        dt.datetime.fromtimestamp(now)
-        .astimezone()
-        .replace(hour=0, minute=0, second=0, microsecond=0)
-    )
+    start = _midnight(now, policy.get("time_zone"))
     day0 = start.timestamp()
     end = max(slot[1] for slot in slots)
     span = 48 if end > day0 + 25 * 3600 else 24
@@ -72,10 +72,12 @@ def build_price_chart(
     windows = tuple(
         (x(a), x(b) - x(a)) for a, b in (policy.get("off_windows") or []) if b > day0 and a < stop
     )
+    estimates = tuple((x(s[0]), x(s[1]) - x(s[0])) for s in shown if len(s) > 3 and s[3])
     return PriceChart(
         " ".join(path),
         negative,
         windows,
+        estimates,
         _limit_path(list(limit_log), day0, now, x, limit_top_kw),
         y(0.0),
         x(now) if day0 <= now <= stop else None,
@@ -83,6 +85,13 @@ def build_price_chart(
         tuple((y(v), f"{v:g}") for v in sorted({round(low, 3), 0.0, round(high, 3)})),
         span,
     )
+
+
+def _midnight(now: float, zone_name: object) -> dt.datetime:
+    """The local midnight before `now` in the zone the prices are read in (else the system's)."""
+    zone = zone_named(zone_name)
+    local = dt.datetime.fromtimestamp(now, zone).astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _limit_path(

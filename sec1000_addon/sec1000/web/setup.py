@@ -142,7 +142,8 @@ STEPS = (
             Field(
                 "price_entity",
                 "Price sensor",
-                "A sensor whose state is the price per kWh (Nord Pool, ENTSO-e, Tibber…).",
+                "A sensor priced per kWh, or Octopus Energy's day-rates event; DOCS lists the "
+                "entity to pick for each price integration.",
                 "text",
             ),
             Field(
@@ -267,7 +268,8 @@ def submitted(step: Step, form: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def entity_choices(app: web.Application) -> dict[str, list[tuple[str, str]]]:
-    """Fields that offer Home Assistant entities: the price sensor, from the sensors per kWh."""
+    """Fields that offer Home Assistant entities: the price entity, from the sensors per kWh
+    and Octopus Energy's day-rates events."""
     sensors = dict(app[PRICE_SENSORS]()) if PRICE_SENSORS in app else {}
     current = app[RUNTIME].options.price_entity
     if current and current not in sensors:

@@ -168,6 +168,7 @@ def diagnostics_data(app: web.Application) -> dict[str, Any]:
         "audit": runtime.audit.tail(AUDIT_IN_DIAGNOSTICS),
         "audit_error": runtime.audit.error,
         "energy": dict(state.energy),
+        "prices": runtime.policy.diagnostics(),
     }
 
 
