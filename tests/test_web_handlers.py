@@ -186,7 +186,8 @@ async def test_an_invalid_limit_is_refused_in_words_and_nothing_is_sent(
     response = await client.post("/command", data={"command": "set_export_limit", "limit": "150"})
     body = await response.text()
     assert runtime.state.feedback[OperationName.SET_EXPORT_LIMIT] == Feedback.INVALID_INPUT
-    assert "Error 128" in body and "between 0 and 100 kW" in body
+    assert "Refused: not a valid value" in body and "between 0 and 100 kW" in body
+    assert 'data-invalid="true"' in body and "(feedback 128)" in body
     assert simulator.requests() == []
 
 
@@ -370,7 +371,7 @@ async def test_saving_a_new_mode_switches_the_controller(
     body = await post_step(
         client, "mode", export_limit_control_mode="dred", three_phase_sum="false"
     )
-    assert "Switching the controller to mode dred" in body
+    assert "Switching the controller to mode DRED" in body
     await eventually(lambda: simulator.device.mode is ControlMode.DRED, what="DRED on")
     await eventually(
         lambda: runtime.state.feedback[OperationName.SET_CONTROL_MODE] == Feedback.OK,
@@ -423,15 +424,19 @@ async def test_test_connection_reads_the_address_in_the_form_and_saves_nothing(
             "/test-connection", data={"host": "127.0.0.1", "port": str(simulator.port)}
         )
     ).text()
-    assert "Connected" in ok and "answered" in ok
+    assert f"The controller at 127.0.0.1:{simulator.port} answered." in ok
     failed = await (
         await client.post(
             "/test-connection", data={"host": "127.0.0.1", "port": str(unused_tcp_port)}
         )
     ).text()
-    assert "Failed" in failed and "socket error" in failed
+    # One short sentence; the socket's own words only behind the "details" toggle.
+    words = re.search(r'<p class="result-words">([^<]*)</p>', failed)
+    assert words and words.group(1) == f"No controller answered at 127.0.0.1:{unused_tcp_port}."
+    assert "<details" in failed and "socket error" in failed.split("<details", 1)[1]
+    assert "Failed" not in failed and "Not tested" not in failed
     bad = await (await client.post("/test-connection", data={"host": "", "port": "1"})).text()
-    assert "Not tested" in bad
+    assert "Check the address: Controller address must not be empty." in bad
     assert runtime.options == before
     assert runtime.link.settings.port == simulator.port
 

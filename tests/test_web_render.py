@@ -53,18 +53,22 @@ def test_a_running_operation_is_waiting_then_ok_with_who_and_when() -> None:
     ("feedback", "kind", "word", "words"),
     [
         (129, "ok", "OK, corrected", ""),
-        (8, "error", "Error 8", "timeout: the device did not answer in time"),
-        (32, "error", "Error 32", "checksum error"),
-        (64 | 8, "error", "Error 72", "timeout"),
-        (128, "error", "Error 128", "invalid input"),
+        (8, "error", "No answer from the controller", "timeout: the device did not answer in time"),
+        (32, "error", "The answer was garbled", "checksum error"),
+        (64 | 8, "error", "The controller cannot be reached", "timeout"),
+        (128, "error", "Refused: not a valid value", "invalid input"),
+        (2, "error", "Not carried out", "general error"),
     ],
 )
 def test_feedback_is_decoded_in_words(feedback: int, kind: str, word: str, words: str) -> None:
+    """The headline is words; the bit and its number stay in the detail line."""
     state = StateModel()
     state.set_feedback(OperationName.GET_EXPORT_LIMIT, feedback, "what the device said")
     shown = status(state, OperationName.GET_EXPORT_LIMIT)
     assert (shown.kind, shown.word) == (kind, word)
     assert words in shown.detail and "what the device said" in shown.detail
+    if kind == "error":
+        assert f"(feedback {feedback})" in shown.detail and "Error" not in shown.word
 
 
 def test_the_toggle_follows_the_export_state_and_offers_the_opposite() -> None:

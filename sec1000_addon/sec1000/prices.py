@@ -48,6 +48,7 @@ class PriceReading:
     current: float | None
     slots: tuple[PriceSlot, ...]
     source: str
+    unit: str = ""  # the sensor's unit_of_measurement, e.g. "EUR/kWh" (shown on charts)
 
     def slot_at(self, when: datetime) -> PriceSlot | None:
         """The slot with start <= when < end; None in a hole or for a naive `when`."""
@@ -75,10 +76,13 @@ def read_price(
     zone = tz if isinstance(tz, tzinfo) else UTC
     moment = _instant(now, zone)
     fallback = parse_price(state)
-    found = _forecast(attributes if isinstance(attributes, Mapping) else {}, moment, zone)
+    given = attributes if isinstance(attributes, Mapping) else {}
+    unit = given.get("unit_of_measurement")
+    unit = unit.strip()[:20] if isinstance(unit, str) else ""
+    found = _forecast(given, moment, zone)
     if found is None:
-        return PriceReading(fallback, (), "state")
-    reading = PriceReading(None, *found)
+        return PriceReading(fallback, (), "state", unit)
+    reading = PriceReading(None, *found, unit=unit)
     slot = reading.slot_at(moment) if moment is not None else None
     return replace(reading, current=slot.price if slot else fallback)
 

@@ -21,11 +21,14 @@
   // Read by the browser tests and the benchmark.
   var live = (window.sec1000Live = { mode: "connecting", updates: 0, first: null, last: null });
 
+  var words = indicator ? JSON.parse(indicator.dataset.words || "{}") : {};
+
   function show(mode, text) {
     live.mode = mode;
     if (indicator) {
       indicator.dataset.mode = mode;
-      indicator.textContent = text;
+      var label = indicator.querySelector(".pill-text") || indicator;
+      label.textContent = words[mode] || text;
     }
   }
 
@@ -138,6 +141,95 @@
       setTimeout(function () {
         parent.close();
       }, 0);
+    }
+  });
+
+  // -- the phone's page menu (the header stays one row)
+
+  var bar = document.getElementById("bar");
+  var menu = document.getElementById("menu-button");
+
+  function openMenu(open) {
+    if (!bar || !menu) return;
+    bar.dataset.open = open ? "true" : "false";
+    menu.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  if (menu) {
+    menu.addEventListener("click", function () {
+      openMenu(bar.dataset.open !== "true");
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && bar.dataset.open === "true") {
+        openMenu(false);
+        menu.focus();
+      }
+    });
+  }
+
+  // -- a refused number marks its field (aria-invalid), until the user types again
+
+  function markFields() {
+    document.querySelectorAll("form.control input.number").forEach(function (input) {
+      var status = input.form.querySelector(".status");
+      var refused = status && status.dataset.invalid === "true" && status.dataset.stale !== "true";
+      if (refused && input.dataset.edited !== "true") input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    });
+  }
+
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    if (input.matches && input.matches("input.number")) {
+      input.dataset.edited = "true";
+      input.removeAttribute("aria-invalid");
+    }
+  });
+  document.addEventListener("submit", function (event) {
+    event.target.querySelectorAll("input.number").forEach(function (input) {
+      delete input.dataset.edited; // the answer to this submit decides again
+    });
+  });
+  document.addEventListener("htmx:oobAfterSwap", markFields);
+
+  // -- results show their age, and fade once the controller gave a good read after them
+
+  var agoWords = JSON.parse(body.dataset.ago || "{}");
+
+  function ago(seconds) {
+    if (seconds < 60) return (agoWords.s || "{n} s ago").replace("{n}", String(seconds));
+    if (seconds < 3600) return (agoWords.min || "{n} min ago").replace("{n}", String(Math.floor(seconds / 60)));
+    return (agoWords.h || "{n} h ago").replace("{n}", String(Math.floor(seconds / 3600)));
+  }
+
+  function refreshAges() {
+    var pill = document.getElementById("link-status");
+    var goodAt = pill ? Number(pill.dataset.goodAt || 0) : 0;
+    var now = Date.now() / 1000;
+    var midnight = new Date();
+    midnight.setHours(0, 0, 0, 0);
+    document.querySelectorAll(".status[data-at]").forEach(function (status) {
+      var at = Number(status.dataset.at);
+      if (goodAt > at) status.dataset.stale = "true";
+      var time = status.querySelector("time");
+      if (time && at * 1000 >= midnight.getTime()) time.textContent = ago(Math.max(0, Math.round(now - at)));
+    });
+    markFields();
+  }
+
+  document.addEventListener("htmx:oobAfterSwap", refreshAges);
+  setInterval(refreshAges, 10000);
+
+  // -- after a failed save, the first field marked invalid takes the focus
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var form = event.detail.target;
+    if (!form || !form.matches || !form.matches("form.setup-form")) return;
+    var form2 = document.getElementById(form.id) || form;
+    var bad = form2.querySelector('[aria-invalid="true"]');
+    if (bad) {
+      var target = bad.matches("fieldset") ? bad.querySelector("input") : bad;
+      if (target) target.focus();
     }
   });
 
