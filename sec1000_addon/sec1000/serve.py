@@ -61,6 +61,10 @@ def listen_host(requested: str | None, supervised: bool) -> str:
     return "0.0.0.0" if supervised else "127.0.0.1"
 
 
+# The demo prints its address after the start-up log lines (the first read takes this long).
+DEMO_SETTLE = 1.0
+
+
 async def start_demo(
     args: argparse.Namespace, data_dir: Path
 ) -> tuple[SimulatorServer, Path, Path]:
@@ -147,7 +151,7 @@ async def serve(args: argparse.Namespace) -> int:
         save = supervisor.save
     runtime = Runtime(options, data_dir, options_error=error, save_options=save, stored=stored)
     endpoint = endpoint_from_env(os.environ)
-    if endpoint is None:
+    if endpoint is None and simulator is None:
         _LOGGER.warning(
             "no Home Assistant configured (SUPERVISOR_TOKEN, or HA_URL and HA_TOKEN): panel "
             "only, and the MQTT device when a broker is set"
@@ -164,16 +168,19 @@ async def serve(args: argparse.Namespace) -> int:
     await runner.setup()
     await web.TCPSite(runner, host, args.port).start()
     shown = "127.0.0.1" if host == "0.0.0.0" else host
-    _LOGGER.warning("panel on http://%s:%d/", shown, args.port)
-    if simulator is not None:
-        print(
-            f"SEC1000 demo: panel on http://{shown}:{args.port}/ "
-            f"(simulated controller on port {simulator.port})",
-            flush=True,
-        )
+    if simulator is None:
+        _LOGGER.warning("panel on http://%s:%d/", shown, args.port)
     await runtime.start()
     home_assistant.start()
     demo_prices = asyncio.create_task(feed_demo_prices(runtime)) if simulator else None
+    if simulator is not None:  # the address once, last: after the start-up lines
+        await asyncio.sleep(DEMO_SETTLE)
+        print(
+            "SEC1000 demo: runs without Home Assistant, on a simulated controller "
+            f"(port {simulator.port}) and a simulated price\n"
+            f"SEC1000 demo: panel on http://{shown}:{args.port}/",
+            flush=True,
+        )
 
     await stop.wait()
     _LOGGER.info("stopping")

@@ -220,19 +220,6 @@
   document.addEventListener("htmx:oobAfterSwap", refreshAges);
   setInterval(refreshAges, 10000);
 
-  // -- after a failed save, the first field marked invalid takes the focus
-
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var form = event.detail.target;
-    if (!form || !form.matches || !form.matches("form.setup-form")) return;
-    var form2 = document.getElementById(form.id) || form;
-    var bad = form2.querySelector('[aria-invalid="true"]');
-    if (bad) {
-      var target = bad.matches("fieldset") ? bad.querySelector("input") : bad;
-      if (target) target.focus();
-    }
-  });
-
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) connect();
   });
