@@ -190,7 +190,6 @@
       delete input.dataset.edited; // the answer to this submit decides again
     });
   });
-  document.addEventListener("htmx:oobAfterSwap", markFields);
 
   // -- results show their age, and fade once the controller gave a good read after them
 
@@ -212,12 +211,29 @@
       var at = Number(status.dataset.at);
       if (goodAt > at) status.dataset.stale = "true";
       var time = status.querySelector("time");
-      if (time && at * 1000 >= midnight.getTime()) time.textContent = ago(Math.max(0, Math.round(now - at)));
+      if (time && at * 1000 >= midnight.getTime()) {
+        var text = ago(Math.max(0, Math.round(now - at)));
+        if (time.textContent !== text) time.textContent = text;
+      }
     });
     markFields();
   }
 
-  document.addEventListener("htmx:oobAfterSwap", refreshAges);
+  // Live updates replace or morph elements: look again after each change (a microtask later).
+  var pending = false;
+  new MutationObserver(function () {
+    if (pending) return;
+    pending = true;
+    setTimeout(function () {
+      pending = false;
+      refreshAges();
+    }, 0);
+  }).observe(body, {
+    subtree: true,
+    childList: true,
+    attributes: true,
+    attributeFilter: ["data-invalid", "data-kind", "data-at", "data-good-at"],
+  });
   setInterval(refreshAges, 10000);
 
   document.addEventListener("DOMContentLoaded", function () {
