@@ -31,7 +31,7 @@ def limit_writes(panel: Panel) -> int:
 
 async def set_limit(page: Page, text: str) -> None:
     await page.locator("#limit").fill(text)
-    await page.get_by_role("button", name="Set export limit", exact=True).click()
+    await page.locator("#btn-set_export_limit").click()
 
 
 async def test_a_decimal_comma_sends_3_5_kw_in_an_english_chromium_and_the_text_stays(

@@ -292,7 +292,9 @@ class EnergyDay:
 
 
 ENERGY_SERIES = (("pv", N_("Solar")), ("grid_export", N_("Export")), ("grid_import", N_("Import")))
-ENERGY_CHART_HEIGHT = 120.0  # the bars' full height; the axis sits at y = ENERGY_BASE
+ENERGY_CHART_HEIGHT = (
+    106.0  # the bars' full height (room above for the unit); the axis at ENERGY_BASE
+)
 ENERGY_BASE = 126.0
 ENERGY_LEFT = 40.0  # room for the y-axis labels
 ENERGY_DAY_WIDTH = 54.0

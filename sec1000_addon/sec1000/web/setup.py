@@ -253,6 +253,14 @@ STEPS = (
         ),
     ),
 )
+# What a save answers (set in setup_save); each is translated where the form shows it.
+SAVE_WORDS = (
+    N_("Not saved: fix the values marked below. Nothing was changed."),
+    N_("Nothing to save: these are the options in use."),
+    N_("Not saved: the values marked below cannot change now. Nothing was changed."),
+    N_("Saved and applied."),
+    N_("Saved and applied. Writing the new settings to the controller…"),
+)
 STEPS_BY_ID = {step.id: step for step in STEPS}
 
 
