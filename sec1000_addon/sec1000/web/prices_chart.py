@@ -10,7 +10,7 @@ from typing import Any
 
 # The plot sits inside margins wide enough for the price labels on the left (five characters
 # at the phone's larger font), the limit's kW labels on the right, and the unit on top.
-WIDTH, HEIGHT, TOP, BOTTOM, LEFT, RIGHT = 720.0, 190.0, 30.0, 22.0, 72.0, 64.0
+WIDTH, HEIGHT, TOP, BOTTOM, LEFT, RIGHT = 720.0, 190.0, 30.0, 22.0, 72.0, 78.0
 PLOT_RIGHT = WIDTH - RIGHT
 
 

@@ -50,7 +50,7 @@ MODES: Mapping[str, tuple[str, str]] = {
 CHOICES: Mapping[str, Mapping[str, str]] = {
     "export_limit_control_mode": {key: name for key, (name, _) in MODES.items()},
     "entities": {
-        "auto": N_("Automatic: MQTT when a broker is found, else REST"),
+        "auto": N_("Automatic"),
         "mqtt": N_("MQTT device"),
         "rest": N_("REST states and helpers"),
     },
