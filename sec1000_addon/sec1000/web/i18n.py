@@ -110,19 +110,20 @@ def choose(accept_language: str | None, fallback: str | None = None) -> str:
     return base if base in LANGUAGES else DEFAULT
 
 
+def of_context(context: jinja2.runtime.Context) -> Translator:
+    """The translator a render was given as `tr` (English without one)."""
+    tr = context.get("tr")
+    return tr if isinstance(tr, Translator) else ENGLISH
+
+
 @jinja2.pass_context
 def _gettext(context: jinja2.runtime.Context, text: str) -> str:
-    return _of(context).gettext(text)
+    return of_context(context).gettext(text)
 
 
 @jinja2.pass_context
 def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, count: int) -> str:
-    return _of(context).ngettext(singular, plural, count)
-
-
-def _of(context: jinja2.runtime.Context) -> Translator:
-    tr = context.get("tr")
-    return tr if isinstance(tr, Translator) else ENGLISH
+    return of_context(context).ngettext(singular, plural, count)
 
 
 def install(env: jinja2.Environment) -> None:

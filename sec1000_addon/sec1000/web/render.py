@@ -18,7 +18,7 @@ from sec1000.options import Options
 from sec1000.protocol import Feedback, describe_feedback
 from sec1000.state import CommandRecord, OperationName, StateModel
 from sec1000.web.chart import Chart, build_chart, nice_step
-from sec1000.web.i18n import ENGLISH, N_, Translator, install
+from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
 from sec1000.web.prices_chart import PriceChart, build_price_chart
 from sec1000.web.words import (
     CHOICES,
@@ -40,7 +40,6 @@ TOGGLE_COMMANDS = (
     CommandName.EXPORT_DISABLE,
     CommandName.EXPORT_TOGGLE,
 )
-MODE_HINTS = MODES
 FEEDBACK_BITS = tuple(bit for bit in Feedback if bit)  # every bit but WAITING, low to high
 
 
@@ -62,11 +61,6 @@ class Status:
 def clock(at: float | None) -> str:
     """A wall time as HH:MM:SS (local), or a dash."""
     return "—" if at is None else dt.datetime.fromtimestamp(at).strftime("%H:%M:%S")
-
-
-def kw(value: float | None, digits: int = 2) -> str:
-    """A power in kW, or a dash."""
-    return "—" if value is None else f"{value:.{digits}f}"
 
 
 # How long ago, as the page shows it; panel.js keeps these words up to date between updates.
@@ -456,32 +450,27 @@ class View:
 
 @jinja2.pass_context
 def _kw(context: jinja2.runtime.Context, value: float | None, digits: int = 2) -> str:
-    return _tr(context).number(value, digits)
+    return of_context(context).number(value, digits)
 
 
 @jinja2.pass_context
 def _num(context: jinja2.runtime.Context, value: float) -> str:
-    return _tr(context).short(value)
+    return of_context(context).short(value)
 
 
 @jinja2.pass_context
 def _result(context: jinja2.runtime.Context, feedback: int) -> str:
-    return result_words(feedback, _tr(context))
+    return result_words(feedback, of_context(context))
 
 
 @jinja2.pass_context
 def _labelled(context: jinja2.runtime.Context, message: str) -> str:
-    return labelled(message, _tr(context))
+    return labelled(message, of_context(context))
 
 
 @jinja2.pass_context
 def _choice(context: jinja2.runtime.Context, choice: str, key: str) -> str:
-    return choice_label(key, choice, _tr(context))
-
-
-def _tr(context: jinja2.runtime.Context) -> Translator:
-    tr = context.get("tr")
-    return tr if isinstance(tr, Translator) else ENGLISH
+    return choice_label(key, choice, of_context(context))
 
 
 def environment() -> jinja2.Environment:
@@ -503,7 +492,7 @@ def environment() -> jinja2.Environment:
     env.filters["choice"] = _choice  # a menu choice's label: {{ choice|choice(key) }}
     env.globals["BUTTONS"] = [op.value for op in BUTTONS]
     env.globals["DASHBOARD"] = DASHBOARD
-    env.globals["MODE_HINTS"] = MODE_HINTS
+    env.globals["MODE_HINTS"] = MODES  # {mode: (its one name, a hint)}
     env.globals["ENERGY_SERIES"] = ENERGY_SERIES
     env.globals["OPTION_LABELS"] = OPTION_LABELS
     env.globals["CHOICES"] = CHOICES
