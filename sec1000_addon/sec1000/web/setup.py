@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from sec1000.options import SPECS_BY_KEY, Options, OptionsError, OptionSpec
 from sec1000.protocol import describe_feedback
+from sec1000.runtime import Runtime
 from sec1000.wanted import basis_of
 from sec1000.web.forms import read_form
 from sec1000.web.i18n import N_, Translator
@@ -344,7 +345,7 @@ def render_step(
     )
 
 
-def deactivate_warning(runtime: Any, tr: Translator) -> str | None:
+def deactivate_warning(runtime: Runtime, tr: Translator) -> str | None:
     """Why choosing mode "Off" now exports at a price the policy keeps export off for, or None.
 
     Mode Off lifts every limit, so the price policy's "export off" no longer holds.
