@@ -272,12 +272,22 @@ def _app_accepts(key: str, value: object) -> bool:
     return True
 
 
-def test_every_option_is_translated() -> None:
-    translations = yaml.safe_load((ADDON / "translations" / "en.yaml").read_text())["configuration"]
+@pytest.mark.parametrize("lang", ["en", "de", "sk"])
+def test_every_option_is_translated(lang: str) -> None:
+    path = ADDON / "translations" / f"{lang}.yaml"
+    translations = yaml.safe_load(path.read_text(encoding="utf-8"))["configuration"]
     assert set(translations) == set(config()["schema"]), "one translation per option, no stale ones"
     for key, text in translations.items():
         assert set(text) == {"name", "description"}, key
         assert text["name"].strip() and len(text["description"].strip()) > 20, key
+
+
+def test_the_shipped_translations_are_exactly_english_german_and_slovak() -> None:
+    assert sorted(p.name for p in (ADDON / "translations").iterdir()) == [
+        "de.yaml",
+        "en.yaml",
+        "sk.yaml",
+    ]
 
 
 def test_every_option_has_a_row_in_the_docs_options_table() -> None:

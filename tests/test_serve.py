@@ -83,6 +83,27 @@ async def test_the_panel_listens_on_loopback_outside_the_supervisor(tmp_path: Pa
         assert await asyncio.wait_for(process.wait(), 10) == 0
 
 
+async def test_the_demo_prints_its_address_once_and_says_it_runs_without_home_assistant(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    process = await start_serve("--demo", "--port", str(port), "--data-dir", str(tmp_path))
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        info = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert info.startswith("SEC1000 demo: runs without Home Assistant")  # info, no fault
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert line == f"SEC1000 demo: panel on http://127.0.0.1:{port}/\n"  # last
+        assert listening(port)  # printed once the panel answers
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    out = info + line + (await process.stdout.read()).decode()
+    err = (await process.stderr.read()).decode()
+    assert (out + err).count(f"http://127.0.0.1:{port}/") == 1
+    assert "no Home Assistant configured" not in err and "WARNING" not in err
+
+
 async def test_listening_on_the_network_without_home_assistant_is_refused(tmp_path: Path) -> None:
     process = await start_serve(
         "--demo", "--host", "0.0.0.0", "--port", str(free_port()), "--data-dir", str(tmp_path)

@@ -65,7 +65,7 @@ async def test_test_connection_names_a_bad_host_and_sends_nothing(
     response = await client.post("/test-connection", data={"host": host, "port": "1234"})
     text = await response.text()
     assert response.status == 200  # the form's answer, not a 400 the browser logs
-    assert "Not tested: host" in text
+    assert "Check the address: Controller address must be an IP address" in text
     assert host not in text
     assert simulator.requests() == []
 

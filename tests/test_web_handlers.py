@@ -186,7 +186,8 @@ async def test_an_invalid_limit_is_refused_in_words_and_nothing_is_sent(
     response = await client.post("/command", data={"command": "set_export_limit", "limit": "150"})
     body = await response.text()
     assert runtime.state.feedback[OperationName.SET_EXPORT_LIMIT] == Feedback.INVALID_INPUT
-    assert "Error 128" in body and "between 0 and 100 kW" in body
+    assert "Refused: not a valid value" in body and "between 0 and 100 kW" in body
+    assert 'data-invalid="true"' in body and "(feedback 128)" in body
     assert simulator.requests() == []
 
 
@@ -372,7 +373,7 @@ async def test_saving_a_new_mode_switches_the_controller(
     body = await post_step(
         client, "mode", export_limit_control_mode="dred", three_phase_sum="false"
     )
-    assert "Switching the controller to mode dred" in body
+    assert "Switching the controller to mode DRED" in body
     await eventually(lambda: simulator.device.mode is ControlMode.DRED, what="DRED on")
     await eventually(
         lambda: runtime.state.feedback[OperationName.SET_CONTROL_MODE] == Feedback.OK,
@@ -455,15 +456,19 @@ async def test_test_connection_reads_the_address_in_the_form_and_saves_nothing(
             "/test-connection", data={"host": "127.0.0.1", "port": str(simulator.port)}
         )
     ).text()
-    assert "Connected" in ok and "answered" in ok
+    assert f"The controller at 127.0.0.1:{simulator.port} answered." in ok
     failed = await (
         await client.post(
             "/test-connection", data={"host": "127.0.0.1", "port": str(unused_tcp_port)}
         )
     ).text()
-    assert "Failed" in failed and "socket error" in failed
+    # One short sentence; the socket's own words only behind the "details" toggle.
+    words = re.search(r'<p class="result-words">([^<]*)</p>', failed)
+    assert words and words.group(1) == f"No controller answered at 127.0.0.1:{unused_tcp_port}."
+    assert "<details" in failed and "socket error" in failed.split("<details", 1)[1]
+    assert "Failed" not in failed and "Not tested" not in failed
     bad = await (await client.post("/test-connection", data={"host": "", "port": "1"})).text()
-    assert "Not tested" in bad
+    assert "Check the address: Controller address must not be empty." in bad
     assert runtime.options == before
     assert runtime.link.settings.port == simulator.port
 
@@ -625,3 +630,78 @@ async def test_fixing_one_step_of_broken_stored_options_keeps_the_others(
     assert saved["max_export_limit"] == 3.0 and saved["total_capacity"] == 4.0
     assert saved["min_export_limit"] == 0.5 and saved["three_phase_sum"] is False
     assert saved["scan_interval"] == 30 and runtime.options_error is None
+
+
+# -- words, languages and the price policy's pause (issue 20)
+
+
+async def test_the_page_and_its_live_updates_follow_the_browsers_language(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    german = {"Accept-Language": "de-AT,de;q=0.9,en;q=0.5"}
+    page = await (await client.get("/", headers=german)).text()
+    assert '<html lang="de">' in page and ">Bedienung<" in page and ">Controls<" not in page
+    updates = await (await client.get("/live?page=dashboard&since=0", headers=german)).text()
+    assert "Controller:" in updates or "Controller" in updates
+    assert "Einspeisung" in updates and "Export ON" not in updates
+    english = await (await client.get("/", headers={"Accept-Language": "fr"})).text()
+    assert '<html lang="en">' in english and ">Controls<" in english
+
+
+async def test_home_assistants_language_is_taken_when_the_browser_asks_for_none_shipped(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    status = {"connected": True, "status": "connected", "language": "sk"}
+    client = await panel(aiohttp_client, runtime, ha_status=lambda: status)
+    page = await (await client.get("/setup", headers={"Accept-Language": "fr-FR"})).text()
+    assert '<html lang="sk">' in page and "Uložiť limity" in page
+
+
+async def test_resume_ends_the_manual_override_of_the_price_policy(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    runtime.policy.memory.override_until = 4_000_000_000.0
+    runtime.policy.memory.export_on = False
+    response = await client.post("/policy/resume")
+    assert response.status == 200
+    assert runtime.policy.memory.override_until is None
+    assert runtime.policy.memory.export_on is None  # learnt anew from the controller
+    body = await response.text()
+    assert 'id="export-toggle"' in body and 'id="prices"' in body
+
+
+async def test_setup_warns_about_mode_off_only_while_the_price_is_below_export_off(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    await runtime.apply_options(
+        Options.from_mapping(
+            {
+                "price_policy": True,
+                "price_entity": "sensor.price",
+                "export_off_below": 0.05,
+                "export_on_above": 0.05,
+            },
+            base=runtime.options,
+        )
+    )
+    client = await panel(aiohttp_client, runtime)
+    runtime.policy.price_changed("0.01", {"unit_of_measurement": "EUR/kWh"})
+    low = await (await client.get("/setup")).text()
+    assert 'id="w-deactivate"' in low and "(0.01) is below" in low and "(0.05)" in low
+    runtime.policy.price_changed("0.30", {})
+    assert 'id="w-deactivate"' not in await (await client.get("/setup")).text()
+
+
+async def test_an_empty_or_wordy_limit_is_refused_in_words_never_got_empty_quotes(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    for typed in ("", "abc", "3.5.1"):
+        body = await (
+            await client.post("/command", data={"command": "set_export_limit", "limit": typed})
+        ).text()
+        assert "Refused: not a valid value" in body, typed
+        assert "got ''" not in body and "(feedback 128)" in body
+    assert simulator.requests() == []

@@ -65,7 +65,7 @@ async def test_the_export_card_shows_wanted_and_controller(
     client = await panel(aiohttp_client, runtime)
     body = await (await client.get("/")).text()
     assert 'data-key="guard">in sync' in body
-    assert "wanted 3.00 kW, value · controller 3.00 kW, value" in body
+    assert "wanted 3.00 kW, By value · controller 3.00 kW, By value" in body
 
 
 async def test_the_energy_card_and_its_csv(

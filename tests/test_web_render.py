@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from pathlib import Path
@@ -12,7 +13,17 @@ from sec1000.protocol import Feedback
 from sec1000.state import CommandRecord, HistoryPoint, OperationName, StateEvent, StateModel, Topic
 from sec1000.web import live
 from sec1000.web.chart import MAX_POINTS, build_chart, nice_step
-from sec1000.web.render import flow, status, toggle
+from sec1000.web.i18n import translator
+from sec1000.web.render import (
+    ENERGY_CHART_HEIGHT,
+    age,
+    applied,
+    energy_week,
+    flow,
+    status,
+    toggle,
+)
+from sec1000.web.words import labelled
 
 WEB = Path(__file__).resolve().parents[1] / "sec1000_addon" / "sec1000" / "web"
 NOW = 1_800_000_000.0
@@ -53,18 +64,22 @@ def test_a_running_operation_is_waiting_then_ok_with_who_and_when() -> None:
     ("feedback", "kind", "word", "words"),
     [
         (129, "ok", "OK, corrected", ""),
-        (8, "error", "Error 8", "timeout: the device did not answer in time"),
-        (32, "error", "Error 32", "checksum error"),
-        (64 | 8, "error", "Error 72", "timeout"),
-        (128, "error", "Error 128", "invalid input"),
+        (8, "error", "No answer from the controller", "timeout: the device did not answer in time"),
+        (32, "error", "The answer was garbled", "checksum error"),
+        (64 | 8, "error", "The controller cannot be reached", "timeout"),
+        (128, "error", "Refused: not a valid value", "invalid input"),
+        (2, "error", "Not carried out", "general error"),
     ],
 )
 def test_feedback_is_decoded_in_words(feedback: int, kind: str, word: str, words: str) -> None:
+    """The headline is words; the bit and its number stay in the detail line."""
     state = StateModel()
     state.set_feedback(OperationName.GET_EXPORT_LIMIT, feedback, "what the device said")
     shown = status(state, OperationName.GET_EXPORT_LIMIT)
     assert (shown.kind, shown.word) == (kind, word)
     assert words in shown.detail and "what the device said" in shown.detail
+    if kind == "error":
+        assert f"(feedback {feedback})" in shown.detail and "Error" not in shown.word
 
 
 def test_the_toggle_follows_the_export_state_and_offers_the_opposite() -> None:
@@ -197,3 +212,97 @@ def test_no_template_or_script_names_a_root_url_or_another_host() -> None:
         urls += re.findall(r'new URL\("([^"]*)"', text)
         bad = [u for u in urls if u.startswith(("/", "http:", "https:", "//"))]
         assert bad == [], (path.name, bad)
+
+
+# -- words, ages, groups and axes (issue 20)
+
+
+def test_commands_close_together_share_one_mark_whose_title_lists_each() -> None:
+    commands = [
+        CommandRecord(NOW - 50 * 60, "panel (Anna)", "set_export_limit", 1, "ok"),
+        CommandRecord(NOW - 5 * 60, "panel (Anna)", "set_export_limit", 1, "ok"),
+        CommandRecord(NOW - 5 * 60 + 20, "automation", "export_disable", 8, "timeout"),
+        CommandRecord(NOW - 5 * 60 + 40, "panel (Anna)", "get_export_limit", 1, "ok"),
+    ]
+    chart = build_chart(history(3600, 5.0), commands, NOW, 5)
+    assert [(m.count, m.ok) for m in chart.markers] == [(1, True), (3, False)]
+    lines = chart.markers[1].title.split("\n")
+    assert len(lines) == 3 and "export_disable from automation" in lines[1]
+    assert "No answer from the controller" in lines[1]
+
+
+def test_the_energy_chart_has_a_round_kwh_axis_in_the_pages_language() -> None:
+    week = [
+        {"date": "2026-11-30", "pv": 7.3, "grid_export": 2.0, "grid_import": 1.25},
+        {"date": "2026-12-01", "pv": 0.0, "grid_export": 0.0, "grid_import": 0.5},
+    ]
+    chart = energy_week(week, translator("de"))
+    labels = [label for _, label in chart.ticks]
+    assert labels[0] == "0" and float(labels[-1].replace(",", ".")) >= 7.3
+    assert len(labels) >= 3 and all(
+        b[0] < a[0] for a, b in zip(chart.ticks, chart.ticks[1:], strict=False)
+    )
+    assert [day.label for day in chart.days] == ["Mo 30", "Di 01"]
+    tallest = max(bar.height for day in chart.days for bar in day.bars)
+    assert tallest <= ENERGY_CHART_HEIGHT
+    empty = energy_week([{"date": "2026-12-01"}])  # a day of zeros still has an axis
+    assert len(empty.ticks) >= 2 and empty.ticks[0][1] == "0"
+
+
+def test_a_result_shows_its_age_and_is_stale_once_a_good_read_came_after_it() -> None:
+    state = StateModel()
+    state.set_feedback(OperationName.GET_EXPORT_LIMIT, 8, "no answer in 10 s")
+    state.command_done(CommandRecord(NOW - 150, "panel", "get_export_limit", 8, "no answer"))
+    shown = status(state, OperationName.GET_EXPORT_LIMIT, now=NOW)
+    assert (shown.age, shown.stale) == ("2 min ago", False)
+    state.telemetry_at = NOW - 10  # a good read after the failure
+    assert status(state, OperationName.GET_EXPORT_LIMIT, now=NOW).stale
+    assert age(NOW - 7200, NOW) in (
+        "2 h ago",
+        dt.datetime.fromtimestamp(NOW - 7200).strftime("%Y-%m-%d %H:%M"),
+    )
+    assert age(NOW - 3 * 86400, NOW) == dt.datetime.fromtimestamp(NOW - 3 * 86400).strftime(
+        "%Y-%m-%d %H:%M"
+    )
+    assert age(NOW - 5, NOW, translator("sk")) == "pred 5 s"
+
+
+def test_option_keys_become_labels_and_an_empty_field_is_said_so() -> None:
+    en = translator("en")
+    message = "must be at least export_off_below (0.05): export comes back on at or above it"
+    assert labelled(message, en).startswith("must be at least Export off below (0.05)")
+    assert labelled("must be a number such as 2.5 (plain digits), got ''", en).endswith(
+        "(plain digits); the field is empty"
+    )
+    assert labelled("a host name of letters", en) == "a host name of letters"  # plain words stay
+    assert labelled("must be at least export_off_below (0,05)", translator("de")).startswith(
+        "must be at least Einspeisung aus unter"
+    )
+
+
+def test_a_setup_write_is_waiting_then_done_or_failed() -> None:
+    state = StateModel()
+    assert applied(state, None) is None  # no save started a write
+    waiting = applied(state, NOW - 1, now=NOW)
+    assert waiting is not None and waiting.kind == "waiting"
+    state.command_done(CommandRecord(NOW - 5, "panel (Anna)", "set_export_limit", 1, "earlier"))
+    assert applied(state, NOW - 1, now=NOW).kind == "waiting"  # older than the save
+    state.command_done(CommandRecord(NOW, "panel (Anna)", "set_control_mode", 8, "no answer"))
+    failed = applied(state, NOW - 1, now=NOW)
+    assert failed is not None and failed.kind == "error"
+    assert (
+        failed.word == "Failed: No answer from the controller" and "(feedback 8)" in failed.detail
+    )
+    state.command_done(CommandRecord(NOW + 1, "panel (Anna)", "set_control_mode", 1, "ok"))
+    assert applied(state, NOW + 0.5, now=NOW + 1).word == "Done"
+
+
+def test_the_toggle_says_until_when_the_price_policy_is_paused() -> None:
+    state = StateModel()
+    state.settings_read(export_limit_kw=8.0)
+    options = Options(min_export_limit=0.0, max_export_limit=8.0)
+    assert toggle(state, options).paused_until is None
+    state.policy_decided(
+        {"state": "override", "attributes": {"override_until": "2026-12-02T14:15:00+01:00"}}
+    )
+    assert toggle(state, options).paused_until == "14:15"

@@ -191,6 +191,12 @@ class PricePolicy:
         _LOGGER.info("price policy: %s by %s overrides it until %s", command, source, until)
         self._wake.set()
 
+    def resume(self) -> None:
+        """End a manual override now: the policy learns the export anew and decides at once."""
+        self.memory.override_until = None
+        self.memory.export_on = None
+        self._wake.set()
+
     def wake(self) -> None:
         """Decide again now (options changed, a poll ended: a failed write is tried again)."""
         self._wake.set()

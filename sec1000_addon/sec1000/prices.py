@@ -76,6 +76,7 @@ class PriceReading:
     slots: tuple[PriceSlot, ...]
     source: str
     state: float | None = None
+    unit: str = ""  # the sensor's unit_of_measurement, e.g. "EUR/kWh" (shown on charts)
 
     def slot_at(self, when: datetime) -> PriceSlot | None:
         """The slot with start <= when < end; None in a hole or for a naive `when`."""
@@ -111,12 +112,15 @@ def read_price(
     zone = tz if isinstance(tz, tzinfo) else UTC
     moment = _instant(now, zone)
     own = parse_price(state)
-    found = _forecast(attributes if isinstance(attributes, Mapping) else {}, moment, zone)
+    given = attributes if isinstance(attributes, Mapping) else {}
+    unit = given.get("unit_of_measurement")
+    unit = unit.strip()[:20] if isinstance(unit, str) else ""
+    found = _forecast(given, moment, zone)
     if found is None:
-        return PriceReading(own, (), "state", own)
+        return PriceReading(own, (), "state", own, unit)
     slots, source = found
     own = None if source in STATE_NOT_PRICE else own
-    return _current(PriceReading(None, slots, source, own), moment)
+    return _current(PriceReading(None, slots, source, own, unit), moment)
 
 
 def read_service(
@@ -181,7 +185,7 @@ def keep_forecast(old: PriceReading | None, new: PriceReading, now: datetime) ->
     if not kept:
         return new
     state = None if old.source in STATE_NOT_PRICE else new.state
-    return _current(PriceReading(None, kept, old.source, state), moment)
+    return _current(PriceReading(None, kept, old.source, state, new.unit or old.unit), moment)
 
 
 def parse_price(raw: object) -> float | None:

@@ -66,6 +66,10 @@ def listen_host(requested: str | None, supervised: bool) -> str:
     return "0.0.0.0" if supervised else "127.0.0.1"
 
 
+# The demo prints its address after the start-up log lines (the first read takes this long).
+DEMO_SETTLE = 1.0
+
+
 async def start_demo(
     args: argparse.Namespace, data_dir: Path
 ) -> tuple[SimulatorServer, Path, Path]:
@@ -161,6 +165,7 @@ async def serve(args: argparse.Namespace) -> int:
         process.home_assistant.start()
         if process.simulator is not None:
             process.tasks.spawn(feed_demo_prices(process.runtime), name="sec1000-demo-prices")
+            await announce_demo(process, args.port)
         await stop.wait()
         _LOGGER.info("stopping")
         await shut_down(process, runner)
@@ -188,9 +193,7 @@ async def build(
         save = supervisor.save
     runtime = Runtime(options, data_dir, options_error=error, save_options=save, stored=stored)
     endpoint = endpoint_from_env(os.environ)
-    if endpoint is None and simulator is not None:
-        _LOGGER.info("demo: running on the built-in simulator, without Home Assistant")
-    elif endpoint is None:
+    if endpoint is None and simulator is None:
         _LOGGER.warning(
             "no Home Assistant configured (SUPERVISOR_TOKEN, or HA_URL and HA_TOKEN): panel "
             "only, and the MQTT device when a broker is set"
@@ -216,15 +219,26 @@ async def listen(process: Process, port: int) -> web.AppRunner | None:
         _LOGGER.error("the panel cannot listen on %s:%d: %s", process.host, port, err)
         await runner.cleanup()
         return None
-    shown = "127.0.0.1" if process.host == "0.0.0.0" else process.host
-    _LOGGER.warning("panel on http://%s:%d/", shown, port)
-    if process.simulator is not None:
-        print(
-            f"SEC1000 demo: panel on http://{shown}:{port}/ "
-            f"(simulated controller on port {process.simulator.port})",
-            flush=True,
-        )
+    if process.simulator is None:
+        _LOGGER.warning("panel on http://%s:%d/", shown_host(process.host), port)
     return runner
+
+
+def shown_host(host: str) -> str:
+    """The address a browser uses for `host` (the wildcard shown as loopback)."""
+    return "127.0.0.1" if host == "0.0.0.0" else host
+
+
+async def announce_demo(process: Process, port: int) -> None:
+    """The demo's address, once and last: after the start-up lines."""
+    assert process.simulator is not None
+    await asyncio.sleep(DEMO_SETTLE)
+    print(
+        "SEC1000 demo: runs without Home Assistant, on a simulated controller "
+        f"(port {process.simulator.port}) and a simulated price\n"
+        f"SEC1000 demo: panel on http://{shown_host(process.host)}:{port}/",
+        flush=True,
+    )
 
 
 async def wait_for_restore(runtime: Runtime) -> None:

@@ -185,12 +185,17 @@ async def open_page(browser: Browser, panel: Panel) -> AsyncIterator[Callable[..
     watches: list[Watch] = []
 
     async def open_(
-        path: str = "", *, viewport: dict[str, int] | None = None, scheme: str = "light"
+        path: str = "",
+        *,
+        viewport: dict[str, int] | None = None,
+        scheme: str = "light",
+        locale: str = "en-US",
     ) -> tuple[Page, Watch]:
         context = await browser.new_context(
             viewport=viewport or DESKTOP,  # type: ignore[arg-type]
             color_scheme=scheme,  # type: ignore[arg-type]
             reduced_motion="no-preference",
+            locale=locale,  # also the Accept-Language header
         )
         contexts.append(context)
         page = await context.new_page()

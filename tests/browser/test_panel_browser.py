@@ -156,9 +156,9 @@ async def test_buttons_are_labelled_and_work_from_the_keyboard(
     ):
         await expect(page.get_by_role("button", name=name, exact=True)).to_be_visible()
     await expect(page.get_by_role("switch")).to_be_visible()
-    await expect(page.get_by_role("spinbutton", name="Export limit")).to_be_visible()
+    await expect(page.get_by_role("textbox", name="Export limit")).to_be_visible()
     # Tab from the limit input to its button, and press Enter.
-    await page.get_by_role("spinbutton", name="Export limit").focus()
+    await page.get_by_role("textbox", name="Export limit").focus()
     await page.keyboard.press("Tab")
     focused = await page.evaluate("document.activeElement.id")
     assert focused == "btn-set_export_limit"
@@ -178,17 +178,18 @@ async def test_buttons_are_labelled_and_work_from_the_keyboard(
 
 
 @pytest.mark.parametrize(
-    ("fault", "code", "words"),
+    ("fault", "headline", "bit", "words"),
     [
-        ("bad_checksum", "Error 32", "checksum error"),
-        ("wrong_echo", "Error 16", "unexpected packet"),
-        ("reset", "Error 64", "socket error"),
-        ("silence", "Error 8", "timeout"),
+        ("bad_checksum", "The answer was garbled", 32, "checksum error"),
+        ("wrong_echo", "The controller answered something unexpected", 16, "unexpected packet"),
+        ("reset", "The controller cannot be reached", 64, "socket error"),
+        ("silence", "No answer from the controller", 8, "timeout"),
     ],
 )
 async def test_simulator_faults_show_the_error_in_words(
-    open_page: Any, panel: Panel, fault: str, code: str, words: str
+    open_page: Any, panel: Panel, fault: str, headline: str, bit: int, words: str
 ) -> None:
+    """The headline is words; the bit stays in the detail line."""
     diagnostics, _ = await open_page("diagnostics")
     await diagnostics.get_by_role("button", name=fault.replace("_", " "), exact=True).click()
     await expect(
@@ -204,13 +205,13 @@ async def test_simulator_faults_show_the_error_in_words(
     await page.get_by_role("button", name="Get export limit", exact=True).click()
     await wait_waiting_then(page, "status-get_export_limit", seen, "error")
     status = page.locator("#status-get_export_limit")
-    await expect(status).to_contain_text(code)
-    await expect(status).to_contain_text(words)
+    await expect(status.locator(".word")).to_have_text(headline)
+    await expect(status.locator(".detail")).to_contain_text(f"{words}")
+    await expect(status.locator(".detail")).to_contain_text(f"(feedback {bit})")
     # The failed exchange shows in the diagnostics' counters and the command log.
-    await expect(diagnostics.locator("#command-log tbody tr").first).to_contain_text(
-        code.replace("Error", "error")
-    )
-    bit = code.split()[1]
+    row = diagnostics.locator("#command-log tbody tr").first
+    await expect(row).to_contain_text(headline)
+    await expect(row).to_contain_text(f"(feedback {bit})")
     await expect(diagnostics.locator(f'#link-health [data-key="count-{bit}"]')).not_to_have_text(
         "0"
     )
@@ -269,6 +270,7 @@ async def test_an_invalid_form_is_refused_and_a_valid_one_saved_and_applied(
         "aria-invalid", "true"
     )
     await expect(page.get_by_label("Minimum export limit")).to_have_value("6")  # nothing lost
+    await expect(page.get_by_label("Minimum export limit")).to_be_focused()  # the first bad field
     assert panel.options_file.read_text() == stored
     assert panel.runtime.options == before
     await shot(page, "setup-invalid")
@@ -276,7 +278,14 @@ async def test_an_invalid_form_is_refused_and_a_valid_one_saved_and_applied(
     connection = page.locator("#form-connection")
     await connection.get_by_label("Refresh interval").fill("soon")
     await connection.get_by_role("button", name="Save connection").click()
-    await expect(page.locator("#e-scan_interval")).to_contain_text("must be a number")
+    await expect(page.locator("#e-scan_interval")).to_contain_text(
+        "Refresh interval must be a number"
+    )
+    await expect(page.get_by_label("Refresh interval")).to_be_focused()
+    await connection.get_by_label("Refresh interval").fill("")
+    await connection.get_by_role("button", name="Save connection").click()
+    await expect(page.locator("#e-scan_interval")).to_contain_text("the field is empty")
+    await expect(page.locator("#e-scan_interval")).not_to_contain_text("got ''")
     assert panel.options_file.read_text() == stored
 
     form = page.locator("#form-limits")
@@ -284,6 +293,9 @@ async def test_an_invalid_form_is_refused_and_a_valid_one_saved_and_applied(
     await form.get_by_label("Maximum export limit").fill("6,5")
     await form.get_by_role("button", name="Save limits").click()
     await expect(page.locator("#notice-limits")).to_contain_text("Saved and applied")
+    # Like the Mode step, the write to the controller ends in done (or failed), live.
+    await wait_kind(page, "apply-limits", "ok")
+    await expect(page.locator("#apply-limits .word")).to_have_text("Done")
     assert json.loads(panel.options_file.read_text())["max_export_limit"] == 6.5
     assert panel.runtime.options.max_export_limit == 6.5
     # Applied at once: "export on" now writes 6.5 kW.
@@ -292,7 +304,9 @@ async def test_an_invalid_form_is_refused_and_a_valid_one_saved_and_applied(
 
     # Test connection reads once from the form's address, saving nothing.
     await page.locator("#form-connection").get_by_role("button", name="Test connection").click()
-    await expect(page.locator("#test-result")).to_contain_text("Connected")
+    await expect(page.locator("#test-result .result-words")).to_have_text(
+        f"The controller at 127.0.0.1:{panel.simulator.port} answered."
+    )
     await shot(page, "setup-saved")
 
 

@@ -127,7 +127,7 @@ async def test_prices_card_shows_prices_plan_limit_and_decisions(
 
     # The limit line ends at the bottom: 0 kW, the policy's write, read back.
     await expect(card.locator("svg path.limit")).to_have_count(1)
-    assert await limit_level(page) == pytest.approx(148.0)
+    assert await limit_level(page) == pytest.approx(168.0)
 
     rows = card.locator("table.decisions tbody tr")
     await expect(rows.first).to_contain_text("export off")
@@ -142,7 +142,7 @@ async def test_prices_card_shows_prices_plan_limit_and_decisions(
     await expect(card.locator("[data-key=policy_state]")).to_have_text("export on")
     await expect(card).to_contain_text("next: export off at")
     await page.wait_for_function(
-        "() => /V8\\.0H[0-9.]+$/.test(document.querySelector('#prices path.limit').getAttribute('d'))"
+        "() => /V30\\.0H[0-9.]+$/.test(document.querySelector('#prices path.limit').getAttribute('d'))"
     )
     await expect(rows.first).to_contain_text(f"price {POSITIVE:g} is at or above 0: export on")
     assert await rows.count() >= 2

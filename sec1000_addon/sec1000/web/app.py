@@ -13,7 +13,16 @@ from aiohttp import web
 
 from sec1000.runtime import Runtime
 from sec1000.web import history, homeassistant, live, setup, views
-from sec1000.web.keys import HA_STATUS, RUNTIME, SAVE_LOCK, SUPERVISED, TASKS, TEMPLATES, HaStatus
+from sec1000.web.keys import (
+    APPLIES,
+    HA_STATUS,
+    RUNTIME,
+    SAVE_LOCK,
+    SUPERVISED,
+    TASKS,
+    TEMPLATES,
+    HaStatus,
+)
 from sec1000.web.render import environment
 
 STATIC = Path(__file__).parent / "static"
@@ -103,6 +112,7 @@ def create_app(
     templates.globals["static_version"] = static_version()
     app[TEMPLATES] = templates
     app[TASKS] = set()
+    app[APPLIES] = {}
     app[SAVE_LOCK] = runtime.options_lock  # one lock for every change of the options
     app[live.HUB] = live.LiveHub(app)
     app.cleanup_ctx.append(_lifecycle)
@@ -116,6 +126,7 @@ def create_app(
     router.add_get("/diagnostics", views.diagnostics, name="diagnostics")
     # actions (HTMX posts; each answers with the fragments it changed)
     router.add_post("/command", views.command, name="command")
+    router.add_post("/policy/resume", views.resume_policy, name="policy-resume")
     router.add_post("/setup", setup.setup_save, name="setup-save")
     router.add_post("/test-connection", setup.test_connection, name="test-connection")
     router.add_post("/homeassistant/scripts", homeassistant.install_scripts, name="scripts")

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from sec1000.protocol import Feedback, describe_feedback
 from sec1000.state import HISTORY_SECONDS, CommandRecord, HistoryPoint
+from sec1000.web.i18n import ENGLISH, N_, Translator
+from sec1000.web.words import headline
 
 # The SVG is drawn in a fixed box and stretched to the card (preserveAspectRatio="none",
 # non-scaling strokes); axis labels and markers are HTML placed in percent, so they stay legible.
@@ -22,6 +24,7 @@ SERIES = (
     ("load", "Home", "s-load"),
 )
 HIDDEN_SOURCES = ("poll",)
+GROUP_PERCENT = 2.5  # commands closer than this share one mark (90 s of an hour)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +37,13 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """A command applied at a time."""
+    """Commands applied close together, drawn as one mark: where, whether all went well, what."""
 
     percent: float
     x: float
     ok: bool
     title: str
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,7 @@ def build_chart(
     commands: Iterable[CommandRecord],
     now: float,
     scan_interval: float,
+    tr: Translator = ENGLISH,
 ) -> Chart:
     """Lay out the last hour; a pause longer than three refresh intervals breaks the lines."""
     points = [p for p in history if now - HISTORY_SECONDS <= p.at <= now]
@@ -161,6 +166,7 @@ def build_chart(
     for i in range(count + 1):
         value = low + i * step
         text = f"{value:g}" if step >= 1 else f"{value:.1f}" if step >= 0.1 else f"{value:.2f}"
+        text = text.replace(".", tr.decimal)
         y_ticks.append(Tick(round(100 - (value - low) / (high - low) * 100, 2), text))
 
     minutes = round(window / 60)
@@ -171,20 +177,12 @@ def build_chart(
         for at in range(int(first), int(now) + 1, tick_minutes * 60)
     ]
 
-    markers = []
-    for record in commands:
-        if record.at < start or record.at > now or record.source in HIDDEN_SOURCES:
-            continue
-        ok = bool(record.feedback & Feedback.OK)
-        result = "OK" if ok else f"error {record.feedback}: {describe_feedback(record.feedback)}"
-        markers.append(
-            Marker(
-                round((record.at - start) / window * 100, 2),
-                x(record.at),
-                ok,
-                f"{_clock(record.at)} {record.command} from {record.source}: {result}",
-            )
-        )
+    markers = group_markers(
+        [r for r in commands if start <= r.at <= now and r.source not in HIDDEN_SOURCES],
+        start,
+        window,
+        tr,
+    )
 
     return Chart(
         paths=paths,
@@ -196,3 +194,46 @@ def build_chart(
         minutes=minutes,
         points=len(points),
     )
+
+
+def group_markers(
+    records: Sequence[CommandRecord], start: float, window: float, tr: Translator = ENGLISH
+) -> tuple[Marker, ...]:
+    """One mark per run of commands closer than GROUP_PERCENT; its title lists each of them."""
+    groups: list[list[CommandRecord]] = []
+    for record in sorted(records, key=lambda r: r.at):
+        percent = (record.at - start) / window * 100
+        if groups and percent - (groups[-1][0].at - start) / window * 100 < GROUP_PERCENT:
+            groups[-1].append(record)
+        else:
+            groups.append([record])
+    markers = []
+    for group in groups:
+        at = group[0].at
+        lines = []
+        for record in group:
+            ok = bool(record.feedback & Feedback.OK)
+            result = (
+                tr.gettext(N_("OK"))
+                if ok
+                else f"{headline(record.feedback, tr)} ({describe_feedback(record.feedback)})"
+            )
+            words = tr.gettext(N_("{at} {command} from {source}: {result}"))
+            lines.append(
+                words.format(
+                    at=_clock(record.at),
+                    command=record.command,
+                    source=record.source,
+                    result=result,
+                )
+            )
+        markers.append(
+            Marker(
+                round((at - start) / window * 100, 2),
+                round((at - start) / window * WIDTH, 1),
+                all(r.feedback & Feedback.OK for r in group),
+                "\n".join(lines),
+                len(group),
+            )
+        )
+    return tuple(markers)

@@ -8,15 +8,16 @@ from typing import Any
 from aiohttp import web
 
 from sec1000.limiter.audit import KINDS, kind_of
+from sec1000.web.i18n import N_
 from sec1000.web.keys import RUNTIME
 from sec1000.web.views import attachment, render_page
 
 SHOWN = 500  # entries on the page; the download has every kept one
 FILTERS = {
-    "all": "Everything",
-    "write": "Writes",
-    "drift": "Drifts",
-    "failure": "Failures",
+    "all": N_("Everything"),
+    "write": N_("Writes"),
+    "drift": N_("Drifts"),
+    "failure": N_("Failures"),
 }
 
 

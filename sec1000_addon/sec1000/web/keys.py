@@ -55,3 +55,7 @@ TEMPLATES = web.AppKey("templates", jinja2.Environment)
 # Commands started by the panel run as tasks; kept here so they are not garbage-collected.
 TASKS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("tasks")
 SAVE_LOCK = web.AppKey("save_lock", asyncio.Lock)
+# The setup steps whose save can write to the controller, each with a live result line.
+APPLY_STEPS = ("limits", "mode")
+# When each of those steps last started writing to the controller ({step id: time}).
+APPLIES: web.AppKey[dict[str, float]] = web.AppKey("applies")

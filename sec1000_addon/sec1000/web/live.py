@@ -19,8 +19,9 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from sec1000.state import StateEvent, Topic
-from sec1000.web.keys import DEMO, HA_STATUS, RUNTIME, TEMPLATES
-from sec1000.web.render import BUTTONS, TOGGLE_COMMANDS, View
+from sec1000.web.i18n import ENGLISH, Translator, choose, translator
+from sec1000.web.keys import APPLIES, APPLY_STEPS, DEMO, HA_STATUS, RUNTIME, TEMPLATES
+from sec1000.web.render import BUTTONS, TOGGLE_COMMANDS, WRITE_COMMANDS, View
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _fragments() -> dict[str, Fragment]:
         Fragment(
             "export-toggle",
             "_toggle.html",
-            frozenset({t.SETTINGS, t.FEEDBACK, t.COMMAND, t.OPTIONS}),
+            frozenset({t.SETTINGS, t.FEEDBACK, t.COMMAND, t.OPTIONS, t.POLICY}),
             frozenset({"dashboard"}),
             morph=True,
         ),
@@ -96,6 +97,17 @@ def _fragments() -> dict[str, Fragment]:
             frozenset({"setup"}),
             morph=True,
             context={"operation": "set_control_mode"},
+        ),
+        *(
+            Fragment(
+                f"apply-{step}",
+                "_apply.html",
+                frozenset({t.FEEDBACK, t.COMMAND}),
+                frozenset({"setup"}),
+                morph=True,
+                context={"step": step},
+            )
+            for step in APPLY_STEPS
         ),
         Fragment(
             "link-health",
@@ -127,13 +139,22 @@ OPERATION_FRAGMENTS: dict[str, set[str]] = {
 _PER_OPERATION = {fid for ids in OPERATION_FRAGMENTS.values() for fid in ids}
 
 
+_APPLY = {f"apply-{step}" for step in APPLY_STEPS}
+
+
 def affected(event: StateEvent) -> set[str]:
     """The fragment ids a state event changes."""
     ids = {f.id for f in FRAGMENTS.values() if event.topic in f.topics}
     if event.topic in (Topic.FEEDBACK, Topic.COMMAND):
         name = str(event.data.get("operation") or event.data.get("command") or "")
-        ids = (ids - _PER_OPERATION) | OPERATION_FRAGMENTS.get(name, set())
+        ids = (ids - _PER_OPERATION - _APPLY) | OPERATION_FRAGMENTS.get(name, set())
     return ids
+
+
+def writes(event: StateEvent) -> bool:
+    """True for the feedback or result of a write (a setup step's result may follow it)."""
+    name = str(event.data.get("operation") or event.data.get("command") or "")
+    return event.topic in (Topic.FEEDBACK, Topic.COMMAND) and name in WRITE_COMMANDS
 
 
 def page_fragments(app: web.Application, page: str) -> list[str]:
@@ -144,11 +165,19 @@ def page_fragments(app: web.Application, page: str) -> list[str]:
     return ids
 
 
-def make_view(app: web.Application) -> View:
-    """One consistent view of the state for a render pass."""
+def request_translator(request: web.Request) -> Translator:
+    """The request's language: the browser's, else Home Assistant's, else English."""
+    ha_language = request.app[HA_STATUS]().get("language")
+    fallback = ha_language if isinstance(ha_language, str) else None
+    return translator(choose(request.headers.get("Accept-Language"), fallback))
+
+
+def make_view(app: web.Application, tr: Translator = ENGLISH) -> View:
+    """One consistent view of the state for a render pass, in one language."""
     runtime = app[RUNTIME]
     demo = app.get(DEMO)
     demo_status = demo.status() if demo is not None else {}
+    price = runtime.policy.price
     return View(
         state=runtime.state,
         options=runtime.options,
@@ -158,6 +187,9 @@ def make_view(app: web.Application) -> View:
         ha_status=app[HA_STATUS](),
         faults=demo_status.get("faults"),
         overloaded=bool(demo_status.get("overloaded", False)),
+        tr=tr,
+        price_unit=price.reading.unit if price is not None else None,
+        applies=app.get(APPLIES, {}),
     )
 
 
@@ -168,13 +200,13 @@ def render_fragment(app: web.Application, fid: str, view: View, *, oob: bool = F
     return (
         app[TEMPLATES]
         .get_template(fragment.template)
-        .render(v=view, fid=fid, oob=swap, **fragment.context)
+        .render(v=view, fid=fid, oob=swap, tr=view.tr, **fragment.context)
     )
 
 
-def render_update(app: web.Application, ids: Iterable[str]) -> str:
+def render_update(app: web.Application, ids: Iterable[str], tr: Translator = ENGLISH) -> str:
     """Several fragments as one out-of-band update."""
-    view = make_view(app)
+    view = make_view(app, tr)
     return "\n".join(render_fragment(app, fid, view, oob=True) for fid in ids)
 
 
@@ -234,7 +266,10 @@ class LiveHub:
 
     def on_event(self, event: StateEvent) -> None:
         """A state event (called synchronously by the state model)."""
-        self.mark(affected(event))
+        ids = affected(event)
+        if self.app[APPLIES] and writes(event):  # a setup save is writing
+            ids |= _APPLY
+        self.mark(ids)
 
     def mark(self, ids: Iterable[str]) -> None:
         """These fragments changed."""
@@ -305,8 +340,9 @@ async def poll(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     seq = hub.seq
     ids = hub.changed_since(since, page)
+    tr = request_translator(request)
     return web.Response(
-        text=render_update(request.app, ids) if ids else "",
+        text=render_update(request.app, ids, tr) if ids else "",
         content_type="text/html",
         headers={"X-Live-Seq": str(seq)},
     )
@@ -318,6 +354,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[HUB]
     if hub.closing:  # the browser falls back to polling, which still answers while stopping
         raise web.HTTPServiceUnavailable(text="the add-on is stopping")
+    tr = request_translator(request)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, compress=False)
     await ws.prepare(request)
     hub.sockets[ws] = request.transport
@@ -329,7 +366,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             ids = hub.changed_since(since, page)
             ids += [] if "link-status" in ids else ["link-status"]
             since = hub.seq
-            await ws.send_str(render_update(request.app, ids))
+            await ws.send_str(render_update(request.app, ids, tr))
             while not ws.closed:
                 waiter = asyncio.create_task(wake.wait())
                 done, _ = await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -341,7 +378,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 ids = hub.changed_since(since, page)
                 since = hub.seq
                 if ids:
-                    await ws.send_str(render_update(request.app, ids))
+                    await ws.send_str(render_update(request.app, ids, tr))
         except (ConnectionError, RuntimeError) as err:
             _LOGGER.debug("live socket closed: %s", err)
         finally:

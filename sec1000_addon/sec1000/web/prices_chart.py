@@ -5,13 +5,16 @@ from the local midnight of the zone the prices are read in."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sec1000.prices import zone_named
 
-WIDTH, HEIGHT, TOP, BOTTOM, LEFT = 720.0, 170.0, 8.0, 22.0, 44.0
+# The plot sits inside margins wide enough for the price labels on the left (five characters
+# at the phone's larger font), the limit's kW labels on the right, and the unit on top.
+WIDTH, HEIGHT, TOP, BOTTOM, LEFT, RIGHT = 720.0, 190.0, 30.0, 22.0, 72.0, 78.0
+PLOT_RIGHT = WIDTH - RIGHT
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,12 @@ class PriceChart:
     hours: tuple[tuple[float, str], ...]  # x, label
     price_labels: tuple[tuple[float, str], ...]  # y, label
     span_hours: int
+    limit_top: str = ""  # the limit axis' top label, e.g. "10 kW"
+
+    @property
+    def plot(self) -> tuple[float, float, float, float]:
+        """The plot area: left, top, right, bottom."""
+        return LEFT, TOP, PLOT_RIGHT, HEIGHT - BOTTOM
 
 
 def build_price_chart(
@@ -35,6 +44,7 @@ def build_price_chart(
     limit_log: Iterable[tuple[float, float]],
     now: float,
     limit_top_kw: float,
+    number: Callable[[float], str] = lambda value: f"{value:g}",
 ) -> PriceChart | None:
     """The chart for today (and tomorrow, when its prices are known); None without prices."""
     slots: Sequence[Sequence[float]] = policy.get("slots") or []
@@ -54,7 +64,7 @@ def build_price_chart(
         high = low + 1.0
 
     def x(at: float) -> float:
-        return LEFT + (min(max(at, day0), stop) - day0) / (stop - day0) * (WIDTH - LEFT)
+        return LEFT + (min(max(at, day0), stop) - day0) / (stop - day0) * (PLOT_RIGHT - LEFT)
 
     def y(price: float) -> float:
         return TOP + (high - price) / (high - low) * (HEIGHT - TOP - BOTTOM)
@@ -73,25 +83,21 @@ def build_price_chart(
         (x(a), x(b) - x(a)) for a, b in (policy.get("off_windows") or []) if b > day0 and a < stop
     )
     estimates = tuple((x(s[0]), x(s[1]) - x(s[0])) for s in shown if len(s) > 3 and s[3])
+    log = list(limit_log)
+    top_kw = max(limit_top_kw, *(kw for _, kw in log), 0.01)
     return PriceChart(
         " ".join(path),
         negative,
         windows,
         estimates,
-        _limit_path(list(limit_log), day0, now, x, limit_top_kw),
+        _limit_path(log, day0, now, x, top_kw),
         y(0.0),
         x(now) if day0 <= now <= stop else None,
         tuple((x(day0 + h * 3600), f"{h % 24:02d}") for h in range(0, span, 6)),
-        tuple((y(v), f"{v:g}") for v in sorted({round(low, 3), 0.0, round(high, 3)})),
+        tuple((y(v), number(v)) for v in sorted({round(low, 3), 0.0, round(high, 3)})),
         span,
+        f"{number(top_kw)} kW" if log else "",
     )
-
-
-def _midnight(now: float, zone_name: object) -> dt.datetime:
-    """The local midnight before `now` in the zone the prices are read in (else the system's)."""
-    zone = zone_named(zone_name)
-    local = dt.datetime.fromtimestamp(now, zone).astimezone(zone)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _limit_path(
@@ -100,7 +106,6 @@ def _limit_path(
     """The export limit as steps, from when it is known to now, on a 0 kW … `top_kw` scale."""
     if not log:
         return ""
-    top_kw = max(top_kw, *(kw for _, kw in log), 0.01)
     bottom, top = HEIGHT - BOTTOM, TOP
 
     def level(kw: float) -> float:
@@ -113,3 +118,10 @@ def _limit_path(
         if start < at <= now:
             path += f"H{x(at):.1f}V{level(kw):.1f}"
     return path + f"H{x(now):.1f}"
+
+
+def _midnight(now: float, zone_name: object) -> dt.datetime:
+    """The local midnight before `now` in the zone the prices are read in (else the system's)."""
+    zone = zone_named(zone_name)
+    local = dt.datetime.fromtimestamp(now, zone).astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -13,12 +14,21 @@ import jinja2
 
 from sec1000.commands import COMMANDS, CommandName
 from sec1000.device.health import LinkHealth
-from sec1000.operations import CommandResult
 from sec1000.options import Options
 from sec1000.protocol import Feedback, describe_feedback
 from sec1000.state import CommandRecord, OperationName, StateModel
-from sec1000.web.chart import Chart, build_chart
+from sec1000.web.chart import Chart, build_chart, nice_step
+from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
 from sec1000.web.prices_chart import PriceChart, build_price_chart
+from sec1000.web.words import (
+    CHOICES,
+    MODES,
+    OPTION_LABELS,
+    choice_label,
+    headline,
+    labelled,
+    mode_name,
+)
 
 # The dashboard's styled buttons, in registry order, each with its feedback sensor.
 DASHBOARD = tuple(spec for spec in COMMANDS if spec.dashboard and spec.feedback is not None)
@@ -30,12 +40,6 @@ TOGGLE_COMMANDS = (
     CommandName.EXPORT_DISABLE,
     CommandName.EXPORT_TOGGLE,
 )
-MODE_HINTS = {
-    "value": ("By value", "limit the export to a value in kW; most plants"),
-    "dred": ("DRED", "Demand Response Enabled Device: Australia and New Zealand"),
-    "rcr": ("RCR", "Ripple Control Receiver: Germany"),
-    "deactivated": ("Deactivated", "no limit: the full PV power may go to the grid"),
-}
 FEEDBACK_BITS = tuple(bit for bit in Feedback if bit)  # every bit but WAITING, low to high
 
 
@@ -49,6 +53,9 @@ class Status:
     feedback: int | None = None
     at: float | None = None
     source: str | None = None
+    age: str = ""  # "2 min ago"; the date once older than today
+    stale: bool = False  # older than the next good read: shown faded
+    invalid: bool = False  # the input was refused (feedback 128): the field is marked
 
 
 def clock(at: float | None) -> str:
@@ -56,9 +63,21 @@ def clock(at: float | None) -> str:
     return "—" if at is None else dt.datetime.fromtimestamp(at).strftime("%H:%M:%S")
 
 
-def kw(value: float | None, digits: int = 2) -> str:
-    """A power in kW, or a dash."""
-    return "—" if value is None else f"{value:.{digits}f}"
+# How long ago, as the page shows it; panel.js keeps these words up to date between updates.
+AGO = {"s": N_("{n} s ago"), "min": N_("{n} min ago"), "h": N_("{n} h ago")}
+
+
+def age(at: float, now: float, tr: Translator = ENGLISH) -> str:
+    """How long ago: seconds, minutes, hours today, then the date and time."""
+    seconds = max(0, round(now - at))
+    then = dt.datetime.fromtimestamp(at)
+    if seconds < 60:
+        return tr.gettext(AGO["s"]).format(n=seconds)
+    if seconds < 3600:
+        return tr.gettext(AGO["min"]).format(n=seconds // 60)
+    if then.date() == dt.datetime.fromtimestamp(now).date():
+        return tr.gettext(AGO["h"]).format(n=seconds // 3600)
+    return then.strftime("%Y-%m-%d %H:%M")
 
 
 def last_record(commands: Iterable[CommandRecord], names: Iterable[str]) -> CommandRecord | None:
@@ -75,23 +94,74 @@ def running(state: StateModel, operation: OperationName) -> bool:
     return state.feedback[operation] == Feedback.WAITING and operation in state.messages
 
 
-def status(state: StateModel, operation: OperationName) -> Status:
+def failure_detail(feedback: int, message: str, tr: Translator = ENGLISH) -> str:
+    """The detail line of a failure: the bit in words, its number, and the operation's message."""
+    detail = f"{describe_feedback(feedback)} (feedback {feedback})"
+    if not message or message == describe_feedback(feedback):
+        return detail
+    return f"{detail}: {labelled(message, tr)}"
+
+
+def status(
+    state: StateModel,
+    operation: OperationName,
+    tr: Translator = ENGLISH,
+    now: float | None = None,
+) -> Status:
     """The live state of one operation's button, whoever started it (panel, Home Assistant...)."""
     value = state.feedback[operation]
     message = state.messages.get(operation, "")
     if operation not in state.messages:
-        return Status("ready", "Ready", "not run since the add-on started")
+        return Status(
+            "ready", tr.gettext(N_("Ready")), tr.gettext(N_("not run since the add-on started"))
+        )
     if value == Feedback.WAITING:
-        return Status("waiting", "Waiting…", message or "waiting for the device", 0)
+        words = message or tr.gettext(N_("waiting for the device"))
+        return Status("waiting", tr.gettext(N_("Waiting…")), words, 0)
     record = last_record(state.commands, [operation.value])
     at, source = (record.at, record.source) if record is not None else (None, None)
+    when = age(at, time.time() if now is None else now, tr) if at is not None else ""
+    # Faded once the controller gave a good read after it: old news, whatever it said.
+    stale = at is not None and state.telemetry_at is not None and state.telemetry_at > at
     if value & Feedback.OK:
-        word = "OK, corrected" if value & Feedback.INVALID_INPUT else "OK"
-        return Status("ok", word, message, value, at, source)
-    detail = describe_feedback(value)
-    if message and message != detail:
-        detail = f"{detail}: {message}"
-    return Status("error", f"Error {value}", detail, value, at, source)
+        corrected = value & Feedback.INVALID_INPUT
+        word = tr.gettext(N_("OK, corrected") if corrected else N_("OK"))
+        return Status("ok", word, message, value, at, source, when, stale)
+    detail = failure_detail(value, message, tr)
+    invalid = bool(value & Feedback.INVALID_INPUT)
+    return Status("error", headline(value, tr), detail, value, at, source, when, stale, invalid)
+
+
+# Every command that writes the limiter: a setup save's write is reported as one of them.
+WRITE_COMMANDS = frozenset(spec.name.value for spec in COMMANDS if spec.writes)
+
+
+def applied(
+    state: StateModel, started: float | None, tr: Translator = ENGLISH, now: float | None = None
+) -> Status | None:
+    """The first panel write that ended after `started` (a setup save), in words."""
+    if started is None:
+        return None
+    record = next(
+        (
+            r
+            for r in state.commands
+            if r.at >= started and r.command in WRITE_COMMANDS and r.source.startswith("panel")
+        ),
+        None,
+    )
+    if record is None:
+        words = tr.gettext(N_("Writing the new settings to the controller…"))
+        return Status("waiting", tr.gettext(N_("Writing…")), words, 0)
+    when = age(record.at, time.time() if now is None else now, tr)
+    if record.feedback & Feedback.OK:
+        done = tr.gettext(N_("Done: the controller holds the new settings."))
+        return Status(
+            "ok", tr.gettext(N_("Done")), done, record.feedback, record.at, record.source, when
+        )
+    detail = failure_detail(record.feedback, record.message, tr)
+    word = tr.gettext(N_("Failed: {headline}")).format(headline=headline(record.feedback, tr))
+    return Status("error", word, detail, record.feedback, record.at, record.source, when)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,55 +173,62 @@ class Toggle:
     label: str
     command: str
     status: Status
+    paused_until: str | None = None  # the price policy is paused by a press, until HH:MM
 
 
-def toggle(state: StateModel, options: Options) -> Toggle:
+def toggle(
+    state: StateModel, options: Options, tr: Translator = ENGLISH, now: float | None = None
+) -> Toggle:
     """The export switch: on/off from the limit, waiting while a switch runs, else the last result."""
     export = state.export_state
     checked = bool(state.exporting)
     if export is None:
-        label, command = "Export ?", "export_toggle"
+        label, command = tr.gettext(N_("Export ?")), "export_toggle"
     else:
-        label = "Export ON" if checked else "Export OFF"
+        label = tr.gettext(N_("Export ON") if checked else N_("Export OFF"))
         command = "export_disable" if checked else "export_enable"
+    paused = policy_paused_until(state)
     busy = [op for op in TOGGLE_OPERATIONS if running(state, op)]
     if busy:
-        word = "Switching on…" if busy[-1] is OperationName.EXPORT_ENABLE else "Switching off…"
-        return Toggle(
-            "waiting",
-            checked,
-            label,
-            command,
-            Status("waiting", word, state.messages.get(busy[-1], "")),
-        )
+        on = busy[-1] is OperationName.EXPORT_ENABLE
+        word = tr.gettext(N_("Switching on…") if on else N_("Switching off…"))
+        waiting = Status("waiting", word, state.messages.get(busy[-1], ""))
+        return Toggle("waiting", checked, label, command, waiting, paused)
     record = last_record(state.commands, [op.value for op in TOGGLE_OPERATIONS])
     if record is not None and not record.feedback & Feedback.OK:
-        return Toggle(
-            "error", checked, label, command, status(state, OperationName(record.command))
-        )
+        failed = status(state, OperationName(record.command), tr, now)
+        return Toggle("error", checked, label, command, failed, paused)
     if export is None:
-        detail = "the export state is not known yet; a press reads it first"
-        return Toggle("unknown", False, label, command, Status("ready", "Unknown", detail))
-    limit = kw(state.export_limit_kw)
+        detail = tr.gettext(N_("the export state is not known yet; a press reads it first"))
+        unknown = Status("ready", tr.gettext(N_("Unknown")), detail)
+        return Toggle("unknown", False, label, command, unknown, paused)
+    limit = tr.number(state.export_limit_kw)
     if checked:
-        detail = f"limit {limit} kW; off writes the minimum, {options.min_export_limit:g} kW"
+        text = N_("limit {limit} kW; off writes the minimum, {kw} kW")
+        detail = tr.gettext(text).format(limit=limit, kw=tr.short(options.min_export_limit))
     else:
-        detail = f"limit {limit} kW; on writes the maximum, {options.max_export_limit:g} kW"
-    ok = record is not None
-    return Toggle(
-        "on" if checked else "off",
-        checked,
-        label,
-        command,
-        Status(
-            "ok" if ok else "ready",
-            "On" if checked else "Off",
-            detail,
-            record.feedback if record else None,
-            record.at if record else None,
-            record.source if record else None,
-        ),
+        text = N_("limit {limit} kW; on writes the maximum, {kw} kW")
+        detail = tr.gettext(text).format(limit=limit, kw=tr.short(options.max_export_limit))
+    when = age(record.at, time.time() if now is None else now, tr) if record else ""
+    shown = Status(
+        "ok" if record else "ready",
+        tr.gettext(N_("On") if checked else N_("Off")),
+        detail,
+        record.feedback if record else None,
+        record.at if record else None,
+        record.source if record else None,
+        when,
     )
+    return Toggle("on" if checked else "off", checked, label, command, shown, paused)
+
+
+def policy_paused_until(state: StateModel) -> str | None:
+    """HH:MM until which a manual export command holds the price policy, or None."""
+    policy = state.policy
+    until = (policy.get("attributes") or {}).get("override_until")
+    if policy.get("state") != "override" or not isinstance(until, str):
+        return None
+    return until[11:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,18 +259,11 @@ def counters(health: LinkHealth) -> list[tuple[int, str, int]]:
     return out
 
 
-def result_words(feedback: int) -> str:
+def result_words(feedback: int, tr: Translator = ENGLISH) -> str:
     """A command's result in a few words."""
     if feedback & Feedback.OK:
-        return "OK, corrected" if feedback & Feedback.INVALID_INPUT else "OK"
-    return f"error {feedback}: {describe_feedback(feedback)}"
-
-
-def connection_words(result: CommandResult) -> str:
-    """A connection test's outcome in words."""
-    if result.ok:
-        return result.message
-    return f"{describe_feedback(result.feedback)} (feedback {result.feedback}): {result.message}"
+        return tr.gettext(N_("OK, corrected") if feedback & Feedback.INVALID_INPUT else N_("OK"))
+    return headline(feedback, tr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,20 +285,39 @@ class EnergyDay:
     bars: tuple[EnergyBar, ...]
 
 
-ENERGY_SERIES = (("pv", "Solar"), ("grid_export", "Export"), ("grid_import", "Import"))
-ENERGY_CHART_HEIGHT = 120.0
-ENERGY_DAY_WIDTH = 60.0
+ENERGY_SERIES = (("pv", N_("Solar")), ("grid_export", N_("Export")), ("grid_import", N_("Import")))
+ENERGY_CHART_HEIGHT = (
+    106.0  # the bars' full height (room above for the unit); the axis at ENERGY_BASE
+)
+ENERGY_BASE = 126.0
+ENERGY_LEFT = 40.0  # room for the y-axis labels
+ENERGY_DAY_WIDTH = 54.0
 ENERGY_BAR_WIDTH = 14.0
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 
-def energy_week(week: Iterable[Mapping[str, Any]]) -> list[EnergyDay]:
-    """The last 7 days as grouped bars (solar, export, import), scaled to the largest value."""
+@dataclass(frozen=True, slots=True)
+class EnergyChart:
+    """The Energy card's chart: the days' bars and the kWh axis (y, label)."""
+
+    days: tuple[EnergyDay, ...]
+    ticks: tuple[tuple[float, str], ...]
+
+
+def energy_week(week: Iterable[Mapping[str, Any]], tr: Translator = ENGLISH) -> EnergyChart:
+    """The last 7 days as grouped bars (solar, export, import) on a round kWh scale."""
     days = list(week)
     top = max((float(d.get(key, 0.0)) for d in days for key, _ in ENERGY_SERIES), default=0.0)
-    scale = ENERGY_CHART_HEIGHT / top if top > 0 else 0.0
+    step = nice_step(top or 1.0, 3)
+    top = max(step, math.ceil(top / step - 1e-9) * step)
+    scale = ENERGY_CHART_HEIGHT / top
+    ticks = tuple(
+        (ENERGY_BASE - n * step * scale, tr.short(round(n * step, 3)))
+        for n in range(round(top / step) + 1)
+    )
     out = []
     for n, day in enumerate(days):
-        x = n * ENERGY_DAY_WIDTH + 6
+        x = ENERGY_LEFT + n * ENERGY_DAY_WIDTH + 4
         bars = tuple(
             EnergyBar(
                 x + i * (ENERGY_BAR_WIDTH + 2),
@@ -238,9 +327,9 @@ def energy_week(week: Iterable[Mapping[str, Any]]) -> list[EnergyDay]:
             )
             for i, (key, _) in enumerate(ENERGY_SERIES)
         )
-        label = dt.date.fromisoformat(str(day["date"])).strftime("%a %d")
-        out.append(EnergyDay(label, x, bars))
-    return out
+        date = dt.date.fromisoformat(str(day["date"]))
+        out.append(EnergyDay(f"{tr.gettext(WEEKDAYS[date.weekday()])} {date.day:02d}", x, bars))
+    return EnergyChart(tuple(out), ticks)
 
 
 class View:
@@ -258,6 +347,9 @@ class View:
         faults: Mapping[str, bool] | None,
         overloaded: bool = False,
         now: float | None = None,
+        tr: Translator = ENGLISH,
+        price_unit: str | None = None,
+        applies: Mapping[str, float] | None = None,
     ) -> None:
         self.state = state
         self.options = options
@@ -268,18 +360,26 @@ class View:
         self.faults = faults
         self.overloaded = overloaded
         self.now = time.time() if now is None else now
+        self.tr = tr
+        self.price_unit = price_unit  # the price sensor's unit, e.g. EUR/kWh
+        self.applies = applies or {}
 
     @functools.cached_property
     def price_chart(self) -> PriceChart | None:
         """The Prices card's chart, or None before any price."""
         return build_price_chart(
-            self.state.policy, self.state.limit_log, self.now, self.options.max_export_limit
+            self.state.policy,
+            self.state.limit_log,
+            self.now,
+            self.options.max_export_limit,
+            self.tr.short,
         )
 
     @functools.cached_property
-    def energy_days(self) -> list[EnergyDay]:
-        """The Energy card's last 7 days."""
-        return energy_week(self.state.energy.get("week", ()))
+    def energy_chart(self) -> EnergyChart | None:
+        """The Energy card's last 7 days, or None before any day is counted."""
+        week = list(self.state.energy.get("week", ()))
+        return energy_week(week, self.tr) if week else None
 
     @functools.cached_property
     def flow(self) -> Flow | None:
@@ -290,17 +390,21 @@ class View:
     def chart(self) -> Chart:
         """The last hour."""
         return build_chart(
-            self.state.history, self.state.commands, self.now, self.options.scan_interval
+            self.state.history,
+            self.state.commands,
+            self.now,
+            self.options.scan_interval,
+            self.tr,
         )
 
     @functools.cached_property
     def toggle(self) -> Toggle:
         """The export switch."""
-        return toggle(self.state, self.options)
+        return toggle(self.state, self.options, self.tr, self.now)
 
     def status(self, operation: str) -> Status:
         """One button's live state."""
-        return status(self.state, OperationName(operation))
+        return status(self.state, OperationName(operation), self.tr, self.now)
 
     @functools.cached_property
     def counters(self) -> list[tuple[int, str, int]]:
@@ -320,7 +424,7 @@ class View:
     def field_value(self, name: str) -> str:
         """What a command's field shows before the user types: the value the device holds."""
         if name == "limit" and self.state.export_limit_kw is not None:
-            return f"{self.state.export_limit_kw:.2f}"
+            return self.tr.number(self.state.export_limit_kw)
         return ""
 
     @property
@@ -329,26 +433,68 @@ class View:
         mode = self.state.control_mode
         return mode.option if mode is not None else None
 
+    def applied(self, step: str) -> Status | None:
+        """How a setup step's write to the controller went, or None when it started none."""
+        return applied(self.state, self.applies.get(step), self.tr, self.now)
+
+    @property
+    def mode_name(self) -> str:
+        """The reported control mode's one name."""
+        return mode_name(self.mode, self.tr)
+
     @property
     def link_ok(self) -> bool:
         """True when the last exchange with the device succeeded."""
         return self.health.last_success is not None and self.health.consecutive_failures == 0
 
 
+@jinja2.pass_context
+def _kw(context: jinja2.runtime.Context, value: float | None, digits: int = 2) -> str:
+    return of_context(context).number(value, digits)
+
+
+@jinja2.pass_context
+def _num(context: jinja2.runtime.Context, value: float) -> str:
+    return of_context(context).short(value)
+
+
+@jinja2.pass_context
+def _result(context: jinja2.runtime.Context, feedback: int) -> str:
+    return result_words(feedback, of_context(context))
+
+
+@jinja2.pass_context
+def _labelled(context: jinja2.runtime.Context, message: str) -> str:
+    return labelled(message, of_context(context))
+
+
+@jinja2.pass_context
+def _choice(context: jinja2.runtime.Context, choice: str, key: str) -> str:
+    return choice_label(key, choice, of_context(context))
+
+
 def environment() -> jinja2.Environment:
-    """Jinja2 with the package's templates, autoescaped, and the panel's filters."""
+    """Jinja2 with the package's templates, autoescaped, translated, and the panel's filters."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("sec1000.web", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    install(env)
     env.filters["clock"] = clock
-    env.filters["kw"] = kw
-    env.filters["result"] = result_words
+    env.filters["kw"] = _kw  # a number with fixed decimals, in the page's language
+    env.filters["num"] = _num  # a number without trailing zeros, in the page's language
+    env.filters["result"] = _result
+    env.filters["labelled"] = _labelled  # option keys in a message become their labels
+    env.filters["choice"] = _choice  # a menu choice's label: {{ choice|choice(key) }}
     env.globals["BUTTONS"] = [op.value for op in BUTTONS]
     env.globals["DASHBOARD"] = DASHBOARD
-    env.globals["MODE_HINTS"] = MODE_HINTS
+    env.globals["MODE_HINTS"] = MODES  # {mode: (its one name, a hint)}
     env.globals["ENERGY_SERIES"] = ENERGY_SERIES
+    env.globals["OPTION_LABELS"] = OPTION_LABELS
+    env.globals["CHOICES"] = CHOICES
+    env.globals["AGO"] = AGO
     return env

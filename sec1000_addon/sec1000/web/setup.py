@@ -10,6 +10,7 @@ fails (Supervisor or disk) changes nothing and says why.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,26 +19,32 @@ from aiohttp import web
 from markupsafe import Markup
 
 from sec1000.options import SPECS_BY_KEY, Options, OptionsError, OptionSpec
+from sec1000.protocol import describe_feedback
 from sec1000.runtime import Runtime
 from sec1000.web.forms import read_form
-from sec1000.web.keys import PRICE_SENSORS, RUNTIME, SAVE_LOCK, TEMPLATES
-from sec1000.web.live import make_view, render_fragment
-from sec1000.web.render import connection_words
+from sec1000.web.i18n import N_, Translator
+from sec1000.web.keys import APPLIES, APPLY_STEPS, PRICE_SENSORS, RUNTIME, SAVE_LOCK, TEMPLATES
+from sec1000.web.live import make_view, render_fragment, request_translator
 from sec1000.web.views import html, origin, render_page
+from sec1000.web.words import OPTION_LABELS, labelled, mode_name
 
 _LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """How one option is asked for."""
+    """How one option is asked for (its label is the option's one label, in words.py)."""
 
     key: str
-    label: str
-    help: str = ""
+    help: str
     widget: str = "number"  # text | number | radio | checkbox | select | password
     step: str | None = None
     unit: str = ""
+
+    @property
+    def label(self) -> str:
+        """The option's label."""
+        return OPTION_LABELS[self.key]
 
     @property
     def spec(self) -> OptionSpec:
@@ -61,24 +68,24 @@ class Step:
         return tuple(f.key for f in self.fields)
 
 
+KW = "kW"
+PRICE_UNIT = N_("per kWh")
 STEPS = (
     Step(
         "connection",
         "1",
-        "Connection",
-        "Where the controller is on your network, and how often its values are read.",
+        N_("Connection"),
+        N_("Where the controller is on your network, and how often its values are read."),
         (
             Field(
                 "host",
-                "Controller address",
-                "IP address or host name of the SEC1000 (GoodWe's default is 192.168.1.200).",
+                N_("IP address or host name of the SEC1000 (GoodWe's default is 192.168.1.200)."),
                 "text",
             ),
-            Field("port", "Port", "TCP port of the controller, usually 1234."),
+            Field("port", N_("TCP port of the controller, usually 1234.")),
             Field(
                 "scan_interval",
-                "Refresh interval",
-                "Seconds between two telemetry reads; 30 s is the usual choice.",
+                N_("Seconds between two telemetry reads; 30 s is the usual choice."),
                 unit="s",
             ),
         ),
@@ -86,43 +93,48 @@ STEPS = (
     Step(
         "limits",
         "2",
-        "Limits",
-        "What “export off” and “export on” write, and the size of the PV plant.",
+        N_("Limits"),
+        N_("What “export off” and “export on” write, and the size of the PV plant."),
         (
             Field(
                 "min_export_limit",
-                "Minimum export limit",
-                "Written by “export off”. Export counts as off below it + 0.01 kW.",
+                N_("Written by “export off”. Export counts as off below it + 0.01 kW."),
                 step="0.01",
-                unit="kW",
+                unit=KW,
             ),
             Field(
                 "max_export_limit",
-                "Maximum export limit",
-                "Written by “export on”: at least the minimum, at most the capacity.",
+                N_(
+                    "Written by “export on”: at least the minimum, at most the capacity. "
+                    "A higher limit is refused from every origin."
+                ),
                 step="0.01",
-                unit="kW",
+                unit=KW,
             ),
             Field(
                 "total_capacity",
-                "Total PV capacity",
-                "Sent with every limit write; a higher limit is clamped to it.",
+                N_("The PV plant's total capacity, sent with every limit write."),
                 step="0.01",
-                unit="kW",
+                unit=KW,
             ),
         ),
     ),
     Step(
         "mode",
         "3",
-        "Mode",
-        "How the controller limits the export. Saving a new mode also switches the controller.",
+        N_("Mode"),
+        N_("How the controller limits the export. Saving a new mode also switches the controller."),
         (
-            Field("export_limit_control_mode", "Export limit control mode", widget="radio"),
+            Field(
+                "export_limit_control_mode",
+                N_(
+                    "DRED is used in Australia and New Zealand, RCR in Germany; elsewhere choose “By value”."
+                ),
+                widget="radio",
+            ),
             Field(
                 "three_phase_sum",
-                "Three-phase sum",
-                "On: limit the sum of the three phases. Off: measure each phase separately.",
+                N_("On: limit the sum of the three phases. Off: measure each phase separately."),
                 "checkbox",
             ),
         ),
@@ -130,77 +142,80 @@ STEPS = (
     Step(
         "policy",
         "4",
-        "Price policy",
-        "Switch export off while the grid pays badly (negative prices), back on when it is good.",
+        N_("Price policy"),
+        N_(
+            "Switch export off while the grid pays badly (negative prices), back on when it is good."
+        ),
         (
             Field(
                 "price_policy",
-                "Price policy",
-                "On: the add-on switches export by the price. Also a helper in Home Assistant.",
+                N_("On: the add-on switches export by the price. Also a helper in Home Assistant."),
                 "checkbox",
             ),
             Field(
                 "price_entity",
-                "Price sensor",
-                "A sensor priced per kWh, or Octopus Energy's day-rates event; DOCS lists the "
-                "entity to pick for each price integration.",
+                N_(
+                    "A sensor priced per kWh, or Octopus Energy's day-rates event; DOCS lists the "
+                    "entity to pick for each price integration."
+                ),
                 "text",
             ),
             Field(
                 "export_off_below",
-                "Export off below",
-                "Export goes off at once below this price.",
+                N_("Export goes off at once below this price."),
                 step="0.001",
-                unit="per kWh",
+                unit=PRICE_UNIT,
             ),
             Field(
                 "export_on_above",
-                "Export on at or above",
-                "Export comes back on at or above this price (at least the off price).",
+                N_("Export comes back on at or above this price (at least the off price)."),
                 step="0.001",
-                unit="per kWh",
+                unit=PRICE_UNIT,
             ),
             Field(
                 "policy_min_dwell_minutes",
-                "Minimum time off",
-                "Export stays off at least this long, so a flapping price costs few writes.",
+                N_("Export stays off at least this long, so a flapping price costs few writes."),
                 unit="min",
             ),
             Field(
                 "price_stale_minutes",
-                "Price stale after",
-                "Minutes without a new price (outside its forecast) before it counts as stale.",
+                N_("Minutes without a new price (outside its forecast) before it counts as stale."),
                 unit="min",
             ),
-            Field("price_stale_action", "With a stale price", widget="select"),
+            Field(
+                "price_stale_action",
+                N_("What the policy does while the price is stale."),
+                widget="select",
+            ),
         ),
     ),
     Step(
         "home_assistant",
         "5",
-        "Home Assistant",
-        "How the entities reach Home Assistant: as a device through MQTT, or as plain states.",
+        N_("Home Assistant"),
+        N_("How the entities reach Home Assistant: as a device through MQTT, or as plain states."),
         (
             Field(
                 "entities",
-                "Entities",
-                "auto: MQTT when a broker is found (the Mosquitto add-on, or the broker below), "
-                "else REST; mqtt: always MQTT; rest: states through the REST API and helpers.",
+                N_(
+                    "Automatic uses MQTT when a broker is found (the Mosquitto add-on, or the "
+                    "broker below), else REST."
+                ),
                 widget="select",
             ),
             Field(
                 "mqtt_host",
-                "MQTT broker",
-                "Only outside the Supervisor: the broker's address. Under the Supervisor the "
-                "Mosquitto add-on is found by itself.",
+                N_(
+                    "Only outside the Supervisor: the broker's address. Under the Supervisor the "
+                    "Mosquitto add-on is found by itself."
+                ),
                 "text",
             ),
-            Field("mqtt_port", "MQTT port", "The broker's TCP port, usually 1883."),
-            Field("mqtt_username", "MQTT user name", "Empty when the broker needs none.", "text"),
+            Field("mqtt_port", N_("The broker's TCP port, usually 1883.")),
+            Field("mqtt_username", N_("Empty when the broker needs none."), "text"),
             Field(
                 "mqtt_password",
-                "MQTT password",
-                "Stored, never shown or logged. Leave empty to keep the one saved.",
+                N_("Stored, never shown or logged. Leave empty to keep the one saved."),
                 "password",
             ),
         ),
@@ -208,49 +223,56 @@ STEPS = (
     Step(
         "advanced",
         "",
-        "Advanced",
-        "The controller is fragile: change these only when you know why.",
+        N_("Advanced"),
+        N_("The controller is fragile: change these only when you know why."),
         (
             Field(
                 "request_gap_ms",
-                "Gap between packets",
-                "Keep 1000 ms or more: faster traffic can make the controller fall silent.",
+                N_("Keep 1000 ms or more: faster traffic can make the controller fall silent."),
                 unit="ms",
             ),
-            Field("request_timeout", "Answer timeout", "Seconds to wait for one answer.", unit="s"),
+            Field("request_timeout", N_("Seconds to wait for one answer."), unit="s"),
             Field(
                 "offline_notification_minutes",
-                "Offline notification after",
-                "Minutes without an answer before Home Assistant shows a notification.",
+                N_("Minutes without an answer before Home Assistant shows a notification."),
                 unit="min",
             ),
             Field(
                 "verify_interval",
-                "Check the controller every",
-                "Seconds between two read-backs of the export settings (0: only at start-up "
-                "and after each write).",
+                N_(
+                    "Seconds between two read-backs of the export settings (0: only at start-up "
+                    "and after each write)."
+                ),
                 unit="s",
             ),
             Field(
                 "drift_action",
-                "When the controller's limit changed behind the add-on's back",
-                "restore: write the wanted limit again; adopt: keep the controller's; notify: "
-                "only tell Home Assistant.",
+                N_(
+                    "What the add-on does when the controller holds another limit than the wanted one."
+                ),
                 widget="select",
             ),
-            Field("log_level", "Log level", widget="select"),
+            Field("log_level", N_("How much the add-on writes to its log."), widget="select"),
         ),
     ),
+)
+# What a save answers (set in setup_save); each is translated where the form shows it.
+SAVE_WORDS = (
+    N_("Not saved: fix the values marked below. Nothing was changed."),
+    N_("Nothing to save: these are the options in use."),
+    N_("Not saved: the values marked below cannot change now. Nothing was changed."),
+    N_("Saved and applied."),
+    N_("Saved and applied. Writing the new settings to the controller…"),
 )
 STEPS_BY_ID = {step.id: step for step in STEPS}
 
 
-def shown(value: Any) -> Any:
-    """An option value as a form shows it (10.0 kW as "10", booleans kept)."""
+def shown(value: Any, tr: Translator | None = None) -> Any:
+    """An option value as a form shows it (10.0 kW as "10", "0,05" in German; booleans kept)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, float):
-        return f"{value:g}"
+        return tr.short(value) if tr is not None else f"{value:g}"
     return "" if value is None else str(value)
 
 
@@ -289,8 +311,10 @@ def render_step(
     """One step's form, with the values to show and the messages under the fields."""
     app = request.app
     runtime = app[RUNTIME]
+    tr = request_translator(request)
     current = {
-        key: shown(value) for key, value in {**runtime.options.to_dict(), **runtime.stored}.items()
+        key: shown(value, tr)
+        for key, value in {**runtime.options.to_dict(), **runtime.stored}.items()
     }
     if values is None and runtime.options_error is not None:
         errors = {**runtime.options_error.errors, **(errors or {})}
@@ -302,22 +326,44 @@ def render_step(
             warnings = candidate.warnings()
         except OptionsError:
             warnings = {}
-    view = make_view(app)
+    view = make_view(app, tr)
     return (
         app[TEMPLATES]
         .get_template("_setup_step.html")
         .render(
+            tr=tr,
             step=step,
             values={**current, **(values or {})},
             errors={k: v for k, v in errors.items() if k in step.keys},
             other_errors={k: v for k, v in errors.items() if k not in step.keys},
             warnings={k: v for k, v in warnings.items() if k in step.keys},
-            notice=notice,
-            failure=failure,
+            notice=tr.gettext(notice) if notice else None,
+            failure=tr.gettext(failure) if failure else None,
             v=view,
             entity_choices=entity_choices(app),
             fragment=lambda fid: Markup(render_fragment(app, fid, view)),
+            deactivate_warning=deactivate_warning(runtime, tr),
+            apply=step.id in APPLY_STEPS,
         )
+    )
+
+
+def deactivate_warning(runtime: Runtime, tr: Translator) -> str | None:
+    """Why choosing mode "Off" now exports at a price the policy keeps export off for, or None.
+
+    Mode Off lifts every limit, so the price policy's "export off" no longer holds.
+    """
+    options = runtime.options
+    price = runtime.policy.price
+    current = price.reading.current if price is not None else None
+    if not (options.price_policy and current is not None and current < options.export_off_below):
+        return None
+    text = N_(
+        "The price policy is on and the price now ({price}) is below “Export off below” "
+        "({below}): with mode Off the controller exports without any limit, at this price too."
+    )
+    return tr.gettext(text).format(
+        price=tr.short(current), below=tr.short(options.export_off_below)
     )
 
 
@@ -380,27 +426,42 @@ async def setup_save(request: web.Request) -> web.Response:
             )
             return _answer(request, step, text)
     _LOGGER.info("options saved from the panel (%s step) by %s", step.id, origin(request))
-    return _answer(request, step, render_step(request, step, notice=_saved(runtime, before)))
+    saved_at = time.time()
+    notice, writes = _saved(runtime, before)
+    if writes:  # the step shows how its write goes, live
+        app[APPLIES][step.id] = saved_at
+    else:
+        app[APPLIES].pop(step.id, None)
+    tr = request_translator(request)
+    return _answer(request, step, render_step(request, step, notice=saved(notice, options, tr)))
 
 
-def _saved(runtime: Runtime, before: Options) -> str:
-    """What a save did: the guard writes what reaches the controller once, in the background."""
+def _saved(runtime: Runtime, before: Options) -> tuple[str, bool]:
+    """What a save did, and whether a write follows: the guard writes what reaches the
+    controller once, in the background."""
     options = runtime.options
     if not runtime.guard.options_pending(options):
-        return "Saved and applied."
+        return N_("Saved and applied."), False
     if runtime.guard.holds_options(options):
-        return "Saved and applied. The controller already holds these settings: nothing to write."
+        return N_(
+            "Saved and applied. The controller already holds these settings: nothing to write."
+        ), False
     if runtime.watchdog.pending:
-        return (
+        return N_(
             "Saved. The export limiter is being restored after a watchdog reset: the new "
             "settings are written to the controller right after it is confirmed back on."
-        )
+        ), True
     if options.export_limit_control_mode != before.export_limit_control_mode:
-        return (
-            f"Saved and applied. Switching the controller to mode "
-            f"{options.export_limit_control_mode}…"
-        )
-    return "Saved and applied. Writing the new settings to the controller…"
+        return "Switching the controller", True
+    return N_("Saved and applied. Writing the new settings to the controller…"), True
+
+
+def saved(notice: str, options: Options, tr: Translator) -> str:
+    """The notice of a save, in the page's language, the mode by its one name."""
+    if "Switching the controller" in notice:
+        text = tr.gettext(N_("Saved and applied. Switching the controller to mode {mode}…"))
+        return text.format(mode=mode_name(options.export_limit_control_mode, tr))
+    return tr.gettext(notice)
 
 
 def _answer(request: web.Request, step: Step, form_html: str) -> web.Response:
@@ -417,14 +478,32 @@ async def test_connection(request: web.Request) -> web.Response:
     values = submitted(STEPS_BY_ID["connection"], form)
     address = {key: values[key] for key in ("host", "port") if key in values}
     runtime = request.app[RUNTIME]
+    tr = request_translator(request)
     try:
         candidate = Options.from_mapping(address, base=runtime.options)
     except OptionsError as err:
-        message = "; ".join(f"{key}: {text}" for key, text in err.errors.items())
-        return html(_test_result(request, False, f"Not tested: {message}"))
+        text = "; ".join(
+            f"{tr.gettext(OPTION_LABELS.get(key, key))} {labelled(words, tr)}"
+            for key, words in err.errors.items()
+        )
+        return html(
+            _test_result(
+                request,
+                False,
+                tr.gettext(N_("Check the address: {problem}.")).format(problem=text),
+                "",
+            )
+        )
     result = await runtime.ops.test_connection(candidate.host, candidate.port)
-    return html(_test_result(request, result.ok, connection_words(result)))
+    target = f"{candidate.host}:{candidate.port}"
+    if result.ok:
+        words = tr.gettext(N_("The controller at {target} answered.")).format(target=target)
+        return html(_test_result(request, True, words, result.message))
+    words = tr.gettext(N_("No controller answered at {target}.")).format(target=target)
+    detail = f"{describe_feedback(result.feedback)} (feedback {result.feedback}): {result.message}"
+    return html(_test_result(request, False, words, detail))
 
 
-def _test_result(request: web.Request, ok: bool, message: str) -> str:
-    return request.app[TEMPLATES].get_template("_test_result.html").render(ok=ok, message=message)
+def _test_result(request: web.Request, ok: bool, message: str, detail: str) -> str:
+    template = request.app[TEMPLATES].get_template("_test_result.html")
+    return template.render(ok=ok, message=message, detail=detail, tr=request_translator(request))

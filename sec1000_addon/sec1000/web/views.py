@@ -10,15 +10,23 @@ import time
 from typing import Any
 
 from aiohttp import web
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from sec1000 import __version__
 from sec1000.commands import COMMANDS
 from sec1000.operations import Origin
 from sec1000.state import OperationName
 from sec1000.web.forms import read_form
+from sec1000.web.i18n import N_
 from sec1000.web.keys import DEMO, HA_STATUS, RUNTIME, TASKS, TEMPLATES
-from sec1000.web.live import HUB, OPERATION_FRAGMENTS, make_view, render_fragment, render_update
+from sec1000.web.live import (
+    HUB,
+    OPERATION_FRAGMENTS,
+    make_view,
+    render_fragment,
+    render_update,
+    request_translator,
+)
 from sec1000.web.render import View
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,7 +64,8 @@ def render_page(
 ) -> web.Response:
     """A whole page; its live fragments come from the same templates as the updates."""
     app = request.app
-    view = view or make_view(app)
+    tr = request_translator(request)
+    view = view or make_view(app, tr)
 
     def fragment(fid: str) -> Markup:
         return Markup(render_fragment(app, fid, view))
@@ -72,6 +81,7 @@ def render_page(
             version=__version__,
             demo=DEMO in app,
             fragment=fragment,
+            tr=view.tr,
             **context,
         )
     )
@@ -122,20 +132,31 @@ async def command(request: web.Request) -> web.Response:
             text="unknown command; the panel knows " + ", ".join(PANEL_COMMANDS)
         )
     app = request.app
+    tr = request_translator(request)
     if spec.confirm and form.get("confirm") != "yes":
+        words = tr.gettext(N_("Nothing was done: it needs its confirmation ({action})."))
         note = (
-            f'<p id="note-{spec.name}" class="note" hx-swap-oob="true" role="alert">Nothing was '
-            f"done: {spec.label.lower()} needs its confirmation ({spec.confirm.action}).</p>"
+            f'<p id="note-{spec.name}" class="note" hx-swap-oob="true" role="alert">'
+            f"{escape(words.format(action=tr.gettext(spec.confirm.action)))}</p>"
         )
         return html(note)
     data = {param.name: form.get(param.name) for param in spec.params}
     runtime = app[RUNTIME]
     spawn(app, runtime.ops.run(spec.name, data, origin(request)), f"panel command {spec.name}")
     await asyncio.sleep(0)  # let the operation mark itself waiting before we render it
-    update = render_update(app, sorted(OPERATION_FRAGMENTS[spec.name]))
+    update = render_update(app, sorted(OPERATION_FRAGMENTS[spec.name]), tr)
     if spec.confirm:
         update += f'\n<p id="note-{spec.name}" class="note" hx-swap-oob="true"></p>'
     return html(update)
+
+
+async def resume_policy(request: web.Request) -> web.Response:
+    """POST policy/resume: end a manual override; the price policy decides again at once."""
+    await read_form(request)
+    app = request.app
+    app[RUNTIME].policy.resume()
+    _LOGGER.info("price policy resumed from the panel by %s", origin(request))
+    return html(render_update(app, ["export-toggle", "prices"], request_translator(request)))
 
 
 # -- data

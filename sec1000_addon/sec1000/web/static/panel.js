@@ -21,11 +21,14 @@
   // Read by the browser tests and the benchmark.
   var live = (window.sec1000Live = { mode: "connecting", updates: 0, first: null, last: null });
 
+  var words = indicator ? JSON.parse(indicator.dataset.words || "{}") : {};
+
   function show(mode, text) {
     live.mode = mode;
     if (indicator) {
       indicator.dataset.mode = mode;
-      indicator.textContent = text;
+      var label = indicator.querySelector(".pill-text") || indicator;
+      label.textContent = words[mode] || text;
     }
   }
 
@@ -140,6 +143,98 @@
       }, 0);
     }
   });
+
+  // -- the phone's page menu (the header stays one row)
+
+  var bar = document.getElementById("bar");
+  var menu = document.getElementById("menu-button");
+
+  function openMenu(open) {
+    if (!bar || !menu) return;
+    bar.dataset.open = open ? "true" : "false";
+    menu.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  if (menu) {
+    menu.addEventListener("click", function () {
+      openMenu(bar.dataset.open !== "true");
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && bar.dataset.open === "true") {
+        openMenu(false);
+        menu.focus();
+      }
+    });
+  }
+
+  // -- a refused number marks its field (aria-invalid), until the user types again
+
+  function markFields() {
+    document.querySelectorAll("form.control input.number").forEach(function (input) {
+      var status = input.form.querySelector(".status");
+      var refused = status && status.dataset.invalid === "true" && status.dataset.stale !== "true";
+      if (refused && input.dataset.edited !== "true") input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    });
+  }
+
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    if (input.matches && input.matches("input.number")) {
+      input.dataset.edited = "true";
+      input.removeAttribute("aria-invalid");
+    }
+  });
+  document.addEventListener("submit", function (event) {
+    event.target.querySelectorAll("input.number").forEach(function (input) {
+      delete input.dataset.edited; // the answer to this submit decides again
+    });
+  });
+
+  // -- results show their age, and fade once the controller gave a good read after them
+
+  var agoWords = JSON.parse(body.dataset.ago || "{}");
+
+  function ago(seconds) {
+    if (seconds < 60) return (agoWords.s || "{n} s ago").replace("{n}", String(seconds));
+    if (seconds < 3600) return (agoWords.min || "{n} min ago").replace("{n}", String(Math.floor(seconds / 60)));
+    return (agoWords.h || "{n} h ago").replace("{n}", String(Math.floor(seconds / 3600)));
+  }
+
+  function refreshAges() {
+    var pill = document.getElementById("link-status");
+    var goodAt = pill ? Number(pill.dataset.goodAt || 0) : 0;
+    var now = Date.now() / 1000;
+    var midnight = new Date();
+    midnight.setHours(0, 0, 0, 0);
+    document.querySelectorAll(".status[data-at]").forEach(function (status) {
+      var at = Number(status.dataset.at);
+      if (goodAt > at) status.dataset.stale = "true";
+      var time = status.querySelector("time");
+      if (time && at * 1000 >= midnight.getTime()) {
+        var text = ago(Math.max(0, Math.round(now - at)));
+        if (time.textContent !== text) time.textContent = text;
+      }
+    });
+    markFields();
+  }
+
+  // Live updates replace or morph elements: look again after each change (a microtask later).
+  var pending = false;
+  new MutationObserver(function () {
+    if (pending) return;
+    pending = true;
+    setTimeout(function () {
+      pending = false;
+      refreshAges();
+    }, 0);
+  }).observe(body, {
+    subtree: true,
+    childList: true,
+    attributes: true,
+    attributeFilter: ["data-invalid", "data-kind", "data-at", "data-good-at"],
+  });
+  setInterval(refreshAges, 10000);
 
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) connect();

@@ -1,0 +1,57 @@
+"""axe-core on every page of the panel, light and dark, 1280 and 390 px wide, in Chromium.
+
+axe-core is npm's package, pinned in package-lock.json and installed by `scripts/dev test`
+(`npm ci`); it is injected into the page as a script, so no request leaves the ingress prefix.
+A serious or critical violation fails the test, named with its elements.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page
+
+from tests.browser.conftest import DESKTOP, PHONE, Panel
+from tests.browser.test_prices_browser import HOUR, NEGATIVE, feed, policy_on
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+PAGES = ("", "setup", "history", "homeassistant", "diagnostics")
+BLOCKING = ("serious", "critical")
+
+
+async def violations(page: Page) -> list[str]:
+    """The serious and critical axe violations of the page as it is now, one line each."""
+    assert AXE.exists(), "axe-core is missing: scripts/dev test installs it (npm ci)"
+    await page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = await page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    return [
+        f"{v['impact']} {v['id']}: {v['help']} — "
+        + "; ".join(" ".join(node["target"]) for node in v["nodes"][:5])
+        for v in found
+        if v["impact"] in BLOCKING
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+async def test_no_page_has_a_serious_accessibility_violation(
+    open_page: Any, panel: Panel, scheme: str, size: str, viewport: dict[str, int]
+) -> None:
+    """Every page, with the price policy on and a result on the dashboard (more to check)."""
+    await policy_on(panel.runtime)
+    await feed(panel.runtime, [(-HOUR, HOUR, NEGATIVE)])
+    await panel.runtime.ops.get_export_limit()
+    found = {}
+    for path in PAGES:
+        page, _ = await open_page(path, viewport=viewport, scheme=scheme)
+        problems = await violations(page)
+        if problems:
+            found[path or "dashboard"] = problems
+        await page.context.close()
+    assert found == {}, f"{size} {scheme}: {found}"
