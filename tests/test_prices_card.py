@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sec1000.web.prices_chart import LEFT, WIDTH, build_price_chart
+from sec1000.web.prices_chart import LEFT, PLOT_RIGHT, build_price_chart
 
 OSLO = ZoneInfo("Europe/Oslo")
 MIDNIGHT = dt.datetime(2026, 6, 10, tzinfo=OSLO).timestamp()
@@ -28,17 +28,17 @@ def test_the_day_starts_at_midnight_in_the_prices_zone() -> None:
     noon = MIDNIGHT + 12 * 3600
     chart = build_price_chart(policy("Europe/Oslo"), [], noon, 8.0)
     assert chart is not None
-    assert chart.now_x == LEFT + (WIDTH - LEFT) / 2  # noon in Oslo is the middle of its day
+    assert chart.now_x == LEFT + (PLOT_RIGHT - LEFT) / 2  # noon in Oslo is the middle of its day
     assert chart.price_path.startswith(f"M{LEFT:.1f},")
     utc = build_price_chart(policy("UTC"), [], noon, 8.0)  # noon in Oslo is 10:00 UTC
-    assert utc is not None and utc.now_x == LEFT + (WIDTH - LEFT) * 10 / 24
+    assert utc is not None and utc.now_x == LEFT + (PLOT_RIGHT - LEFT) * 10 / 24
 
 
 def test_estimated_slots_are_shaded_and_market_prices_are_not() -> None:
     chart = build_price_chart(policy("Europe/Oslo", estimate_from=20), [], MIDNIGHT, 8.0)
     assert chart is not None and len(chart.estimates) == 4
     x, width = chart.estimates[0]
-    assert x == LEFT + (WIDTH - LEFT) * 20 / 24 and width > 0
+    assert x == LEFT + (PLOT_RIGHT - LEFT) * 20 / 24 and width > 0
     old = {"time_zone": "Europe/Oslo", "slots": [slot[:3] for slot in slots()]}
     three = build_price_chart(old, [], MIDNIGHT, 8.0)  # slots published before estimates existed
     assert three is not None and three.estimates == ()
