@@ -41,6 +41,8 @@ from sec1000.web.auth import (
 from tests.conftest import eventually
 from tests.ha_harness import free_port
 
+PANEL_URL = "http://127.0.0.1:8099/"  # where no request of the test goes
+
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 ServerFactory = Callable[..., Awaitable[TestServer]]
 SECRET = bytes(range(32))
@@ -154,8 +156,10 @@ async def panel(
     """The panel with sign-in through the fake Home Assistant."""
     ha, ha_url = fake_ha
     app = create_app(runtime)
-    setup_auth(app, ha_url=ha_url, data_dir=tmp_path / "auth", secret=SECRET)
-    client = await aiohttp_client(app)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    setup_auth(app, ha_url=ha_url, data_dir=tmp_path / "auth", secret=SECRET, public_url=url)
+    client = await aiohttp_client(TestServer(app, port=port))
     return Panel(client, ha, ha_url, str(client.make_url("/")))
 
 
@@ -226,7 +230,13 @@ def test_needs_auth_truth_table(host: str, supervised: bool, expected: bool) -> 
 def test_setup_auth_refuses_a_supervised_panel(runtime: Runtime, tmp_path: Path) -> None:
     app = create_app(runtime, supervised=True)
     with pytest.raises(ValueError, match="Supervisor"):
-        setup_auth(app, ha_url="http://127.0.0.1:8123", data_dir=tmp_path, secret=SECRET)
+        setup_auth(
+            app,
+            ha_url="http://127.0.0.1:8123",
+            data_dir=tmp_path,
+            secret=SECRET,
+            public_url=PANEL_URL,
+        )
 
 
 # -- signed out
@@ -411,7 +421,7 @@ async def test_home_assistant_unreachable_is_502_not_a_crash(
 ) -> None:
     app = create_app(runtime)
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    setup_auth(app, ha_url=url, data_dir=tmp_path, secret=SECRET)
+    setup_auth(app, ha_url=url, data_dir=tmp_path, secret=SECRET, public_url=PANEL_URL)
     client = await aiohttp_client(app)
     start = await client.get("/", headers=HTML, allow_redirects=False)
     state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
@@ -550,7 +560,7 @@ async def test_the_secret_is_created_0600_and_reused_so_sessions_survive_a_resta
 ) -> None:
     data_dir = tmp_path / "data-dir"
     first = create_app(runtime)
-    setup_auth(first, ha_url="http://127.0.0.1:8123", data_dir=data_dir)
+    setup_auth(first, ha_url="http://127.0.0.1:8123", data_dir=data_dir, public_url=PANEL_URL)
     path = data_dir / SECRET_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     secret = bytes.fromhex(path.read_text().strip())
@@ -560,7 +570,7 @@ async def test_the_secret_is_created_0600_and_reused_so_sessions_survive_a_resta
         "session", {"u": "a", "n": "Anna", "e": int(time.time()) + 60, "s": "s"}
     )
     second = create_app(runtime)
-    setup_auth(second, ha_url="http://127.0.0.1:8123", data_dir=data_dir)
+    setup_auth(second, ha_url="http://127.0.0.1:8123", data_dir=data_dir, public_url=PANEL_URL)
     client = await aiohttp_client(second)
     assert (await client.get("/", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})).status == 200
 
@@ -570,11 +580,15 @@ def test_a_broken_secret_file_is_replaced_and_loose_permissions_tightened(
 ) -> None:
     path = tmp_path / SECRET_FILE
     path.write_text("not a secret")
-    setup_auth(create_app(runtime), ha_url="http://127.0.0.1:8123", data_dir=tmp_path)
+    setup_auth(
+        create_app(runtime), ha_url="http://127.0.0.1:8123", data_dir=tmp_path, public_url=PANEL_URL
+    )
     replaced = path.read_text().strip()
     assert re.fullmatch(r"[0-9a-f]{64}", replaced)
     os.chmod(path, 0o644)
-    setup_auth(create_app(runtime), ha_url="http://127.0.0.1:8123", data_dir=tmp_path)
+    setup_auth(
+        create_app(runtime), ha_url="http://127.0.0.1:8123", data_dir=tmp_path, public_url=PANEL_URL
+    )
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text().strip() == replaced
 
@@ -621,9 +635,34 @@ async def test_public_url_sets_client_id_cookie_path_and_secure(
     ],
 )
 def test_home_assistants_url_for_the_browser(ha_url: str, host: str, expected: str) -> None:
-    auth = HomeAssistantSignIn(ha_url=ha_url, secret=SECRET)
-    request = make_mocked_request("GET", "/", headers={"Host": host})
+    auth = HomeAssistantSignIn(ha_url=ha_url, secret=SECRET, public_url=f"http://{host}/")
+    request = make_mocked_request("GET", "/", headers={"Host": "evil.example:666"})
     assert auth.ha_browser_url(request) == expected
+
+
+async def test_a_forged_host_header_never_chooses_where_the_sign_in_goes(panel: Panel) -> None:
+    response = await panel.client.get(
+        "/", headers={**HTML, "Host": "evil.example"}, allow_redirects=False
+    )
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query["client_id"] == [panel.base]
+    assert query["redirect_uri"] == [f"{panel.base}auth/callback"]
+    assert "evil.example" not in response.headers["Location"]
+
+
+async def test_a_session_cookie_replayed_after_sign_out_is_refused(
+    panel: Panel, tmp_path: Path
+) -> None:
+    await sign_in(panel)
+    (cookie,) = signed_in_cookies(panel)
+    token = await csrf_token(panel)
+    out = await panel.client.post("/auth/signout", data={"csrf_token": token})
+    assert out.status == 200
+    replayed = {"Cookie": f"{SESSION_COOKIE}={cookie}"}
+    again = await panel.client.get("/", headers={**HTML, **replayed}, allow_redirects=False)
+    assert again.status == 302 and "/auth/authorize" in again.headers["Location"]
+    kept = json.loads((tmp_path / "auth" / "signed_out.json").read_text())
+    assert len(kept) == 1  # across a restart too
 
 
 async def test_inside_a_frame_the_page_asks_for_a_tab_of_its_own(panel: Panel) -> None:

@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import tempfile
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,9 +92,10 @@ def build_app(
     simulator: SimulatorServer | None,
     *,
     supervised: bool,
-    signin: bool,
+    signin_url: str | None,
 ) -> web.Application:
-    """The panel, with the demo's switches and the Home Assistant sign-in where they apply."""
+    """The panel, with the demo's switches, and the Home Assistant sign-in where it listens on
+    the network (`signin_url`: the panel's address as browsers reach it)."""
     from sec1000.web import create_app
 
     app = create_app(
@@ -111,14 +112,14 @@ def build_app(
         from sec1000.simulator.panel import register_demo
 
         register_demo(app, simulator)
-    if signin:
+    if signin_url is not None:
         from sec1000.web.auth import setup_auth
 
         setup_auth(
             app,
             ha_url=os.environ["HA_URL"].strip(),
             data_dir=runtime.data_dir,
-            public_url=os.environ.get("SEC1000_PUBLIC_URL") or None,
+            public_url=signin_url,
             ha_external_url=os.environ.get("HA_EXTERNAL_URL") or None,
         )
     return app
@@ -155,7 +156,17 @@ async def serve(args: argparse.Namespace) -> int:
             host,
         )
         return 2
-    process = await build(args, host, token, signin)
+    signin_url = public_url(os.environ, host, args.port) if signin else None
+    if signin and signin_url is None:
+        _LOGGER.error(
+            "the panel listens on every address (%s): set SEC1000_PUBLIC_URL to its address as "
+            "browsers reach it (e.g. http://192.168.1.10:%d/), so the sign-in never follows a "
+            "request's Host header",
+            host,
+            args.port,
+        )
+        return 2
+    process = await build(args, host, token, signin_url)
     try:
         await process.runtime.start()  # a pending restore first
         runner = await listen(process, args.port)
@@ -174,8 +185,19 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def public_url(env: Mapping[str, str], host: str, port: int) -> str | None:
+    """The panel's address as browsers reach it: SEC1000_PUBLIC_URL, else the address it
+    listens on; None when it listens on every address and nothing says which one."""
+    if configured := env.get("SEC1000_PUBLIC_URL", "").strip():
+        return configured
+    if host in ("", "0.0.0.0", "::"):
+        return None
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
 async def build(
-    args: argparse.Namespace, host: str, token: str | None, signin: bool
+    args: argparse.Namespace, host: str, token: str | None, signin_url: str | None
 ) -> Process:
     """The simulator (demo), the options, the core, Home Assistant's side and the panel."""
     simulator: SimulatorServer | None = None
@@ -205,7 +227,9 @@ async def build(
         supervisor=supervisor,
         panel_url=os.environ.get("SEC1000_PUBLIC_URL") or None,
     )
-    app = build_app(runtime, home_assistant, simulator, supervised=bool(token), signin=signin)
+    app = build_app(
+        runtime, home_assistant, simulator, supervised=bool(token), signin_url=signin_url
+    )
     return Process(runtime, home_assistant, app, session, simulator, host)
 
 

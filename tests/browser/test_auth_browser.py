@@ -26,7 +26,7 @@ from sec1000.web.auth import SECRET_FILE, SESSION_COOKIE, Signer, setup_auth
 
 from tests.browser.conftest import DESKTOP, panel_options, settle, shot
 from tests.conftest import eventually
-from tests.ha_harness import OWNER, HomeAssistant
+from tests.ha_harness import OWNER, HomeAssistant, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.homeassistant]
 
@@ -51,13 +51,11 @@ class SignedPanel:
     data_dir: Path
 
 
-async def _site(app: web.Application, host: str) -> tuple[web.AppRunner, str]:
+async def _site(app: web.Application, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://{host}:{port}/"
+    await web.TCPSite(runner, host, port).start()
+    return runner
 
 
 @contextlib.asynccontextmanager
@@ -70,8 +68,10 @@ async def serve_signed_panel(tmp_path: Path, ha: HomeAssistant) -> AsyncIterator
     data_dir = tmp_path / "data"
     runtime = Runtime(options, data_dir, save_options=save)
     app = create_app(runtime)
-    setup_auth(app, ha_url=ha.url, data_dir=data_dir)
-    runner, url = await _site(app, PANEL_HOST)
+    port = free_port()
+    url = f"http://{PANEL_HOST}:{port}/"
+    setup_auth(app, ha_url=ha.url, data_dir=data_dir, public_url=url)
+    runner = await _site(app, PANEL_HOST, port)
     await runtime.start()
     try:
         yield SignedPanel(url, runtime, data_dir)
@@ -96,9 +96,10 @@ async def serve_attacker(target: str) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/", index)
-    runner, url = await _site(app, PANEL_HOST)
+    port = free_port()
+    runner = await _site(app, PANEL_HOST, port)
     try:
-        yield url
+        yield f"http://{PANEL_HOST}:{port}/"
     finally:
         await runner.cleanup()
 

@@ -37,7 +37,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from sec1000.common.files import fsync_directory
+from sec1000.common.files import fsync_directory, write_atomic
 from sec1000.web.keys import SUPERVISED, TEMPLATES
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ CSRF_FIELD = "csrf_token"
 CALLBACK_PATH = "/auth/callback"
 SIGNOUT_PATH = "/auth/signout"
 SECRET_FILE = "session_secret"
+SIGNED_OUT_FILE = "signed_out.json"
 SESSION_LIFETIME = 7 * 24 * 3600.0
 # Home Assistant's authorization codes expire after 10 minutes as well.
 SIGNIN_LIFETIME = 600
@@ -190,6 +191,49 @@ def _create_secret(path: Path, *, replace: bool) -> bytes:
 # ---------------------------------------------------------------- sessions
 
 
+class SignedOut:
+    """The sessions signed out before they expired, kept until they would have (a signed cookie
+    cannot be taken back: a copy of it must be refused by the server)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._sids: dict[str, float] = self._load()
+
+    def has(self, sid: str) -> bool:
+        """True when this session was signed out."""
+        return sid in self._sids
+
+    def add(self, sid: str, expires: float) -> None:
+        """Refuse this session from now on, until it expires; kept across restarts."""
+        now = time.time()
+        self._sids = {s: e for s, e in self._sids.items() if e > now}
+        self._sids[sid] = expires
+        if self.path is not None:
+            try:
+                write_atomic(self.path, json.dumps(self._sids))
+            except OSError as err:
+                _LOGGER.error("cannot keep the sign-out in %s: %s", self.path, err)
+
+    def _load(self) -> dict[str, float]:
+        if self.path is None:
+            return {}
+        try:
+            data = json.loads(self.path.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except Exception as err:  # any content: start an empty list, never stop the panel
+            _LOGGER.error("cannot read the sign-outs in %s (%s): starting anew", self.path, err)
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        now = time.time()
+        return {
+            str(sid): float(expires)
+            for sid, expires in data.items()
+            if isinstance(expires, int | float) and expires > now
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     """A signed-in Home Assistant user: what the cookie holds (never a token)."""
@@ -280,18 +324,22 @@ class HomeAssistantSignIn:
         *,
         ha_url: str,
         secret: bytes,
-        public_url: str | None = None,
+        public_url: str,
         ha_external_url: str | None = None,
         session_lifetime: float = SESSION_LIFETIME,
         admins_only: bool = True,
+        signed_out: SignedOut | None = None,
     ) -> None:
         self.ha_url = _normal_url(ha_url, "ha_url").rstrip("/").removesuffix("/api")
         self.ha_external_url = (
             _normal_url(ha_external_url, "ha_external_url").rstrip("/") if ha_external_url else None
         )
-        self.public_url = _normal_url(public_url, "public_url") if public_url else None
-        if self.public_url and not self.public_url.endswith("/"):
+        # The panel's URL, never taken from a request's Host header: an attacker's Host would
+        # send the sign-in (and its code) to a site of theirs.
+        self.public_url = _normal_url(public_url, "public_url")
+        if not self.public_url.endswith("/"):
             self.public_url += "/"
+        self.signed_out = signed_out if signed_out is not None else SignedOut(None)
         self.signer = Signer(secret)
         self.session_lifetime = session_lifetime
         self.admins_only = admins_only
@@ -301,7 +349,7 @@ class HomeAssistantSignIn:
 
     def panel_base(self, request: web.Request) -> str:
         """The panel's URL as the browser sees it, with a trailing slash: the client_id."""
-        return self.public_url or f"{request.scheme}://{request.host}/"
+        return self.public_url
 
     def ha_browser_url(self, request: web.Request) -> str:
         """Home Assistant's URL for the browser.
@@ -321,7 +369,7 @@ class HomeAssistantSignIn:
 
     def cookie_path(self) -> str:
         """The panel's path prefix (from public_url), "/" by default."""
-        return urlsplit(self.public_url).path if self.public_url else "/"
+        return urlsplit(self.public_url).path or "/"
 
     def secure(self, request: web.Request) -> bool:
         """Cookies get the Secure flag when the browser reaches the panel over https."""
@@ -332,7 +380,10 @@ class HomeAssistantSignIn:
     def session(self, request: web.Request) -> Session | None:
         """The request's valid session, or None (missing, forged, malformed or expired)."""
         value = self.signer.unsign("session", request.cookies.get(SESSION_COOKIE))
-        return Session.from_cookie(value, time.time())
+        session = Session.from_cookie(value, time.time())
+        if session is not None and self.signed_out.has(session.sid):
+            return None  # a cookie replayed after its sign-out
+        return session
 
     def csrf_token(self, session: Session) -> str:
         """The session's CSRF token: derived from its random id, so nothing is stored."""
@@ -374,7 +425,7 @@ class HomeAssistantSignIn:
         origin = request.headers.get("Origin")
         if not origin or origin == "null":
             return False
-        if self.public_url and origin.rstrip("/").lower() == _origin(self.public_url):
+        if origin.rstrip("/").lower() == _origin(self.public_url):
             return True
         return urlsplit(origin).netloc.lower() == request.host.lower()
 
@@ -667,6 +718,7 @@ async def signout(request: web.Request) -> web.Response:
     response = _page(request, "auth_signout.html", signed_in=False, name="", csrf="")
     auth.clear_cookie(response, SESSION_COOKIE)
     if session is not None:
+        auth.signed_out.add(session.sid, session.expires)
         _LOGGER.info("panel: %s signed out", session.name or session.user_id)
     return response
 
@@ -676,7 +728,7 @@ def setup_auth(
     *,
     ha_url: str,
     data_dir: Path,
-    public_url: str | None = None,
+    public_url: str,
     ha_external_url: str | None = None,
     secret: bytes | None = None,
     session_lifetime: float = SESSION_LIFETIME,
@@ -686,8 +738,8 @@ def setup_auth(
 
     `ha_url` is where the add-on reaches Home Assistant (HA_URL); `ha_external_url` where the
     browser does (default: ha_url, a loopback host there replaced by the panel's host).
-    `public_url` is the panel's URL as the browser sees it (default: from each request's
-    Host), used as the OAuth client_id. The signing secret is `secret`, else
+    `public_url` is the panel's URL as the browser sees it, used as the OAuth client_id (never
+    a request's Host header). The signing secret is `secret`, else
     `<data_dir>/session_secret`. `admins_only` mirrors the Supervisor's admin-only panel.
     """
     if app.get(SUPERVISED):
@@ -699,6 +751,7 @@ def setup_auth(
         ha_external_url=ha_external_url,
         session_lifetime=session_lifetime,
         admins_only=admins_only,
+        signed_out=SignedOut(data_dir / SIGNED_OUT_FILE),
     )
     templates = app[TEMPLATES]
     templates.globals["csrf_token"] = current_csrf_token
