@@ -290,17 +290,23 @@ async def test_an_invalid_form_is_refused_and_a_valid_one_saved_and_applied(
 
     form = page.locator("#form-limits")
     await form.get_by_label("Minimum export limit").fill("1")
-    await form.get_by_label("Maximum export limit").fill("6,5")
+    await form.get_by_label("Maximum export limit").fill("4,5")  # below the 5 kW it holds
     await form.get_by_role("button", name="Save limits").click()
     await expect(page.locator("#notice-limits")).to_contain_text("Saved and applied")
     # Like the Mode step, the write to the controller ends in done (or failed), live.
     await wait_kind(page, "apply-limits", "ok")
     await expect(page.locator("#apply-limits .word")).to_have_text("Done")
-    assert json.loads(panel.options_file.read_text())["max_export_limit"] == 6.5
-    assert panel.runtime.options.max_export_limit == 6.5
-    # Applied at once: "export on" now writes 6.5 kW.
-    await panel.runtime.ops.export_enable()
-    assert panel.simulator.device.export_limit_w == 6500
+    assert json.loads(panel.options_file.read_text())["max_export_limit"] == 4.5
+    assert panel.runtime.options.max_export_limit == 4.5
+    assert panel.simulator.device.export_limit_w == 4500  # never above the new maximum
+    # A save the controller already holds (a new minimum while export is on) writes nothing.
+    await form.get_by_label("Minimum export limit").fill("0,5")
+    await form.get_by_role("button", name="Save limits").click()
+    await expect(page.locator("#notice-limits")).to_contain_text("nothing to write")
+    assert panel.runtime.options.min_export_limit == 0.5
+    # Applied at once: "export off" now writes 0.5 kW.
+    await panel.runtime.ops.export_disable()
+    assert panel.simulator.device.export_limit_w == 500
 
     # Test connection reads once from the form's address, saving nothing.
     await page.locator("#form-connection").get_by_role("button", name="Test connection").click()

@@ -82,7 +82,7 @@ class Wanted:
 
     def under(self, options: Options) -> Wanted:
         """This state under new options: new capacity, mode and phase; a limit set as "export
-        off" or "export on" follows the new minimum or maximum; never above the capacity."""
+        off" or "export on" follows the new minimum or maximum; never above the maximum."""
         old = self.basis
         limit_w = self.export_limit_w
         if old and limit_w == watts(float(old.get("min_export_limit", -1))):
@@ -92,7 +92,7 @@ class Wanted:
         capacity_w = watts(options.total_capacity)
         return replace(
             self,
-            export_limit_w=min(limit_w, capacity_w),
+            export_limit_w=min(limit_w, capacity_w, watts(options.max_export_limit)),
             mode=options.export_limit_control_mode,
             total_capacity_w=capacity_w,
             three_phase_sum=options.three_phase_sum,

@@ -12,7 +12,7 @@ from typing import Any
 
 import jinja2
 
-from sec1000.commands import COMMANDS, CommandName
+from sec1000.commands import COMMANDS, OPTIONS_WRITE, CommandName
 from sec1000.device.health import LinkHealth
 from sec1000.options import Options
 from sec1000.protocol import Feedback, describe_feedback
@@ -133,7 +133,9 @@ def status(
 
 
 # Every command that writes the limiter: a setup save's write is reported as one of them.
-WRITE_COMMANDS = frozenset(spec.name.value for spec in COMMANDS if spec.writes)
+WRITE_COMMANDS = frozenset(
+    spec.name.value for spec in (*COMMANDS, OPTIONS_WRITE) if spec.writes
+)
 
 
 def applied(
