@@ -21,6 +21,7 @@ LAYERS = {
     "protocol": 0,
     "common": 0,
     "prices": 0,
+    "overshoot": 0,
     "energy": 1,
     "device": 2,
     "options": 2,

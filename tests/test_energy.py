@@ -141,7 +141,7 @@ def test_a_broken_file_is_moved_aside_and_counting_starts_from_0(
 ) -> None:
     (tmp_path / ENERGY_NAME).write_text(content)
     m = meter(tmp_path)
-    assert m.book.totals == {"grid_export": 0, "grid_import": 0, "pv": 0, "load": 0}
+    assert m.book.totals == {"grid_export": 0, "grid_import": 0, "pv": 0, "load": 0, "over_limit": 0}
     assert m.broken and "moved to" in m.broken
     aside = [p for p in tmp_path.iterdir() if p.name.startswith(f"{ENERGY_NAME}.broken-")]
     assert len(aside) == 1 and aside[0].read_text() == content

@@ -84,6 +84,9 @@ def test_the_contract_set_is_the_docs() -> None:
     assert contract_ids(section(docs, "Entities") + section(docs, "Helpers")) == CONTRACT_ENTITIES
 
 
+METER_SECTION = "Contracts added for the meter check, several controllers and the panel"
+
+
 def test_the_contract_set_is_the_design_docs() -> None:
     if not DESIGN.is_file():
         pytest.skip("the shared design.md is not next to this checkout")
@@ -99,7 +102,17 @@ def test_the_contract_set_is_the_design_docs() -> None:
         entity_id in section(design, "Contracts added for the next capabilities")
         for entity_id in added
     )
-    assert contract_ids(section(design, "Home Assistant contract")) | added == CONTRACT_ENTITIES
+    # from "Contracts added for the meter check, several controllers and the panel"
+    meter = {
+        "binary_sensor.sec1000_export_over_limit",
+        "sensor.sec1000_export_over_limit_energy",
+        "sensor.sec1000_export_over_limit_today",
+    }
+    assert all(
+        entity_id in section(design, METER_SECTION) for entity_id in meter
+    )
+    contract = contract_ids(section(design, "Home Assistant contract"))
+    assert contract | added | meter == CONTRACT_ENTITIES
 
 
 def test_the_four_files_are_shipped() -> None:

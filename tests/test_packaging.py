@@ -55,6 +55,10 @@ CONTRACT_SENSORS = {
     *(f"sensor.sec1000_{kind}_energy" for kind in ("grid_export", "grid_import", "pv", "load")),
     "sensor.sec1000_time_at_limit_today",
     "sensor.sec1000_export_policy",
+    # Added by design.md's "Contracts added for the meter check, …" (the meter check).
+    "binary_sensor.sec1000_export_over_limit",
+    "sensor.sec1000_export_over_limit_energy",
+    "sensor.sec1000_export_over_limit_today",
 }
 CONTRACT_HELPERS = {
     "input_button.sec1000_export_enable",

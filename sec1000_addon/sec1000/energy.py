@@ -1,4 +1,6 @@
-"""Energy counters (kWh) integrated from every good telemetry read, and the time at the limit.
+"""Energy counters (kWh) integrated from every good telemetry read, the time at the limit, and
+the meter check's figures (energy and minutes over the limit, the day's highest export and
+limit, writes and drifts), the evidence of a grid contract kept.
 
 Trapezoidal between two consecutive good reads; a power that changes sign inside an interval
 is split at its zero crossing (so import and export are never mixed); nothing is counted
@@ -20,12 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from sec1000.common.files import write_atomic
+from sec1000.overshoot import OvershootDetector, Reading, Step, area_above
 
 _LOGGER = logging.getLogger(__name__)
 
 ENERGY_NAME = "energy.json"
 COUNTERS = ("grid_export", "grid_import", "pv", "load")
 TIME_AT_LIMIT = "time_at_limit"  # minutes, in the daily totals
+OVER_LIMIT = "over_limit"  # kWh above limit + margin during overshoots (a total and per day)
+OVER_LIMIT_MIN = "over_limit_min"  # minutes inside overshoots, per day
+MAX_EXPORT = "max_export_kw"  # the day's highest export read (kW)
+LIMIT_IN_FORCE = "limit_kw"  # the day's highest limit held by value (kW)
+DAY_COUNTS = ("writes", "drifts")  # limiter writes and drifts seen that day
+DAY_KEYS = (*COUNTERS, TIME_AT_LIMIT, OVER_LIMIT, OVER_LIMIT_MIN)
 GAP_FLOOR = 300.0  # seconds: a gap is longer than max(3 x scan interval, 5 min)
 DAYS_KEPT = 400
 SAVE_EVERY = 60.0
@@ -36,14 +45,7 @@ AT_LIMIT_MARGIN_SHARE = 0.02
 
 def positive_area(start: float, end: float, seconds: float) -> float:
     """∫ max(0, p(t)) dt for p linear from `start` to `end` over `seconds` (kW·s)."""
-    if start >= 0 and end >= 0:
-        return (start + end) / 2 * seconds
-    if start <= 0 and end <= 0:
-        return 0.0
-    crossing = seconds * start / (start - end)  # where the line meets zero
-    if start > 0:
-        return start * crossing / 2
-    return end * (seconds - crossing) / 2
+    return area_above(start, end, 0.0, 0.0, seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +57,30 @@ class Sample:
     inverters: float
     load: float
     at_limit: bool
+    limit_kw: float | None = None  # the limit the controller holds by value, else None
 
     @classmethod
-    def of(cls, at: float, values: Mapping[str, float], limit_kw: float | None, on: bool) -> Sample:
-        """A sample from the telemetry values, judged against the export limit."""
+    def of(
+        cls,
+        at: float,
+        values: Mapping[str, float],
+        limit_kw: float | None,
+        on: bool,
+        by_value: bool = False,
+    ) -> Sample:
+        """A sample from the telemetry values, judged against the export limit; `by_value`:
+        the limiter holds that limit by value (the meter check counts the read)."""
         meters = float(values["meters_power"])
         held = False
         if on and limit_kw is not None:
             margin = max(AT_LIMIT_MARGIN_KW, AT_LIMIT_MARGIN_SHARE * limit_kw)
             held = meters >= limit_kw - margin
-        return cls(at, meters, float(values["inverters_power"]), float(values["load_power"]), held)
+        inverters, load = float(values["inverters_power"]), float(values["load_power"])
+        return cls(at, meters, inverters, load, held, limit_kw if by_value else None)
+
+    def reading(self) -> Reading:
+        """What the meter check needs of it."""
+        return Reading(self.at, self.meters, self.limit_kw, self.limit_kw is not None)
 
 
 def interval_energy(a: Sample, b: Sample) -> dict[str, float]:
@@ -85,7 +101,9 @@ def interval_energy(a: Sample, b: Sample) -> dict[str, float]:
 class EnergyBook:
     """Totals since the start, today's and each day's figures, and the gaps not counted."""
 
-    totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0.0))
+    totals: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys((*COUNTERS, OVER_LIMIT), 0.0)
+    )
     days: dict[str, dict[str, float]] = field(default_factory=dict)
     last: Sample | None = None
     gaps: int = 0
@@ -94,7 +112,7 @@ class EnergyBook:
 
     def day(self, date: dt.date) -> dict[str, float]:
         """The figures of one local day (zeros when nothing was counted)."""
-        return self.days.get(date.isoformat(), dict.fromkeys((*COUNTERS, TIME_AT_LIMIT), 0.0))
+        return {**dict.fromkeys(DAY_KEYS, 0.0), **self.days.get(date.isoformat(), {})}
 
     def to_json(self) -> dict[str, Any]:
         """What energy.json holds."""
@@ -117,6 +135,7 @@ class EnergyBook:
         if not isinstance(data, dict) or data.get("version") != 1:
             raise ValueError("not an energy file of version 1")
         totals = {key: float(data["totals"][key]) for key in COUNTERS}
+        totals[OVER_LIMIT] = float(data["totals"].get(OVER_LIMIT, 0.0))  # older files: none
         if any(not math.isfinite(value) or value < 0 for value in totals.values()):
             raise ValueError("a negative or not finite total")
         days = {
@@ -149,9 +168,12 @@ class EnergyMeter:
         *,
         clock: Callable[[], float] = time.time,
         tz: dt.tzinfo | None = None,
+        overshoot: Callable[[], tuple[float, float]] = lambda: (0.2, 60.0),
     ) -> None:
         self.path = directory / ENERGY_NAME
         self._scan_interval = scan_interval
+        self._overshoot = overshoot  # (margin kW, seconds) of the meter check
+        self.detector = OvershootDetector()
         self._clock = clock
         self.tz = tz
         self.broken: str | None = None  # why the file was set aside, for a notification
@@ -160,8 +182,31 @@ class EnergyMeter:
 
     # -- reads
 
-    def add(self, sample: Sample) -> None:
-        """Count from the previous good read to this one (or note a gap)."""
+    def add(self, sample: Sample) -> Step:
+        """Count from the previous good read to this one (or note a gap); the meter check's
+        step (an overshoot begun or ended) is returned."""
+        self._count_energy(sample)
+        margin_kw, seconds = self._overshoot()
+        step = self.detector.add(sample.reading(), margin_kw, seconds)
+        day = self._day(sample.at)
+        day[OVER_LIMIT] = day.get(OVER_LIMIT, 0.0) + step.kwh_over
+        day[OVER_LIMIT_MIN] = day.get(OVER_LIMIT_MIN, 0.0) + step.seconds_over / 60
+        self.book.totals[OVER_LIMIT] += step.kwh_over
+        day[MAX_EXPORT] = max(day.get(MAX_EXPORT, sample.meters), sample.meters)
+        if sample.limit_kw is not None:
+            day[LIMIT_IN_FORCE] = max(day.get(LIMIT_IN_FORCE, 0.0), sample.limit_kw)
+        return step
+
+    def count(self, what: str, at: float | None = None) -> None:
+        """One more limiter write or drift ('writes', 'drifts') on that day."""
+        day = self._day(self._clock() if at is None else at)
+        day[what] = day.get(what, 0.0) + 1
+
+    def _day(self, at: float) -> dict[str, float]:
+        date = self._date(at).isoformat()
+        return self.book.days.setdefault(date, dict.fromkeys(DAY_KEYS, 0.0))
+
+    def _count_energy(self, sample: Sample) -> None:
         previous, self.book.last = self.book.last, sample
         if previous is None:
             return
@@ -176,8 +221,7 @@ class EnergyMeter:
             return
         for start, end in self._split_at_midnight(previous, sample):
             figures = interval_energy(start, end)
-            date = self._date(start.at).isoformat()
-            day = self.book.days.setdefault(date, dict.fromkeys((*COUNTERS, TIME_AT_LIMIT), 0.0))
+            day = self._day(start.at)
             for key, value in figures.items():
                 day[key] = day.get(key, 0.0) + value
                 if key in self.book.totals:
@@ -252,6 +296,24 @@ class EnergyMeter:
             (day, self.book.day(day))
             for day in (today - dt.timedelta(days=n) for n in range(count - 1, -1, -1))
         ]
+
+    def compliance_csv(self, days: int = 90) -> str:
+        """The evidence for a grid operator: one row per local day (the last `days`), with the
+        highest export, the limit in force, minutes and kWh over the limit, writes and drifts."""
+        header = (
+            "date,max_export_kw,limit_in_force_kw,minutes_over_limit,kwh_over_limit,"
+            "limiter_writes,drifts\n"
+        )
+        rows = []
+        for day, f in self.last_days(days):
+            exported = f.get(MAX_EXPORT)
+            limit = f.get(LIMIT_IN_FORCE)
+            rows.append(
+                f"{day},{'' if exported is None else f'{exported:.3f}'},"
+                f"{'' if not limit else f'{limit:.2f}'},{f[OVER_LIMIT_MIN]:.1f},"
+                f"{f[OVER_LIMIT]:.3f},{int(f.get('writes', 0))},{int(f.get('drifts', 0))}\n"
+            )
+        return header + "".join(rows)
 
     def csv(self) -> str:
         """Every kept day as CSV: date, the four kWh figures, minutes at the limit."""

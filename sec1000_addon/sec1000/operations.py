@@ -48,6 +48,7 @@ from sec1000.state import CommandRecord, StateModel
 
 _LOGGER = logging.getLogger(__name__)
 
+MODE_OFF = "the mode Off (deactivated) would export without any limit, above"
 # The zero-power fix: the device refreshes inverters power only every ~30 s and reads 0 between.
 ZERO_FIX_SAMPLES = 10
 ZERO_FIX_MAX_AGE = 60.0
@@ -259,16 +260,39 @@ class Operations:
         """Write what `build` gives once the device is held, read back, report to the guard; a
         write not taken is a GeneralError in words."""
         job = WriteJob(call.origin.tag, call.spec.name.value, feedback=feedback)
-        written = await self._wiring.writer.write(job, build)
+        written = await self._wiring.writer.write(job, lambda: self._under_ceiling(build()))
         if written is None:
             return unchanged
         if not written.verified:
             raise GeneralError(written.message)
         return written.message
 
+    def _under_ceiling(self, write: LimitWrite | None) -> LimitWrite | None:
+        """The write, or InvalidInputError when it breaks the export ceiling (above it, or the
+        limiter off): the last check before anything is sent, whoever asked."""
+        options = self.options
+        ceiling_w = options.ceiling_w
+        if write is None or ceiling_w is None:
+            return write
+        if write.mode is ControlMode.DEACTIVATED:
+            raise InvalidInputError(self._ceiling_words(MODE_OFF))
+        if write.export_limit_w > ceiling_w:
+            limit = f"{kilowatts(write.export_limit_w):g} kW is above"
+            raise InvalidInputError(self._ceiling_words(limit))
+        return write
+
+    def _ceiling_words(self, what: str) -> str:
+        return (
+            f"refused: {what} the export ceiling of {self.options.export_ceiling_kw:g} kW "
+            "(the grid contract); nothing was sent"
+        )
+
     def _within_maximum(self, limit_kw: float) -> float:
-        """The limit, or InvalidInputError when it is above the maximum export limit (never
-        clamped: a user who typed too much gets words, and nothing is sent)."""
+        """The limit, or InvalidInputError when it is above the export ceiling or the maximum
+        export limit (never clamped: a user who typed too much gets words, nothing is sent)."""
+        ceiling = self.options.export_ceiling_kw
+        if ceiling and limit_kw > ceiling:
+            raise InvalidInputError(self._ceiling_words(f"{limit_kw:g} kW is above"))
         maximum = self.options.max_export_limit
         if limit_kw > maximum:
             raise InvalidInputError(
@@ -368,6 +392,8 @@ class Operations:
             return self.invalid(call, err)
         chosen: ControlMode = args["mode"]
         phase_sum: bool = args.get("three_phase_sum", self.options.three_phase_sum)
+        if chosen is ControlMode.DEACTIVATED and self.options.ceiling_w is not None:
+            return self.invalid(call, InvalidInputError(self._ceiling_words(MODE_OFF)))
 
         def build() -> LimitWrite:
             limit_w = self._wiring.guard.wanted_under(self.options).export_limit_w

@@ -102,6 +102,9 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("log_level", "list", "info", choices=LOG_LEVELS),
     OptionSpec("verify_interval", "int", 300, 0, MAX_VERIFY_INTERVAL),
     OptionSpec("drift_action", "list", "restore", choices=DRIFT_ACTIONS),
+    OptionSpec("overshoot_margin_kw", "float", 0.2, 0, 100),
+    OptionSpec("overshoot_seconds", "int", 60, 10, 3600),
+    OptionSpec("export_ceiling_kw", "float", 0.0, 0, 100),
     OptionSpec("price_policy", "bool", False),
     OptionSpec("price_entity", "entity", ""),
     OptionSpec("export_off_below", "float", 0.0),
@@ -148,6 +151,9 @@ class Options:
     log_level: str = _default("log_level")
     verify_interval: int = _default("verify_interval")
     drift_action: str = _default("drift_action")
+    overshoot_margin_kw: float = _default("overshoot_margin_kw")
+    overshoot_seconds: int = _default("overshoot_seconds")
+    export_ceiling_kw: float = _default("export_ceiling_kw")
     price_policy: bool = _default("price_policy")
     price_entity: str = _default("price_entity")
     export_off_below: float = _default("export_off_below")
@@ -205,6 +211,11 @@ class Options:
     def control_mode(self) -> ControlMode:
         """The configured control mode."""
         return ControlMode.from_option(self.export_limit_control_mode)
+
+    @property
+    def ceiling_w(self) -> int | None:
+        """The contracted export ceiling in watts, or None when there is none."""
+        return round(self.export_ceiling_kw * 1000) if self.export_ceiling_kw else None
 
     @property
     def phase_measurement(self) -> PhaseMeasurement:
@@ -331,6 +342,17 @@ def _cross_check(values: Mapping[str, Any]) -> dict[str, str]:
         errors["min_export_limit"] = (
             f"the minimum export limit ({values['min_export_limit']} kW) is above the "
             f"maximum ({values['max_export_limit']} kW)"
+        )
+    ceiling = values["export_ceiling_kw"]
+    if ceiling and values["max_export_limit"] > ceiling:
+        errors["max_export_limit"] = (
+            f"the maximum export limit ({values['max_export_limit']} kW) is above the export "
+            f"ceiling of {ceiling:g} kW (the grid contract)"
+        )
+    if ceiling and values["export_limit_control_mode"] == ControlMode.DEACTIVATED.option:
+        errors["export_limit_control_mode"] = (
+            f"the export ceiling of {ceiling:g} kW needs the limiter: the mode cannot be "
+            "deactivated while a ceiling is set"
         )
     if values["max_export_limit"] > values["total_capacity"]:
         errors["max_export_limit"] = (

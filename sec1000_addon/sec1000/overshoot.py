@@ -43,6 +43,20 @@ class Overshoot:
     energy_over_kwh: float
     until: float | None = None
 
+    def audit_entry(self) -> dict[str, object]:
+        """Its one line in the audit trail (kind `overshoot`), written when it ended."""
+        lasted = ((self.until or self.since) - self.since) / 60
+        return {
+            "origin": "meter",
+            "command": "overshoot",
+            **self.as_dict(),
+            "verified": False,
+            "message": (
+                f"export up to {self.max_kw:.2f} kW with a limit of {self.limit_kw:.2f} kW for "
+                f"{lasted:.1f} min: {self.energy_over_kwh:.3f} kWh above the limit and margin"
+            ),
+        }
+
     def as_dict(self) -> dict[str, float | None]:
         """JSON-ready."""
         return {

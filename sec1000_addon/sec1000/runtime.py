@@ -31,6 +31,7 @@ from sec1000.options import (
     OptionsError,
     save_options_file,
 )
+from sec1000.overshoot import Step
 from sec1000.policy import Decision, decision_json, off_windows
 from sec1000.policy_runner import PricePolicy
 from sec1000.protocol import ControlMode, Feedback
@@ -100,7 +101,12 @@ class Runtime:
         self.state = StateModel(options.min_export_limit, health=health)
         health.subscribe(self.state.link_changed)
         self.link = DeviceLink(link_settings(options), health=health)
-        self.audit = AuditLog(data_dir)
+        self.energy = EnergyMeter(
+            data_dir,
+            lambda: self.options.scan_interval,
+            overshoot=lambda: (self.options.overshoot_margin_kw, self.options.overshoot_seconds),
+        )
+        self.audit = AuditLog(data_dir, listener=self._audited)
         self.guard = ExportGuard(
             self.link,
             self.state,
@@ -131,7 +137,6 @@ class Runtime:
         self.policy = PricePolicy(
             self._current, self._policy_write, lambda: self.state.export_state, self._policy_decided
         )
-        self.energy = EnergyMeter(data_dir, lambda: self.options.scan_interval)
         self.state.energy_counted(self.energy.snapshot())
         self.state.subscribe(self._count_energy)
         self.state.subscribe(self._watch_commands)
@@ -199,11 +204,39 @@ class Runtime:
             return
         state = self.state
         limiter_on = state.control_mode not in (None, ControlMode.DEACTIVATED)
+        # The meter check counts reads while a limit holds by value, outside a reset's window.
+        by_value = state.control_mode is ControlMode.VALUE and not state.watchdog_running
         sample = Sample.of(
-            event.data["at"], event.data["values"], state.export_limit_kw, limiter_on
+            event.data["at"], event.data["values"], state.export_limit_kw, limiter_on, by_value
         )
-        self.energy.add(sample)
+        step = self.energy.add(sample)
         state.energy_counted(self.energy.snapshot())
+        self._overshoot(step)
+
+    def _overshoot(self, step: Step) -> None:
+        """The meter check's news: shown while it lasts, audited once when it ends."""
+        if step.ended is not None:
+            ended = step.ended
+            self.state.overshoot_seen(ended.as_dict(), ended=True)
+            entry = ended.audit_entry()
+            self.audit.append(entry)
+            _LOGGER.warning("export over the limit ended: %s", entry["message"])
+        elif (active := self.energy.detector.active) is not None:
+            if step.started is not None:
+                _LOGGER.warning(
+                    "export over the limit: %.2f kW with a %.2f kW limit",
+                    active.max_kw,
+                    active.limit_kw,
+                )
+            self.state.overshoot_seen(active.as_dict())
+
+    def _audited(self, entry: Mapping[str, Any]) -> None:
+        """Every audit entry: the day's limiter writes and drifts, for the compliance report."""
+        command = entry.get("command")
+        if command == "drift":
+            self.energy.count("drifts")
+        elif "requested" in entry and command not in ("adopt", "overshoot"):
+            self.energy.count("writes")
 
     async def start(self) -> None:
         """Finish a pending restore first, then read settings once and telemetry on a timer."""

@@ -17,6 +17,7 @@ from sec1000.protocol import ControlMode, ExportSettings, Feedback
 _LOGGER = logging.getLogger(__name__)
 
 HISTORY_SECONDS = 3600
+HISTORY_DAY = 86400.0  # overshoot periods kept for the chart
 LIMIT_LOG_SECONDS = 2 * 86400  # the export limit's changes, for the Prices card's time axis
 LIMIT_LOG_SIZE = 2000
 COMMAND_LOG_SIZE = 100
@@ -87,6 +88,7 @@ class Topic(StrEnum):
     GUARD = "guard"
     ENERGY = "energy"
     POLICY = "policy"
+    OVERSHOOT = "overshoot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,9 @@ class StateModel:
         self.restore_retired: str | None = None
         self.guard = GuardStatus()
         self.energy: Mapping[str, Any] = {}
+        # The meter check: an overshoot under way (on, since, max_kw, limit_kw, energy_over_kwh)
+        # and the periods of the last day (since, until or None), for the chart.
+        self.overshoot: dict[str, Any] = {"on": False, "periods": []}
         self.policy: Mapping[str, Any] = {"state": "disabled", "attributes": {}, "decisions": []}
         self.history: deque[HistoryPoint] = deque()
         # (time, kW) at each change; bounded by age and by count (a command storm)
@@ -362,6 +367,21 @@ class StateModel:
             return
         self.guard = status
         self._emit(Topic.GUARD, {"state": status.state.value, **status.attributes()})
+
+    def overshoot_seen(self, event: Mapping[str, Any] | None, ended: bool = False) -> None:
+        """The meter check: an overshoot under way (`event`), or one that `ended`."""
+        now = self._clock()
+        periods = [
+            p for p in self.overshoot.get("periods", []) if (p[1] or now) > now - HISTORY_DAY
+        ]
+        if event is not None:
+            since, until = event["since"], event.get("until")
+            periods = [p for p in periods if p[0] != since] + [[since, until]]
+        data = {**(event or {}), "on": event is not None and not ended, "periods": periods}
+        if data == self.overshoot:
+            return
+        self.overshoot = data
+        self._emit(Topic.OVERSHOOT, data)
 
     def energy_counted(self, snapshot: Mapping[str, Any]) -> None:
         """The energy counters moved (after a good read)."""

@@ -25,6 +25,9 @@ from sec1000.ha.entities import (
     FEEDBACK_SENSORS,
     HELPERS_BY_ENTITY,
     MODULE_STARTED,
+    OVER_LIMIT,
+    OVER_LIMIT_ENERGY,
+    OVER_LIMIT_TODAY,
     POLICY_SWITCH,
     RESULT_EVENT,
     SENSORS_BY_ENTITY,
@@ -35,6 +38,7 @@ from sec1000.ha.entities import (
     Helper,
     Sensor,
     helpers_for,
+    iso_time,
     sensor_extra_attributes,
     sensor_value,
 )
@@ -55,6 +59,7 @@ RETIRED_NOTIFICATION = "sec1000_watchdog_restore_retired"
 GUARD_NOTIFICATION = "sec1000_export_guard"
 ENERGY_NOTIFICATION = "sec1000_energy_file"
 UNSAVED_NOTIFICATION = "sec1000_wanted_state_unsaved"
+OVERSHOOT_NOTIFICATION = "sec1000_export_over_limit"
 MQTT_NOTIFICATION = "sec1000_mqtt_broker"
 MOVED_NOTIFICATION = (
     "sec1000_entities_moved"  # created once per switch to MQTT; the user dismisses it
@@ -70,6 +75,7 @@ NOTIFICATIONS = (
     GUARD_NOTIFICATION,
     ENERGY_NOTIFICATION,
     UNSAVED_NOTIFICATION,
+    OVERSHOOT_NOTIFICATION,
 )
 # Guard states that need the user: a write not taken, a drift only reported, a contested limit.
 # Told once per add-on run: the user dismisses them; a reconnect does not bring them back.
@@ -498,7 +504,10 @@ class Bridge:
             self._tasks.spawn(self._fire_result(dict(event.data)))
         elif event.topic is Topic.ENERGY:
             energy = (sensor.entity_id for sensor in ENERGY_SENSORS.values())
-            self._mark(*energy, TIME_AT_LIMIT.entity_id, "notifications")
+            meter = (OVER_LIMIT_ENERGY.entity_id, OVER_LIMIT_TODAY.entity_id)
+            self._mark(*energy, *meter, TIME_AT_LIMIT.entity_id, "notifications")
+        elif event.topic is Topic.OVERSHOOT:
+            self._mark(OVER_LIMIT.entity_id, "notifications")
         elif event.topic is Topic.POLICY:
             self._mark(EXPORT_POLICY.entity_id)
         elif event.topic is Topic.OPTIONS:
@@ -614,6 +623,16 @@ class Bridge:
             wanted[ENERGY_NOTIFICATION] = ("SEC1000: energy counters restarted", f"{broken}.")
         if title := GUARD_ALERTS.get(state.guard.state):
             wanted[GUARD_NOTIFICATION] = (title, f"The export guard: {state.guard.message}.")
+        if state.overshoot.get("on"):
+            over = state.overshoot
+            wanted[OVERSHOOT_NOTIFICATION] = (
+                "SEC1000: export over the limit",
+                f"Since {iso_time(over['since'])} the grid meter reads up to "
+                f"{over['max_kw']:.2f} kW of export with a limit of {over['limit_kw']:.2f} kW: "
+                "more than the limit plus the margin, for longer than the controller needs to "
+                "settle. Check the inverters the controller does not reach, the CT ratio and "
+                "the RS485 line. It is dismissed when export is back under the limit.",
+            )
         if state.guard.unsaved:
             wanted[UNSAVED_NOTIFICATION] = (
                 "SEC1000: the wanted export state is not saved",

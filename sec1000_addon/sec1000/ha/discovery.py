@@ -107,12 +107,14 @@ def _sensor(sensor: Sensor) -> Component:
     ):
         if value is not None:
             options[key] = value
-    if sensor.object_id in ("sec1000_export_guard", "sec1000_export_policy"):
+    if sensor.extra_attributes:
         options["json_attributes_topic"] = attributes_topic(sensor.object_id)
+    if sensor.platform == "binary_sensor":
+        options |= {"payload_on": "on", "payload_off": "off"}
     if sensor.entity_id.endswith("_feedback"):
         options["entity_category"] = "diagnostic"
     return Component(
-        "sensor",
+        sensor.platform,
         sensor.object_id,
         sensor.name.removeprefix("SEC1000 "),
         options,

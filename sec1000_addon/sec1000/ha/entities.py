@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,12 @@ class Sensor:
     state_class: str | None = None
     icon: str | None = None
     precision: int | None = None  # decimals shown (MQTT's suggested_display_precision)
+    extra_attributes: bool = False  # carries attributes of its own (the guard's, …)
+
+    @property
+    def platform(self) -> str:
+        """sensor, or binary_sensor."""
+        return self.entity_id.split(".", 1)[0]
 
     @property
     def object_id(self) -> str:
@@ -105,11 +112,44 @@ TIME_AT_LIMIT = Sensor(
     1,
 )
 EXPORT_POLICY = Sensor(
-    "sensor.sec1000_export_policy", "SEC1000 Export Policy", icon="mdi:cash-clock"
+    "sensor.sec1000_export_policy",
+    "SEC1000 Export Policy",
+    icon="mdi:cash-clock",
+    extra_attributes=True,
 )
 EXPORT_GUARD = Sensor(
-    "sensor.sec1000_export_guard", "SEC1000 Export Guard", icon="mdi:shield-check-outline"
+    "sensor.sec1000_export_guard",
+    "SEC1000 Export Guard",
+    icon="mdi:shield-check-outline",
+    extra_attributes=True,
 )
+# The meter check: export above the limit + margin for longer than overshoot_seconds.
+OVER_LIMIT = Sensor(
+    "binary_sensor.sec1000_export_over_limit",
+    "SEC1000 Export Over Limit",
+    device_class="problem",
+    icon="mdi:transmission-tower-export",
+    extra_attributes=True,
+)
+OVER_LIMIT_ENERGY = Sensor(
+    "sensor.sec1000_export_over_limit_energy",
+    "SEC1000 Export Over Limit Energy",
+    "kWh",
+    "energy",
+    "total_increasing",
+    "mdi:alert-octagon-outline",
+    3,
+)
+OVER_LIMIT_TODAY = Sensor(
+    "sensor.sec1000_export_over_limit_today",
+    "SEC1000 Export Over Limit Today",
+    "min",
+    "duration",
+    "total_increasing",
+    "mdi:timer-alert-outline",
+    1,
+)
+METER_CHECK = (OVER_LIMIT, OVER_LIMIT_ENERGY, OVER_LIMIT_TODAY)
 FEEDBACK_OPERATIONS = (
     OperationName.EXPORT_DISABLE,
     OperationName.EXPORT_ENABLE,
@@ -138,6 +178,7 @@ ALL_SENSORS: tuple[Sensor, ...] = (
     EXPORT_POLICY,
     *ENERGY_SENSORS.values(),
     TIME_AT_LIMIT,
+    *METER_CHECK,
     *FEEDBACK_SENSORS.values(),
 )
 
@@ -251,6 +292,12 @@ def sensor_value(state: StateModel, sensor: Sensor) -> str:
         return f"{state.energy.get('totals', {}).get(key, 0.0):.3f}"
     if sensor is TIME_AT_LIMIT:
         return f"{state.energy.get('time_at_limit_today', 0.0):.1f}"
+    if sensor is OVER_LIMIT:
+        return "on" if state.overshoot.get("on") else "off"
+    if sensor is OVER_LIMIT_ENERGY:
+        return f"{state.energy.get('totals', {}).get('over_limit', 0.0):.3f}"
+    if sensor is OVER_LIMIT_TODAY:
+        return f"{state.energy.get('today', {}).get('over_limit_min', 0.0):.1f}"
     if operation := FEEDBACK_OPERATION_BY_ENTITY.get(sensor.entity_id):
         return str(state.feedback[operation])
     raise KeyError(sensor.entity_id)
@@ -262,4 +309,18 @@ def sensor_extra_attributes(state: StateModel, sensor: Sensor) -> dict[str, Any]
         return dict(state.guard.attributes())
     if sensor is EXPORT_POLICY:
         return dict(state.policy.get("attributes", {}))
+    if sensor is OVER_LIMIT:
+        shown = state.overshoot if state.overshoot.get("on") else {}
+        since = shown.get("since")
+        return {
+            "since": None if since is None else iso_time(since),
+            "max_kw": shown.get("max_kw"),
+            "limit_kw": shown.get("limit_kw"),
+            "energy_over_kwh": shown.get("energy_over_kwh"),
+        }
     return {}
+
+
+def iso_time(at: float) -> str:
+    """A time as Home Assistant shows attributes: ISO 8601 with the offset."""
+    return dt.datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ _LOGGER = logging.getLogger(__name__)
 AUDIT_NAME = "audit.jsonl"
 MAX_BYTES = 1_000_000
 KEEP_FILES = 3
-KINDS = ("write", "drift", "failure")  # what the History page filters by
+KINDS = ("write", "drift", "failure", "overshoot", "ceiling")  # what the History page filters by
 
 
 def now_iso() -> str:
@@ -31,10 +31,18 @@ def now_iso() -> str:
 class AuditLog:
     """Appends entries, rotates, and reads the newest back (History page, diagnostics)."""
 
-    def __init__(self, directory: Path, *, max_bytes: int = MAX_BYTES, keep: int = KEEP_FILES):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_bytes: int = MAX_BYTES,
+        keep: int = KEEP_FILES,
+        listener: Callable[[Mapping[str, Any]], None] | None = None,
+    ):
         self.path = directory / AUDIT_NAME
         self.max_bytes = max_bytes
         self.keep = keep
+        self._listener = listener  # told of every entry (the day's writes and drifts)
         self.error: str | None = None  # why the last append failed, for diagnostics
 
     def files(self) -> list[Path]:
@@ -43,6 +51,8 @@ class AuditLog:
 
     def append(self, entry: Mapping[str, Any]) -> None:
         """Add one line (with `at` if missing); never raises."""
+        if self._listener is not None:
+            self._listener(entry)
         line = json.dumps({"at": now_iso(), **entry}, default=str, ensure_ascii=False)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +97,11 @@ class AuditLog:
 
 
 def kind_of(entry: Mapping[str, Any]) -> str:
-    """'drift', 'failure' (a write not verified) or 'write'."""
-    if entry.get("command") == "drift":
-        return "drift"
-    return "write" if entry.get("verified") else "failure"
+    """'drift', 'overshoot' (export over the limit), 'ceiling' (a restore forced by the
+    export ceiling), 'failure' (a write not verified) or 'write'."""
+    command = entry.get("command")
+    if command in ("drift", "overshoot"):
+        return str(command)
+    if not entry.get("verified"):
+        return "failure"
+    return "ceiling" if command == "ceiling" else "write"

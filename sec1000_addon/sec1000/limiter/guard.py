@@ -40,7 +40,7 @@ from sec1000.limiter.writes import (
     write_reported,
 )
 from sec1000.options import MIN_VERIFY_INTERVAL, Options
-from sec1000.protocol import ExportSettings, Feedback, Sec1000Error
+from sec1000.protocol import ControlMode, ExportSettings, Feedback, Sec1000Error
 from sec1000.state import GuardState, GuardStatus, StateModel
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class Verdict(Enum):
     NOTHING = "nothing"
     RESTORE = "restore"
     ADOPT = "adopt"
+    CEILING = "ceiling"  # above the contracted ceiling: put back at once, whatever drift_action
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,8 @@ class ExportGuard:
                 verdict = self._judge(settings)
                 if verdict is Verdict.RESTORE:
                     return await self._restore(session)
+                if verdict is Verdict.CEILING:
+                    return await self._restore_ceiling(session)
         except Sec1000Error as err:
             self._unreadable(err)
             return self._started and self._repair is None
@@ -252,6 +255,8 @@ class ExportGuard:
     def _judge(self, settings: ExportSettings) -> Verdict:
         if not self._started:
             self._start_from(settings)
+        if self._above_ceiling(settings):
+            return Verdict.CEILING
         wanted = self.wanted
         if wanted is None or self.options_pending(self._options()):
             return Verdict.NOTHING  # the new options are written next, in their own write
@@ -339,6 +344,12 @@ class ExportGuard:
         self._status(GuardState.RESTORING, settings, message=message, drift_at=now)
         return Verdict.RESTORE
 
+    def _above_ceiling(self, settings: ExportSettings) -> bool:
+        ceiling_w = self._options().ceiling_w
+        return ceiling_w is not None and (
+            settings.export_limit_w > ceiling_w or settings.mode is ControlMode.DEACTIVATED
+        )
+
     @staticmethod
     def _holds(settings: ExportSettings, wanted: Wanted) -> str:
         return (
@@ -358,6 +369,24 @@ class ExportGuard:
             )
         except Sec1000Error:
             return False  # reported as a failed write; tried again with backoff
+        return written.verified
+
+    async def _restore_ceiling(self, session: Session) -> bool:
+        """The controller allows more than the contracted ceiling: the wanted state under the
+        options (all within the ceiling) is written at once, audited as `ceiling`."""
+        options = self._options()
+        target = self.wanted_under(options)
+        message = (
+            f"the controller allows more than the export ceiling of {options.export_ceiling_kw:g} "
+            f"kW: {in_words(target.export_limit_w, target.mode)} written back at once"
+        )
+        _LOGGER.warning("export guard: %s", message)
+        self._status(GuardState.RESTORING, None, message=message, drift_at=time.time())
+        job = WriteJob(GUARD_ORIGIN, "ceiling", done=f"{message}; {{write}} confirmed")
+        try:
+            written = await write_reported(session, self.state, target.write(), self.wrote, job)
+        except Sec1000Error:
+            return False
         return written.verified
 
     async def _adopt(self, settings: ExportSettings) -> None:

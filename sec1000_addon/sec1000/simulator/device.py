@@ -35,6 +35,10 @@ class SimulatedDevice:
     clock: Callable[[], float] = time.time
     # seconds since start -> (pv W, load W): a known plant instead of the random one (benchmarks)
     profile: Callable[[float], tuple[float, float]] | None = None
+    # An inverter the controller does not reach: its watts are exported above any limit.
+    uncontrolled_w: int = 0
+    # Regulation noise: while curtailed, export hovers this share around the limit (0.03: ±3 %).
+    hover: float = 0.0
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -74,8 +78,11 @@ class SimulatedDevice:
         else:
             load = self._load_w()
             inverters = self._pv_w()
-        if self.mode is not ControlMode.DEACTIVATED:
-            inverters = min(inverters, load + self.export_limit_w)  # the limiter curtails the plant
+        if self.mode is not ControlMode.DEACTIVATED and inverters > load + self.export_limit_w:
+            # the limiter curtails the plant, to the limit give or take its regulation
+            wobble = self.hover * (2 * self._random.random() - 1)
+            inverters = load + self.export_limit_w * (1 + wobble)
+        inverters += self.uncontrolled_w
         meters = round(inverters - load)  # positive = export
         inverters_w = round(inverters)
         shares = [0.3 + 0.1 * self._random.random(), 0.3 + 0.1 * self._random.random()]

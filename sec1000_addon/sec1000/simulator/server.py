@@ -38,6 +38,7 @@ class Fault(StrEnum):
     OVERLOAD = "overload"  # requests closer than `overload_gap` get garbage, then silence until power-cycled
     IGNORE_WRITES = "ignore_writes"  # ACK to 0x42 and the mode switches, without taking them
     DRIFT = "drift"  # the export limit changes on its own every `drift_after` seconds
+    OVERSHOOT = "overshoot"  # an inverter the controller does not reach exports `overshoot_w`
 
 
 FAULTS = tuple(fault.value for fault in Fault)
@@ -72,6 +73,7 @@ class SimulatorServer:
     overload_gap: float = 0.2
     drift_after: float = 2.0
     drift_limit_w: int = 12_350
+    overshoot_w: int = 2_000
     faults: dict[Fault, int | None] = field(default_factory=dict)  # remaining count, None = always
     exchanges: deque[Exchange] = field(default_factory=lambda: deque(maxlen=EXCHANGE_LOG_SIZE))
     exchange_count: int = 0  # every exchange since start, beyond the record's size
@@ -101,6 +103,8 @@ class SimulatorServer:
                 self._next_drift_at = time.monotonic() + self.drift_after
         else:
             self.faults.pop(fault, None)
+        if fault is Fault.OVERSHOOT:
+            self.device.uncontrolled_w = self.overshoot_w if on else 0
 
     def drift(self, limit_w: int | None = None) -> None:
         """Change the export limit behind the add-on's back, as another tool would."""
@@ -109,6 +113,7 @@ class SimulatorServer:
     def clear_faults(self) -> None:
         """Every fault off."""
         self.faults.clear()
+        self.device.uncontrolled_w = 0
 
     def power_cycle(self) -> None:
         """What unplugging the controller does: it answers again after an overload."""

@@ -117,6 +117,26 @@ STEPS = (
                 step="0.01",
                 unit=KW,
             ),
+            Field(
+                "export_ceiling_kw",
+                N_(
+                    "Your grid contract's maximum export (0: none). Nothing above it, and no "
+                    "mode Off, is ever written."
+                ),
+                step="0.01",
+                unit=KW,
+            ),
+            Field(
+                "overshoot_margin_kw",
+                N_("Export this far above the limit (or 5 percent of it) is still normal regulation."),
+                step="0.01",
+                unit=KW,
+            ),
+            Field(
+                "overshoot_seconds",
+                N_("How long export must stay above the limit and margin to be an overshoot."),
+                unit="s",
+            ),
         ),
     ),
     Step(
