@@ -297,13 +297,72 @@ def describe(args: argparse.Namespace) -> None:
     )
 
 
+async def negative_during(sequence: str, gap_ms: int) -> tuple[float, int]:
+    """The price turns negative while a watchdog reset (or a manual command) holds the device:
+    seconds from the end of that sequence until the controller holds export off, and the limit
+    writes after it ended (goal: one at most)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with SimulatorServer() as simulator:
+            options = Options.from_mapping(
+                {
+                    "host": "127.0.0.1",
+                    "port": simulator.port,
+                    "request_gap_ms": gap_ms,
+                    "scan_interval": 600,
+                    "price_policy": True,
+                    "price_entity": ENTITY,
+                    "export_on_above": 0.02,
+                }
+            )
+            runtime = Runtime(options, Path(tmp))
+            await runtime.start()
+            while runtime.guard.wanted is None:
+                await asyncio.sleep(0.01)
+            running = asyncio.create_task(
+                runtime.ops.reset_export_watchdog(BENCH)
+                if sequence == "reset"
+                else runtime.ops.set_control_mode("value", origin=BENCH)
+            )
+            await asyncio.sleep(gap_ms / 1000 * 1.5)  # the sequence holds the device now
+            runtime.policy.price_changed(-0.05, {}, time.time())
+            await running
+            ended, sent = time.monotonic(), len(simulator.requests())
+            while simulator.device.export_limit_w != 0:
+                await asyncio.sleep(0.005)
+            after = time.monotonic() - ended
+            await asyncio.sleep(gap_ms / 1000 * 6)  # room for a second write, if any came
+            writes = sum(
+                1 for r in simulator.requests()[sent:] if r[4] == Command.WRITE_EXPORT_LIMIT
+            )
+            await runtime.stop()
+            return after, writes
+
+
+async def sequences(gap_ms: int) -> bool:
+    """The price turning negative during a running sequence, reported."""
+    ok = True
+    for sequence in ("reset", "manual command"):
+        after, writes = await negative_during(sequence, gap_ms)
+        good = writes <= 1
+        ok &= good
+        print(
+            f"negative price during a {sequence} (gap {gap_ms} ms): export off "
+            f"{max(after, 0):.2f} s after it ended, {writes} limit write(s) after it "
+            f"(goal ≤ 1) {'ok' if good else 'MISSED'}"
+        )
+    return ok
+
+
 async def main(args: argparse.Namespace) -> int:
     describe(args)
     feeds = FEEDS if args.feed == "all" else (args.feed,)
     async with asyncio.timeout(RUN_TIMEOUT):
         outcomes = [await replay(f"policy ({feed} feed)", feed, args) for feed in feeds]
         naive = await replay("naive rule", "naive", args)
-    return 0 if report(outcomes, naive) else 1
+    good = report(outcomes, naive)
+    if args.sequence_gap_ms:
+        good &= await sequences(args.sequence_gap_ms)
+    return 0 if good else 1
 
 
 def parse_args() -> argparse.Namespace:
@@ -346,6 +405,13 @@ def parse_args() -> argparse.Namespace:
         help="price_stale_action (default: the add-on's)",
     )
     parser.add_argument("--gap-ms", type=int, default=20, help="request_gap_ms (default 20)")
+    parser.add_argument(
+        "--sequence-gap-ms",
+        type=int,
+        default=1000,
+        help="request_gap_ms of the runs where the price turns negative during a watchdog reset "
+        "and behind a manual command (default 1000, the add-on's; 0 leaves them out)",
+    )
     return parser.parse_args()
 
 
