@@ -17,9 +17,9 @@ from typing import Any
 
 from sec1000.operations import Origin
 from sec1000.options import SPECS_BY_KEY, Options
-from sec1000.policy import PolicyState
-from sec1000.policy_runner import PricePolicy, ServiceInput
-from sec1000.prices import read_service
+from sec1000.pricing.decide import PolicyState
+from sec1000.pricing.reading import read_service
+from sec1000.pricing.runner import PricePolicy, ServiceInput
 from sec1000.protocol import Command
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer

@@ -16,22 +16,39 @@ from sec1000.operations import Operations
 
 PACKAGE = Path(sec1000.__file__).parent
 
-# Layer of each top-level part of the package; a module may import its own layer or lower ones.
+ARCHITECTURE = Path(__file__).resolve().parent.parent / "ARCHITECTURE.md"
+
+
+def table_rows(title: str) -> list[list[str]]:
+    """The rows of the Markdown table that follows `title` in ARCHITECTURE.md."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    after = text[text.index(title) :].splitlines()
+    start = next(n for n, line in enumerate(after) if line.startswith("|"))
+    rows = []
+    for line in after[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def names(cell: str) -> list[str]:
+    """`device/`, `options.py` → device, options."""
+    return [name.removesuffix("/").removesuffix(".py") for name in re.findall(r"`([^`]+)`", cell)]
+
+
+# The layer of each part of the core, as ARCHITECTURE.md's table says.
 LAYERS = {
-    "protocol": 0,
-    "common": 0,
-    "prices": 0,
-    "overshoot": 0,
-    "energy": 1,
-    "device": 2,
-    "options": 2,
-    "state": 3,
-    "policy": 3,
-    "commands": 4,
-    "limiter": 5,
-    "policy_runner": 4,
-    "operations": 6,
-    "runtime": 7,
+    part: int(row[0])
+    for row in table_rows("| layer | parts | what |")
+    for part in names(row[1])
+}
+# Inside a folder: each module's rank (a module imports only lower ranks), as the second table.
+INSIDE = {
+    (names(row[0])[0], module): rank
+    for row in table_rows("| folder | order |")
+    for rank, group in enumerate(row[1].split("→"))
+    for module in names(group)
 }
 ADAPTERS = ("web", "ha", "cli")
 
@@ -106,12 +123,35 @@ def test_no_import_cycle_anywhere() -> None:
     assert find_cycle() is None, " → ".join(find_cycle() or [])
 
 
+def test_the_tables_name_every_core_part_and_folder() -> None:
+    core = {part(n) for n in MODULES} - {*ADAPTERS, "serve", "simulator", "__main__", ""}
+    assert core == set(LAYERS), "ARCHITECTURE.md's layer table and the package differ"
+    for folder, module in INSIDE:
+        assert f"sec1000.{folder}.{module}" in MODULES, (folder, module)
+
+
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if part(n) in LAYERS))
-def test_core_modules_import_only_their_layer_or_lower(name: str) -> None:
+def test_core_modules_import_only_lower_layers_never_a_peer(name: str) -> None:
     own = LAYERS[part(name)]
     for target in GRAPH[name]:
         assert part(target) in LAYERS, f"{name} imports the adapter or tool {target}"
-        assert LAYERS[part(target)] <= own, f"{name} (layer {own}) imports {target}"
+        if part(target) == part(name):
+            continue  # inside a folder: the next test
+        assert LAYERS[part(target)] < own, f"{name} (layer {own}) imports {target}"
+
+
+def module_of(name: str) -> str:
+    """sec1000.limiter.guard → guard."""
+    return name.split(".")[2] if name.count(".") >= 2 else ""
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if (part(n), module_of(n)) in INSIDE))
+def test_inside_a_folder_modules_import_only_those_named_before_them(name: str) -> None:
+    rank = INSIDE[(part(name), module_of(name))]
+    for target in GRAPH[name]:
+        key = (part(target), module_of(target))
+        if part(target) == part(name) and key in INSIDE:
+            assert INSIDE[key] < rank, f"{name} imports {target}, named with or after it"
 
 
 def test_protocol_imports_nothing_else_of_the_package() -> None:

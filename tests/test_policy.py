@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from sec1000.options import Options
-from sec1000.policy import PolicyMemory, PolicyState, PriceInput, decide, off_windows
-from sec1000.policy_runner import PricePolicy, ServiceInput, default_zone
-from sec1000.prices import PriceReading, PriceSlot, ServiceForecast, zone_named
+from sec1000.pricing.decide import PolicyMemory, PolicyState, PriceInput, decide, off_windows
+from sec1000.pricing.reading import PriceReading, PriceSlot, ServiceForecast, zone_named
+from sec1000.pricing.runner import PricePolicy, ServiceInput, default_zone
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC).timestamp()

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sec1000.prices import (
+from sec1000.pricing.reading import (
     MAX_ITEMS,
     SERVICE_SHAPES,
     SOURCES,

@@ -29,9 +29,9 @@ from sec1000.ha.prices_source import (
     watched,
 )
 from sec1000.options import Options
-from sec1000.policy import PolicyMemory, PolicyState, decide
-from sec1000.policy_runner import PricePolicy
-from sec1000.prices import SERVICE_SHAPES, PriceSlot
+from sec1000.pricing.decide import PolicyMemory, PolicyState, decide
+from sec1000.pricing.reading import SERVICE_SHAPES, PriceSlot
+from sec1000.pricing.runner import PricePolicy
 
 OSLO = ZoneInfo("Europe/Oslo")
 SPRING = dt.date(2026, 3, 29)

@@ -32,8 +32,8 @@ from sec1000.options import (
     save_options_file,
 )
 from sec1000.overshoot import Step
-from sec1000.policy import Decision, decision_json, off_windows
-from sec1000.policy_runner import PricePolicy
+from sec1000.pricing.decide import Decision, decision_json, off_windows
+from sec1000.pricing.runner import PricePolicy
 from sec1000.protocol import ControlMode, Feedback
 from sec1000.state import StateEvent, StateModel, Topic
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
-from sec1000.policy import PolicyState
+from sec1000.pricing.decide import PolicyState
 from sec1000.protocol import read_export_settings_request, read_telemetry_request
 
 from tests.browser.conftest import PHONE, Panel, shot

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Locator, Page, expect
 from sec1000.options import Options
-from sec1000.policy import PolicyState
-from sec1000.prices import RAW
+from sec1000.pricing.decide import PolicyState
+from sec1000.pricing.reading import RAW
 from sec1000.runtime import Runtime
 from sec1000.simulator.prices import DEMO_PRICE_ENTITY, demo_price_state
 

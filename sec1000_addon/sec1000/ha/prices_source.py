@@ -25,14 +25,14 @@ from typing import Any, Protocol
 
 from sec1000.common.backoff import backoff_delays
 from sec1000.ha import CommandFailedError, HomeAssistantError
-from sec1000.policy_runner import PricePolicy, ServiceInput
-from sec1000.prices import (
+from sec1000.pricing.reading import (
     PriceSlot,
     ServiceForecast,
     merge_forecasts,
     read_service,
     zone_named,
 )
+from sec1000.pricing.runner import PricePolicy, ServiceInput
 
 _LOGGER = logging.getLogger(__name__)
 

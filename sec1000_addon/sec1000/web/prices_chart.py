@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sec1000.prices import zone_named
+from sec1000.pricing.reading import zone_named
 
 # The plot sits inside margins wide enough for the price labels on the left (five characters
 # at the phone's larger font), the limit's kW labels on the right, and the unit on top.

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from sec1000.options import Options
-from sec1000.prices import PriceReading
+from sec1000.pricing.reading import PriceReading
 
 DECISIONS_KEPT = 10
 

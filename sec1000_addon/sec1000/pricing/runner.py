@@ -18,14 +18,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sec1000.options import Options
-from sec1000.policy import (
+from sec1000.pricing.decide import (
     Decision,
     PolicyMemory,
     PolicyState,
     PriceInput,
     decide,
 )
-from sec1000.prices import (
+from sec1000.pricing.reading import (
     PriceReading,
     ServiceForecast,
     keep_forecast,
