@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from blockbuster import blockbuster_ctx
 from hypothesis import HealthCheck, settings
 from sec1000.device.link import DeviceLink, Priority
 from sec1000.operations import Operations
@@ -126,3 +127,29 @@ async def reset_in_its_window(runtime: Runtime, simulator: SimulatorServer) -> A
     task = asyncio.create_task(runtime.ops.reset_export_watchdog(Origin("panel", "test")))
     await eventually(lambda: simulator.device.mode is ControlMode.DEACTIVATED, what="limiter off")
     return task
+
+
+@pytest.fixture(autouse=True)
+def blocking_io_fails() -> Iterator[None]:
+    """A blocking call (file, socket, sleep) made by the add-on's code inside the event loop
+    fails the test (as the Supervisor's tests do)."""
+    with blockbuster_ctx(
+        scanned_modules=["sec1000"], excluded_modules=["sec1000.simulator"]
+    ) as blockbuster:
+        for function in blockbuster.functions.values():
+            for filename, functions in MAY_BLOCK:
+                function.can_block_in(filename, functions)
+        yield
+
+
+# What may block, and why: writing a log line (the add-on logs through a queue, see
+# sec1000.cli); starting: the options, the core's files, the panel and the sign-in are read once
+# before anything is served.
+MAY_BLOCK = (
+    ("logging/__init__.py", {"emit", "flush"}),
+    ("sec1000/serve.py", {"build"}),
+    ("sec1000/runtime.py", {"__init__"}),
+    ("sec1000/energy.py", {"__init__"}),
+    ("sec1000/web/app.py", {"create_app"}),
+    ("sec1000/web/auth.py", {"setup_auth"}),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -123,7 +124,7 @@ async def test_restart_keeps_the_totals_and_a_kill_between_saves_loses_at_most_6
     assert m.book.totals["grid_export"] - kept <= 6.0 * 60 / 3600 + 1e-9  # SIGKILL now
     again = meter(tmp_path, clock=clock)
     assert again.book.totals["grid_export"] == pytest.approx(kept)
-    m.save()
+    await asyncio.to_thread(m.save)
     assert meter(tmp_path, clock=clock).book.totals == m.book.totals
 
 

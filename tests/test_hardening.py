@@ -81,7 +81,7 @@ async def test_the_restore_goes_to_the_controller_it_switched_off(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
     task = await reset_in_its_window(runtime, simulator)
-    record = RestoreStore(runtime.data_dir).load()
+    record = await asyncio.to_thread(RestoreStore(runtime.data_dir).load)
     assert record is not None and record.target == ("127.0.0.1", simulator.port)
     # The options change underneath (as if saved while the limiter is off): the restore does not
     # follow them; it goes back to the controller that was switched off.
@@ -179,7 +179,7 @@ async def test_a_recorded_absurd_limit_is_restored_as_the_maximum_at_start(
     simulator: SimulatorServer, make_options: Callable[..., Options], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    RestoreStore(data).save(RestoreRecord("value", 2**31 - 1, True, 0.0))
+    await asyncio.to_thread(RestoreStore(data).save, RestoreRecord("value", 2**31 - 1, True, 0.0))
     runtime = Runtime(make_options(max_export_limit=9.5, total_capacity=10.5), data)
     runtime.watchdog.settle = 0.05
     assert await runtime.watchdog.resume_pending()
@@ -195,7 +195,9 @@ async def test_a_record_that_can_never_be_written_is_retired_with_a_message(
     def impossible(record: RestoreRecord) -> object:
         raise InvalidInputError("export limit must be a whole number of watts")
 
-    RestoreStore(runtime.data_dir).save(RestoreRecord("value", 3_000, True, 0.0))
+    record = RestoreRecord("value", 3_000, True, 0.0)
+    await asyncio.to_thread(RestoreStore(runtime.data_dir).save, record)
+    await asyncio.to_thread(runtime.restore_store.load)  # as a start would find it
     monkeypatch.setattr(runtime.watchdog, "_restore_write", impossible)
     assert await runtime.watchdog.resume_pending()
     assert not runtime.state.restore_pending

@@ -60,6 +60,7 @@ async def test_a_write_that_timed_out_never_becomes_the_wanted_state(
     result = await runtime.ops.export_enable(POLICY)
     assert result.feedback == Feedback.TIMEOUT
     assert runtime.guard.wanted is not None and runtime.guard.wanted.export_limit_w == 0
+    await runtime.guard.flush()
     assert json.loads((runtime.data_dir / WANTED_NAME).read_text())["export_limit_w"] == 0
     simulator.clear_faults()
     before = len(simulator.requests())
@@ -288,7 +289,7 @@ async def test_a_pending_restore_runs_first_whatever_else_the_data_dir_holds(
     simulator: SimulatorServer, make_options: Callable[..., Options], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    RestoreStore(data).save(RestoreRecord("value", 3_000, True, 0.0))
+    await asyncio.to_thread(RestoreStore(data).save, RestoreRecord("value", 3_000, True, 0.0))
     (data / ENERGY_NAME).write_bytes(b"\xff\xfe garbage")
     (data / WANTED_NAME).write_bytes(b"\x00" * 64)
     (data / f".{WANTED_NAME}.abc123.sec1000-tmp").write_text("half a file")
@@ -309,9 +310,11 @@ async def test_a_wanted_state_that_cannot_be_saved_is_said_where_users_look(
 ) -> None:
     (runtime.data_dir / WANTED_NAME).mkdir(parents=True)  # every save fails, like a full disk
     assert (await runtime.ops.export_disable(PANEL)).ok
+    await runtime.guard.flush()
+    await asyncio.sleep(0)  # the failure is told on the event loop
     guard = runtime.state.guard
-    assert guard.unsaved and "cannot save the wanted export state" in guard.message
-    assert "controller's own settings are kept" in guard.message
+    assert "cannot save the wanted export state" in guard.save_error
+    assert "controller's own settings are kept" in guard.save_error
     from sec1000.ha.bridge import UNSAVED_NOTIFICATION, Bridge
 
     bridge = Bridge(runtime, _NoClient())
@@ -332,7 +335,8 @@ async def test_at_start_the_controllers_limit_wins_over_an_older_file(
     data = tmp_path / "data"
     options = make_options()
     # wanted.json still says "on" (8 kW): the kill came after the verified "off", before the save
-    WantedStore(data).save(Wanted(8_000, "value", 10_000, True, {}).under(options))
+    wanted = Wanted(8_000, "value", 10_000, True, {}).under(options)
+    await asyncio.to_thread(WantedStore(data).save, wanted)
     simulator.device.export_limit_w = 0
     runtime = Runtime(options, data)
     await started(runtime)
@@ -349,7 +353,8 @@ async def test_at_start_a_limit_above_the_maximum_is_not_taken_for_the_wanted_on
 ) -> None:
     data = tmp_path / "data"
     options = make_options()
-    WantedStore(data).save(Wanted(3_000, "value", 10_000, True, {}).under(options))
+    wanted = Wanted(3_000, "value", 10_000, True, {}).under(options)
+    await asyncio.to_thread(WantedStore(data).save, wanted)
     simulator.drift(9_990)  # above the 8 kW maximum: somebody else's, restored
     runtime = Runtime(options, data)
     await started(runtime)

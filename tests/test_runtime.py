@@ -31,7 +31,7 @@ async def test_apply_options_saves_and_applies_at_once(
         {"request_gap_ms": 250, "min_export_limit": 2, "log_level": "debug"}, base=runtime.options
     )
     await runtime.apply_options(new)
-    assert load_options_file(path) == new
+    assert await asyncio.to_thread(load_options_file, path) == new
     assert runtime.link.gap == 0.25
     assert runtime.state.min_export_limit_kw == 2
     assert logging.getLogger().level == logging.DEBUG
@@ -90,5 +90,5 @@ async def test_two_option_changes_at_the_same_moment_keep_both(
         runtime.update_options({"export_limit_control_mode": "dred"}),
         runtime.update_options({"price_entity": "sensor.price", "price_policy": True}),
     )
-    for options in (runtime.options, load_options_file(path)):
+    for options in (runtime.options, await asyncio.to_thread(load_options_file, path)):
         assert options.export_limit_control_mode == "dred" and options.price_policy

@@ -204,7 +204,8 @@ async def test_a_pending_restore_is_done_even_when_the_panel_cannot_listen(
         for switch in simulator.device.switches:  # left off by a kill in a reset's window
             simulator.device.switches[switch] = False
         data = tmp_path / "data"
-        RestoreStore(data).save(RestoreRecord("value", 3_000, True, time.time()))
+        record = RestoreRecord("value", 3_000, True, time.time())
+        await asyncio.to_thread(RestoreStore(data).save, record)
         (data / "energy.json").write_bytes(b"\xff\xfe not json")
         options = tmp_path / "options.json"
         options.write_text(

@@ -164,7 +164,8 @@ async def test_pending_restore_is_finished_first_at_start(
     simulator: SimulatorServer, make_options: type[Options], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    RestoreStore(data).save(RestoreRecord("value", 3_000, True, time.time()))
+    record = RestoreRecord("value", 3_000, True, time.time())
+    await asyncio.to_thread(RestoreStore(data).save, record)
     for switch in simulator.device.switches:
         simulator.device.switches[switch] = False
     runtime = Runtime(make_options(), data)  # type: ignore[operator]

@@ -607,14 +607,14 @@ async def test_fixing_one_step_of_broken_stored_options_keeps_the_others(
         "three_phase_sum": False,
     }
     path.write_text(json.dumps(stored))
-    options, error = load_startup_options(path)
+    options, error = await asyncio.to_thread(load_startup_options, path)
     assert error is not None
     runtime = Runtime(
         options,
         tmp_path / "data",
         options_error=error,
         save_options=file_saver(path),
-        stored=stored_options(path),
+        stored=await asyncio.to_thread(stored_options, path),
     )
     client = await panel(aiohttp_client, runtime)
     setup = await (await client.get("/setup")).text()

@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import json
 import logging
+import logging.handlers
 import os
+import queue
 import signal
 import sys
 import time
@@ -248,10 +250,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; failures give a non-zero status and one line on stderr."""
     args = build_parser().parse_args(argv)
     level = args.log_level or ("warning" if args.command in ("serve", "simulate") else "error")
-    logging.basicConfig(
-        level=PYTHON_LOG_LEVELS[level],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    listener = log_through_a_queue(PYTHON_LOG_LEVELS[level])
+    try:
+        return _run(args)
+    finally:
+        listener.stop()
+
+
+def log_through_a_queue(level: int) -> logging.handlers.QueueListener:
+    """Log lines are written to stderr by a thread of their own: the event loop never waits
+    for the terminal, the Supervisor's log or a full pipe."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(lines)]
+    root.setLevel(level)
+    listener = logging.handlers.QueueListener(lines, handler, respect_handler_level=True)
+    listener.start()
+    return listener
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "simulate":
             return asyncio.run(_simulate(args))

@@ -97,6 +97,7 @@ class Runtime:
         remove_stale_temporaries(data_dir)  # left by a kill in the middle of a save
         # The restore record first: whether a restore is pending is known before anything else.
         self.restore_store = RestoreStore(data_dir)
+        self.restore_store.load()
         health = LinkHealth()
         self.state = StateModel(options.min_export_limit, health=health)
         health.subscribe(self.state.link_changed)
@@ -347,7 +348,9 @@ class Runtime:
             await self._finish(tasks, deadline)
             await self.policy.stop()
             await self.guard.final_check(deadline - time.monotonic())
-            self.energy.save()
+            await asyncio.to_thread(self.energy.save)
+            await self.guard.flush()  # wanted.json and the audit trail, written to the end
+            await self.audit.flush()
 
     @staticmethod
     async def _finish(tasks: list[asyncio.Task[None]], deadline: float) -> None:

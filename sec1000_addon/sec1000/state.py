@@ -66,7 +66,7 @@ class GuardStatus:
     last_drift_at: float | None = None
     drifts_24h: int = 0
     message: str = ""
-    unsaved: bool = False  # wanted.json could not be written (a full disk): the message says so
+    save_error: str = ""  # why wanted.json could not be written (a full disk); empty: saved
 
     def attributes(self) -> dict[str, Any]:
         """Everything but the state and the message, JSON-ready."""

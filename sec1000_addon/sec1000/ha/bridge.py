@@ -633,10 +633,11 @@ class Bridge:
                 "settle. Check the inverters the controller does not reach, the CT ratio and "
                 "the RS485 line. It is dismissed when export is back under the limit.",
             )
-        if state.guard.unsaved:
+        if state.guard.save_error:
             wanted[UNSAVED_NOTIFICATION] = (
                 "SEC1000: the wanted export state is not saved",
-                f"{state.guard.message}. Free some space in the add-on's data folder.",
+                f"The export guard {state.guard.save_error}. Free some space in the add-on's "
+                "data folder.",
             )
         if problem := self.mqtt_problem():
             wanted[MQTT_NOTIFICATION] = ("SEC1000: MQTT broker not reachable", problem)

@@ -1,4 +1,5 @@
-"""The audit trail: one JSON line per write and per drift seen, in `<data dir>/audit.jsonl`.
+"""The audit trail: one JSON line per write and per drift seen, in `<data dir>/audit.jsonl`,
+written off the event loop in order, the newest kept in memory.
 
 The file is rotated at 1 MB and three files are kept (`audit.jsonl`, `.1`, `.2`). A file that
 cannot be written never stops the add-on: the failure is logged once and shown in diagnostics.
@@ -6,6 +7,7 @@ cannot be written never stops the add-on: the failure is logged once and shown i
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -15,11 +17,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sec1000.common.files import FileWriter
+
 _LOGGER = logging.getLogger(__name__)
 
 AUDIT_NAME = "audit.jsonl"
 MAX_BYTES = 1_000_000
 KEEP_FILES = 3
+RECENT = 2000  # entries kept in memory: the History page and the diagnostics read these
 KINDS = ("write", "drift", "failure", "overshoot", "ceiling")  # what the History page filters by
 
 
@@ -29,7 +34,8 @@ def now_iso() -> str:
 
 
 class AuditLog:
-    """Appends entries, rotates, and reads the newest back (History page, diagnostics)."""
+    """Appends entries (written off the event loop, in order), rotates, and keeps the newest in
+    memory for the History page and the diagnostics."""
 
     def __init__(
         self,
@@ -44,16 +50,25 @@ class AuditLog:
         self.keep = keep
         self._listener = listener  # told of every entry (the day's writes and drifts)
         self.error: str | None = None  # why the last append failed, for diagnostics
+        self._writer = FileWriter()
+        self.recent: deque[dict[str, Any]] = deque(self.read(RECENT), maxlen=RECENT)
 
     def files(self) -> list[Path]:
         """Newest first: audit.jsonl, audit.jsonl.1, audit.jsonl.2."""
         return [self.path, *(self.path.with_name(f"{AUDIT_NAME}.{n}") for n in range(1, self.keep))]
 
     def append(self, entry: Mapping[str, Any]) -> None:
-        """Add one line (with `at` if missing); never raises."""
+        """Add one entry (with `at` if missing): kept at once, written in the background; never
+        raises (a file that cannot be written is logged once and shown in diagnostics)."""
         if self._listener is not None:
             self._listener(entry)
-        line = json.dumps({"at": now_iso(), **entry}, default=str, ensure_ascii=False)
+        stamped = {"at": now_iso(), **entry}
+        self.recent.append(stamped)
+        line = json.dumps(stamped, default=str, ensure_ascii=False)
+        self._writer.submit(lambda: self._write(line))
+
+    def _write(self, line: str) -> None:
+        """In the writer's thread: one line, rotating first when the file is full."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._rotate_if_full(len(line) + 1)
@@ -79,7 +94,21 @@ class AuditLog:
                 os.replace(newer, older)
 
     def tail(self, count: int = 200) -> list[dict[str, Any]]:
-        """The newest `count` entries, oldest first; unreadable lines and files are skipped."""
+        """The newest `count` entries (at most the RECENT kept in memory), oldest first."""
+        return list(self.recent)[-count:] if count > 0 else []
+
+    async def everything(self) -> list[dict[str, Any]]:
+        """Every entry the files keep, oldest first, read off the event loop."""
+        await self._writer.flush()
+        return await asyncio.to_thread(self.read, None)
+
+    async def flush(self) -> None:
+        """Wait until every entry appended so far is in the file."""
+        await self._writer.flush()
+
+    def read(self, count: int | None) -> list[dict[str, Any]]:
+        """The newest `count` entries of the files (all when None), oldest first; unreadable
+        lines and files are skipped. Blocking: at start, or in a thread."""
         newest: deque[dict[str, Any]] = deque(maxlen=count)
         for path in reversed(self.files()):
             try:

@@ -26,6 +26,7 @@ from typing import Any
 
 from sec1000.commands import MAX_EXPORT_LIMIT_KW
 from sec1000.common.backoff import backoff_delays
+from sec1000.common.files import FileWriter
 from sec1000.common.units import kilowatts, watts
 from sec1000.device.link import DeviceLink, Priority, Session
 from sec1000.device.sequences import LimitWrite, read_settings
@@ -107,6 +108,7 @@ class ExportGuard:
         self.wanted: Wanted | None = files.wanted.load()
         self.changed_by = STARTUP_ORIGIN  # who changed the options last: their write's origin
         self.save_error: str | None = None  # why wanted.json could not be written, if it could not
+        self._writer = FileWriter(on_error=self._save_failed)
         self._started = False  # set by the first read-back or confirmed write of this run
         self._repair: LimitWrite | None = None  # a write that failed: may be half on the controller
         self._wake = asyncio.Event()
@@ -434,19 +436,30 @@ class ExportGuard:
     # -- bookkeeping
 
     def _set_wanted(self, wanted: Wanted) -> None:
+        """The new wanted state, at once in memory, saved to wanted.json in the background."""
         if wanted == self.wanted:
             return
         self.wanted = wanted
-        try:
-            self.files.wanted.save(wanted)
-        except OSError as err:
-            self.save_error = (
-                f"cannot save the wanted export state to {self.files.wanted.path}: "
-                f"{err.strerror or err}; after a restart the controller's own settings are kept"
-            )
-            _LOGGER.error("export guard: %s", self.save_error)
-        else:
-            self.save_error = None
+        self._writer.submit(lambda: self._save(wanted))
+
+    def _save(self, wanted: Wanted) -> None:
+        """In the writer's thread: wanted.json, and a failure told before cleared."""
+        self.files.wanted.save(wanted)
+        if self.save_error is not None:
+            _LOGGER.info("export guard: the wanted export state is saved again")
+            self.save_error = None  # shown again from the guard's next status
+
+    def _save_failed(self, err: OSError) -> None:
+        self.save_error = (
+            f"cannot save the wanted export state to {self.files.wanted.path}: "
+            f"{err.strerror or err}; after a restart the controller's own settings are kept"
+        )
+        _LOGGER.error("export guard: %s", self.save_error)
+        self.state.set_guard(replace(self.state.guard, save_error=self.save_error))
+
+    async def flush(self) -> None:
+        """Wait until wanted.json holds the wanted state (tests, the stop)."""
+        await self._writer.flush()
 
     def _audit_write(self, report: WriteReport) -> None:
         self.files.audit.append(
@@ -487,8 +500,6 @@ class ExportGuard:
         old = self.state.guard
         now = time.time()
         wanted = self.wanted
-        if self.save_error:
-            message = f"{message}; {self.save_error}" if message else self.save_error
         self.state.set_guard(
             GuardStatus(
                 state=kind,
@@ -500,7 +511,7 @@ class ExportGuard:
                 last_drift_at=drift_at or old.last_drift_at,
                 drifts_24h=sum(1 for at, _ in self._drifts if at > now - DAY),
                 message=message,
-                unsaved=self.save_error is not None,
+                save_error=self.save_error or "",
             )
         )
 

@@ -207,7 +207,7 @@ class Watchdog:
                         "it is retried in the background until the device confirms it"
                     ) from error
             else:
-                self._confirmed()
+                await self._confirmed()
             return (
                 "export watchdog reset: the limiter was off for "
                 f"{self.last_window:.1f} s and is back on, confirmed by read-back"
@@ -262,7 +262,10 @@ class Watchdog:
         )
         if self._stopping:  # a stop came while this reset waited for the device
             raise GeneralError("the add-on is stopping: the limiter is not turned off now")
-        self.store.save(record)  # durable before the first switch goes off
+        await asyncio.to_thread(self.store.save, record)  # durable before a switch goes off
+        if self._stopping:  # the stop came while the record was written: nothing is off yet
+            await asyncio.to_thread(self.store.clear)
+            raise GeneralError("the add-on is stopping: the limiter is not turned off now")
         self._restored.clear()  # a stop from now on waits for this reset's restore
         self.state.set_restore(True, None, running=True)
         # The inactive modes first and the active one last: the window opens with the last packet.
@@ -366,7 +369,7 @@ class Watchdog:
             except Sec1000Error as err:
                 invalid = invalid + 1 if isinstance(err, InvalidInputError) else 0
                 if invalid >= INVALID_ATTEMPTS_BEFORE_RETIRING:
-                    self._retire(record, err)
+                    await self._retire(record, err)
                     return None
                 message = f"restoring the export limiter failed: {err}; retrying in {delay:g} s"
                 _LOGGER.error("%s", message)
@@ -379,13 +382,13 @@ class Watchdog:
                 if deadline is not None and time.monotonic() + delay > deadline:
                     return Sec1000Error(f"unexpected error: {err!r}")
             else:
-                self._confirmed()
+                await self._confirmed()
                 return None
             await asyncio.sleep(delay)
 
-    def _confirmed(self) -> None:
+    async def _confirmed(self) -> None:
         try:
-            self.store.clear()
+            await asyncio.to_thread(self.store.clear)
         except OSError as err:  # the limiter is back: a record left behind only repeats it
             _LOGGER.error("cannot remove the restore record: %s", err)
         self.store.record = None
@@ -393,20 +396,21 @@ class Watchdog:
         self.state.set_restore(False, None)
         _LOGGER.info("export limiter restored and confirmed by read-back")
 
-    def _retire(self, record: RestoreRecord, error: Sec1000Error) -> None:
+    async def _retire(self, record: RestoreRecord, error: Sec1000Error) -> None:
         """A record that can never be written: stop retrying, and say so where users look."""
         message = (
             f"the restore record ({record}) can never be written ({error}); it is retired. "
             "Check the controller's export limit and mode yourself"
         )
         _LOGGER.error("%s", message)
-        self.store.clear()
+        await asyncio.to_thread(self.store.clear)
         self._restored.set()
         self.state.set_restore(False, None, retired=message)
 
     async def resume_pending(self, deadline: float | None = None) -> bool:
-        """At start-up: finish a restore left by a crash or kill. True when nothing is pending."""
-        record = self.store.load()
+        """At start-up: finish a restore left by a crash or kill (the store's record, read when
+        the runtime was built). True when nothing is pending."""
+        record = self.store.record
         if record is None:
             return True
         _LOGGER.warning(

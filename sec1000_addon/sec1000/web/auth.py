@@ -718,7 +718,7 @@ async def signout(request: web.Request) -> web.Response:
     response = _page(request, "auth_signout.html", signed_in=False, name="", csrf="")
     auth.clear_cookie(response, SESSION_COOKIE)
     if session is not None:
-        auth.signed_out.add(session.sid, session.expires)
+        await asyncio.to_thread(auth.signed_out.add, session.sid, session.expires)
         _LOGGER.info("panel: %s signed out", session.name or session.user_id)
     return response
 

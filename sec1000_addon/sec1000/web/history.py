@@ -47,8 +47,8 @@ async def history_page(request: web.Request) -> web.Response:
 
 async def history_download(request: web.Request) -> web.Response:
     """GET audit.jsonl: every kept audit entry, one JSON object per line, oldest first."""
-    audit = request.app[RUNTIME].audit
-    body = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in audit.tail(10**7))
+    entries = await request.app[RUNTIME].audit.everything()
+    body = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
     return attachment(body, "application/x-ndjson", "audit", "jsonl")
 
 

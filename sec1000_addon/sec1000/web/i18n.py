@@ -87,6 +87,8 @@ def translator(lang: str) -> Translator:
 
 
 ENGLISH = translator(DEFAULT)
+for _lang in LANGUAGES:  # read every catalogue at import: a request never waits for the disk
+    translator(_lang)
 
 
 def choose(accept_language: str | None, fallback: str | None = None) -> str:

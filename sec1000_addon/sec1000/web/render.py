@@ -484,6 +484,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
+        auto_reload=False,  # the templates are read once, at start: no disk on a request
     )
     install(env)
     env.filters["clock"] = clock
@@ -499,4 +500,6 @@ def environment() -> jinja2.Environment:
     env.globals["OPTION_LABELS"] = OPTION_LABELS
     env.globals["CHOICES"] = CHOICES
     env.globals["AGO"] = AGO
+    for name in env.list_templates():
+        env.get_template(name)
     return env
