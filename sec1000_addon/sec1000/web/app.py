@@ -137,6 +137,7 @@ def create_app(
     router.add_get("/diagnostics.json", views.diagnostics_json, name="diagnostics-json")
     router.add_get("/audit.jsonl", history.history_download, name="audit")
     router.add_get("/energy.csv", views.energy_csv, name="energy-csv")
+    router.add_get("/compliance.csv", views.compliance_csv, name="compliance-csv")
     router.add_get("/api/state", views.api_state, name="api-state")
     router.add_static("/static/", STATIC, name="static", append_version=False)
     return app

@@ -1,4 +1,5 @@
-"""The last hour as a server-rendered SVG: grid, solar and home power, the limit, command marks."""
+"""The last hour as a server-rendered SVG: grid, solar and home power, the limit, command marks,
+and the meter check's overshoots shaded."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ SERIES = (
 )
 HIDDEN_SOURCES = ("poll",)
 GROUP_PERCENT = 2.5  # commands closer than this share one mark (90 s of an hour)
+MIN_BAND = 2.0  # SVG units: an overshoot shorter than a pixel or two still shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,16 @@ class Marker:
 
 
 @dataclass(frozen=True, slots=True)
+class Band:
+    """An overshoot period, shaded across the plot: where (SVG units) and when (HH:MM)."""
+
+    x: float
+    width: float
+    since: str
+    until: str | None  # None while it lasts
+
+
+@dataclass(frozen=True, slots=True)
 class Chart:
     """Everything the chart template draws."""
 
@@ -58,6 +70,7 @@ class Chart:
     y_ticks: tuple[Tick, ...] = ()
     x_ticks: tuple[Tick, ...] = ()
     markers: tuple[Marker, ...] = ()
+    overshoots: tuple[Band, ...] = ()
     minutes: int = 0
     points: int = 0
 
@@ -67,7 +80,8 @@ class Chart:
         return self.points == 0
 
 
-def _clock(at: float) -> str:
+def hour_minute(at: float) -> str:
+    """A wall time as HH:MM (local)."""
     return dt.datetime.fromtimestamp(at).strftime("%H:%M")
 
 
@@ -112,8 +126,10 @@ def build_chart(
     now: float,
     scan_interval: float,
     tr: Translator = ENGLISH,
+    overshoots: Iterable[Sequence[float | None]] = (),
 ) -> Chart:
-    """Lay out the last hour; a pause longer than three refresh intervals breaks the lines."""
+    """Lay out the last hour; a pause longer than three refresh intervals breaks the lines.
+    `overshoots` are the meter check's periods, [since, until or None while it lasts]."""
     points = [p for p in history if now - HISTORY_SECONDS <= p.at <= now]
     if not points:
         return Chart()
@@ -173,7 +189,7 @@ def build_chart(
     tick_minutes = 10 if minutes > 20 else 5 if minutes > 10 else 2
     first = math.ceil(start / (tick_minutes * 60)) * tick_minutes * 60
     x_ticks = [
-        Tick(round((at - start) / window * 100, 2), _clock(at))
+        Tick(round((at - start) / window * 100, 2), hour_minute(at))
         for at in range(int(first), int(now) + 1, tick_minutes * 60)
     ]
 
@@ -191,9 +207,30 @@ def build_chart(
         y_ticks=tuple(y_ticks),
         x_ticks=tuple(x_ticks),
         markers=tuple(markers),
+        overshoots=overshoot_bands(overshoots, start, now),
         minutes=minutes,
         points=len(points),
     )
+
+
+def overshoot_bands(
+    periods: Iterable[Sequence[float | None]], start: float, now: float
+) -> tuple[Band, ...]:
+    """The overshoot periods inside [start, now] as shaded bands; an open one runs to now."""
+    window = now - start
+    bands = []
+    for since, until in periods:
+        if since is None or window <= 0:
+            continue
+        left, right = max(since, start), min(now if until is None else until, now)
+        if right < left:
+            continue  # ended before the window, or starts after now
+        x = (left - start) / window * WIDTH
+        width = max(MIN_BAND, (right - left) / window * WIDTH)
+        x = min(x, WIDTH - width)
+        shown_until = None if until is None else hour_minute(until)
+        bands.append(Band(round(x, 1), round(width, 1), hour_minute(since), shown_until))
+    return tuple(bands)
 
 
 def group_markers(
@@ -221,7 +258,7 @@ def group_markers(
             words = tr.gettext(N_("{at} {command} from {source}: {result}"))
             lines.append(
                 words.format(
-                    at=_clock(record.at),
+                    at=hour_minute(record.at),
                     command=record.command,
                     source=record.source,
                     result=result,

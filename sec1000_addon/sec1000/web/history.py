@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -13,27 +15,57 @@ from sec1000.web.keys import RUNTIME
 from sec1000.web.views import attachment, render_page
 
 SHOWN = 500  # entries on the page; the download has every kept one
+NUMBERS = ("since", "until", "max_kw", "limit_kw")  # an overshoot's times and figures
+ROW_DEFAULTS = {
+    "at": "",
+    "origin": "",
+    "command": "",
+    "message": "",
+    "requested": None,
+    "after": None,
+    "verified": False,
+}
 FILTERS = {
     "all": N_("Everything"),
     "write": N_("Writes"),
     "drift": N_("Drifts"),
     "failure": N_("Failures"),
+    "overshoot": N_("Over the limit"),
+    "ceiling": N_("Ceiling restores"),
 }
 
 
 def entries(app: web.Application, kind: str, count: int = SHOWN) -> list[dict[str, Any]]:
-    """The newest audit entries of a kind ('all', 'write', 'drift', 'failure'), newest first."""
+    """The newest audit entries of a kind (a key of FILTERS), newest first."""
     tail = app[RUNTIME].audit.tail(count if kind == "all" else count * 4)
     chosen = [entry for entry in tail if kind == "all" or kind_of(entry) == kind]
     return list(reversed(chosen))[:count]
 
 
+def finite(value: object) -> float | None:
+    """A number from a JSON value, or None (missing, text, true/false, infinite)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def row(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One audit entry as the table shows it: its kind, and each number it uses, or None where
+    the file has none (an older or hand-edited line)."""
+    out = {**ROW_DEFAULTS, **entry, "kind": kind_of(entry)}
+    out.update({key: finite(entry.get(key)) for key in NUMBERS})
+    feedback = entry.get("feedback")
+    out["feedback"] = feedback if type(feedback) is int else None  # a bitmap, never true/false
+    return out
+
+
 async def history_page(request: web.Request) -> web.Response:
-    """GET history?kind=K: what was written to the controller and what drifted, newest first."""
+    """GET history?kind=K: what was written to the controller, what drifted and when the export
+    was over the limit, newest first."""
     kind = request.query.get("kind", "all")
     if kind not in FILTERS:
         kind = "all"
-    rows = [{**entry, "kind": kind_of(entry)} for entry in entries(request.app, kind)]
+    rows = [row(entry) for entry in entries(request.app, kind)]
     return render_page(
         request,
         "history.html",

@@ -7,9 +7,10 @@ import logging
 from aiohttp import web
 from markupsafe import Markup
 
+from sec1000.state import StateModel
 from sec1000.web.forms import read_form
 from sec1000.web.i18n import N_, Translator
-from sec1000.web.keys import HA_STATUS, HOME_ASSISTANT, TEMPLATES
+from sec1000.web.keys import HA_STATUS, HOME_ASSISTANT, RUNTIME, TEMPLATES
 from sec1000.web.live import request_translator
 from sec1000.web.views import html, render_page
 
@@ -19,6 +20,14 @@ MODE_WORDS = {
     "mqtt": N_("one device through MQTT"),
     "rest": N_("states through the REST API, with helpers for the controls"),
 }
+
+
+OVER_LIMIT = "binary_sensor.sec1000_export_over_limit"
+
+
+def entity_states(state: StateModel) -> dict[str, str]:
+    """The states the entity list shows beside an id: the meter check's binary sensor."""
+    return {OVER_LIMIT: "on" if state.overshoot.get("on") else "off"}
 
 
 async def homeassistant_page(request: web.Request) -> web.Response:
@@ -35,6 +44,7 @@ async def homeassistant_page(request: web.Request) -> web.Response:
         entities=entities,
         mode_words=MODE_WORDS,
         entity_ids=side.entity_ids() if side is not None else [],
+        entity_states=entity_states(app[RUNTIME].state),
         scripts=Markup(scripts_fragment(app, None, None, request_translator(request))),
     )
 

@@ -52,7 +52,14 @@ class Fragment:
 def _fragments() -> dict[str, Fragment]:
     t = Topic
     items = [
-        Fragment("banner", "_banner.html", frozenset({t.RESTORE, t.OPTIONS}), ALL_PAGES),
+        # Morphed: an overshoot changes it at every read, and its alert must not be said again.
+        Fragment(
+            "banner",
+            "_banner.html",
+            frozenset({t.RESTORE, t.OPTIONS, t.OVERSHOOT}),
+            ALL_PAGES,
+            morph=True,
+        ),
         Fragment("link-status", "_link_status.html", frozenset({t.LINK, t.TELEMETRY}), ALL_PAGES),
         Fragment("flow", "_flow.html", frozenset({t.TELEMETRY}), frozenset({"dashboard"})),
         Fragment("phases", "_phases.html", frozenset({t.TELEMETRY}), frozenset({"dashboard"})),
@@ -63,13 +70,13 @@ def _fragments() -> dict[str, Fragment]:
         Fragment(
             "export-info",
             "_export_info.html",
-            frozenset({t.SETTINGS, t.OPTIONS, t.TELEMETRY, t.GUARD}),
+            frozenset({t.SETTINGS, t.OPTIONS, t.TELEMETRY, t.GUARD, t.OVERSHOOT}),
             frozenset({"dashboard"}),
         ),
         Fragment(
             "chart",
             "_chart.html",
-            frozenset({t.TELEMETRY, t.COMMAND, t.SETTINGS}),
+            frozenset({t.TELEMETRY, t.COMMAND, t.SETTINGS, t.OVERSHOOT}),
             frozenset({"dashboard"}),
         ),
         Fragment(

@@ -17,7 +17,7 @@ from sec1000.device.health import LinkHealth
 from sec1000.options import Options
 from sec1000.protocol import Feedback, describe_feedback
 from sec1000.state import CommandRecord, OperationName, StateModel
-from sec1000.web.chart import Chart, build_chart, nice_step
+from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step
 from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
 from sec1000.web.prices_chart import PriceChart, build_price_chart
 from sec1000.web.words import (
@@ -397,6 +397,7 @@ class View:
             self.now,
             self.options.scan_interval,
             self.tr,
+            self.state.overshoot.get("periods", ()),
         )
 
     @functools.cached_property
@@ -488,6 +489,7 @@ def environment() -> jinja2.Environment:
     )
     install(env)
     env.filters["clock"] = clock
+    env.filters["hm"] = hour_minute  # HH:MM
     env.filters["kw"] = _kw  # a number with fixed decimals, in the page's language
     env.filters["num"] = _num  # a number without trailing zeros, in the page's language
     env.filters["result"] = _result

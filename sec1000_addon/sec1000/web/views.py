@@ -34,6 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 # The commands the panel may start, from the registry.
 PANEL_COMMANDS = {spec.name.value: spec for spec in COMMANDS if spec.panel}
 AUDIT_IN_DIAGNOSTICS = 200  # the newest audit lines in the download
+COMPLIANCE_DAYS = 90  # the compliance report's days, today included
 # X-Ingress-Path is "/api/hassio_ingress/<token>"; anything else is not used for <base>.
 INGRESS_PATH = re.compile(r"^(/[A-Za-z0-9_~.\-]+)+$")
 
@@ -212,6 +213,12 @@ async def diagnostics_json(request: web.Request) -> web.Response:
 async def energy_csv(request: web.Request) -> web.Response:
     """GET energy.csv: the daily totals (up to 400 days)."""
     return attachment(request.app[RUNTIME].energy.csv(), "text/csv", "energy", "csv")
+
+
+async def compliance_csv(request: web.Request) -> web.Response:
+    """GET compliance.csv: the meter check's evidence, one row per local day of the last 90."""
+    report = request.app[RUNTIME].energy.compliance_csv(COMPLIANCE_DAYS)
+    return attachment(report, "text/csv", "compliance", "csv")
 
 
 async def api_state(request: web.Request) -> web.Response:
