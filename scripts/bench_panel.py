@@ -183,3 +183,4 @@ if __name__ == "__main__":
         "--pushes", type=int, default=20, help="telemetry pushes timed (default 20)"
     )
     sys.exit(asyncio.run(main(parser.parse_args())))
+
