@@ -104,10 +104,15 @@ async def supervisor(home_assistant: HomeAssistant, aiohttp_server: Any) -> Test
 
 @asynccontextmanager
 async def running_addon(
-    runtime: Runtime, supervisor: TestServer, broker: Mosquitto | None = None
+    runtime: Runtime,
+    supervisor: TestServer,
+    broker: Mosquitto | None = None,
+    *,
+    quick_reconnect: bool = True,
 ) -> AsyncIterator[HomeAssistantAdapter]:
     """The add-on's Home Assistant side, wired as `serve` wires it under the Supervisor; the
-    FAKE Supervisor offers `broker` as its MQTT service (none: it answers as without one)."""
+    FAKE Supervisor offers `broker` as its MQTT service (none: it answers as without one).
+    `quick_reconnect` shortens its retry delays to 1 s (False: the add-on's own)."""
     supervisor.app[FAKE].mqtt = (
         None
         if broker is None
@@ -124,7 +129,8 @@ async def running_addon(
             supervisor=SupervisorOptionsStore(session, base, ADDON_TOKEN),
         )
         assert adapter.client is not None
-        adapter.client.backoff_max = 1
+        if quick_reconnect:
+            adapter.client.backoff_max = 1
         adapter.broker_lookup_interval = 0.5
         adapter.start()
         try:
