@@ -34,8 +34,11 @@ debian_mirror() {
 }
 
 apt_private() {
+  local sandbox=()
+  # As root, apt hands downloads to its _apt user, which cannot write into our folder.
+  [ "$(id -u)" -eq 0 ] && sandbox=(-o APT::Sandbox::User=root)
   apt-get -q -o Dir::Etc::SourceList="$WORK/sources.list" -o Dir::Etc::SourceParts=/dev/null \
-    -o Dir::State::Lists="$WORK/lists" -o Dir::Cache="$WORK/apt-cache" "$@"
+    -o Dir::State::Lists="$WORK/lists" -o Dir::Cache="$WORK/apt-cache" "${sandbox[@]}" "$@"
 }
 
 fetch_source() {
