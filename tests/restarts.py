@@ -5,7 +5,8 @@ Nothing is mocked: a real Core (tests/ha_harness.py), Debian's mosquitto, the si
 FAKE Supervisor in front of Core (the real one cannot run here).
 
 One cycle: a `set_export_limit` to a new value is under way at a slow controller (each answer
-1.5 s late) when Core (or the broker) goes down; then it comes back. Measured:
+1.5 s late) when Core (or the broker) goes down; then it comes back (Core once the command has
+ended, so its result must wait for Core). Measured:
 
 - `back_s`: from Core answering (RUNNING), or from Home Assistant being back on the broker
   (its birth message; the broker answering if that came before an observer could see it), until
@@ -281,6 +282,9 @@ async def core_cycle(scenario: Scenario, number: int) -> Cycle:
     assert client is not None
     connects = client.connects
     await ha.async_stop()
+    # Core stays down until the command has ended: its result has nowhere to go but the queue.
+    commands = scenario.runtime.state.commands
+    await _until(lambda: any(c.request_id == request_id for c in commands), "the command's end")
     await ha.async_start()
     answered = time.monotonic()
     back = await scenario.wait_all_back(answered)
