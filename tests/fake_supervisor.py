@@ -7,8 +7,8 @@ It stands where the add-on expects `http://supervisor` and behaves like the Supe
   Home Assistant is not running, and forwards to Home Assistant with the real Home Assistant
   token;
 - `/core/websocket` answers 502 while Home Assistant is not running; it does the auth phase itself
-  (`auth_required`, then the add-on's token → `auth_ok` or `auth_invalid`), then connects upstream
-  with the real token and relays every frame both ways;
+  (`auth_required` with Core's version, then the add-on's token → `auth_ok` or `auth_invalid`),
+  then connects upstream with the real token and relays every frame both ways;
 - `GET /services/mqtt`: the broker in `fake.mqtt` (as the Mosquitto add-on provides it), or
   400 "No service mqtt available" while it is None, as the Supervisor answers without one;
 - `GET /addons/self/info` and `POST /addons/self/options` (body `{"options": {...}}`, stored in
@@ -29,7 +29,6 @@ import aiohttp
 from aiohttp import web
 
 ADDON_TOKEN = "fake-supervisor-token-for-tests"
-HA_VERSION = "2025.4.4"
 
 
 @dataclass
@@ -73,26 +72,29 @@ def _session(request: web.Request) -> aiohttp.ClientSession:
     return session
 
 
-async def _core_running(request: web.Request) -> bool:
+async def _running_version(request: web.Request) -> str | None:
+    """Core's version while it runs, else None (the Supervisor knows the version it runs)."""
     fake = request.app[FAKE]
     try:
         async with _session(request).get(
-            f"{fake.ha_url}/api/core/state",
+            f"{fake.ha_url}/api/config",
             headers={"Authorization": f"Bearer {fake.ha_token}"},
             timeout=aiohttp.ClientTimeout(total=5),
         ) as response:
             if response.status != 200:
-                return False
-            state = await response.json()
+                return None
+            config = await response.json()
     except (aiohttp.ClientError, TimeoutError, ValueError):
-        return False
-    return isinstance(state, dict) and state.get("state") == "RUNNING"
+        return None
+    if not isinstance(config, dict) or config.get("state") != "RUNNING":
+        return None
+    return str(config.get("version"))
 
 
 async def core_api(request: web.Request) -> web.Response:
     """Forward a REST call to Home Assistant, as the Supervisor does."""
     _check_token(request)
-    if not await _core_running(request):
+    if await _running_version(request) is None:
         raise web.HTTPBadGateway()
     fake = request.app[FAKE]
     path = request.match_info["path"]
@@ -138,11 +140,12 @@ async def _relay(
 async def core_websocket(request: web.Request) -> web.WebSocketResponse:
     """The Supervisor's WebSocket proxy: its own auth phase, then a frame-by-frame relay."""
     fake = request.app[FAKE]
-    if not await _core_running(request):
+    version = await _running_version(request)
+    if version is None:
         raise web.HTTPBadGateway()
     addon = web.WebSocketResponse(heartbeat=30)
     await addon.prepare(request)
-    await addon.send_json({"type": "auth_required", "ha_version": HA_VERSION})
+    await addon.send_json({"type": "auth_required", "ha_version": version})
     try:
         hello = await addon.receive_json(timeout=10)
     except (TimeoutError, ValueError, TypeError):
@@ -155,7 +158,7 @@ async def core_websocket(request: web.Request) -> web.WebSocketResponse:
         await addon.send_json({"type": "auth_invalid", "message": "Invalid access"})
         await addon.close()
         return addon
-    await addon.send_json({"type": "auth_ok", "ha_version": HA_VERSION})
+    await addon.send_json({"type": "auth_ok", "ha_version": version})
     try:
         core = await _session(request).ws_connect(
             f"{fake.ha_url}/api/websocket", heartbeat=30, max_msg_size=64 * 1024 * 1024

@@ -1,13 +1,21 @@
 """Start a real Home Assistant Core for the tests (a pytest plugin; no mocks of Home Assistant).
 
-The environment: a virtualenv with Python 3.13 (pyenv's 3.13.0, else `python3.13` on PATH) holding
-`homeassistant` and `home-assistant-frontend`, installed with uv once and cached under
-`.cache/ha-venv` (override with SEC1000_HA_VENV). A file lock keeps parallel runs from installing
-twice; a marker file records a finished install. Without Python 3.13 the tests fail, never skip.
+Two Cores, each in a virtualenv of its own cached under `.cache/ha-<version>` (the folder:
+SEC1000_HA_CACHE), installed with uv once; a file lock keeps parallel runs from installing twice,
+a marker file records a finished install:
+
+- 2025.4.4, the oldest the add-on supports (`homeassistant:` in config.yaml), on pyenv's Python
+  3.13.0 (else `python3.13` on PATH);
+- 2026.2.3, the newest that installs here, on Python 3.13.5, which pyenv builds from Debian's
+  source package (scripts/python_from_debian.sh; python.org is out of reach here).
+
+Every fixture below is parametrized by Core (`ha_core`), so each real-Core test runs on both;
+`pytest --ha-core 2025.4.4` picks one. Without a Core the tests fail, never skip.
 
 Fixtures (register with `pytest_plugins = ["tests.ha_harness"]` in the root conftest):
 
-- `ha_install` (session) -> Path of `hass`.
+- `ha_core` (session) -> Core: the version under test, and the Python it runs on.
+- `ha_install` (session) -> Path of that Core's `hass`.
 - `ha_template` (session) -> HomeAssistantTemplate: a config dir onboarded once per session
   (owner user, long-lived token); instances start from copies of it, so they need no onboarding.
 - `home_assistant` (session) -> HomeAssistant: one running instance shared by the session.
@@ -22,7 +30,10 @@ A HomeAssistant is stopped and started on the same port and config dir: `stop()`
 long-lived access token, so it works across restarts. Every process is killed at the end (fixture
 teardown, session end, and atexit); on failure the tail of the Home Assistant log is shown.
 
-Build the cached environment ahead (scripts/dev test does): `python tests/ha_harness.py --install`.
+Core's log is a check of its own: a line at WARNING or above that names the add-on (`sec1000`)
+fails the test that was running (`@pytest.mark.ha_log_allows(regex)` lets a test expect one).
+
+Build the cached environments ahead (scripts/dev test does): `python tests/ha_harness.py --install`.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import fcntl
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -45,6 +57,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -54,14 +67,34 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HA_VERSION = "2025.4.4"
-FRONTEND_VERSION = "20250411.0"
-# Core's MQTT integration needs paho-mqtt in Core's own environment; --skip-pip won't add it.
-HA_PACKAGES = (
-    f"homeassistant=={HA_VERSION}",
-    f"home-assistant-frontend=={FRONTEND_VERSION}",
-    "paho-mqtt==2.1.0",
+PYTHON_FROM_DEBIAN = ROOT / "scripts" / "python_from_debian.sh"
+
+
+@dataclass(frozen=True)
+class Core:
+    """One Home Assistant Core the tests run on: its version, its frontend, its Python."""
+
+    version: str
+    frontend: str
+    python: str  # the pyenv version it runs on
+    python_from_debian: bool = False  # pyenv builds it from Debian's source when missing
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """What its venv holds. Core's MQTT integration needs paho-mqtt in Core's own
+        environment; --skip-pip won't add it."""
+        return (
+            f"homeassistant=={self.version}",
+            f"home-assistant-frontend=={self.frontend}",
+            "paho-mqtt==2.1.0",
+        )
+
+
+CORES = (
+    Core("2025.4.4", "20250411.0", "3.13.0"),
+    Core("2026.2.3", "20260128.6", "3.13.5", python_from_debian=True),
 )
+OLDEST, NEWEST = CORES[0], CORES[-1]
 INSTALL_TIMEOUT = 1800.0
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
@@ -102,18 +135,26 @@ class HarnessError(RuntimeError):
 # ---------------------------------------------------------------- the cached environment
 
 
-def venv_dir() -> Path:
-    """Where the Home Assistant virtualenv lives (SEC1000_HA_VENV, default .cache/ha-venv)."""
-    return Path(os.environ.get("SEC1000_HA_VENV") or ROOT / ".cache" / "ha-venv").absolute()
+def cache_dir() -> Path:
+    """Where the Home Assistant virtualenvs live (SEC1000_HA_CACHE, default .cache)."""
+    return Path(os.environ.get("SEC1000_HA_CACHE") or ROOT / ".cache").absolute()
+
+
+def venv_dir(core: Core) -> Path:
+    """The virtualenv of one Core: <cache>/ha-<version>."""
+    return cache_dir() / f"ha-{core.version}"
 
 
 def marker_path(venv: Path) -> Path:
     """The file that says the install into `venv` finished."""
-    return venv / f"sec1000-installed-homeassistant-{HA_VERSION}-frontend-{FRONTEND_VERSION}.json"
+    return venv / "sec1000-installed.json"
 
 
-def find_python313() -> str:
-    """Python 3.13: pyenv's 3.13.0, else python3.13 on PATH; HarnessError when there is none."""
+def find_python(core: Core) -> str:
+    """The Python `core` runs on: pyenv's, built from Debian's source when the Core needs that;
+    for 3.13.0 also `python3.13` on PATH. HarnessError when there is none."""
+    if core.python_from_debian:
+        return _python_from_debian(core.python)
     try:
         root = subprocess.run(
             ["pyenv", "root"], capture_output=True, text=True, check=True, timeout=30
@@ -121,16 +162,35 @@ def find_python313() -> str:
     except (OSError, subprocess.SubprocessError):
         root = ""
     if root:
-        candidate = Path(root) / "versions" / "3.13.0" / "bin" / "python3.13"
+        candidate = Path(root) / "versions" / core.python / "bin" / "python3.13"
         if candidate.exists():
             return str(candidate)
     found = shutil.which("python3.13")
     if found:
         return found
     raise HarnessError(
-        "Python 3.13 is needed to run Home Assistant 2025.4 and was found neither in pyenv "
-        "($(pyenv root)/versions/3.13.0/bin/python3.13) nor as python3.13 on PATH"
+        f"Python {core.python} is needed to run Home Assistant {core.version} and was found "
+        f"neither in pyenv ($(pyenv root)/versions/{core.python}/bin/python3.13) nor as "
+        "python3.13 on PATH"
     )
+
+
+def _python_from_debian(version: str) -> str:
+    log = cache_dir() / f"python-{version}-build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        result = subprocess.run(
+            [str(PYTHON_FROM_DEBIAN), version],
+            stdout=subprocess.PIPE,
+            stderr=out,
+            text=True,
+            timeout=INSTALL_TIMEOUT,
+            check=False,
+        )
+    if result.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise HarnessError(f"could not build Python {version} from Debian's source:\n{tail}")
+    return result.stdout.strip().splitlines()[-1]
 
 
 def _run_logged(command: list[str], log: Path, timeout: float) -> None:
@@ -156,20 +216,20 @@ def _venv_python_works(python: Path) -> bool:
     return True
 
 
-def install(venv: Path | None = None) -> Path:
-    """Create the cached venv with Home Assistant once (under a file lock); return its `hass`.
+def install(core: Core) -> Path:
+    """Create the cached venv of `core` once (under a file lock); return its `hass`.
 
     Idempotent and cheap when the marker file is there.
     """
-    venv = venv or venv_dir()
+    venv = venv_dir(core)
     hass = venv / "bin" / "hass"
     marker = marker_path(venv)
-    if _installed(marker) and hass.exists():
+    if _installed(marker, core) and hass.exists():
         return hass
     venv.parent.mkdir(parents=True, exist_ok=True)
     with (venv.parent / f"{venv.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a parallel run installs; we wait, then reuse it
-        if _installed(marker) and hass.exists():
+        if _installed(marker, core) and hass.exists():
             return hass
         log = venv.parent / f"{venv.name}-install.log"
         log.write_text("")
@@ -178,37 +238,37 @@ def install(venv: Path | None = None) -> Path:
         if venv.exists() and not _venv_python_works(python):
             shutil.rmtree(venv)  # a venv whose interpreter went away (pyenv reinstalled)
         if not python.exists():
-            _run_logged([find_python313(), "-m", "venv", str(venv)], log, 300)
+            _run_logged([find_python(core), "-m", "venv", str(venv)], log, 300)
         _run_logged(
             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"],
             log,
             600,
         )
         _run_logged(
-            [str(venv / "bin" / "uv"), "pip", "install", "--python", str(python), *HA_PACKAGES],
+            [str(venv / "bin" / "uv"), "pip", "install", "--python", str(python), *core.packages],
             log,
             INSTALL_TIMEOUT,
         )
         if not hass.exists():
             raise HarnessError(f"the install finished but {hass} is missing; see {log}")
         seconds = time.monotonic() - started
-        marker.write_text(json.dumps({"packages": HA_PACKAGES, "seconds": round(seconds, 1)}))
-        print(f"\nHome Assistant {HA_VERSION} installed into {venv} in {seconds:.0f} s")
+        marker.write_text(json.dumps({"packages": core.packages, "seconds": round(seconds, 1)}))
+        print(f"\nHome Assistant {core.version} installed into {venv} in {seconds:.0f} s")
     return hass
 
 
-def _installed(marker: Path) -> bool:
-    """The marker records a finished install of exactly HA_PACKAGES (a new package reinstalls)."""
+def _installed(marker: Path, core: Core) -> bool:
+    """The marker records a finished install of exactly the Core's packages."""
     try:
-        return tuple(json.loads(marker.read_text())["packages"]) == HA_PACKAGES
+        return tuple(json.loads(marker.read_text())["packages"]) == core.packages
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
-def install_seconds(venv: Path | None = None) -> float | None:
+def install_seconds(core: Core) -> float | None:
     """How long the cached install took, from its marker file."""
     try:
-        return float(json.loads(marker_path(venv or venv_dir()).read_text())["seconds"])
+        return float(json.loads(marker_path(venv_dir(core)).read_text())["seconds"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -268,6 +328,24 @@ def _run_coroutine_in_thread(factory: Callable[[], Any]) -> Any:
 # ---------------------------------------------------------------- one Home Assistant process
 
 _PROCESSES: set[subprocess.Popen[bytes]] = set()
+_INSTANCES: weakref.WeakSet[HomeAssistant] = weakref.WeakSet()
+# A log record: "2025-04-30 12:00:00.123 WARNING (MainThread) [logger] message", then any
+# continuation lines (a traceback) up to the next record.
+_RECORD_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? ([A-Z]+) ", re.M)
+_PROBLEM_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
+ADDON_NAME = re.compile(r"sec1000", re.I)
+
+
+def log_records(text: str) -> list[str]:
+    """Split Core's log output into records (a record's continuation lines stay with it)."""
+    starts = [match.start() for match in _RECORD_START.finditer(text)]
+    ends = [*starts[1:], len(text)]
+    return [text[start:end].rstrip("\n") for start, end in zip(starts, ends, strict=False)]
+
+
+def _is_addon_problem(record: str) -> bool:
+    match = _RECORD_START.match(record)
+    return bool(match and match.group(1) in _PROBLEM_LEVELS and ADDON_NAME.search(record))
 
 
 # Runs in the child, then becomes `hass` (same pid): the kernel SIGKILLs it when the thread that
@@ -339,6 +417,7 @@ class HomeAssistant:
     """One Home Assistant Core process on a loopback port; stop, start and restart keep the port,
     the config dir and the token."""
 
+    core: Core
     hass: Path
     config_dir: Path
     port: int = field(default_factory=free_port)
@@ -347,6 +426,14 @@ class HomeAssistant:
     starts: int = 0
     start_seconds: list[float] = field(default_factory=list)
     stop_seconds: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _INSTANCES.add(self)
+
+    @property
+    def version(self) -> str:
+        """The Core version, as Core reports it (get_config, auth_ok)."""
+        return self.core.version
 
     @property
     def url(self) -> str:
@@ -536,6 +623,23 @@ class HomeAssistant:
 
         return str(_run_coroutine_in_thread(fetch))
 
+    def log_size(self) -> int:
+        """The log's length in bytes now (where a test's own lines will start)."""
+        try:
+            return self.log.stat().st_size
+        except OSError:
+            return 0
+
+    def addon_problems(self, since: int = 0) -> list[str]:
+        """The log records from byte `since` at WARNING or above that name the add-on."""
+        try:
+            with self.log.open("rb") as log:
+                log.seek(since)
+                text = log.read().decode(errors="replace")
+        except OSError:
+            return []
+        return [record for record in log_records(text) if _is_addon_problem(record)]
+
     def tail(self, lines: int = 60) -> str:
         """The end of Home Assistant's output."""
         try:
@@ -549,6 +653,7 @@ class HomeAssistant:
 class HomeAssistantTemplate:
     """An onboarded config dir (owner user and token in .storage) to copy for new instances."""
 
+    core: Core
     hass: Path
     config_dir: Path
     token: str
@@ -562,13 +667,13 @@ class HomeAssistantTemplate:
             ignore=shutil.ignore_patterns("*.log", "*.log.*", "hass-output.log"),
             dirs_exist_ok=True,
         )
-        return HomeAssistant(self.hass, config_dir, token=self.token)
+        return HomeAssistant(self.core, self.hass, config_dir, token=self.token)
 
 
-def make_template(hass: Path, config_dir: Path) -> HomeAssistantTemplate:
+def make_template(core: Core, hass: Path, config_dir: Path) -> HomeAssistantTemplate:
     """Start Home Assistant on a new config dir, onboard it, stop it cleanly (storage flushed)."""
     started = time.monotonic()
-    instance = HomeAssistant(hass, config_dir)
+    instance = HomeAssistant(core, hass, config_dir)
     try:
         instance.start()
         instance.onboard()
@@ -577,30 +682,68 @@ def make_template(hass: Path, config_dir: Path) -> HomeAssistantTemplate:
         instance.stop()
     if not (config_dir / ".storage" / "auth").exists():
         raise HarnessError(f"onboarding left no .storage/auth:\n{instance.tail()}")
-    return HomeAssistantTemplate(hass, config_dir, instance.token, time.monotonic() - started)
+    return HomeAssistantTemplate(core, hass, config_dir, instance.token, time.monotonic() - started)
 
 
 # ---------------------------------------------------------------- pytest plugin
 
-_INSTALL_ERROR: list[str] = []
+_INSTALL_ERRORS: dict[str, str] = {}
 
 
 def _fail(what: str, err: BaseException) -> None:
     pytest.fail(f"{what}: {err}", pytrace=False)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--ha-core VERSION: run the real-Core tests on that Core only (repeatable)."""
+    parser.addoption(
+        "--ha-core",
+        action="append",
+        choices=[core.version for core in CORES],
+        help="run the Home Assistant tests on this Core only (default: every Core)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The marker that lets a test expect a Core log line about the add-on."""
+    config.addinivalue_line(
+        "markers", "ha_log_allows(pattern): Core log lines about the add-on this test expects"
+    )
+
+
+def selected_cores(config: pytest.Config) -> tuple[Core, ...]:
+    """The Cores of --ha-core, else every Core."""
+    chosen = config.getoption("ha_core", None) or [core.version for core in CORES]
+    return tuple(core for core in CORES if core.version in chosen)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that needs a Core (through any fixture) runs once per selected Core."""
+    if "ha_core" in metafunc.fixturenames:
+        cores = selected_cores(metafunc.config)
+        metafunc.parametrize(
+            "ha_core", cores, ids=[core.version for core in cores], indirect=True, scope="session"
+        )
+
+
+def _cores_of(items: list[pytest.Item]) -> list[Core]:
+    wanted = {
+        getattr(item, "callspec", None) and item.callspec.params.get("ha_core") for item in items
+    }
+    return [core for core in CORES if core in wanted]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Install ahead of the first test when any selected test needs Home Assistant, so the
-    one-time install is outside the per-test timeout."""
+    """Install ahead of the first test every Core the selected tests need, so the one-time
+    install is outside the per-test timeout."""
     if session.config.option.collectonly:
         return
-    if not any(item.get_closest_marker(HA_MARKER) for item in session.items):
-        return
-    try:
-        install()
-    except (HarnessError, OSError) as err:
-        _INSTALL_ERROR.append(str(err))  # reported by the fixture, as a failure of each test
+    for core in _cores_of(session.items):
+        try:
+            install(core)
+        except (HarnessError, OSError) as err:
+            _INSTALL_ERRORS[core.version] = str(err)  # reported by the fixture, in each test
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -608,29 +751,65 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     _kill_leftovers()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Fail the test when any Core wrote a WARNING (or worse) about the add-on meanwhile."""
+    marks = {instance: instance.log_size() for instance in list(_INSTANCES)}
+    result = yield
+    allowed = [
+        re.compile(pattern) for mark in item.iter_markers("ha_log_allows") for pattern in mark.args
+    ]
+    problems = [
+        record
+        for instance in list(_INSTANCES)
+        for record in instance.addon_problems(marks.get(instance, 0))
+        if not any(pattern.search(record) for pattern in allowed)
+    ]
+    if problems:
+        pytest.fail(
+            "Home Assistant logged about the add-on:\n" + "\n".join(problems), pytrace=False
+        )
+    return result
+
+
 @pytest.fixture(scope="session")
-def ha_install() -> Path:
-    """The `hass` of the cached Home Assistant environment (installed on first use)."""
-    if _INSTALL_ERROR:
-        pytest.fail(f"could not install Home Assistant: {_INSTALL_ERROR[0]}", pytrace=False)
+def ha_core(request: pytest.FixtureRequest) -> Core:
+    """The Core under test (the parameter pytest_generate_tests gives)."""
+    core: Core = request.param
+    return core
+
+
+@pytest.fixture(scope="session")
+def ha_install(ha_core: Core) -> Path:
+    """The `hass` of that Core's cached environment (installed on first use)."""
+    if ha_core.version in _INSTALL_ERRORS:
+        pytest.fail(
+            f"could not install Home Assistant {ha_core.version}: "
+            f"{_INSTALL_ERRORS[ha_core.version]}",
+            pytrace=False,
+        )
     try:
-        return install()
+        return install(ha_core)
     except (HarnessError, OSError) as err:
-        _fail("could not install Home Assistant", err)
+        _fail(f"could not install Home Assistant {ha_core.version}", err)
         raise
 
 
 @pytest.fixture(scope="session")
 def ha_template(
-    ha_install: Path, tmp_path_factory: pytest.TempPathFactory
+    ha_core: Core, ha_install: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> HomeAssistantTemplate:
-    """An onboarded config dir, made once per session."""
+    """An onboarded config dir, made once per session and Core."""
     try:
-        template = make_template(ha_install, tmp_path_factory.mktemp("ha-template"))
+        template = make_template(
+            ha_core, ha_install, tmp_path_factory.mktemp(f"ha-template-{ha_core.version}")
+        )
     except (HarnessError, OSError, KeyError) as err:
-        _fail("could not start and onboard Home Assistant", err)
+        _fail(f"could not start and onboard Home Assistant {ha_core.version}", err)
         raise
-    print(f"\nHome Assistant onboarded template ready in {template.seconds:.1f} s")
+    print(
+        f"\nHome Assistant {ha_core.version} onboarded template ready in {template.seconds:.1f} s"
+    )
     return template
 
 
@@ -692,29 +871,42 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def _cores_from(argv: list[str]) -> tuple[Core, ...]:
+    chosen = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--ha-core"]
+    return tuple(core for core in CORES if not chosen or core.version in chosen)
+
+
 def _main() -> None:
-    if sys.argv[1:] == ["--install"]:
-        started = time.monotonic()
-        hass = install()
-        print(
-            f"Home Assistant environment: {hass.parent.parent} "
-            f"(install took {install_seconds() or 0:.0f} s; check {time.monotonic() - started:.1f} s)"
-        )
-    elif sys.argv[1:] == ["--timings"]:
-        with tempfile.TemporaryDirectory(prefix="sec1000-ha-timing-") as tmp:
-            template = make_template(install(), Path(tmp) / "template")
-            print(f"template (start + onboard + stop): {template.seconds:.1f} s")
-            instance = template.instance(Path(tmp) / "instance")
-            try:
-                instance.start()
-                instance.restart()
-                print(f"start from the template: {instance.start_seconds[0]:.1f} s")
-                print(f"stop: {instance.stop_seconds[0]:.1f} s")
-                print(f"start after a restart: {instance.start_seconds[1]:.1f} s")
-            finally:
-                instance.stop()
+    args = sys.argv[1:]
+    if args[:1] == ["--install"]:
+        for core in _cores_from(args):
+            started = time.monotonic()
+            hass = install(core)
+            print(
+                f"Home Assistant {core.version} on Python {core.python}: {hass.parent.parent} "
+                f"(install took {install_seconds(core) or 0:.0f} s; "
+                f"check {time.monotonic() - started:.1f} s)"
+            )
+    elif args[:1] == ["--timings"]:
+        for core in _cores_from(args):
+            _print_timings(core)
     else:
         print(__doc__)
+
+
+def _print_timings(core: Core) -> None:
+    with tempfile.TemporaryDirectory(prefix="sec1000-ha-timing-") as tmp:
+        template = make_template(core, install(core), Path(tmp) / "template")
+        print(f"{core.version} template (start + onboard + stop): {template.seconds:.1f} s")
+        instance = template.instance(Path(tmp) / "instance")
+        try:
+            instance.start()
+            instance.restart()
+            print(f"{core.version} start from the template: {instance.start_seconds[0]:.1f} s")
+            print(f"{core.version} stop: {instance.stop_seconds[0]:.1f} s")
+            print(f"{core.version} start after a restart: {instance.start_seconds[1]:.1f} s")
+        finally:
+            instance.stop()
 
 
 if __name__ == "__main__":

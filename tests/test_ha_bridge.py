@@ -25,7 +25,14 @@ from sec1000.ha.websocket import WebSocketConnection
 from sec1000.limiter.watchdog import RestoreRecord, RestoreStore
 from sec1000.operations import Origin
 from sec1000.options import OptionsError
-from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_export_limit_request
+from sec1000.protocol import (
+    Command,
+    ControlMode,
+    PhaseMeasurement,
+    Switch,
+    mode_switch_request,
+    write_export_limit_request,
+)
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
@@ -57,12 +64,34 @@ class User:
         state = await self.state(entity_id)
         return None if state is None else state["state"]
 
-    async def wait_value(self, entity_id: str, expected: str, within: float = 10) -> None:
+    async def stamp(self, entity_id: str) -> str:
+        """When the state was last written (last_reported counts a write of the same value too),
+        "" when there is none: a later stamp proves a new write."""
+        state = await self.state(entity_id)
+        return "" if state is None else _written(state)
+
+    async def wait_value(
+        self, entity_id: str, expected: str, within: float = 10, newer_than: str | None = None
+    ) -> None:
+        """Wait for `expected`; with `newer_than` (a stamp taken before the action), written
+        after it: feedback starts at 1, so a "1" alone proves nothing."""
         deadline = time.monotonic() + within
-        while (value := await self.value(entity_id)) != expected:
+        while True:
+            state = await self.state(entity_id)
+            value = None if state is None else state["state"]
+            fresh = newer_than is None or (state is not None and _written(state) > newer_than)
+            if value == expected and fresh:
+                return
             if time.monotonic() > deadline:
-                pytest.fail(f"{entity_id} is {value!r}, expected {expected!r}")
+                pytest.fail(f"{entity_id} is {value!r}, expected a new write of {expected!r}")
             await asyncio.sleep(0.05)
+
+    async def wait_result(self, command: str, within: float = 20) -> dict[str, Any]:
+        """The first result event of `command` since this user subscribed (a new event each)."""
+        await eventually(
+            lambda: any(r["command"] == command for r in self.results), within, f"{command} result"
+        )
+        return next(r for r in self.results if r["command"] == command)
 
     async def call(self, domain: str, service: str, **data: Any) -> Any:
         return await self.ws.send_command(
@@ -72,6 +101,10 @@ class User:
     async def notifications(self) -> set[str]:
         items = await self.ws.send_command({"type": "persistent_notification/get"})
         return {item["notification_id"] for item in items}
+
+
+def _written(state: dict[str, Any]) -> str:
+    return str(state.get("last_reported") or state.get("last_updated") or "")
 
 
 @pytest.fixture
@@ -93,9 +126,24 @@ async def user(home_assistant: HomeAssistant) -> AsyncIterator[User]:
         await ws.close()
 
 
+async def forget_posted_states(ha: HomeAssistant) -> None:
+    """Remove the sensor states an earlier test's add-on posted to the shared Home Assistant,
+    so every value a test waits for is one its own add-on posted."""
+    async with aiohttp.ClientSession(headers=ha.headers) as session:
+        async with session.get(f"{ha.api_url}/states") as response:
+            states = await response.json()
+        for state in states:
+            entity_id = state["entity_id"]
+            if entity_id.startswith(("sensor.sec1000", "binary_sensor.sec1000")):
+                async with session.delete(f"{ha.api_url}/states/{entity_id}") as response:
+                    assert response.status in (200, 404), entity_id
+
+
 @pytest.fixture
 async def supervisor(home_assistant: HomeAssistant, aiohttp_server: Any) -> TestServer:
-    """The FAKE Supervisor in front of the real Home Assistant."""
+    """The FAKE Supervisor in front of the real (shared) Home Assistant, with no state left by
+    an earlier test's add-on."""
+    await forget_posted_states(home_assistant)
     server: TestServer = await aiohttp_server(
         create_fake_supervisor(home_assistant.url, home_assistant.token)
     )
@@ -104,10 +152,15 @@ async def supervisor(home_assistant: HomeAssistant, aiohttp_server: Any) -> Test
 
 @asynccontextmanager
 async def running_addon(
-    runtime: Runtime, supervisor: TestServer, broker: Mosquitto | None = None
+    runtime: Runtime,
+    supervisor: TestServer,
+    broker: Mosquitto | None = None,
+    *,
+    quick_reconnect: bool = True,
 ) -> AsyncIterator[HomeAssistantAdapter]:
     """The add-on's Home Assistant side, wired as `serve` wires it under the Supervisor; the
-    FAKE Supervisor offers `broker` as its MQTT service (none: it answers as without one)."""
+    FAKE Supervisor offers `broker` as its MQTT service (none: it answers as without one).
+    `quick_reconnect` shortens its retry delays to 1 s (False: the add-on's own)."""
     supervisor.app[FAKE].mqtt = (
         None
         if broker is None
@@ -124,7 +177,8 @@ async def running_addon(
             supervisor=SupervisorOptionsStore(session, base, ADDON_TOKEN),
         )
         assert adapter.client is not None
-        adapter.client.backoff_max = 1
+        if quick_reconnect:
+            adapter.client.backoff_max = 1
         adapter.broker_lookup_interval = 0.5
         adapter.start()
         try:
@@ -230,16 +284,17 @@ async def test_button_press_sends_frames_then_feedback_and_result_event(
     first_frame: bytes | None,
 ) -> None:
     await connected(addon)
+    feedback = f"sensor.sec1000_{command}_feedback"
+    posted = await user.stamp(feedback)
     await user.call("input_button", "press", entity_id=button)
     await eventually(lambda: bool(simulator.requests()), 10, "a frame at the simulator")
     if first_frame is not None:
         assert simulator.requests()[0] == first_frame
     else:
         assert simulator.requests()[0][4] == Command.SET_DATETIME
-    await user.wait_value(f"sensor.sec1000_{command}_feedback", "1")
-    await eventually(lambda: any(r["command"] == command for r in user.results), 10, "result event")
-    result = next(r for r in user.results if r["command"] == command)
+    result = await user.wait_result(command)
     assert result["ok"] is True and result["feedback"] == 1 and result["message"]
+    await user.wait_value(feedback, "1", newer_than=posted)
 
 
 async def test_reset_watchdog_button_runs_the_guarded_sequence(
@@ -247,23 +302,35 @@ async def test_reset_watchdog_button_runs_the_guarded_sequence(
 ) -> None:
     shorten_watchdog(runtime, off_window=0.2)
     await connected(addon)
+    feedback = "sensor.sec1000_reset_export_watchdog_feedback"
+    posted = await user.stamp(feedback)
     await user.call("input_button", "press", entity_id="input_button.sec1000_reset_export_watchdog")
-    await user.wait_value("sensor.sec1000_reset_export_watchdog_feedback", "1", within=20)
+    result = await user.wait_result("reset_export_watchdog", within=30)
+    assert result["ok"] is True, result
+    off = mode_switch_request(Command.MODE_VALUE, Switch.OFF)
+    on = mode_switch_request(Command.MODE_VALUE, Switch.ON)
+    frames = simulator.requests()
+    assert off in frames and on in frames[frames.index(off) :], frames  # limiter off, then on
     assert simulator.device.mode is ControlMode.VALUE
+    await user.wait_value(feedback, "1", newer_than=posted)
 
 
 async def test_setpoint_change_sets_the_limit(
     addon: HomeAssistantAdapter, simulator: SimulatorServer, user: User
 ) -> None:
     await connected(addon)
+    feedback = "sensor.sec1000_set_export_limit_feedback"
+    posted = await user.stamp(feedback)
     await user.call(
         "input_number",
         "set_value",
         entity_id="input_number.sec1000_export_limit_setpoint",
         value=2.75,
     )
-    await user.wait_value("sensor.sec1000_set_export_limit_feedback", "1")
+    result = await user.wait_result("set_export_limit")  # not the feedback: it starts at 1
+    assert result["ok"] is True, result
     assert simulator.device.export_limit_w == 2_750
+    await user.wait_value(feedback, "1", newer_than=posted)
 
 
 async def test_export_switch_turns_export_off_and_on(

@@ -30,7 +30,7 @@ from sec1000.ha.supervisor import (
 from sec1000.ha.websocket import HomeAssistantClient, WebSocketConnection, backoff_delays
 
 from tests.fake_supervisor import ADDON_TOKEN, FAKE, OPTIONS, create_fake_supervisor
-from tests.ha_harness import HA_VERSION, HomeAssistant, free_port
+from tests.ha_harness import HomeAssistant, free_port
 
 homeassistant = pytest.mark.homeassistant
 
@@ -130,11 +130,11 @@ def test_backoff_doubles_from_one_second_and_is_capped_at_thirty() -> None:
 
 @homeassistant
 async def test_connection_authenticates_and_answers_commands(
-    connection: WebSocketConnection,
+    connection: WebSocketConnection, home_assistant: HomeAssistant
 ) -> None:
-    assert connection.ha_version == HA_VERSION
+    assert connection.ha_version == home_assistant.version
     config = await connection.send_command({"type": "get_config"})
-    assert config["version"] == HA_VERSION
+    assert config["version"] == home_assistant.version
     assert config["state"] == "RUNNING"
     await connection.ping()
     assert {"input_boolean", "input_button", "input_number", "persistent_notification"} <= set(
@@ -144,7 +144,7 @@ async def test_connection_authenticates_and_answers_commands(
 
 @homeassistant
 async def test_failed_command_raises_typed_error_and_the_connection_goes_on(
-    connection: WebSocketConnection,
+    connection: WebSocketConnection, home_assistant: HomeAssistant
 ) -> None:
     with pytest.raises(CommandFailedError) as failure:
         await connection.send_command({"type": "sec1000/no_such_command"})
@@ -154,7 +154,8 @@ async def test_failed_command_raises_typed_error_and_the_connection_goes_on(
             {"type": "call_service", "domain": "sec1000_nothing", "service": "nope"}
         )
     assert failure.value.code == "not_found"
-    assert (await connection.send_command({"type": "get_config"}))["version"] == HA_VERSION
+    config = await connection.send_command({"type": "get_config"})
+    assert config["version"] == home_assistant.version
 
 
 @homeassistant
@@ -395,7 +396,7 @@ async def test_client_waits_while_home_assistant_is_down_at_start(
         async with asyncio.timeout(30):
             await client.wait_connected()
         assert app.setups == 1
-        assert (await client.send_command({"type": "get_config"}))["version"] == HA_VERSION
+        assert (await client.send_command({"type": "get_config"}))["version"] == ha.version
     finally:
         await client.stop()
 
@@ -443,7 +444,7 @@ async def test_client_through_the_fake_supervisor(
     try:
         async with asyncio.timeout(30):
             await client.wait_connected()
-        assert client.diagnostics()["ha_version"] == HA_VERSION
+        assert client.diagnostics()["ha_version"] == home_assistant.version
         entity_id = f"sensor.sec1000_test_{uuid.uuid4().hex[:8]}"
         await client.set_state(entity_id, "1", {"friendly_name": "SEC1000 test"})
         state = await HomeAssistantRest(

@@ -249,18 +249,26 @@ async def test_rest_to_mqtt_to_rest_in_a_running_home_assistant(
         entries = await registry(user)
         assert not [e for e in entries if e["entity_id"].endswith("_2")]
         assert {e["platform"] for e in entries} == {"mqtt"}
-        assert MOVED_NOTIFICATION in await user.notifications()
+        # told after the helpers went, while the device may already be announcing
+        await eventually_async(lambda: _has(user, MOVED_NOTIFICATION), 30, "the notification")
         await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]), within=20)  # type: ignore[index]
 
         await runtime.update_options({"entities": "rest"})
         await eventually_async(lambda: helpers_in_place(user), 60, "the helpers back")
         await eventually_async(lambda: _no_mqtt(user), 30, "no MQTT entity left")
         assert await devices(user) == []
+        # The states are posted after the helpers are back: each must come (the MQTT ones left).
         for sensor in ALL_SENSORS:
-            assert await user.state(sensor.entity_id) is not None, sensor.entity_id
+            await eventually_async(
+                lambda s=sensor: _has_state(user, s.entity_id), 30, sensor.entity_id
+            )
         entries = await registry(user)
         assert not [e for e in entries if e["entity_id"].endswith("_2")]
         assert addon.entity_mode == "rest" and addon.mqtt is None
+
+
+async def _has_state(user: User, entity_id: str) -> bool:
+    return await user.state(entity_id) is not None
 
 
 async def _no_mqtt(user: User) -> bool:

@@ -27,6 +27,8 @@ from sec1000.protocol import Feedback
 from sec1000.protocol.errors import FEEDBACK_WORDS
 from sec1000.runtime import Runtime
 
+from tests.ha_harness import NEWEST, OLDEST
+
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "sec1000_addon"
 SERVICE = ADDON / "rootfs" / "etc" / "s6-overlay" / "s6-rc.d" / "sec1000"
@@ -189,6 +191,16 @@ def test_required_keys_and_ingress() -> None:
     assert cfg["arch"] == ["aarch64", "amd64"]
     assert cfg["init"] is False and cfg["ingress"] is True and cfg["homeassistant_api"] is True
     assert cfg["panel_icon"] == "mdi:transmission-tower-export" and cfg["panel_title"]
+
+
+def test_the_oldest_supported_core_is_the_oldest_the_tests_run_on() -> None:
+    """`homeassistant` (the Supervisor installs the add-on on that Core or newer) is the release
+    of the oldest tested Core; DOCS names both tested Cores."""
+    declared = config()["homeassistant"]
+    year, month, _ = OLDEST.version.split(".")
+    assert declared == f"{year}.{month}.0"
+    docs = (ADDON / "DOCS.md").read_text()
+    assert OLDEST.version in docs and NEWEST.version in docs
 
 
 def test_no_key_is_set_to_its_default() -> None:
@@ -725,6 +737,18 @@ def test_service_scripts_pass_shellcheck() -> None:
         capture_output=True,
         text=True,
         check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_repository_scripts_pass_shellcheck() -> None:
+    """What the lint workflow checks, checked here too: scripts/dev, .ci/run, scripts/*.sh."""
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is missing: scripts/dev test installs it with apt-get"
+    scripts = [ROOT / "scripts" / "dev", ROOT / ".ci" / "run", *(ROOT / "scripts").glob("*.sh")]
+    assert ROOT / "scripts" / "python_from_debian.sh" in scripts
+    result = subprocess.run(
+        [shellcheck, *map(str, scripts)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout
 

@@ -200,8 +200,11 @@ async def test_sign_in_with_home_assistant_then_posts_need_the_panels_page_or_to
         # Home Assistant keeps no refresh token for the panel: it was revoked after the check.
         assert await refresh_tokens_for(home_assistant, panel.url) == []
 
-        # One POST from the page: a button.
+        # One POST from the page: a button (the status shows "ok" from the start: the record
+        # of the command says it ran).
+        done = len(panel.runtime.state.commands)
         await page.locator("#btn-get_export_limit").click()
+        await eventually(lambda: len(panel.runtime.state.commands) > done, what="the command")
         await expect(page.locator("#status-get_export_limit")).to_have_attribute(
             "data-kind", "ok", timeout=15000
         )
@@ -210,9 +213,12 @@ async def test_sign_in_with_home_assistant_then_posts_need_the_panels_page_or_to
         # The proposed base.html change: HTMX sends the token as a header with every request.
         token = await page.evaluate(CSRF_FROM_SIGNOUT_PAGE)
         await page.evaluate(ADD_CSRF_HEADER, token)
+        done = len(panel.runtime.state.commands)
         async with page.expect_request(lambda r: r.method == "POST") as posted:
             await page.locator("#btn-set_datetime").click()
         assert (await (await posted.value).all_headers())["x-csrf-token"] == token
+        await eventually(lambda: len(panel.runtime.state.commands) > done, what="set_datetime")
+        assert panel.runtime.state.commands[-1].command == "set_datetime"
         await expect(page.locator("#status-set_datetime")).to_have_attribute(
             "data-kind", "ok", timeout=15000
         )

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The longest wait between two tries to reach Home Assistant or its broker again: every entity is
+# back within 10 s of Home Assistant answering after a restart (a try costs it nothing).
+RECONNECT_MAX = 5.0
+
 
 class HomeAssistantError(Exception):
     """Home Assistant (or the Supervisor in front of it) could not be reached or refused."""
@@ -67,6 +71,7 @@ class Endpoint:
 
 
 __all__ = [
+    "RECONNECT_MAX",
     "AuthenticationError",
     "CannotConnectError",
     "CommandFailedError",

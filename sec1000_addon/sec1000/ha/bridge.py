@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from sec1000.common.tasks import TaskSet
-from sec1000.ha import CommandFailedError
+from sec1000.ha import CommandFailedError, ConnectionClosedError
 from sec1000.ha.discovery import entity_ids
 from sec1000.ha.entities import (
     ALL_HELPERS,
@@ -51,6 +51,7 @@ from sec1000.state import GuardState, OperationName, StateEvent, Topic
 _LOGGER = logging.getLogger(__name__)
 
 OWN_CONTEXTS_KEPT = 200
+RESULTS_KEPT = 100  # results of commands that ended while Home Assistant was away
 NOTIFICATION_CHECK_INTERVAL = 30.0
 RESTORE_NOTIFICATION = "sec1000_watchdog_restore"
 OFFLINE_NOTIFICATION = "sec1000_device_unreachable"
@@ -153,6 +154,8 @@ class Bridge:
         self._rest_lock = asyncio.Lock()  # no state is posted while they are being removed
         self._mode_lock = asyncio.Lock()
         self._helper_ids: set[str] = set()  # the helpers Home Assistant lists (it can delete)
+        self._results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)  # not fired yet
+        self._results_lock = asyncio.Lock()  # fired one at a time, in order
 
     # -- life cycle
 
@@ -204,6 +207,7 @@ class Bridge:
             await self._publish([sensor.entity_id for sensor in ALL_SENSORS])
             await self._sync_helpers()
         await self._update_notifications(resync=True)
+        self._tasks.spawn(self._fire_results())  # those of commands that ended meanwhile
 
     async def set_mode(self, mode: str) -> None:
         """Switch between REST states and the MQTT device in a running Home Assistant.
@@ -575,22 +579,24 @@ class Bridge:
         return sensor_value(self.runtime.state, sensor)
 
     async def _fire_result(self, record: dict[str, Any]) -> None:
-        if not self.connected:
-            return
-        feedback = int(record["feedback"])
-        data = {
-            "command": record["command"],
-            "request_id": record.get("request_id"),
-            "feedback": feedback,
-            "ok": bool(feedback & Feedback.OK),
-            "message": record["message"],
-        }
-        try:
-            await self.ws.send_command(
-                {"type": "fire_event", "event_type": RESULT_EVENT, "event_data": data}
-            )
-        except Exception as err:
-            _LOGGER.warning("could not fire %s: %s", RESULT_EVENT, err)
+        self._results.append(result_data(record))
+        await self._fire_results()
+
+    async def _fire_results(self) -> None:
+        """Fire the kept results in order; one that ends while Home Assistant is away (a
+        restart) stays until the next connect, so a waiting caller still gets its answer."""
+        async with self._results_lock:
+            while self.connected and self._results:
+                data = self._results[0]
+                try:
+                    await self.ws.send_command(
+                        {"type": "fire_event", "event_type": RESULT_EVENT, "event_data": data}
+                    )
+                except ConnectionClosedError:
+                    return  # kept: fired after the next connect
+                except Exception as err:
+                    _LOGGER.warning("could not fire %s: %s", RESULT_EVENT, err)
+                self._results.popleft()
 
     # -- persistent notifications
 
@@ -692,3 +698,16 @@ class Bridge:
                 else:
                     if isinstance(state, dict):
                         self._note_state(state)
+
+
+def result_data(record: dict[str, Any]) -> dict[str, Any]:
+    """The `sec1000_command_result` event's data for one command record."""
+    feedback = int(record["feedback"])
+    return {
+        "command": record["command"],
+        "request_id": record.get("request_id"),
+        "feedback": feedback,
+        "ok": bool(feedback & Feedback.OK),
+        "message": record["message"],
+    }
+

@@ -23,6 +23,7 @@ import aiomqtt
 from sec1000.commands import CommandName
 from sec1000.common.backoff import backoff_delays
 from sec1000.common.tasks import TaskSet, cancel_all
+from sec1000.ha import RECONNECT_MAX
 from sec1000.ha.discovery import (
     AVAILABILITY_TOPIC,
     COMMAND_TOPICS,
@@ -133,7 +134,7 @@ class MqttDevice:
         self.last_error: str | None = None
         self.failing_since: float | None = None  # first failed connect of the current outage
         self.on_change: Callable[[], None] | None = None  # told when connected/status change
-        self.retry_max = 30.0
+        self.retry_max = RECONNECT_MAX
         self._client: aiomqtt.Client | None = None
         self._published: dict[str, str] = {}
         self._announced: tuple[str, ...] | None = None  # the entity ids last announced

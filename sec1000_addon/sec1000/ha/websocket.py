@@ -24,8 +24,9 @@ from typing import Any, NotRequired, TypedDict
 
 import aiohttp
 
-from sec1000.common.backoff import BACKOFF_FIRST, BACKOFF_MAX, backoff_delays
+from sec1000.common.backoff import BACKOFF_FIRST, backoff_delays
 from sec1000.ha import (
+    RECONNECT_MAX,
     AuthenticationError,
     CannotConnectError,
     CommandFailedError,
@@ -394,7 +395,7 @@ class HomeAssistantClient:
         on_connected: ConnectedCallback | None = None,
         on_disconnected: Callable[[], None] | None = None,
         backoff_first: float = BACKOFF_FIRST,
-        backoff_max: float = BACKOFF_MAX,
+        backoff_max: float = RECONNECT_MAX,
         command_timeout: float = COMMAND_TIMEOUT,
     ) -> None:
         self.endpoint = endpoint
