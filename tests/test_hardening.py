@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sec1000.commands import CommandName
 from sec1000.common.numbers import NumberError, parse_number
 from sec1000.device.link import DeviceLink, LinkSettings
 from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
@@ -26,7 +27,7 @@ from sec1000.protocol import (
 )
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
-from sec1000.state import OperationName, StateModel
+from sec1000.state import StateModel
 
 from tests.conftest import eventually, hold, reset_in_its_window, shorten_watchdog
 
@@ -318,7 +319,7 @@ def test_export_state_is_off_below_the_minimum_plus_10_watts(limit: float, expor
 def test_the_datetime_feedback_keeps_its_old_name() -> None:
     from sec1000.ha.entities import FEEDBACK_SENSORS
 
-    sensor = FEEDBACK_SENSORS[OperationName.SET_DATETIME]
+    sensor = FEEDBACK_SENSORS[CommandName.SET_DATETIME]
     assert sensor.name == "SEC1000 Set Date and Time - Feedback"
     assert sensor.entity_id == "sensor.sec1000_set_datetime_feedback"
 

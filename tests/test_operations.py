@@ -8,7 +8,7 @@ import struct
 from collections.abc import Awaitable, Callable
 
 import pytest
-from sec1000.commands import parse_limit_kw
+from sec1000.commands import CommandName, parse_limit_kw
 from sec1000.operations import CommandResult, Operations, Origin, ZeroPowerFix
 from sec1000.protocol import (
     Command,
@@ -24,25 +24,24 @@ from sec1000.protocol import (
 )
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
-from sec1000.state import OperationName
 
 from tests.conftest import retune
 
 PANEL = Origin("panel", "test")
 OK, TIMEOUT, UNEXPECTED, CHECKSUM, SOCKET = 1, 8, 16, 32, 64
 
-OPERATIONS: dict[str, tuple[OperationName, Callable[[Operations], Awaitable[CommandResult]]]] = {
-    "export_enable": (OperationName.EXPORT_ENABLE, lambda ops: ops.export_enable(PANEL)),
-    "export_disable": (OperationName.EXPORT_DISABLE, lambda ops: ops.export_disable(PANEL)),
+OPERATIONS: dict[str, tuple[CommandName, Callable[[Operations], Awaitable[CommandResult]]]] = {
+    "export_enable": (CommandName.EXPORT_ENABLE, lambda ops: ops.export_enable(PANEL)),
+    "export_disable": (CommandName.EXPORT_DISABLE, lambda ops: ops.export_disable(PANEL)),
     "set_export_limit": (
-        OperationName.SET_EXPORT_LIMIT,
+        CommandName.SET_EXPORT_LIMIT,
         lambda ops: ops.set_export_limit(4.25, PANEL),
     ),
-    "get_export_limit": (OperationName.GET_EXPORT_LIMIT, lambda ops: ops.get_export_limit(PANEL)),
-    "set_datetime": (OperationName.SET_DATETIME, lambda ops: ops.set_datetime(PANEL)),
-    "read_telemetry": (OperationName.GET_TELEMETRY_DATA, lambda ops: ops.get_telemetry_data(PANEL)),
+    "get_export_limit": (CommandName.GET_EXPORT_LIMIT, lambda ops: ops.get_export_limit(PANEL)),
+    "set_datetime": (CommandName.SET_DATETIME, lambda ops: ops.set_datetime(PANEL)),
+    "read_telemetry": (CommandName.GET_TELEMETRY_DATA, lambda ops: ops.get_telemetry_data(PANEL)),
     "set_control_mode": (
-        OperationName.SET_CONTROL_MODE,
+        CommandName.SET_CONTROL_MODE,
         lambda ops: ops.set_control_mode("dred", True, PANEL),
     ),
 }
@@ -152,7 +151,7 @@ async def test_invalid_limit_sends_nothing_and_gives_128(
 ) -> None:
     result = await runtime.ops.set_export_limit(value, PANEL)
     assert result.feedback == Feedback.INVALID_INPUT
-    assert runtime.state.feedback[OperationName.SET_EXPORT_LIMIT] == 128
+    assert runtime.state.feedback[CommandName.SET_EXPORT_LIMIT] == 128
     assert simulator.requests() == []
 
 
@@ -287,7 +286,7 @@ async def test_telemetry_becomes_unavailable_after_three_failures(
 async def test_poll_results_are_not_logged_as_commands(runtime: Runtime) -> None:
     await runtime.ops.get_telemetry_data()
     assert list(runtime.state.commands) == []
-    assert runtime.state.feedback[OperationName.GET_TELEMETRY_DATA] == OK
+    assert runtime.state.feedback[CommandName.GET_TELEMETRY_DATA] == OK
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sec1000.commands import CommandName
 from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.operations import Origin
 from sec1000.options import Options, OptionsError, stored_options
@@ -21,7 +22,6 @@ from sec1000.runtime import Runtime, file_saver
 from sec1000.serve import load_startup_options
 from sec1000.simulator import SimulatorServer
 from sec1000.simulator.panel import register_demo
-from sec1000.state import OperationName
 from sec1000.web import HA_STATUS, create_app
 from sec1000.web.app import SUPERVISOR_INGRESS_IP
 
@@ -166,7 +166,7 @@ async def test_a_command_answers_at_once_with_its_button_waiting_then_ends_ok(
     assert 'data-kind="waiting"' in body
     # The record of the command ends it (its feedback starts at 1, so OK alone proves nothing).
     await eventually(lambda: len(runtime.state.commands) == 1, what="get_export_limit done")
-    assert runtime.state.feedback[OperationName.GET_EXPORT_LIMIT] == Feedback.OK
+    assert runtime.state.feedback[CommandName.GET_EXPORT_LIMIT] == Feedback.OK
     assert runtime.state.commands[-1].source == "panel (Anna)"
 
 
@@ -184,7 +184,7 @@ async def test_an_invalid_limit_is_refused_in_words_and_nothing_is_sent(
     client = await panel(aiohttp_client, runtime)
     response = await client.post("/command", data={"command": "set_export_limit", "limit": "150"})
     body = await response.text()
-    assert runtime.state.feedback[OperationName.SET_EXPORT_LIMIT] == Feedback.INVALID_INPUT
+    assert runtime.state.feedback[CommandName.SET_EXPORT_LIMIT] == Feedback.INVALID_INPUT
     assert "Refused: not a valid value" in body and "between 0 and 100 kW" in body
     assert 'data-invalid="true"' in body and "(feedback 128)" in body
     assert simulator.requests() == []
@@ -198,7 +198,7 @@ async def test_the_watchdog_reset_needs_its_confirmation(
     assert "needs its confirmation" in body
     assert "full export for ~5 s" in body
     assert simulator.requests() == []
-    assert OperationName.RESET_EXPORT_WATCHDOG not in runtime.state.messages
+    assert CommandName.RESET_EXPORT_WATCHDOG not in runtime.state.messages
 
 
 async def test_an_unknown_command_is_refused(
@@ -378,7 +378,7 @@ async def test_saving_a_new_mode_switches_the_controller(
         lambda: any(r.command == "set_control_mode" for r in runtime.state.commands),
         what="the mode switch's record",
     )  # its feedback starts at 1: only the record says the switch ended
-    assert runtime.state.feedback[OperationName.SET_CONTROL_MODE] == Feedback.OK
+    assert runtime.state.feedback[CommandName.SET_CONTROL_MODE] == Feedback.OK
     await runtime.stop()
     assert fake_supervisor.app[OPTIONS]["export_limit_control_mode"] == "dred"
     assert fake_supervisor.app[OPTIONS]["three_phase_sum"] is False

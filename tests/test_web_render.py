@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+from sec1000.commands import CommandName
 from sec1000.options import Options
 from sec1000.protocol import Feedback
-from sec1000.state import CommandRecord, HistoryPoint, OperationName, StateEvent, StateModel, Topic
+from sec1000.state import CommandRecord, HistoryPoint, StateEvent, StateModel, Topic
 from sec1000.web import live
 from sec1000.web.chart import MAX_POINTS, build_chart, nice_step
 from sec1000.web.i18n import translator
@@ -41,17 +42,17 @@ def history(seconds: int, every: float, limit: float | None = 5.0) -> list[Histo
 
 def test_a_button_is_ready_before_its_operation_ever_ran() -> None:
     state = StateModel()
-    assert state.feedback[OperationName.SET_DATETIME] == Feedback.OK  # 1 at start, as before
-    assert status(state, OperationName.SET_DATETIME).kind == "ready"
+    assert state.feedback[CommandName.SET_DATETIME] == Feedback.OK  # 1 at start, as before
+    assert status(state, CommandName.SET_DATETIME).kind == "ready"
 
 
 def test_a_running_operation_is_waiting_then_ok_with_who_and_when() -> None:
     state = StateModel()
-    state.set_feedback(OperationName.SET_DATETIME, 0, "waiting for the device")
-    assert status(state, OperationName.SET_DATETIME).kind == "waiting"
-    state.set_feedback(OperationName.SET_DATETIME, 1, "device clock set")
+    state.set_feedback(CommandName.SET_DATETIME, 0, "waiting for the device")
+    assert status(state, CommandName.SET_DATETIME).kind == "waiting"
+    state.set_feedback(CommandName.SET_DATETIME, 1, "device clock set")
     state.command_done(CommandRecord(NOW, "home_assistant (Bob)", "set_datetime", 1, "set"))
-    shown = status(state, OperationName.SET_DATETIME)
+    shown = status(state, CommandName.SET_DATETIME)
     assert (shown.kind, shown.word, shown.source, shown.at) == (
         "ok",
         "OK",
@@ -74,8 +75,8 @@ def test_a_running_operation_is_waiting_then_ok_with_who_and_when() -> None:
 def test_feedback_is_decoded_in_words(feedback: int, kind: str, word: str, words: str) -> None:
     """The headline is words; the bit and its number stay in the detail line."""
     state = StateModel()
-    state.set_feedback(OperationName.GET_EXPORT_LIMIT, feedback, "what the device said")
-    shown = status(state, OperationName.GET_EXPORT_LIMIT)
+    state.set_feedback(CommandName.GET_EXPORT_LIMIT, feedback, "what the device said")
+    shown = status(state, CommandName.GET_EXPORT_LIMIT)
     assert (shown.kind, shown.word) == (kind, word)
     assert words in shown.detail and "what the device said" in shown.detail
     if kind == "error":
@@ -103,9 +104,9 @@ def test_the_toggle_waits_while_either_switch_runs_and_shows_the_last_error() ->
     state = StateModel()
     options = Options()
     state.settings_read(export_limit_kw=10.0)
-    state.set_feedback(OperationName.EXPORT_DISABLE, 0, "waiting for the device")
+    state.set_feedback(CommandName.EXPORT_DISABLE, 0, "waiting for the device")
     assert toggle(state, options).kind == "waiting"
-    state.set_feedback(OperationName.EXPORT_DISABLE, 64, "refused")
+    state.set_feedback(CommandName.EXPORT_DISABLE, 64, "refused")
     state.command_done(CommandRecord(NOW, "automation", "export_disable", 64, "refused"))
     failed = toggle(state, options)
     assert failed.kind == "error" and failed.checked  # still on: the switch failed
@@ -251,12 +252,12 @@ def test_the_energy_chart_has_a_round_kwh_axis_in_the_pages_language() -> None:
 
 def test_a_result_shows_its_age_and_is_stale_once_a_good_read_came_after_it() -> None:
     state = StateModel()
-    state.set_feedback(OperationName.GET_EXPORT_LIMIT, 8, "no answer in 10 s")
+    state.set_feedback(CommandName.GET_EXPORT_LIMIT, 8, "no answer in 10 s")
     state.command_done(CommandRecord(NOW - 150, "panel", "get_export_limit", 8, "no answer"))
-    shown = status(state, OperationName.GET_EXPORT_LIMIT, now=NOW)
+    shown = status(state, CommandName.GET_EXPORT_LIMIT, now=NOW)
     assert (shown.age, shown.stale) == ("2 min ago", False)
     state.telemetry_at = NOW - 10  # a good read after the failure
-    assert status(state, OperationName.GET_EXPORT_LIMIT, now=NOW).stale
+    assert status(state, CommandName.GET_EXPORT_LIMIT, now=NOW).stale
     assert age(NOW - 7200, NOW) in (
         "2 h ago",
         dt.datetime.fromtimestamp(NOW - 7200).strftime("%Y-%m-%d %H:%M"),

@@ -15,7 +15,6 @@ from typing import Any
 
 from sec1000.common.numbers import NumberError, parse_number
 from sec1000.protocol import ControlMode, InvalidInputError
-from sec1000.state import OperationName
 
 MAX_EXPORT_LIMIT_KW = 100.0
 
@@ -33,6 +32,19 @@ class CommandName(StrEnum):
     GET_TELEMETRY_DATA = "get_telemetry_data"
     SET_CONTROL_MODE = "set_control_mode"
     APPLY_OPTIONS = "apply_options"  # internal: the options written to the controller
+
+
+# The commands with a feedback (a sensor in Home Assistant, a status on the panel).
+FEEDBACK_COMMANDS = (
+    CommandName.EXPORT_DISABLE,
+    CommandName.EXPORT_ENABLE,
+    CommandName.SET_EXPORT_LIMIT,
+    CommandName.GET_EXPORT_LIMIT,
+    CommandName.GET_TELEMETRY_DATA,
+    CommandName.RESET_EXPORT_WATCHDOG,
+    CommandName.SET_DATETIME,
+    CommandName.SET_CONTROL_MODE,
+)
 
 
 def parse_limit_kw(value: object) -> float:
@@ -112,7 +124,7 @@ class CommandSpec:
     name: CommandName
     label: str
     help: str
-    feedback: OperationName | None  # its feedback sensor (None: it reports through another)
+    feedback: CommandName | None  # its feedback sensor (None: it reports through another)
     params: tuple[Param, ...] = ()
     writes: bool = False  # writes the limiter: refused while a watchdog restore is pending
     cli: CliForm | None = None
@@ -155,7 +167,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         CommandName.EXPORT_ENABLE,
         "Export on",
         "Write the maximum export limit from the options.",
-        OperationName.EXPORT_ENABLE,
+        CommandName.EXPORT_ENABLE,
         writes=True,
         cli=CliForm("export", "on"),
         button=True,
@@ -165,7 +177,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         CommandName.EXPORT_DISABLE,
         "Export off",
         "Write the minimum export limit from the options.",
-        OperationName.EXPORT_DISABLE,
+        CommandName.EXPORT_DISABLE,
         writes=True,
         cli=CliForm("export", "off"),
         button=True,
@@ -183,7 +195,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         CommandName.SET_EXPORT_LIMIT,
         "Set export limit",
         "Write any export limit from 0 kW up to the maximum export limit in the options.",
-        OperationName.SET_EXPORT_LIMIT,
+        CommandName.SET_EXPORT_LIMIT,
         params=(LIMIT,),
         writes=True,
         cli=CliForm("set-limit"),
@@ -194,7 +206,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         CommandName.GET_EXPORT_LIMIT,
         "Get export limit",
         "Read the export limit, control mode and capacity back from the controller.",
-        OperationName.GET_EXPORT_LIMIT,
+        CommandName.GET_EXPORT_LIMIT,
         cli=CliForm("get-limit"),
         button=True,
         panel=True,
@@ -204,7 +216,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         CommandName.SET_DATETIME,
         "Set date and time",
         "Set the controller's clock to this computer's local time.",
-        OperationName.SET_DATETIME,
+        CommandName.SET_DATETIME,
         cli=CliForm("set-time"),
         button=True,
         panel=True,
@@ -214,7 +226,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         CommandName.RESET_EXPORT_WATCHDOG,
         "Reset export watchdog",
         "Turn the limiter off for 5 s and restore it, which restarts the limiting loop.",
-        OperationName.RESET_EXPORT_WATCHDOG,
+        CommandName.RESET_EXPORT_WATCHDOG,
         writes=True,
         cli=CliForm("reset-watchdog"),
         button=True,
@@ -233,14 +245,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         CommandName.GET_TELEMETRY_DATA,
         "Read telemetry",
         "Read the live values once.",
-        OperationName.GET_TELEMETRY_DATA,
+        CommandName.GET_TELEMETRY_DATA,
         cli=CliForm("read"),
     ),
     CommandSpec(
         CommandName.SET_CONTROL_MODE,
         "Set control mode",
         "Select the export limit control mode (and phase measurement) by rewriting the limit.",
-        OperationName.SET_CONTROL_MODE,
+        CommandName.SET_CONTROL_MODE,
         params=(
             Param(
                 "mode",

@@ -512,10 +512,11 @@ class Operations:
 
 
 def _check_registry() -> None:
-    """Every registry entry has its operation (a missing one fails at import, not at a press)."""
+    """Every registry entry has its operation (a missing one fails at import, not at a press:
+    a programming error, never a device's feedback)."""
     for spec in COMMANDS:
         if not callable(getattr(Operations, spec.name.value, None)):
-            raise GeneralError(f"command {spec.name} has no operation")
+            raise TypeError(f"command {spec.name} has no operation on Operations")
 
 
 _check_registry()

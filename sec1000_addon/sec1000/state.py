@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from sec1000.commands import FEEDBACK_COMMANDS, CommandName
 from sec1000.common.units import kilowatts, whole_watts
 from sec1000.device.health import LinkHealth
 from sec1000.protocol import ControlMode, ExportSettings, Feedback
@@ -27,19 +28,6 @@ UNAVAILABLE_AFTER_FAILURES = 3
 # integration had it: off at minimum + 0.009 kW, on at minimum + 0.01 kW.
 EXPORT_OFF_MARGIN_W = 10
 UNLIMITED = "unlimited"  # the export state while the control mode is deactivated
-
-
-class OperationName(StrEnum):
-    """Operations with a feedback sensor; values are the contract's sensor suffixes."""
-
-    EXPORT_DISABLE = "export_disable"
-    EXPORT_ENABLE = "export_enable"
-    SET_EXPORT_LIMIT = "set_export_limit"
-    GET_EXPORT_LIMIT = "get_export_limit"
-    GET_TELEMETRY_DATA = "get_telemetry_data"
-    RESET_EXPORT_WATCHDOG = "reset_export_watchdog"
-    SET_DATETIME = "set_datetime"
-    SET_CONTROL_MODE = "set_control_mode"
 
 
 class GuardState(StrEnum):
@@ -151,8 +139,8 @@ class StateModel:
         self.ct_ratio: int | None = None
         self.module_started = False
         # Every feedback starts at 1 (OK), as the old integration's FEEDBACK_INIT = 1 did.
-        self.feedback: dict[OperationName, int] = {name: int(Feedback.OK) for name in OperationName}
-        self.messages: dict[OperationName, str] = {}
+        self.feedback: dict[CommandName, int] = dict.fromkeys(FEEDBACK_COMMANDS, int(Feedback.OK))
+        self.messages: dict[CommandName, str] = {}
         self.link: LinkHealth = health if health is not None else LinkHealth()
         self.restore_pending = False
         self.restore_error: str | None = None
@@ -322,7 +310,7 @@ class StateModel:
             ct_ratio=settings.ct_ratio,
         )
 
-    def set_feedback(self, name: OperationName, value: int, message: str = "") -> None:
+    def set_feedback(self, name: CommandName, value: int, message: str = "") -> None:
         """An operation started (0) or ended with a feedback bitmap; an unchanged one emits nothing."""
         if self.feedback.get(name) == value and self.messages.get(name) == message:
             return

@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from sec1000.commands import CommandName
 from sec1000.common.tasks import TaskSet
 from sec1000.ha import CommandFailedError, ConnectionClosedError
 from sec1000.ha.discovery import entity_ids
@@ -46,7 +47,7 @@ from sec1000.ha.prices_source import PriceFeed, offered
 from sec1000.operations import Origin
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
-from sec1000.state import GuardState, OperationName, StateEvent, Topic
+from sec1000.state import GuardState, StateEvent, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -501,7 +502,7 @@ class Bridge:
                 EXPORT_LIMIT.entity_id, EXPORT_STATE.entity_id, MODULE_STARTED.entity_id, "helpers"
             )
         elif event.topic is Topic.FEEDBACK:
-            sensor = FEEDBACK_SENSORS.get(OperationName(event.data["operation"]))
+            sensor = FEEDBACK_SENSORS.get(CommandName(event.data["operation"]))
             if sensor is not None:  # set_control_mode has no sensor in the contract
                 self._mark(sensor.entity_id)
         elif event.topic is Topic.COMMAND:

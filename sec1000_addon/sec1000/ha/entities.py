@@ -8,7 +8,7 @@ from typing import Any
 
 from sec1000.commands import COMMANDS, MAX_EXPORT_LIMIT_KW, CommandName
 from sec1000.protocol import TELEMETRY_FIELDS
-from sec1000.state import OperationName, StateModel
+from sec1000.state import StateModel
 
 COMMAND_EVENT = "sec1000_command"
 RESULT_EVENT = "sec1000_command_result"
@@ -151,17 +151,17 @@ OVER_LIMIT_TODAY = Sensor(
 )
 METER_CHECK = (OVER_LIMIT, OVER_LIMIT_ENERGY, OVER_LIMIT_TODAY)
 FEEDBACK_OPERATIONS = (
-    OperationName.EXPORT_DISABLE,
-    OperationName.EXPORT_ENABLE,
-    OperationName.SET_EXPORT_LIMIT,
-    OperationName.GET_EXPORT_LIMIT,
-    OperationName.GET_TELEMETRY_DATA,
-    OperationName.RESET_EXPORT_WATCHDOG,
-    OperationName.SET_DATETIME,
+    CommandName.EXPORT_DISABLE,
+    CommandName.EXPORT_ENABLE,
+    CommandName.SET_EXPORT_LIMIT,
+    CommandName.GET_EXPORT_LIMIT,
+    CommandName.GET_TELEMETRY_DATA,
+    CommandName.RESET_EXPORT_WATCHDOG,
+    CommandName.SET_DATETIME,
 )
 # The old integration's names, where they are not the operation's words.
-FEEDBACK_NAMES = {OperationName.SET_DATETIME: "Set Date and Time"}
-FEEDBACK_SENSORS: dict[OperationName, Sensor] = {
+FEEDBACK_NAMES = {CommandName.SET_DATETIME: "Set Date and Time"}
+FEEDBACK_SENSORS: dict[CommandName, Sensor] = {
     op: Sensor(
         f"sensor.sec1000_{op.value}_feedback",
         f"SEC1000 {FEEDBACK_NAMES.get(op, op.value.replace('_', ' ').title())} - Feedback",

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from sec1000.commands import CommandName
 from sec1000.state import StateEvent, Topic
 from sec1000.web.i18n import ENGLISH, Translator, choose, translator
 from sec1000.web.keys import APPLIES, APPLY_STEPS, DEMO, HA_STATUS, RUNTIME, TEMPLATES
@@ -103,7 +104,7 @@ def _fragments() -> dict[str, Fragment]:
             frozenset({t.FEEDBACK, t.COMMAND}),
             frozenset({"setup"}),
             morph=True,
-            context={"operation": "set_control_mode"},
+            context={"operation": CommandName.SET_CONTROL_MODE.value},
         ),
         *(
             Fragment(
@@ -140,7 +141,7 @@ FRAGMENTS = _fragments()
 # Feedback and command events name their operation: only that operation's elements change.
 OPERATION_FRAGMENTS: dict[str, set[str]] = {
     **{op.value: {f"status-{op.value}"} for op in BUTTONS},
-    "set_control_mode": {"status-set_control_mode"},
+    CommandName.SET_CONTROL_MODE.value: {f"status-{CommandName.SET_CONTROL_MODE.value}"},
     **{name.value: {"export-toggle"} for name in TOGGLE_COMMANDS},
 }
 _PER_OPERATION = {fid for ids in OPERATION_FRAGMENTS.values() for fid in ids}

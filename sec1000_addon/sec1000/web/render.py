@@ -16,7 +16,7 @@ from sec1000.commands import COMMANDS, OPTIONS_WRITE, CommandName
 from sec1000.device.health import LinkHealth
 from sec1000.options import Options
 from sec1000.protocol import Feedback, describe_feedback
-from sec1000.state import CommandRecord, OperationName, StateModel
+from sec1000.state import CommandRecord, StateModel
 from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step
 from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
 from sec1000.web.prices_chart import PriceChart, build_price_chart
@@ -33,7 +33,7 @@ from sec1000.web.words import (
 # The dashboard's styled buttons, in registry order, each with its feedback sensor.
 DASHBOARD = tuple(spec for spec in COMMANDS if spec.dashboard and spec.feedback is not None)
 BUTTONS = tuple(spec.feedback for spec in DASHBOARD if spec.feedback is not None)
-TOGGLE_OPERATIONS = (OperationName.EXPORT_ENABLE, OperationName.EXPORT_DISABLE)
+TOGGLE_OPERATIONS = (CommandName.EXPORT_ENABLE, CommandName.EXPORT_DISABLE)
 # The commands the export switch runs: its own element shows their progress.
 TOGGLE_COMMANDS = (
     CommandName.EXPORT_ENABLE,
@@ -89,7 +89,7 @@ def last_record(commands: Iterable[CommandRecord], names: Iterable[str]) -> Comm
     return None
 
 
-def running(state: StateModel, operation: OperationName) -> bool:
+def running(state: StateModel, operation: CommandName) -> bool:
     """True while the operation waits for the device (0 is also the value before any run)."""
     return state.feedback[operation] == Feedback.WAITING and operation in state.messages
 
@@ -104,7 +104,7 @@ def failure_detail(feedback: int, message: str, tr: Translator = ENGLISH) -> str
 
 def status(
     state: StateModel,
-    operation: OperationName,
+    operation: CommandName,
     tr: Translator = ENGLISH,
     now: float | None = None,
 ) -> Status:
@@ -192,13 +192,13 @@ def toggle(
     paused = policy_paused_until(state)
     busy = [op for op in TOGGLE_OPERATIONS if running(state, op)]
     if busy:
-        on = busy[-1] is OperationName.EXPORT_ENABLE
+        on = busy[-1] is CommandName.EXPORT_ENABLE
         word = tr.gettext(N_("Switching on…") if on else N_("Switching off…"))
         waiting = Status("waiting", word, state.messages.get(busy[-1], ""))
         return Toggle("waiting", checked, label, command, waiting, paused)
     record = last_record(state.commands, [op.value for op in TOGGLE_OPERATIONS])
     if record is not None and not record.feedback & Feedback.OK:
-        failed = status(state, OperationName(record.command), tr, now)
+        failed = status(state, CommandName(record.command), tr, now)
         return Toggle("error", checked, label, command, failed, paused)
     if export is None:
         detail = tr.gettext(N_("the export state is not known yet; a press reads it first"))
@@ -407,7 +407,7 @@ class View:
 
     def status(self, operation: str) -> Status:
         """One button's live state."""
-        return status(self.state, OperationName(operation), self.tr, self.now)
+        return status(self.state, CommandName(operation), self.tr, self.now)
 
     @functools.cached_property
     def counters(self) -> list[tuple[int, str, int]]:

@@ -13,9 +13,8 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from sec1000 import __version__
-from sec1000.commands import COMMANDS
+from sec1000.commands import COMMANDS, CommandName
 from sec1000.operations import Origin
-from sec1000.state import OperationName
 from sec1000.web.forms import read_form
 from sec1000.web.i18n import N_
 from sec1000.web.keys import DEMO, HA_STATUS, RUNTIME, TASKS, TEMPLATES
@@ -182,7 +181,7 @@ def diagnostics_data(app: web.Application) -> dict[str, Any]:
         },
         "frames": health.frame_log(),
         "state": state.snapshot(),
-        "feedback_words": {name.value: state.messages.get(name, "") for name in OperationName},
+        "feedback_words": {name.value: state.messages.get(name, "") for name in CommandName},
         "commands": [record.as_dict() for record in state.commands],
         "history_points": len(state.history),
         "home_assistant": dict(app[HA_STATUS]()),
