@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,16 @@ DEFAULT_PANEL_PORT = 8099
 LOOP_ERROR_PAUSE = 1.0
 # A stop takes at most this long: the Supervisor kills the add-on 30 s after SIGTERM.
 STOP_BUDGET = 20.0
+
+
+class Applied(StrEnum):
+    """What saving options does to the controller."""
+
+    NOTHING = "nothing"  # nothing that reaches the controller changed
+    HELD = "held"  # the controller already holds them: nothing is written
+    AFTER_RESTORE = "after_restore"  # written right after a pending watchdog restore
+    MODE = "mode"  # the controller is switched to the new mode
+    WRITING = "writing"  # the new settings are being written
 
 
 def default_data_dir() -> Path:
@@ -280,9 +291,10 @@ class Runtime:
         else:
             self._last_loop_error = None
 
-    async def apply_options(self, options: Options, origin: Origin = STARTUP) -> None:
+    async def apply_options(self, options: Options, origin: Origin = STARTUP) -> Applied:
         """Save valid options (Supervisor or file) and use them at once, without a restart; the
-        guard writes what reaches the controller, once, as `origin`'s command.
+        guard writes what reaches the controller, once, as `origin`'s command. Returns what
+        happens to the controller.
 
         Raises OptionsError for a new controller address while a watchdog restore is pending:
         the restore must reach the controller it switched off first.
@@ -297,9 +309,23 @@ class Runtime:
             }
             if moved:
                 raise OptionsError(moved)
+        before = self.options
         if self.save_options is not None:
             await self.save_options(options)
         self._use(options, origin)
+        return self._applied(before)
+
+    def _applied(self, before: Options) -> Applied:
+        options, guard = self.options, self.guard
+        if not guard.options_pending(options):
+            return Applied.NOTHING
+        if guard.holds_options(options):
+            return Applied.HELD
+        if self.watchdog.pending:
+            return Applied.AFTER_RESTORE
+        if options.export_limit_control_mode != before.export_limit_control_mode:
+            return Applied.MODE
+        return Applied.WRITING
 
     async def update_options(self, changes: Mapping[str, Any], origin: Origin = STARTUP) -> None:
         """Change some keys (the device already holds them): saved if possible, used at once.

@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from sec1000.options import SPECS_BY_KEY, Options, OptionsError, OptionSpec
 from sec1000.protocol import describe_feedback
-from sec1000.runtime import Runtime
+from sec1000.runtime import Applied, Runtime
 from sec1000.web.forms import read_form
 from sec1000.web.i18n import N_, Translator
 from sec1000.web.keys import APPLIES, APPLY_STEPS, PRICE_SENSORS, RUNTIME, SAVE_LOCK, TEMPLATES
@@ -426,7 +426,7 @@ async def setup_save(request: web.Request) -> web.Response:
             )
             return _answer(request, step, text)
         try:
-            await runtime.apply_options(options, origin(request))
+            applied = await runtime.apply_options(options, origin(request))
         except OptionsError as err:  # refused for now (a restore pending): say why, keep all
             text = render_step(
                 request,
@@ -447,7 +447,7 @@ async def setup_save(request: web.Request) -> web.Response:
             return _answer(request, step, text)
     _LOGGER.info("options saved from the panel (%s step) by %s", step.id, origin(request))
     saved_at = time.time()
-    notice, writes = _saved(runtime, before)
+    notice, writes = SAVED[applied]
     if writes:  # the step shows how its write goes, live
         app[APPLIES][step.id] = saved_at
     else:
@@ -456,24 +456,23 @@ async def setup_save(request: web.Request) -> web.Response:
     return _answer(request, step, render_step(request, step, notice=saved(notice, options, tr)))
 
 
-def _saved(runtime: Runtime, before: Options) -> tuple[str, bool]:
-    """What a save did, and whether a write follows: the guard writes what reaches the
-    controller once, in the background."""
-    options = runtime.options
-    if not runtime.guard.options_pending(options):
-        return N_("Saved and applied."), False
-    if runtime.guard.holds_options(options):
-        return N_(
-            "Saved and applied. The controller already holds these settings: nothing to write."
-        ), False
-    if runtime.watchdog.pending:
-        return N_(
+# What a save did, in words, and whether a write to the controller follows it.
+SAVED = {
+    Applied.NOTHING: (N_("Saved and applied."), False),
+    Applied.HELD: (
+        N_("Saved and applied. The controller already holds these settings: nothing to write."),
+        False,
+    ),
+    Applied.AFTER_RESTORE: (
+        N_(
             "Saved. The export limiter is being restored after a watchdog reset: the new "
             "settings are written to the controller right after it is confirmed back on."
-        ), True
-    if options.export_limit_control_mode != before.export_limit_control_mode:
-        return "Switching the controller", True
-    return N_("Saved and applied. Writing the new settings to the controller…"), True
+        ),
+        True,
+    ),
+    Applied.MODE: ("Switching the controller", True),
+    Applied.WRITING: (N_("Saved and applied. Writing the new settings to the controller…"), True),
+}
 
 
 def saved(notice: str, options: Options, tr: Translator) -> str:
