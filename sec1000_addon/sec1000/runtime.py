@@ -33,7 +33,6 @@ from sec1000.options import (
     save_options_file,
 )
 from sec1000.overshoot import Step
-from sec1000.pricing.decide import Decision, decision_json, off_windows
 from sec1000.pricing.runner import PricePolicy
 from sec1000.protocol import ControlMode, Feedback
 from sec1000.state import StateEvent, StateModel, Topic
@@ -147,7 +146,10 @@ class Runtime:
             ),
         )
         self.policy = PricePolicy(
-            self._current, self._policy_write, lambda: self.state.export_state, self._policy_decided
+            self._current,
+            self._policy_write,
+            lambda: self.state.export_state,
+            self.state.policy_decided,
         )
         self.state.energy_counted(self.energy.snapshot())
         self.state.subscribe(self._count_energy)
@@ -175,26 +177,6 @@ class Runtime:
     async def _policy_write(self, export_on: bool) -> bool:
         write = self.ops.export_enable if export_on else self.ops.export_disable
         return (await write(POLICY)).ok
-
-    def _policy_decided(self, decision: Decision) -> None:
-        options = self.options
-        reading = self.policy.price.reading if self.policy.price is not None else None
-        self.state.policy_decided(
-            {
-                "state": decision.state.value,
-                "attributes": decision.attributes(options, self.policy.tz),
-                "decisions": [decision_json(d) for d in self.policy.memory.decisions],
-                "slots": [
-                    [slot.start.timestamp(), slot.end.timestamp(), slot.price, slot.estimate]
-                    for slot in (reading.slots if reading is not None else ())
-                ],
-                "time_zone": str(self.policy.tz),
-                "off_windows": [
-                    [start.timestamp(), end.timestamp()]
-                    for start, end in off_windows(options, reading)
-                ],
-            }
-        )
 
     def _wake_on_the_controller(self, event: StateEvent) -> None:
         """What the controller holds changed: the policy compares it with its decision; a
@@ -347,7 +329,7 @@ class Runtime:
 
     def _use(self, options: Options, origin: Origin = STARTUP) -> None:
         if options.price_entity != self.options.price_entity:
-            self.policy.price = None  # the old sensor's prices are not the new one's
+            self.policy.forget_price()  # the old sensor's prices are not the new one's
         if options.log_level != self.options.log_level:
             logging.getLogger().setLevel(PYTHON_LOG_LEVELS[options.log_level])
         self.options = options

@@ -24,6 +24,8 @@ from sec1000.pricing.decide import (
     PolicyState,
     PriceInput,
     decide,
+    decision_json,
+    off_windows,
 )
 from sec1000.pricing.reading import (
     PriceReading,
@@ -72,7 +74,7 @@ class PricePolicy:
         options: Callable[[], Options],
         write: Writer,
         export_state: Callable[[], str | None],
-        publish: Callable[[Decision], None],
+        publish: Callable[[Mapping[str, Any]], None],
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -127,6 +129,29 @@ class PricePolicy:
         """Set the price outright (None: another price entity, nothing of the old counts)."""
         self._price = self._sensor = price
         self.service = None
+
+    def forget_price(self) -> None:
+        """Another price entity: nothing of the old one's prices counts."""
+        self.price = None
+
+    def snapshot(self, decision: Decision) -> dict[str, Any]:
+        """What the panel, Home Assistant and the diagnostics show: the state, the sensor's
+        attributes, the last decisions, the price slots, the zone and the planned off windows."""
+        options = self._options()
+        reading = self.price.reading if self.price is not None else None
+        return {
+            "state": decision.state.value,
+            "attributes": decision.attributes(options, self.tz),
+            "decisions": [decision_json(d) for d in self.memory.decisions],
+            "slots": [
+                [slot.start.timestamp(), slot.end.timestamp(), slot.price, slot.estimate]
+                for slot in (reading.slots if reading is not None else ())
+            ],
+            "time_zone": str(self.tz),
+            "off_windows": [
+                [start.timestamp(), end.timestamp()] for start, end in off_windows(options, reading)
+            ],
+        }
 
     def _combine(self) -> None:
         sensor, service = self._sensor, self.service
@@ -274,7 +299,7 @@ class PricePolicy:
         if last is None or (last.reason, last.state) != (decision.reason, decision.state):
             memory.decisions.append(decision)
         self.decision = decision
-        self._publish(decision)
+        self._publish(self.snapshot(decision))
         return decision
 
     # -- the timer
