@@ -183,7 +183,7 @@ async def replay(name: str, feed: str, args: argparse.Namespace) -> Outcome:
                     runtime._current,
                     runtime._policy_write,
                     lambda: runtime.state.export_state,
-                    runtime._policy_decided,
+                    runtime.state.policy_decided,
                     clock=clock,
                 )
                 rule.set_time_zone(dt.UTC, "bench")
