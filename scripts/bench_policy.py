@@ -231,6 +231,8 @@ async def replay(name: str, feed: str, args: argparse.Namespace) -> Outcome:
                     outcome.stale_minutes += 1
             outcome.writes = len(writes_seen(simulator))
             await runtime.policy.stop()
+            await runtime.guard.flush()  # its files are written before the folder goes
+            await runtime.audit.flush()
     return outcome
 
 
