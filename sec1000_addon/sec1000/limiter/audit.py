@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from sec1000.common.files import FileWriter
+from sec1000.common.units import kilowatts
+from sec1000.device.sequences import LimitWrite
+from sec1000.limiter.writes import WriteReport
+from sec1000.protocol import ExportSettings, PhaseMeasurement
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -102,6 +106,21 @@ class AuditLog:
         await self._writer.flush()
         return await asyncio.to_thread(self.read, None)
 
+    def wrote(self, report: WriteReport) -> None:
+        """One limiter write (verified or not, one that raised too) as its audit entry."""
+        self.append(
+            {
+                "origin": report.origin,
+                "command": report.command,
+                "requested": write_json(report.requested),
+                "before": settings_json(report.before),
+                "after": settings_json(report.after),
+                "verified": report.verified,
+                "feedback": report.feedback,
+                "message": report.message,
+            }
+        )
+
     async def flush(self) -> None:
         """Wait until every entry appended so far is in the file."""
         await self._writer.flush()
@@ -123,6 +142,27 @@ class AuditLog:
                 if isinstance(entry, dict):
                     newest.append(entry)
         return list(newest)
+
+
+def settings_json(settings: ExportSettings | None) -> dict[str, Any] | None:
+    """0x43 settings for the audit trail, in kW."""
+    if settings is None:
+        return None
+    return {
+        "export_limit_kw": kilowatts(settings.export_limit_w),
+        "mode": settings.mode.option,
+        "total_capacity_kw": kilowatts(settings.total_capacity_w),
+    }
+
+
+def write_json(write: LimitWrite) -> dict[str, Any]:
+    """A requested write for the audit trail, in kW."""
+    return {
+        "export_limit_kw": kilowatts(write.export_limit_w),
+        "mode": write.mode.option,
+        "total_capacity_kw": kilowatts(write.total_capacity_w),
+        "three_phase_sum": write.phase is PhaseMeasurement.SUM_OF_PHASES,
+    }
 
 
 def kind_of(entry: Mapping[str, Any]) -> str:

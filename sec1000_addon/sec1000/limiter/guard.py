@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -31,7 +30,8 @@ from sec1000.common.units import kilowatts, watts
 from sec1000.device.link import DeviceLink, Priority, Session
 from sec1000.device.sequences import LimitWrite, read_settings
 from sec1000.limiter.audit import AuditLog
-from sec1000.limiter.wanted import Wanted, WantedStore, basis_of, settings_json, write_json
+from sec1000.limiter.drifts import Drifts
+from sec1000.limiter.wanted import Wanted, WantedStore, basis_of
 from sec1000.limiter.writes import (
     GUARD_ORIGIN,
     Origin,
@@ -46,11 +46,8 @@ from sec1000.state import GuardState, GuardStatus, StateModel
 
 _LOGGER = logging.getLogger(__name__)
 
-CONTEST_COUNT = 3
 # Guard states a drift stays in until something changes: it is reported once.
 STANDING = frozenset({GuardState.DRIFT, GuardState.CONTESTED})
-CONTEST_WINDOW = 3600.0
-DAY = 86400.0
 STARTUP_ORIGIN = Origin("startup")
 # A limit the controller can hold: 0-100 kW. Anything else read back is never made the wanted one.
 MAX_PLAUSIBLE_LIMIT_W = watts(MAX_EXPORT_LIMIT_KW)
@@ -112,9 +109,7 @@ class ExportGuard:
         self._started = False  # set by the first read-back or confirmed write of this run
         self._repair: LimitWrite | None = None  # a write that failed: may be half on the controller
         self._wake = asyncio.Event()
-        self._drifts: deque[tuple[float, tuple[int, int, int]]] = deque(maxlen=64)
-        self._contested: tuple[int, int, int] | None = None
-        self._reported: tuple[int, int, int] | None = None  # the drift last audited
+        self._drifts = Drifts()
         self._publish()
 
     # -- what the operations and the runtime ask
@@ -160,11 +155,11 @@ class ExportGuard:
     def wrote(self, report: WriteReport) -> None:
         """A limiter write ended: audit it; a confirmed write asked by somebody becomes the
         wanted state; a write not confirmed leaves it, and the controller is checked at once."""
-        self._audit_write(report)
+        self.files.audit.wrote(report)
         if report.verified and report.after is not None:
             if report.sets_wanted:
                 self._set_wanted(Wanted.of(report.requested, self._options()))
-                self._contested = None
+                self._drifts.forgive()
                 self._started = True
             held = self.wanted is not None and self.wanted.held_by(report.after)
             self._status(
@@ -263,7 +258,7 @@ class ExportGuard:
         if wanted is None or self.options_pending(self._options()):
             return Verdict.NOTHING  # the new options are written next, in their own write
         if wanted.held_by(settings):
-            self._contested = None
+            self._drifts.forgive()
             self._repair = None
             self._status(GuardState.IN_SYNC, settings, verified=True)
             return Verdict.NOTHING
@@ -316,18 +311,13 @@ class ExportGuard:
     def _drift(self, settings: ExportSettings, wanted: Wanted) -> Verdict:
         self._repair = None  # somebody else's doing: the drift rules apply
         now = time.time()
-        signature = (settings.export_limit_w, int(settings.mode), settings.total_capacity_w)
-        if signature == self._reported and self.state.guard.state in STANDING:
+        if self._drifts.is_standing(settings, self.state.guard.state in STANDING):
             return Verdict.NOTHING  # the same drift, still there (notify, contested): told once
-        self._reported = signature
-        self._drifts.append((now, signature))
+        same = self._drifts.note(settings, now)
         action = self._options().drift_action
-        same = sum(1 for at, sig in self._drifts if sig == signature and at > now - CONTEST_WINDOW)
         message = self._holds(settings, wanted)
-        contested = action == "restore" and same >= CONTEST_COUNT
         self._audit("drift", wanted.write(), settings, settings, 0, f"{message}; {action}")
-        if contested or self._contested == signature:
-            self._contested = signature
+        if self._drifts.contest(settings, same, restoring=action == "restore"):
             message += (
                 f"; it came back {same} times within an hour: something else writes to the "
                 "controller (installer tool, SolarGo, a second integration). The add-on stops "
@@ -461,20 +451,6 @@ class ExportGuard:
         """Wait until wanted.json holds the wanted state (tests, the stop)."""
         await self._writer.flush()
 
-    def _audit_write(self, report: WriteReport) -> None:
-        self.files.audit.append(
-            {
-                "origin": report.origin,
-                "command": report.command,
-                "requested": write_json(report.requested),
-                "before": settings_json(report.before),
-                "after": settings_json(report.after),
-                "verified": report.verified,
-                "feedback": report.feedback,
-                "message": report.message,
-            }
-        )
-
     def _audit(
         self,
         command: str,
@@ -486,7 +462,7 @@ class ExportGuard:
     ) -> None:
         """The guard's own entry (a drift, an adopt): verified when `after` holds `write`."""
         report = WriteReport(GUARD_ORIGIN, command, write, before, after, feedback, message, False)
-        self._audit_write(report)
+        self.files.audit.wrote(report)
 
     def _status(
         self,
@@ -509,7 +485,7 @@ class ExportGuard:
                 device_mode=device.mode.option if device else old.device_mode,
                 last_verified_at=now if verified else old.last_verified_at,
                 last_drift_at=drift_at or old.last_drift_at,
-                drifts_24h=sum(1 for at, _ in self._drifts if at > now - DAY),
+                drifts_24h=self._drifts.last_day(now),
                 message=message,
                 save_error=self.save_error or "",
             )

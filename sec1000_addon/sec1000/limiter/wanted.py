@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sec1000.common.files import write_atomic
-from sec1000.common.units import kilowatts, watts
+from sec1000.common.units import watts
 from sec1000.device.sequences import LimitWrite
 from sec1000.options import Options
 from sec1000.protocol import ControlMode, ExportSettings, PhaseMeasurement
@@ -144,24 +144,3 @@ def _flag(raw: object) -> bool:
     if not isinstance(raw, bool):
         raise ValueError(f"{raw!r} is not true or false")
     return raw
-
-
-def settings_json(settings: ExportSettings | None) -> dict[str, Any] | None:
-    """0x43 settings for the audit trail, in kW."""
-    if settings is None:
-        return None
-    return {
-        "export_limit_kw": kilowatts(settings.export_limit_w),
-        "mode": settings.mode.option,
-        "total_capacity_kw": kilowatts(settings.total_capacity_w),
-    }
-
-
-def write_json(write: LimitWrite) -> dict[str, Any]:
-    """A requested write for the audit trail, in kW."""
-    return {
-        "export_limit_kw": kilowatts(write.export_limit_w),
-        "mode": write.mode.option,
-        "total_capacity_kw": kilowatts(write.total_capacity_w),
-        "three_phase_sum": write.phase is PhaseMeasurement.SUM_OF_PHASES,
-    }
