@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from sec1000.commands import CommandName, parse_limit_kw
-from sec1000.operations import CommandResult, Operations, Origin, ZeroPowerFix
+from sec1000.device.telemetry import ZeroPowerFix
+from sec1000.operations import CommandResult, Operations, Origin
 from sec1000.protocol import (
     Command,
     ControlMode,

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from sec1000.operations import ZeroPowerFix
+from sec1000.device.telemetry import ZeroPowerFix
 from sec1000.protocol import (
     ACK_OR_NAK,
     DATETIME_ACCEPTED,

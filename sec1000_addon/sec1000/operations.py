@@ -10,7 +10,6 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,13 +20,13 @@ from sec1000.common.numbers import parse_number
 from sec1000.common.units import kilowatts, watts
 from sec1000.device.link import DeviceLink, Priority
 from sec1000.device.sequences import LimitWrite, read_settings
+from sec1000.device.telemetry import ZeroPowerFix, read_telemetry
 from sec1000.limiter.wanted import Wanted
 from sec1000.limiter.writes import CLI, POLL, Origin, WriteJob, Writer, in_words
 from sec1000.options import Options
 from sec1000.protocol import (
     DATETIME_ACCEPTED,
     STATUS_DATA_LENGTH,
-    TELEMETRY_DATA_LENGTH,
     Command,
     ControlMode,
     ExportSettings,
@@ -36,12 +35,8 @@ from sec1000.protocol import (
     InvalidInputError,
     PhaseMeasurement,
     Sec1000Error,
-    ShortAnswerError,
-    Telemetry,
     decode_status,
-    decode_telemetry,
     describe_feedback,
-    read_telemetry_request,
     set_datetime_request,
 )
 from sec1000.state import CommandRecord, StateModel
@@ -49,9 +44,6 @@ from sec1000.state import CommandRecord, StateModel
 _LOGGER = logging.getLogger(__name__)
 
 MODE_OFF = "the mode Off (deactivated) would export without any limit, above"
-# The zero-power fix: the device refreshes inverters power only every ~30 s and reads 0 between.
-ZERO_FIX_SAMPLES = 10
-ZERO_FIX_MAX_AGE = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,26 +97,6 @@ class Wiring:
     reset_watchdog: Callable[[str], Awaitable[str]]
     guard: GuardPort
     writer: Writer  # every limiter write, built once it holds the device
-
-
-class ZeroPowerFix:
-    """Replace an inverters power of 0 with the last non-zero value seen within 60 s."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._recent: deque[tuple[float, int]] = deque(maxlen=ZERO_FIX_SAMPLES)
-
-    def apply(self, telemetry: Telemetry) -> Telemetry:
-        """Return the telemetry with a fresh 0 replaced; load follows from it."""
-        now = self._clock()
-        if telemetry.inverters_w != 0:
-            self._recent.append((now, telemetry.inverters_w))
-            return telemetry
-        while self._recent and self._recent[0][0] < now - ZERO_FIX_MAX_AGE:
-            self._recent.popleft()
-        if not self._recent:
-            return telemetry
-        return telemetry.with_inverters_w(self._recent[-1][1])
 
 
 Action = Callable[[], Awaitable[str]]
@@ -475,35 +447,21 @@ class Operations:
             async with self.link.session(priority) as session:
                 if priority is Priority.POLL:
                     self._queued_poll = None  # from now on a new poll queues behind this one
-                request = read_telemetry_request()
-                try:
-                    frame = await session.exchange(
-                        request, Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
-                    )
-                except ShortAnswerError:
-                    _LOGGER.debug("short telemetry answer; retrying once after the gap")
-                    frame = await session.exchange(
-                        request, Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
-                    )
+                telemetry = await read_telemetry(session)
         finally:
             if priority is Priority.POLL:
                 self._queued_poll = None
-        self.state.telemetry_read(self._zero_fix.apply(decode_telemetry(frame)).values())
+        self.state.telemetry_read(self._zero_fix.apply(telemetry).values())
         return "telemetry read"
 
     async def test_connection(self, host: str, port: int) -> CommandResult:
         """Read telemetry once from another address (the setup form), through the one link."""
         try:
             async with self.link.session() as session:
-                frame = await session.exchange(
-                    read_telemetry_request(),
-                    Command.READ_TELEMETRY,
-                    TELEMETRY_DATA_LENGTH,
-                    address=(host, port),
-                )
+                telemetry = await read_telemetry(session, (host, port), retry_short=False)
         except Sec1000Error as err:
             return CommandResult("test_connection", int(err.feedback), str(err))
-        values = decode_telemetry(frame).values()
+        values = telemetry.values()
         message = (
             f"the controller at {host}:{port} answered: grid {values['meters_power']} kW, "
             f"inverters {values['inverters_power']} kW"
