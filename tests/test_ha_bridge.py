@@ -22,7 +22,7 @@ from sec1000.ha.bridge import (
 from sec1000.ha.entities import ALL_SENSORS, HELPERS
 from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
-from sec1000.limiter.watchdog import RestoreRecord, RestoreStore
+from sec1000.limiter.watchdog import RestoreRecord
 from sec1000.operations import Origin
 from sec1000.options import OptionsError
 from sec1000.protocol import (
@@ -505,7 +505,8 @@ async def test_notifications_appear_and_are_dismissed(
     await runtime.ops.get_telemetry_data()
     await eventually_async(lambda: _lacks(user, OFFLINE_NOTIFICATION))
     # a watchdog restore pending, then confirmed
-    RestoreStore(runtime.data_dir).save(RestoreRecord("value", 4_000, True, time.time()))
+    record = RestoreRecord("value", 4_000, True, time.time())
+    await asyncio.to_thread(runtime.restore_store.save, record)  # as a crash would leave it
     simulator.set_fault("silence")
     runtime.watchdog.backoff_first = 0.1
     resume = asyncio.create_task(runtime.watchdog.resume_pending())

@@ -446,7 +446,7 @@ class PriceFeed:
             _LOGGER.warning("cannot read Home Assistant's time zone: %s", err)
             config = None
         name = config.get("time_zone") if isinstance(config, Mapping) else None
-        zone = zone_named(name)
+        zone = await asyncio.to_thread(zone_named, name)  # tzdata is read from disk once
         if zone is not None:
             changed = str(zone) != str(self._policy.tz)
             self._policy.set_time_zone(zone, "home_assistant")
