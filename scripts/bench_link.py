@@ -142,7 +142,7 @@ async def watchdog_window(port: int, runs: int) -> None:
             off_at = next(at for at, text in sent if text == off)
             on_at = next(at for at, text in sent if text == on)
             windows.append(on_at - off_at)
-    limit = runtime.watchdog.off_window + gap
+    limit = runtime.watchdog.timings.off_window + gap
     print(
         f"watchdog window (active mode off -> on, gap {gap:g} s, {runs} resets): "
         f"min {min(windows):.3f} s, median {statistics.median(windows):.3f} s, "

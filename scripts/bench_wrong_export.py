@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sec1000.energy import ENERGY_NAME
 from sec1000.limiter.wanted import WANTED_NAME
-from sec1000.limiter.watchdog import RestoreRecord, RestoreStore
+from sec1000.limiter.watchdog import RestoreRecord, RestoreStore, WatchdogTimings
 from sec1000.operations import Origin
 from sec1000.options import Options, OptionsError
 from sec1000.protocol import Command, ControlMode, Switch, mode_switch_request
@@ -91,8 +91,8 @@ class Bench:
         return Options.from_mapping({**base, **changes})
 
     async def runtime(self, **changes: object) -> Runtime:
-        runtime = Runtime(self.options(**changes), self.data)
-        runtime.watchdog.off_window, runtime.watchdog.settle = 0.5, 0.1
+        timings = WatchdogTimings(off_window=0.5, settle=0.1)
+        runtime = Runtime(self.options(**changes), self.data, watchdog_timings=timings)
         await runtime.start()
         await until(lambda: runtime.guard.wanted is not None, 10)
         return runtime

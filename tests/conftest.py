@@ -12,6 +12,7 @@ import pytest
 from blockbuster import blockbuster_ctx
 from hypothesis import HealthCheck, settings
 from sec1000.device.link import DeviceLink, Priority
+from sec1000.limiter.watchdog import WatchdogTimings
 from sec1000.operations import Operations
 from sec1000.options import Options
 from sec1000.runtime import Runtime
@@ -56,10 +57,28 @@ def make_options(simulator: SimulatorServer) -> Callable[..., Options]:
     return make
 
 
+# The watchdog's real 5 s window and 1 s settle, shortened: the sequence is the same.
+SHORT_WATCHDOG = WatchdogTimings(off_window=0.3, settle=0.05, backoff_first=0.05)
+
+
+def short_watchdog(off_window: float = 0.3, **changes: float) -> WatchdogTimings:
+    """Shortened windows for a test (the sequence is the one of the real 5 s window)."""
+    return replace(SHORT_WATCHDOG, off_window=off_window, **changes)
+
+
 @pytest.fixture
-def runtime(make_options: Callable[..., Options], tmp_path: Path) -> Runtime:
+def watchdog_timings() -> WatchdogTimings:
+    """The watchdog's timings for the `runtime` fixture: the real ones, unless a module or a
+    test overrides this fixture (or parametrizes it)."""
+    return WatchdogTimings()
+
+
+@pytest.fixture
+def runtime(
+    make_options: Callable[..., Options], tmp_path: Path, watchdog_timings: WatchdogTimings
+) -> Runtime:
     """The core (state, link, operations, watchdog) on the simulator; the timer is not started."""
-    return Runtime(make_options(), tmp_path / "data")
+    return Runtime(make_options(), tmp_path / "data", watchdog_timings=watchdog_timings)
 
 
 @pytest.fixture
@@ -106,16 +125,6 @@ async def hold(link: DeviceLink, job: Any, priority: Priority = Priority.USER) -
 def retune(link: DeviceLink, **changes: Any) -> None:
     """Change some of the link's settings (gap, timeout)."""
     link.configure(replace(link.settings, **changes))
-
-
-def shorten_watchdog(
-    runtime: Runtime, off_window: float = 0.3, restore_budget: float | None = None
-) -> None:
-    """The watchdog's real 5 s window and 1 s settle, shortened; the sequence is the same."""
-    watchdog = runtime.watchdog
-    watchdog.off_window, watchdog.settle, watchdog.backoff_first = off_window, 0.05, 0.05
-    if restore_budget is not None:
-        watchdog.restore_budget = restore_budget
 
 
 async def reset_in_its_window(runtime: Runtime, simulator: SimulatorServer) -> Any:

@@ -12,6 +12,7 @@ import pytest
 from sec1000.device.sequences import LimitWrite
 from sec1000.limiter.audit import AUDIT_NAME, AuditLog, kind_of
 from sec1000.limiter.wanted import WANTED_NAME, WantedStore
+from sec1000.limiter.watchdog import WatchdogTimings
 from sec1000.limiter.writes import WriteJob, WriteReport, write_reported
 from sec1000.operations import Origin
 from sec1000.options import Options
@@ -30,14 +31,14 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import GuardState
 
-from tests.conftest import eventually, shorten_watchdog
+from tests.conftest import eventually, short_watchdog
 
 PANEL = Origin("panel", "Anna")
 
 
-@pytest.fixture(autouse=True)
-def short_windows(runtime: Runtime) -> None:
-    shorten_watchdog(runtime)
+@pytest.fixture
+def watchdog_timings() -> WatchdogTimings:
+    return short_watchdog()
 
 
 def audit(runtime: Runtime) -> list[dict[str, object]]:
@@ -294,7 +295,7 @@ async def test_the_watchdog_window_is_the_off_window_plus_at_most_one_gap(
     on_at = next(at for request, at in times if request == value_on)
     window = on_at - off_at
     gap = runtime.link.gap
-    assert runtime.watchdog.off_window <= window <= runtime.watchdog.off_window + gap + 0.05
+    assert runtime.watchdog.timings.off_window <= window <= runtime.watchdog.timings.off_window + gap + 0.05
     assert "off for 0.3 s" in result.message
 
 

@@ -36,7 +36,7 @@ from sec1000.protocol import (
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, eventually_async, shorten_watchdog
+from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import ADDON_TOKEN, FAKE, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.mqtt_broker import Mosquitto
@@ -297,10 +297,10 @@ async def test_button_press_sends_frames_then_feedback_and_result_event(
     await user.wait_value(feedback, "1", newer_than=posted)
 
 
+@pytest.mark.parametrize("watchdog_timings", [short_watchdog(off_window=0.2)])
 async def test_reset_watchdog_button_runs_the_guarded_sequence(
     addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
 ) -> None:
-    shorten_watchdog(runtime, off_window=0.2)
     await connected(addon)
     feedback = "sensor.sec1000_reset_export_watchdog_feedback"
     posted = await user.stamp(feedback)
@@ -486,6 +486,7 @@ async def test_home_assistant_down_at_start(
             assert response.status == 200
 
 
+@pytest.mark.parametrize("watchdog_timings", [short_watchdog(backoff_first=0.1)])
 async def test_notifications_appear_and_are_dismissed(
     addon: HomeAssistantAdapter, runtime: Runtime, simulator: SimulatorServer, user: User
 ) -> None:
@@ -508,7 +509,6 @@ async def test_notifications_appear_and_are_dismissed(
     record = RestoreRecord("value", 4_000, True, time.time())
     await asyncio.to_thread(runtime.restore_store.save, record)  # as a crash would leave it
     simulator.set_fault("silence")
-    runtime.watchdog.backoff_first = 0.1
     resume = asyncio.create_task(runtime.watchdog.resume_pending())
     await eventually_async(lambda: _has(user, RESTORE_NOTIFICATION))
     simulator.clear_faults()

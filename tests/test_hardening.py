@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sec1000.commands import CommandName
 from sec1000.common.numbers import NumberError, parse_number
 from sec1000.device.link import DeviceLink, LinkSettings
-from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
+from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord, RestoreStore, WatchdogTimings
 from sec1000.operations import CommandResult, Origin
 from sec1000.options import Options, OptionsError
 from sec1000.protocol import (
@@ -29,16 +29,16 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import StateModel
 
-from tests.conftest import eventually, hold, reset_in_its_window, shorten_watchdog
+from tests.conftest import eventually, hold, reset_in_its_window, short_watchdog
 
 PANEL = Origin("panel", "test")
 # Hosts the old check let through but the address lookup rejects (UnicodeError, ValueError).
 LOOKUP_BREAKERS = ("192.168.1..200", "a" * 64 + ".lan", "host\x00name")
 
 
-@pytest.fixture(autouse=True)
-def short_windows(runtime: Runtime) -> None:
-    shorten_watchdog(runtime, restore_budget=1.5)
+@pytest.fixture
+def watchdog_timings() -> WatchdogTimings:
+    return short_watchdog(restore_budget=1.5)
 
 
 # -- 1. hosts the lookup rejects
@@ -182,7 +182,6 @@ async def test_a_recorded_absurd_limit_is_restored_as_the_maximum_at_start(
     data = tmp_path / "data"
     await asyncio.to_thread(RestoreStore(data).save, RestoreRecord("value", 2**31 - 1, True, 0.0))
     runtime = Runtime(make_options(max_export_limit=9.5, total_capacity=10.5), data)
-    runtime.watchdog.settle = 0.05
     assert await runtime.watchdog.resume_pending()
     assert simulator.device.export_limit_w == 9_500  # the options' maximum
     assert not (data / RECORD_NAME).exists()

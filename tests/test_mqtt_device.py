@@ -34,7 +34,7 @@ from sec1000.protocol import ControlMode, PhaseMeasurement, write_export_limit_r
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, shorten_watchdog
+from tests.conftest import eventually, short_watchdog
 from tests.mqtt_broker import Mosquitto
 
 # The contract (design.md): MQTT replaces the helpers by these, every sensor id stays.
@@ -423,12 +423,12 @@ async def test_a_retained_command_is_not_run(
         await watcher.client.publish(topic, b"", qos=1, retain=True)
 
 
+@pytest.mark.parametrize("watchdog_timings", [short_watchdog(off_window=0.5)])
 async def test_stopping_lets_a_reset_under_way_finish(
     announced: tuple[MqttDevice, Watcher], runtime: Runtime, simulator: SimulatorServer
 ) -> None:
     """A switch of broker or entity mode stops the device; the limiter is never left off."""
     mqtt, watcher = announced
-    shorten_watchdog(runtime, off_window=0.5)
     await watcher.publish(command_topic("sec1000_reset_export_watchdog"), "PRESS")
     await eventually(
         lambda: simulator.device.mode is ControlMode.DEACTIVATED, 10, "the limiter off"

@@ -23,7 +23,7 @@ from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_expor
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, eventually_async, shorten_watchdog
+from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import FAKE, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.mqtt_broker import Mosquitto, set_up_mqtt
@@ -109,6 +109,7 @@ async def helpers(user: User) -> set[str]:
     return out
 
 
+@pytest.mark.parametrize("watchdog_timings", [short_watchdog(off_window=0.2)])
 async def test_the_mqtt_device_in_home_assistant(
     runtime: Runtime,
     simulator: SimulatorServer,
@@ -183,7 +184,6 @@ async def test_the_mqtt_device_in_home_assistant(
             )
             await user.wait_value("select.sec1000_control_mode", "rcr", within=20)
             assert simulator.device.mode is ControlMode.RCR
-            shorten_watchdog(runtime, off_window=0.2)
             await user.call("button", "press", entity_id="button.sec1000_reset_export_watchdog")
             await eventually(
                 lambda: runtime.state.commands[-1].command == "reset_export_watchdog",

@@ -20,7 +20,7 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import GuardState
 
-from tests.conftest import eventually, reset_in_its_window, shorten_watchdog
+from tests.conftest import eventually, reset_in_its_window, short_watchdog
 
 PANEL = Origin("panel", "Anna")
 POLICY = Origin("policy")
@@ -231,10 +231,10 @@ async def test_a_stop_right_after_an_outside_drift_restores_it(
 # -- 6. options saved during a reset are written right after its restore
 
 
+@pytest.mark.parametrize("watchdog_timings", [short_watchdog(off_window=0.5)])
 async def test_options_saved_during_a_reset_are_written_after_its_restore(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    shorten_watchdog(runtime, off_window=0.5)
     use(runtime, verify_interval=0)  # no periodic check to catch it later
     await started(runtime)
     assert (await runtime.ops.export_enable(PANEL)).ok  # 8 kW

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
+from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord, RestoreStore, WatchdogTimings
 from sec1000.operations import Origin
 from sec1000.options import Options
 from sec1000.protocol import (
@@ -27,14 +27,14 @@ from sec1000.protocol import (
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, reset_in_its_window, shorten_watchdog
+from tests.conftest import eventually, reset_in_its_window, short_watchdog
 
 PANEL = Origin("panel", "test")
 
 
-@pytest.fixture(autouse=True)
-def short_windows(runtime: Runtime) -> None:
-    shorten_watchdog(runtime, off_window=0.2, restore_budget=1.5)
+@pytest.fixture
+def watchdog_timings() -> WatchdogTimings:
+    return short_watchdog(off_window=0.2, restore_budget=1.5)
 
 
 def record_path(runtime: Runtime) -> Path:
@@ -69,19 +69,19 @@ async def test_reset_runs_the_documented_sequence_and_confirms(
     assert not runtime.state.restore_pending
 
 
+@pytest.mark.parametrize("watchdog_timings", [short_watchdog(off_window=0.5)])
 async def test_reset_waits_the_off_window(runtime: Runtime, simulator: SimulatorServer) -> None:
     runtime.state.settings_read(export_limit_kw=5.0)
-    runtime.watchdog.off_window = 0.5
     await runtime.ops.reset_export_watchdog(PANEL)
     third_off, first_restore = simulator.exchanges[2], simulator.exchanges[3]
     assert first_restore.request_at is not None and third_off.answered_at is not None
     assert first_restore.request_at - third_off.answered_at >= 0.5
 
 
+@pytest.mark.parametrize("watchdog_timings", [short_watchdog(off_window=0.5)])
 async def test_record_is_on_disk_while_the_limiter_is_off(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    runtime.watchdog.off_window = 0.5
     task = await reset_in_its_window(runtime, simulator)
     saved = json.loads(record_path(runtime).read_text())
     assert saved["mode"] == "value" and saved["export_limit_w"] == 5_000

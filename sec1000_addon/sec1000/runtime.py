@@ -23,7 +23,7 @@ from sec1000.energy import EnergyMeter, Sample
 from sec1000.limiter.audit import AuditLog
 from sec1000.limiter.guard import ExportGuard, GuardFiles, GuardHooks
 from sec1000.limiter.wanted import WantedStore
-from sec1000.limiter.watchdog import RestoreStore, Watchdog
+from sec1000.limiter.watchdog import DEFAULT_TIMINGS, RestoreStore, Watchdog, WatchdogTimings
 from sec1000.limiter.writes import Writer
 from sec1000.operations import Operations, Origin, Wiring
 from sec1000.options import (
@@ -96,6 +96,7 @@ class Runtime:
         options_error: OptionsError | None = None,
         save_options: OptionsSaver | None = None,
         stored: Mapping[str, Any] | None = None,
+        watchdog_timings: WatchdogTimings = DEFAULT_TIMINGS,
     ) -> None:
         self.options = options
         self.options_error = options_error
@@ -131,7 +132,7 @@ class Runtime:
         )
         self.writer = Writer(self.link, self.state, self.guard.wrote)
         self.watchdog = Watchdog(
-            self.link, self.state, self.restore_store, self._current, self.writer
+            self.link, self.state, self.restore_store, self._current, self.writer, watchdog_timings
         )
         self.ops = Operations(
             self.link,

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
+from sec1000.limiter.watchdog import WatchdogTimings
 from sec1000.options import Options
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
@@ -96,9 +97,9 @@ async def serve_panel(
     options_file = tmp_path / "options.json"
     save = file_saver(options_file)
     await save(options)
-    runtime = Runtime(options, tmp_path / "data", save_options=save)
-    runtime.watchdog.off_window = 0.4  # the real 5 s window, shortened: the sequence is the same
-    runtime.watchdog.settle = 0.1
+    # the real 5 s window, shortened: the sequence is the same
+    timings = WatchdogTimings(off_window=0.4, settle=0.1)
+    runtime = Runtime(options, tmp_path / "data", save_options=save, watchdog_timings=timings)
     app = demo_app(runtime, simulator)
     if configure is not None:
         configure(app)

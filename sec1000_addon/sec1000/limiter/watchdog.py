@@ -81,6 +81,20 @@ class RestoreRecord:
         return (self.host, self.port) if self.host and self.port else None
 
 
+@dataclass(frozen=True, slots=True)
+class WatchdogTimings:
+    """The reset's windows: the protocol document's 5 s off and 1 s settle, the first retry
+    after 1 s, and 30 s for a reset to wait for its restore before answering."""
+
+    off_window: float = OFF_WINDOW
+    settle: float = SETTLE
+    backoff_first: float = BACKOFF_FIRST
+    restore_budget: float = RESTORE_BUDGET
+
+
+DEFAULT_TIMINGS = WatchdogTimings()
+
+
 DAMAGED = RestoreRecord(mode="", export_limit_w=-1, three_phase_sum=True, started_at=0.0)
 
 
@@ -146,6 +160,7 @@ class Watchdog:
         store: RestoreStore,
         options: Callable[[], Options],
         writer: Writer,
+        timings: WatchdogTimings = DEFAULT_TIMINGS,
     ) -> None:
         self.link = link
         self.state = state
@@ -160,10 +175,7 @@ class Watchdog:
         self._stopping = False
         self._restored = asyncio.Event()
         self._background: asyncio.Task[Sec1000Error | None] | None = None
-        self.off_window = OFF_WINDOW
-        self.settle = SETTLE
-        self.backoff_first = BACKOFF_FIRST
-        self.restore_budget = RESTORE_BUDGET
+        self.timings = timings
 
     @property
     def pending(self) -> bool:
@@ -197,7 +209,7 @@ class Watchdog:
                 if left is None:  # nothing was turned off
                     raise
                 _LOGGER.error("resetting the export watchdog failed (%s); restoring", err)
-                error = await self.restore(left, time.monotonic() + self.restore_budget)
+                error = await self.restore(left, time.monotonic() + self.timings.restore_budget)
                 if error is not None:
                     self._background = asyncio.create_task(
                         self.restore(left), name="sec1000-restore"
@@ -276,10 +288,10 @@ class Watchdog:
             await switch_all_off(session, (active,))
         self._off_at = time.monotonic()
         _LOGGER.warning(
-            "export limiter off: the plant exports without limit for %g s", self.off_window
+            "export limiter off: the plant exports without limit for %g s", self.timings.off_window
         )
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.off_window)
+            await asyncio.wait_for(self._wake.wait(), self.timings.off_window)
         return record
 
     def _restore_write(self, record: RestoreRecord) -> LimitWrite:
@@ -311,7 +323,7 @@ class Watchdog:
             if self._off_at is not None:
                 self.last_window = time.monotonic() - self._off_at
         if not self._stopping:
-            await session.pause(self.settle)
+            await session.pause(self.timings.settle)
         ticket = self._writer.take_waiting() if origin != GUARD_ORIGIN else None
         try:
             written = await self._write_restore(session, write, origin, ticket)
@@ -359,7 +371,7 @@ class Watchdog:
         """Restore until the device confirms; None when confirmed, else the last error at `deadline`."""
         self.store.pend(record)
         self._restored.clear()
-        delays = backoff_delays(self.backoff_first, BACKOFF_MAX)
+        delays = backoff_delays(self.timings.backoff_first, BACKOFF_MAX)
         invalid = 0
         while True:
             delay = next(delays)
@@ -425,7 +437,7 @@ class Watchdog:
         A restore is 3 switches, 0x42 and 3 switches, and a read-back (8 packets). The add-on's
         config.yaml gives the Supervisor a 30 s stop timeout, so this stays below 25 s.
         """
-        return min(MAX_SHUTDOWN_GRACE, 8 * self.link.gap + self.settle + 4.0)
+        return min(MAX_SHUTDOWN_GRACE, 8 * self.link.gap + self.timings.settle + 4.0)
 
     async def shutdown(self, grace: float | None = None) -> None:
         """On SIGTERM: end the off window now and get the limiter back before exiting."""
