@@ -19,6 +19,7 @@ from sec1000.operations import Origin
 from sec1000.options import SPECS_BY_KEY, Options
 from sec1000.pricing.decide import PolicyState
 from sec1000.pricing.reading import read_service
+from sec1000.pricing.runner import Clock as PolicyClock
 from sec1000.pricing.runner import PricePolicy, ServiceInput
 from sec1000.protocol import Command
 from sec1000.runtime import Runtime
@@ -184,7 +185,7 @@ async def replay(name: str, feed: str, args: argparse.Namespace) -> Outcome:
                     runtime._policy_write,
                     lambda: runtime.state.export_state,
                     runtime.state.policy_decided,
-                    clock=clock,
+                    clock=PolicyClock(clock),
                 )
                 rule.set_time_zone(dt.UTC, "bench")
                 runtime.policy = rule

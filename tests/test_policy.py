@@ -9,7 +9,7 @@ import pytest
 from sec1000.options import Options
 from sec1000.pricing.decide import PolicyMemory, PolicyState, PriceInput, decide, off_windows
 from sec1000.pricing.reading import PriceReading, PriceSlot, ServiceForecast, zone_named
-from sec1000.pricing.runner import PricePolicy, ServiceInput, default_zone
+from sec1000.pricing.runner import Clock, PricePolicy, ServiceInput, default_zone
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC).timestamp()
@@ -113,7 +113,11 @@ class Writes:
 def runner(writes: Writes, clock: list[float], options: Options = ON) -> PricePolicy:
     published: list[Any] = []
     policy = PricePolicy(
-        lambda: options, writes, lambda: writes.holds, published.append, clock=lambda: clock[0]
+        lambda: options,
+        writes,
+        lambda: writes.holds,
+        published.append,
+        clock=Clock(lambda: clock[0]),
     )
     policy.tz = UTC
     return policy
@@ -231,7 +235,7 @@ async def test_after_an_override_the_policy_writes_again_if_the_controller_diffe
     state = ["on"]
     published: list[Any] = []
     policy = PricePolicy(
-        lambda: ON, writes, lambda: state[0], published.append, clock=lambda: clock[0]
+        lambda: ON, writes, lambda: state[0], published.append, clock=Clock(lambda: clock[0])
     )
     policy.tz = UTC
     policy.price = forecast([-0.05, -0.05, -0.05])
@@ -251,7 +255,7 @@ async def test_turned_off_and_on_again_the_policy_learns_the_controller_anew() -
     state = ["on"]
     options = [ON]
     policy = PricePolicy(
-        lambda: options[0], writes, lambda: state[0], lambda d: None, clock=lambda: clock[0]
+        lambda: options[0], writes, lambda: state[0], lambda d: None, clock=Clock(lambda: clock[0])
     )
     policy.price_changed(-0.2, {}, T0)
     await policy.evaluate()
@@ -322,8 +326,7 @@ async def test_a_wall_clock_set_back_does_not_stretch_an_override_past_its_slot(
         writes,
         lambda: "on",
         lambda d: None,
-        clock=lambda: clock[0],
-        monotonic=lambda: monotonic[0],
+        clock=Clock(lambda: clock[0], lambda: monotonic[0]),
     )
     policy.price = forecast([-0.05, -0.05, -0.05, -0.05])
     await policy.evaluate()

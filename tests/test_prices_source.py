@@ -31,7 +31,7 @@ from sec1000.ha.prices_source import (
 from sec1000.options import Options
 from sec1000.pricing.decide import PolicyMemory, PolicyState, decide
 from sec1000.pricing.reading import SERVICE_SHAPES, PriceSlot
-from sec1000.pricing.runner import PricePolicy
+from sec1000.pricing.runner import Clock, PricePolicy
 
 OSLO = ZoneInfo("Europe/Oslo")
 SPRING = dt.date(2026, 3, 29)
@@ -319,7 +319,7 @@ def test_a_home_assistant_clock_far_behind_gives_fresh_prices() -> None:
     received = clock.local(iso(behind + 5), T0 + 5)  # the price reported with that event
     assert received == pytest.approx(T0 + 5)
     policy = PricePolicy(
-        lambda: ON, _never_written, lambda: "on", lambda d: None, clock=lambda: T0 + 60
+        lambda: ON, _never_written, lambda: "on", lambda d: None, clock=Clock(lambda: T0 + 60)
     )
     policy.price_changed("0.10", {}, received)
     assert policy.price is not None
@@ -369,7 +369,7 @@ class NoCommands:
 def test_the_first_offset_feeds_the_price_again_with_its_true_age() -> None:
     now = [T0]
     policy = PricePolicy(
-        lambda: ON, _never_written, lambda: "on", lambda d: None, clock=lambda: now[0]
+        lambda: ON, _never_written, lambda: "on", lambda d: None, clock=Clock(lambda: now[0])
     )
     feed = PriceFeed(policy, NoCommands(), lambda: "sensor.price", clock=lambda: now[0])
     behind = T0 - 3 * 3600  # Home Assistant's clock is three hours behind

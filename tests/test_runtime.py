@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sec1000.options import Options, OptionsError, load_options_file
+from sec1000.options import InvalidOptions, Options, OptionsError, load_options_file
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
 
@@ -54,7 +54,7 @@ async def test_broken_options_never_reach_the_device(
     make_options: Callable[..., Options], tmp_path: Path, simulator: SimulatorServer
 ) -> None:
     error = OptionsError({"port": "must be at most 65535"})
-    runtime = Runtime(make_options(scan_interval=1), tmp_path, options_error=error)
+    runtime = Runtime(make_options(scan_interval=1), tmp_path, invalid=InvalidOptions(error, {}))
     await runtime.start()
     await eventually(runtime.ready.is_set, 5, "start-up")
     await asyncio.sleep(1.5)  # past one tick of the 1 s timer

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sec1000.commands import CommandName
 from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.operations import Origin
-from sec1000.options import Options, OptionsError, stored_options
+from sec1000.options import InvalidOptions, Options, OptionsError, stored_options
 from sec1000.protocol import ControlMode, Feedback
 from sec1000.runtime import Runtime, file_saver
 from sec1000.serve import load_startup_options
@@ -566,7 +566,7 @@ async def test_broken_stored_options_are_named_on_every_page_and_inline_on_setup
     aiohttp_client: ClientFactory, make_options: Callable[..., Options], tmp_path: Path
 ) -> None:
     error = OptionsError({"port": "must be at most 65535"})
-    runtime = Runtime(make_options(), tmp_path / "data", options_error=error)
+    runtime = Runtime(make_options(), tmp_path / "data", invalid=InvalidOptions(error, {}))
     client = await panel(aiohttp_client, runtime)
     assert "The options are invalid" in await (await client.get("/")).text()
     setup = await (await client.get("/setup")).text()
@@ -612,9 +612,8 @@ async def test_fixing_one_step_of_broken_stored_options_keeps_the_others(
     runtime = Runtime(
         options,
         tmp_path / "data",
-        options_error=error,
+        invalid=InvalidOptions(error, await asyncio.to_thread(stored_options, path)),
         save_options=file_saver(path),
-        stored=await asyncio.to_thread(stored_options, path),
     )
     client = await panel(aiohttp_client, runtime)
     setup = await (await client.get("/setup")).text()

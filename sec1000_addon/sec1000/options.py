@@ -129,6 +129,15 @@ class OptionsError(ValueError):
         super().__init__("; ".join(f"{key}: {text}" for key, text in self.errors.items()))
 
 
+@dataclass(frozen=True, slots=True)
+class InvalidOptions:
+    """Stored options that do not validate: why, and the user's values as stored (kept while
+    the user fixes them one step at a time; the defaults stand in for the device meanwhile)."""
+
+    error: OptionsError
+    stored: Mapping[str, Any]
+
+
 def _default(key: str) -> Any:
     return SPECS_BY_KEY[key].default
 

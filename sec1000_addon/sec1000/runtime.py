@@ -28,6 +28,7 @@ from sec1000.limiter.writes import Writer
 from sec1000.operations import Operations, Origin, Wiring
 from sec1000.options import (
     PYTHON_LOG_LEVELS,
+    InvalidOptions,
     Options,
     OptionsError,
     save_options_file,
@@ -93,16 +94,15 @@ class Runtime:
         options: Options,
         data_dir: Path,
         *,
-        options_error: OptionsError | None = None,
+        invalid: InvalidOptions | None = None,
         save_options: OptionsSaver | None = None,
-        stored: Mapping[str, Any] | None = None,
         watchdog_timings: WatchdogTimings = DEFAULT_TIMINGS,
     ) -> None:
         self.options = options
-        self.options_error = options_error
+        self.options_error = invalid.error if invalid is not None else None
         # While the stored options are invalid: the user's values as stored, so that fixing one
         # step keeps the others (the defaults stand in for the device meanwhile).
-        self.stored = dict(stored or {}) if options_error is not None else {}
+        self.stored = dict(invalid.stored) if invalid is not None else {}
         self.data_dir = data_dir
         self.save_options = save_options
         remove_stale_temporaries(data_dir)  # left by a kill in the middle of a save
@@ -131,9 +131,7 @@ class Runtime:
             ),
         )
         self.writer = Writer(self.link, self.state, self.guard.wrote)
-        self.watchdog = Watchdog(
-            self.link, self.state, self.restore_store, self._current, self.writer, watchdog_timings
-        )
+        self.watchdog = Watchdog(self.writer, self.restore_store, self._current, watchdog_timings)
         self.ops = Operations(
             self.link,
             self.state,

@@ -26,6 +26,7 @@ from sec1000.ha.supervisor import (
     supervisor_url,
 )
 from sec1000.options import (
+    InvalidOptions,
     Options,
     OptionsError,
     load_options_file,
@@ -206,14 +207,14 @@ async def build(
     if args.demo:
         simulator, data_dir, options_path = await start_demo(args, data_dir)
     options, error = load_startup_options(options_path)
-    stored = stored_options(options_path) if error is not None else None
+    invalid = InvalidOptions(error, stored_options(options_path)) if error is not None else None
     session = aiohttp.ClientSession()
     save = file_saver(options_path)
     supervisor = None
     if token:
         supervisor = SupervisorOptionsStore(session, supervisor_url(os.environ), token)
         save = supervisor.save
-    runtime = Runtime(options, data_dir, options_error=error, save_options=save, stored=stored)
+    runtime = Runtime(options, data_dir, invalid=invalid, save_options=save)
     endpoint = endpoint_from_env(os.environ)
     if endpoint is None and simulator is None:
         _LOGGER.warning(

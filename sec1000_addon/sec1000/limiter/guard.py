@@ -306,7 +306,7 @@ class ExportGuard:
         )
         _LOGGER.warning("export guard: %s", message)
         self._set_wanted(replace(stored, export_limit_w=limit_w))
-        self._audit("adopt", stored.write(), settings, settings, int(Feedback.OK), message)
+        self._audit("adopt", stored.write(), settings, int(Feedback.OK), message)
 
     def _drift(self, settings: ExportSettings, wanted: Wanted) -> Verdict:
         self._repair = None  # somebody else's doing: the drift rules apply
@@ -316,7 +316,7 @@ class ExportGuard:
         same = self._drifts.note(settings, now)
         action = self._options().drift_action
         message = self._holds(settings, wanted)
-        self._audit("drift", wanted.write(), settings, settings, 0, f"{message}; {action}")
+        self._audit("drift", wanted.write(), settings, 0, f"{message}; {action}")
         if self._drifts.contest(settings, same, restoring=action == "restore"):
             message += (
                 f"; it came back {same} times within an hour: something else writes to the "
@@ -412,7 +412,6 @@ class ExportGuard:
             "adopt",
             self.wanted.write(),
             settings,
-            settings,
             int(Feedback.OK),
             "the controller's settings are now the wanted state",
         )
@@ -452,16 +451,11 @@ class ExportGuard:
         await self._writer.flush()
 
     def _audit(
-        self,
-        command: str,
-        write: LimitWrite,
-        before: ExportSettings | None,
-        after: ExportSettings | None,
-        feedback: int,
-        message: str,
+        self, command: str, write: LimitWrite, held: ExportSettings, feedback: int, message: str
     ) -> None:
-        """The guard's own entry (a drift, an adopt): verified when `after` holds `write`."""
-        report = WriteReport(GUARD_ORIGIN, command, write, before, after, feedback, message, False)
+        """The guard's own entry (a drift, an adopt): what the controller `held`, verified
+        when that is `write`."""
+        report = WriteReport(GUARD_ORIGIN, command, write, held, held, feedback, message, False)
         self.files.audit.wrote(report)
 
     def _status(

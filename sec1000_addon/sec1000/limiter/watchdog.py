@@ -15,7 +15,7 @@ from sec1000.commands import MAX_EXPORT_LIMIT_KW
 from sec1000.common.backoff import BACKOFF_FIRST, BACKOFF_MAX, backoff_delays
 from sec1000.common.files import remove_durably, write_atomic
 from sec1000.common.units import kilowatts, watts
-from sec1000.device.link import DeviceLink, Priority, Session
+from sec1000.device.link import Priority, Session
 from sec1000.device.sequences import (
     LimitWrite,
     acknowledge,
@@ -41,7 +41,6 @@ from sec1000.protocol import (
     mode_switch_request,
 )
 from sec1000.protocol.messages import MODE_SWITCHES
-from sec1000.state import StateModel
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -155,15 +154,13 @@ class Watchdog:
 
     def __init__(
         self,
-        link: DeviceLink,
-        state: StateModel,
+        writer: Writer,
         store: RestoreStore,
         options: Callable[[], Options],
-        writer: Writer,
         timings: WatchdogTimings = DEFAULT_TIMINGS,
     ) -> None:
-        self.link = link
-        self.state = state
+        self.link = writer.link
+        self.state = writer.state
         self.store = store
         self._options = options
         self._writer = writer  # the waiting writes a reset's restore carries out in their place

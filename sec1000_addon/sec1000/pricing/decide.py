@@ -113,9 +113,21 @@ def decide(
             override_until=memory.override_until,
             next_change_at=memory.override_until,
         )
+    moment = Moment(options, price, memory, now, tz)
     if current is None or not fresh:
-        return _stale_decision(options, memory, now, current)
-    return _price_decision(options, price, memory, now, current, tz)
+        return _stale_decision(moment, current)
+    return _price_decision(moment, current)
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """What one decision looks at: the options, the price, the memory, the time and the zone."""
+
+    options: Options
+    price: PriceInput | None
+    memory: PolicyMemory
+    now: float
+    tz: dt.tzinfo | None
 
 
 def price_now(options: Options, price: PriceInput | None, now: float) -> tuple[float | None, bool]:
@@ -141,9 +153,8 @@ def price_now(options: Options, price: PriceInput | None, now: float) -> tuple[f
     return (state if state is not None else reading.current), False
 
 
-def _stale_decision(
-    options: Options, memory: PolicyMemory, now: float, current: float | None
-) -> Decision:
+def _stale_decision(moment: Moment, current: float | None) -> Decision:
+    options = moment.options
     action = options.price_stale_action
     words = f"no current price for {options.price_stale_minutes} min"
     if action == "export_off":
@@ -151,38 +162,24 @@ def _stale_decision(
             PolicyState.STALE, f"{words}: export off (price_stale_action)", False, current
         )
     if action == "export_on":
-        return _switch_on(
-            options,
-            memory,
-            now,
-            current,
-            PolicyState.STALE,
-            f"{words}: export on (price_stale_action)",
-        )
+        reason = f"{words}: export on (price_stale_action)"
+        return _switch_on(moment, current, PolicyState.STALE, reason)
     return Decision(PolicyState.STALE, f"{words}: the controller is left as it is", None, current)
 
 
-def _price_decision(
-    options: Options,
-    price: PriceInput | None,
-    memory: PolicyMemory,
-    now: float,
-    current: float,
-    tz: dt.tzinfo | None,
-) -> Decision:
+def _price_decision(moment: Moment, current: float) -> Decision:
+    options, price, memory, now = moment.options, moment.price, moment.memory, moment.now
     plan = _plan(options, price, now, current)
     if current < options.export_off_below:
         reason = f"price {current:g} is below {options.export_off_below:g}: export off"
         return replace(Decision(PolicyState.EXPORT_OFF, reason, False, current), **plan)
     if current >= options.export_on_above:
         reason = f"price {current:g} is at or above {options.export_on_above:g}: export on"
-        if memory.export_on is False and (back := _low_again(options, price, now, tz)):
+        if memory.export_on is False and (back := _low_again(moment)):
             reason += f", but back below {options.export_off_below:g} at {back}, within the dwell"
             stay = Decision(PolicyState.EXPORT_OFF, f"{reason}: export stays off", None, current)
             return replace(stay, **plan)
-        return replace(
-            _switch_on(options, memory, now, current, PolicyState.EXPORT_ON, reason), **plan
-        )
+        return replace(_switch_on(moment, current, PolicyState.EXPORT_ON, reason), **plan)
     keep = memory.export_on is not False
     state = PolicyState.EXPORT_ON if keep else PolicyState.EXPORT_OFF
     reason = (
@@ -192,30 +189,23 @@ def _price_decision(
     return replace(Decision(state, reason, None, current), **plan)
 
 
-def _low_again(
-    options: Options, price: PriceInput | None, now: float, tz: dt.tzinfo | None
-) -> str | None:
+def _low_again(moment: Moment) -> str | None:
     """The local time ("HH:MM") of a forecast slot below the off price within the dwell, if any:
     switching on for so short a time would only cost two writes."""
+    options, price, now = moment.options, moment.price, moment.now
     if price is None:
         return None
     horizon = now + options.policy_min_dwell_minutes * 60
     for slot in price.reading.slots:
         start = slot.start.timestamp()
         if now < start <= horizon and slot.price < options.export_off_below:
-            return slot.start.astimezone(tz).strftime("%H:%M")
+            return slot.start.astimezone(moment.tz).strftime("%H:%M")
     return None
 
 
-def _switch_on(
-    options: Options,
-    memory: PolicyMemory,
-    now: float,
-    current: float | None,
-    state: PolicyState,
-    reason: str,
-) -> Decision:
+def _switch_on(moment: Moment, current: float | None, state: PolicyState, reason: str) -> Decision:
     """Export on, unless it has not been off for the dwell yet."""
+    options, memory, now = moment.options, moment.memory, moment.now
     dwell = options.policy_min_dwell_minutes * 60
     if (
         memory.export_on is False

@@ -66,6 +66,17 @@ def default_zone(environ: Mapping[str, str] = os.environ) -> tuple[dt.tzinfo, st
     return (zone, "TZ") if zone is not None else (dt.UTC, "UTC")
 
 
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The wall clock (prices and their slots) and the monotonic one (an override's length)."""
+
+    wall: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+
+
+WALL_CLOCKS = Clock()
+
+
 class PricePolicy:
     """The price policy's memory, its plan, and its writes."""
 
@@ -76,15 +87,14 @@ class PricePolicy:
         export_state: Callable[[], str | None],
         publish: Callable[[Mapping[str, Any]], None],
         *,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock = WALL_CLOCKS,
     ) -> None:
         self._options = options
         self._write = write
         self._export_state = export_state
         self._publish = publish
-        self._clock = clock
-        self._monotonic = monotonic
+        self._clock = clock.wall
+        self._monotonic = clock.monotonic
         self.tz, self.tz_from = default_zone()
         self._price: PriceInput | None = None  # the sensor's reading with the service's slots
         self._sensor: PriceInput | None = None
