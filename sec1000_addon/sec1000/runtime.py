@@ -119,19 +119,7 @@ class Runtime:
             overshoot=lambda: (self.options.overshoot_margin_kw, self.options.overshoot_seconds),
         )
         self.audit = AuditLog(data_dir, listener=self._audited)
-        self.guard = ExportGuard(
-            self.link,
-            self.state,
-            GuardFiles(WantedStore(data_dir), self.audit),
-            GuardHooks(
-                self._current,
-                self.update_options,
-                lambda: self.restore_store.pending,
-                lambda: None if self.options_error is None else str(self.options_error),
-            ),
-        )
-        self.writer = Writer(self.link, self.state, self.guard.wrote)
-        self.watchdog = Watchdog(self.writer, self.restore_store, self._current, watchdog_timings)
+        self.guard, self.writer, self.watchdog = self._limiter(watchdog_timings)
         self.ops = Operations(
             self.link,
             self.state,
@@ -151,9 +139,8 @@ class Runtime:
             self.state.policy_decided,
         )
         self.state.energy_counted(self.energy.snapshot())
-        self.state.subscribe(self._count_energy)
-        self.state.subscribe(self._watch_commands)
-        self.state.subscribe(self._wake_on_the_controller)
+        for listener in (self._count_energy, self._watch_commands, self._wake_on_the_controller):
+            self.state.subscribe(listener)
         # Held around every read-change-save of the options (the panel's forms hold it too), so
         # two changes at the same moment never lose one another.
         self.options_lock = asyncio.Lock()
@@ -162,6 +149,23 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self._guard_task: asyncio.Task[None] | None = None
         self._last_loop_error: str | None = None
+
+    def _limiter(self, timings: WatchdogTimings) -> tuple[ExportGuard, Writer, Watchdog]:
+        """The export guard, the writer that reports to it, and the watchdog that writes
+        through it."""
+        guard = ExportGuard(
+            self.link,
+            self.state,
+            GuardFiles(WantedStore(self.data_dir), self.audit),
+            GuardHooks(
+                self._current,
+                self.update_options,
+                lambda: self.restore_store.pending,
+                lambda: None if self.options_error is None else str(self.options_error),
+            ),
+        )
+        writer = Writer(self.link, self.state, guard.wrote)
+        return guard, writer, Watchdog(writer, self.restore_store, self._current, timings)
 
     def _current(self) -> Options:
         return self.options
