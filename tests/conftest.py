@@ -20,6 +20,21 @@ from sec1000.simulator import SimulatorServer
 
 pytest_plugins = ["tests.ha_harness", "tests.mqtt_broker"]
 
+# Every test has 30 s (pytest.ini); one that starts a real Home Assistant Core or drives
+# Chromium has its own, longer timeout unless it sets one itself.
+SLOW_KINDS = {"homeassistant": 600, "browser": 180}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give the real-Core and browser tests their own timeout."""
+    for item in items:
+        if item.get_closest_marker("timeout") is not None:
+            continue
+        for kind, seconds in SLOW_KINDS.items():
+            if item.get_closest_marker(kind) is not None:
+                item.add_marker(pytest.mark.timeout(seconds))
+                break
+
 # The machine is small and shared: generation speed is not what these tests check.
 settings.register_profile("sec1000", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("sec1000")

@@ -134,13 +134,16 @@ def test_every_audit_kind_has_a_filter() -> None:
 
 
 async def test_a_damaged_audit_line_is_shown_as_far_as_it_goes(
-    aiohttp_client: ClientFactory, runtime: Runtime
+    aiohttp_client: ClientFactory, make_options: Callable[..., Options], tmp_path: Path
 ) -> None:
-    runtime.audit.append({"command": "overshoot", "since": "yesterday", "max_kw": None})
-    runtime.audit.append({"command": "set_export_limit", "feedback": "8"})
-    runtime.audit.path.write_text(
-        runtime.audit.path.read_text() + '{"command": "overshoot", "until": 1e999}\n'
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "audit.jsonl").write_text(  # as an older version, or a hand, left them
+        '{"command": "overshoot", "since": "yesterday", "max_kw": null}\n'
+        '{"command": "set_export_limit", "feedback": "8"}\n'
+        '{"command": "overshoot", "until": 1e999}\n'
     )
+    runtime = Runtime(make_options(), data)  # reads the newest entries of the file at start
     client = await panel(aiohttp_client, runtime)
     response = await client.get("/history")
     body = await response.text()
