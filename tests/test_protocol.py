@@ -85,8 +85,10 @@ def test_checksum_wraps_at_16_bits() -> None:
     assert checksum(b"\xff" * 300) == (255 * 300) % 65536
 
 
-def test_documented_plant_example_decodes_to_kilowatts() -> None:
-    # From a real plant: L1 0.025, L2 -0.048, L3 -0.028, meters -0.051, inverters 0.444, load 0.495 kW.
+def test_the_documents_plant_example_round_trips_through_the_codec_in_kilowatts() -> None:
+    # The protocol document gives these decoded values of a real plant (L1 0.025, L2 -0.048,
+    # L3 -0.028, meters -0.051, inverters 0.444, load 0.495 kW), not its bytes: this checks our
+    # own encoder and decoder agree on units. Real captured frames: test_protocol_captured.py.
     raw = (2301, 2295, 2310, 11, 21, 12, 25, -48, -28, -51, 444)
     frame = parse_response(
         build_response(0x0B, encode_telemetry(raw)), Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH

@@ -172,7 +172,14 @@ def test_axis_ticks_are_round_and_cover_negative_power() -> None:
     assert values[0] <= -2.3 and values[-1] >= 6.4
     assert chart.zero is not None
     assert all(0 <= t.percent <= 100 for t in chart.y_ticks + chart.x_ticks)
-    assert nice_step(7.0) in (1, 2, 2.5)
+    assert [nice_step(span) for span in (7.0, 4.0, 9.0, 18.0, 0.7, 0.0)] == [
+        2,
+        1,
+        2.5,
+        5,
+        0.2,
+        1.0,
+    ]
 
 
 # -- the live map
@@ -258,10 +265,12 @@ def test_a_result_shows_its_age_and_is_stale_once_a_good_read_came_after_it() ->
     assert (shown.age, shown.stale) == ("2 min ago", False)
     state.telemetry_at = NOW - 10  # a good read after the failure
     assert status(state, CommandName.GET_EXPORT_LIMIT, now=NOW).stale
-    assert age(NOW - 7200, NOW) in (
-        "2 h ago",
-        dt.datetime.fromtimestamp(NOW - 7200).strftime("%Y-%m-%d %H:%M"),
-    )
+    noon = dt.datetime.combine(dt.date(2026, 6, 1), dt.time(12)).timestamp()
+    assert age(noon - 7200, noon) == "2 h ago"  # earlier today: its age
+    just_after_midnight = noon - 11.5 * 3600
+    assert age(just_after_midnight - 3600, just_after_midnight) == dt.datetime.fromtimestamp(
+        just_after_midnight - 3600
+    ).strftime("%Y-%m-%d %H:%M")  # yesterday: its date
     assert age(NOW - 3 * 86400, NOW) == dt.datetime.fromtimestamp(NOW - 3 * 86400).strftime(
         "%Y-%m-%d %H:%M"
     )

@@ -149,6 +149,7 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self._guard_task: asyncio.Task[None] | None = None
         self._last_loop_error: str | None = None
+        self.ticks = 0  # passes of the telemetry timer (diagnostics, tests)
 
     def _limiter(self, timings: WatchdogTimings) -> tuple[ExportGuard, Writer, Watchdog]:
         """The export guard, the writer that reports to it, and the watchdog that writes
@@ -253,6 +254,7 @@ class Runtime:
                 )
                 await self.energy.save_if_due()
                 self.policy.wake()  # the policy compares the controller with its decision
+            self.ticks += 1
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.options.scan_interval)
