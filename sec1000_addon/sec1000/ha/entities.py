@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sec1000.commands import COMMANDS, MAX_EXPORT_LIMIT_KW, CommandName
+from sec1000.commands import COMMANDS, FEEDBACK_COMMANDS, MAX_EXPORT_LIMIT_KW, CommandName
 from sec1000.protocol import TELEMETRY_FIELDS
 from sec1000.state import StateModel
 
@@ -150,14 +150,9 @@ OVER_LIMIT_TODAY = Sensor(
     1,
 )
 METER_CHECK = (OVER_LIMIT, OVER_LIMIT_ENERGY, OVER_LIMIT_TODAY)
-FEEDBACK_OPERATIONS = (
-    CommandName.EXPORT_DISABLE,
-    CommandName.EXPORT_ENABLE,
-    CommandName.SET_EXPORT_LIMIT,
-    CommandName.GET_EXPORT_LIMIT,
-    CommandName.GET_TELEMETRY_DATA,
-    CommandName.RESET_EXPORT_WATCHDOG,
-    CommandName.SET_DATETIME,
+# The feedback sensors of the old integration: every command's feedback but the mode's.
+FEEDBACK_OPERATIONS = tuple(
+    name for name in FEEDBACK_COMMANDS if name is not CommandName.SET_CONTROL_MODE
 )
 # The old integration's names, where they are not the operation's words.
 FEEDBACK_NAMES = {CommandName.SET_DATETIME: "Set Date and Time"}
