@@ -26,17 +26,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from sec1000.runtime import Runtime
 from sec1000.web import create_app
-from sec1000.web.auth import (
-    SECRET_FILE,
-    SESSION_COOKIE,
-    STATE_COOKIE,
-    HomeAssistantSignIn,
-    Signer,
-    _b64,
-    _next_path,
-    needs_auth,
-    setup_auth,
-)
+from sec1000.web.auth import STATE_COOKIE, _next_path, needs_auth, setup_auth
+from sec1000.web.session import SECRET_FILE, SESSION_COOKIE, Signer, _b64
+from sec1000.web.signin import HomeAssistantSignIn
 
 from tests.conftest import eventually
 from tests.ha_harness import free_port
@@ -635,7 +627,7 @@ async def test_public_url_sets_client_id_cookie_path_and_secure(
     ],
 )
 def test_home_assistants_url_for_the_browser(ha_url: str, host: str, expected: str) -> None:
-    auth = HomeAssistantSignIn(ha_url=ha_url, secret=SECRET, public_url=f"http://{host}/")
+    auth = HomeAssistantSignIn(ha_url=ha_url, public_url=f"http://{host}/")
     request = make_mocked_request("GET", "/", headers={"Host": "evil.example:666"})
     assert auth.ha_browser_url(request) == expected
 

@@ -22,7 +22,8 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
 from sec1000.web import create_app
-from sec1000.web.auth import SECRET_FILE, SESSION_COOKIE, Signer, setup_auth
+from sec1000.web.auth import setup_auth
+from sec1000.web.session import SECRET_FILE, SESSION_COOKIE, Signer
 
 from tests.browser.conftest import DESKTOP, panel_options, settle, shot
 from tests.conftest import eventually
