@@ -506,6 +506,19 @@ async def test_a_post_with_csrf_or_from_the_panels_own_page_reaches_the_handler(
     assert runtime.state.commands[0].source == "panel (Anna)"
 
 
+async def test_a_signed_in_page_carries_its_users_name_and_csrf_token(
+    panel: Panel, aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    await sign_in(panel)
+    token = await csrf_token(panel)
+    page = await (await panel.client.get("/setup")).text()
+    assert f"""hx-headers:inherited='{{"X-CSRF-Token": "{token}"}}'""" in page
+    assert re.search(r'id="signed-in"[^>]*>Anna</a>', page)
+    unsigned = await aiohttp_client(create_app(runtime))  # loopback: nobody signs in
+    plain = await (await unsigned.get("/setup")).text()
+    assert "X-CSRF-Token" not in plain and 'id="signed-in"' not in plain
+
+
 async def test_a_post_to_an_unknown_command_with_csrf_gets_the_handlers_own_answer(
     panel: Panel,
 ) -> None:

@@ -9,7 +9,6 @@ module: there Home Assistant has signed the user in already.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hmac
 import logging
 import re
@@ -21,9 +20,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from multidict import CIMultiDict
 
-from sec1000.web.keys import SUPERVISED, TEMPLATES
+from sec1000.web.keys import SIGNED_IN, SUPERVISED, TEMPLATES, SignedIn
 from sec1000.web.session import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -43,7 +41,6 @@ SIGNOUT_PATH = "/auth/signout"
 # Home Assistant's authorization codes expire after 10 minutes as well.
 SIGNIN_LIFETIME = 600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-USER_HEADERS = ("X-Remote-User-Id", "X-Remote-User-Name", "X-Remote-User-Display-Name")
 # The auth pages live under /auth/, one level below the panel's root.
 AUTH_ROOT = "../"
 CODE_PATTERN = re.compile(r"[A-Za-z0-9._~\-]{1,512}")
@@ -62,23 +59,6 @@ def needs_auth(listen_host: str, supervised: bool) -> bool:
     An empty host, 0.0.0.0, :: and any host name other than localhost count as non-loopback.
     """
     return not supervised and not is_loopback(listen_host)
-
-
-_CURRENT: contextvars.ContextVar[tuple[Session, str] | None] = contextvars.ContextVar(
-    "sec1000_auth_current", default=None
-)
-
-
-def current_csrf_token() -> str:
-    """The CSRF token of the request being handled ("" outside a signed-in request)."""
-    current = _CURRENT.get()
-    return current[1] if current else ""
-
-
-def current_user_name() -> str:
-    """The signed-in user's name for the request being handled ("" outside one)."""
-    current = _CURRENT.get()
-    return current[0].name if current else ""
 
 
 # ---------------------------------------------------------------- requests
@@ -130,21 +110,6 @@ def _next_path(request: web.Request) -> str:
     return path
 
 
-def _with_user(request: web.Request, session: Session | None) -> web.Request:
-    """The request with X-Remote-User-* naming the session's user (a client's own are dropped)."""
-    if session is None and not any(name in request.headers for name in USER_HEADERS):
-        return request
-    headers = CIMultiDict(request.headers)
-    for name in USER_HEADERS:
-        headers.popall(name, None)
-    if session is not None:
-        headers["X-Remote-User-Id"] = session.user_id
-        if session.name:
-            headers["X-Remote-User-Name"] = session.name
-            headers["X-Remote-User-Display-Name"] = session.name
-    return request.clone(headers=headers)
-
-
 def start_signin(request: web.Request) -> web.Response:
     """302 to Home Assistant's login page; a signed, short-lived cookie holds the state."""
     auth, sessions = request.app[SIGNIN], request.app[SESSIONS]
@@ -173,7 +138,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     auth, sessions = request.app[SIGNIN], request.app[SESSIONS]
     path = request.path
     if path.startswith("/static/") or path in (CALLBACK_PATH, SIGNOUT_PATH):
-        return await handler(_with_user(request, None))
+        request[SIGNED_IN] = None
+        return await handler(request)
     session = sessions.session(request)
     if session is None:
         if _wants_page(request) and request.headers.get("Sec-Fetch-Dest") in FRAME_DESTINATIONS:
@@ -183,7 +149,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if _wants_page(request):
             return start_signin(request)
         return _text(401, "Not signed in: open the panel's page to sign in with Home Assistant.")
-    request = _with_user(request, session)
     if (
         _is_websocket(request)
         and "Origin" in request.headers
@@ -196,11 +161,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             "Refused: the request carries no valid CSRF token and does not come from the "
             "panel's own page. Reload the panel and try again.",
         )
-    token = _CURRENT.set((session, sessions.csrf_token(session)))
-    try:
-        return await handler(request)
-    finally:
-        _CURRENT.reset(token)
+    request[SIGNED_IN] = SignedIn(session.name, sessions.csrf_token(session))
+    return await handler(request)
 
 
 # ---------------------------------------------------------------- the sign-in routes
@@ -321,9 +283,6 @@ def setup_auth(
         lifetime=session_lifetime,
         signed_out=signed_out,
     )
-    templates = app[TEMPLATES]
-    templates.globals["csrf_token"] = current_csrf_token
-    templates.globals["signed_in_user"] = current_user_name
     app.middlewares.append(auth_middleware)
     app.router.add_get(CALLBACK_PATH, callback, name="auth-callback", allow_head=False)
     app.router.add_get(SIGNOUT_PATH, signout_page, name="auth-signout")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jinja2
@@ -55,6 +56,20 @@ TEMPLATES = web.AppKey("templates", jinja2.Environment)
 # Commands started by the panel run as tasks; kept here so they are not garbage-collected.
 TASKS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("tasks")
 SAVE_LOCK = web.AppKey("save_lock", asyncio.Lock)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """The user signed in through Home Assistant (setup_auth), as handlers and pages see them."""
+
+    name: str
+    csrf_token: str
+
+
+# Set by the sign-in middleware on every request it lets through: the session's user, or None
+# on the sign-in routes and static files. Absent without setup_auth (Home Assistant's ingress
+# headers name the user there).
+SIGNED_IN: web.RequestKey[SignedIn | None] = web.RequestKey("signed_in")
 # The setup steps whose save can write to the controller, each with a live result line.
 APPLY_STEPS = ("limits", "mode")
 # When each of those steps last started writing to the controller ({step id: time}).

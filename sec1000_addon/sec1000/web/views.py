@@ -17,7 +17,7 @@ from sec1000.commands import COMMANDS, CommandName
 from sec1000.operations import Origin
 from sec1000.web.forms import read_form
 from sec1000.web.i18n import N_
-from sec1000.web.keys import DEMO, HA_STATUS, RUNTIME, TASKS, TEMPLATES
+from sec1000.web.keys import DEMO, HA_STATUS, RUNTIME, SIGNED_IN, TASKS, TEMPLATES
 from sec1000.web.live import (
     HUB,
     OPERATION_FRAGMENTS,
@@ -47,10 +47,15 @@ def ingress_base(request: web.Request) -> str | None:
 
 
 def origin(request: web.Request) -> Origin:
-    """The panel user named by Home Assistant's ingress headers."""
-    user = request.headers.get("X-Remote-User-Display-Name") or request.headers.get(
-        "X-Remote-User-Name"
-    )
+    """The panel user: the one signed in through Home Assistant (never a client's own headers
+    then), else the one named by Home Assistant's ingress headers."""
+    if SIGNED_IN in request:
+        signed_in = request[SIGNED_IN]
+        user = signed_in.name if signed_in else None
+    else:
+        user = request.headers.get("X-Remote-User-Display-Name") or request.headers.get(
+            "X-Remote-User-Name"
+        )
     return Origin("panel", user.strip() if user and user.strip() else None)
 
 
@@ -82,6 +87,7 @@ def render_page(
             demo=DEMO in app,
             fragment=fragment,
             tr=view.tr,
+            signed_in=request.get(SIGNED_IN),
             **context,
         )
     )
