@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sec1000.common.tasks import TaskSet
 from sec1000.runtime import Runtime
 from sec1000.web import history, homeassistant, live, setup, views
 from sec1000.web.keys import (
@@ -83,13 +82,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     hub.start()
     yield
     await hub.stop()
-    tasks: set[asyncio.Task[Any]] = app[TASKS]
-    pending = list(tasks)
-    for task in pending:
-        task.cancel()
-    for task in pending:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await app[TASKS].cancel()
 
 
 def create_app(
@@ -111,7 +104,7 @@ def create_app(
     templates = environment()
     templates.globals["static_version"] = static_version()
     app[TEMPLATES] = templates
-    app[TASKS] = set()
+    app[TASKS] = TaskSet()
     app[APPLIES] = {}
     app[SAVE_LOCK] = runtime.options_lock  # one lock for every change of the options
     app[live.HUB] = live.LiveHub(app)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import jinja2
 from aiohttp import web
 
+from sec1000.common.tasks import TaskSet
 from sec1000.runtime import Runtime
 
 HaStatus = Callable[[], Mapping[str, Any]]
@@ -53,8 +54,8 @@ SUPERVISED = web.AppKey("supervised", bool)
 # {"connected": bool, "status": str}; serve.py passes the HA client's `diagnostics`.
 HA_STATUS: web.AppKey[HaStatus] = web.AppKey("ha_status")
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
-# Commands started by the panel run as tasks; kept here so they are not garbage-collected.
-TASKS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("tasks")
+# Commands started by the panel run as tasks, kept here; cancelled when the panel stops.
+TASKS = web.AppKey("tasks", TaskSet)
 SAVE_LOCK = web.AppKey("save_lock", asyncio.Lock)
 
 

@@ -94,21 +94,6 @@ def render_page(
     return html(text)
 
 
-def spawn(app: web.Application, coro: Any, name: str) -> asyncio.Task[Any]:
-    """Run a command in the background; its progress reaches the browser on the live channel."""
-    task = asyncio.create_task(coro, name=name)
-    tasks = app[TASKS]
-    tasks.add(task)
-
-    def done(finished: asyncio.Task[Any]) -> None:
-        tasks.discard(finished)
-        if not finished.cancelled() and finished.exception() is not None:
-            _LOGGER.error("%s failed", name, exc_info=finished.exception())
-
-    task.add_done_callback(done)
-    return task
-
-
 # -- pages
 
 
@@ -148,7 +133,9 @@ async def command(request: web.Request) -> web.Response:
         return html(note)
     data = {param.name: form.get(param.name) for param in spec.params}
     runtime = app[RUNTIME]
-    spawn(app, runtime.ops.run(spec.name, data, origin(request)), f"panel command {spec.name}")
+    app[TASKS].spawn(
+        runtime.ops.run(spec.name, data, origin(request)), name=f"panel command {spec.name}"
+    )
     await asyncio.sleep(0)  # let the operation mark itself waiting before we render it
     update = render_update(app, sorted(OPERATION_FRAGMENTS[spec.name]), tr)
     if spec.confirm:
