@@ -110,27 +110,64 @@ def create_app(
     app[live.HUB] = live.LiveHub(app)
     app.cleanup_ctx.append(_lifecycle)
 
-    router = app.router
-    # pages
-    router.add_get("/", views.dashboard, name="dashboard")
-    router.add_get("/setup", setup.setup_page, name="setup")
-    router.add_get("/history", history.history_page, name="history")
-    router.add_get("/homeassistant", homeassistant.homeassistant_page, name="homeassistant")
-    router.add_get("/diagnostics", views.diagnostics, name="diagnostics")
-    # actions (HTMX posts; each answers with the fragments it changed)
-    router.add_post("/command", views.command, name="command")
-    router.add_post("/policy/resume", views.resume_policy, name="policy-resume")
-    router.add_post("/setup", setup.setup_save, name="setup-save")
-    router.add_post("/test-connection", setup.test_connection, name="test-connection")
-    router.add_post("/homeassistant/scripts", homeassistant.install_scripts, name="scripts")
-    # live updates: WebSocket, and polling as the fallback
-    router.add_get("/ws", live.websocket, name="ws")
-    router.add_get("/live", live.poll, name="live")
-    # data
-    router.add_get("/diagnostics.json", views.diagnostics_json, name="diagnostics-json")
-    router.add_get("/audit.jsonl", history.history_download, name="audit")
-    router.add_get("/energy.csv", views.energy_csv, name="energy-csv")
-    router.add_get("/compliance.csv", views.compliance_csv, name="compliance-csv")
-    router.add_get("/api/state", views.api_state, name="api-state")
-    router.add_static("/static/", STATIC, name="static", append_version=False)
+    for register in (
+        _register_dashboard,
+        _register_setup,
+        _register_history,
+        _register_diagnostics,
+        _register_homeassistant,
+        _register_live,
+        _register_static,
+    ):
+        register(app)
     return app
+
+
+# -- routes, one function per area (HTMX posts answer with the fragments they changed)
+
+
+def _register_dashboard(app: web.Application) -> None:
+    """The dashboard, its commands and the price policy's resume."""
+    app.router.add_get("/", views.dashboard, name="dashboard")
+    app.router.add_post("/command", views.command, name="command")
+    app.router.add_post("/policy/resume", views.resume_policy, name="policy-resume")
+
+
+def _register_setup(app: web.Application) -> None:
+    """The Setup page, its saves and the connection test."""
+    app.router.add_get("/setup", setup.setup_page, name="setup")
+    app.router.add_post("/setup", setup.setup_save, name="setup-save")
+    app.router.add_post("/test-connection", setup.test_connection, name="test-connection")
+
+
+def _register_history(app: web.Application) -> None:
+    """The History page and the downloads: the audit trail, energy, the compliance report."""
+    app.router.add_get("/history", history.history_page, name="history")
+    app.router.add_get("/audit.jsonl", history.history_download, name="audit")
+    app.router.add_get("/energy.csv", views.energy_csv, name="energy-csv")
+    app.router.add_get("/compliance.csv", views.compliance_csv, name="compliance-csv")
+
+
+def _register_diagnostics(app: web.Application) -> None:
+    """The Diagnostics page, its download and the state as JSON."""
+    app.router.add_get("/diagnostics", views.diagnostics, name="diagnostics")
+    app.router.add_get("/diagnostics.json", views.diagnostics_json, name="diagnostics-json")
+    app.router.add_get("/api/state", views.api_state, name="api-state")
+
+
+def _register_homeassistant(app: web.Application) -> None:
+    """The Home Assistant page and its scripts' install."""
+    router = app.router
+    router.add_get("/homeassistant", homeassistant.homeassistant_page, name="homeassistant")
+    router.add_post("/homeassistant/scripts", homeassistant.install_scripts, name="scripts")
+
+
+def _register_live(app: web.Application) -> None:
+    """Live updates: the WebSocket, and polling as the fallback."""
+    app.router.add_get("/ws", live.websocket, name="ws")
+    app.router.add_get("/live", live.poll, name="live")
+
+
+def _register_static(app: web.Application) -> None:
+    """The static files (their URLs carry a content hash)."""
+    app.router.add_static("/static/", STATIC, name="static", append_version=False)
