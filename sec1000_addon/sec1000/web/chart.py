@@ -120,6 +120,26 @@ def downsample(points: Sequence[HistoryPoint], start: float, window: float) -> l
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """Where the plot puts a time and a power: [start, start + window] seconds across, [low,
+    high] kW up, labelled every `step` kW."""
+
+    start: float
+    window: float
+    low: float
+    high: float
+    step: float
+
+    def x(self, at: float) -> float:
+        """A time's place across the SVG box."""
+        return round((at - self.start) / self.window * WIDTH, 1)
+
+    def y(self, kw: float) -> float:
+        """A power's height in the SVG box (more is higher up)."""
+        return round(HEIGHT - (kw - self.low) / (self.high - self.low) * HEIGHT, 1)
+
+
 def build_chart(
     history: Iterable[HistoryPoint],
     commands: Iterable[CommandRecord],
@@ -136,7 +156,24 @@ def build_chart(
     window = min(float(HISTORY_SECONDS), max(MIN_WINDOW, now - points[0].at))
     start = now - window
     points = downsample(points, start, window)
+    scale = chart_scale(points, start, window)
+    gap = max(3 * scan_interval, 3 * window / MAX_POINTS) + 1.0
+    shown = [r for r in commands if start <= r.at <= now and r.source not in HIDDEN_SOURCES]
+    return Chart(
+        paths=series_paths(points, scale, gap),
+        limit=limit_line(points, scale),
+        zero=scale.y(0.0) if scale.low < 0 < scale.high else None,
+        y_ticks=power_ticks(scale, tr),
+        x_ticks=time_ticks(scale, now),
+        markers=group_markers(shown, start, window, tr),
+        overshoots=overshoot_bands(overshoots, start, now),
+        minutes=round(window / 60),
+        points=len(points),
+    )
 
+
+def chart_scale(points: Sequence[HistoryPoint], start: float, window: float) -> Scale:
+    """The power axis: whole steps from the lowest value (or 0) to the highest (or 0)."""
     values = [v for p in points for v in (p.meters, p.inverters, p.load)]
     values += [p.limit for p in points if p.limit is not None]
     low, high = min(0.0, *values), max(0.0, *values)
@@ -145,71 +182,61 @@ def build_chart(
     high = math.ceil(high / step) * step
     if high - low < step:
         high = low + step
+    return Scale(start, window, low, high, step)
 
-    def x(at: float) -> float:
-        return round((at - start) / window * WIDTH, 1)
 
-    def y(kw: float) -> float:
-        return round(HEIGHT - (kw - low) / (high - low) * HEIGHT, 1)
-
-    gap = max(3 * scan_interval, 3 * window / MAX_POINTS) + 1.0
+def series_paths(points: Sequence[HistoryPoint], scale: Scale, gap: float) -> dict[str, str]:
+    """One SVG path per series; a pause longer than `gap` seconds starts a new line."""
     paths = {}
     for attribute, _, _ in SERIES:
         parts = []
         previous: float | None = None
         for point in points:
             verb = "M" if previous is None or point.at - previous > gap else "L"
-            parts.append(f"{verb}{x(point.at)} {y(getattr(point, attribute))}")
+            parts.append(f"{verb}{scale.x(point.at)} {scale.y(getattr(point, attribute))}")
             previous = point.at
         paths[attribute] = "".join(parts)
+    return paths
 
-    # The export limit as a step line: it holds its value until the next change.
-    limit_parts: list[str] = []
+
+def limit_line(points: Sequence[HistoryPoint], scale: Scale) -> str:
+    """The export limit as a step line: it holds its value until the next change, then to the
+    right edge; "" when no point knows it."""
+    parts: list[str] = []
     held: float | None = None
     for point in points:
         if point.limit is None:
             continue
         if held is None:
-            limit_parts.append(f"M{x(point.at)} {y(point.limit)}")
+            parts.append(f"M{scale.x(point.at)} {scale.y(point.limit)}")
         elif point.limit != held:
-            limit_parts.append(f"H{x(point.at)}V{y(point.limit)}")
+            parts.append(f"H{scale.x(point.at)}V{scale.y(point.limit)}")
         held = point.limit
     if held is not None:
-        limit_parts.append(f"H{WIDTH}")
+        parts.append(f"H{WIDTH}")
+    return "".join(parts)
 
-    y_ticks = []
-    count = round((high - low) / step)
-    for i in range(count + 1):
+
+def power_ticks(scale: Scale, tr: Translator = ENGLISH) -> tuple[Tick, ...]:
+    """A label at every step of the power axis, with the page's decimal mark."""
+    ticks = []
+    low, high, step = scale.low, scale.high, scale.step
+    for i in range(round((high - low) / step) + 1):
         value = low + i * step
         text = f"{value:g}" if step >= 1 else f"{value:.1f}" if step >= 0.1 else f"{value:.2f}"
         text = text.replace(".", tr.decimal)
-        y_ticks.append(Tick(round(100 - (value - low) / (high - low) * 100, 2), text))
+        ticks.append(Tick(round(100 - (value - low) / (high - low) * 100, 2), text))
+    return tuple(ticks)
 
-    minutes = round(window / 60)
+
+def time_ticks(scale: Scale, now: float) -> tuple[Tick, ...]:
+    """HH:MM at every whole 10 minutes (5 or 2 in a short window) up to `now`."""
+    minutes = round(scale.window / 60)
     tick_minutes = 10 if minutes > 20 else 5 if minutes > 10 else 2
-    first = math.ceil(start / (tick_minutes * 60)) * tick_minutes * 60
-    x_ticks = [
-        Tick(round((at - start) / window * 100, 2), hour_minute(at))
+    first = math.ceil(scale.start / (tick_minutes * 60)) * tick_minutes * 60
+    return tuple(
+        Tick(round((at - scale.start) / scale.window * 100, 2), hour_minute(at))
         for at in range(int(first), int(now) + 1, tick_minutes * 60)
-    ]
-
-    markers = group_markers(
-        [r for r in commands if start <= r.at <= now and r.source not in HIDDEN_SOURCES],
-        start,
-        window,
-        tr,
-    )
-
-    return Chart(
-        paths=paths,
-        limit="".join(limit_parts),
-        zero=y(0.0) if low < 0 < high else None,
-        y_ticks=tuple(y_ticks),
-        x_ticks=tuple(x_ticks),
-        markers=tuple(markers),
-        overshoots=overshoot_bands(overshoots, start, now),
-        minutes=minutes,
-        points=len(points),
     )
 
 

@@ -1,0 +1,90 @@
+"""The last hour's chart, piece by piece: the scale, the series, the limit, the ticks, the bands.
+
+`build_chart` as a whole is tested in test_web_render.py and test_web_meter_check.py.
+"""
+
+from __future__ import annotations
+
+from sec1000.state import HistoryPoint
+from sec1000.web.chart import (
+    HEIGHT,
+    MIN_BAND,
+    WIDTH,
+    Band,
+    Scale,
+    Tick,
+    chart_scale,
+    hour_minute,
+    limit_line,
+    overshoot_bands,
+    power_ticks,
+    series_paths,
+    time_ticks,
+)
+from sec1000.web.i18n import translator
+
+NOW = 1_800_000_000.0  # a whole hour of the epoch
+# 100 s across 1000 units (x = 10 per second), 0..10 kW up 300 units (y = 300 - 30 per kW).
+BOX = Scale(start=0.0, window=100.0, low=0.0, high=10.0, step=2.5)
+
+
+def point(at: float, meters: float = 1.0, limit: float | None = 5.0) -> HistoryPoint:
+    return HistoryPoint(at, meters, 2.0, 3.0, limit)
+
+
+def test_the_scale_runs_in_whole_steps_from_below_the_lowest_to_above_the_highest_power() -> None:
+    points = [HistoryPoint(NOW - 60, -2.3, 4.1, 6.4, 5.0), HistoryPoint(NOW, 1.0, 1.0, 1.0, None)]
+    scale = chart_scale(points, NOW - 600, 600)
+    assert scale == Scale(NOW - 600, 600, -2.5, 7.5, 2.5)
+    assert (scale.x(NOW - 600), scale.x(NOW), scale.y(-2.5), scale.y(7.5)) == (0, WIDTH, HEIGHT, 0)
+
+
+def test_the_scale_of_nothing_but_zeros_is_one_step_high() -> None:
+    scale = chart_scale([HistoryPoint(NOW, 0.0, 0.0, 0.0, None)], NOW - 600, 600)
+    assert (scale.low, scale.high, scale.step) == (0.0, 0.25, 0.25)
+
+
+def test_each_series_is_one_path_that_a_pause_longer_than_the_gap_breaks() -> None:
+    points = [point(0, 1.0), point(10, 2.0), point(20, 3.0), point(100, 4.0)]
+    paths = series_paths(points, BOX, gap=25)
+    assert paths["meters"] == "M0.0 270.0L100.0 240.0L200.0 210.0M1000.0 180.0"
+    assert paths["inverters"] == "M0.0 240.0L100.0 240.0L200.0 240.0M1000.0 240.0"
+    assert set(paths) == {"meters", "inverters", "load"}
+    assert series_paths(points, BOX, gap=100)["load"].count("M") == 1
+
+
+def test_the_limit_holds_its_value_until_it_changes_then_runs_to_the_edge() -> None:
+    points = [point(0, limit=None), point(10, limit=5.0), point(20, limit=5.0)]
+    points.append(point(60, limit=2.5))
+    assert limit_line(points, BOX) == "M100.0 150.0H600.0V225.0H1000"
+    assert limit_line([point(0, limit=None)], BOX) == ""
+
+
+def test_power_ticks_label_every_step_from_the_bottom_up_in_the_pages_decimal_mark() -> None:
+    scale = Scale(0.0, 1.0, -2.5, 7.5, 2.5)
+    assert power_ticks(scale) == (
+        Tick(100.0, "-2.5"),
+        Tick(75.0, "0"),
+        Tick(50.0, "2.5"),
+        Tick(25.0, "5"),
+        Tick(0.0, "7.5"),
+    )
+    assert [t.text for t in power_ticks(scale, translator("de"))][:3] == ["-2,5", "0", "2,5"]
+
+
+def test_time_ticks_fall_on_whole_ten_minutes_of_an_hour_and_two_of_ten_minutes() -> None:
+    hour = time_ticks(Scale(NOW - 3570, 3570, 0, 1, 1), NOW)
+    assert [t.text for t in hour] == [hour_minute(NOW - 3000 + 600 * i) for i in range(6)]
+    assert hour[0].percent == round(570 / 3570 * 100, 2) and hour[-1].percent == 100.0
+    short = time_ticks(Scale(NOW - 600, 600, 0, 1, 1), NOW)
+    assert [t.percent for t in short] == [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+    quarter = time_ticks(Scale(NOW - 900, 900, 0, 1, 1), NOW)
+    assert len(quarter) == 4  # every 5 minutes
+
+
+def test_overshoot_bands_keep_what_falls_in_the_window_an_open_one_running_to_now() -> None:
+    periods = [(100.0, 300.0), (-50.0, -10.0), (999.5, None), (None, 5.0), (1200.0, None)]
+    assert overshoot_bands(periods, 0.0, 1000.0) == (
+        Band(100.0, 200.0, hour_minute(100), hour_minute(300)),
+        Band(WIDTH - MIN_BAND, MIN_BAND, hour_minute(999.5), None),  # too short: kept visible
+    )
