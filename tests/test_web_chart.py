@@ -72,6 +72,13 @@ def test_power_ticks_label_every_step_from_the_bottom_up_in_the_pages_decimal_ma
     assert [t.text for t in power_ticks(scale, translator("de"))][:3] == ["-2,5", "0", "2,5"]
 
 
+def test_power_ticks_of_a_quarter_kilowatt_step_say_their_values() -> None:
+    quarters = power_ticks(Scale(0.0, 1.0, 0.0, 1.0, 0.25))
+    assert [t.text for t in quarters] == ["0", "0.25", "0.5", "0.75", "1"]
+    tenths = power_ticks(Scale(0.0, 1.0, -0.2, 0.4, 0.2))  # -0.2 + 3 * 0.2 is 0.4000000000000001
+    assert [t.text for t in tenths] == ["-0.2", "0", "0.2", "0.4"]
+
+
 def test_time_ticks_fall_on_whole_ten_minutes_of_an_hour_and_two_of_ten_minutes() -> None:
     hour = time_ticks(Scale(NOW - 3570, 3570, 0, 1, 1), NOW)
     assert [t.text for t in hour] == [hour_minute(NOW - 3000 + 600 * i) for i in range(6)]

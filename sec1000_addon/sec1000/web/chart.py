@@ -218,15 +218,13 @@ def limit_line(points: Sequence[HistoryPoint], scale: Scale) -> str:
 
 
 def power_ticks(scale: Scale, tr: Translator = ENGLISH) -> tuple[Tick, ...]:
-    """A label at every step of the power axis, with the page's decimal mark."""
-    ticks = []
+    """A label at every step of the power axis, as short as its value, in the page's style."""
     low, high, step = scale.low, scale.high, scale.step
-    for i in range(round((high - low) / step) + 1):
-        value = low + i * step
-        text = f"{value:g}" if step >= 1 else f"{value:.1f}" if step >= 0.1 else f"{value:.2f}"
-        text = text.replace(".", tr.decimal)
-        ticks.append(Tick(round(100 - (value - low) / (high - low) * 100, 2), text))
-    return tuple(ticks)
+    values = (low + i * step for i in range(round((high - low) / step) + 1))
+    return tuple(
+        Tick(round(100 - (value - low) / (high - low) * 100, 2), tr.short(round(value, 6)))
+        for value in values
+    )
 
 
 def time_ticks(scale: Scale, now: float) -> tuple[Tick, ...]:
