@@ -50,94 +50,58 @@ class Fragment:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _fragments() -> dict[str, Fragment]:
-    t = Topic
-    items = [
-        # Morphed: an overshoot changes it at every read, and its alert must not be said again.
-        Fragment(
-            "banner",
-            "_banner.html",
-            frozenset({t.RESTORE, t.OPTIONS, t.OVERSHOOT}),
-            ALL_PAGES,
-            morph=True,
-        ),
-        Fragment("link-status", "_link_status.html", frozenset({t.LINK, t.TELEMETRY}), ALL_PAGES),
-        Fragment("flow", "_flow.html", frozenset({t.TELEMETRY}), frozenset({"dashboard"})),
-        Fragment("phases", "_phases.html", frozenset({t.TELEMETRY}), frozenset({"dashboard"})),
-        Fragment("energy", "_energy.html", frozenset({t.ENERGY}), frozenset({"dashboard"})),
-        Fragment(
-            "prices", "_prices.html", frozenset({t.POLICY, t.SETTINGS}), frozenset({"dashboard"})
-        ),
-        Fragment(
-            "export-info",
-            "_export_info.html",
-            frozenset({t.SETTINGS, t.OPTIONS, t.TELEMETRY, t.GUARD, t.OVERSHOOT}),
-            frozenset({"dashboard"}),
-        ),
-        Fragment(
-            "chart",
-            "_chart.html",
-            frozenset({t.TELEMETRY, t.COMMAND, t.SETTINGS, t.OVERSHOOT}),
-            frozenset({"dashboard"}),
-        ),
-        Fragment(
-            "export-toggle",
-            "_toggle.html",
-            frozenset({t.SETTINGS, t.FEEDBACK, t.COMMAND, t.OPTIONS, t.POLICY}),
-            frozenset({"dashboard"}),
-            morph=True,
-        ),
-        *(
-            Fragment(
-                f"status-{op.value}",
-                "_status.html",
-                frozenset({t.FEEDBACK, t.COMMAND}),
-                frozenset({"dashboard"}),
-                morph=True,
-                context={"operation": op.value},
-            )
-            for op in BUTTONS
-        ),
-        Fragment(
-            "status-set_control_mode",
-            "_status.html",
-            frozenset({t.FEEDBACK, t.COMMAND}),
-            frozenset({"setup"}),
-            morph=True,
-            context={"operation": CommandName.SET_CONTROL_MODE.value},
-        ),
-        *(
-            Fragment(
-                f"apply-{step}",
-                "_apply.html",
-                frozenset({t.FEEDBACK, t.COMMAND}),
-                frozenset({"setup"}),
-                morph=True,
-                context={"step": step},
-            )
-            for step in APPLY_STEPS
-        ),
-        Fragment(
-            "link-health",
-            "_link_health.html",
-            frozenset({t.LINK, t.OPTIONS}),
-            frozenset({"diagnostics"}),
-        ),
-        Fragment("frames", "_frames.html", frozenset({t.LINK}), frozenset({"diagnostics"})),
-        Fragment(
-            "command-log", "_command_log.html", frozenset({t.COMMAND}), frozenset({"diagnostics"})
-        ),
-        Fragment(
-            "ha-status", "_ha_status.html", frozenset({TICK_TOPIC}), frozenset({"diagnostics"})
-        ),
-        Fragment(
-            "sim-faults", "_sim_faults.html", frozenset({TICK_TOPIC}), frozenset({"diagnostics"})
-        ),
-    ]
-    return {item.id: item for item in items}
+ON_DASHBOARD = frozenset({"dashboard"})
+ON_SETUP = frozenset({"setup"})
+ON_DIAGNOSTICS = frozenset({"diagnostics"})
+T = Topic
+RESULTS = frozenset({T.FEEDBACK, T.COMMAND})  # an operation's progress and its result
+TICKS = frozenset({TICK_TOPIC})
 
 
-FRAGMENTS = _fragments()
+def _status(operation: CommandName, pages: frozenset[str]) -> Fragment:
+    """A command button's status line (its feedback in words)."""
+    context = {"operation": operation.value}
+    return Fragment(f"status-{operation.value}", "_status.html", RESULTS, pages, True, context)
+
+
+def _apply(step: str) -> Fragment:
+    """A setup step's live result line (its save written to the controller)."""
+    return Fragment(f"apply-{step}", "_apply.html", RESULTS, ON_SETUP, True, {"step": step})
+
+
+# Every live element: its id, template, the topics that change it, the pages that show it, and
+# whether it is morphed. The banner is: an overshoot changes it at every read, and its alert
+# must not be said again.
+FRAGMENTS: dict[str, Fragment] = {
+    fragment.id: fragment
+    for fragment in (
+        Fragment("banner", "_banner.html", frozenset({T.RESTORE, T.OPTIONS, T.OVERSHOOT}),
+                 ALL_PAGES, morph=True),
+        Fragment("link-status", "_link_status.html", frozenset({T.LINK, T.TELEMETRY}), ALL_PAGES),
+        Fragment("flow", "_flow.html", frozenset({T.TELEMETRY}), ON_DASHBOARD),
+        Fragment("phases", "_phases.html", frozenset({T.TELEMETRY}), ON_DASHBOARD),
+        Fragment("energy", "_energy.html", frozenset({T.ENERGY}), ON_DASHBOARD),
+        Fragment("prices", "_prices.html", frozenset({T.POLICY, T.SETTINGS}), ON_DASHBOARD),
+        Fragment("export-info", "_export_info.html",
+                 frozenset({T.SETTINGS, T.OPTIONS, T.TELEMETRY, T.GUARD, T.OVERSHOOT}),
+                 ON_DASHBOARD),
+        Fragment("chart", "_chart.html",
+                 frozenset({T.TELEMETRY, T.COMMAND, T.SETTINGS, T.OVERSHOOT}), ON_DASHBOARD),
+        Fragment("export-toggle", "_toggle.html",
+                 frozenset({T.SETTINGS, T.FEEDBACK, T.COMMAND, T.OPTIONS, T.POLICY}),
+                 ON_DASHBOARD, morph=True),
+        *(_status(operation, ON_DASHBOARD) for operation in BUTTONS),
+        _status(CommandName.SET_CONTROL_MODE, ON_SETUP),
+        *(_apply(step) for step in APPLY_STEPS),
+        Fragment("link-health", "_link_health.html", frozenset({T.LINK, T.OPTIONS}),
+                 ON_DIAGNOSTICS),
+        Fragment("frames", "_frames.html", frozenset({T.LINK}), ON_DIAGNOSTICS),
+        Fragment("command-log", "_command_log.html", frozenset({T.COMMAND}), ON_DIAGNOSTICS),
+        Fragment("ha-status", "_ha_status.html", TICKS, ON_DIAGNOSTICS),
+        Fragment("sim-faults", "_sim_faults.html", TICKS, ON_DIAGNOSTICS),
+    )
+}  # fmt: skip
+
 # Feedback and command events name their operation: only that operation's elements change.
 OPERATION_FRAGMENTS: dict[str, set[str]] = {
     **{op.value: {f"status-{op.value}"} for op in BUTTONS},
