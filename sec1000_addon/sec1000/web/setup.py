@@ -276,14 +276,11 @@ STEPS = (
         ),
     ),
 )
-# What a save answers (set in setup_save); each is translated where the form shows it.
-SAVE_WORDS = (
-    N_("Not saved: fix the values marked below. Nothing was changed."),
-    N_("Nothing to save: these are the options in use."),
-    N_("Not saved: the values marked below cannot change now. Nothing was changed."),
-    N_("Saved and applied."),
-    N_("Saved and applied. Writing the new settings to the controller…"),
-)
+# What a save that changes nothing answers (what one that does answers is in SAVED); each is
+# translated where the form shows it.
+NOT_VALID = N_("Not saved: fix the values marked below. Nothing was changed.")
+NOTHING_NEW = N_("Nothing to save: these are the options in use.")
+NOT_NOW = N_("Not saved: the values marked below cannot change now. Nothing was changed.")
 STEPS_BY_ID = {step.id: step for step in STEPS}
 
 
@@ -412,39 +409,16 @@ async def setup_save(request: web.Request) -> web.Response:
                 else Options.from_mapping(values, base=before)
             )
         except OptionsError as err:
-            text = render_step(
-                request,
-                step,
-                values=values,
-                errors=err.errors,
-                failure="Not saved: fix the values marked below. Nothing was changed.",
-            )
-            return _answer(request, step, text)
+            return _not_saved(request, step, values, NOT_VALID, err.errors)
         if options == before and runtime.options_error is None:
-            text = render_step(
-                request, step, notice="Nothing to save: these are the options in use."
-            )
-            return _answer(request, step, text)
+            return _answer(request, step, render_step(request, step, notice=NOTHING_NEW))
         try:
             applied = await runtime.apply_options(options, origin(request))
         except OptionsError as err:  # refused for now (a restore pending): say why, keep all
-            text = render_step(
-                request,
-                step,
-                values=values,
-                errors=err.errors,
-                failure="Not saved: the values marked below cannot change now. Nothing was changed.",
-            )
-            return _answer(request, step, text)
+            return _not_saved(request, step, values, NOT_NOW, err.errors)
         except Exception as err:  # the Supervisor or the disk refused: nothing was changed
             _LOGGER.error("saving the options failed: %s", err)
-            text = render_step(
-                request,
-                step,
-                values=values,
-                failure=f"Not saved: {err}. Nothing was changed.",
-            )
-            return _answer(request, step, text)
+            return _not_saved(request, step, values, f"Not saved: {err}. Nothing was changed.")
     _LOGGER.info("options saved from the panel (%s step) by %s", step.id, origin(request))
     saved_at = time.time()
     notice, writes = SAVED[applied]
@@ -481,6 +455,18 @@ def saved(notice: str, options: Options, tr: Translator) -> str:
         text = tr.gettext(N_("Saved and applied. Switching the controller to mode {mode}…"))
         return text.format(mode=mode_name(options.export_limit_control_mode, tr))
     return tr.gettext(notice)
+
+
+def _not_saved(
+    request: web.Request,
+    step: Step,
+    values: Mapping[str, Any],
+    failure: str,
+    errors: Mapping[str, str] | None = None,
+) -> web.Response:
+    """The step's form back as typed, with why nothing was saved (and under which fields)."""
+    text = render_step(request, step, values=values, errors=errors, failure=failure)
+    return _answer(request, step, text)
 
 
 def _answer(request: web.Request, step: Step, form_html: str) -> web.Response:
