@@ -320,7 +320,7 @@ def test_every_option_has_a_row_in_the_docs_options_table() -> None:
 
 def test_docs_name_the_panels_own_labels() -> None:
     """The Panel column says where the panel's Setup page asks for the option."""
-    setup = pytest.importorskip("sec1000.web.setup", reason="the panel's setup forms")
+    setup = pytest.importorskip("sec1000.web.setup_steps", reason="the panel's setup steps")
     options = docs_section("Options")
     places = {
         field.key: f"Setup → {step.title} → {field.label}"
