@@ -15,15 +15,8 @@ from sec1000.state import CommandRecord, HistoryPoint, StateEvent, StateModel, T
 from sec1000.web import live
 from sec1000.web.chart import MAX_POINTS, build_chart, nice_step
 from sec1000.web.i18n import translator
-from sec1000.web.render import (
-    ENERGY_CHART_HEIGHT,
-    age,
-    applied,
-    energy_week,
-    flow,
-    status,
-    toggle,
-)
+from sec1000.web.render import ENERGY_CHART_HEIGHT, energy_week, flow
+from sec1000.web.status import age, applied, status, toggle
 from sec1000.web.words import labelled
 
 WEB = Path(__file__).resolve().parents[1] / "sec1000_addon" / "sec1000" / "web"

@@ -22,7 +22,8 @@ from sec1000.commands import CommandName
 from sec1000.state import StateEvent, Topic
 from sec1000.web.i18n import ENGLISH, Translator, choose, translator
 from sec1000.web.keys import APPLIES, APPLY_STEPS, DEMO, HA_STATUS, RUNTIME, TEMPLATES
-from sec1000.web.render import BUTTONS, TOGGLE_COMMANDS, WRITE_COMMANDS, View
+from sec1000.web.render import BUTTONS, View
+from sec1000.web.status import TOGGLE_COMMANDS, WRITE_COMMANDS
 
 _LOGGER = logging.getLogger(__name__)
 

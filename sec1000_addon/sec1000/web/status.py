@@ -1,0 +1,233 @@
+"""Live state in words: a button's, the export switch's, a setup save's write; how long ago.
+
+Each reads the state model (the feedback, the messages, the command log) and says it in the
+page's language; whoever started the command (panel, Home Assistant, MQTT) is shown too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sec1000.commands import COMMANDS, OPTIONS_WRITE, CommandName
+from sec1000.device.health import LinkHealth
+from sec1000.options import Options
+from sec1000.protocol import Feedback, describe_feedback
+from sec1000.state import CommandRecord, StateModel
+from sec1000.web.i18n import ENGLISH, N_, Translator
+from sec1000.web.words import headline, labelled
+
+TOGGLE_OPERATIONS = (CommandName.EXPORT_ENABLE, CommandName.EXPORT_DISABLE)
+# The commands the export switch runs: its own element shows their progress.
+TOGGLE_COMMANDS = (
+    CommandName.EXPORT_ENABLE,
+    CommandName.EXPORT_DISABLE,
+    CommandName.EXPORT_TOGGLE,
+)
+FEEDBACK_BITS = tuple(bit for bit in Feedback if bit)  # every bit but WAITING, low to high
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A button's live state, decoded in words."""
+
+    kind: str  # ready | waiting | ok | error
+    word: str
+    detail: str
+    feedback: int | None = None
+    at: float | None = None
+    source: str | None = None
+    age: str = ""  # "2 min ago"; the date once older than today
+    stale: bool = False  # older than the next good read: shown faded
+    invalid: bool = False  # the input was refused (feedback 128): the field is marked
+
+
+def clock(at: float | None) -> str:
+    """A wall time as HH:MM:SS (local), or a dash."""
+    return "—" if at is None else dt.datetime.fromtimestamp(at).strftime("%H:%M:%S")
+
+
+# How long ago, as the page shows it; panel.js keeps these words up to date between updates.
+AGO = {"s": N_("{n} s ago"), "min": N_("{n} min ago"), "h": N_("{n} h ago")}
+
+
+def age(at: float, now: float, tr: Translator = ENGLISH) -> str:
+    """How long ago: seconds, minutes, hours today, then the date and time."""
+    seconds = max(0, round(now - at))
+    then = dt.datetime.fromtimestamp(at)
+    if seconds < 60:
+        return tr.gettext(AGO["s"]).format(n=seconds)
+    if seconds < 3600:
+        return tr.gettext(AGO["min"]).format(n=seconds // 60)
+    if then.date() == dt.datetime.fromtimestamp(now).date():
+        return tr.gettext(AGO["h"]).format(n=seconds // 3600)
+    return then.strftime("%Y-%m-%d %H:%M")
+
+
+def last_record(commands: Iterable[CommandRecord], names: Iterable[str]) -> CommandRecord | None:
+    """The newest command log entry for any of `names`."""
+    wanted = set(names)
+    for record in reversed(list(commands)):
+        if record.command in wanted:
+            return record
+    return None
+
+
+def running(state: StateModel, operation: CommandName) -> bool:
+    """True while the operation waits for the device (0 is also the value before any run)."""
+    return state.feedback[operation] == Feedback.WAITING and operation in state.messages
+
+
+def failure_detail(feedback: int, message: str, tr: Translator = ENGLISH) -> str:
+    """The detail line of a failure: the bit in words, its number, and the operation's message."""
+    detail = f"{describe_feedback(feedback)} (feedback {feedback})"
+    if not message or message == describe_feedback(feedback):
+        return detail
+    return f"{detail}: {labelled(message, tr)}"
+
+
+def status(
+    state: StateModel,
+    operation: CommandName,
+    tr: Translator = ENGLISH,
+    now: float | None = None,
+) -> Status:
+    """The live state of one operation's button, whoever started it (panel, Home Assistant...)."""
+    value = state.feedback[operation]
+    message = state.messages.get(operation, "")
+    if operation not in state.messages:
+        return Status(
+            "ready", tr.gettext(N_("Ready")), tr.gettext(N_("not run since the add-on started"))
+        )
+    if value == Feedback.WAITING:
+        words = message or tr.gettext(N_("waiting for the device"))
+        return Status("waiting", tr.gettext(N_("Waiting…")), words, 0)
+    record = last_record(state.commands, [operation.value])
+    at, source = (record.at, record.source) if record is not None else (None, None)
+    when = age(at, time.time() if now is None else now, tr) if at is not None else ""
+    # Faded once the controller gave a good read after it: old news, whatever it said.
+    stale = at is not None and state.telemetry_at is not None and state.telemetry_at > at
+    if value & Feedback.OK:
+        corrected = value & Feedback.INVALID_INPUT
+        word = tr.gettext(N_("OK, corrected") if corrected else N_("OK"))
+        return Status("ok", word, message, value, at, source, when, stale)
+    detail = failure_detail(value, message, tr)
+    invalid = bool(value & Feedback.INVALID_INPUT)
+    return Status("error", headline(value, tr), detail, value, at, source, when, stale, invalid)
+
+
+# Every command that writes the limiter: a setup save's write is reported as one of them.
+WRITE_COMMANDS = frozenset(spec.name.value for spec in (*COMMANDS, OPTIONS_WRITE) if spec.writes)
+
+
+def applied(
+    state: StateModel, started: float | None, tr: Translator = ENGLISH, now: float | None = None
+) -> Status | None:
+    """The first panel write that ended after `started` (a setup save), in words."""
+    if started is None:
+        return None
+    record = next(
+        (
+            r
+            for r in state.commands
+            if r.at >= started and r.command in WRITE_COMMANDS and r.source.startswith("panel")
+        ),
+        None,
+    )
+    if record is None:
+        words = tr.gettext(N_("Writing the new settings to the controller…"))
+        return Status("waiting", tr.gettext(N_("Writing…")), words, 0)
+    when = age(record.at, time.time() if now is None else now, tr)
+    if record.feedback & Feedback.OK:
+        done = tr.gettext(N_("Done: the controller holds the new settings."))
+        return Status(
+            "ok", tr.gettext(N_("Done")), done, record.feedback, record.at, record.source, when
+        )
+    detail = failure_detail(record.feedback, record.message, tr)
+    word = tr.gettext(N_("Failed: {headline}")).format(headline=headline(record.feedback, tr))
+    return Status("error", word, detail, record.feedback, record.at, record.source, when)
+
+
+@dataclass(frozen=True, slots=True)
+class Toggle:
+    """The export ON/OFF switch: its state, what a press does, and how the last switch went."""
+
+    kind: str  # on | off | unknown, with waiting / error on top
+    checked: bool
+    label: str
+    command: str
+    status: Status
+    paused_until: str | None = None  # the price policy is paused by a press, until HH:MM
+
+
+def toggle(
+    state: StateModel, options: Options, tr: Translator = ENGLISH, now: float | None = None
+) -> Toggle:
+    """The export switch: on/off from the limit, waiting while a switch runs, else the last result."""
+    export = state.export_state
+    checked = bool(state.exporting)
+    if export is None:
+        label, command = tr.gettext(N_("Export ?")), "export_toggle"
+    else:
+        label = tr.gettext(N_("Export ON") if checked else N_("Export OFF"))
+        command = "export_disable" if checked else "export_enable"
+    paused = policy_paused_until(state)
+    busy = [op for op in TOGGLE_OPERATIONS if running(state, op)]
+    if busy:
+        on = busy[-1] is CommandName.EXPORT_ENABLE
+        word = tr.gettext(N_("Switching on…") if on else N_("Switching off…"))
+        waiting = Status("waiting", word, state.messages.get(busy[-1], ""))
+        return Toggle("waiting", checked, label, command, waiting, paused)
+    record = last_record(state.commands, [op.value for op in TOGGLE_OPERATIONS])
+    if record is not None and not record.feedback & Feedback.OK:
+        failed = status(state, CommandName(record.command), tr, now)
+        return Toggle("error", checked, label, command, failed, paused)
+    if export is None:
+        detail = tr.gettext(N_("the export state is not known yet; a press reads it first"))
+        unknown = Status("ready", tr.gettext(N_("Unknown")), detail)
+        return Toggle("unknown", False, label, command, unknown, paused)
+    limit = tr.number(state.export_limit_kw)
+    if checked:
+        text = N_("limit {limit} kW; off writes the minimum, {kw} kW")
+        detail = tr.gettext(text).format(limit=limit, kw=tr.short(options.min_export_limit))
+    else:
+        text = N_("limit {limit} kW; on writes the maximum, {kw} kW")
+        detail = tr.gettext(text).format(limit=limit, kw=tr.short(options.max_export_limit))
+    when = age(record.at, time.time() if now is None else now, tr) if record else ""
+    shown = Status(
+        "ok" if record else "ready",
+        tr.gettext(N_("On") if checked else N_("Off")),
+        detail,
+        record.feedback if record else None,
+        record.at if record else None,
+        record.source if record else None,
+        when,
+    )
+    return Toggle("on" if checked else "off", checked, label, command, shown, paused)
+
+
+def policy_paused_until(state: StateModel) -> str | None:
+    """HH:MM until which a manual export command holds the price policy, or None."""
+    policy = state.policy
+    until = (policy.get("attributes") or {}).get("override_until")
+    if policy.get("state") != "override" or not isinstance(until, str):
+        return None
+    return until[11:16]
+
+
+def counters(health: LinkHealth) -> list[tuple[int, str, int]]:
+    """Exchanges counted per feedback bit: (bit, words, count), every bit listed."""
+    out = []
+    for bit in FEEDBACK_BITS:
+        name = (bit.name or str(int(bit))).lower()
+        out.append((int(bit), describe_feedback(int(bit)), health.counters.get(name, 0)))
+    return out
+
+
+def result_words(feedback: int, tr: Translator = ENGLISH) -> str:
+    """A command's result in a few words."""
+    if feedback & Feedback.OK:
+        return tr.gettext(N_("OK, corrected") if feedback & Feedback.INVALID_INPUT else N_("OK"))
+    return headline(feedback, tr)
