@@ -128,46 +128,69 @@ def create_app(
 
 def _register_dashboard(app: web.Application) -> None:
     """The dashboard, its commands and the price policy's resume."""
-    app.router.add_get("/", views.dashboard, name="dashboard")
-    app.router.add_post("/command", views.command, name="command")
-    app.router.add_post("/policy/resume", views.resume_policy, name="policy-resume")
+    app.router.add_routes(
+        [
+            web.get("/", views.dashboard, name="dashboard"),
+            web.post("/command", views.command, name="command"),
+            web.post("/policy/resume", views.resume_policy, name="policy-resume"),
+        ]
+    )
 
 
 def _register_setup(app: web.Application) -> None:
     """The Setup page, its saves and the connection test."""
-    app.router.add_get("/setup", setup.setup_page, name="setup")
-    app.router.add_post("/setup", setup.setup_save, name="setup-save")
-    app.router.add_post("/test-connection", setup.test_connection, name="test-connection")
+    app.router.add_routes(
+        [
+            web.get("/setup", setup.setup_page, name="setup"),
+            web.post("/setup", setup.setup_save, name="setup-save"),
+            web.post("/test-connection", setup.test_connection, name="test-connection"),
+        ]
+    )
 
 
 def _register_history(app: web.Application) -> None:
     """The History page and the downloads: the audit trail, energy, the compliance report."""
-    app.router.add_get("/history", history.history_page, name="history")
-    app.router.add_get("/audit.jsonl", history.history_download, name="audit")
-    app.router.add_get("/energy.csv", views.energy_csv, name="energy-csv")
-    app.router.add_get("/compliance.csv", views.compliance_csv, name="compliance-csv")
+    app.router.add_routes(
+        [
+            web.get("/history", history.history_page, name="history"),
+            web.get("/audit.jsonl", history.history_download, name="audit"),
+            web.get("/energy.csv", views.energy_csv, name="energy-csv"),
+            web.get("/compliance.csv", views.compliance_csv, name="compliance-csv"),
+        ]
+    )
 
 
 def _register_diagnostics(app: web.Application) -> None:
     """The Diagnostics page, its download and the state as JSON."""
-    app.router.add_get("/diagnostics", views.diagnostics, name="diagnostics")
-    app.router.add_get("/diagnostics.json", views.diagnostics_json, name="diagnostics-json")
-    app.router.add_get("/api/state", views.api_state, name="api-state")
+    app.router.add_routes(
+        [
+            web.get("/diagnostics", views.diagnostics, name="diagnostics"),
+            web.get("/diagnostics.json", views.diagnostics_json, name="diagnostics-json"),
+            web.get("/api/state", views.api_state, name="api-state"),
+        ]
+    )
 
 
 def _register_homeassistant(app: web.Application) -> None:
     """The Home Assistant page and its scripts' install."""
-    router = app.router
-    router.add_get("/homeassistant", homeassistant.homeassistant_page, name="homeassistant")
-    router.add_post("/homeassistant/scripts", homeassistant.install_scripts, name="scripts")
+    app.router.add_routes(
+        [
+            web.get("/homeassistant", homeassistant.homeassistant_page, name="homeassistant"),
+            web.post("/homeassistant/scripts", homeassistant.install_scripts, name="scripts"),
+        ]
+    )
 
 
 def _register_live(app: web.Application) -> None:
     """Live updates: the WebSocket, and polling as the fallback."""
-    app.router.add_get("/ws", live.websocket, name="ws")
-    app.router.add_get("/live", live.poll, name="live")
+    app.router.add_routes(
+        [
+            web.get("/ws", live.websocket, name="ws"),
+            web.get("/live", live.poll, name="live"),
+        ]
+    )
 
 
 def _register_static(app: web.Application) -> None:
     """The static files (their URLs carry a content hash)."""
-    app.router.add_static("/static/", STATIC, name="static", append_version=False)
+    app.router.add_routes([web.static("/static/", STATIC, name="static", append_version=False)])
