@@ -63,7 +63,11 @@ class ServiceInput:
 def default_zone(environ: Mapping[str, str] = os.environ) -> tuple[dt.tzinfo, str]:
     """The container's zone (`TZ`), else UTC, with where it came from."""
     zone = zone_named(environ.get("TZ"))
-    return (zone, "TZ") if zone is not None else (dt.UTC, "UTC")
+    if zone is not None:
+        return zone, "TZ"
+    # UTC from the zone database when there is one: the panel then finds it by its name in
+    # ZoneInfo's cache, never on the disk while it serves a page.
+    return zone_named("UTC") or dt.UTC, "UTC"
 
 
 @dataclass(frozen=True, slots=True)
