@@ -451,6 +451,7 @@ async def test_removal_without_a_live_connection_opens_one_of_its_own(
         mqtt = MqttDevice(runtime, Broker(mosquitto.host, port), DeviceInfo("9.9.9"))
         mqtt.start()
         await watcher.wait(DISCOVERY_TOPIC, lambda text: '"cmps"' in text)
+        await eventually(lambda: mqtt.connected, 10, "announced")  # not cut mid-announce
         await cut()  # the device waits 1 s before it connects again
         await eventually(lambda: not mqtt.connected, 10, "disconnected")
         await mqtt.stop(remove=True)

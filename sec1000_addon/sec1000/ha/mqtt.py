@@ -164,11 +164,12 @@ class MqttDevice:
             self._unsubscribe()
             self._unsubscribe = None
         try:
-            client = self._client if self.connected else None
+            # Connected but not yet announced counts too: "online" may be out already.
+            client = self._client
             try:
                 async with asyncio.timeout(5), self._publish_lock:  # the last word is this one
                     if remove:
-                        await self._remove(client)
+                        await self._remove(client if self.connected else None)
                     elif client is not None:
                         await client.publish(AVAILABILITY_TOPIC, OFFLINE, qos=1, retain=True)
             except (aiomqtt.MqttError, TimeoutError) as err:
