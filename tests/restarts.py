@@ -41,8 +41,8 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
 from tests.ha_harness import HomeAssistant
+from tests.helpers.ha import running_addon
 from tests.mqtt_broker import Mosquitto
-from tests.test_ha_bridge import running_addon
 
 BACK_WITHIN = 10.0  # the goal: every entity back within this many seconds
 WAIT = 90.0  # how long anything is waited for before the cycle fails

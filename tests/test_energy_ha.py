@@ -47,7 +47,7 @@ from tests import ha_harness
 from tests.conftest import TEST_GAP_MS, TEST_TIMEOUT_S
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import Core, HomeAssistant, make_template
-from tests.test_ha_bridge import connected, running_addon
+from tests.helpers.ha import connected, running_addon
 
 pytestmark = pytest.mark.homeassistant
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -20,7 +19,6 @@ from sec1000.ha.bridge import (
     RESTORE_NOTIFICATION,
 )
 from sec1000.ha.entities import ALL_SENSORS, HELPERS
-from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
 from sec1000.limiter.watchdog import RestoreRecord
 from sec1000.operations import Origin
@@ -37,74 +35,17 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
 from tests.conftest import eventually, eventually_async, short_watchdog
-from tests.fake_supervisor import ADDON_TOKEN, FAKE, create_fake_supervisor
+from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
-from tests.mqtt_broker import Mosquitto
+from tests.helpers.ha import (
+    User,
+    connected,
+    has_notification,
+    lacks_notification,
+    running_addon,
+)
 
 pytestmark = pytest.mark.homeassistant
-
-
-class User:
-    """A Home Assistant user on their own WebSocket and REST calls (the real token)."""
-
-    def __init__(
-        self, ha: HomeAssistant, session: aiohttp.ClientSession, ws: WebSocketConnection
-    ) -> None:
-        self.ha, self.session, self.ws = ha, session, ws
-        self.results: list[dict[str, Any]] = []
-
-    async def state(self, entity_id: str) -> dict[str, Any] | None:
-        async with self.session.get(
-            f"{self.ha.url}/api/states/{entity_id}",
-            headers={"Authorization": f"Bearer {self.ha.token}"},
-        ) as response:
-            return await response.json() if response.status == 200 else None
-
-    async def value(self, entity_id: str) -> str | None:
-        state = await self.state(entity_id)
-        return None if state is None else state["state"]
-
-    async def stamp(self, entity_id: str) -> str:
-        """When the state was last written (last_reported counts a write of the same value too),
-        "" when there is none: a later stamp proves a new write."""
-        state = await self.state(entity_id)
-        return "" if state is None else _written(state)
-
-    async def wait_value(
-        self, entity_id: str, expected: str, within: float = 10, newer_than: str | None = None
-    ) -> None:
-        """Wait for `expected`; with `newer_than` (a stamp taken before the action), written
-        after it: feedback starts at 1, so a "1" alone proves nothing."""
-        deadline = time.monotonic() + within
-        while True:
-            state = await self.state(entity_id)
-            value = None if state is None else state["state"]
-            fresh = newer_than is None or (state is not None and _written(state) > newer_than)
-            if value == expected and fresh:
-                return
-            if time.monotonic() > deadline:
-                pytest.fail(f"{entity_id} is {value!r}, expected a new write of {expected!r}")
-            await asyncio.sleep(0.05)
-
-    async def wait_result(self, command: str, within: float = 20) -> dict[str, Any]:
-        """The first result event of `command` since this user subscribed (a new event each)."""
-        await eventually(
-            lambda: any(r["command"] == command for r in self.results), within, f"{command} result"
-        )
-        return next(r for r in self.results if r["command"] == command)
-
-    async def call(self, domain: str, service: str, **data: Any) -> Any:
-        return await self.ws.send_command(
-            {"type": "call_service", "domain": domain, "service": service, "service_data": data}
-        )
-
-    async def notifications(self) -> set[str]:
-        items = await self.ws.send_command({"type": "persistent_notification/get"})
-        return {item["notification_id"] for item in items}
-
-
-def _written(state: dict[str, Any]) -> str:
-    return str(state.get("last_reported") or state.get("last_updated") or "")
 
 
 @pytest.fixture
@@ -150,56 +91,11 @@ async def supervisor(home_assistant: HomeAssistant, aiohttp_server: Any) -> Test
     return server
 
 
-@asynccontextmanager
-async def running_addon(
-    runtime: Runtime,
-    supervisor: TestServer,
-    broker: Mosquitto | None = None,
-    *,
-    quick_reconnect: bool = True,
-) -> AsyncIterator[HomeAssistantAdapter]:
-    """The add-on's Home Assistant side, wired as `serve` wires it under the Supervisor; the
-    FAKE Supervisor offers `broker` as its MQTT service (none: it answers as without one).
-    `quick_reconnect` shortens its retry delays to 1 s (False: the add-on's own)."""
-    supervisor.app[FAKE].mqtt = (
-        None
-        if broker is None
-        else {"host": broker.host, "port": broker.port, "ssl": False, "protocol": "3.1.1"}
-    )
-    base = str(supervisor.make_url("")).rstrip("/")
-    endpoint = endpoint_from_env({"SUPERVISOR_TOKEN": ADDON_TOKEN, "SUPERVISOR_URL": base})
-    assert endpoint is not None and endpoint.via == "supervisor"
-    async with aiohttp.ClientSession() as session:
-        adapter = HomeAssistantAdapter(
-            runtime,
-            endpoint,
-            session,
-            supervisor=SupervisorOptionsStore(session, base, ADDON_TOKEN),
-        )
-        assert adapter.client is not None
-        if quick_reconnect:
-            adapter.client.backoff_max = 1
-        adapter.broker_lookup_interval = 0.5
-        adapter.start()
-        try:
-            yield adapter
-        finally:
-            await adapter.stop()
-
-
 @pytest.fixture
 async def addon(runtime: Runtime, supervisor: TestServer) -> AsyncIterator[HomeAssistantAdapter]:
     """The add-on connected to the shared Home Assistant through the fake Supervisor."""
     async with running_addon(runtime, supervisor) as adapter:
         yield adapter
-
-
-async def connected(addon: HomeAssistantAdapter, connects: int = 1) -> None:
-    await eventually(
-        lambda: addon.client.connects >= connects and addon.client.connected,
-        60,
-        "Home Assistant connection",
-    )
 
 
 async def test_sensors_appear_with_contract_ids_and_attributes(
@@ -494,35 +390,27 @@ async def test_notifications_appear_and_are_dismissed(
     # configuration invalid
     runtime.options_error = OptionsError({"host": "must not be empty"})
     runtime.state.options_changed({})
-    await eventually_async(lambda: _has(user, CONFIG_NOTIFICATION))
+    await eventually_async(lambda: has_notification(user, CONFIG_NOTIFICATION))
     await runtime.apply_options(runtime.options)
-    await eventually_async(lambda: _lacks(user, CONFIG_NOTIFICATION))
+    await eventually_async(lambda: lacks_notification(user, CONFIG_NOTIFICATION))
     # device unreachable for longer than the configured time
     addon.bridge._started_at = time.time() - 3600
     simulator.set_fault("reset")
     await runtime.ops.get_telemetry_data()
-    await eventually_async(lambda: _has(user, OFFLINE_NOTIFICATION))
+    await eventually_async(lambda: has_notification(user, OFFLINE_NOTIFICATION))
     simulator.clear_faults()
     await runtime.ops.get_telemetry_data()
-    await eventually_async(lambda: _lacks(user, OFFLINE_NOTIFICATION))
+    await eventually_async(lambda: lacks_notification(user, OFFLINE_NOTIFICATION))
     # a watchdog restore pending, then confirmed
     record = RestoreRecord("value", 4_000, True, time.time())
     await asyncio.to_thread(runtime.restore_store.save, record)  # as a crash would leave it
     simulator.set_fault("silence")
     resume = asyncio.create_task(runtime.watchdog.resume_pending())
-    await eventually_async(lambda: _has(user, RESTORE_NOTIFICATION))
+    await eventually_async(lambda: has_notification(user, RESTORE_NOTIFICATION))
     simulator.clear_faults()
     assert await asyncio.wait_for(resume, 30)
-    await eventually_async(lambda: _lacks(user, RESTORE_NOTIFICATION))
+    await eventually_async(lambda: lacks_notification(user, RESTORE_NOTIFICATION))
     assert simulator.device.export_limit_w == 4_000
-
-
-async def _has(user: User, notification_id: str) -> bool:
-    return notification_id in await user.notifications()
-
-
-async def _lacks(user: User, notification_id: str) -> bool:
-    return notification_id not in await user.notifications()
 
 
 async def test_the_export_guard_sensor_and_its_notification(
@@ -544,14 +432,14 @@ async def test_the_export_guard_sensor_and_its_notification(
     result = await runtime.ops.set_export_limit("4", Origin("test"))
     assert result.feedback == 2
     await user.wait_value("sensor.sec1000_export_guard", "unverified")
-    await eventually_async(lambda: _has(user, GUARD_NOTIFICATION))
+    await eventually_async(lambda: has_notification(user, GUARD_NOTIFICATION))
     items = await user.ws.send_command({"type": "persistent_notification/get"})
     (note,) = [item for item in items if item["notification_id"] == GUARD_NOTIFICATION]
     assert "holds 3.00 kW in mode value, not 4.00 kW" in note["message"]
     simulator.clear_faults()
     assert (await runtime.ops.set_export_limit("4", Origin("test"))).ok
     await user.wait_value("sensor.sec1000_export_guard", "in_sync")
-    await eventually_async(lambda: _lacks(user, GUARD_NOTIFICATION))
+    await eventually_async(lambda: lacks_notification(user, GUARD_NOTIFICATION))
 
 
 def nord_pool(now: float, prices: list[float]) -> dict[str, Any]:

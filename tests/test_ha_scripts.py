@@ -36,7 +36,7 @@ from sec1000.simulator import SimulatorServer
 
 from tests.fake_supervisor import ADDON_TOKEN, create_fake_supervisor
 from tests.ha_harness import HomeAssistant, HomeAssistantTemplate
-from tests.test_ha_bridge import User, connected, running_addon
+from tests.helpers.ha import User, connected, load_scripts_yaml, running_addon
 
 homeassistant = pytest.mark.homeassistant
 SCRIPT_IDS = [f"script.{script_object_id(spec)}" for spec in SCRIPT_COMMANDS]
@@ -155,14 +155,6 @@ def test_config_round_trips_as_json() -> None:
 
 
 # ---------------------------------------------------------------- a real Home Assistant
-
-
-def load_scripts_yaml(ha: HomeAssistant) -> None:
-    """Make the config API's scripts load, as in a default install; the harness's configuration
-    has no `script:` section (script.reload reads configuration.yaml again)."""
-    (ha.config_dir / "scripts.yaml").write_text("")
-    with (ha.config_dir / "configuration.yaml").open("a") as configuration:
-        configuration.write("script: !include scripts.yaml\n")
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ from sec1000.simulator import SimulatorServer
 from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import FAKE, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
+from tests.helpers.ha import User, has_notification, lacks_notification, running_addon
 from tests.mqtt_broker import Mosquitto, set_up_mqtt
-from tests.test_ha_bridge import User, _has, _lacks, running_addon
 
 pytestmark = pytest.mark.homeassistant
 
@@ -250,7 +250,7 @@ async def test_rest_to_mqtt_to_rest_in_a_running_home_assistant(
         assert not [e for e in entries if e["entity_id"].endswith("_2")]
         assert {e["platform"] for e in entries} == {"mqtt"}
         # told after the helpers went, while the device may already be announcing
-        await eventually_async(lambda: _has(user, MOVED_NOTIFICATION), 30, "the notification")
+        await eventually_async(lambda: has_notification(user, MOVED_NOTIFICATION), 30, "the notification")
         await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]), within=20)  # type: ignore[index]
 
         await runtime.update_options({"entities": "rest"})
@@ -290,14 +290,14 @@ async def test_mqtt_without_a_broker_tells_home_assistant_and_keeps_looking(
         running_addon(runtime, supervisor, None) as addon,
         ha_user(home_assistant) as user,
     ):
-        await eventually_async(lambda: _has(user, MQTT_NOTIFICATION), 30, "the broker notification")
+        await eventually_async(lambda: has_notification(user, MQTT_NOTIFICATION), 30, "the broker notification")
         assert addon.entity_mode == "mqtt" and addon.mqtt is None
         supervisor.app[FAKE].mqtt = {"host": mosquitto.host, "port": mosquitto.port}
         await eventually(
             lambda: addon.mqtt is not None and addon.mqtt.connected, 30, "broker found"
         )
         await eventually_async(
-            lambda: _lacks(user, MQTT_NOTIFICATION), 30, "notification dismissed"
+            lambda: lacks_notification(user, MQTT_NOTIFICATION), 30, "notification dismissed"
         )
         await addon.mqtt.stop(remove=True)  # type: ignore[union-attr]  # the shared Home Assistant has no MQTT integration
 

@@ -31,7 +31,7 @@ from sec1000.simulator import SimulatorServer
 from tests.conftest import eventually
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
-from tests.test_ha_bridge import connected, running_addon
+from tests.helpers.ha import connected, running_addon
 
 pytestmark = pytest.mark.homeassistant
 

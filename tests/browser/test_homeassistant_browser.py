@@ -15,7 +15,7 @@ from sec1000.web.keys import HA_STATUS, HOME_ASSISTANT, RUNTIME
 from tests.browser.conftest import DESKTOP, serve_panel, shot
 from tests.conftest import eventually
 from tests.ha_harness import HomeAssistant
-from tests.test_ha_scripts import load_scripts_yaml
+from tests.helpers.ha import load_scripts_yaml
 
 pytestmark = pytest.mark.homeassistant
 
