@@ -250,7 +250,9 @@ async def test_rest_to_mqtt_to_rest_in_a_running_home_assistant(
         assert not [e for e in entries if e["entity_id"].endswith("_2")]
         assert {e["platform"] for e in entries} == {"mqtt"}
         # told after the helpers went, while the device may already be announcing
-        await eventually_async(lambda: has_notification(user, MOVED_NOTIFICATION), 30, "the notification")
+        await eventually_async(
+            lambda: has_notification(user, MOVED_NOTIFICATION), 30, "the notification"
+        )
         await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]), within=20)  # type: ignore[index]
 
         await runtime.update_options({"entities": "rest"})
@@ -290,7 +292,9 @@ async def test_mqtt_without_a_broker_tells_home_assistant_and_keeps_looking(
         running_addon(runtime, supervisor, None) as addon,
         ha_user(home_assistant) as user,
     ):
-        await eventually_async(lambda: has_notification(user, MQTT_NOTIFICATION), 30, "the broker notification")
+        await eventually_async(
+            lambda: has_notification(user, MQTT_NOTIFICATION), 30, "the broker notification"
+        )
         assert addon.entity_mode == "mqtt" and addon.mqtt is None
         supervisor.app[FAKE].mqtt = {"host": mosquitto.host, "port": mosquitto.port}
         await eventually(
