@@ -217,40 +217,35 @@ async def test_a_failed_read_counts_nothing(runtime: Any, simulator: Any) -> Non
 def test_a_broken_energy_file_raises_a_notification(
     make_options: Callable[..., Options], tmp_path: Path
 ) -> None:
-    from sec1000.ha.bridge import ENERGY_NOTIFICATION, Bridge
+    from sec1000.ha.notifications import ENERGY_NOTIFICATION, Notifications
     from sec1000.runtime import Runtime
 
     data = tmp_path / "data"
     data.mkdir()
     (data / ENERGY_NAME).write_text("{broken")
     runtime = Runtime(make_options(), data)
-    bridge = Bridge(runtime, _NoClient())
-    _, message = bridge.desired_notifications()[ENERGY_NOTIFICATION]
+    _, message = Notifications(runtime, _NoClient()).desired()[ENERGY_NOTIFICATION]
     assert "moved to energy.json.broken-" in message and "from 0" in message
 
 
 class _NoClient:
-    """Stands in for the Home Assistant client: only desired_notifications() is called."""
-
-    on_connected: Any = None
-    on_disconnected: Any = None
+    """Stands in for the Home Assistant client: only Notifications.desired() is called."""
 
 
 async def test_the_broken_file_notification_is_told_once_not_at_every_reconnect(
     make_options: Callable[..., Options], tmp_path: Path
 ) -> None:
-    from sec1000.ha.bridge import ENERGY_NOTIFICATION, Bridge
+    from sec1000.ha.notifications import ENERGY_NOTIFICATION, Notifications
     from sec1000.runtime import Runtime
 
     data = tmp_path / "data"
     data.mkdir()
     (data / ENERGY_NAME).write_text("{broken")
     client = _Recorder()
-    bridge = Bridge(Runtime(make_options(), data), client)
-    bridge.connected = True
+    notifications = Notifications(Runtime(make_options(), data), client)
     for _ in range(3):  # connected, then two reconnects (each forgets what it showed)
-        await bridge._update_notifications(resync=True)
-        bridge._shown.clear()
+        await notifications.update(resync=True)
+        notifications.forget_shown()
     created = [c for c in client.calls if c["service"] == "create"]
     dismissed = [c for c in client.calls if c["service"] == "dismiss"]
     assert [c["service_data"]["notification_id"] for c in created] == [ENERGY_NOTIFICATION]
@@ -258,7 +253,7 @@ async def test_the_broken_file_notification_is_told_once_not_at_every_reconnect(
 
 
 class _Recorder(_NoClient):
-    """Records the service calls the bridge sends (stands in for Home Assistant's WebSocket)."""
+    """Records the service calls the notifications send (stands in for Home Assistant's WebSocket)."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []

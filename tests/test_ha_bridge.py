@@ -12,13 +12,13 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sec1000.ha import Endpoint
 from sec1000.ha.adapter import HomeAssistantAdapter
-from sec1000.ha.bridge import (
+from sec1000.ha.entities import ALL_SENSORS, HELPERS
+from sec1000.ha.notifications import (
     CONFIG_NOTIFICATION,
     GUARD_NOTIFICATION,
     OFFLINE_NOTIFICATION,
     RESTORE_NOTIFICATION,
 )
-from sec1000.ha.entities import ALL_SENSORS, HELPERS
 from sec1000.ha.websocket import WebSocketConnection
 from sec1000.limiter.watchdog import RestoreRecord
 from sec1000.operations import Origin
@@ -394,7 +394,7 @@ async def test_notifications_appear_and_are_dismissed(
     await runtime.apply_options(runtime.options)
     await eventually_async(lambda: lacks_notification(user, CONFIG_NOTIFICATION))
     # device unreachable for longer than the configured time
-    addon.bridge._started_at = time.time() - 3600
+    addon.bridge.notifications.started_at = time.time() - 3600
     simulator.set_fault("reset")
     await runtime.ops.get_telemetry_data()
     await eventually_async(lambda: has_notification(user, OFFLINE_NOTIFICATION))

@@ -118,7 +118,7 @@ async def test_a_controller_above_the_ceiling_is_put_back_whatever_drift_action_
 async def test_an_uncontrolled_inverter_is_an_overshoot_noticed_counted_and_audited(
     make_options: Callable[..., Options], tmp_path: Path, simulator: SimulatorServer
 ) -> None:
-    from sec1000.ha.bridge import OVERSHOOT_NOTIFICATION, Bridge
+    from sec1000.ha.notifications import OVERSHOOT_NOTIFICATION, Notifications
 
     simulator.device.profile = lambda _t: (9_000.0, 500.0)  # sun: the limiter curtails
     runtime = Runtime(
@@ -131,7 +131,7 @@ async def test_an_uncontrolled_inverter_is_an_overshoot_noticed_counted_and_audi
     await eventually(lambda: runtime.state.overshoot.get("on"), 20, "the overshoot seen")
     over = runtime.state.overshoot
     assert over["limit_kw"] == 3.0 and over["max_kw"] == pytest.approx(5.0, abs=0.05)
-    title, message = Bridge(runtime, _NoClient()).desired_notifications()[OVERSHOOT_NOTIFICATION]
+    title, message = Notifications(runtime, _NoClient()).desired()[OVERSHOOT_NOTIFICATION]
     assert "over the limit" in title and "5.00 kW" in message
     simulator.clear_faults()
     await eventually(lambda: not runtime.state.overshoot.get("on"), 20, "back under the limit")
@@ -161,7 +161,4 @@ async def test_the_compliance_report_has_a_row_per_day_with_the_days_figures(
 
 
 class _NoClient:
-    """Stands in for the Home Assistant client: only desired_notifications() is called."""
-
-    on_connected: object = None
-    on_disconnected: object = None
+    """Stands in for the Home Assistant client: only Notifications.desired() is called."""

@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from sec1000.ha import Endpoint
-from sec1000.ha.bridge import MOVED_NOTIFICATION, MQTT_NOTIFICATION
 from sec1000.ha.discovery import components
 from sec1000.ha.entities import ALL_SENSORS, HELPERS
+from sec1000.ha.notifications import MOVED_NOTIFICATION, MQTT_NOTIFICATION
 from sec1000.ha.websocket import WebSocketConnection
 from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_export_limit_request
 from sec1000.runtime import Runtime

@@ -315,18 +315,14 @@ async def test_a_wanted_state_that_cannot_be_saved_is_said_where_users_look(
     guard = runtime.state.guard
     assert "cannot save the wanted export state" in guard.save_error
     assert "controller's own settings are kept" in guard.save_error
-    from sec1000.ha.bridge import UNSAVED_NOTIFICATION, Bridge
+    from sec1000.ha.notifications import UNSAVED_NOTIFICATION, Notifications
 
-    bridge = Bridge(runtime, _NoClient())
-    title, message = bridge.desired_notifications()[UNSAVED_NOTIFICATION]
+    title, message = Notifications(runtime, _NoClient()).desired()[UNSAVED_NOTIFICATION]
     assert "not saved" in title and "cannot save the wanted export state" in message
 
 
 class _NoClient:
-    """Stands in for the Home Assistant client: only desired_notifications() is called."""
-
-    on_connected: object = None
-    on_disconnected: object = None
+    """Stands in for the Home Assistant client: only Notifications.desired() is called."""
 
 
 async def test_at_start_the_controllers_limit_wins_over_an_older_file(

@@ -8,6 +8,7 @@ This package file holds only what they share, so importing it stays cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # The longest wait between two tries to reach Home Assistant or its broker again: every entity is
 # back within 10 s of Home Assistant answering after a restart (a try costs it nothing).
@@ -70,6 +71,14 @@ class Endpoint:
     via: str
 
 
+def service_call(
+    domain: str, service: str, data: dict[str, Any], *, return_response: bool = False
+) -> dict[str, Any]:
+    """The WebSocket command that calls a service (`return_response`: its answer comes back)."""
+    message = {"type": "call_service", "domain": domain, "service": service, "service_data": data}
+    return {**message, "return_response": True} if return_response else message
+
+
 __all__ = [
     "RECONNECT_MAX",
     "AuthenticationError",
@@ -82,4 +91,5 @@ __all__ = [
     "HttpStatusError",
     "InvalidResponseError",
     "SupervisorError",
+    "service_call",
 ]

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from sec1000.commands import CommandName
 from sec1000.common.tasks import TaskSet
-from sec1000.ha import CommandFailedError, ConnectionClosedError
+from sec1000.ha import CommandFailedError, ConnectionClosedError, service_call
 from sec1000.ha.discovery import entity_ids
 from sec1000.ha.entities import (
     ALL_HELPERS,
@@ -39,54 +39,23 @@ from sec1000.ha.entities import (
     Helper,
     Sensor,
     helpers_for,
-    iso_time,
     sensor_extra_attributes,
     sensor_value,
 )
+from sec1000.ha.notifications import MOVED_NOTIFICATION, Notifications, moved_notice
 from sec1000.ha.prices_source import PriceFeed, offered
 from sec1000.operations import Origin
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
-from sec1000.state import GuardState, StateEvent, Topic
+from sec1000.state import StateEvent, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
 OWN_CONTEXTS_KEPT = 200
 RESULTS_KEPT = 100  # results of commands that ended while Home Assistant was away
 NOTIFICATION_CHECK_INTERVAL = 30.0
-RESTORE_NOTIFICATION = "sec1000_watchdog_restore"
-OFFLINE_NOTIFICATION = "sec1000_device_unreachable"
-CONFIG_NOTIFICATION = "sec1000_configuration_invalid"
-RETIRED_NOTIFICATION = "sec1000_watchdog_restore_retired"
-GUARD_NOTIFICATION = "sec1000_export_guard"
-ENERGY_NOTIFICATION = "sec1000_energy_file"
-UNSAVED_NOTIFICATION = "sec1000_wanted_state_unsaved"
-OVERSHOOT_NOTIFICATION = "sec1000_export_over_limit"
-MQTT_NOTIFICATION = "sec1000_mqtt_broker"
-MOVED_NOTIFICATION = (
-    "sec1000_entities_moved"  # created once per switch to MQTT; the user dismisses it
-)
 CONNECTED_ENTITY = "binary_sensor.sec1000_connected"  # only the MQTT device has it
 MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT entities
-NOTIFICATIONS = (
-    MQTT_NOTIFICATION,
-    RESTORE_NOTIFICATION,
-    OFFLINE_NOTIFICATION,
-    CONFIG_NOTIFICATION,
-    RETIRED_NOTIFICATION,
-    GUARD_NOTIFICATION,
-    ENERGY_NOTIFICATION,
-    UNSAVED_NOTIFICATION,
-    OVERSHOOT_NOTIFICATION,
-)
-# Guard states that need the user: a write not taken, a drift only reported, a contested limit.
-# Told once per add-on run: the user dismisses them; a reconnect does not bring them back.
-ONE_SHOT = frozenset({ENERGY_NOTIFICATION, RETIRED_NOTIFICATION})
-GUARD_ALERTS = {
-    GuardState.UNVERIFIED: "SEC1000: export limit not confirmed",
-    GuardState.DRIFT: "SEC1000: export limit changed on the controller",
-    GuardState.CONTESTED: "SEC1000: something else writes the export limit",
-}
 IGNORED_STATES = (UNAVAILABLE, "unknown")
 
 
@@ -138,11 +107,8 @@ class Bridge:
         self._settled = asyncio.Event()
         self._settled.set()
         self._synced: dict[str, Any] = {}
-        self._shown: dict[str, str] = {}
-        self._told: dict[str, str] = {}  # one-shot notifications already created
         self._users: dict[str, str] = {}
         self._tasks = TaskSet()
-        self._started_at = time.time()
         self._unsubscribe: Callable[[], None] | None = None
         self.price_sensors: dict[str, str] = {}  # offered as the price entity: id -> name
         self._price_entity = runtime.options.price_entity
@@ -150,7 +116,7 @@ class Bridge:
         # "rest": sensors posted as states, helpers for the controls. "mqtt": the MQTT device
         # holds the entities; this bridge keeps the events, the price sensor and notifications.
         self.mode = "rest"
-        self.mqtt_problem = mqtt_problem  # why the MQTT device is missing, for a notification
+        self.notifications = Notifications(runtime, client, mqtt_problem=mqtt_problem)
         self.rest_cleared = asyncio.Event()  # set once the REST states and helpers are gone
         self._rest_lock = asyncio.Lock()  # no state is posted while they are being removed
         self._mode_lock = asyncio.Lock()
@@ -188,7 +154,7 @@ class Bridge:
 
     async def _set_up(self) -> None:
         self._synced.clear()
-        self._shown.clear()
+        self.notifications.forget_shown()
         await self._load_users()
         existing = await self._read_states()
         await self.prices.on_connected()  # the zone, then the price service's forecast
@@ -240,15 +206,8 @@ class Bridge:
             removed = await self._remove_rest(existing)
         self.rest_cleared.set()
         if removed:
-            new = "\n".join(f"- `{entity_id}`" for entity_id in entity_ids(self.runtime.options))
-            await self._notify(
-                MOVED_NOTIFICATION,
-                "SEC1000: entities moved to MQTT",
-                "The SEC1000 entities are now one device through MQTT (Settings → Devices). "
-                "The helpers `input_button.sec1000_*`, `input_number.sec1000_export_limit_setpoint` "
-                "and `input_boolean.sec1000_*` were removed: update automations and dashboards "
-                f"that use them. The entities now:\n{new}",
-            )
+            title, message = moved_notice(entity_ids(self.runtime.options))
+            await self.notifications.notify(MOVED_NOTIFICATION, title, message)
 
     async def _remove_rest(self, existing: set[str]) -> list[str]:
         registered = await self._registered()
@@ -353,7 +312,7 @@ class Bridge:
         self._own_calls += 1
         self._settled.clear()
         try:
-            result = await self._call_service(domain, service, data)
+            result = await self.ws.send_command(service_call(domain, service, data))
             context = result.get("context") if isinstance(result, dict) else None
             if isinstance(context, dict) and context.get("id"):
                 self._own_contexts.append(str(context["id"]))
@@ -601,89 +560,9 @@ class Bridge:
 
     # -- persistent notifications
 
-    def desired_notifications(self) -> dict[str, tuple[str, str]]:
-        """The notifications that should be shown now: id -> (title, message)."""
-        runtime, state = self.runtime, self.runtime.state
-        wanted: dict[str, tuple[str, str]] = {}
-        if state.restore_pending:
-            detail = state.restore_error or "the add-on is restoring it now"
-            wanted[RESTORE_NOTIFICATION] = (
-                "SEC1000: export limiter not confirmed",
-                "A reset export watchdog turned the export limiter off and it is not confirmed back on "
-                f"yet: the plant may export without limit. {detail}",
-            )
-        health = state.link
-        offline_for = time.time() - (health.last_success or self._started_at)
-        limit = runtime.options.offline_notification_minutes * 60
-        if health.consecutive_failures and offline_for > limit:
-            wanted[OFFLINE_NOTIFICATION] = (
-                "SEC1000: controller unreachable",
-                f"The SEC1000 at {runtime.options.host}:{runtime.options.port} has not answered for "
-                f"{offline_for / 60:.0f} minutes. Last error: {health.last_error}",
-            )
-        if state.restore_retired:
-            wanted[RETIRED_NOTIFICATION] = (
-                "SEC1000: watchdog restore given up",
-                f"The add-on could not put the export limiter back as recorded: {state.restore_retired}",
-            )
-        if broken := state.energy.get("broken"):
-            wanted[ENERGY_NOTIFICATION] = ("SEC1000: energy counters restarted", f"{broken}.")
-        if title := GUARD_ALERTS.get(state.guard.state):
-            wanted[GUARD_NOTIFICATION] = (title, f"The export guard: {state.guard.message}.")
-        if state.overshoot.get("on"):
-            over = state.overshoot
-            wanted[OVERSHOOT_NOTIFICATION] = (
-                "SEC1000: export over the limit",
-                f"Since {iso_time(over['since'])} the grid meter reads up to "
-                f"{over['max_kw']:.2f} kW of export with a limit of {over['limit_kw']:.2f} kW: "
-                "more than the limit plus the margin, for longer than the controller needs to "
-                "settle. Check the inverters the controller does not reach, the CT ratio and "
-                "the RS485 line. It is dismissed when export is back under the limit.",
-            )
-        if state.guard.save_error:
-            wanted[UNSAVED_NOTIFICATION] = (
-                "SEC1000: the wanted export state is not saved",
-                f"The export guard {state.guard.save_error}. Free some space in the add-on's "
-                "data folder.",
-            )
-        if problem := self.mqtt_problem():
-            wanted[MQTT_NOTIFICATION] = ("SEC1000: MQTT broker not reachable", problem)
-        if runtime.options_error is not None:
-            wanted[CONFIG_NOTIFICATION] = (
-                "SEC1000: configuration invalid",
-                f"The add-on options are invalid, so the controller is not contacted: {runtime.options_error}",
-            )
-        return wanted
-
-    async def _call_service(self, domain: str, service: str, data: dict[str, Any]) -> Any:
-        return await self.ws.send_command(
-            {"type": "call_service", "domain": domain, "service": service, "service_data": data}
-        )
-
-    async def _notify(self, notification_id: str, title: str, message: str) -> None:
-        data = {"notification_id": notification_id, "title": title, "message": message}
-        await self._call_service("persistent_notification", "create", data)
-
     async def _update_notifications(self, resync: bool = False) -> None:
-        if not self.connected:
-            return
-        wanted = self.desired_notifications()
-        for notification_id, (title, message) in wanted.items():
-            if notification_id in ONE_SHOT and self._told.get(notification_id) == message:
-                continue
-            if self._shown.get(notification_id) != message:
-                await self._notify(notification_id, title, message)
-                self._shown[notification_id] = message
-                if notification_id in ONE_SHOT:
-                    self._told[notification_id] = message
-        for notification_id in NOTIFICATIONS:
-            if notification_id in ONE_SHOT:
-                continue  # dismissed by the user, never by the add-on
-            if notification_id not in wanted and (resync or notification_id in self._shown):
-                await self._call_service(
-                    "persistent_notification", "dismiss", {"notification_id": notification_id}
-                )
-                self._shown.pop(notification_id, None)
+        if self.connected:
+            await self.notifications.update(resync)
 
     async def _notification_timer(self) -> None:
         """The offline notification depends on time passing, not only on events; so does the
@@ -711,4 +590,3 @@ def result_data(record: dict[str, Any]) -> dict[str, Any]:
         "ok": bool(feedback & Feedback.OK),
         "message": record["message"],
     }
-
