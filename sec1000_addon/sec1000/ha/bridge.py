@@ -1,4 +1,7 @@
-"""Publishes the state to Home Assistant and turns helper presses and events into operations."""
+"""Keeps Home Assistant in step with the add-on: the connection's set-up, the entity mode
+(REST states and helpers, or the MQTT device), the states posted in REST mode, and the events
+(`sec1000_command` to the registry, `sec1000_command_result` back). The helpers and the
+notifications have modules of their own."""
 
 from __future__ import annotations
 
@@ -11,10 +14,9 @@ from typing import Any, Protocol
 
 from sec1000.commands import CommandName
 from sec1000.common.tasks import TaskSet
-from sec1000.ha import CommandFailedError, ConnectionClosedError, service_call
+from sec1000.ha import CommandFailedError, ConnectionClosedError
 from sec1000.ha.discovery import entity_ids
 from sec1000.ha.entities import (
-    ALL_HELPERS,
     ALL_SENSORS,
     COMMAND_EVENT,
     ENERGY_SENSORS,
@@ -22,26 +24,21 @@ from sec1000.ha.entities import (
     EXPORT_LIMIT,
     EXPORT_POLICY,
     EXPORT_STATE,
-    EXPORT_SWITCH,
     FEEDBACK_SENSORS,
     HELPERS_BY_ENTITY,
     MODULE_STARTED,
     OVER_LIMIT,
     OVER_LIMIT_ENERGY,
     OVER_LIMIT_TODAY,
-    POLICY_SWITCH,
     RESULT_EVENT,
     SENSORS_BY_ENTITY,
-    SETPOINT,
     TELEMETRY_SENSORS,
     TIME_AT_LIMIT,
-    UNAVAILABLE,
-    Helper,
     Sensor,
-    helpers_for,
     sensor_extra_attributes,
     sensor_value,
 )
+from sec1000.ha.helpers import Helpers
 from sec1000.ha.notifications import MOVED_NOTIFICATION, Notifications, moved_notice
 from sec1000.ha.prices_source import PriceFeed, offered
 from sec1000.operations import Origin
@@ -51,12 +48,10 @@ from sec1000.state import StateEvent, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
-OWN_CONTEXTS_KEPT = 200
 RESULTS_KEPT = 100  # results of commands that ended while Home Assistant was away
 NOTIFICATION_CHECK_INTERVAL = 30.0
 CONNECTED_ENTITY = "binary_sensor.sec1000_connected"  # only the MQTT device has it
 MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT entities
-IGNORED_STATES = (UNAVAILABLE, "unknown")
 
 
 class HomeAssistantApi(Protocol):
@@ -102,11 +97,6 @@ class Bridge:
         self._dirty: set[str] = set()
         self._dirty_event = asyncio.Event()
         self._incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._own_contexts: deque[str] = deque(maxlen=OWN_CONTEXTS_KEPT)
-        self._own_calls = 0
-        self._settled = asyncio.Event()
-        self._settled.set()
-        self._synced: dict[str, Any] = {}
         self._users: dict[str, str] = {}
         self._tasks = TaskSet()
         self._unsubscribe: Callable[[], None] | None = None
@@ -120,7 +110,12 @@ class Bridge:
         self.rest_cleared = asyncio.Event()  # set once the REST states and helpers are gone
         self._rest_lock = asyncio.Lock()  # no state is posted while they are being removed
         self._mode_lock = asyncio.Lock()
-        self._helper_ids: set[str] = set()  # the helpers Home Assistant lists (it can delete)
+        self.helpers = Helpers(
+            runtime,
+            client,
+            active=lambda: self.connected and self.mode == "rest",
+            origin=self._origin,
+        )
         self._results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)  # not fired yet
         self._results_lock = asyncio.Lock()  # fired one at a time, in order
 
@@ -153,14 +148,14 @@ class Bridge:
                 raise
 
     async def _set_up(self) -> None:
-        self._synced.clear()
+        self.helpers.forget_synced()
         self.notifications.forget_shown()
         await self._load_users()
         existing = await self._read_states()
         await self.prices.on_connected()  # the zone, then the price service's forecast
         if self.mode == "rest":
             await self._wait_mqtt_gone()
-            await self._ensure_helpers(existing)
+            await self.helpers.ensure(existing)
         else:
             await self._leave_rest(existing)
         await self.ws.subscribe(
@@ -172,7 +167,7 @@ class Bridge:
         self.connected = True
         if self.mode == "rest":
             await self._publish([sensor.entity_id for sensor in ALL_SENSORS])
-            await self._sync_helpers()
+            await self.helpers.sync()
         await self._update_notifications(resync=True)
         self._tasks.spawn(self._fire_results())  # those of commands that ended meanwhile
 
@@ -195,10 +190,10 @@ class Bridge:
                 await self._leave_rest(existing)
                 return
             await self._wait_mqtt_gone()
-            self._synced.clear()
-            await self._ensure_helpers(existing)
+            self.helpers.forget_synced()
+            await self.helpers.ensure(existing)
             await self._publish([sensor.entity_id for sensor in ALL_SENSORS])
-            await self._sync_helpers()
+            await self.helpers.sync()
 
     async def _leave_rest(self, existing: set[str]) -> None:
         """Remove the posted states and the helpers; tell the user the new ids once."""
@@ -216,19 +211,7 @@ class Bridge:
             posted = sensor.entity_id in existing and sensor.entity_id not in registered
             if posted and await self.rest.delete_state(sensor.entity_id):
                 removed.append(sensor.entity_id)
-        for helper in ALL_HELPERS:
-            # Only helpers made in the UI or over the API can go; one from YAML stays.
-            if helper.entity_id not in self._helper_ids:
-                continue
-            _LOGGER.info("removing %s: the MQTT device replaces it", helper.entity_id)
-            try:
-                await self.ws.send_command(
-                    {"type": f"{helper.domain}/delete", f"{helper.domain}_id": helper.object_id}
-                )
-            except CommandFailedError as err:
-                _LOGGER.warning("could not remove %s: %s", helper.entity_id, err)
-                continue
-            removed.append(helper.entity_id)
+        removed += await self.helpers.remove()
         return removed
 
     async def _registered(self) -> dict[str, dict[str, Any]]:
@@ -275,7 +258,7 @@ class Bridge:
         self.connected = False
         self.prices.on_disconnected()
 
-    # -- helpers
+    # -- what Home Assistant has
 
     async def _read_states(self) -> set[str]:
         """Every entity id Home Assistant has (states and helper lists). The states also give
@@ -286,70 +269,7 @@ class Bridge:
         for state in states:
             if isinstance(state, dict):
                 self._note_state(state)
-        listed: set[str] = set()
-        for domain in sorted({helper.domain for helper in ALL_HELPERS}):
-            items = await self.ws.send_command({"type": f"{domain}/list"})
-            listed |= {f"{domain}.{item.get('id')}" for item in items if isinstance(item, dict)}
-        self._helper_ids = listed
-        return existing | listed
-
-    async def _ensure_helpers(self, existing: set[str]) -> None:
-        """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate."""
-        for helper in helpers_for(self.runtime.options.price_entity):
-            if helper.entity_id in existing:
-                continue
-            _LOGGER.info("creating %s", helper.entity_id)
-            created = await self.ws.send_command(
-                {"type": f"{helper.domain}/create", "name": helper.name, **helper.create}
-            )
-            if isinstance(created, dict) and created.get("id") != helper.object_id:
-                _LOGGER.error(
-                    "Home Assistant gave %s the id %s", helper.entity_id, created.get("id")
-                )
-
-    async def _own_call(self, domain: str, service: str, data: dict[str, Any]) -> None:
-        """Call a service whose state change must not be taken for a user command."""
-        self._own_calls += 1
-        self._settled.clear()
-        try:
-            result = await self.ws.send_command(service_call(domain, service, data))
-            context = result.get("context") if isinstance(result, dict) else None
-            if isinstance(context, dict) and context.get("id"):
-                self._own_contexts.append(str(context["id"]))
-        finally:
-            self._own_calls -= 1
-            if self._own_calls == 0:
-                self._settled.set()
-
-    async def _sync_helpers(self) -> None:
-        """The setpoint follows the device's limit; the export switch follows the export state."""
-        if not self.connected or self.mode != "rest":
-            return
-        state = self.runtime.state
-        if (
-            state.export_limit_kw is not None
-            and self._synced.get(SETPOINT.entity_id) != state.export_limit_kw
-        ):
-            self._synced[SETPOINT.entity_id] = state.export_limit_kw
-            await self._own_call(
-                "input_number",
-                "set_value",
-                {"entity_id": SETPOINT.entity_id, "value": state.export_limit_kw},
-            )
-        exporting = state.exporting
-        export_state = None if exporting is None else ("on" if exporting else "off")
-        if export_state is not None and self._synced.get(EXPORT_SWITCH.entity_id) != export_state:
-            self._synced[EXPORT_SWITCH.entity_id] = export_state
-            await self._own_call(
-                "input_boolean", f"turn_{export_state}", {"entity_id": EXPORT_SWITCH.entity_id}
-            )
-        options = self.runtime.options
-        policy = "on" if options.price_policy else "off"
-        if options.price_entity and self._synced.get(POLICY_SWITCH.entity_id) != policy:
-            self._synced[POLICY_SWITCH.entity_id] = policy
-            await self._own_call(
-                "input_boolean", f"turn_{policy}", {"entity_id": POLICY_SWITCH.entity_id}
-            )
+        return existing | await self.helpers.read_lists()
 
     # -- from Home Assistant
 
@@ -388,7 +308,7 @@ class Bridge:
     async def _consumer(self) -> None:
         while True:
             data = await self._incoming.get()
-            await self._settled.wait()  # our own call's context id must be known before judging
+            await self.helpers.settled.wait()  # our own call's context id must be known first
             try:
                 await self._handle_helper_change(data)
             except Exception:
@@ -397,41 +317,7 @@ class Bridge:
     async def _handle_helper_change(self, data: dict[str, Any]) -> None:
         if self.mode != "rest":
             return  # being removed: the MQTT device takes the commands
-        new, old = data.get("new_state"), data.get("old_state")
-        if not isinstance(new, dict) or not isinstance(old, dict):
-            return  # created, removed, or restored at start: not a press
-        helper: Helper = HELPERS_BY_ENTITY[str(data["entity_id"])]
-        # A button never pressed is "unknown"; its first press is real. Anything coming back from
-        # "unavailable" is a restore (Home Assistant starting, the helper reloading), not a press.
-        ignored_before = (UNAVAILABLE,) if helper.domain == "input_button" else IGNORED_STATES
-        if new.get("state") in IGNORED_STATES or old.get("state") in ignored_before:
-            return
-        if new.get("state") == old.get("state"):
-            return
-        raw_context = new.get("context")
-        context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
-        if context.get("id") in self._own_contexts:
-            return
-        origin = self._origin(context)
-        ops = self.runtime.ops
-        if helper is SETPOINT:
-            self._synced.pop(SETPOINT.entity_id, None)
-            await ops.set_export_limit(new.get("state"), origin)
-            await self._sync_helpers()
-        elif helper is POLICY_SWITCH:
-            self._synced.pop(POLICY_SWITCH.entity_id, None)
-            await self.runtime.update_options({"price_policy": new.get("state") == "on"})
-            _LOGGER.info("price policy turned %s by %s", new.get("state"), origin)
-            await self._sync_helpers()
-        elif helper is EXPORT_SWITCH:
-            self._synced.pop(EXPORT_SWITCH.entity_id, None)
-            if new.get("state") == "on":
-                await ops.export_enable(origin)
-            else:
-                await ops.export_disable(origin)
-            await self._sync_helpers()  # a failed command puts the switch back
-        elif helper.command is not None:
-            await ops.run(helper.command, {}, origin)
+        await self.helpers.changed(data)
 
     def _origin(self, context: dict[str, Any]) -> Origin:
         user_id = context.get("user_id")
@@ -506,9 +392,9 @@ class Bridge:
                 if "price_entity" in keys:  # a new price sensor: its helper and its state
                     existing = await self._read_states()
                     if self.mode == "rest":
-                        await self._ensure_helpers(existing)
+                        await self.helpers.ensure(existing)
                 if "helpers" in keys:
-                    await self._sync_helpers()
+                    await self.helpers.sync()
                 if "notifications" in keys:
                     await self._update_notifications()
             except Exception as err:

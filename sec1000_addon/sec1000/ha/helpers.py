@@ -1,0 +1,193 @@
+"""The helpers of the REST mode (`input_button`, `input_number`, `input_boolean`): created when
+missing, kept in step with the controller, their presses turned into commands, and removed when
+the MQTT device replaces them. The add-on's own changes are never taken for presses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sec1000.ha import CommandFailedError, service_call
+from sec1000.ha.entities import (
+    ALL_HELPERS,
+    EXPORT_SWITCH,
+    HELPERS_BY_ENTITY,
+    POLICY_SWITCH,
+    SETPOINT,
+    UNAVAILABLE,
+    Helper,
+    helpers_for,
+)
+from sec1000.operations import Origin
+from sec1000.runtime import Runtime
+
+_LOGGER = logging.getLogger(__name__)
+
+OWN_CONTEXTS_KEPT = 200
+IGNORED_STATES = (UNAVAILABLE, "unknown")
+
+
+class Commands(Protocol):
+    """What the helpers need of the Home Assistant client."""
+
+    async def send_command(self, message: dict[str, Any]) -> Any:
+        """Send one WebSocket command and return its result."""
+
+
+class Helpers:
+    """The REST mode's helpers in Home Assistant, both ways."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        client: Commands,
+        *,
+        active: Callable[[], bool],
+        origin: Callable[[dict[str, Any]], Origin],
+    ) -> None:
+        self.runtime = runtime
+        self._client = client
+        self._active = active  # connected, in the REST mode: the helpers are followed
+        self._origin = origin  # who pressed, from a state change's context
+        self._synced: dict[str, Any] = {}
+        self._own_contexts: deque[str] = deque(maxlen=OWN_CONTEXTS_KEPT)
+        self._own_calls = 0
+        self.settled = asyncio.Event()  # set while none of our own calls is under way
+        self.settled.set()
+        self.listed: set[str] = set()  # the helpers Home Assistant lists (it can delete)
+
+    # -- to Home Assistant
+
+    async def read_lists(self) -> set[str]:
+        """The entity ids of the helpers Home Assistant lists (made in the UI or over the API)."""
+        listed: set[str] = set()
+        for domain in sorted({helper.domain for helper in ALL_HELPERS}):
+            items = await self._client.send_command({"type": f"{domain}/list"})
+            listed |= {f"{domain}.{item.get('id')}" for item in items if isinstance(item, dict)}
+        self.listed = listed
+        return listed
+
+    async def ensure(self, existing: set[str]) -> None:
+        """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate."""
+        for helper in helpers_for(self.runtime.options.price_entity):
+            if helper.entity_id in existing:
+                continue
+            _LOGGER.info("creating %s", helper.entity_id)
+            created = await self._client.send_command(
+                {"type": f"{helper.domain}/create", "name": helper.name, **helper.create}
+            )
+            if isinstance(created, dict) and created.get("id") != helper.object_id:
+                _LOGGER.error(
+                    "Home Assistant gave %s the id %s", helper.entity_id, created.get("id")
+                )
+
+    async def remove(self) -> list[str]:
+        """Delete the helpers the MQTT device replaces; the entity ids removed."""
+        removed: list[str] = []
+        for helper in ALL_HELPERS:
+            # Only helpers made in the UI or over the API can go; one from YAML stays.
+            if helper.entity_id not in self.listed:
+                continue
+            _LOGGER.info("removing %s: the MQTT device replaces it", helper.entity_id)
+            try:
+                await self._client.send_command(
+                    {"type": f"{helper.domain}/delete", f"{helper.domain}_id": helper.object_id}
+                )
+            except CommandFailedError as err:
+                _LOGGER.warning("could not remove %s: %s", helper.entity_id, err)
+                continue
+            removed.append(helper.entity_id)
+        return removed
+
+    def forget_synced(self) -> None:
+        """Set every helper again at the next sync (a new connection, back to REST)."""
+        self._synced.clear()
+
+    async def _own_call(self, domain: str, service: str, data: dict[str, Any]) -> None:
+        """Call a service whose state change must not be taken for a user command."""
+        self._own_calls += 1
+        self.settled.clear()
+        try:
+            result = await self._client.send_command(service_call(domain, service, data))
+            context = result.get("context") if isinstance(result, dict) else None
+            if isinstance(context, dict) and context.get("id"):
+                self._own_contexts.append(str(context["id"]))
+        finally:
+            self._own_calls -= 1
+            if self._own_calls == 0:
+                self.settled.set()
+
+    async def sync(self) -> None:
+        """The setpoint follows the device's limit; the export switch follows the export state."""
+        if not self._active():
+            return
+        state = self.runtime.state
+        if (
+            state.export_limit_kw is not None
+            and self._synced.get(SETPOINT.entity_id) != state.export_limit_kw
+        ):
+            self._synced[SETPOINT.entity_id] = state.export_limit_kw
+            await self._own_call(
+                "input_number",
+                "set_value",
+                {"entity_id": SETPOINT.entity_id, "value": state.export_limit_kw},
+            )
+        exporting = state.exporting
+        export_state = None if exporting is None else ("on" if exporting else "off")
+        if export_state is not None and self._synced.get(EXPORT_SWITCH.entity_id) != export_state:
+            self._synced[EXPORT_SWITCH.entity_id] = export_state
+            await self._own_call(
+                "input_boolean", f"turn_{export_state}", {"entity_id": EXPORT_SWITCH.entity_id}
+            )
+        options = self.runtime.options
+        policy = "on" if options.price_policy else "off"
+        if options.price_entity and self._synced.get(POLICY_SWITCH.entity_id) != policy:
+            self._synced[POLICY_SWITCH.entity_id] = policy
+            await self._own_call(
+                "input_boolean", f"turn_{policy}", {"entity_id": POLICY_SWITCH.entity_id}
+            )
+
+    # -- from Home Assistant
+
+    async def changed(self, data: dict[str, Any]) -> None:
+        """A helper's `state_changed` data: a press runs its command."""
+        new, old = data.get("new_state"), data.get("old_state")
+        if not isinstance(new, dict) or not isinstance(old, dict):
+            return  # created, removed, or restored at start: not a press
+        helper: Helper = HELPERS_BY_ENTITY[str(data["entity_id"])]
+        # A button never pressed is "unknown"; its first press is real. Anything coming back from
+        # "unavailable" is a restore (Home Assistant starting, the helper reloading), not a press.
+        ignored_before = (UNAVAILABLE,) if helper.domain == "input_button" else IGNORED_STATES
+        if new.get("state") in IGNORED_STATES or old.get("state") in ignored_before:
+            return
+        if new.get("state") == old.get("state"):
+            return
+        raw_context = new.get("context")
+        context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
+        if context.get("id") in self._own_contexts:
+            return
+        await self._press(helper, new.get("state"), self._origin(context))
+
+    async def _press(self, helper: Helper, value: Any, origin: Origin) -> None:
+        ops = self.runtime.ops
+        if helper is SETPOINT:
+            self._synced.pop(SETPOINT.entity_id, None)
+            await ops.set_export_limit(value, origin)
+            await self.sync()
+        elif helper is POLICY_SWITCH:
+            self._synced.pop(POLICY_SWITCH.entity_id, None)
+            await self.runtime.update_options({"price_policy": value == "on"})
+            _LOGGER.info("price policy turned %s by %s", value, origin)
+            await self.sync()
+        elif helper is EXPORT_SWITCH:
+            self._synced.pop(EXPORT_SWITCH.entity_id, None)
+            if value == "on":
+                await ops.export_enable(origin)
+            else:
+                await ops.export_disable(origin)
+            await self.sync()  # a failed command puts the switch back
+        elif helper.command is not None:
+            await ops.run(helper.command, {}, origin)
