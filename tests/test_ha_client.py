@@ -327,16 +327,22 @@ async def test_pending_command_fails_when_closed_locally(
 
 
 class Recorder:
-    """An application's on_connected: re-subscribes and counts the set-ups."""
+    """An application as the bridge is one: its client is built with its on_connected (which
+    re-subscribes and counts the set-ups) and its on_disconnected."""
 
-    def __init__(self, client: HomeAssistantClient, event_type: str) -> None:
-        self.client = client
+    def __init__(self, endpoint: Endpoint, session: aiohttp.ClientSession, event_type: str) -> None:
         self.event_type = event_type
         self.setups = 0
         self.disconnects = 0
         self.events: list[dict[str, Any]] = []
-        client.on_connected = self.on_connected
-        client.on_disconnected = self.on_disconnected
+        self.client = HomeAssistantClient(
+            endpoint,
+            session,
+            on_connected=self.on_connected,
+            on_disconnected=self.on_disconnected,
+            backoff_first=0.2,
+            backoff_max=1,
+        )
 
     async def on_connected(self) -> None:
         await self.client.subscribe(
@@ -353,8 +359,8 @@ async def test_client_reconnects_and_resubscribes_after_home_assistant_restarts(
     fresh_home_assistant: HomeAssistant, session: aiohttp.ClientSession
 ) -> None:
     ha = fresh_home_assistant
-    client = HomeAssistantClient(direct_endpoint(ha), session, backoff_first=0.2, backoff_max=1)
-    app = Recorder(client, "sec1000_test_restart")
+    app = Recorder(direct_endpoint(ha), session, "sec1000_test_restart")
+    client = app.client
     client.start()
     try:
         async with asyncio.timeout(30):
@@ -381,8 +387,8 @@ async def test_client_waits_while_home_assistant_is_down_at_start(
 ) -> None:
     ha = fresh_home_assistant
     await ha.async_stop()
-    client = HomeAssistantClient(direct_endpoint(ha), session, backoff_first=0.2, backoff_max=1)
-    app = Recorder(client, "sec1000_test_down")
+    app = Recorder(direct_endpoint(ha), session, "sec1000_test_down")
+    client = app.client
     client.start()
     try:
         await asyncio.sleep(1.0)
@@ -405,9 +411,6 @@ async def test_client_waits_while_home_assistant_is_down_at_start(
 async def test_client_retries_when_set_up_after_connecting_fails(
     home_assistant: HomeAssistant, session: aiohttp.ClientSession
 ) -> None:
-    client = HomeAssistantClient(
-        direct_endpoint(home_assistant), session, backoff_first=0.1, backoff_max=0.2
-    )
     attempts = 0
 
     async def on_connected() -> None:
@@ -416,7 +419,13 @@ async def test_client_retries_when_set_up_after_connecting_fails(
         if attempts == 1:
             await client.send_command({"type": "sec1000/no_such_command"})
 
-    client.on_connected = on_connected
+    client = HomeAssistantClient(
+        direct_endpoint(home_assistant),
+        session,
+        on_connected=on_connected,
+        backoff_first=0.1,
+        backoff_max=0.2,
+    )
     client.start()
     try:
         async with asyncio.timeout(30):
@@ -438,8 +447,8 @@ async def test_client_through_the_fake_supervisor(
     fake = await make_fake_supervisor(aiohttp_server, home_assistant)
     endpoint = supervisor_endpoint(fake)
     assert endpoint.via == "supervisor"
-    client = HomeAssistantClient(endpoint, session, backoff_first=0.2, backoff_max=1)
-    app = Recorder(client, "sec1000_test_supervised")
+    app = Recorder(endpoint, session, "sec1000_test_supervised")
+    client = app.client
     client.start()
     try:
         async with asyncio.timeout(30):
@@ -481,10 +490,8 @@ async def test_supervised_client_rides_out_a_home_assistant_restart(
 ) -> None:
     ha = fresh_home_assistant
     fake = await make_fake_supervisor(aiohttp_server, ha)
-    client = HomeAssistantClient(
-        supervisor_endpoint(fake), session, backoff_first=0.2, backoff_max=1
-    )
-    app = Recorder(client, "sec1000_test_supervised_restart")
+    app = Recorder(supervisor_endpoint(fake), session, "sec1000_test_supervised_restart")
+    client = app.client
     await ha.async_stop()  # down at start: the Supervisor answers 502
     client.start()
     try:
@@ -610,13 +617,14 @@ async def test_garbage_from_home_assistant_does_not_crash_the_client(
     url = str(server.make_url("")).rstrip("/")
     endpoint = endpoint_from_env({"HA_URL": url, "HA_TOKEN": "token"})
     assert endpoint is not None
-    client = HomeAssistantClient(endpoint, session, backoff_first=0.05, backoff_max=0.1)
     set_up_after: list[int] = []
 
     async def on_connected() -> None:
         set_up_after.append(scripted.get_configs)
 
-    client.on_connected = on_connected
+    client = HomeAssistantClient(
+        endpoint, session, on_connected=on_connected, backoff_first=0.05, backoff_max=0.1
+    )
     client.start()
     try:
         async with asyncio.timeout(10):

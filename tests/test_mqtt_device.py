@@ -105,8 +105,9 @@ async def device(
     runtime: Runtime, broker: Mosquitto | Broker, retry_max: float = 0.5
 ) -> AsyncIterator[MqttDevice]:
     """A running device on `broker`, stopped (offline) afterwards."""
-    mqtt = MqttDevice(runtime, Broker(broker.host, broker.port), DeviceInfo("9.9.9"))
-    mqtt.retry_max = retry_max
+    mqtt = MqttDevice(
+        runtime, Broker(broker.host, broker.port), DeviceInfo("9.9.9"), retry_max=retry_max
+    )
     mqtt.start()
     try:
         yield mqtt
@@ -512,9 +513,8 @@ async def test_choosing_that_fails_starts_with_rest_entities(
         raise RuntimeError("the Supervisor answered nonsense")
 
     async with aiohttp.ClientSession() as session:
-        adapter = HomeAssistantAdapter(runtime, None, session)
+        adapter = HomeAssistantAdapter(runtime, None, session, broker_lookup_interval=3600)
         adapter._find_broker = broken  # type: ignore[method-assign]
-        adapter.broker_lookup_interval = 3600
         adapter.start()
         try:
             await eventually(lambda: "choosing the entity mode failed" in caplog.text, 10, "log")

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sec1000.ha import RECONNECT_MAX
 from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
@@ -120,11 +121,9 @@ async def running_addon(
             endpoint,
             session,
             supervisor=SupervisorOptionsStore(session, base, ADDON_TOKEN),
+            reconnect_max=1 if quick_reconnect else RECONNECT_MAX,
+            broker_lookup_interval=0.5,
         )
-        assert adapter.client is not None
-        if quick_reconnect:
-            adapter.client.backoff_max = 1
-        adapter.broker_lookup_interval = 0.5
         adapter.start()
         try:
             yield adapter

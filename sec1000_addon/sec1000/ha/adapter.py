@@ -18,14 +18,14 @@ import aiohttp
 
 from sec1000 import __version__
 from sec1000.common.tasks import TaskSet, cancel_all
-from sec1000.ha import Endpoint, HomeAssistantError
-from sec1000.ha.bridge import Bridge
+from sec1000.ha import RECONNECT_MAX, Endpoint, HomeAssistantError
+from sec1000.ha.bridge import Bridge, ClientFactory
 from sec1000.ha.discovery import DeviceInfo, entity_ids
 from sec1000.ha.entities import ALL_SENSORS, helpers_for
 from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
 from sec1000.ha.scripts import install_scripts
 from sec1000.ha.supervisor import SupervisorOptionsStore
-from sec1000.ha.websocket import HomeAssistantClient
+from sec1000.ha.websocket import ConnectedCallback, DisconnectedCallback, HomeAssistantClient
 from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.state import StateEvent, Topic
@@ -35,6 +35,25 @@ _LOGGER = logging.getLogger(__name__)
 ENTITY_OPTIONS = ("entities", "mqtt_host", "mqtt_port", "mqtt_username", "mqtt_password")
 BROKER_LOOKUP_INTERVAL = 60.0  # while MQTT is chosen and no broker is known
 MQTT_NOTIFICATION_AFTER = 30.0  # seconds without the broker before Home Assistant is told
+
+
+def _client_for(
+    endpoint: Endpoint, session: aiohttp.ClientSession, reconnect_max: float
+) -> ClientFactory[HomeAssistantClient]:
+    """The bridge's client: Home Assistant at `endpoint`, calling back the bridge."""
+
+    def make(
+        on_connected: ConnectedCallback, on_disconnected: DisconnectedCallback
+    ) -> HomeAssistantClient:
+        return HomeAssistantClient(
+            endpoint,
+            session,
+            on_connected=on_connected,
+            on_disconnected=on_disconnected,
+            backoff_max=reconnect_max,
+        )
+
+    return make
 
 
 class HomeAssistantAdapter:
@@ -48,20 +67,26 @@ class HomeAssistantAdapter:
         *,
         supervisor: SupervisorOptionsStore | None = None,
         panel_url: str | None = None,
+        reconnect_max: float = RECONNECT_MAX,
+        broker_lookup_interval: float = BROKER_LOOKUP_INTERVAL,
     ) -> None:
         self.runtime = runtime
-        self.client = HomeAssistantClient(endpoint, session) if endpoint is not None else None
         self.bridge = (
-            Bridge(runtime, self.client, mqtt_problem=self.mqtt_problem)
-            if self.client is not None
+            Bridge(
+                runtime,
+                _client_for(endpoint, session, reconnect_max),
+                mqtt_problem=self.mqtt_problem,
+            )
+            if endpoint is not None
             else None
         )
+        self.client = self.bridge.client if self.bridge is not None else None
         self.supervisor = supervisor
         self.panel_url = panel_url
         self.mqtt: MqttDevice | None = None
         self.entity_mode = "rest"  # in effect now
         self.broker: Broker | None = None
-        self.broker_lookup_interval = BROKER_LOOKUP_INTERVAL
+        self._broker_lookup_interval = broker_lookup_interval
         self._entity_options = self._watched(runtime.options)
         self._lock = asyncio.Lock()
         self._chosen = False  # a choice made with Home Assistant asked (not only at start)
@@ -93,7 +118,7 @@ class HomeAssistantAdapter:
             mode, broker = await self._choose_safely()
             self.entity_mode, self.broker = mode, broker
             if self.bridge is not None and self.client is not None:
-                self.bridge.mode = mode
+                await self.bridge.set_mode(mode)  # not connected yet: the connect sets it up
                 self.bridge.start()
                 self.client.start()
             if mode == "mqtt":
@@ -219,8 +244,7 @@ class HomeAssistantAdapter:
         if self.bridge is not None:
             await self.bridge.rest_cleared.wait()
         info = await self._device_info()
-        self.mqtt = MqttDevice(self.runtime, broker, info)
-        self.mqtt.on_change = self._mark_notifications
+        self.mqtt = MqttDevice(self.runtime, broker, info, on_change=self._mark_notifications)
         self.mqtt.start()
 
     async def _remove_leftover(self) -> None:
@@ -266,7 +290,7 @@ class HomeAssistantAdapter:
         """Now and then: a broker that came (or went, or changed its password), Home
         Assistant's MQTT integration set up later, a device left on a broker."""
         while True:
-            await asyncio.sleep(self.broker_lookup_interval)
+            await asyncio.sleep(self._broker_lookup_interval)
             if self._leftover is not None and self.entity_mode == "rest":
                 await self._remove_leftover()
             if self.runtime.options.entities != "rest":

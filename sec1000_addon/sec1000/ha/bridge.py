@@ -10,7 +10,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from sec1000.commands import CommandName
 from sec1000.common.tasks import TaskSet
@@ -57,9 +57,6 @@ MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT 
 class HomeAssistantApi(Protocol):
     """What the bridge needs of the Home Assistant client."""
 
-    on_connected: Callable[[], Awaitable[None]] | None
-    on_disconnected: Callable[[], None] | None
-
     async def send_command(self, message: dict[str, Any]) -> Any:
         """Send one WebSocket command and return its result."""
 
@@ -78,21 +75,26 @@ class HomeAssistantApi(Protocol):
         """DELETE /api/states/<entity_id> (False when unknown)."""
 
 
-class Bridge:
+ClientT = TypeVar("ClientT", bound=HomeAssistantApi)
+# Builds the client with the bridge's on_connected and on_disconnected.
+ClientFactory = Callable[[Callable[[], Awaitable[None]], Callable[[], None]], ClientT]
+
+
+class Bridge(Generic[ClientT]):
     """Keeps Home Assistant in step with the state model, both ways."""
 
     def __init__(
         self,
         runtime: Runtime,
-        client: HomeAssistantApi,
+        make_client: ClientFactory[ClientT],
         *,
         mqtt_problem: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.runtime = runtime
+        client = make_client(self.on_connected, self.on_disconnected)
+        self.client: ClientT = client
         self.ws = client
         self.rest = client
-        client.on_connected = self.on_connected
-        client.on_disconnected = self.on_disconnected
         self.connected = False
         self._dirty: set[str] = set()
         self._dirty_event = asyncio.Event()

@@ -123,7 +123,15 @@ async def remove_leftover(broker: Broker, options: Options, wait: float = 2.0) -
 class MqttDevice:
     """The add-on's entities as one MQTT device, kept in step with the state model."""
 
-    def __init__(self, runtime: Runtime, broker: Broker, info: DeviceInfo) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        broker: Broker,
+        info: DeviceInfo,
+        *,
+        on_change: Callable[[], None] | None = None,
+        retry_max: float = RECONNECT_MAX,
+    ) -> None:
         self.runtime = runtime
         self.broker = broker
         self.info = info
@@ -133,8 +141,8 @@ class MqttDevice:
         self.status = "not started"
         self.last_error: str | None = None
         self.failing_since: float | None = None  # first failed connect of the current outage
-        self.on_change: Callable[[], None] | None = None  # told when connected/status change
-        self.retry_max = RECONNECT_MAX
+        self._on_change = on_change  # told when connected or status change
+        self._retry_max = retry_max
         self._client: aiomqtt.Client | None = None
         self._published: dict[str, str] = {}
         self._announced: tuple[str, ...] | None = None  # the entity ids last announced
@@ -199,8 +207,8 @@ class MqttDevice:
     def _set(self, connected: bool, status: str) -> None:
         changed = (connected, status) != (self.connected, self.status)
         self.connected, self.status = connected, status
-        if changed and self.on_change is not None:
-            self.on_change()
+        if changed and self._on_change is not None:
+            self._on_change()
 
     def diagnostics(self) -> dict[str, Any]:
         """For the panel and diagnostics (never the password)."""
@@ -221,7 +229,7 @@ class MqttDevice:
         )
 
     async def _run(self) -> None:
-        delays = backoff_delays(maximum=self.retry_max)
+        delays = backoff_delays(maximum=self._retry_max)
         while True:
             try:
                 async with self._client_for() as client:
@@ -229,7 +237,7 @@ class MqttDevice:
                     self.connects += 1
                     self.failing_since = None
                     self.last_error = None
-                    delays = backoff_delays(maximum=self.retry_max)
+                    delays = backoff_delays(maximum=self._retry_max)
                     await client.subscribe(HA_STATUS_TOPIC, qos=1)
                     await client.subscribe(COMMAND_TOPICS, qos=1)
                     await self._announce(client)

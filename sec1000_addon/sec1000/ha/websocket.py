@@ -49,6 +49,7 @@ CORE_RUNNING = "RUNNING"
 
 EventCallback = Callable[[dict[str, Any]], None]
 ConnectedCallback = Callable[[], Awaitable[None]]
+DisconnectedCallback = Callable[[], None]
 
 
 class MessageType(StrEnum):
@@ -382,9 +383,9 @@ class WebSocketConnection:
 class HomeAssistantClient:
     """Keeps one connection to Home Assistant up, and re-syncs the application after each connect.
 
-    Set `on_connected` (a coroutine function: re-create helpers, re-subscribe, re-publish) and
-    optionally `on_disconnected`; then `start()`. Commands go to the current connection and fail
-    with ConnectionClosedError while there is none.
+    Built with `on_connected` (a coroutine function: re-create helpers, re-subscribe, re-publish)
+    and optionally `on_disconnected`; then `start()`. Commands go to the current connection and
+    fail with ConnectionClosedError while there is none.
     """
 
     def __init__(
@@ -393,7 +394,7 @@ class HomeAssistantClient:
         session: aiohttp.ClientSession,
         *,
         on_connected: ConnectedCallback | None = None,
-        on_disconnected: Callable[[], None] | None = None,
+        on_disconnected: DisconnectedCallback | None = None,
         backoff_first: float = BACKOFF_FIRST,
         backoff_max: float = RECONNECT_MAX,
         command_timeout: float = COMMAND_TIMEOUT,
@@ -401,8 +402,8 @@ class HomeAssistantClient:
         self.endpoint = endpoint
         self.session = session
         self.api = HomeAssistantRest.from_endpoint(session, endpoint)
-        self.on_connected: ConnectedCallback | None = on_connected
-        self.on_disconnected: Callable[[], None] | None = on_disconnected
+        self._on_connected = on_connected
+        self._on_disconnected = on_disconnected
         self.backoff_first = backoff_first
         self.backoff_max = backoff_max
         self.command_timeout = command_timeout
@@ -493,8 +494,8 @@ class HomeAssistantClient:
         try:
             await self._wait_until_running(connection)
             self.status = "setting up"
-            if self.on_connected is not None:
-                await self.on_connected()
+            if self._on_connected is not None:
+                await self._on_connected()
         except asyncio.CancelledError:
             await connection.close()
             raise
@@ -543,9 +544,9 @@ class HomeAssistantClient:
         self.connected = False
         self._connected_event.clear()
         self.status = status
-        if was_connected and self.on_disconnected is not None:
+        if was_connected and self._on_disconnected is not None:
             try:
-                self.on_disconnected()
+                self._on_disconnected()
             except Exception:
                 _LOGGER.exception("on_disconnected failed")
 
