@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sec1000.common.backoff import backoff_delays
 from sec1000.ha import (
     AuthenticationError,
     CannotConnectError,
@@ -22,12 +23,13 @@ from sec1000.ha import (
     HttpStatusError,
     SupervisorError,
 )
+from sec1000.ha.client import HomeAssistantClient
 from sec1000.ha.rest import HomeAssistantRest
 from sec1000.ha.supervisor import (
     SupervisorOptionsStore,
     endpoint_from_env,
 )
-from sec1000.ha.websocket import HomeAssistantClient, WebSocketConnection, backoff_delays
+from sec1000.ha.websocket import WebSocketConnection
 
 from tests.fake_supervisor import ADDON_TOKEN, FAKE, OPTIONS, create_fake_supervisor
 from tests.ha_harness import HomeAssistant, free_port

@@ -20,12 +20,12 @@ from sec1000 import __version__
 from sec1000.common.tasks import TaskSet, cancel_all
 from sec1000.ha import RECONNECT_MAX, Endpoint, HomeAssistantError
 from sec1000.ha.bridge import Bridge, ClientFactory
+from sec1000.ha.client import ConnectedCallback, DisconnectedCallback, HomeAssistantClient
 from sec1000.ha.discovery import DeviceInfo, entity_ids
 from sec1000.ha.entities import ALL_SENSORS, helpers_for
 from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
 from sec1000.ha.scripts import install_scripts
 from sec1000.ha.supervisor import SupervisorOptionsStore
-from sec1000.ha.websocket import ConnectedCallback, DisconnectedCallback, HomeAssistantClient
 from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.state import StateEvent, Topic
