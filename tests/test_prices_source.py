@@ -1,5 +1,5 @@
-"""The price entity's side of Home Assistant, its pure parts: which service to ask and how, when
-to ask again, Octopus's pairing, and Home Assistant's clock against ours.
+"""The price entity's side of Home Assistant: its pure parts (which service to ask and how, when
+to ask again, Octopus's pairing, Home Assistant's clock against ours) and the feed.
 
 The registry entries and attributes below follow each integration's own code (the unique ids
 of homeassistant/components/<integration>/sensor.py); the calls against a real Core are in
@@ -14,20 +14,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sec1000.ha.prices_source import (
+from sec1000.ha.price_services import (
     SERVICES,
     TOMORROW_RETRY,
-    HaClock,
-    PriceFeed,
     Registered,
     ServicePlan,
-    compose,
     next_refresh,
-    offered,
     plan_for,
-    timestamp,
-    watched,
 )
+from sec1000.ha.price_states import HaClock, compose, offered, timestamp, watched
+from sec1000.ha.prices_source import PriceFeed
 from sec1000.options import Options
 from sec1000.pricing.decide import PolicyMemory, PolicyState, decide
 from sec1000.pricing.reading import SERVICE_SHAPES, PriceSlot

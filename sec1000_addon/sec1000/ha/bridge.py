@@ -40,7 +40,8 @@ from sec1000.ha.entities import (
 )
 from sec1000.ha.helpers import Helpers
 from sec1000.ha.notifications import MOVED_NOTIFICATION, Notifications, moved_notice
-from sec1000.ha.prices_source import PriceFeed, offered
+from sec1000.ha.price_states import offered
+from sec1000.ha.prices_source import PriceFeed
 from sec1000.operations import Origin
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
