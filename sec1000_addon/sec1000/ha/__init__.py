@@ -1,8 +1,10 @@
 """Home Assistant adapter: where Home Assistant is, its errors, and its WebSocket and REST clients.
 
-The modules: `websocket` (the WebSocket API client and the reconnecting connection owner),
-`rest` (the REST API), `supervisor` (endpoint selection and the Supervisor options API).
-This package file holds only what they share, so importing it stays cheap.
+The connection's modules: `handshake` (opening and authenticating a WebSocket), `websocket`
+(commands and subscriptions on one socket), `client` (the owner that keeps one connection up),
+`rest` and `http` (the REST API), `supervisor` (endpoint selection and the Supervisor options
+API). ARCHITECTURE.md names the others. This package file holds only what they share, so
+importing it stays cheap.
 """
 
 from __future__ import annotations

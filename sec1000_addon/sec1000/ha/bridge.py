@@ -9,12 +9,13 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from sec1000.commands import CommandName
 from sec1000.common.tasks import TaskSet
 from sec1000.ha import CommandFailedError, ConnectionClosedError
+from sec1000.ha.client import ConnectedCallback, DisconnectedCallback
 from sec1000.ha.discovery import entity_ids
 from sec1000.ha.entities import (
     ALL_SENSORS,
@@ -78,7 +79,7 @@ class HomeAssistantApi(Protocol):
 
 ClientT = TypeVar("ClientT", bound=HomeAssistantApi)
 # Builds the client with the bridge's on_connected and on_disconnected.
-ClientFactory = Callable[[Callable[[], Awaitable[None]], Callable[[], None]], ClientT]
+ClientFactory = Callable[[ConnectedCallback, DisconnectedCallback], ClientT]
 
 
 class Bridge(Generic[ClientT]):
