@@ -377,3 +377,23 @@ def test_the_first_offset_feeds_the_price_again_with_its_true_age() -> None:
     feed.state_seen(state("sensor.price", "-0,2", {}, iso(behind + 30)), iso(behind + 30))
     assert policy.price.received_at == pytest.approx(T0 + 30)
     assert policy.price.reading.state == -0.2
+
+
+class ZoneAnswer:
+    """Stands where the Home Assistant client goes: `get_config` answers a time zone."""
+
+    def __init__(self, zone: str) -> None:
+        self.zone = zone
+
+    async def send_command(self, message: dict[str, Any]) -> Any:
+        assert message == {"type": "get_config"}
+        return {"time_zone": self.zone, "state": "RUNNING"}
+
+
+async def test_home_assistants_zone_is_read_from_disk_off_the_event_loop() -> None:
+    zone = "America/St_Johns"
+    ZoneInfo.clear_cache(only_keys=[zone])  # loaded anew: its file is read, not the cache
+    policy = PricePolicy(lambda: ON, _never_written, lambda: "on", lambda d: None, clock=lambda: T0)
+    feed = PriceFeed(policy, ZoneAnswer(zone), lambda: "sensor.price", clock=lambda: T0)
+    await feed.on_connected()  # blocking_io_fails: a file read in the loop fails the test
+    assert str(policy.tz) == zone and policy.tz_from == "home_assistant"
