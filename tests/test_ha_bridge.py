@@ -40,6 +40,7 @@ from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import (
     User,
     connected,
+    forget_posted_states,
     has_notification,
     lacks_notification,
     running_addon,
@@ -65,19 +66,6 @@ async def user(home_assistant: HomeAssistant) -> AsyncIterator[User]:
         )
         yield person
         await ws.close()
-
-
-async def forget_posted_states(ha: HomeAssistant) -> None:
-    """Remove the sensor states an earlier test's add-on posted to the shared Home Assistant,
-    so every value a test waits for is one its own add-on posted."""
-    async with aiohttp.ClientSession(headers=ha.headers) as session:
-        async with session.get(f"{ha.api_url}/states") as response:
-            states = await response.json()
-        for state in states:
-            entity_id = state["entity_id"]
-            if entity_id.startswith(("sensor.sec1000", "binary_sensor.sec1000")):
-                async with session.delete(f"{ha.api_url}/states/{entity_id}") as response:
-                    assert response.status in (200, 404), entity_id
 
 
 @pytest.fixture

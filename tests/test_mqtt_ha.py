@@ -7,18 +7,13 @@ add-on through the FAKE Supervisor's `/services/mqtt` (the real Supervisor canno
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from sec1000.ha import Endpoint
 from sec1000.ha.discovery import components
 from sec1000.ha.entities import ALL_SENSORS, HELPERS
 from sec1000.ha.notifications import MOVED_NOTIFICATION, MQTT_NOTIFICATION
-from sec1000.ha.websocket import WebSocketConnection
 from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_export_limit_request
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
@@ -26,7 +21,7 @@ from sec1000.simulator import SimulatorServer
 from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import FAKE, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
-from tests.helpers.ha import User, has_notification, lacks_notification, running_addon
+from tests.helpers.ha import User, ha_user, has_notification, lacks_notification, running_addon
 from tests.mqtt_broker import Mosquitto, set_up_mqtt
 
 pytestmark = pytest.mark.homeassistant
@@ -51,17 +46,6 @@ async def mqtt_core(
         create_fake_supervisor(fresh_home_assistant.url, fresh_home_assistant.token)
     )
     return fresh_home_assistant, supervisor
-
-
-@asynccontextmanager
-async def ha_user(ha: HomeAssistant) -> AsyncIterator[User]:
-    async with aiohttp.ClientSession() as session:
-        endpoint = Endpoint(ha.api_url, ha.websocket_url, ha.token, "test")
-        ws = await WebSocketConnection.open(session, endpoint)
-        try:
-            yield User(ha, session, ws)
-        finally:
-            await ws.close()
 
 
 async def registry(user: User) -> list[dict[str, Any]]:

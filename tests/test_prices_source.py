@@ -393,7 +393,7 @@ class ZoneAnswer:
 async def test_home_assistants_zone_is_read_from_disk_off_the_event_loop() -> None:
     zone = "America/St_Johns"
     ZoneInfo.clear_cache(only_keys=[zone])  # loaded anew: its file is read, not the cache
-    policy = PricePolicy(lambda: ON, _never_written, lambda: "on", lambda d: None, clock=lambda: T0)
+    policy = PricePolicy(lambda: ON, _never_written, lambda: "on", lambda d: None, clock=Clock(lambda: T0))
     feed = PriceFeed(policy, ZoneAnswer(zone), lambda: "sensor.price", clock=lambda: T0)
     await feed.on_connected()  # blocking_io_fails: a file read in the loop fails the test
     assert str(policy.tz) == zone and policy.tz_from == "home_assistant"

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from sec1000.ha import RECONNECT_MAX
+from sec1000.ha import RECONNECT_MAX, Endpoint
 from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
@@ -146,3 +146,28 @@ def load_scripts_yaml(ha: HomeAssistant) -> None:
     (ha.config_dir / "scripts.yaml").write_text("")
     with (ha.config_dir / "configuration.yaml").open("a") as configuration:
         configuration.write("script: !include scripts.yaml\n")
+
+
+@asynccontextmanager
+async def ha_user(ha: HomeAssistant) -> AsyncIterator[User]:
+    """A user of `ha` on their own connection."""
+    async with aiohttp.ClientSession() as session:
+        endpoint = Endpoint(ha.api_url, ha.websocket_url, ha.token, "test")
+        ws = await WebSocketConnection.open(session, endpoint)
+        try:
+            yield User(ha, session, ws)
+        finally:
+            await ws.close()
+
+
+async def forget_posted_states(ha: HomeAssistant) -> None:
+    """Remove the sensor states an earlier test's add-on posted to the shared Home Assistant,
+    so every value a test waits for is one its own add-on posted."""
+    async with aiohttp.ClientSession(headers=ha.headers) as session:
+        async with session.get(f"{ha.api_url}/states") as response:
+            states = await response.json()
+        for state in states:
+            entity_id = state["entity_id"]
+            if entity_id.startswith(("sensor.sec1000", "binary_sensor.sec1000")):
+                async with session.delete(f"{ha.api_url}/states/{entity_id}") as response:
+                    assert response.status in (200, 404), entity_id
