@@ -23,7 +23,7 @@ from sec1000.ha import (
     HttpStatusError,
     SupervisorError,
 )
-from sec1000.ha.client import HomeAssistantClient
+from sec1000.ha.client import ClientTimings, HomeAssistantClient
 from sec1000.ha.rest import HomeAssistantRest
 from sec1000.ha.supervisor import (
     SupervisorOptionsStore,
@@ -342,8 +342,7 @@ class Recorder:
             session,
             on_connected=self.on_connected,
             on_disconnected=self.on_disconnected,
-            backoff_first=0.2,
-            backoff_max=1,
+            timings=ClientTimings(backoff_first=0.2, backoff_max=1),
         )
 
     async def on_connected(self) -> None:
@@ -425,8 +424,7 @@ async def test_client_retries_when_set_up_after_connecting_fails(
         direct_endpoint(home_assistant),
         session,
         on_connected=on_connected,
-        backoff_first=0.1,
-        backoff_max=0.2,
+        timings=ClientTimings(backoff_first=0.1, backoff_max=0.2),
     )
     client.start()
     try:
@@ -625,7 +623,10 @@ async def test_garbage_from_home_assistant_does_not_crash_the_client(
         set_up_after.append(scripted.get_configs)
 
     client = HomeAssistantClient(
-        endpoint, session, on_connected=on_connected, backoff_first=0.05, backoff_max=0.1
+        endpoint,
+        session,
+        on_connected=on_connected,
+        timings=ClientTimings(backoff_first=0.05, backoff_max=0.1),
     )
     client.start()
     try:

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import aiomqtt
 import pytest
-from sec1000.ha.adapter import HomeAssistantAdapter
+from sec1000.ha.adapter import AdapterTimings, HomeAssistantAdapter
 from sec1000.ha.discovery import (
     AVAILABILITY_TOPIC,
     CONNECTED_TOPIC,
@@ -513,7 +513,9 @@ async def test_choosing_that_fails_starts_with_rest_entities(
         raise RuntimeError("the Supervisor answered nonsense")
 
     async with aiohttp.ClientSession() as session:
-        adapter = HomeAssistantAdapter(runtime, None, session, broker_lookup_interval=3600)
+        adapter = HomeAssistantAdapter(
+            runtime, None, session, timings=AdapterTimings(broker_lookup_interval=3600)
+        )
         adapter._find_broker = broken  # type: ignore[method-assign]
         adapter.start()
         try:

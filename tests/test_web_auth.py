@@ -150,7 +150,12 @@ async def panel(
     app = create_app(runtime)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    setup_auth(app, ha_url=ha_url, data_dir=tmp_path / "auth", secret=SECRET, public_url=url)
+    setup_auth(
+        app,
+        HomeAssistantSignIn(ha_url=ha_url, public_url=url),
+        data_dir=tmp_path / "auth",
+        secret=SECRET,
+    )
     client = await aiohttp_client(TestServer(app, port=port))
     return Panel(client, ha, ha_url, str(client.make_url("/")))
 
@@ -224,10 +229,9 @@ def test_setup_auth_refuses_a_supervised_panel(runtime: Runtime, tmp_path: Path)
     with pytest.raises(ValueError, match="Supervisor"):
         setup_auth(
             app,
-            ha_url="http://127.0.0.1:8123",
+            HomeAssistantSignIn(ha_url="http://127.0.0.1:8123", public_url=PANEL_URL),
             data_dir=tmp_path,
             secret=SECRET,
-            public_url=PANEL_URL,
         )
 
 
@@ -413,7 +417,9 @@ async def test_home_assistant_unreachable_is_502_not_a_crash(
 ) -> None:
     app = create_app(runtime)
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    setup_auth(app, ha_url=url, data_dir=tmp_path, secret=SECRET, public_url=PANEL_URL)
+    setup_auth(
+        app, HomeAssistantSignIn(ha_url=url, public_url=PANEL_URL), data_dir=tmp_path, secret=SECRET
+    )
     client = await aiohttp_client(app)
     start = await client.get("/", headers=HTML, allow_redirects=False)
     state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
@@ -565,7 +571,11 @@ async def test_the_secret_is_created_0600_and_reused_so_sessions_survive_a_resta
 ) -> None:
     data_dir = tmp_path / "data-dir"
     first = create_app(runtime)
-    setup_auth(first, ha_url="http://127.0.0.1:8123", data_dir=data_dir, public_url=PANEL_URL)
+    setup_auth(
+        first,
+        HomeAssistantSignIn(ha_url="http://127.0.0.1:8123", public_url=PANEL_URL),
+        data_dir=data_dir,
+    )
     path = data_dir / SECRET_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     secret = bytes.fromhex(path.read_text().strip())
@@ -575,7 +585,11 @@ async def test_the_secret_is_created_0600_and_reused_so_sessions_survive_a_resta
         "session", {"u": "a", "n": "Anna", "e": int(time.time()) + 60, "s": "s"}
     )
     second = create_app(runtime)
-    setup_auth(second, ha_url="http://127.0.0.1:8123", data_dir=data_dir, public_url=PANEL_URL)
+    setup_auth(
+        second,
+        HomeAssistantSignIn(ha_url="http://127.0.0.1:8123", public_url=PANEL_URL),
+        data_dir=data_dir,
+    )
     client = await aiohttp_client(second)
     assert (await client.get("/", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})).status == 200
 
@@ -586,13 +600,17 @@ def test_a_broken_secret_file_is_replaced_and_loose_permissions_tightened(
     path = tmp_path / SECRET_FILE
     path.write_text("not a secret")
     setup_auth(
-        create_app(runtime), ha_url="http://127.0.0.1:8123", data_dir=tmp_path, public_url=PANEL_URL
+        create_app(runtime),
+        HomeAssistantSignIn(ha_url="http://127.0.0.1:8123", public_url=PANEL_URL),
+        data_dir=tmp_path,
     )
     replaced = path.read_text().strip()
     assert re.fullmatch(r"[0-9a-f]{64}", replaced)
     os.chmod(path, 0o644)
     setup_auth(
-        create_app(runtime), ha_url="http://127.0.0.1:8123", data_dir=tmp_path, public_url=PANEL_URL
+        create_app(runtime),
+        HomeAssistantSignIn(ha_url="http://127.0.0.1:8123", public_url=PANEL_URL),
+        data_dir=tmp_path,
     )
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text().strip() == replaced
@@ -604,9 +622,11 @@ async def test_public_url_sets_client_id_cookie_path_and_secure(
     app = create_app(runtime)
     setup_auth(
         app,
-        ha_url="http://homeassistant:8123/api",
-        ha_external_url="https://ha.example.org/",
-        public_url="https://panel.example.org/sec1000",
+        HomeAssistantSignIn(
+            ha_url="http://homeassistant:8123/api",
+            public_url="https://panel.example.org/sec1000",
+            ha_external_url="https://ha.example.org/",
+        ),
         data_dir=tmp_path,
         secret=SECRET,
     )

@@ -115,14 +115,14 @@ def build_app(
         register_demo(app, simulator)
     if signin_url is not None:
         from sec1000.web.auth import setup_auth
+        from sec1000.web.signin import HomeAssistantSignIn
 
-        setup_auth(
-            app,
+        signin = HomeAssistantSignIn(
             ha_url=os.environ["HA_URL"].strip(),
-            data_dir=runtime.data_dir,
             public_url=signin_url,
             ha_external_url=os.environ.get("HA_EXTERNAL_URL") or None,
         )
+        setup_auth(app, signin, data_dir=runtime.data_dir)
     return app
 
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from sec1000.ha import RECONNECT_MAX, Endpoint
-from sec1000.ha.adapter import HomeAssistantAdapter
+from sec1000.ha.adapter import AdapterTimings, HomeAssistantAdapter
 from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
 from sec1000.runtime import Runtime
@@ -121,8 +121,9 @@ async def running_addon(
             endpoint,
             session,
             supervisor=SupervisorOptionsStore(session, base, ADDON_TOKEN),
-            reconnect_max=1 if quick_reconnect else RECONNECT_MAX,
-            broker_lookup_interval=0.5,
+            timings=AdapterTimings(
+                reconnect_max=1 if quick_reconnect else RECONNECT_MAX, broker_lookup_interval=0.5
+            ),
         )
         adapter.start()
         try:

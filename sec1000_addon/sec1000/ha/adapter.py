@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -20,7 +21,12 @@ from sec1000 import __version__
 from sec1000.common.tasks import TaskSet, cancel_all
 from sec1000.ha import RECONNECT_MAX, Endpoint, HomeAssistantError
 from sec1000.ha.bridge import Bridge, ClientFactory
-from sec1000.ha.client import ConnectedCallback, DisconnectedCallback, HomeAssistantClient
+from sec1000.ha.client import (
+    ClientTimings,
+    ConnectedCallback,
+    DisconnectedCallback,
+    HomeAssistantClient,
+)
 from sec1000.ha.discovery import DeviceInfo, entity_ids
 from sec1000.ha.entities import ALL_SENSORS, helpers_for
 from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
@@ -37,6 +43,15 @@ BROKER_LOOKUP_INTERVAL = 60.0  # while MQTT is chosen and no broker is known
 MQTT_NOTIFICATION_AFTER = 30.0  # seconds without the broker before Home Assistant is told
 
 
+@dataclass(frozen=True)
+class AdapterTimings:
+    """The longest wait between reconnects to Home Assistant, and how often a missing MQTT
+    broker is looked up again."""
+
+    reconnect_max: float = RECONNECT_MAX
+    broker_lookup_interval: float = BROKER_LOOKUP_INTERVAL
+
+
 def _client_for(
     endpoint: Endpoint, session: aiohttp.ClientSession, reconnect_max: float
 ) -> ClientFactory[HomeAssistantClient]:
@@ -50,7 +65,7 @@ def _client_for(
             session,
             on_connected=on_connected,
             on_disconnected=on_disconnected,
-            backoff_max=reconnect_max,
+            timings=ClientTimings(backoff_max=reconnect_max),
         )
 
     return make
@@ -67,14 +82,13 @@ class HomeAssistantAdapter:
         *,
         supervisor: SupervisorOptionsStore | None = None,
         panel_url: str | None = None,
-        reconnect_max: float = RECONNECT_MAX,
-        broker_lookup_interval: float = BROKER_LOOKUP_INTERVAL,
+        timings: AdapterTimings = AdapterTimings(),
     ) -> None:
         self.runtime = runtime
         self.bridge = (
             Bridge(
                 runtime,
-                _client_for(endpoint, session, reconnect_max),
+                _client_for(endpoint, session, timings.reconnect_max),
                 mqtt_problem=self.mqtt_problem,
             )
             if endpoint is not None
@@ -86,7 +100,7 @@ class HomeAssistantAdapter:
         self.mqtt: MqttDevice | None = None
         self.entity_mode = "rest"  # in effect now
         self.broker: Broker | None = None
-        self._broker_lookup_interval = broker_lookup_interval
+        self._broker_lookup_interval = timings.broker_lookup_interval
         self._entity_options = self._watched(runtime.options)
         self._lock = asyncio.Lock()
         self._chosen = False  # a choice made with Home Assistant asked (not only at start)

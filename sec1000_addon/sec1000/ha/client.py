@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -37,6 +38,16 @@ ConnectedCallback = Callable[[], Awaitable[None]]
 DisconnectedCallback = Callable[[], None]
 
 
+@dataclass(frozen=True)
+class ClientTimings:
+    """How soon the client reconnects (capped exponential backoff) and how long a command waits
+    for its result."""
+
+    backoff_first: float = BACKOFF_FIRST
+    backoff_max: float = RECONNECT_MAX
+    command_timeout: float = COMMAND_TIMEOUT
+
+
 class HomeAssistantClient:
     """Keeps one connection to Home Assistant up, and re-syncs the application after each connect.
 
@@ -52,18 +63,14 @@ class HomeAssistantClient:
         *,
         on_connected: ConnectedCallback | None = None,
         on_disconnected: DisconnectedCallback | None = None,
-        backoff_first: float = BACKOFF_FIRST,
-        backoff_max: float = RECONNECT_MAX,
-        command_timeout: float = COMMAND_TIMEOUT,
+        timings: ClientTimings = ClientTimings(),
     ) -> None:
         self.endpoint = endpoint
         self.session = session
         self.api = HomeAssistantRest.from_endpoint(session, endpoint)
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
-        self.backoff_first = backoff_first
-        self.backoff_max = backoff_max
-        self.command_timeout = command_timeout
+        self.timings = timings
         self.connected = False
         self.status = "not started"
         self.connects = 0
@@ -114,12 +121,12 @@ class HomeAssistantClient:
         }
 
     async def _run(self) -> None:
-        delays = backoff_delays(self.backoff_first, self.backoff_max)
+        delays = backoff_delays(self.timings.backoff_first, self.timings.backoff_max)
         failures = 0
         while True:
             try:
                 if await self._connect_once():
-                    delays = backoff_delays(self.backoff_first, self.backoff_max)
+                    delays = backoff_delays(self.timings.backoff_first, self.timings.backoff_max)
                     failures = 0
             except asyncio.CancelledError:
                 raise
@@ -137,7 +144,7 @@ class HomeAssistantClient:
         self.status = "connecting"
         try:
             connection = await WebSocketConnection.open(
-                self.session, self.endpoint, command_timeout=self.command_timeout
+                self.session, self.endpoint, command_timeout=self.timings.command_timeout
             )
         except AuthenticationError as err:
             self.last_error = str(err)

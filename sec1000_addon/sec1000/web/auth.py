@@ -249,33 +249,18 @@ async def signout(request: web.Request) -> web.Response:
 
 def setup_auth(
     app: web.Application,
+    signin: HomeAssistantSignIn,
     *,
-    ha_url: str,
     data_dir: Path,
-    public_url: str,
-    ha_external_url: str | None = None,
     secret: bytes | None = None,
     session_lifetime: float = SESSION_LIFETIME,
-    admins_only: bool = True,
 ) -> None:
-    """Require sign-in through Home Assistant on a panel app that has not started yet.
-
-    `ha_url` is where the add-on reaches Home Assistant (HA_URL); `ha_external_url` where the
-    browser does (default: ha_url, a loopback host there replaced by the panel's host).
-    `public_url` is the panel's URL as the browser sees it, used as the OAuth client_id (never
-    a request's Host header). The signing secret is `secret`, else
-    `<data_dir>/session_secret`. `admins_only` mirrors the Supervisor's admin-only panel.
-    """
+    """Require sign-in through Home Assistant, as `signin` says, on a panel app that has not
+    started yet. The signing secret is `secret`, else `<data_dir>/session_secret`."""
     if app.get(SUPERVISED):
         raise ValueError("under the Supervisor, ingress signs users in: no setup_auth")
     secret = secret if secret is not None else load_or_create_secret(data_dir)
     signed_out = SignedOut(data_dir / SIGNED_OUT_FILE)
-    signin = HomeAssistantSignIn(
-        ha_url=ha_url,
-        public_url=public_url,
-        ha_external_url=ha_external_url,
-        admins_only=admins_only,
-    )
     app[SIGNIN] = signin
     app[SESSIONS] = Sessions(
         secret=secret,

@@ -8,7 +8,7 @@ import functools
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
@@ -130,37 +130,22 @@ def energy_week(week: Iterable[Mapping[str, Any]], tr: Translator = ENGLISH) -> 
     return EnergyChart(tuple(out), ticks)
 
 
+@dataclass(kw_only=True)
 class View:
     """The state as the templates read it; computed parts are built once per render."""
 
-    def __init__(
-        self,
-        *,
-        state: StateModel,
-        options: Options,
-        options_error: Any,
-        health: LinkHealth,
-        link_target: str,
-        ha_status: Mapping[str, Any],
-        faults: Mapping[str, bool] | None,
-        overloaded: bool = False,
-        now: float | None = None,
-        tr: Translator = ENGLISH,
-        price_unit: str | None = None,
-        applies: Mapping[str, float] | None = None,
-    ) -> None:
-        self.state = state
-        self.options = options
-        self.options_error = options_error
-        self.health = health
-        self.link_target = link_target
-        self.ha = ha_status
-        self.faults = faults
-        self.overloaded = overloaded
-        self.now = time.time() if now is None else now
-        self.tr = tr
-        self.price_unit = price_unit  # the price sensor's unit, e.g. EUR/kWh
-        self.applies = applies or {}
+    state: StateModel
+    options: Options
+    options_error: Any
+    health: LinkHealth
+    link_target: str
+    ha: Mapping[str, Any]  # Home Assistant's status, as the adapter tells it
+    faults: Mapping[str, bool] | None
+    overloaded: bool = False
+    now: float = field(default_factory=time.time)
+    tr: Translator = ENGLISH
+    price_unit: str | None = None  # the price sensor's unit, e.g. EUR/kWh
+    applies: dict[str, float] = field(default_factory=dict)
 
     @functools.cached_property
     def price_chart(self) -> PriceChart | None:
