@@ -120,18 +120,7 @@ class Runtime:
         )
         self.audit = AuditLog(data_dir, listener=self._audited)
         self.guard, self.writer, self.watchdog = self._limiter(watchdog_timings)
-        self.ops = Operations(
-            self.link,
-            self.state,
-            Wiring(
-                options=self._current,
-                update_options=self.update_options,
-                refuse_writes=self._refuse_writes,
-                reset_watchdog=self.watchdog.reset,
-                guard=self.guard,
-                writer=self.writer,
-            ),
-        )
+        self.ops = self._operations()
         self.policy = PricePolicy(
             self._current,
             self._policy_write,
@@ -150,6 +139,20 @@ class Runtime:
         self._guard_task: asyncio.Task[None] | None = None
         self._last_loop_error: str | None = None
         self.ticks = 0  # passes of the telemetry timer (diagnostics, tests)
+
+    def _operations(self) -> Operations:
+        return Operations(
+            self.link,
+            self.state,
+            Wiring(
+                options=self._current,
+                update_options=self.update_options,
+                refuse_writes=self._refuse_writes,
+                reset_watchdog=self.watchdog.reset,
+                guard=self.guard,
+                writer=self.writer,
+            ),
+        )
 
     def _limiter(self, timings: WatchdogTimings) -> tuple[ExportGuard, Writer, Watchdog]:
         """The export guard, the writer that reports to it, and the watchdog that writes
