@@ -53,6 +53,7 @@ class Helpers:
         self._active = active  # connected, in the REST mode: the helpers are followed
         self._origin = origin  # who pressed, from a state change's context
         self._synced: dict[str, Any] = {}
+        self._pressing: set[str] = set()  # helpers whose command is running
         self._own_contexts: deque[str] = deque(maxlen=OWN_CONTEXTS_KEPT)
         self._own_calls = 0
         self.settled = asyncio.Event()  # set while none of our own calls is under way
@@ -127,6 +128,7 @@ class Helpers:
         state = self.runtime.state
         if (
             state.export_limit_kw is not None
+            and SETPOINT.entity_id not in self._pressing
             and self._synced.get(SETPOINT.entity_id) != state.export_limit_kw
         ):
             self._synced[SETPOINT.entity_id] = state.export_limit_kw
@@ -137,14 +139,22 @@ class Helpers:
             )
         exporting = state.exporting
         export_state = None if exporting is None else ("on" if exporting else "off")
-        if export_state is not None and self._synced.get(EXPORT_SWITCH.entity_id) != export_state:
+        if (
+            export_state is not None
+            and EXPORT_SWITCH.entity_id not in self._pressing
+            and self._synced.get(EXPORT_SWITCH.entity_id) != export_state
+        ):
             self._synced[EXPORT_SWITCH.entity_id] = export_state
             await self._own_call(
                 "input_boolean", f"turn_{export_state}", {"entity_id": EXPORT_SWITCH.entity_id}
             )
         options = self.runtime.options
         policy = "on" if options.price_policy else "off"
-        if options.price_entity and self._synced.get(POLICY_SWITCH.entity_id) != policy:
+        if (
+            options.price_entity
+            and POLICY_SWITCH.entity_id not in self._pressing
+            and self._synced.get(POLICY_SWITCH.entity_id) != policy
+        ):
             self._synced[POLICY_SWITCH.entity_id] = policy
             await self._own_call(
                 "input_boolean", f"turn_{policy}", {"entity_id": POLICY_SWITCH.entity_id}
@@ -172,22 +182,27 @@ class Helpers:
         await self._press(helper, new.get("state"), self._origin(context))
 
     async def _press(self, helper: Helper, value: Any, origin: Origin) -> None:
+        # While its command runs, the pressed helper is left as the user set it: a sync from a
+        # state read mid-write would flip it back, and a second press would then change nothing.
+        self._pressing.add(helper.entity_id)
+        try:
+            await self._run(helper, value, origin)
+        finally:
+            self._pressing.discard(helper.entity_id)
+            self._synced.pop(helper.entity_id, None)
+        await self.sync()  # the helper shows the outcome: a failed command puts it back
+
+    async def _run(self, helper: Helper, value: Any, origin: Origin) -> None:
         ops = self.runtime.ops
         if helper is SETPOINT:
-            self._synced.pop(SETPOINT.entity_id, None)
             await ops.set_export_limit(value, origin)
-            await self.sync()
         elif helper is POLICY_SWITCH:
-            self._synced.pop(POLICY_SWITCH.entity_id, None)
             await self.runtime.update_options({"price_policy": value == "on"})
             _LOGGER.info("price policy turned %s by %s", value, origin)
-            await self.sync()
         elif helper is EXPORT_SWITCH:
-            self._synced.pop(EXPORT_SWITCH.entity_id, None)
             if value == "on":
                 await ops.export_enable(origin)
             else:
                 await ops.export_disable(origin)
-            await self.sync()  # a failed command puts the switch back
         elif helper.command is not None:
             await ops.run(helper.command, {}, origin)
