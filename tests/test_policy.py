@@ -76,7 +76,10 @@ def test_a_stale_price_applies_the_stale_action(action: str, export: bool | None
     old = now_only(-0.5, at=T0 - 91 * 60)  # 90 minutes is stale by default
     decision = decide(options, old, PolicyMemory(export_on=True), T0)
     assert decision.state is PolicyState.STALE and decision.export is export
-    assert decide(options, None, PolicyMemory(), T0).state is PolicyState.STALE
+    assert decision.reason.startswith("no current price for 90 min: ")
+    waiting = decide(options, None, PolicyMemory(), T0)  # started, no price has come yet
+    assert waiting.state is PolicyState.STALE and waiting.export is export
+    assert waiting.reason.startswith("no price yet: ")
 
 
 def test_a_forecast_is_fresh_while_it_covers_now_and_plans_the_next_change() -> None:

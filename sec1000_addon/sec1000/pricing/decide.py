@@ -156,7 +156,11 @@ def price_now(options: Options, price: PriceInput | None, now: float) -> tuple[f
 def _stale_decision(moment: Moment, current: float | None) -> Decision:
     options = moment.options
     action = options.price_stale_action
-    words = f"no current price for {options.price_stale_minutes} min"
+    words = (
+        "no price yet"
+        if moment.price is None
+        else f"no current price for {options.price_stale_minutes} min"
+    )
     if action == "export_off":
         return Decision(
             PolicyState.STALE, f"{words}: export off (price_stale_action)", False, current

@@ -60,14 +60,17 @@ class ServiceInput:
     fetched_at: float
 
 
+# UTC from the zone database when there is one, read once at import: the panel and every policy
+# then find it by its name in ZoneInfo's cache, never on the disk while the loop runs.
+UTC_ZONE: dt.tzinfo = zone_named("UTC") or dt.UTC
+
+
 def default_zone(environ: Mapping[str, str] = os.environ) -> tuple[dt.tzinfo, str]:
     """The container's zone (`TZ`), else UTC, with where it came from."""
     zone = zone_named(environ.get("TZ"))
     if zone is not None:
         return zone, "TZ"
-    # UTC from the zone database when there is one: the panel then finds it by its name in
-    # ZoneInfo's cache, never on the disk while it serves a page.
-    return zone_named("UTC") or dt.UTC, "UTC"
+    return UTC_ZONE, "UTC"
 
 
 @dataclass(frozen=True, slots=True)
