@@ -25,9 +25,9 @@ from sec1000.web import live
 from sec1000.web.chart import MIN_BAND, WIDTH, build_chart
 from sec1000.web.history import FILTERS
 
-from tests.test_web_handlers import ClientFactory, panel
-from tests.test_web_homeassistant import StandIn
-from tests.test_web_homeassistant import panel as ha_panel
+from tests.web.test_handlers import ClientFactory, panel
+from tests.web.test_homeassistant import StandIn
+from tests.web.test_homeassistant import panel as ha_panel
 
 ANNA = Origin("panel", "Anna")
 REPORT_HEADER = (

@@ -407,8 +407,7 @@ async def test_one_save_of_the_limits_makes_one_write_under_its_true_name(
     await asyncio.sleep(0.3)  # a second write would come within the gap (20 ms)
     await runtime.stop()
     writes = [
-        (e["origin"], e["command"], e["requested"]["export_limit_kw"])
-        for e in runtime.audit.tail()
+        (e["origin"], e["command"], e["requested"]["export_limit_kw"]) for e in runtime.audit.tail()
     ]
     assert writes == [("panel", "export_enable", 8.0), ("panel", "apply_options", 6.5)]
 

@@ -15,7 +15,7 @@ from sec1000.runtime import Runtime
 from sec1000.web import create_app
 from sec1000.web.keys import HOME_ASSISTANT
 
-from tests.test_web_handlers import ClientFactory
+from tests.web.test_handlers import ClientFactory
 
 
 class StandIn:

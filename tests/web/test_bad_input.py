@@ -11,7 +11,7 @@ from sec1000.simulator import SimulatorServer
 from sec1000.simulator.panel import register_demo
 from sec1000.web import create_app
 
-from tests.test_web_handlers import ClientFactory
+from tests.web.test_handlers import ClientFactory
 
 ENDPOINTS = ("/command", "/setup", "/test-connection", "/simulator", "/homeassistant/scripts")
 FORM = "application/x-www-form-urlencoded"
