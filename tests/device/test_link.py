@@ -20,7 +20,7 @@ from sec1000.protocol import (
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import hold, retune
+from tests.conftest import LOOKUP_BREAKERS, hold, retune
 
 PANEL = Origin("panel", "test")
 POLL = Origin("poll")
@@ -326,3 +326,28 @@ async def test_truncated_or_impossible_answers_are_unexpected_packets(
         server.close()
         await server.wait_closed()
     assert link.health.counters == {"unexpected_packet": 1}
+
+
+# -- an address the lookup rejects
+
+
+@pytest.mark.parametrize("host", LOOKUP_BREAKERS)
+async def test_an_address_the_lookup_rejects_is_a_socket_error_counted_in_health(
+    host: str,
+) -> None:
+    link = DeviceLink(LinkSettings(host, 1234, 0, 1))
+
+    async def read(session: object) -> None:
+        await link_session_read(session)
+
+    with pytest.raises(DeviceSocketError) as caught:
+        await hold(link, read)
+    assert caught.value.feedback == Feedback.SOCKET_ERROR
+    assert link.health.consecutive_failures == 1
+    assert link.health.counters == {"socket_error": 1}
+
+
+async def link_session_read(session: object) -> None:
+    await session.exchange(  # type: ignore[attr-defined]
+        read_telemetry_request(), Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
+    )
