@@ -142,6 +142,19 @@ async def hold(link: DeviceLink, job: Any, priority: Priority = Priority.USER) -
         return await job(session)
 
 
+class Blocker:
+    """A job for `hold` that keeps the link's session until `release()` is called."""
+
+    def __init__(self) -> None:
+        self._released = asyncio.Event()
+
+    async def __call__(self, session: object) -> None:
+        await self._released.wait()
+
+    def release(self) -> None:
+        self._released.set()
+
+
 def retune(link: DeviceLink, **changes: Any) -> None:
     """Change some of the link's settings (gap, timeout)."""
     link.configure(replace(link.settings, **changes))

@@ -17,7 +17,7 @@ from sec1000.protocol import Command, ControlMode, Feedback, InvalidInputError
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import hold, reset_in_its_window, short_watchdog
+from tests.conftest import Blocker, hold, reset_in_its_window, short_watchdog
 
 PANEL = Origin("panel", "test")
 
@@ -136,10 +136,7 @@ async def test_writes_asked_for_in_the_window_wait_and_the_newest_is_the_restore
 async def test_a_reset_asked_for_during_a_stop_turns_nothing_off(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    release = asyncio.Event()
-
-    async def busy(session: object) -> None:
-        await release.wait()
+    busy = Blocker()
 
     holder = asyncio.create_task(hold(runtime.link, busy))  # the reset has to wait its turn
     await asyncio.sleep(0)
@@ -147,7 +144,7 @@ async def test_a_reset_asked_for_during_a_stop_turns_nothing_off(
     reset = asyncio.create_task(runtime.ops.reset_export_watchdog(PANEL))
     await asyncio.sleep(0.05)
     await runtime.watchdog.shutdown(grace=1)  # SIGTERM while the reset is queued
-    release.set()
+    busy.release()
     await holder
     result = await reset
     assert result.feedback == Feedback.GENERAL_ERROR and "stopping" in result.message
@@ -181,10 +178,7 @@ async def test_the_guard_does_not_take_a_pending_restore_for_a_drift(
 async def test_a_restore_is_never_refused_as_busy(runtime: Runtime) -> None:
     link = runtime.link
     link.max_queued = 1
-    release = asyncio.Event()
-
-    async def busy(session: object) -> None:
-        await release.wait()
+    busy = Blocker()
 
     running = [asyncio.create_task(hold(link, busy)) for _ in range(2)]  # 1 holds, 1 queued
     await asyncio.sleep(0.01)
@@ -193,5 +187,5 @@ async def test_a_restore_is_never_refused_as_busy(runtime: Runtime) -> None:
     restore = asyncio.create_task(hold(link, busy, Priority.RESTORE))
     await asyncio.sleep(0.01)
     assert link.queued == 2  # the restore waits its (first) turn
-    release.set()
+    busy.release()
     await asyncio.gather(*running, restore)
