@@ -313,8 +313,8 @@ async def run(args: argparse.Namespace) -> int:
         verdict = "ok" if ok else "EXPORTS ABOVE THE WANTED STATE"
         print(f"{scenario.name:44} {above:>11.2f} s {allowed:>10.2f} s  {verdict}")
     print(
-        "9 prices and 10 small things are input rules, checked by tests/test_no_wrong_export.py "
-        "and the price tests"
+        "9 prices and 10 small things are input rules, checked by "
+        "tests/limiter/test_no_wrong_export.py and the price tests"
     )
     return 1 if failures else 0
 

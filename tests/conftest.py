@@ -35,6 +35,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.timeout(seconds))
                 break
 
+
 # The machine is small and shared: generation speed is not what these tests check.
 settings.register_profile("sec1000", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("sec1000")
@@ -70,6 +71,10 @@ def make_options(simulator: SimulatorServer) -> Callable[..., Options]:
         return Options.from_mapping({**base, **overrides})
 
     return make
+
+
+# Hosts the old check let through but the address lookup rejects (UnicodeError, ValueError).
+LOOKUP_BREAKERS = ("192.168.1..200", "a" * 64 + ".lan", "host\x00name")
 
 
 # The watchdog's real 5 s window and 1 s settle, shortened: the sequence is the same.
@@ -135,6 +140,19 @@ async def hold(link: DeviceLink, job: Any, priority: Priority = Priority.USER) -
     """Run `job` inside one session of the link, as an operation does."""
     async with link.session(priority) as session:
         return await job(session)
+
+
+class Blocker:
+    """A job for `hold` that keeps the link's session until `release()` is called."""
+
+    def __init__(self) -> None:
+        self._released = asyncio.Event()
+
+    async def __call__(self, session: object) -> None:
+        await self._released.wait()
+
+    def release(self) -> None:
+        self._released.set()
 
 
 def retune(link: DeviceLink, **changes: Any) -> None:

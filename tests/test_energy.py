@@ -20,6 +20,8 @@ from sec1000.energy import (
 )
 from sec1000.options import Options
 
+from tests.helpers.notifications import NoClient, Recorder
+
 UTC = dt.UTC
 START = dt.datetime(2026, 6, 1, 10, 0, tzinfo=UTC).timestamp()
 
@@ -142,7 +144,13 @@ def test_a_broken_file_is_moved_aside_and_counting_starts_from_0(
 ) -> None:
     (tmp_path / ENERGY_NAME).write_text(content)
     m = meter(tmp_path)
-    assert m.book.totals == {"grid_export": 0, "grid_import": 0, "pv": 0, "load": 0, "over_limit": 0}
+    assert m.book.totals == {
+        "grid_export": 0,
+        "grid_import": 0,
+        "pv": 0,
+        "load": 0,
+        "over_limit": 0,
+    }
     assert m.broken and "moved to" in m.broken
     aside = [p for p in tmp_path.iterdir() if p.name.startswith(f"{ENERGY_NAME}.broken-")]
     assert len(aside) == 1 and aside[0].read_text() == content
@@ -224,12 +232,8 @@ def test_a_broken_energy_file_raises_a_notification(
     data.mkdir()
     (data / ENERGY_NAME).write_text("{broken")
     runtime = Runtime(make_options(), data)
-    _, message = Notifications(runtime, _NoClient()).desired()[ENERGY_NOTIFICATION]
+    _, message = Notifications(runtime, NoClient()).desired()[ENERGY_NOTIFICATION]
     assert "moved to energy.json.broken-" in message and "from 0" in message
-
-
-class _NoClient:
-    """Stands in for the Home Assistant client: only Notifications.desired() is called."""
 
 
 async def test_the_broken_file_notification_is_told_once_not_at_every_reconnect(
@@ -241,7 +245,7 @@ async def test_the_broken_file_notification_is_told_once_not_at_every_reconnect(
     data = tmp_path / "data"
     data.mkdir()
     (data / ENERGY_NAME).write_text("{broken")
-    client = _Recorder()
+    client = Recorder()
     notifications = Notifications(Runtime(make_options(), data), client)
     for _ in range(3):  # connected, then two reconnects (each forgets what it showed)
         await notifications.update(resync=True)
@@ -250,16 +254,6 @@ async def test_the_broken_file_notification_is_told_once_not_at_every_reconnect(
     dismissed = [c for c in client.calls if c["service"] == "dismiss"]
     assert [c["service_data"]["notification_id"] for c in created] == [ENERGY_NOTIFICATION]
     assert ENERGY_NOTIFICATION not in [c["service_data"]["notification_id"] for c in dismissed]
-
-
-class _Recorder(_NoClient):
-    """Records the service calls the notifications send (stands in for Home Assistant's WebSocket)."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    async def send_command(self, message: dict[str, Any]) -> None:
-        self.calls.append(message)
 
 
 def test_an_unreadable_energy_file_is_set_aside_and_counting_goes_on(tmp_path: Path) -> None:

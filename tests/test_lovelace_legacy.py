@@ -11,15 +11,13 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.test_packaging import CONTRACT_ENTITIES, lovelace_entities
+from tests.helpers.packaging import CONTRACT_ENTITIES, ROOT, lovelace_entities, walk
 
-ROOT = Path(__file__).resolve().parent.parent
 LOVELACE = ROOT / "sec1000_addon" / "lovelace"
 DOCS = ROOT / "sec1000_addon" / "DOCS.md"
 # The shared design document sits next to the checkout when there is one (not in CI).
@@ -40,7 +38,7 @@ COMMAND_BUTTONS = {
     for name in ("get_export_limit", "set_datetime", "reset_export_watchdog")
 }
 
-# The Home Assistant contract, as written out in test_packaging (held to the docs below).
+# The Home Assistant contract, as written out in tests/helpers/packaging.py (held to the docs below).
 SEC1000_ID = re.compile(r"\b[a-z_]+\.sec1000_[a-z0-9_]+\b")
 TEMPLATE = re.compile(r"\s*\[\[\[(.*)\]\]\]\s*", re.S)
 
@@ -108,9 +106,7 @@ def test_the_contract_set_is_the_design_docs() -> None:
         "sensor.sec1000_export_over_limit_energy",
         "sensor.sec1000_export_over_limit_today",
     }
-    assert all(
-        entity_id in section(design, METER_SECTION) for entity_id in meter
-    )
+    assert all(entity_id in section(design, METER_SECTION) for entity_id in meter)
     contract = contract_ids(section(design, "Home Assistant contract"))
     assert contract | added | meter == CONTRACT_ENTITIES
 
@@ -172,21 +168,13 @@ def test_file_references_only_contractlovelace_entities(file: str) -> None:
     assert set(body["triggers_update"]) == read | {body["entity"]}
 
 
-def _walk(node: object) -> list[object]:
-    if isinstance(node, dict):
-        return [node, *(item for value in node.values() for item in _walk(value))]
-    if isinstance(node, list):
-        return [item for value in node for item in _walk(value)]
-    return [node]
-
-
 @pytest.mark.parametrize("file", LEGACY)
 def test_file_calls_no_old_service_and_presses_a_helper(file: str) -> None:
     assert "goodwe_sec1000." not in (LOVELACE / file).read_text()
     body = template(file)
     services = [
         node.get("service") or node.get("perform_action")
-        for node in _walk(body)
+        for node in walk(body)
         if isinstance(node, dict) and {"service", "perform_action"} & set(node)
     ]
     assert services == ["input_button.press"]

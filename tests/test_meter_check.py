@@ -19,6 +19,7 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
 from tests.conftest import eventually
+from tests.helpers.notifications import NoClient
 
 CEILING = {"export_ceiling_kw": 6.0, "max_export_limit": 6.0}
 ORIGINS = [
@@ -43,7 +44,11 @@ def test_options_refuse_a_maximum_above_the_ceiling_and_mode_off_under_one() -> 
     assert "above the export ceiling of 5 kW" in above.value.errors["max_export_limit"]
     with pytest.raises(OptionsError) as off:
         Options.from_mapping(
-            {"export_ceiling_kw": 5, "max_export_limit": 5, "export_limit_control_mode": "deactivated"}
+            {
+                "export_ceiling_kw": 5,
+                "max_export_limit": 5,
+                "export_limit_control_mode": "deactivated",
+            }
         )
     assert "cannot be deactivated" in off.value.errors["export_limit_control_mode"]
     assert Options.from_mapping({"export_ceiling_kw": 0, "max_export_limit": 9}).ceiling_w is None
@@ -131,7 +136,7 @@ async def test_an_uncontrolled_inverter_is_an_overshoot_noticed_counted_and_audi
     await eventually(lambda: runtime.state.overshoot.get("on"), 20, "the overshoot seen")
     over = runtime.state.overshoot
     assert over["limit_kw"] == 3.0 and over["max_kw"] == pytest.approx(5.0, abs=0.05)
-    title, message = Notifications(runtime, _NoClient()).desired()[OVERSHOOT_NOTIFICATION]
+    title, message = Notifications(runtime, NoClient()).desired()[OVERSHOOT_NOTIFICATION]
     assert "over the limit" in title and "5.00 kW" in message
     simulator.clear_faults()
     await eventually(lambda: not runtime.state.overshoot.get("on"), 20, "back under the limit")
@@ -158,7 +163,3 @@ async def test_the_compliance_report_has_a_row_per_day_with_the_days_figures(
     assert len(report) == 91
     today = report[-1].split(",")
     assert today[-2:] == ["2", "1"]  # two writes (the limit, the restore), one drift
-
-
-class _NoClient:
-    """Stands in for the Home Assistant client: only Notifications.desired() is called."""

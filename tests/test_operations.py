@@ -346,3 +346,12 @@ def test_short_answer_fault_is_n_6() -> None:
     from sec1000.protocol import build_response
 
     assert struct.unpack(">H", build_response(0x0B, b"\x00")[5:7])[0] == 6
+
+
+@pytest.mark.parametrize("text", ["1_0", "2_5", "\u0663", "\uff15", "\U0001d7d3"])
+async def test_odd_digits_in_a_command_send_nothing(
+    runtime: Runtime, simulator: SimulatorServer, text: str
+) -> None:
+    result = await runtime.ops.set_export_limit(text, PANEL)
+    assert result.feedback == Feedback.INVALID_INPUT
+    assert simulator.requests() == []

@@ -17,6 +17,8 @@ from sec1000.options import (
     save_options_file,
 )
 
+from tests.conftest import LOOKUP_BREAKERS
+
 
 def test_defaults_are_valid_and_match_the_specs() -> None:
     defaults = Options()
@@ -131,3 +133,27 @@ def test_any_mapping_gives_options_or_a_clear_error(data: dict[str, object]) -> 
         assert err.errors and all(isinstance(text, str) and text for text in err.errors.values())
     else:
         assert options.min_export_limit <= options.max_export_limit <= options.total_capacity
+
+
+# -- hosts the address lookup rejects, and odd digits
+
+
+@pytest.mark.parametrize("host", LOOKUP_BREAKERS)
+def test_hosts_the_lookup_rejects_fail_validation(host: str) -> None:
+    with pytest.raises(OptionsError) as caught:
+        Options.from_mapping({"host": host})
+    assert "host name" in caught.value.errors["host"]
+
+
+@pytest.mark.parametrize("host", ["192.168.1.200", "fd00::1", "sec1000.lan", "SEC-1000"])
+def test_good_hosts_pass_validation(host: str) -> None:
+    assert Options.from_mapping({"host": host}).host == host
+
+
+@pytest.mark.parametrize(
+    ("key", "text"), [("port", "1e3"), ("max_export_limit", "\uff15"), ("scan_interval", "3_0")]
+)
+def test_odd_numbers_in_options_are_field_errors(key: str, text: str) -> None:
+    with pytest.raises(OptionsError) as caught:
+        Options.from_mapping({key: text})
+    assert "must be a number" in caught.value.errors[key]

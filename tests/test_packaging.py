@@ -28,68 +28,19 @@ from sec1000.protocol.errors import FEEDBACK_WORDS
 from sec1000.runtime import Runtime
 
 from tests.ha_harness import NEWEST, OLDEST
-
-ROOT = Path(__file__).resolve().parent.parent
-ADDON = ROOT / "sec1000_addon"
-SERVICE = ADDON / "rootfs" / "etc" / "s6-overlay" / "s6-rc.d" / "sec1000"
-# The Home Assistant contract, copied from design.md's tables (sensors, then helpers). The
-# package exposes the same list in sec1000.ha.entities; a test below holds the two together.
-FEEDBACK_OPERATIONS = (
-    "export_disable",
-    "export_enable",
-    "set_export_limit",
-    "get_export_limit",
-    "get_telemetry_data",
-    "reset_export_watchdog",
-    "set_datetime",
+from tests.helpers.packaging import (
+    ADDON,
+    CONTRACT_ENTITIES,
+    CONTRACT_EVENTS,
+    CONTRACT_HELPERS,
+    CONTRACT_SCRIPTS,
+    CONTRACT_SENSORS,
+    ROOT,
+    lovelace_entities,
+    walk,
 )
-CONTRACT_SENSORS = {
-    *(f"sensor.sec1000_{kind}{n}" for kind in ("v", "i", "p") for n in (1, 2, 3)),
-    "sensor.sec1000_meters_power",
-    "sensor.sec1000_inverters_power",
-    "sensor.sec1000_load_power",
-    "sensor.sec1000_export_limit",
-    "sensor.sec1000_export_state",
-    "sensor.sec1000_modul_started",
-    *(f"sensor.sec1000_{operation}_feedback" for operation in FEEDBACK_OPERATIONS),
-    # Added by design.md's "Contracts added for the next capabilities" (guard, energy).
-    "sensor.sec1000_export_guard",
-    *(f"sensor.sec1000_{kind}_energy" for kind in ("grid_export", "grid_import", "pv", "load")),
-    "sensor.sec1000_time_at_limit_today",
-    "sensor.sec1000_export_policy",
-    # Added by design.md's "Contracts added for the meter check, …" (the meter check).
-    "binary_sensor.sec1000_export_over_limit",
-    "sensor.sec1000_export_over_limit_energy",
-    "sensor.sec1000_export_over_limit_today",
-}
-CONTRACT_HELPERS = {
-    "input_button.sec1000_export_enable",
-    "input_button.sec1000_export_disable",
-    "input_button.sec1000_get_export_limit",
-    "input_button.sec1000_set_datetime",
-    "input_button.sec1000_reset_export_watchdog",
-    "input_number.sec1000_export_limit_setpoint",
-    "input_boolean.sec1000_export",
-}
-# design.md: the awaitable scripts, `script.sec1000_<command>`.
-CONTRACT_SCRIPTS = {
-    f"script.sec1000_{command}"
-    for command in (
-        "export_enable",
-        "export_disable",
-        "export_toggle",
-        "set_export_limit",
-        "get_export_limit",
-        "set_datetime",
-        "reset_export_watchdog",
-        "get_telemetry_data",
-        "set_control_mode",
-    )
-}
-CONTRACT_ENTITIES = CONTRACT_SENSORS | CONTRACT_HELPERS
-CONTRACT_EVENTS = {"sec1000_command", "sec1000_command_result"}
-ENTITY_ID = re.compile(r"^[a-z_]+\.[a-z0-9_]+$")
-ENTITY_KEYS = {"entity", "entity_id", "entities", "triggers_update", "feedback"}
+
+SERVICE = ADDON / "rootfs" / "etc" / "s6-overlay" / "s6-rc.d" / "sec1000"
 # The community add-on linter (frenck/action-addon-linter, config.schema.json): the keys it
 # knows (any other key fails it), and the defaults it fails a key for being set to.
 LINTER_DEFAULTS: dict[str, object] = {
@@ -415,14 +366,6 @@ def docs_yaml_blocks() -> list[Any]:
     ]
 
 
-def _walk(node: object) -> list[object]:
-    if isinstance(node, dict):
-        return [node, *(item for value in node.values() for item in _walk(value))]
-    if isinstance(node, list):
-        return [item for value in node for item in _walk(value)]
-    return [node]
-
-
 def test_docs_automation_examples_are_valid_and_use_the_contract() -> None:
     """Every YAML example parses and uses only contract entities, events and commands."""
     blocks = docs_yaml_blocks()
@@ -431,7 +374,7 @@ def test_docs_automation_examples_are_valid_and_use_the_contract() -> None:
     for block in blocks:
         assert isinstance(block, dict) and block.get("alias"), block
         assert "triggers" in block or "sequence" in block, block.get("alias")
-        nodes = _walk(block)
+        nodes = walk(block)
         texts = [node for node in nodes if isinstance(node, str)]
         for entity_id in {m for text in texts for m in re.findall(r"\b[a-z_]+\.sec1000_\w+", text)}:
             assert entity_id in CONTRACT_ENTITIES | CONTRACT_SCRIPTS, (block["alias"], entity_id)
@@ -462,7 +405,7 @@ def test_docs_have_the_three_automation_examples_the_seed_users_need() -> None:
     pressed = {
         node["target"]["entity_id"]
         for block in blocks
-        for node in _walk(block)
+        for node in walk(block)
         if isinstance(node, dict) and node.get("action") == "input_button.press"
     }
     assert {
@@ -500,25 +443,6 @@ def test_the_package_publishes_exactly_the_contract() -> None:
     assert {sensor.entity_id for sensor in ALL_SENSORS} == CONTRACT_SENSORS
     assert {helper.entity_id for helper in HELPERS} == CONTRACT_HELPERS
     assert {COMMAND_EVENT, RESULT_EVENT} == CONTRACT_EVENTS
-
-
-def lovelace_entities(node: object) -> set[str]:
-    """Entity ids a dashboard YAML uses: under entity keys, and in `states['...']` templates."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ENTITY_KEYS:
-                for item in value if isinstance(value, list) else [value]:
-                    entity_id = item.get("entity") if isinstance(item, dict) else item
-                    if isinstance(entity_id, str) and ENTITY_ID.match(entity_id):
-                        found.add(entity_id)
-            found |= lovelace_entities(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= lovelace_entities(item)
-    elif isinstance(node, str):
-        found |= set(re.findall(r"states\[['\"]([a-z_]+\.[a-z0-9_]+)['\"]\]", node))
-    return found
 
 
 def lovelace_files() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sec1000.operations import CommandResult
 from sec1000.options import InvalidOptions, Options, OptionsError, load_options_file
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
@@ -91,3 +92,48 @@ async def test_two_option_changes_at_the_same_moment_keep_both(
     )
     for options in (runtime.options, await asyncio.to_thread(load_options_file, path)):
         assert options.export_limit_control_mode == "dred" and options.price_policy
+
+
+# -- background work survives anything
+
+
+async def test_the_poll_loop_survives_any_exception(
+    runtime: Runtime, simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+    original = runtime.ops.get_telemetry_data
+
+    async def flaky(*args: object, **kwargs: object) -> CommandResult:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug nobody expected")
+        return await original()
+
+    monkeypatch.setattr(runtime.ops, "get_telemetry_data", flaky)
+    monkeypatch.setattr("sec1000.runtime.LOOP_ERROR_PAUSE", 0.01)
+    runtime.options = Options.from_mapping({"scan_interval": 1}, base=runtime.options)
+    await runtime.start()
+    runtime._wake.set()
+    await eventually(lambda: runtime.state.telemetry is not None, what="a read after the bug")
+    await runtime.stop()
+    assert calls >= 2
+
+
+async def test_a_guard_check_that_fails_is_no_failed_telemetry_read(
+    runtime: Runtime, simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the telemetry step counts as a read: three guard bugs must not make the values
+    unavailable; three failed telemetry steps do."""
+    monkeypatch.setattr("sec1000.runtime.LOOP_ERROR_PAUSE", 0)
+    await runtime.ops.get_telemetry_data()
+
+    async def bug() -> None:
+        raise RuntimeError("a bug nobody expected")
+
+    for _ in range(3):
+        await runtime._guarded(bug(), "checking the export settings")
+    assert runtime.state.telemetry_available and runtime.state.telemetry_failures == 0
+    for _ in range(3):
+        await runtime._guarded(bug(), "reading telemetry", telemetry=True)
+    assert not runtime.state.telemetry_available

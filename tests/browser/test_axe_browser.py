@@ -7,35 +7,16 @@ A serious or critical violation fails the test, named with its elements.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Page
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel
-from tests.browser.test_prices_browser import HOUR, NEGATIVE, feed, policy_on
+from tests.helpers.browser import HOUR, NEGATIVE, feed, policy_on, violations
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 PAGES = ("", "setup", "history", "homeassistant", "diagnostics")
-BLOCKING = ("serious", "critical")
-
-
-async def violations(page: Page) -> list[str]:
-    """The serious and critical axe violations of the page as it is now, one line each."""
-    assert AXE.exists(), "axe-core is missing: scripts/dev test installs it (npm ci)"
-    await page.add_script_tag(path=str(AXE))
-    found: list[dict[str, Any]] = await page.evaluate(
-        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-    )
-    return [
-        f"{v['impact']} {v['id']}: {v['help']} — "
-        + "; ".join(" ".join(node["target"]) for node in v["nodes"][:5])
-        for v in found
-        if v["impact"] in BLOCKING
-    ]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -15,7 +15,7 @@ from sec1000.operations import Origin
 from sec1000.options import Options
 
 from tests.browser.conftest import Panel, shot
-from tests.browser.test_axe_browser import violations
+from tests.helpers.browser import violations
 
 pytestmark = pytest.mark.browser
 

@@ -16,6 +16,7 @@ from sec1000.protocol import ControlMode
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel, serve_panel, shot
 from tests.conftest import eventually
+from tests.helpers.browser import wait_kind
 
 pytestmark = pytest.mark.browser
 
@@ -44,12 +45,6 @@ RECORD_KINDS = """
 async def kinds(page: Page, element_id: str) -> list[str]:
     result: list[str] = await page.evaluate(f"window.kinds[{json.dumps(element_id)}] || []")
     return result
-
-
-async def wait_kind(page: Page, element_id: str, kind: str, within_ms: float = 15000) -> None:
-    await expect(page.locator(f"#{element_id}")).to_have_attribute(
-        "data-kind", kind, timeout=within_ms
-    )
 
 
 async def wait_waiting_then(

@@ -16,9 +16,8 @@ from sec1000.pricing.decide import PolicyState
 from sec1000.protocol import read_export_settings_request, read_telemetry_request
 
 from tests.browser.conftest import PHONE, Panel, shot
-from tests.browser.test_panel_browser import wait_kind
-from tests.browser.test_prices_browser import HOUR, NEGATIVE, POSITIVE, feed, policy_on
 from tests.conftest import eventually
+from tests.helpers.browser import HOUR, NEGATIVE, POSITIVE, feed, policy_on, wait_kind
 
 pytestmark = pytest.mark.browser
 

@@ -8,69 +8,18 @@ outside /api/hassio_ingress/<token>/ (checked by the `open_page` fixture at the 
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
 import pytest
 from playwright.async_api import Locator, Page, expect
-from sec1000.options import Options
 from sec1000.pricing.decide import PolicyState
-from sec1000.pricing.reading import RAW
-from sec1000.runtime import Runtime
-from sec1000.simulator.prices import DEMO_PRICE_ENTITY, demo_price_state
 
 from tests.browser.conftest import ARTIFACTS, PHONE, Panel, shot
 from tests.conftest import eventually
+from tests.helpers.browser import HOUR, NEGATIVE, POSITIVE, feed, policy_on
 
 pytestmark = pytest.mark.browser
-
-NEGATIVE = -0.05
-POSITIVE = 0.15
-HOUR = dt.timedelta(hours=1)
-
-
-def priced_day(now: dt.datetime, blocks: list[tuple[dt.timedelta, dt.timedelta, float]]) -> Any:
-    """The demo's day (today and tomorrow, 15-minute slots), with `blocks` (start and end
-    relative to now, and the price) laid over it: the card then shows the same thing at any
-    time of day."""
-    _, attributes = demo_price_state(now)
-    current = None
-    for key in RAW:
-        for item in attributes[key]:
-            start = dt.datetime.fromisoformat(item["start"])
-            end = dt.datetime.fromisoformat(item["end"])
-            for first, last, price in blocks:
-                if now + first <= start < now + last or start <= now + first < end:
-                    item["value"] = price
-            if start <= now < end:
-                current = item["value"]
-    assert current is not None
-    return f"{current:.3f}", attributes
-
-
-async def policy_on(runtime: Runtime) -> None:
-    """The price policy on, on the demo's sensor, without a dwell; the startup read is done."""
-    await runtime.apply_options(
-        Options.from_mapping(
-            {
-                "price_policy": True,
-                "price_entity": DEMO_PRICE_ENTITY,
-                "export_off_below": 0,
-                "export_on_above": 0,
-                "policy_min_dwell_minutes": 0,
-            },
-            base=runtime.options,
-        )
-    )
-    await eventually(lambda: runtime.state.export_state == "on", what="the startup read")
-
-
-async def feed(runtime: Runtime, blocks: list[tuple[dt.timedelta, dt.timedelta, float]]) -> None:
-    state, attributes = priced_day(dt.datetime.now().astimezone(), blocks)
-    runtime.policy.price_changed(state, attributes)
-    await runtime.policy.evaluate()
-
 
 def bounds(rect: dict[str, str]) -> tuple[float, float]:
     return float(rect["x"]), float(rect["x"]) + float(rect["width"])

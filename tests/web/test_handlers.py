@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sec1000.commands import CommandName
 from sec1000.ha.supervisor import SupervisorOptionsStore
@@ -21,39 +20,14 @@ from sec1000.protocol import ControlMode, Feedback
 from sec1000.runtime import Runtime, file_saver
 from sec1000.serve import load_startup_options
 from sec1000.simulator import SimulatorServer
-from sec1000.simulator.panel import register_demo
 from sec1000.web import HA_STATUS, create_app
 from sec1000.web.app import SUPERVISOR_INGRESS_IP
 
 from tests.conftest import eventually
 from tests.fake_supervisor import ADDON_TOKEN, OPTIONS, create_fake_supervisor
+from tests.helpers.web import ClientFactory, as_if_from, panel
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 INGRESS = "/api/hassio_ingress/abc123token"
-
-
-def as_if_from(address: str) -> Any:
-    """A middleware put in front of the app: the request arrives from `address` (the test's
-    stand-in for the network: the test client always connects from 127.0.0.1)."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        return await handler(request.clone(remote=address))
-
-    return middleware
-
-
-async def panel(
-    aiohttp_client: ClientFactory,
-    runtime: Runtime,
-    simulator: SimulatorServer | None = None,
-    **kwargs: Any,
-) -> TestClient[Any, Any]:
-    """The panel on `runtime`; with `simulator`, the demo's switches too (as `serve --demo`)."""
-    app = create_app(runtime, **kwargs)
-    if simulator is not None:
-        register_demo(app, simulator)
-    return await aiohttp_client(app)
 
 
 def absolute_urls(html: str) -> list[str]:
@@ -130,9 +104,9 @@ async def test_under_the_supervisor_only_its_ingress_proxy_is_answered(
 async def test_the_supervisors_address_is_let_in(
     aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
-    app = create_app(runtime, supervised=True)
-    app.middlewares.insert(0, as_if_from(SUPERVISOR_INGRESS_IP))
-    client = await aiohttp_client(app)
+    client = await panel(
+        aiohttp_client, runtime, supervised=True, middleware=as_if_from(SUPERVISOR_INGRESS_IP)
+    )
     response = await client.get("/", headers={"X-Ingress-Path": INGRESS})
     assert response.status == 200
     assert f'<base href="{INGRESS}/">' in await response.text()
@@ -141,9 +115,9 @@ async def test_the_supervisors_address_is_let_in(
 async def test_outside_the_supervisor_any_address_is_answered(
     aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
-    app = create_app(runtime, supervised=False)
-    app.middlewares.insert(0, as_if_from("192.168.1.50"))
-    client = await aiohttp_client(app)
+    client = await panel(
+        aiohttp_client, runtime, supervised=False, middleware=as_if_from("192.168.1.50")
+    )
     assert (await client.get("/")).status == 200
 
 
@@ -407,8 +381,7 @@ async def test_one_save_of_the_limits_makes_one_write_under_its_true_name(
     await asyncio.sleep(0.3)  # a second write would come within the gap (20 ms)
     await runtime.stop()
     writes = [
-        (e["origin"], e["command"], e["requested"]["export_limit_kw"])
-        for e in runtime.audit.tail()
+        (e["origin"], e["command"], e["requested"]["export_limit_kw"]) for e in runtime.audit.tail()
     ]
     assert writes == [("panel", "export_enable", 8.0), ("panel", "apply_options", 6.5)]
 
@@ -516,10 +489,11 @@ async def test_diagnostics_json_is_a_download_with_everything(
     aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
     await runtime.ops.get_telemetry_data()
-    app = create_app(
-        runtime, ha_status=lambda: {"connected": True, "status": "connected", "via": "supervisor"}
+    client = await panel(
+        aiohttp_client,
+        runtime,
+        ha_status=lambda: {"connected": True, "status": "connected", "via": "supervisor"},
     )
-    client = await aiohttp_client(app)
     response = await client.get("/diagnostics.json")
     assert "attachment" in response.headers["Content-Disposition"]
     data = await response.json()

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sec1000.ha import Endpoint
 from sec1000.ha.adapter import HomeAssistantAdapter
@@ -357,10 +358,25 @@ async def test_home_assistant_down_at_start(
 ) -> None:
     ha = fresh_home_assistant
     await ha.async_stop()
-    supervisor = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
+    app = create_fake_supervisor(ha.url, ha.token)
+    tries = 0  # the add-on's WebSocket connects the (fake) Supervisor was asked for
+
+    @web.middleware
+    async def count_tries(request: web.Request, handler: Any) -> web.StreamResponse:
+        nonlocal tries
+        if request.path == "/core/websocket":
+            tries += 1
+        return await handler(request)
+
+    app.middlewares.append(count_tries)
+    supervisor = await aiohttp_server(app)
     async with running_addon(runtime, supervisor) as addon, aiohttp.ClientSession() as session:
-        await asyncio.sleep(1.5)
-        assert not addon.client.connected
+        # Core is down: the Supervisor answers 502, and the add-on keeps asking (every second:
+        # quick_reconnect), says why, and has never connected.
+        await eventually(lambda: tries >= 3, 15, "the add-on trying again while Core is down")
+        assert addon.client.running and not addon.client.connected
+        assert addon.client.connects == 0
+        assert "HTTP 502" in str(addon.client.last_error), addon.client.last_error
         assert (await runtime.ops.get_telemetry_data()).ok  # the device side keeps working
         await ha.async_start()
         await connected(addon)

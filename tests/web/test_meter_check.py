@@ -25,9 +25,7 @@ from sec1000.web import live
 from sec1000.web.chart import MIN_BAND, WIDTH, build_chart
 from sec1000.web.history import FILTERS
 
-from tests.test_web_handlers import ClientFactory, panel
-from tests.test_web_homeassistant import StandIn
-from tests.test_web_homeassistant import panel as ha_panel
+from tests.helpers.web import ClientFactory, StandIn, panel
 
 ANNA = Origin("panel", "Anna")
 REPORT_HEADER = (
@@ -253,7 +251,7 @@ class ListsTheBinarySensor(StandIn):
 async def test_the_entity_list_shows_the_over_limit_sensors_state(
     aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
-    app_client = await ha_panel(aiohttp_client, runtime, ListsTheBinarySensor([]))
+    app_client = await panel(aiohttp_client, runtime, home_assistant=ListsTheBinarySensor([]))
     entity = "<code>binary_sensor.sec1000_export_over_limit</code>"
     body = await (await app_client.get("/homeassistant")).text()
     assert f'{entity} <span class="badge" data-entity-state="off">off</span>' in body

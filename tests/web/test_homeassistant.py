@@ -1,63 +1,22 @@
 """The panel's Home Assistant page: the mode, the entities, the scripts button and its answers.
 
 The real adapter against a real Home Assistant is in tests/browser/test_homeassistant_browser.py;
-here `StandIn` takes the adapter's place to reach the answers a real one gives rarely (a
+here `tests.helpers.web.StandIn` takes the adapter's place to reach the answers a real one gives rarely (a
 dropped connection, a user's edited script).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 from sec1000.options import Options
 from sec1000.runtime import Runtime
-from sec1000.web import create_app
-from sec1000.web.keys import HOME_ASSISTANT
 
-from tests.test_web_handlers import ClientFactory
-
-
-class StandIn:
-    """Answers as the Home Assistant adapter does (a stand-in, not Home Assistant)."""
-
-    def __init__(self, outcomes: list[dict[str, str]] | None, error: str | None = None) -> None:
-        self.outcomes, self.error, self.calls = outcomes or [], error, 0
-
-    def diagnostics(self) -> Mapping[str, Any]:
-        return {
-            "connected": True,
-            "status": "connected",
-            "entities": {
-                "option": "auto",
-                "mode": "mqtt",
-                "broker": "Broker(127.0.0.1:1883 from the Supervisor)",
-                "mqtt": {"status": "connected to 127.0.0.1:1883"},
-                "problem": None,
-            },
-        }
-
-    def entity_ids(self) -> list[str]:
-        return ["sensor.sec1000_v1", "button.sec1000_export_enable"]
-
-    async def install_scripts(self) -> Sequence[Mapping[str, str]]:
-        self.calls += 1
-        if self.error:
-            raise ConnectionError(self.error)
-        return self.outcomes
-
-
-async def panel(aiohttp_client: ClientFactory, runtime: Runtime, side: StandIn | None) -> Any:
-    app = create_app(runtime, ha_status=side.diagnostics if side else None)
-    if side is not None:
-        app[HOME_ASSISTANT] = side
-    return await aiohttp_client(app)
+from tests.helpers.web import ClientFactory, StandIn, panel
 
 
 async def test_the_page_shows_the_mode_the_broker_and_the_entities(
     aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
-    client = await panel(aiohttp_client, runtime, StandIn([]))
+    client = await panel(aiohttp_client, runtime, home_assistant=StandIn([]))
     text = await (await client.get("/homeassistant")).text()
     assert 'data-mode="mqtt"' in text and "one device through MQTT" in text
     assert "127.0.0.1:1883" in text
@@ -78,7 +37,7 @@ async def test_install_answers_each_scripts_outcome(
             },
         ]
     )
-    client = await panel(aiohttp_client, runtime, side)
+    client = await panel(aiohttp_client, runtime, home_assistant=side)
     response = await client.post("/homeassistant/scripts", data={})
     text = await response.text()
     assert response.status == 200 and side.calls == 1
@@ -90,7 +49,9 @@ async def test_install_without_a_connection_says_why(
     aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
     client = await panel(
-        aiohttp_client, runtime, StandIn(None, "Home Assistant is not connected (retrying)")
+        aiohttp_client,
+        runtime,
+        home_assistant=StandIn(None, "Home Assistant is not connected (retrying)"),
     )
     text = await (await client.post("/homeassistant/scripts", data={})).text()
     assert "Not installed: Home Assistant is not connected (retrying)" in text
@@ -99,7 +60,7 @@ async def test_install_without_a_connection_says_why(
 async def test_without_home_assistant_the_page_stands_and_install_says_so(
     aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
-    client = await panel(aiohttp_client, runtime, None)
+    client = await panel(aiohttp_client, runtime)
     page = await client.get("/homeassistant")
     assert page.status == 200
     assert "disabled" in await page.text()
@@ -113,7 +74,7 @@ async def test_the_password_is_masked_in_diagnostics_and_never_in_the_form(
     await runtime.apply_options(
         Options.from_mapping({"mqtt_password": "s3cret-pass"}, base=runtime.options)
     )
-    client = await panel(aiohttp_client, runtime, None)
+    client = await panel(aiohttp_client, runtime)
     diagnostics = await (await client.get("/diagnostics.json")).text()
     setup = await (await client.get("/setup")).text()
     assert "s3cret-pass" not in diagnostics and "**********" in diagnostics
@@ -151,7 +112,7 @@ async def test_the_password_is_masked_in_diagnostics_and_never_in_the_form(
 async def test_bad_broker_values_are_refused_in_words(
     aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
-    client = await panel(aiohttp_client, runtime, None)
+    client = await panel(aiohttp_client, runtime)
     before = runtime.options
     text = await (
         await client.post(

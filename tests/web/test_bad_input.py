@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from aiohttp.test_utils import TestClient
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
-from sec1000.simulator.panel import register_demo
-from sec1000.web import create_app
 
-from tests.test_web_handlers import ClientFactory
+from tests.helpers.web import ClientFactory, panel
 
 ENDPOINTS = ("/command", "/setup", "/test-connection", "/simulator", "/homeassistant/scripts")
 FORM = "application/x-www-form-urlencoded"
@@ -27,14 +22,6 @@ BROKEN_BODIES = [
 ]
 
 
-async def demo_panel(
-    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
-) -> TestClient[Any, Any]:
-    app = create_app(runtime)
-    register_demo(app, simulator)
-    return await aiohttp_client(app)
-
-
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize(("content_type", "body"), BROKEN_BODIES)
 async def test_an_unreadable_form_is_a_400_in_words(
@@ -45,7 +32,7 @@ async def test_an_unreadable_form_is_a_400_in_words(
     content_type: str,
     body: bytes,
 ) -> None:
-    client = await demo_panel(aiohttp_client, runtime, simulator)
+    client = await panel(aiohttp_client, runtime, simulator)
     before = runtime.options
     response = await client.post(endpoint, data=body, headers={"Content-Type": content_type})
     text = await response.text()
@@ -61,7 +48,7 @@ async def test_an_unreadable_form_is_a_400_in_words(
 async def test_test_connection_names_a_bad_host_and_sends_nothing(
     aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer, host: str
 ) -> None:
-    client = await demo_panel(aiohttp_client, runtime, simulator)
+    client = await panel(aiohttp_client, runtime, simulator)
     response = await client.post("/test-connection", data={"host": host, "port": "1234"})
     text = await response.text()
     assert response.status == 200  # the form's answer, not a 400 the browser logs
@@ -73,7 +60,7 @@ async def test_test_connection_names_a_bad_host_and_sends_nothing(
 async def test_an_unknown_command_is_not_echoed(
     aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    client = await demo_panel(aiohttp_client, runtime, simulator)
+    client = await panel(aiohttp_client, runtime, simulator)
     response = await client.post("/command", data={"command": "<script>alert(1)</script>"})
     text = await response.text()
     assert response.status == 400
@@ -92,7 +79,7 @@ async def test_every_response_says_nosniff(
     method: str,
     path: str,
 ) -> None:
-    client = await demo_panel(aiohttp_client, runtime, simulator)
+    client = await panel(aiohttp_client, runtime, simulator)
     response = await client.request(method, path)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "<b>" not in await response.text()

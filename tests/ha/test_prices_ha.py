@@ -35,7 +35,7 @@ from tests.helpers.ha import connected, running_addon
 
 pytestmark = pytest.mark.homeassistant
 
-STANDIN = Path(__file__).parent / "ha_standin" / "nordpool"
+STANDIN = Path(__file__).parents[1] / "ha_standin" / "nordpool"
 PRICE_ENTITY = "sensor.nord_pool_se3_current_price"
 SERVICE = "service:nordpool.get_prices_for_date"
 BOUNDARY_IN = 35.0  # seconds from writing the prices to the slot where they turn negative

@@ -8,7 +8,7 @@ from sec1000.operations import Origin
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.test_web_handlers import ClientFactory, panel
+from tests.helpers.web import ClientFactory, panel
 
 ANNA = Origin("panel", "Anna")
 

@@ -34,6 +34,7 @@ from sec1000.protocol import ControlMode
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
+from tests.conftest import eventually_async
 from tests.fake_supervisor import ADDON_TOKEN, create_fake_supervisor
 from tests.ha_harness import HomeAssistant, HomeAssistantTemplate
 from tests.helpers.ha import User, connected, load_scripts_yaml, running_addon
@@ -201,7 +202,9 @@ async def user(scripted_ha: HomeAssistant) -> AsyncIterator[User]:
         person = User(scripted_ha, session, ws)
         for entity_id in SCRIPT_IDS:
             await delete_script(person, entity_id.removeprefix("script."))
-        await wait_for(person, lambda ids: not set(SCRIPT_IDS) & ids, "the scripts removed")
+        await wait_for_entities(
+            person, lambda ids: not set(SCRIPT_IDS) & ids, "the scripts removed"
+        )
         yield person
         await ws.close()
 
@@ -232,14 +235,15 @@ async def entity_ids(user: User) -> set[str]:
     return {state["entity_id"] for state in await user.ws.send_command({"type": "get_states"})}
 
 
-async def wait_for(
+async def wait_for_entities(
     user: User, predicate: Callable[[set[str]], bool], what: str, within: float = 15
 ) -> None:
-    deadline = time.monotonic() + within
-    while not predicate(await entity_ids(user)):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    """Wait until `predicate` holds for the entity ids Home Assistant lists."""
+
+    async def holds() -> bool:
+        return predicate(await entity_ids(user))
+
+    await eventually_async(holds, within, what)
 
 
 async def run_script(user: User, object_id: str, **data: Any) -> dict[str, Any]:
@@ -372,7 +376,7 @@ async def test_a_script_awaits_the_addons_script_through_response_variable(
     status, _ = await config_api(user, "POST", "limit_reader", caller)
     assert status == 200
     try:
-        await wait_for(user, lambda ids: "script.limit_reader" in ids, "the caller script")
+        await wait_for_entities(user, lambda ids: "script.limit_reader" in ids, "the caller script")
         both = (await run_script(user, "limit_reader"))["response"]
     finally:
         await delete_script(user, "limit_reader")
@@ -391,7 +395,7 @@ async def test_unanswered_script_returns_timeout_feedback_in_words(user: User) -
     status, _ = await config_api(user, "POST", "timeout_probe", probe)
     assert status == 200
     try:
-        await wait_for(user, lambda ids: "script.timeout_probe" in ids, "the probe script")
+        await wait_for_entities(user, lambda ids: "script.timeout_probe" in ids, "the probe script")
         response = (await run_script(user, "timeout_probe", limit=1))["response"]
     finally:
         await delete_script(user, "timeout_probe")

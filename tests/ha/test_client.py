@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -31,19 +31,11 @@ from sec1000.ha.supervisor import (
 )
 from sec1000.ha.websocket import WebSocketConnection
 
+from tests.conftest import eventually
 from tests.fake_supervisor import ADDON_TOKEN, FAKE, OPTIONS, create_fake_supervisor
 from tests.ha_harness import HomeAssistant, free_port
 
 homeassistant = pytest.mark.homeassistant
-
-
-async def wait_for(predicate: Callable[[], bool], what: str, within: float = 30.0) -> None:
-    """Poll until `predicate()` holds; fail the test after `within` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {within:g} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def direct_endpoint(ha: HomeAssistant, token: str | None = None) -> Endpoint:
@@ -182,7 +174,7 @@ async def test_subscribed_event_is_delivered(
     )
     rest = HomeAssistantRest(session, home_assistant.api_url, home_assistant.token)
     await rest.fire_event(event_type, {"command": "export_enable", "request_id": "r1"})
-    await wait_for(lambda: bool(received), "the event")
+    await eventually(lambda: bool(received), 30, "the event")
     assert received[0]["event_type"] == event_type
     assert received[0]["data"] == {"command": "export_enable", "request_id": "r1"}
     assert received[0]["context"]["user_id"]  # who fired it: the owner behind the token
@@ -214,7 +206,7 @@ async def test_helper_created_and_watched_with_a_state_trigger(
                 "target": {"entity_id": entity_id},
             }
         )
-        await wait_for(lambda: bool(triggers), "the state trigger")
+        await eventually(lambda: bool(triggers), 30, "the state trigger")
         trigger = triggers[0]["variables"]["trigger"]
         assert trigger["entity_id"] == entity_id
         assert trigger["to_state"]["state"] == "on"
@@ -369,12 +361,12 @@ async def test_client_reconnects_and_resubscribes_after_home_assistant_restarts(
         assert app.setups == 1 and client.status == "connected"
 
         await ha.async_restart()  # same port, same config dir, the same token still works
-        await wait_for(lambda: client.connects == 2 and client.connected, "the reconnect")
+        await eventually(lambda: client.connects == 2 and client.connected, 30, "the reconnect")
         assert app.setups == 2
         assert app.disconnects == 1
 
         await client.api.fire_event("sec1000_test_restart", {"after": "restart"})
-        await wait_for(lambda: bool(app.events), "the event on the new subscription")
+        await eventually(lambda: bool(app.events), 30, "the event on the new subscription")
         assert app.events[0]["data"] == {"after": "restart"}
         assert client.running
     finally:
@@ -463,10 +455,10 @@ async def test_client_through_the_fake_supervisor(
         assert f"POST /states/{entity_id}" in fake.app[FAKE].rest_calls
 
         await client.api.fire_event("sec1000_test_supervised", {"via": "supervisor"})
-        await wait_for(lambda: bool(app.events), "the event through the relay")
+        await eventually(lambda: bool(app.events), 30, "the event through the relay")
 
         await fake.app[FAKE].drop_websockets()
-        await wait_for(lambda: client.connects == 2 and client.connected, "the reconnect")
+        await eventually(lambda: client.connects == 2 and client.connected, 30, "the reconnect")
         assert app.setups == 2
     finally:
         await client.stop()
@@ -504,7 +496,7 @@ async def test_supervised_client_rides_out_a_home_assistant_restart(
         async with asyncio.timeout(30):
             await client.wait_connected()
         await ha.async_restart()
-        await wait_for(lambda: client.connects == 2 and client.connected, "the reconnect")
+        await eventually(lambda: client.connects == 2 and client.connected, 30, "the reconnect")
         assert app.setups == 2
         assert (await client.send_command({"type": "get_config"}))["state"] == "RUNNING"
     finally:
@@ -645,7 +637,7 @@ async def test_garbage_from_home_assistant_does_not_crash_the_client(
 
         with pytest.raises(ConnectionClosedError):
             await client.send_command({"type": "hang_up"})
-        await wait_for(lambda: client.connects == 2 and client.connected, "the reconnect", 10)
+        await eventually(lambda: client.connects == 2 and client.connected, 10, "the reconnect")
         assert client.running
         assert scripted.ids[:6] == [1, 2, 3, 4, 5, 6]  # integer ids from one counter per connection
     finally:

@@ -20,7 +20,7 @@ from sec1000.protocol import (
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import hold, retune
+from tests.conftest import LOOKUP_BREAKERS, Blocker, hold, retune
 
 PANEL = Origin("panel", "test")
 POLL = Origin("poll")
@@ -67,10 +67,7 @@ async def test_user_commands_go_ahead_of_a_queued_poll(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
     link, ops = runtime.link, runtime.ops
-    release = asyncio.Event()
-
-    async def blocker(session: Session) -> None:
-        await release.wait()
+    blocker = Blocker()
 
     first = asyncio.create_task(hold(link, blocker))
     await asyncio.sleep(0)
@@ -79,7 +76,7 @@ async def test_user_commands_go_ahead_of_a_queued_poll(
     user = asyncio.create_task(ops.get_export_limit(PANEL))
     await asyncio.sleep(0.01)
     assert link.queued == 2
-    release.set()
+    blocker.release()
     await asyncio.gather(first, poll, user)
     commands = [request[4] for request in simulator.requests()]
     assert commands == [Command.READ_EXPORT_SETTINGS, Command.READ_TELEMETRY]
@@ -89,17 +86,14 @@ async def test_at_most_one_poll_is_queued_and_joiners_share_its_result(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
     link, ops = runtime.link, runtime.ops
-    release = asyncio.Event()
-
-    async def blocker(session: Session) -> None:
-        await release.wait()
+    blocker = Blocker()
 
     first = asyncio.create_task(hold(link, blocker))
     await asyncio.sleep(0)
     polls = [asyncio.create_task(ops.get_telemetry_data(POLL)) for _ in range(5)]
     await asyncio.sleep(0.01)
     assert link.queued == 1
-    release.set()
+    blocker.release()
     await first
     results = await asyncio.gather(*polls)
     assert [result.feedback for result in results] == [Feedback.OK] * 5
@@ -119,10 +113,7 @@ async def test_a_poll_behind_a_running_poll_is_queued_anew(
 
 async def test_full_queue_refuses_at_once_with_busy(link: DeviceLink) -> None:
     link.max_queued = 2
-    release = asyncio.Event()
-
-    async def blocker(session: Session) -> None:
-        await release.wait()
+    blocker = Blocker()
 
     running = [asyncio.create_task(hold(link, blocker)) for _ in range(3)]  # 1 running + 2 queued
     await asyncio.sleep(0)
@@ -131,7 +122,7 @@ async def test_full_queue_refuses_at_once_with_busy(link: DeviceLink) -> None:
         await hold(link, blocker)
     assert time.monotonic() - started < 0.5
     assert caught.value.feedback == Feedback.GENERAL_ERROR
-    release.set()
+    blocker.release()
     await asyncio.gather(*running)
 
 
@@ -139,25 +130,19 @@ async def test_busy_command_reports_feedback_2_and_sends_nothing(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
     runtime.link.max_queued = 1
-    release = asyncio.Event()
-
-    async def blocker(session: Session) -> None:
-        await release.wait()
+    blocker = Blocker()
 
     running = [asyncio.create_task(hold(runtime.link, blocker)) for _ in range(2)]
     await asyncio.sleep(0)
     result = await runtime.ops.export_enable(PANEL)
     assert result.feedback == Feedback.GENERAL_ERROR and "busy" in result.message
     assert simulator.requests() == []
-    release.set()
+    blocker.release()
     await asyncio.gather(*running)
 
 
 async def test_cancelled_waiter_leaves_the_queue(link: DeviceLink) -> None:
-    release = asyncio.Event()
-
-    async def blocker(session: Session) -> None:
-        await release.wait()
+    blocker = Blocker()
 
     first = asyncio.create_task(hold(link, blocker))
     await asyncio.sleep(0)
@@ -167,7 +152,7 @@ async def test_cancelled_waiter_leaves_the_queue(link: DeviceLink) -> None:
     waiting.cancel()
     await asyncio.sleep(0)
     assert link.queued == 0
-    release.set()
+    blocker.release()
     await first
 
     async def quick(session: Session) -> str:
@@ -245,10 +230,7 @@ async def test_flapping_device_recovers_health(
 
 async def test_restore_priority_runs_before_users(link: DeviceLink) -> None:
     order: list[str] = []
-    release = asyncio.Event()
-
-    async def blocker(session: Session) -> None:
-        await release.wait()
+    blocker = Blocker()
 
     def job(name: str):  # type: ignore[no-untyped-def]
         async def run(session: Session) -> None:
@@ -261,7 +243,7 @@ async def test_restore_priority_runs_before_users(link: DeviceLink) -> None:
     user = asyncio.create_task(hold(link, job("user")))
     restore = asyncio.create_task(hold(link, job("restore"), Priority.RESTORE))
     await asyncio.sleep(0)
-    release.set()
+    blocker.release()
     await asyncio.gather(first, user, restore)
     assert order == ["restore", "user"]
 
@@ -326,3 +308,28 @@ async def test_truncated_or_impossible_answers_are_unexpected_packets(
         server.close()
         await server.wait_closed()
     assert link.health.counters == {"unexpected_packet": 1}
+
+
+# -- an address the lookup rejects
+
+
+@pytest.mark.parametrize("host", LOOKUP_BREAKERS)
+async def test_an_address_the_lookup_rejects_is_a_socket_error_counted_in_health(
+    host: str,
+) -> None:
+    link = DeviceLink(LinkSettings(host, 1234, 0, 1))
+
+    async def read(session: object) -> None:
+        await link_session_read(session)
+
+    with pytest.raises(DeviceSocketError) as caught:
+        await hold(link, read)
+    assert caught.value.feedback == Feedback.SOCKET_ERROR
+    assert link.health.consecutive_failures == 1
+    assert link.health.counters == {"socket_error": 1}
+
+
+async def link_session_read(session: object) -> None:
+    await session.exchange(  # type: ignore[attr-defined]
+        read_telemetry_request(), Command.READ_TELEMETRY, TELEMETRY_DATA_LENGTH
+    )

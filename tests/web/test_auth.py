@@ -32,10 +32,10 @@ from sec1000.web.signin import HomeAssistantSignIn
 
 from tests.conftest import eventually
 from tests.ha_harness import free_port
+from tests.helpers.web import ClientFactory
 
 PANEL_URL = "http://127.0.0.1:8099/"  # where no request of the test goes
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 ServerFactory = Callable[..., Awaitable[TestServer]]
 SECRET = bytes(range(32))
 ANNA = {"id": "a1b2c3", "name": "Anna", "is_admin": True}

@@ -21,6 +21,7 @@ from sec1000.simulator import SimulatorServer
 from sec1000.state import GuardState
 
 from tests.conftest import eventually, reset_in_its_window, short_watchdog
+from tests.helpers.notifications import NoClient
 
 PANEL = Origin("panel", "Anna")
 POLICY = Origin("policy")
@@ -81,8 +82,9 @@ async def test_a_write_cut_after_its_mode_switches_went_off_is_put_back_at_once(
     result = await runtime.ops.set_export_limit(4, PANEL)
     assert result.feedback == Feedback.TIMEOUT
     await eventually(
-        lambda: simulator.device.mode is ControlMode.VALUE
-        and simulator.device.export_limit_w == 3_000,
+        lambda: (
+            simulator.device.mode is ControlMode.VALUE and simulator.device.export_limit_w == 3_000
+        ),
         what="the last confirmed state back",
     )
     await runtime.stop()
@@ -317,12 +319,8 @@ async def test_a_wanted_state_that_cannot_be_saved_is_said_where_users_look(
     assert "controller's own settings are kept" in guard.save_error
     from sec1000.ha.notifications import UNSAVED_NOTIFICATION, Notifications
 
-    title, message = Notifications(runtime, _NoClient()).desired()[UNSAVED_NOTIFICATION]
+    title, message = Notifications(runtime, NoClient()).desired()[UNSAVED_NOTIFICATION]
     assert "not saved" in title and "cannot save the wanted export state" in message
-
-
-class _NoClient:
-    """Stands in for the Home Assistant client: only Notifications.desired() is called."""
 
 
 async def test_at_start_the_controllers_limit_wins_over_an_older_file(

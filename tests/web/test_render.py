@@ -19,7 +19,7 @@ from sec1000.web.render import ENERGY_CHART_HEIGHT, energy_week, flow
 from sec1000.web.status import age, applied, status, toggle
 from sec1000.web.words import labelled
 
-WEB = Path(__file__).resolve().parents[1] / "sec1000_addon" / "sec1000" / "web"
+WEB = Path(__file__).resolve().parents[2] / "sec1000_addon" / "sec1000" / "web"
 NOW = 1_800_000_000.0
 
 

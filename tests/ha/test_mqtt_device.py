@@ -1,6 +1,6 @@
 """The MQTT device against a real broker (mosquitto on loopback) and the simulator.
 
-Home Assistant's side is played by a plain MQTT client here; tests/test_mqtt_ha.py runs the
+Home Assistant's side is played by a plain MQTT client here; tests/ha/test_mqtt_ha.py runs the
 real Core.
 """
 

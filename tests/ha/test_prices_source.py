@@ -3,7 +3,7 @@ to ask again, Octopus's pairing, Home Assistant's clock against ours) and the fe
 
 The registry entries and attributes below follow each integration's own code (the unique ids
 of homeassistant/components/<integration>/sensor.py); the calls against a real Core are in
-tests/test_prices_ha.py.
+tests/ha/test_prices_ha.py.
 """
 
 from __future__ import annotations
@@ -393,7 +393,9 @@ class ZoneAnswer:
 async def test_home_assistants_zone_is_read_from_disk_off_the_event_loop() -> None:
     zone = "America/St_Johns"
     ZoneInfo.clear_cache(only_keys=[zone])  # loaded anew: its file is read, not the cache
-    policy = PricePolicy(lambda: ON, _never_written, lambda: "on", lambda d: None, clock=Clock(lambda: T0))
+    policy = PricePolicy(
+        lambda: ON, _never_written, lambda: "on", lambda d: None, clock=Clock(lambda: T0)
+    )
     feed = PriceFeed(policy, ZoneAnswer(zone), lambda: "sensor.price", clock=lambda: T0)
     await feed.on_connected()  # blocking_io_fails: a file read in the loop fails the test
     assert str(policy.tz) == zone and policy.tz_from == "home_assistant"

@@ -14,7 +14,7 @@ from sec1000.commands import COMMANDS
 from sec1000.web.i18n import LANGUAGES, LOCALE, choose, plural_class, translator
 from sec1000.web.render import environment
 
-WEB = Path(__file__).resolve().parents[1] / "sec1000_addon" / "sec1000" / "web"
+WEB = Path(__file__).resolve().parents[2] / "sec1000_addon" / "sec1000" / "web"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s|\{(\w+)\}")
 FORMS = {"de": 2, "sk": 3}
 

@@ -1,6 +1,6 @@
 """The last hour's chart, piece by piece: the scale, the series, the limit, the ticks, the bands.
 
-`build_chart` as a whole is tested in test_web_render.py and test_web_meter_check.py.
+`build_chart` as a whole is tested in tests/web/test_render.py and tests/web/test_meter_check.py.
 """
 
 from __future__ import annotations
