@@ -524,7 +524,7 @@ def test_button_colours_follow_the_feedback() -> None:
     """Run the templates' JavaScript: waiting amber and blinking, OK green, errors red."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("Node.js is not installed")
+        pytest.fail("Node.js is not installed: scripts/dev test installs it")
     base = lovelace_files()["button_card_templates.yaml"]["sec1000_command"]
     icon = {key: value for item in base["styles"]["icon"] for key, value in item.items()}
     codes = [
@@ -941,7 +941,7 @@ def test_apparmor_profile_compiles() -> None:
         "/usr/sbin/apparmor_parser" if Path("/usr/sbin/apparmor_parser").exists() else None
     )
     if parser is None:
-        pytest.skip("apparmor_parser is not installed (Debian package apparmor)")
+        pytest.fail("apparmor_parser is not installed: scripts/dev test installs Debian's apparmor")
     result = subprocess.run(
         [
             parser,
