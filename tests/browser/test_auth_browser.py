@@ -24,6 +24,7 @@ from sec1000.simulator import SimulatorServer
 from sec1000.web import create_app
 from sec1000.web.auth import setup_auth
 from sec1000.web.session import SECRET_FILE, SESSION_COOKIE, Signer
+from sec1000.web.signin import HomeAssistantSignIn
 
 from tests.browser.conftest import DESKTOP, panel_options, settle, shot
 from tests.conftest import eventually
@@ -71,7 +72,7 @@ async def serve_signed_panel(tmp_path: Path, ha: HomeAssistant) -> AsyncIterator
     app = create_app(runtime)
     port = free_port()
     url = f"http://{PANEL_HOST}:{port}/"
-    setup_auth(app, ha_url=ha.url, data_dir=data_dir, public_url=url)
+    setup_auth(app, HomeAssistantSignIn(ha_url=ha.url, public_url=url), data_dir=data_dir)
     runner = await _site(app, PANEL_HOST, port)
     await runtime.start()
     try:
