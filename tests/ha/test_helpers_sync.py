@@ -42,9 +42,8 @@ def pressed(entity_id: str, old: str, new: str) -> dict[str, Any]:
     }
 
 
-async def test_a_pressed_switch_is_not_flipped_back_while_its_command_runs(
-    runtime: Runtime, simulator: SimulatorServer
-) -> None:
+async def in_step(runtime: Runtime) -> tuple[Helpers, RecordingHomeAssistant]:
+    """The helpers after a first read and sync: the export switch on; no call recorded yet."""
     home_assistant = RecordingHomeAssistant()
     helpers = Helpers(
         runtime, home_assistant, active=lambda: True, origin=lambda _c: Origin("home_assistant")
@@ -53,6 +52,13 @@ async def test_a_pressed_switch_is_not_flipped_back_while_its_command_runs(
     await helpers.sync()
     assert home_assistant.to(EXPORT_SWITCH.entity_id) == ["turn_on"]
     home_assistant.calls.clear()
+    return helpers, home_assistant
+
+
+async def test_a_pressed_switch_is_not_flipped_back_while_its_command_runs(
+    runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    helpers, home_assistant = await in_step(runtime)
     simulator.exchanges.clear()
 
     press = asyncio.create_task(helpers.changed(pressed(EXPORT_SWITCH.entity_id, "on", "off")))
@@ -69,13 +75,7 @@ async def test_a_pressed_switch_is_not_flipped_back_while_its_command_runs(
 async def test_a_failed_press_puts_the_switch_back(
     runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    home_assistant = RecordingHomeAssistant()
-    helpers = Helpers(
-        runtime, home_assistant, active=lambda: True, origin=lambda _c: Origin("home_assistant")
-    )
-    await runtime.ops.get_export_limit(Origin("test"))
-    await helpers.sync()
-    home_assistant.calls.clear()
+    helpers, home_assistant = await in_step(runtime)
     simulator.set_fault("reset")
     await helpers.changed(pressed(EXPORT_SWITCH.entity_id, "on", "off"))
     assert runtime.state.feedback["export_disable"] != 1
