@@ -333,6 +333,12 @@ async def test_a_fast_refresh_is_saved_with_a_warning(
     assert supervised_runtime.options.scan_interval == 2
 
 
+async def started_with_its_guard(runtime: Runtime) -> None:
+    """Start the core and wait for the guard's first read (it then knows the wanted state)."""
+    await runtime.start()
+    await eventually(lambda: runtime.guard.wanted is not None, what="the guard's first read")
+
+
 async def test_saving_a_new_mode_switches_the_controller(
     aiohttp_client: ClientFactory,
     supervised_runtime: Runtime,
@@ -340,8 +346,7 @@ async def test_saving_a_new_mode_switches_the_controller(
     simulator: SimulatorServer,
 ) -> None:
     runtime = supervised_runtime
-    await runtime.start()
-    await eventually(lambda: runtime.guard.wanted is not None, what="the guard's first read")
+    await started_with_its_guard(runtime)
     client = await panel(aiohttp_client, runtime)
     body = await post_step(
         client, "mode", export_limit_control_mode="dred", three_phase_sum="false"
@@ -366,8 +371,7 @@ async def test_one_save_of_the_limits_makes_one_write_under_its_true_name(
     simulator: SimulatorServer,
 ) -> None:
     runtime = supervised_runtime
-    await runtime.start()
-    await eventually(lambda: runtime.guard.wanted is not None, what="the guard's first read")
+    await started_with_its_guard(runtime)
     assert (await runtime.ops.export_enable(Origin("panel"))).ok  # on: at the maximum, 8 kW
     client = await panel(aiohttp_client, runtime)
     body = await post_step(client, "limits", min_export_limit="0", max_export_limit="6,5")
