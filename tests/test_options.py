@@ -25,7 +25,7 @@ def test_defaults_are_valid_and_match_the_specs() -> None:
     assert Options.from_mapping(defaults.to_dict()) == defaults
     assert [spec.key for spec in OPTION_SPECS] == option_keys()
     for spec in OPTION_SPECS:
-        assert getattr(defaults, spec.key) == spec.default
+        assert defaults.to_dict()[spec.key] == spec.default
 
 
 def test_contract_keys_exist() -> None:

@@ -99,8 +99,11 @@ def config() -> dict[str, Any]:
     return yaml.safe_load((ADDON / "config.yaml").read_text())
 
 
-def schema_accepts(schema: str, value: object) -> bool:
+def schema_accepts(schema: Any, value: object) -> bool:
     """Does a Supervisor schema type accept this value?"""
+    if isinstance(schema, list):  # a list of dicts: keys without `?` are required
+        (item,) = schema
+        return isinstance(value, list) and all(dict_accepts(item, each) for each in value)
     optional = schema.endswith("?")
     schema = schema.rstrip("?")
     if value is None:
@@ -133,6 +136,14 @@ def schema_accepts(schema: str, value: object) -> bool:
     if match := re.fullmatch(r"list\((.*)\)", schema):
         return value in match.group(1).split("|")
     raise AssertionError(f"unknown schema type {schema}")
+
+
+def dict_accepts(schema: dict[str, str], value: object) -> bool:
+    """A dict of a list-of-dicts schema: no unknown keys, every required one present."""
+    if not isinstance(value, dict) or not set(value) <= set(schema):
+        return False
+    required = {key for key, kind in schema.items() if not kind.endswith("?")}
+    return required <= set(value) and all(schema_accepts(schema[k], v) for k, v in value.items())
 
 
 def test_required_keys_and_ingress() -> None:
@@ -201,9 +212,32 @@ def test_no_string_option_is_bounded_in_the_schema() -> None:
     """Supervisors before 2026.07 refuse every value of a bounded `str` or `password` ("must
     have a partial ordering": they compare the text with the bounds). The bound is ours to check."""
     for key, schema in config()["schema"].items():
-        kind = str(schema).removesuffix("?")
-        assert not re.fullmatch(r"(str|password)\(.*\)", kind), (key, schema)
+        kinds = schema[0].values() if isinstance(schema, list) else [schema]
+        for kind in kinds:
+            assert not re.fullmatch(r"(str|password)\(.*\)", kind.removesuffix("?")), (key, kind)
 
+
+@pytest.mark.parametrize(
+    ("items", "accepted"),
+    [
+        ([], True),
+        ([{"name": "barn", "host": "10.0.0.2"}], True),
+        ([{"name": "barn", "host": "10.0.0.2", "port": 1235, "max_export_limit": 5.0}], True),
+        ([{"name": "barn", "host": "10.0.0.2", "export_limit_control_mode": "rcr"}], True),
+        ([{"name": "barn"}], False),  # no host
+        ([{"host": "10.0.0.2"}], False),  # no name
+        ([{"name": "barn", "host": "10.0.0.2", "scan_interval": 5}], False),  # shared key
+        ([{"name": "barn", "host": "10.0.0.2", "max_export_limit": 101.0}], False),
+        ([{"name": "barn", "host": "10.0.0.2", "export_limit_control_mode": "turbo"}], False),
+        ([{"name": "barn", "host": "10.0.0.2", "port": 0}], False),
+        ({"name": "barn", "host": "10.0.0.2"}, False),  # not a list
+    ],
+)
+def test_the_controllers_schema_and_the_application_agree(items: object, accepted: bool) -> None:
+    """The Supervisor's list-of-dicts schema and the add-on's own check take and refuse the
+    same items (the name's and the host's form are the add-on's to check)."""
+    assert schema_accepts(config()["schema"]["controllers"], items) is accepted
+    assert _app_accepts("controllers", items) is accepted
 
 def test_the_host_bound_is_kept_by_the_application() -> None:
     assert _app_accepts("host", "a" * 63 + "." + "b" * 63)

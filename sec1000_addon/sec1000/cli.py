@@ -18,8 +18,16 @@ from typing import Any
 
 from sec1000 import __version__
 from sec1000.commands import COMMANDS, CommandName, CommandSpec
+from sec1000.limiter.audit import AuditLog
 from sec1000.operations import CLI, CommandResult
-from sec1000.options import PYTHON_LOG_LEVELS, Options, OptionsError, load_options_file
+from sec1000.options import (
+    FIRST_CONTROLLER,
+    PYTHON_LOG_LEVELS,
+    Options,
+    OptionsError,
+    load_options_file,
+)
+from sec1000.plant import controller_dir
 from sec1000.protocol import describe_feedback
 from sec1000.runtime import DEFAULT_PANEL_PORT, Runtime, default_data_dir
 from sec1000.simulator import FAULTS, SimulatorServer
@@ -40,6 +48,12 @@ def _device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gap-ms", type=int, help="minimum gap between packets (default 1000)")
     parser.add_argument("--timeout", type=int, help="seconds to wait for an answer (default 10)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--controller",
+        metavar="NAME",
+        help="the controller to act on, by its name in the options' controllers (default: "
+        "the first, the top-level options)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="start a simulated controller on loopback"
     )
     serve.add_argument("--data-dir", type=Path, help="persistent data directory")
+    serve.add_argument(
+        "--demo-controllers",
+        type=int,
+        choices=range(1, 9),
+        metavar="N",
+        help="with --demo: this many simulated controllers, 1 to 8 (default: "
+        "SEC1000_DEMO_CONTROLLERS, else 1)",
+    )
     return parser
 
 
@@ -123,9 +145,20 @@ def chosen_command(args: argparse.Namespace) -> tuple[CommandSpec, dict[str, obj
 
 
 def load_device_options(args: argparse.Namespace) -> Options:
-    """Options for a one-shot command: the file (if any) with command-line overrides."""
+    """Options for a one-shot command: the chosen controller's, from the file (if any), with
+    command-line overrides. Raises OptionsError for a controller the file does not name."""
     path = args.options or Path(os.environ.get("SEC1000_OPTIONS", "/data/options.json"))
-    options = load_options_file(path) if (args.options or path.exists()) else Options()
+    document = load_options_file(path) if (args.options or path.exists()) else Options()
+    name = args.controller or FIRST_CONTROLLER
+    try:
+        options = document.of_controller(name)
+    except KeyError:
+        raise OptionsError(
+            {
+                "controller": f"no controller named {name!r} in {path}: the controllers are "
+                + ", ".join(document.controller_names)
+            }
+        ) from None
     overrides: dict[str, Any] = {}
     if args.host:
         overrides["host"] = args.host
@@ -140,7 +173,13 @@ def load_device_options(args: argparse.Namespace) -> Options:
 
 async def _one_shot(args: argparse.Namespace) -> int:
     options = load_device_options(args)
-    runtime = Runtime(options, args.data_dir or default_data_dir())
+    name = args.controller or FIRST_CONTROLLER
+    data_dir = args.data_dir or default_data_dir()
+    runtime = Runtime(
+        options,
+        controller_dir(data_dir, name),
+        audit=AuditLog(data_dir).for_controller(name),
+    )
     deadline = time.monotonic() + CLI_RESTORE_DEADLINE
     if not await runtime.watchdog.resume_pending(deadline):
         _fail(

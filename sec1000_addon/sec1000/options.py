@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,7 +56,17 @@ class OptionSpec:
 
     key: str
     kind: Literal[
-        "str", "address", "entity", "text", "password", "port", "int", "float", "bool", "list"
+        "str",
+        "address",
+        "entity",
+        "text",
+        "password",
+        "port",
+        "int",
+        "float",
+        "bool",
+        "list",
+        "controllers",
     ]
     default: Any
     minimum: float | None = None
@@ -64,12 +74,17 @@ class OptionSpec:
     choices: tuple[str, ...] = ()
 
     @property
-    def schema(self) -> str:
+    def schema(self) -> Any:
         """This option's type in the Supervisor's `schema` notation.
 
         A `str` carries no bounds there: Supervisors before 2026.07 reject every value of a
         bounded `str` ("must have a partial ordering"). Its bound is checked here instead.
         """
+        if self.kind == "controllers":
+            # A list of dicts: the name and host are required, every other key optional.
+            item = {"name": "str", "host": "str", "port": "port?"}
+            item |= {key: f"{SPECS_BY_KEY[key].schema}?" for key in CONTROLLER_OVERRIDES}
+            return [item]
         if self.kind in ("int", "float"):
             low = "" if self.minimum is None else _bound(self.minimum)
             high = "" if self.maximum is None else _bound(self.maximum)
@@ -117,8 +132,25 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("mqtt_port", "port", 1883, 1, 65535),
     OptionSpec("mqtt_username", "text", ""),
     OptionSpec("mqtt_password", "password", ""),
+    OptionSpec("controllers", "controllers", []),
 )
 SPECS_BY_KEY = {spec.key: spec for spec in OPTION_SPECS}
+# The first controller is named so in ids and events; no additional one may take the name.
+FIRST_CONTROLLER = "sec1000"
+# An additional controller's name: part of its entity ids (sec1000_<name>_...) and its folder.
+CONTROLLER_NAME = re.compile(r"[a-z0-9_]{1,20}")
+# What an additional controller may set for itself; every other option is shared.
+CONTROLLER_OVERRIDES = (
+    "min_export_limit",
+    "max_export_limit",
+    "total_capacity",
+    "export_limit_control_mode",
+    "three_phase_sum",
+    "request_gap_ms",
+    "request_timeout",
+    "price_policy",
+)
+CONTROLLER_KEYS = ("name", "host", "port", *CONTROLLER_OVERRIDES)
 
 
 class OptionsError(ValueError):
@@ -175,6 +207,7 @@ class Options:
     mqtt_port: int = _default("mqtt_port")
     mqtt_username: str = _default("mqtt_username")
     mqtt_password: str = _default("mqtt_password")
+    controllers: tuple[ControllerOptions, ...] = ()
 
     @classmethod
     def from_mapping(cls, data: object, *, base: Options | None = None) -> Options:
@@ -186,28 +219,48 @@ class Options:
             raise OptionsError(
                 {"options": f"expected an object of options, got {type(data).__name__}"}
             )
-        start = asdict(base) if base is not None else asdict(cls())
+        start = base if base is not None else cls()
         errors: dict[str, str] = {}
         values: dict[str, Any] = {}
         for key, raw in data.items():
             spec = SPECS_BY_KEY.get(str(key))
             if spec is None:
                 errors[str(key)] = "is not a known option"
-                continue
-            try:
-                values[spec.key] = _coerce(spec, raw)
-            except ValueError as err:
-                errors[spec.key] = str(err)
-        merged = {**start, **values}
+            elif spec.kind != "controllers":
+                try:
+                    values[spec.key] = _coerce(spec, raw)
+                except ValueError as err:
+                    errors[spec.key] = str(err)
+        merged = {field.name: getattr(start, field.name) for field in fields(cls)} | values
         if not errors:
             errors.update(_cross_check(merged))
         if errors:
             raise OptionsError(errors)
-        return cls(**merged)
+        options = cls(**merged)
+        # The additional controllers are checked against the top level they inherit from.
+        items = data.get("controllers", [item.to_dict() for item in options.controllers])
+        return replace(options, controllers=parse_controllers(items, options))
 
     def to_dict(self) -> dict[str, Any]:
         """Options as the JSON object stored in the options file or sent to the Supervisor."""
-        return asdict(self)
+        out = asdict(replace(self, controllers=()))
+        out["controllers"] = [item.to_dict() for item in self.controllers]
+        return out
+
+    @property
+    def controller_names(self) -> list[str]:
+        """Every controller's name, the first one first."""
+        return [FIRST_CONTROLLER, *(item.name for item in self.controllers)]
+
+    def of_controller(self, name: str) -> Options:
+        """The options one controller runs with: the top level for the first; for an additional
+        one the top level with its own keys, and no further controllers."""
+        if name == FIRST_CONTROLLER:
+            return self
+        for item in self.controllers:
+            if item.name == name:
+                return replace(self, controllers=(), **item.values)
+        raise KeyError(name)
 
     def public_dict(self) -> dict[str, Any]:
         """The options as shown and logged: the MQTT password is never among them."""
@@ -245,6 +298,93 @@ class Options:
                 "0 turns the periodic check off"
             )
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerOptions:
+    """One additional controller: its name, and the keys it sets itself (host and port
+    among them); the rest it takes from the top level."""
+
+    name: str
+    settings: tuple[tuple[str, Any], ...]
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The keys it sets, by key."""
+        return dict(self.settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored: `name` first, then the keys it sets."""
+        return {"name": self.name, **self.values}
+
+
+def parse_controllers(raw: object, top: Options) -> tuple[ControllerOptions, ...]:
+    """The `controllers` option: a list of objects, each checked against the top level it
+    inherits from. Raises OptionsError under the key `controllers`, naming the item."""
+    if not isinstance(raw, list | tuple):
+        raise OptionsError({"controllers": "must be a list of controllers"})
+    out: list[ControllerOptions] = []
+    addresses = {(top.host, top.port): "the first controller"}
+    for index, item in enumerate(raw, start=1):
+        try:
+            controller = parse_controller(item, top)
+        except OptionsError as err:
+            raise OptionsError({"controllers": f"controller {index}: {err}"}) from None
+        values = controller.values
+        address = (values["host"], values.get("port", top.port))
+        if controller.name in (c.name for c in out):
+            raise OptionsError(
+                {"controllers": f"controller {index}: the name {controller.name} is taken"}
+            )
+        if address in addresses:
+            raise OptionsError(
+                {
+                    "controllers": f"controller {index} ({controller.name}): "
+                    f"{addresses[address]} is at {address[0]}:{address[1]} already; each "
+                    "controller takes the one connection its device allows"
+                }
+            )
+        addresses[address] = f"controller {controller.name}"
+        out.append(controller)
+    return tuple(out)
+
+
+def parse_controller(raw: object, top: Options) -> ControllerOptions:
+    """One additional controller's object; raises OptionsError naming every bad key."""
+    if not isinstance(raw, Mapping):
+        raise OptionsError({"controller": "must be an object with name and host"})
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    name = raw.get("name")
+    if not isinstance(name, str) or not CONTROLLER_NAME.fullmatch(name):
+        errors["name"] = "must be 1 to 20 small letters, digits or '_'"
+    elif name == FIRST_CONTROLLER:
+        errors["name"] = f"{FIRST_CONTROLLER} is the first controller's name"
+    if raw.get("host") in (None, ""):
+        errors["host"] = "must not be empty"
+    for key, value in raw.items():
+        if key == "name":
+            continue
+        if key not in CONTROLLER_KEYS:
+            errors[str(key)] = (
+                "is not a key of a controller (name, host, port, "
+                + ", ".join(CONTROLLER_OVERRIDES)
+                + ")"
+            )
+            continue
+        if value is None:  # left unset: the top level's value
+            continue
+        try:
+            values[key] = _coerce(SPECS_BY_KEY[key], value)
+        except ValueError as err:
+            errors.setdefault(key, str(err))
+    if not errors:
+        merged = {field.name: getattr(top, field.name) for field in fields(Options)} | values
+        errors.update(_cross_check(merged))
+    if errors:
+        raise OptionsError(errors)
+    ordered = tuple((key, values[key]) for key in CONTROLLER_KEYS if key in values)
+    return ControllerOptions(str(name), ordered)
 
 
 def _coerce(spec: OptionSpec, raw: object) -> Any:

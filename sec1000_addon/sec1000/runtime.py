@@ -97,7 +97,10 @@ class Runtime:
         invalid: InvalidOptions | None = None,
         save_options: OptionsSaver | None = None,
         watchdog_timings: WatchdogTimings = DEFAULT_TIMINGS,
+        audit: AuditLog | None = None,
     ) -> None:
+        """`audit`: the plant's audit trail as this controller writes it (its name comes
+        from it); without it the first controller's, in `data_dir`."""
         self.options = options
         self.options_error = invalid.error if invalid is not None else None
         # While the stored options are invalid: the user's values as stored, so that fixing one
@@ -118,7 +121,9 @@ class Runtime:
             lambda: self.options.scan_interval,
             overshoot=lambda: (self.options.overshoot_margin_kw, self.options.overshoot_seconds),
         )
-        self.audit = AuditLog(data_dir, listener=self._audited)
+        shared = audit if audit is not None else AuditLog(data_dir)
+        self.name = shared.controller
+        self.audit = shared.for_controller(self.name, self._audited)
         self.guard, self.writer, self.watchdog = self._limiter(watchdog_timings)
         self.ops = self._operations()
         self.policy = PricePolicy(
@@ -138,6 +143,8 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self._guard_task: asyncio.Task[None] | None = None
         self._last_loop_error: str | None = None
+        # Told of every change of the options in use (the plant keeps the others in step).
+        self.options_listeners: list[Callable[[Options, Origin], None]] = []
         self.ticks = 0  # passes of the telemetry timer (diagnostics, tests)
 
     def _operations(self) -> Operations:
@@ -241,13 +248,13 @@ class Runtime:
 
     async def start(self) -> None:
         """Finish a pending restore first, then read settings once and telemetry on a timer."""
-        self._task = asyncio.create_task(self._main(), name="sec1000-runtime")
+        self._task = asyncio.create_task(self._main(), name=f"{self.name}-runtime")
 
     async def _main(self) -> None:
         await self._guarded(self.watchdog.resume_pending(), "resuming the watchdog restore")
         self.ready.set()
         self._guard_task = asyncio.create_task(
-            self.guard.run(self._write_options), name="sec1000-guard"
+            self.guard.run(self._write_options), name=f"{self.name}-guard"
         )
         self.policy.start()
         while True:
@@ -335,6 +342,10 @@ class Runtime:
             _LOGGER.error("the new control mode is active but could not be saved: %s", err)
             self._use(options, origin)
 
+    def use(self, options: Options, origin: Origin) -> None:
+        """Use options saved elsewhere (the plant's document) at once."""
+        self._use(options, origin)
+
     def _use(self, options: Options, origin: Origin = STARTUP) -> None:
         if options.price_entity != self.options.price_entity:
             self.policy.forget_price()  # the old sensor's prices are not the new one's
@@ -349,6 +360,8 @@ class Runtime:
         self._wake.set()
         self.guard.options_changed(origin)
         self.policy.wake()
+        for listener in self.options_listeners:
+            listener(options, origin)
 
     async def stop(self, budget: float = STOP_BUDGET) -> None:
         """On SIGTERM: nothing new is written; a watchdog reset under way is restored and every

@@ -33,6 +33,7 @@ from sec1000.options import (
     save_options_file,
     stored_options,
 )
+from sec1000.plant import Plant
 from sec1000.runtime import Runtime, default_data_dir, file_saver
 from sec1000.simulator import SimulatorServer
 from sec1000.simulator.prices import DEMO_PRICE_ENTITY, demo_price_state
@@ -71,24 +72,48 @@ def listen_host(requested: str | None, supervised: bool) -> str:
 DEMO_SETTLE = 1.0
 
 
+# The demo's additional simulated controllers are named so (SEC1000_DEMO_CONTROLLERS=2 or more).
+DEMO_NAMES = ("barn", "garage", "workshop", "annex", "stable", "mill", "dairy")
+MAX_DEMO_CONTROLLERS = 1 + len(DEMO_NAMES)
+
+
+def demo_controllers(env: Mapping[str, str]) -> int:
+    """How many simulated controllers the demo runs: SEC1000_DEMO_CONTROLLERS, 1 to 8."""
+    raw = env.get("SEC1000_DEMO_CONTROLLERS", "").strip() or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DEMO_CONTROLLERS:
+        raise OptionsError(
+            {
+                "SEC1000_DEMO_CONTROLLERS": f"must be a whole number from 1 to "
+                f"{MAX_DEMO_CONTROLLERS}, not {raw!r}"
+            }
+        )
+    return int(raw)
+
+
 async def start_demo(
     args: argparse.Namespace, data_dir: Path
-) -> tuple[SimulatorServer, Path, Path]:
-    """A simulated controller on loopback, and an options file pointing at it."""
-    simulator = await SimulatorServer(port=0).start()
+) -> tuple[list[SimulatorServer], Path, Path]:
+    """Simulated controllers on loopback (one, or SEC1000_DEMO_CONTROLLERS), and an options
+    file pointing at them."""
+    count = args.demo_controllers or demo_controllers(os.environ)
+    simulators = [await SimulatorServer(port=0).start() for _ in range(count)]
     if args.data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="sec1000-demo-"))
     options_path = args.options or data_dir / "options.json"
     base = load_options_file(options_path) if options_path.exists() else Options(scan_interval=5)
-    demo = {"host": "127.0.0.1", "port": simulator.port}
+    demo: dict[str, object] = {"host": "127.0.0.1", "port": simulators[0].port}
+    demo["controllers"] = [
+        {"name": name, "host": "127.0.0.1", "port": simulator.port}
+        for name, simulator in zip(DEMO_NAMES, simulators[1:], strict=False)
+    ]
     if not base.price_entity:  # show the price policy at work on the simulated price
         demo |= {"price_entity": DEMO_PRICE_ENTITY, "price_policy": True, "export_on_above": 0.02}
     save_options_file(options_path, Options.from_mapping(demo, base=base))
-    return simulator, data_dir, options_path
+    return simulators, data_dir, options_path
 
 
 def build_app(
-    runtime: Runtime,
+    plant: Plant,
     home_assistant: HomeAssistantAdapter | None,
     simulator: SimulatorServer | None,
     *,
@@ -99,6 +124,7 @@ def build_app(
     the network (`signin_url`: the panel's address as browsers reach it)."""
     from sec1000.web import create_app
 
+    runtime = plant.first
     app = create_app(
         runtime,
         supervised=supervised,
@@ -130,13 +156,23 @@ def build_app(
 class Process:
     """What `serve` builds: the core, the Home Assistant side, the panel, and the demo's parts."""
 
-    runtime: Runtime
+    plant: Plant
     home_assistant: HomeAssistantAdapter
     app: web.Application
     session: aiohttp.ClientSession
-    simulator: SimulatorServer | None
+    simulators: list[SimulatorServer]
     host: str
     tasks: TaskSet = field(default_factory=TaskSet)
+
+    @property
+    def runtime(self) -> Runtime:
+        """The first controller's runtime."""
+        return self.plant.first
+
+    @property
+    def simulator(self) -> SimulatorServer | None:
+        """The demo's first simulated controller."""
+        return self.simulators[0] if self.simulators else None
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -169,14 +205,14 @@ async def serve(args: argparse.Namespace) -> int:
         return 2
     process = await build(args, host, token, signin_url)
     try:
-        await process.runtime.start()  # a pending restore first
+        await process.plant.start()  # a pending restore first
         runner = await listen(process, args.port)
         if runner is None:
-            await wait_for_restore(process.runtime)
+            await wait_for_restore(process.plant)
             return 1
         process.home_assistant.start()
         if process.simulator is not None:
-            process.tasks.spawn(feed_demo_prices(process.runtime), name="sec1000-demo-prices")
+            process.tasks.spawn(feed_demo_prices(process.plant), name="sec1000-demo-prices")
             await announce_demo(process, args.port)
         await stop.wait()
         _LOGGER.info("stopping")
@@ -201,11 +237,11 @@ async def build(
     args: argparse.Namespace, host: str, token: str | None, signin_url: str | None
 ) -> Process:
     """The simulator (demo), the options, the core, Home Assistant's side and the panel."""
-    simulator: SimulatorServer | None = None
+    simulators: list[SimulatorServer] = []
     data_dir = args.data_dir or default_data_dir()
     options_path = args.options or SUPERVISOR_OPTIONS
     if args.demo:
-        simulator, data_dir, options_path = await start_demo(args, data_dir)
+        simulators, data_dir, options_path = await start_demo(args, data_dir)
     options, error = load_startup_options(options_path)
     invalid = InvalidOptions(error, stored_options(options_path)) if error is not None else None
     session = aiohttp.ClientSession()
@@ -214,9 +250,10 @@ async def build(
     if token:
         supervisor = SupervisorOptionsStore(session, supervisor_url(os.environ), token)
         save = supervisor.save
-    runtime = Runtime(options, data_dir, invalid=invalid, save_options=save)
+    plant = Plant(options, data_dir, invalid=invalid, save_options=save)
+    runtime = plant.first
     endpoint = endpoint_from_env(os.environ)
-    if endpoint is None and simulator is None:
+    if endpoint is None and not simulators:
         _LOGGER.warning(
             "no Home Assistant configured (SUPERVISOR_TOKEN, or HA_URL and HA_TOKEN): panel "
             "only, and the MQTT device when a broker is set"
@@ -228,10 +265,9 @@ async def build(
         supervisor=supervisor,
         panel_url=os.environ.get("SEC1000_PUBLIC_URL") or None,
     )
-    app = build_app(
-        runtime, home_assistant, simulator, supervised=bool(token), signin_url=signin_url
-    )
-    return Process(runtime, home_assistant, app, session, simulator, host)
+    simulator = simulators[0] if simulators else None
+    app = build_app(plant, home_assistant, simulator, supervised=bool(token), signin_url=signin_url)
+    return Process(plant, home_assistant, app, session, simulators, host)
 
 
 async def listen(process: Process, port: int) -> web.AppRunner | None:
@@ -258,19 +294,21 @@ async def announce_demo(process: Process, port: int) -> None:
     """The demo's address, once and last: after the start-up lines."""
     assert process.simulator is not None
     await asyncio.sleep(DEMO_SETTLE)
+    ports = ", ".join(str(simulator.port) for simulator in process.simulators)
+    several = "s" if len(process.simulators) > 1 else ""
     print(
-        "SEC1000 demo: runs without Home Assistant, on a simulated controller "
-        f"(port {process.simulator.port}) and a simulated price\n"
+        f"SEC1000 demo: runs without Home Assistant, on simulated controller{several} "
+        f"(port{several} {ports}) and a simulated price\n"
         f"SEC1000 demo: panel on http://{shown_host(process.host)}:{port}/",
         flush=True,
     )
 
 
-async def wait_for_restore(runtime: Runtime) -> None:
-    """Before giving up: let a pending restore reach the controller (bounded)."""
+async def wait_for_restore(plant: Plant) -> None:
+    """Before giving up: let pending restores reach their controllers (bounded)."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(runtime.ready.wait(), RESTORE_BEFORE_EXIT)
-    await _step(runtime.stop(), "restoring and stopping the core")
+        await asyncio.wait_for(plant.wait_ready(), RESTORE_BEFORE_EXIT)
+    await _step(plant.stop(), "restoring and stopping the core")
 
 
 async def shut_down(process: Process, runner: web.AppRunner) -> None:
@@ -282,7 +320,7 @@ async def shut_down(process: Process, runner: web.AppRunner) -> None:
     # The live sockets close while the server still reads their answers, and alongside the
     # limiter restore: the panel follows the restore by polling, which stays up until the end.
     await asyncio.gather(
-        _step(process.runtime.stop(), "restoring and stopping the core"),
+        _step(process.plant.stop(), "restoring and stopping the core"),
         _step(process.app[HUB].close_sockets(), "closing the live sockets"),
     )
     await _step(process.home_assistant.stop(), "stopping the Home Assistant bridge")
@@ -293,16 +331,18 @@ async def release(process: Process) -> None:
     """What is left open on every path out: the HTTP session and the demo's simulator."""
     await process.tasks.cancel()
     await _step(process.session.close(), "closing the HTTP session")
-    if process.simulator is not None:
-        await _step(process.simulator.stop(), "stopping the simulator")
+    for simulator in process.simulators:
+        await _step(simulator.stop(), "stopping the simulator")
 
 
-async def feed_demo_prices(runtime: Runtime) -> None:
-    """The demo's simulated price sensor, as Home Assistant would report it, every minute."""
+async def feed_demo_prices(plant: Plant) -> None:
+    """The demo's simulated price sensor, as Home Assistant would report it, every minute, to
+    every controller's policy."""
     while True:
-        if runtime.options.price_entity == DEMO_PRICE_ENTITY:
-            state, attributes = demo_price_state(datetime.datetime.now().astimezone())
-            runtime.policy.price_changed(state, attributes)
+        state, attributes = demo_price_state(datetime.datetime.now().astimezone())
+        for runtime in list(plant.runtimes.values()):
+            if runtime.options.price_entity == DEMO_PRICE_ENTITY:
+                runtime.policy.price_changed(state, attributes)
         await asyncio.sleep(60)
 
 

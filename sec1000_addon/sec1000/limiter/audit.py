@@ -8,6 +8,7 @@ cannot be written never stops the add-on: the failure is logged once and shown i
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import json
 import logging
@@ -37,9 +38,17 @@ def now_iso() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+# Entries written before there were several controllers belong to the first one.
+FIRST_CONTROLLER = "sec1000"
+
+
 class AuditLog:
     """Appends entries (written off the event loop, in order), rotates, and keeps the newest in
-    memory for the History page and the diagnostics."""
+    memory for the History page and the diagnostics.
+
+    Every controller writes to the one file, each entry with its `controller`; each
+    controller's view (`for_controller`) shows its own entries.
+    """
 
     def __init__(
         self,
@@ -52,10 +61,34 @@ class AuditLog:
         self.path = directory / AUDIT_NAME
         self.max_bytes = max_bytes
         self.keep = keep
+        self.controller = FIRST_CONTROLLER
         self._listener = listener  # told of every entry (the day's writes and drifts)
-        self.error: str | None = None  # why the last append failed, for diagnostics
+        self._shared = self  # the log that owns the file, the writer and the error
+        self._error: str | None = None
         self._writer = FileWriter()
-        self.recent: deque[dict[str, Any]] = deque(self.read(RECENT), maxlen=RECENT)
+        self.every: deque[dict[str, Any]] = deque(self.read(RECENT), maxlen=RECENT)
+
+    def for_controller(
+        self, controller: str, listener: Callable[[Mapping[str, Any]], None] | None = None
+    ) -> AuditLog:
+        """The same file as seen and written by one controller."""
+        view = copy.copy(self)
+        view.controller = controller
+        view._listener = listener
+        return view
+
+    @property
+    def error(self) -> str | None:
+        """Why the last append to the file failed, for diagnostics."""
+        return self._shared._error
+
+    @property
+    def recent(self) -> list[dict[str, Any]]:
+        """This controller's newest entries in memory, oldest first."""
+        return [entry for entry in self._shared.every if self._mine(entry)]
+
+    def _mine(self, entry: Mapping[str, Any]) -> bool:
+        return entry.get("controller", FIRST_CONTROLLER) == self.controller
 
     def files(self) -> list[Path]:
         """Newest first: audit.jsonl, audit.jsonl.1, audit.jsonl.2."""
@@ -66,12 +99,12 @@ class AuditLog:
         raises (a file that cannot be written is logged once and shown in diagnostics)."""
         if self._listener is not None:
             self._listener(entry)
-        stamped = {"at": now_iso(), **entry}
-        self.recent.append(stamped)
+        stamped = {"at": now_iso(), **entry, "controller": self.controller}
+        self._shared.every.append(stamped)
         line = json.dumps(stamped, default=str, ensure_ascii=False)
-        self._writer.submit(lambda: self._write(line))
+        self._writer.submit(lambda: self._shared.write_line(line))
 
-    def _write(self, line: str) -> None:
+    def write_line(self, line: str) -> None:
         """In the writer's thread: one line, rotating first when the file is full."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,11 +112,11 @@ class AuditLog:
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
         except OSError as err:
-            if self.error is None:
+            if self._error is None:
                 _LOGGER.error("cannot write the audit trail %s: %s", self.path, err)
-            self.error = f"{self.path}: {err.strerror or err}"
+            self._error = f"{self.path}: {err.strerror or err}"
         else:
-            self.error = None
+            self._error = None
 
     def _rotate_if_full(self, adding: int) -> None:
         try:
@@ -98,13 +131,15 @@ class AuditLog:
                 os.replace(newer, older)
 
     def tail(self, count: int = 200) -> list[dict[str, Any]]:
-        """The newest `count` entries (at most the RECENT kept in memory), oldest first."""
-        return list(self.recent)[-count:] if count > 0 else []
+        """This controller's newest `count` entries (of the RECENT kept in memory), oldest
+        first."""
+        return self.recent[-count:] if count > 0 else []
 
     async def everything(self) -> list[dict[str, Any]]:
-        """Every entry the files keep, oldest first, read off the event loop."""
+        """Every entry of this controller the files keep, oldest first, read off the event
+        loop."""
         await self._writer.flush()
-        return await asyncio.to_thread(self.read, None)
+        return [entry for entry in await asyncio.to_thread(self.read, None) if self._mine(entry)]
 
     def wrote(self, report: WriteReport) -> None:
         """One limiter write (verified or not, one that raised too) as its audit entry."""

@@ -1,0 +1,277 @@
+"""The plant: one runtime per controller, and the one options document they share.
+
+The top-level options are the first controller's; `controllers` names the additional ones,
+each with the keys it sets itself. The first runtime holds the whole document; every other
+runtime holds its controller's options (`Options.of_controller`). A change made through any
+runtime is saved into the document and handed to the runtimes whose options it changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from sec1000.limiter.audit import AuditLog
+from sec1000.limiter.watchdog import DEFAULT_TIMINGS, WatchdogTimings
+from sec1000.operations import Origin
+from sec1000.options import (
+    CONTROLLER_OVERRIDES,
+    FIRST_CONTROLLER,
+    ControllerOptions,
+    InvalidOptions,
+    Options,
+    OptionsError,
+    parse_controller,
+)
+from sec1000.runtime import STOP_BUDGET, OptionsSaver, Runtime
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def controller_dir(data_dir: Path, name: str) -> Path:
+    """Where a controller keeps its files: the first one today's folder, every other one
+    `<data dir>/<name>/`."""
+    return data_dir if name == FIRST_CONTROLLER else data_dir / name
+
+
+class Change(StrEnum):
+    """What happened to a controller of the plant."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class PlantEvent:
+    """A controller added to the plant or removed from it (its files are kept)."""
+
+    change: Change
+    runtime: Runtime
+
+
+class UnknownController(KeyError):
+    """No controller of that name; the message lists the names there are."""
+
+    def __init__(self, name: str, names: list[str]) -> None:
+        super().__init__(name)
+        self.text = f"no controller named {name!r}: the controllers are {', '.join(names)}"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Plant:
+    """Every controller's runtime, the first one first; started, changed and stopped together."""
+
+    def __init__(
+        self,
+        options: Options,
+        data_dir: Path,
+        *,
+        invalid: InvalidOptions | None = None,
+        save_options: OptionsSaver | None = None,
+        watchdog_timings: WatchdogTimings = DEFAULT_TIMINGS,
+    ) -> None:
+        self.data_dir = data_dir
+        self._timings = watchdog_timings
+        self._audit = AuditLog(data_dir)
+        self.first = Runtime(
+            options,
+            data_dir,
+            invalid=invalid,
+            save_options=save_options,
+            watchdog_timings=watchdog_timings,
+            audit=self._audit,
+        )
+        self.first.options_listeners.append(self._options_used)
+        self.runtimes: dict[str, Runtime] = {FIRST_CONTROLLER: self.first}
+        self._listeners: list[Callable[[PlantEvent], None]] = []
+        self._saving: str | None = None  # the controller whose own change is being saved
+        self._started = False
+        self._stopping: set[asyncio.Task[None]] = set()
+        for item in options.controllers:
+            self._add(item.name)
+
+    @property
+    def names(self) -> list[str]:
+        """Every controller's name, the first one first."""
+        return list(self.runtimes)
+
+    def get(self, name: str | None = None) -> Runtime:
+        """The runtime of the controller `name`; the first one's when None or empty.
+
+        Raises UnknownController (a KeyError) naming the controllers there are."""
+        if not name:
+            return self.first
+        try:
+            return self.runtimes[name]
+        except KeyError:
+            raise UnknownController(name, self.names) from None
+
+    def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
+        """Be told of every controller added to or removed from the options."""
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        """Start every controller's runtime (each finishes its own pending restore first)."""
+        self._started = True
+        for runtime in self.runtimes.values():
+            await runtime.start()
+
+    async def stop(self, budget: float = STOP_BUDGET) -> None:
+        """Stop every controller at the same time, each within `budget` seconds."""
+        deadline = time.monotonic() + budget
+        await asyncio.gather(
+            *(runtime.stop(budget) for runtime in self.runtimes.values()), return_exceptions=True
+        )
+        if self._stopping:
+            await asyncio.wait(self._stopping, timeout=max(deadline - time.monotonic(), 0.1))
+
+    async def wait_ready(self) -> None:
+        """Until every controller's pending restore is done."""
+        await asyncio.gather(*(runtime.ready.wait() for runtime in self.runtimes.values()))
+
+    def _add(self, name: str) -> Runtime:
+        runtime = Runtime(
+            self.first.options.of_controller(name),
+            controller_dir(self.data_dir, name),
+            save_options=functools.partial(self._save_controller, name),
+            watchdog_timings=self._timings,
+            audit=self._audit.for_controller(name),
+        )
+        self.runtimes[name] = runtime
+        return runtime
+
+    def _options_used(self, options: Options, origin: Origin) -> None:
+        """The document changed: hand each additional controller its options; start the new
+        ones, stop the removed ones (their files stay)."""
+        wanted = [item.name for item in options.controllers]
+        for name in [name for name in self.runtimes if name != FIRST_CONTROLLER]:
+            if name not in wanted:
+                self._remove(name)
+        for name in wanted:
+            mine = options.of_controller(name)
+            runtime = self.runtimes.get(name)
+            if runtime is None:
+                runtime = self._add(name)
+                if self._started:
+                    asyncio.get_running_loop().create_task(runtime.start())
+                self._tell(PlantEvent(Change.ADDED, runtime))
+            elif name != self._saving and runtime.options != mine:
+                runtime.use(mine, origin)
+
+    def _remove(self, name: str) -> None:
+        runtime = self.runtimes.pop(name)
+        _LOGGER.warning("controller %s removed from the options; its files are kept", name)
+        task = asyncio.get_running_loop().create_task(runtime.stop(), name=f"{name}-stop")
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+        self._tell(PlantEvent(Change.REMOVED, runtime))
+
+    def _tell(self, event: PlantEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                _LOGGER.exception("a listener failed on %s %s", event.change, event.runtime.name)
+
+    async def _save_controller(self, name: str, options: Options) -> None:
+        """An additional controller changed its own keys (a mode switched, a limit adopted):
+        saved into its item of the document."""
+        top = self.first.options
+        items = [
+            item if item.name != name else controller_item(item, options, top)
+            for item in top.controllers
+        ]
+        await self.save_items(items, Origin("startup"), saving=name)
+
+    async def save_items(
+        self, items: list[ControllerOptions], origin: Origin, *, saving: str | None = None
+    ) -> None:
+        """Save the document with these additional controllers (added, changed or removed)
+        and use it at once. Raises OptionsError for an invalid one (nothing is saved)."""
+        top = self.first.options
+        document = Options.from_mapping(
+            {"controllers": [item.to_dict() for item in items]}, base=top
+        )
+        if document == top:
+            return
+        for item in document.controllers:
+            runtime = self.runtimes.get(item.name)
+            moved = runtime is not None and (runtime.options.host, runtime.options.port) != (
+                document.of_controller(item.name).host,
+                document.of_controller(item.name).port,
+            )
+            if moved and runtime is not None and runtime.watchdog.pending:
+                raise OptionsError(
+                    {
+                        "host": f"not while controller {item.name}'s export limiter restore is "
+                        "pending: it must first be switched back on; try again once it is "
+                        "confirmed"
+                    }
+                )
+        self._saving = saving
+        try:
+            await self.first.apply_options(document, origin)
+        finally:
+            self._saving = None
+
+    async def save_controller(self, values: dict[str, object], origin: Origin) -> None:
+        """Add (a new name) or change (a name there is) one additional controller from a
+        form's values: name, host, port and the keys it sets (an empty value takes the top
+        level's). Raises OptionsError naming the bad keys."""
+        if self.first.options_error is not None:
+            raise OptionsError(
+                {"options": f"the stored options are invalid: {self.first.options_error}"}
+            )
+        top = self.first.options
+        item = {key: value for key, value in values.items() if value not in (None, "")}
+        name = item.get("name")
+        items = [c.to_dict() for c in top.controllers]
+        index = next((i for i, c in enumerate(top.controllers) if c.name == name), None)
+        if index is None:
+            items.append(item)
+        else:
+            items[index] = item
+        try:
+            document = Options.from_mapping({"controllers": items}, base=top)
+        except OptionsError as err:
+            raise OptionsError(_item_errors(err, top, item)) from None
+        await self.save_items(list(document.controllers), origin)
+
+    async def remove_controller(self, name: str, origin: Origin) -> None:
+        """Remove one additional controller from the options: its runtime stops, its
+        entities go, its files stay."""
+        if name not in self.runtimes or name == FIRST_CONTROLLER:
+            raise UnknownController(name, self.names[1:])
+        top = self.first.options
+        await self.save_items([c for c in top.controllers if c.name != name], origin)
+
+
+def controller_item(item: ControllerOptions, options: Options, top: Options) -> ControllerOptions:
+    """A controller's item after its runtime changed `options`: a key it set stays set; a
+    key that now differs from the top level becomes its own."""
+    values = item.values
+    for key in CONTROLLER_OVERRIDES:
+        value = getattr(options, key)
+        if key in values or value != getattr(top, key):
+            values[key] = value
+    ordered = tuple(
+        (key, values[key]) for key in ("host", "port", *CONTROLLER_OVERRIDES) if key in values
+    )
+    return ControllerOptions(item.name, ordered)
+
+
+def _item_errors(err: OptionsError, top: Options, item: dict[str, object]) -> dict[str, str]:
+    """One item's errors by key (for a form), from the document's error."""
+    try:
+        parse_controller(item, top)
+    except OptionsError as own:
+        return own.errors
+    return err.errors
