@@ -185,11 +185,12 @@ def blocking_io_fails() -> Iterator[None]:
 
 
 # What may block, and why: writing a log line (the add-on logs through a queue, see
-# sec1000.cli); starting: the options, the core's files, the panel and the sign-in are read once
+# sec1000.cli); starting: the options, the core (every controller's)'s files, the panel and the sign-in are read once
 # before anything is served.
 MAY_BLOCK = (
     ("logging/__init__.py", {"emit", "flush"}),
     ("sec1000/serve.py", {"build"}),
+    ("sec1000/plant.py", {"__init__"}),
     ("sec1000/runtime.py", {"__init__"}),
     ("sec1000/energy.py", {"__init__"}),
     ("sec1000/web/app.py", {"create_app"}),
