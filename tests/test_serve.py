@@ -226,3 +226,55 @@ async def test_a_pending_restore_is_done_even_when_the_panel_cannot_listen(
         assert simulator.device.mode is ControlMode.VALUE
         assert simulator.device.export_limit_w == 3_000
         assert not (data / RECORD_NAME).exists()
+
+
+@pytest.mark.parametrize(("raw", "count"), [("", 1), ("1", 1), ("2", 2), (" 3 ", 3), ("8", 8)])
+def test_the_demo_runs_as_many_controllers_as_asked(raw: str, count: int) -> None:
+    from sec1000.serve import demo_controllers
+
+    assert demo_controllers({"SEC1000_DEMO_CONTROLLERS": raw}) == count
+
+
+@pytest.mark.parametrize("raw", ["0", "9", "two", "-1", "1.5"])
+def test_a_wrong_number_of_demo_controllers_is_said_so(raw: str) -> None:
+    from sec1000.options import OptionsError
+    from sec1000.serve import demo_controllers
+
+    with pytest.raises(OptionsError, match="from 1 to 8"):
+        demo_controllers({"SEC1000_DEMO_CONTROLLERS": raw})
+
+
+async def test_the_demo_of_two_controllers_runs_both(tmp_path: Path) -> None:
+    import aiohttp
+
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sec1000",
+        "serve",
+        "--demo",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env={**clean_env(), "SEC1000_DEMO_CONTROLLERS": "2"},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        info = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert "simulated controllers (ports " in info, info
+        url = f"http://127.0.0.1:{port}/diagnostics.json"
+        async with aiohttp.ClientSession() as http, http.get(url) as answer:
+            assert answer.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    stored = json.loads((tmp_path / "options.json").read_text())
+    assert [item["name"] for item in stored["controllers"]] == ["barn"]
+    assert (tmp_path / "barn").is_dir()  # the second controller's own folder
+    err = (await process.stderr.read()).decode()
+    assert "Traceback" not in err
