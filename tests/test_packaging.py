@@ -401,9 +401,19 @@ def docs_yaml_blocks() -> list[Any]:
     ]
 
 
+def test_docs_options_examples_are_valid_options() -> None:
+    """A YAML example of options (the Configuration tab's) is accepted by the add-on."""
+    examples = [block for block in docs_yaml_blocks() if set(block) <= set(config()["schema"])]
+    assert examples, "DOCS.md shows the controllers option in YAML"
+    for example in examples:
+        options = Options.from_mapping(example)
+        assert schema_accepts(config()["schema"]["controllers"], example["controllers"])
+        assert options.controller_names[1:] == [item["name"] for item in example["controllers"]]
+
+
 def test_docs_automation_examples_are_valid_and_use_the_contract() -> None:
     """Every YAML example parses and uses only contract entities, events and commands."""
-    blocks = docs_yaml_blocks()
+    blocks = [block for block in docs_yaml_blocks() if not set(block) <= set(config()["schema"])]
     assert len(blocks) >= 4
     commands = known_commands()
     for block in blocks:
