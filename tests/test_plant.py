@@ -326,3 +326,43 @@ async def test_a_sigkill_in_one_controllers_window_restores_it_and_leaves_the_ot
         await plant.stop(5)
     assert (simulator.device.mode, simulator.device.export_limit_w) == (first_mode, first_limit)
     assert writes(simulator) == 0
+
+
+async def test_two_controllers_talk_at_the_same_time_each_with_its_own_gap(
+    make_options: Callable[..., Options],
+    simulator: SimulatorServer,
+    barn: SimulatorServer,
+    tmp_path: Path,
+) -> None:
+    options = make_options(request_gap_ms=100, controllers=[barn_item(barn, request_gap_ms=300)])
+    plant = Plant(options, tmp_path)
+    results = await asyncio.gather(
+        plant.first.ops.export_disable(PANEL), plant.get("barn").ops.export_disable(PANEL)
+    )
+    assert all(result.ok for result in results)
+    spans = []
+    for server, gap in ((simulator, 0.1), (barn, 0.3)):
+        times = [e.request_at for e in server.exchanges if e.request_at is not None]
+        spans.append((min(times), max(times)))
+        assert len(times) >= 3 and min(server.request_gaps()) >= gap * 0.99, server.request_gaps()
+    (first_start, first_end), (barn_start, barn_end) = spans
+    assert first_start < barn_end and barn_start < first_end  # the two overlapped on the wire
+
+
+async def test_a_silent_controller_fails_alone(
+    two: Callable[..., Plant], simulator: SimulatorServer, barn: SimulatorServer
+) -> None:
+    """barn stops answering: its command fails with a timeout; the first's, sent meanwhile,
+    is confirmed, and the first's link counts no failure."""
+    plant = two()
+    barn.set_fault("silence")
+    stuck = asyncio.create_task(plant.get("barn").ops.export_disable(PANEL))
+    await eventually(lambda: barn.exchange_count > 0, what="barn asked")
+    first = await plant.first.ops.export_disable(PANEL)
+    assert first.ok and not stuck.done()
+    assert simulator.device.export_limit_w == 0
+    assert plant.first.link.health.consecutive_failures == 0
+    failed = await stuck
+    assert not failed.ok and "no answer" in failed.message
+    assert plant.get("barn").link.health.consecutive_failures > 0
+    assert plant.first.link.health.consecutive_failures == 0
