@@ -237,7 +237,7 @@ STEPS = (
                 "controllers",
                 N_(
                     "A name of small letters, digits or '_' (it goes into the entity ids: "
-                    "sec1000_<name>_…), and the controller's address. Everything else is taken "
+                    "sec1000_NAME_…), and the controller's address. Everything else is taken "
                     "from the first controller until you change it on the controller's Setup."
                 ),
                 widget="controllers",
