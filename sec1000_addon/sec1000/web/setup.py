@@ -393,6 +393,8 @@ def render_controllers(
             step=STEPS_BY_ID["controllers"],
             rows=rows,
             first_port=top.port,
+            host_help=STEPS_BY_ID["connection"].fields[0].help,
+            port_help=STEPS_BY_ID["connection"].fields[1].help,
             values={key: "" for key in CONTROLLER_FIELDS} | dict(values or {}),
             errors={k: v for k, v in errors.items() if k in CONTROLLER_FIELDS},
             other_errors={k: v for k, v in errors.items() if k not in CONTROLLER_FIELDS},
