@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from sec1000.options import Options
 from sec1000.plant import Plant
 from sec1000.runtime import Runtime
+from sec1000.serve import build_app
 from sec1000.simulator import SimulatorServer
 
 from tests.conftest import eventually
@@ -435,3 +436,44 @@ async def test_a_yes_no_like_the_first_controllers_stays_unset_on_barn(
     assert item["export_limit_control_mode"] == "dred"
     assert "three_phase_sum" not in item  # the same as the first controller's: not its own
     assert plant.first.options.export_limit_control_mode == "value"
+
+
+async def test_a_controller_added_or_removed_reaches_every_open_page_live(
+    aiohttp_client: ClientFactory, plant: Plant
+) -> None:
+    client = await panel(aiohttp_client, plant)
+    page = await (await client.get("/history")).text()
+    seq = re.search(r'data-seq="(\d+)"', page)
+    assert seq is not None
+    await add(client, name="shed", host="10.0.0.9")
+    response = await client.get(f"/live?page=history&since={seq.group(1)}")
+    body = await response.text()
+    assert 'id="switcher"' in body and 'href="history?controller=shed"' in body
+    since = response.headers["X-Live-Seq"]
+    await client.post("/controllers", data={"action": "remove", "name": "shed"})
+    body = await (await client.get(f"/live?page=dashboard&since={since}")).text()
+    assert 'id="summary"' in body and 'id="summary-shed"' not in body
+    assert 'id="controller-barn"' in body and 'id="controller-shed"' not in body
+
+
+# -- the demo's switches
+
+
+async def test_the_demos_switches_follow_the_chosen_controller(
+    aiohttp_client: ClientFactory,
+    plant: Plant,
+    simulator: SimulatorServer,
+    barn_simulator: SimulatorServer,
+) -> None:
+    app = build_app(plant, None, [simulator, barn_simulator], supervised=False, signin_url=None)
+    client = await aiohttp_client(app)
+    html = await (await client.get("/diagnostics?controller=barn")).text()
+    assert 'hx-post="simulator?controller=barn"' in html
+    response = await client.post(
+        "/simulator?controller=barn", data={"action": "silence", "on": "true"}
+    )
+    assert response.status == 200
+    assert 'id="fault-silence" aria-pressed="true"' in await response.text()
+    assert "silence" in barn_simulator.faults and "silence" not in simulator.faults
+    first = await (await client.get("/diagnostics")).text()
+    assert 'id="fault-silence" aria-pressed="false"' in first
