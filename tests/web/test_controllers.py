@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sec1000.options import Options
 from sec1000.plant import Plant
+from sec1000.protocol import ControlMode
 from sec1000.runtime import Runtime
 from sec1000.serve import build_app
 from sec1000.simulator import SimulatorServer
@@ -477,3 +478,29 @@ async def test_the_demos_switches_follow_the_chosen_controller(
     assert "silence" in barn_simulator.faults and "silence" not in simulator.faults
     first = await (await client.get("/diagnostics")).text()
     assert 'id="fault-silence" aria-pressed="false"' in first
+
+
+async def test_a_mode_saved_on_barns_setup_switches_barn_only(
+    aiohttp_client: ClientFactory,
+    plant: Plant,
+    simulator: SimulatorServer,
+    barn_simulator: SimulatorServer,
+) -> None:
+    await plant.start()
+    barn = plant.get("barn")
+    await eventually(
+        lambda: barn.guard.wanted is not None and plant.first.guard.wanted is not None,
+        what="both guards' first read",
+    )
+    client = await panel(aiohttp_client, plant)
+    body = await post_barn(client, "mode", export_limit_control_mode="dred", three_phase_sum="true")
+    assert "Switching the controller to mode DRED" in body
+    await eventually(lambda: barn_simulator.device.mode is ControlMode.DRED, what="DRED on barn")
+    await eventually(
+        lambda: any(r.command == "set_control_mode" for r in barn.state.commands),
+        what="barn's mode switch recorded",
+    )
+    assert simulator.device.mode is ControlMode.VALUE
+    assert not any(r.command == "set_control_mode" for r in plant.first.state.commands)
+    live = await (await client.get("/setup?controller=barn")).text()
+    assert 'id="apply-mode"' in live

@@ -236,13 +236,13 @@ async def save_own(request: web.Request, step: Step, values: dict[str, Any]) -> 
     empty one takes the first controller's value again), with the same checks as the option."""
     app = request.app
     runtime = chosen(request)
-    top = app[RUNTIME].options
-    own = next((c.values for c in top.controllers if c.name == runtime.name), {})
-    item: dict[str, object] = {"name": runtime.name, **own}
-    for key, value in values.items():
-        if key in own or value == "" or not _same(value, getattr(top, key)):
-            item[key] = value  # an empty value is dropped: the first controller's again
     async with app[SAVE_LOCK]:
+        top = app[RUNTIME].options
+        own = next((c.values for c in top.controllers if c.name == runtime.name), {})
+        item: dict[str, object] = {"name": runtime.name, **own}
+        for key, value in values.items():
+            if key in own or value == "" or not _same(value, getattr(top, key)):
+                item[key] = value  # an empty value is dropped: the first controller's again
         before = runtime.options
         try:
             await app[CONTROLLERS].save_controller(item, origin(request))
@@ -255,13 +255,24 @@ async def save_own(request: web.Request, step: Step, values: dict[str, Any]) -> 
     if options == before:
         return _answer(request, step, render_step(request, step, notice=NOTHING_NEW))
     _LOGGER.info("controller %s saved from the panel by %s", runtime.name, origin(request))
-    guard = runtime.guard
-    applied = Applied.NOTHING
-    if guard.options_pending(options) and not guard.holds_options(options):
-        applied = Applied.WRITING
-    notice = _mark_applies(request, step, applied)
+    notice = _mark_applies(request, step, applied_on(runtime, before))
     tr = request_translator(request)
     return _answer(request, step, render_step(request, step, notice=saved(notice, options, tr)))
+
+
+def applied_on(runtime: Runtime, before: Options) -> Applied:
+    """What a change of an additional controller's options does to it (as `apply_options`
+    says for the first one)."""
+    options, guard = runtime.options, runtime.guard
+    if not guard.options_pending(options):
+        return Applied.NOTHING
+    if guard.holds_options(options):
+        return Applied.HELD
+    if runtime.watchdog.pending:
+        return Applied.AFTER_RESTORE
+    if options.export_limit_control_mode != before.export_limit_control_mode:
+        return Applied.MODE
+    return Applied.WRITING
 
 
 def _same(raw: str, value: Any) -> bool:
