@@ -183,4 +183,3 @@ if __name__ == "__main__":
         "--pushes", type=int, default=20, help="telemetry pushes timed (default 20)"
     )
     sys.exit(asyncio.run(main(parser.parse_args())))
-

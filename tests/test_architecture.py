@@ -39,9 +39,7 @@ def names(cell: str) -> list[str]:
 
 # The layer of each part of the core, as ARCHITECTURE.md's table says.
 LAYERS = {
-    part: int(row[0])
-    for row in table_rows("| layer | parts | what |")
-    for part in names(row[1])
+    part: int(row[0]) for row in table_rows("| layer | parts | what |") for part in names(row[1])
 }
 # Inside a folder: each module's rank (a module imports only lower ranks), as the second table.
 INSIDE = {

@@ -117,7 +117,5 @@ def test_any_series_gives_sane_events_and_never_a_crash(
 )
 def test_the_area_above_a_line_matches_a_fine_sum(a: float, b: float, seconds: float) -> None:
     steps = 20_000
-    fine = sum(
-        max(0.0, a + (b - a) * (n + 0.5) / steps) * seconds / steps for n in range(steps)
-    )
+    fine = sum(max(0.0, a + (b - a) * (n + 0.5) / steps) * seconds / steps for n in range(steps))
     assert area_above(a, b, 0.0, 0.0, seconds) == pytest.approx(fine, rel=1e-3, abs=1e-6)

@@ -239,6 +239,7 @@ def test_the_controllers_schema_and_the_application_agree(items: object, accepte
     assert schema_accepts(config()["schema"]["controllers"], items) is accepted
     assert _app_accepts("controllers", items) is accepted
 
+
 def test_the_host_bound_is_kept_by_the_application() -> None:
     assert _app_accepts("host", "a" * 63 + "." + "b" * 63)
     for bad in ("", "a" * 64, "192.168.1..200", "host\x00name", "x" * 254, "-bad-.lan"):

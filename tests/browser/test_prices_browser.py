@@ -21,6 +21,7 @@ from tests.helpers.browser import HOUR, NEGATIVE, POSITIVE, feed, policy_on
 
 pytestmark = pytest.mark.browser
 
+
 def bounds(rect: dict[str, str]) -> tuple[float, float]:
     return float(rect["x"]), float(rect["x"]) + float(rect["width"])
 

@@ -295,7 +295,11 @@ async def test_the_watchdog_window_is_the_off_window_plus_at_most_one_gap(
     on_at = next(at for request, at in times if request == value_on)
     window = on_at - off_at
     gap = runtime.link.gap
-    assert runtime.watchdog.timings.off_window <= window <= runtime.watchdog.timings.off_window + gap + 0.05
+    assert (
+        runtime.watchdog.timings.off_window
+        <= window
+        <= runtime.watchdog.timings.off_window + gap + 0.05
+    )
     assert "off for 0.3 s" in result.message
 
 
