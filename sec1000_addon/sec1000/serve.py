@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import tempfile
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,18 +115,19 @@ async def start_demo(
 def build_app(
     plant: Plant,
     home_assistant: HomeAssistantAdapter | None,
-    simulator: SimulatorServer | None,
+    simulators: Sequence[SimulatorServer],
     *,
     supervised: bool,
     signin_url: str | None,
 ) -> web.Application:
-    """The panel, with the demo's switches, and the Home Assistant sign-in where it listens on
-    the network (`signin_url`: the panel's address as browsers reach it)."""
+    """The panel on every controller, with the demo's switches (the simulators in the order
+    of the controllers), and the Home Assistant sign-in where it listens on the network
+    (`signin_url`: the panel's address as browsers reach it)."""
     from sec1000.web import create_app
 
     runtime = plant.first
     app = create_app(
-        runtime,
+        plant,
         supervised=supervised,
         ha_status=home_assistant.diagnostics if home_assistant is not None else None,
     )
@@ -135,10 +136,11 @@ def build_app(
 
         app[PRICE_SENSORS] = lambda: home_assistant.price_sensors
         app[HOME_ASSISTANT] = home_assistant
-    if simulator is not None:
+    if simulators:
         from sec1000.simulator.panel import register_demo
 
-        register_demo(app, simulator)
+        for name, simulator in zip(plant.names, simulators, strict=False):
+            register_demo(app, simulator, name)
     if signin_url is not None:
         from sec1000.web.auth import setup_auth
         from sec1000.web.signin import HomeAssistantSignIn
@@ -265,8 +267,9 @@ async def build(
         supervisor=supervisor,
         panel_url=os.environ.get("SEC1000_PUBLIC_URL") or None,
     )
-    simulator = simulators[0] if simulators else None
-    app = build_app(plant, home_assistant, simulator, supervised=bool(token), signin_url=signin_url)
+    app = build_app(
+        plant, home_assistant, simulators, supervised=bool(token), signin_url=signin_url
+    )
     return Process(plant, home_assistant, app, session, simulators, host)
 
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
 from sec1000.limiter.watchdog import WatchdogTimings
 from sec1000.options import Options
+from sec1000.plant import Plant
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
 from sec1000.simulator.panel import register_demo
@@ -52,6 +53,9 @@ class Panel:
     simulator: SimulatorServer
     options_file: Path
     proxy_log: ProxyLog
+    # With several controllers: the plant, and every simulator in the controllers' order.
+    plant: Plant | None = None
+    simulators: tuple[SimulatorServer, ...] = ()
 
 
 async def _site(app: web.Application) -> tuple[web.AppRunner, str]:
@@ -65,10 +69,16 @@ async def _site(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-def panel_options(port: int) -> Options:
-    """The browser tests' options: a fast, gentle link to the simulator on `port`."""
+def panel_options(port: int, *barns: int) -> Options:
+    """The browser tests' options: a fast, gentle link to the simulator on `port` (and one
+    more controller on each of `barns`: barn, barn2, …)."""
+    controllers = [
+        {"name": "barn" + (str(n + 1) if n else ""), "host": "127.0.0.1", "port": barn}
+        for n, barn in enumerate(barns)
+    ]
     return Options.from_mapping(
         {
+            "controllers": controllers,
             "host": "127.0.0.1",
             "port": port,
             "scan_interval": 1,
@@ -87,26 +97,37 @@ async def serve_panel(
     *,
     websocket: bool = True,
     configure: Callable[[web.Application], None] | None = None,
+    controllers: int = 1,
 ) -> AsyncIterator[Panel]:
     """Simulator → core (timer running) → panel → ingress proxy, all on real loopback sockets.
 
-    `configure` adds to the panel's application before it starts (e.g. Home Assistant).
+    `configure` adds to the panel's application before it starts (e.g. Home Assistant). With
+    `controllers` > 1, a plant runs one simulated controller more each (barn, barn2, …).
     """
-    simulator = await SimulatorServer(slow_delay=0.4).start()
-    options = panel_options(simulator.port)
+    simulators = [await SimulatorServer(slow_delay=0.4).start() for _ in range(controllers)]
+    simulator = simulators[0]
+    options = panel_options(simulator.port, *(s.port for s in simulators[1:]))
     options_file = tmp_path / "options.json"
     save = file_saver(options_file)
     await save(options)
     # the real 5 s window, shortened: the sequence is the same
     timings = WatchdogTimings(off_window=0.4, settle=0.1)
-    runtime = Runtime(options, tmp_path / "data", save_options=save, watchdog_timings=timings)
-    app = demo_app(runtime, simulator)
+    plant = None
+    if controllers > 1:
+        plant = Plant(options, tmp_path / "data", save_options=save, watchdog_timings=timings)
+        runtime = plant.first
+        app = create_app(plant)
+        for name, server in zip(plant.names, simulators, strict=True):
+            register_demo(app, server, name)
+    else:
+        runtime = Runtime(options, tmp_path / "data", save_options=save, watchdog_timings=timings)
+        app = demo_app(runtime, simulator)
     if configure is not None:
         configure(app)
     panel_runner, panel_url = await _site(app)
     proxy = create_proxy(panel_url, websocket=websocket)
     proxy_runner, proxy_url = await _site(proxy)
-    await runtime.start()
+    await (plant.start() if plant is not None else runtime.start())
     try:
         yield Panel(
             f"{proxy_url}{PREFIX}/",
@@ -115,12 +136,15 @@ async def serve_panel(
             simulator,
             options_file,
             proxy[PROXY_LOG],
+            plant,
+            tuple(simulators),
         )
     finally:
-        await runtime.stop()
+        await (plant.stop() if plant is not None else runtime.stop())
         await proxy_runner.cleanup()
         await panel_runner.cleanup()
-        await simulator.stop()
+        for server in simulators:
+            await server.stop()
 
 
 @pytest.fixture
@@ -180,8 +204,29 @@ OpenPage = Callable[..., Any]
 
 
 @pytest.fixture
+async def two_controllers(tmp_path: Path) -> AsyncIterator[Panel]:
+    """The panel on two controllers (sec1000 and barn), each on its simulator, behind ingress."""
+    async with serve_panel(tmp_path, controllers=2) as served:
+        yield served
+
+
+@pytest.fixture
 async def open_page(browser: Browser, panel: Panel) -> AsyncIterator[Callable[..., Any]]:
     """Open a page of the panel in a fresh context; every page is watched, and checked at the end."""
+    async with opener(browser, panel) as open_:
+        yield open_
+
+
+@pytest.fixture
+async def open_two(browser: Browser, two_controllers: Panel) -> AsyncIterator[Callable[..., Any]]:
+    """`open_page` on the panel of two controllers."""
+    async with opener(browser, two_controllers) as open_:
+        yield open_
+
+
+@contextlib.asynccontextmanager
+async def opener(browser: Browser, panel: Panel) -> AsyncIterator[Callable[..., Any]]:
+    """Opens pages of `panel`, each in a fresh context, watched, and checked at the end."""
     contexts = []
     watches: list[Watch] = []
 

@@ -4,11 +4,14 @@ as the Home Assistant adapter does."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sec1000.runtime import Runtime
+from sec1000.options import Options
+from sec1000.plant import Plant
+from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
 from sec1000.simulator.panel import register_demo
 from sec1000.web import create_app
@@ -48,14 +51,14 @@ class StandIn:
 
 async def panel(
     aiohttp_client: ClientFactory,
-    runtime: Runtime,
+    runtime: Runtime | Plant,
     simulator: SimulatorServer | None = None,
     *,
     home_assistant: StandIn | None = None,
     middleware: Any = None,
     **kwargs: Any,
 ) -> TestClient[Any, Any]:
-    """The panel on `runtime` (`kwargs` go to `create_app`); with `simulator`, the demo's
+    """The panel on `runtime` (or a plant: every controller) (`kwargs` go to `create_app`); with `simulator`, the demo's
     switches too (as `serve --demo`); with `home_assistant`, that stand-in in the adapter's
     place (its diagnostics are the Home Assistant status); `middleware` goes in front of all."""
     if home_assistant is not None:
@@ -79,3 +82,15 @@ def as_if_from(address: str) -> Any:
         return await handler(request.clone(remote=address))
 
     return middleware
+
+
+def with_barn(options: Options, barn: SimulatorServer, **settings: object) -> Options:
+    """`options` with a second controller, `barn`, on the simulator `barn` (its own keys:
+    `settings`)."""
+    item = {"name": "barn", "host": "127.0.0.1", "port": barn.port, **settings}
+    return Options.from_mapping({"controllers": [item]}, base=options)
+
+
+def plant_of(options: Options, data_dir: Path, options_file: Path) -> Plant:
+    """A plant on `options`, saving into `options_file` (as outside the Supervisor)."""
+    return Plant(options, data_dir, save_options=file_saver(options_file))

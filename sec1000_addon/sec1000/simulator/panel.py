@@ -1,7 +1,8 @@
 """The demo's controls on the panel: switch the simulator's faults, clear them, power-cycle.
 
-`serve --demo` calls `register_demo(app, server)`; the panel itself knows nothing of the
-simulator, only the `DemoControls` shape it shows on the diagnostics page.
+`serve --demo` calls `register_demo(app, server, name)` for each simulated controller; the panel
+itself knows nothing of the simulator, only the `DemoControls` shape it shows on the diagnostics
+page of the controller it is for.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
+from sec1000.options import FIRST_CONTROLLER
 from sec1000.simulator.server import FAULTS, SimulatorServer
 from sec1000.web.forms import read_form
-from sec1000.web.keys import DEMO
+from sec1000.web.keys import DEMO, chosen, demo_of
 from sec1000.web.live import HUB, render_update
 
 DEMO_FRAGMENT = "sim-faults"
@@ -47,18 +49,28 @@ class SimulatorControls:
 
 
 async def simulator_action(request: web.Request) -> web.Response:
-    """POST simulator: switch a simulated fault, clear them, or power-cycle."""
-    controls = request.app[DEMO]
+    """POST simulator[?controller=C]: switch a simulated fault of the chosen controller, clear
+    them, or power-cycle it."""
+    runtime = chosen(request)
+    controls = demo_of(request.app, runtime.name)
     form = await read_form(request)
+    if controls is None:
+        raise web.HTTPBadRequest(text=f"controller {runtime.name} is not simulated")
     try:
         controls.act(str(form.get("action", "")), form.get("on") == "true")
     except KeyError:
         raise web.HTTPBadRequest(text="unknown simulator action") from None
-    request.app[HUB].mark([DEMO_FRAGMENT])
-    return web.Response(text=render_update(request.app, [DEMO_FRAGMENT]), content_type="text/html")
+    request.app[HUB].mark([DEMO_FRAGMENT], runtime.name)
+    text = render_update(request.app, [DEMO_FRAGMENT], runtime=runtime, page="diagnostics")
+    return web.Response(text=text, content_type="text/html")
 
 
-def register_demo(app: web.Application, server: SimulatorServer) -> None:
-    """Show the simulator's switches on the panel and accept them at POST simulator."""
-    app[DEMO] = SimulatorControls(server)
-    app.router.add_post("/simulator", simulator_action, name="simulator")
+def register_demo(
+    app: web.Application, server: SimulatorServer, controller: str = FIRST_CONTROLLER
+) -> None:
+    """Show the simulator's switches on the diagnostics page of `controller` and accept them
+    at POST simulator?controller=…"""
+    if DEMO not in app:
+        app[DEMO] = {}
+        app.router.add_post("/simulator", simulator_action, name="simulator")
+    app[DEMO][controller] = SimulatorControls(server)

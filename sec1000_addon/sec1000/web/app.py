@@ -10,10 +10,13 @@ from typing import Any
 from aiohttp import web
 
 from sec1000.common.tasks import TaskSet
+from sec1000.plant import Plant
 from sec1000.runtime import Runtime
 from sec1000.web import history, homeassistant, live, setup, views
+from sec1000.web.controllers import UNKNOWN_PAGE, OneController, chosen_controller
 from sec1000.web.keys import (
     APPLIES,
+    CONTROLLERS,
     HA_STATUS,
     RUNTIME,
     SAVE_LOCK,
@@ -86,19 +89,24 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(
-    runtime: Runtime,
+    core: Plant | Runtime,
     *,
     supervised: bool = False,
     ha_status: HaStatus | None = None,
 ) -> web.Application:
     """Build the panel around a core; it reads the state and calls the operations, nothing else.
 
-    `supervised` refuses every request not from the Supervisor's ingress proxy. `ha_status`
+    `core` is the plant (every controller; a page is for the one its `controller` query names),
+    or one controller's runtime alone. `supervised` refuses every request not from the Supervisor's ingress proxy. `ha_status`
     returns the Home Assistant connection for diagnostics ({"connected": bool, "status": str},
     more keys are shown too); it can also be set later through `app[HA_STATUS]` before start.
     """
-    app = web.Application(middlewares=[ingress_only, caching])
+    app = web.Application(middlewares=[ingress_only, caching, chosen_controller])
+    controllers = core if isinstance(core, Plant) else OneController(core)
+    runtime = controllers.first
     app[RUNTIME] = runtime
+    app[CONTROLLERS] = controllers
+    app[UNKNOWN_PAGE] = views.unknown_controller
     app[SUPERVISED] = supervised
     app[HA_STATUS] = ha_status or no_home_assistant
     templates = environment()
@@ -144,6 +152,7 @@ def _register_setup(app: web.Application) -> None:
             web.get("/setup", setup.setup_page, name="setup"),
             web.post("/setup", setup.setup_save, name="setup-save"),
             web.post("/test-connection", setup.test_connection, name="test-connection"),
+            web.post("/controllers", setup.controllers_save, name="controllers"),
         ]
     )
 

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from sec1000.web.controllers import chosen_controller
 from sec1000.web.keys import SIGNED_IN, SUPERVISED, TEMPLATES, SignedIn
 from sec1000.web.session import (
     SESSION_COOKIE,
@@ -268,7 +269,11 @@ def setup_auth(
         lifetime=session_lifetime,
         signed_out=signed_out,
     )
-    app.middlewares.append(auth_middleware)
+    # Before the controller is looked up: nobody learns the controllers' names unsigned.
+    place = next(
+        (n for n, m in enumerate(app.middlewares) if m is chosen_controller), len(app.middlewares)
+    )
+    app.middlewares.insert(place, auth_middleware)
     app.router.add_get(CALLBACK_PATH, callback, name="auth-callback", allow_head=False)
     app.router.add_get(SIGNOUT_PATH, signout_page, name="auth-signout")
     app.router.add_post(SIGNOUT_PATH, signout, name="auth-signout-post")

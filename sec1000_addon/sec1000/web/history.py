@@ -10,8 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from sec1000.limiter.audit import KINDS, kind_of
+from sec1000.runtime import Runtime
 from sec1000.web.i18n import N_
-from sec1000.web.keys import RUNTIME
+from sec1000.web.keys import chosen
 from sec1000.web.views import attachment, render_page
 
 SHOWN = 500  # entries on the page; the download has every kept one
@@ -35,9 +36,9 @@ FILTERS = {
 }
 
 
-def entries(app: web.Application, kind: str, count: int = SHOWN) -> list[dict[str, Any]]:
-    """The newest audit entries of a kind (a key of FILTERS), newest first."""
-    tail = app[RUNTIME].audit.tail(count if kind == "all" else count * 4)
+def entries(runtime: Runtime, kind: str, count: int = SHOWN) -> list[dict[str, Any]]:
+    """A controller's newest audit entries of a kind (a key of FILTERS), newest first."""
+    tail = runtime.audit.tail(count if kind == "all" else count * 4)
     chosen = [entry for entry in tail if kind == "all" or kind_of(entry) == kind]
     return list(reversed(chosen))[:count]
 
@@ -65,7 +66,8 @@ async def history_page(request: web.Request) -> web.Response:
     kind = request.query.get("kind", "all")
     if kind not in FILTERS:
         kind = "all"
-    rows = [row(entry) for entry in entries(request.app, kind)]
+    runtime = chosen(request)
+    rows = [row(entry) for entry in entries(runtime, kind)]
     return render_page(
         request,
         "history.html",
@@ -73,13 +75,13 @@ async def history_page(request: web.Request) -> web.Response:
         rows=rows,
         kind=kind,
         filters=FILTERS,
-        audit_error=request.app[RUNTIME].audit.error,
+        audit_error=runtime.audit.error,
     )
 
 
 async def history_download(request: web.Request) -> web.Response:
     """GET audit.jsonl: every kept audit entry, one JSON object per line, oldest first."""
-    entries = await request.app[RUNTIME].audit.everything()
+    entries = await chosen(request).audit.everything()
     body = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
     return attachment(body, "application/x-ndjson", "audit", "jsonl")
 

@@ -10,7 +10,7 @@ from markupsafe import Markup
 from sec1000.state import StateModel
 from sec1000.web.forms import read_form
 from sec1000.web.i18n import N_, Translator
-from sec1000.web.keys import HA_STATUS, HOME_ASSISTANT, RUNTIME, TEMPLATES
+from sec1000.web.keys import HA_STATUS, HOME_ASSISTANT, TEMPLATES, chosen
 from sec1000.web.live import request_translator
 from sec1000.web.views import html, render_page
 
@@ -44,7 +44,7 @@ async def homeassistant_page(request: web.Request) -> web.Response:
         entities=entities,
         mode_words=MODE_WORDS,
         entity_ids=side.entity_ids() if side is not None else [],
-        entity_states=entity_states(app[RUNTIME].state),
+        entity_states=entity_states(chosen(request).state),
         scripts=Markup(scripts_fragment(app, None, None, request_translator(request))),
     )
 

@@ -11,6 +11,8 @@ import jinja2
 from aiohttp import web
 
 from sec1000.common.tasks import TaskSet
+from sec1000.operations import Origin
+from sec1000.plant import PlantEvent
 from sec1000.runtime import Runtime
 
 HaStatus = Callable[[], Mapping[str, Any]]
@@ -40,15 +42,44 @@ class HomeAssistantSide(Protocol):
         ConnectionError (in words) when Home Assistant cannot be reached."""
 
 
+class Controllers(Protocol):
+    """Every controller the panel shows (the plant), the first one first."""
+
+    @property
+    def first(self) -> Runtime:
+        """The first controller's runtime (it holds the whole options document)."""
+
+    @property
+    def names(self) -> list[str]:
+        """Every controller's name, the first one first."""
+
+    def get(self, name: str | None = None) -> Runtime:
+        """The runtime of `name` (the first for None); raises KeyError for an unknown one."""
+
+    def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
+        """Be told of every controller added or removed."""
+
+    async def save_controller(self, values: dict[str, object], origin: Origin) -> None:
+        """Add or change one additional controller; raises OptionsError by field."""
+
+    async def remove_controller(self, name: str, origin: Origin) -> None:
+        """Remove one additional controller (its files are kept)."""
+
+
+# The first controller's runtime (the options document, the options lock, the data folder).
 RUNTIME = web.AppKey("runtime", Runtime)
+# Every controller; a request's own is `CHOSEN` (from its `controller` query).
+CONTROLLERS: web.AppKey[Controllers] = web.AppKey("controllers")
+# The controller a request is for: set by the `chosen_controller` middleware.
+CHOSEN: web.RequestKey[Runtime] = web.RequestKey("chosen")
 # The Home Assistant page's view of the adapter; absent when serve runs without it.
 HOME_ASSISTANT: web.AppKey[HomeAssistantSide] = web.AppKey("home_assistant")
 # The sensors priced per kWh that Home Assistant has ({entity id: name}), offered as the price
 # sensor on the Setup page; serve passes the bridge's list.
 PriceSensors = Callable[[], Mapping[str, str]]
 PRICE_SENSORS: web.AppKey[PriceSensors] = web.AppKey("price_sensors")
-# Present only in the demo: the simulator registers it with its own routes.
-DEMO: web.AppKey[DemoControls] = web.AppKey("demo")
+# Present only in the demo: each simulator registers its switches under its controller's name.
+DEMO: web.AppKey[dict[str, DemoControls]] = web.AppKey("demo")
 SUPERVISED = web.AppKey("supervised", bool)
 # Home Assistant connection status for diagnostics: a callable returning at least
 # {"connected": bool, "status": str}; serve.py passes the HA client's `diagnostics`.
@@ -73,5 +104,15 @@ class SignedIn:
 SIGNED_IN: web.RequestKey[SignedIn | None] = web.RequestKey("signed_in")
 # The setup steps whose save can write to the controller, each with a live result line.
 APPLY_STEPS = ("limits", "mode")
-# When each of those steps last started writing to the controller ({step id: time}).
-APPLIES: web.AppKey[dict[str, float]] = web.AppKey("applies")
+# When each of those steps last started writing, per controller ({name: {step id: time}}).
+APPLIES: web.AppKey[dict[str, dict[str, float]]] = web.AppKey("applies")
+
+
+def chosen(request: web.Request) -> Runtime:
+    """The runtime of the controller the request is for (the first one without a choice)."""
+    return request.get(CHOSEN) or request.app[RUNTIME]
+
+
+def demo_of(app: web.Application, name: str) -> DemoControls | None:
+    """The demo's switches of controller `name`, if it is simulated."""
+    return app.get(DEMO, {}).get(name)

@@ -12,17 +12,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from sec1000.commands import CommandName
+from sec1000.plant import Change, PlantEvent
+from sec1000.runtime import Runtime
 from sec1000.state import StateEvent, Topic
 from sec1000.web.i18n import ENGLISH, Translator, choose, translator
-from sec1000.web.keys import APPLIES, APPLY_STEPS, DEMO, HA_STATUS, RUNTIME, TEMPLATES
-from sec1000.web.render import BUTTONS, View
+from sec1000.web.keys import (
+    APPLIES,
+    APPLY_STEPS,
+    CONTROLLERS,
+    DEMO,
+    HA_STATUS,
+    RUNTIME,
+    TEMPLATES,
+    chosen,
+    demo_of,
+)
+from sec1000.web.render import BUTTONS, SummaryRow, View
 from sec1000.web.status import TOGGLE_COMMANDS, WRITE_COMMANDS
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,6 +47,10 @@ HEARTBEAT = 25.0
 # A stop gives every live socket this long to answer its close, then drops the connection.
 CLOSE_GRACE = 1.0
 TICK_TOPIC = "tick"
+PLANT_TOPIC = "plant"  # a controller added or removed
+# The fragments about every controller (or none): the same whichever controller a page is for.
+SHARED = ""
+SHARED_FRAGMENTS = frozenset({"switcher", "summary", "ha-status"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +95,9 @@ FRAGMENTS: dict[str, Fragment] = {
         Fragment("banner", "_banner.html", frozenset({T.RESTORE, T.OPTIONS, T.OVERSHOOT}),
                  ALL_PAGES, morph=True),
         Fragment("link-status", "_link_status.html", frozenset({T.LINK, T.TELEMETRY}), ALL_PAGES),
+        Fragment("switcher", "_switcher.html", frozenset({PLANT_TOPIC}), ALL_PAGES),
+        Fragment("summary", "_summary.html",
+                 frozenset({T.LINK, T.TELEMETRY, T.SETTINGS, T.GUARD, PLANT_TOPIC}), ON_DASHBOARD),
         Fragment("flow", "_flow.html", frozenset({T.TELEMETRY}), ON_DASHBOARD),
         Fragment("phases", "_phases.html", frozenset({T.TELEMETRY}), ON_DASHBOARD),
         Fragment("energy", "_energy.html", frozenset({T.ENERGY}), ON_DASHBOARD),
@@ -130,10 +149,10 @@ def writes(event: StateEvent) -> bool:
     return event.topic in (Topic.FEEDBACK, Topic.COMMAND) and name in WRITE_COMMANDS
 
 
-def page_fragments(app: web.Application, page: str) -> list[str]:
-    """The ids of the live fragments shown on a page."""
+def page_fragments(app: web.Application, page: str, controller: str) -> list[str]:
+    """The ids of the live fragments shown on a page of a controller."""
     ids = [f.id for f in FRAGMENTS.values() if page in f.pages]
-    if DEMO not in app:
+    if demo_of(app, controller) is None:
         ids = [fid for fid in ids if fid != "sim-faults"]
     return ids
 
@@ -145,12 +164,27 @@ def request_translator(request: web.Request) -> Translator:
     return translator(choose(request.headers.get("Accept-Language"), fallback))
 
 
-def make_view(app: web.Application, tr: Translator = ENGLISH) -> View:
-    """One consistent view of the state for a render pass, in one language."""
-    runtime = app[RUNTIME]
-    demo = app.get(DEMO)
+def make_view(
+    app: web.Application,
+    tr: Translator = ENGLISH,
+    runtime: Runtime | None = None,
+    page: str = "dashboard",
+) -> View:
+    """One consistent view of a controller's state (the first one's without `runtime`) for a
+    render pass of a page, in one language."""
+    runtime = runtime or app[RUNTIME]
+    demo = demo_of(app, runtime.name)
     demo_status = demo.status() if demo is not None else {}
     price = runtime.policy.price
+    controllers = app[CONTROLLERS]
+    names = tuple(controllers.names)
+    rows = (
+        tuple(
+            SummaryRow(n, controllers.get(n).state, controllers.get(n).link.health) for n in names
+        )
+        if len(names) > 1
+        else ()
+    )
     return View(
         state=runtime.state,
         options=runtime.options,
@@ -162,7 +196,11 @@ def make_view(app: web.Application, tr: Translator = ENGLISH) -> View:
         overloaded=bool(demo_status.get("overloaded", False)),
         tr=tr,
         price_unit=price.reading.unit if price is not None else None,
-        applies=app.get(APPLIES, {}),
+        applies=app.get(APPLIES, {}).get(runtime.name, {}),
+        controller=runtime.name,
+        names=names,
+        rows=rows,
+        page=page,
     )
 
 
@@ -177,36 +215,64 @@ def render_fragment(app: web.Application, fid: str, view: View, *, oob: bool = F
     )
 
 
-def render_update(app: web.Application, ids: Iterable[str], tr: Translator = ENGLISH) -> str:
-    """Several fragments as one out-of-band update."""
-    view = make_view(app, tr)
+def render_update(
+    app: web.Application,
+    ids: Iterable[str],
+    tr: Translator = ENGLISH,
+    runtime: Runtime | None = None,
+    page: str = "dashboard",
+) -> str:
+    """Several fragments of a controller's page (the first one's without `runtime`) as one
+    out-of-band update."""
+    view = make_view(app, tr, runtime, page)
     return "\n".join(render_fragment(app, fid, view, oob=True) for fid in ids)
 
 
 class LiveHub:
-    """Numbers every change and remembers, per fragment, the number of its last change."""
+    """Numbers every change and remembers, per controller and fragment, the number of its last
+    change (the shared fragments under SHARED)."""
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.seq = 1
-        self.changed: dict[str, int] = {}
+        self.changed: dict[tuple[str, str], int] = {}
+        self._following: dict[str, Callable[[], None]] = {}
         # Each open live socket, with its connection (aborted when the close is not answered).
         self.sockets: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
         self.closing = False  # set by close_sockets: no new live sockets
         self._wakers: set[asyncio.Event] = set()
-        self._unsubscribe: Any = None
         self._ticker: asyncio.Task[None] | None = None
         self._last_tick: Any = None
 
     def start(self) -> None:
-        """Follow the state model; look at the Home Assistant status and the demo now and then."""
-        self._unsubscribe = self.app[RUNTIME].state.subscribe(self.on_event)
+        """Follow every controller's state model, and the controllers added and removed; look
+        at the Home Assistant status and the demo now and then."""
+        controllers = self.app[CONTROLLERS]
+        for name in controllers.names:
+            self._follow(controllers.get(name))
+        controllers.subscribe(self.on_plant)
         self._ticker = asyncio.create_task(self._tick(), name="sec1000-panel-tick")
+
+    def _follow(self, runtime: Runtime) -> None:
+        name = runtime.name
+        self._following[name] = runtime.state.subscribe(lambda event: self.on_event(event, name))
+
+    def on_plant(self, event: PlantEvent) -> None:
+        """A controller was added (follow it) or removed (stop following it)."""
+        if self._ticker is None or self._ticker.done():
+            return  # not started, or stopped
+        unsubscribe = self._following.pop(event.runtime.name, None)
+        if unsubscribe is not None:
+            unsubscribe()
+        if event.change is Change.ADDED:
+            self._follow(event.runtime)
+        self.mark(self._topic_ids(PLANT_TOPIC), SHARED)
 
     async def stop(self) -> None:
         """Stop following; close every live socket still open (see `close_sockets`)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        for unsubscribe in self._following.values():
+            unsubscribe()
+        self._following.clear()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -237,30 +303,41 @@ class LiveHub:
 
         await asyncio.gather(*(close(ws, tr) for ws, tr in list(self.sockets.items())))
 
-    def on_event(self, event: StateEvent) -> None:
-        """A state event (called synchronously by the state model)."""
+    def on_event(self, event: StateEvent, controller: str) -> None:
+        """A state event of a controller (called synchronously by its state model)."""
         ids = affected(event)
-        if self.app[APPLIES] and writes(event):  # a setup save is writing
+        if self.app[APPLIES].get(controller) and writes(event):  # a setup save is writing
             ids |= _APPLY
-        self.mark(ids)
+        self.mark(ids - SHARED_FRAGMENTS, controller)
+        self.mark(ids & SHARED_FRAGMENTS, SHARED)
 
-    def mark(self, ids: Iterable[str]) -> None:
-        """These fragments changed."""
+    def mark(self, ids: Iterable[str], controller: str = SHARED) -> None:
+        """These fragments of a controller's pages changed (of every page: SHARED)."""
         ids = list(ids)
         if not ids:
             return
         self.seq += 1
         for fid in ids:
-            self.changed[fid] = self.seq
+            self.changed[controller, fid] = self.seq
         for waker in self._wakers:
             waker.set()
 
-    def changed_since(self, seq: int, page: str) -> list[str]:
-        """The page's fragments changed after `seq` (all of them for an unknown or future seq)."""
-        ids = page_fragments(self.app, page)
+    def changed_since(self, seq: int, page: str, controller: str) -> list[str]:
+        """The fragments of a controller's page changed after `seq` (all of them for an
+        unknown or future seq)."""
+        ids = page_fragments(self.app, page, controller)
         if seq <= 0 or seq > self.seq:
             return ids
-        return [fid for fid in ids if self.changed.get(fid, 0) > seq]
+        changed = self.changed
+        return [
+            fid
+            for fid in ids
+            if max(changed.get((controller, fid), 0), changed.get((SHARED, fid), 0)) > seq
+        ]
+
+    @staticmethod
+    def _topic_ids(topic: str) -> list[str]:
+        return [f.id for f in FRAGMENTS.values() if topic in f.topics]
 
     @contextlib.contextmanager
     def waker(self) -> Any:
@@ -273,10 +350,9 @@ class LiveHub:
             self._wakers.discard(event)
 
     def _tick_signature(self) -> Any:
-        demo = self.app.get(DEMO)
         ha = dict(self.app[HA_STATUS]())
-        shown = demo.status() if demo is not None else None
-        return ha, (shown["faults"], shown["overloaded"]) if shown is not None else None
+        shown = {name: demo.status() for name, demo in self.app.get(DEMO, {}).items()}
+        return ha, {name: (s["faults"], s["overloaded"]) for name, s in shown.items()}
 
     async def _tick(self) -> None:
         while True:
@@ -284,7 +360,7 @@ class LiveHub:
                 signature = self._tick_signature()
                 if signature != self._last_tick:
                     self._last_tick = signature
-                    self.mark(f.id for f in FRAGMENTS.values() if TICK_TOPIC in f.topics)
+                    self.mark(self._topic_ids(TICK_TOPIC), SHARED)
             except Exception:
                 _LOGGER.exception("panel status check failed")
             await asyncio.sleep(TICK)
@@ -308,23 +384,27 @@ def _since(request: web.Request) -> int:
 
 
 async def poll(request: web.Request) -> web.Response:
-    """GET live?page=P&since=N: the fragments changed since N (the polling fallback)."""
+    """GET live?page=P&since=N[&controller=C]: the fragments changed since N (the polling
+    fallback)."""
     page, since = _page(request), _since(request)
     hub = request.app[HUB]
     seq = hub.seq
-    ids = hub.changed_since(since, page)
+    runtime = chosen(request)
+    ids = hub.changed_since(since, page, runtime.name)
     tr = request_translator(request)
     return web.Response(
-        text=render_update(request.app, ids, tr) if ids else "",
+        text=render_update(request.app, ids, tr, runtime, page) if ids else "",
         content_type="text/html",
         headers={"X-Live-Seq": str(seq)},
     )
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    """GET ws?page=P&since=N: push what changed since N at once, then after each burst."""
+    """GET ws?page=P&since=N[&controller=C]: push what changed since N at once, then after each
+    burst."""
     page, since = _page(request), _since(request)
     hub = request.app[HUB]
+    runtime = chosen(request)
     if hub.closing:  # the browser falls back to polling, which still answers while stopping
         raise web.HTTPServiceUnavailable(text="the add-on is stopping")
     tr = request_translator(request)
@@ -336,10 +416,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         try:
             # The first message comes at once: the changes since the page was rendered, and
             # always the link status (so the page knows the channel is up).
-            ids = hub.changed_since(since, page)
+            ids = hub.changed_since(since, page, runtime.name)
             ids += [] if "link-status" in ids else ["link-status"]
             since = hub.seq
-            await ws.send_str(render_update(request.app, ids, tr))
+            await ws.send_str(render_update(request.app, ids, tr, runtime, page))
             while not ws.closed:
                 waiter = asyncio.create_task(wake.wait())
                 done, _ = await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -348,10 +428,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     break
                 await asyncio.sleep(PUSH_DELAY)
                 wake.clear()
-                ids = hub.changed_since(since, page)
+                ids = hub.changed_since(since, page, runtime.name)
                 since = hub.seq
                 if ids:
-                    await ws.send_str(render_update(request.app, ids, tr))
+                    await ws.send_str(render_update(request.app, ids, tr, runtime, page))
         except (ConnectionError, RuntimeError) as err:
             _LOGGER.debug("live socket closed: %s", err)
         finally:

@@ -15,9 +15,10 @@ import jinja2
 
 from sec1000.commands import COMMANDS, CommandName
 from sec1000.device.health import LinkHealth
-from sec1000.options import Options
+from sec1000.options import FIRST_CONTROLLER, Options
 from sec1000.state import CommandRecord, StateModel
 from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step
+from sec1000.web.controllers import at
 from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
 from sec1000.web.prices_chart import PriceChart, build_price_chart
 from sec1000.web.status import (
@@ -130,6 +131,26 @@ def energy_week(week: Iterable[Mapping[str, Any]], tr: Translator = ENGLISH) -> 
     return EnergyChart(tuple(out), ticks)
 
 
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """One controller's row of the dashboard's summary (with more than one controller)."""
+
+    name: str
+    state: StateModel
+    health: LinkHealth
+
+    @property
+    def link_ok(self) -> bool:
+        """True when the last exchange with the controller succeeded."""
+        return self.health.last_success is not None and self.health.consecutive_failures == 0
+
+    @property
+    def export_kw(self) -> float | None:
+        """The power going to the grid now (negative: drawn from it), or None before a read."""
+        telemetry = self.state.telemetry
+        return telemetry["meters_power"] if telemetry else None
+
+
 @dataclass(kw_only=True)
 class View:
     """The state as the templates read it; computed parts are built once per render."""
@@ -146,6 +167,14 @@ class View:
     tr: Translator = ENGLISH
     price_unit: str | None = None  # the price sensor's unit, e.g. EUR/kWh
     applies: dict[str, float] = field(default_factory=dict)
+    controller: str = FIRST_CONTROLLER  # the chosen controller's name
+    names: tuple[str, ...] = (FIRST_CONTROLLER,)  # every controller's, the first one first
+    rows: tuple[SummaryRow, ...] = ()  # the summary, with more than one controller
+    page: str = "dashboard"
+
+    def at(self, path: str, name: str | None = None) -> str:
+        """A relative URL of the panel for the chosen controller (or for `name`)."""
+        return at(path, name or self.controller)
 
     @functools.cached_property
     def price_chart(self) -> PriceChart | None:

@@ -17,14 +17,23 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
-from sec1000.options import SPECS_BY_KEY, Options, OptionsError
+from sec1000.options import FIRST_CONTROLLER, SPECS_BY_KEY, Options, OptionsError
 from sec1000.protocol import describe_feedback
 from sec1000.runtime import Applied, Runtime
 from sec1000.web.forms import read_form
 from sec1000.web.i18n import N_, Translator
-from sec1000.web.keys import APPLIES, APPLY_STEPS, PRICE_SENSORS, RUNTIME, SAVE_LOCK, TEMPLATES
+from sec1000.web.keys import (
+    APPLIES,
+    APPLY_STEPS,
+    CONTROLLERS,
+    PRICE_SENSORS,
+    RUNTIME,
+    SAVE_LOCK,
+    TEMPLATES,
+    chosen,
+)
 from sec1000.web.live import make_view, render_fragment, request_translator
-from sec1000.web.setup_steps import STEPS, STEPS_BY_ID, Step
+from sec1000.web.setup_steps import STEPS_BY_ID, Step, steps_for
 from sec1000.web.views import html, origin, render_page
 from sec1000.web.words import OPTION_LABELS, labelled, mode_name
 
@@ -80,12 +89,17 @@ def render_step(
 ) -> str:
     """One step's form, with the values to show and the messages under the fields."""
     app = request.app
-    runtime = app[RUNTIME]
+    runtime = chosen(request)
     tr = request_translator(request)
+    if step.id == "controllers":
+        return render_controllers(request, values, errors, notice or failure, bool(failure))
     current = {
         key: shown(value, tr)
         for key, value in {**runtime.options.to_dict(), **runtime.stored}.items()
     }
+    inherited: dict[str, Any] = {}
+    if runtime.name != FIRST_CONTROLLER:  # its own keys; empty ones show the first's
+        current, inherited = own_values(app[RUNTIME].options, runtime, tr)
     if values is None and runtime.options_error is not None:
         errors = {**runtime.options_error.errors, **(errors or {})}
     errors = dict(errors or {})
@@ -96,7 +110,7 @@ def render_step(
             warnings = candidate.warnings()
         except OptionsError:
             warnings = {}
-    view = make_view(app, tr)
+    view = make_view(app, tr, runtime, "setup")
     return (
         app[TEMPLATES]
         .get_template("_setup_step.html")
@@ -111,6 +125,7 @@ def render_step(
             failure=tr.gettext(failure) if failure else None,
             v=view,
             entity_choices=entity_choices(app),
+            inherited=inherited,
             fragment=lambda fid: Markup(render_fragment(app, fid, view)),
             deactivate_warning=deactivate_warning(runtime, tr),
             apply=step.id in APPLY_STEPS,
@@ -137,21 +152,48 @@ def deactivate_warning(runtime: Runtime, tr: Translator) -> str | None:
     )
 
 
+def own_values(
+    top: Options, runtime: Runtime, tr: Translator
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An additional controller's form values: the keys it sets (a yes/no or a choice always
+    shows what is in use), and what the first controller's values are for the others."""
+    own = next((c.values for c in top.controllers if c.name == runtime.name), {})
+    options = runtime.options.to_dict()
+    current = {
+        key: shown(own[key], tr)
+        if key in own
+        else shown(options[key], tr)
+        if SPECS_BY_KEY[key].kind in ("bool", "list")
+        else ""
+        for key in options
+    }
+    inherited = {key: shown(getattr(top, key), tr) for key in options if key not in own}
+    return current, inherited
+
+
+def steps(request: web.Request) -> tuple[Step, ...]:
+    """The Setup steps of the request's controller."""
+    return steps_for(chosen(request).name)
+
+
 async def setup_page(request: web.Request) -> web.Response:
-    """GET setup: the steps, each with the current options."""
-    forms = {step.id: Markup(render_step(request, step)) for step in STEPS}
-    return render_page(request, "setup.html", "setup", steps=STEPS, forms=forms)
+    """GET setup: the steps of the chosen controller, each with its current options."""
+    shown_steps = steps(request)
+    forms = {step.id: Markup(render_step(request, step)) for step in shown_steps}
+    return render_page(request, "setup.html", "setup", steps=shown_steps, forms=forms)
 
 
 async def setup_save(request: web.Request) -> web.Response:
     """POST setup: validate one step; save and apply it, or show what is wrong and keep everything."""
     form = await read_form(request)
-    step = STEPS_BY_ID.get(str(form.get("step", "")))
-    if step is None:
+    step = {s.id: s for s in steps(request)}.get(str(form.get("step", "")))
+    if step is None or step.id == "controllers":
         raise web.HTTPBadRequest(text="unknown setup step")
     values = submitted(step, form)
     app = request.app
-    runtime = app[RUNTIME]
+    runtime = chosen(request)
+    if runtime.name != FIRST_CONTROLLER:
+        return await save_own(request, step, values)
     async with app[SAVE_LOCK]:
         before = runtime.options
         try:
@@ -173,14 +215,71 @@ async def setup_save(request: web.Request) -> web.Response:
             _LOGGER.error("saving the options failed: %s", err)
             return _not_saved(request, step, values, f"Not saved: {err}. Nothing was changed.")
     _LOGGER.info("options saved from the panel (%s step) by %s", step.id, origin(request))
-    saved_at = time.time()
-    notice, writes = SAVED[applied]
-    if writes:  # the step shows how its write goes, live
-        app[APPLIES][step.id] = saved_at
-    else:
-        app[APPLIES].pop(step.id, None)
+    notice = _mark_applies(request, step, applied)
     tr = request_translator(request)
     return _answer(request, step, render_step(request, step, notice=saved(notice, options, tr)))
+
+
+def _mark_applies(request: web.Request, step: Step, applied: Applied) -> str:
+    """What a save did, in words; a step whose save writes to the controller shows it live."""
+    notice, writes = SAVED[applied]
+    applies = request.app[APPLIES].setdefault(chosen(request).name, {})
+    if writes:
+        applies[step.id] = time.time()
+    else:
+        applies.pop(step.id, None)
+    return notice
+
+
+async def save_own(request: web.Request, step: Step, values: dict[str, Any]) -> web.Response:
+    """An additional controller's step: its own keys saved into its item of the document (an
+    empty one takes the first controller's value again), with the same checks as the option."""
+    app = request.app
+    runtime = chosen(request)
+    async with app[SAVE_LOCK]:
+        top = app[RUNTIME].options
+        own = next((c.values for c in top.controllers if c.name == runtime.name), {})
+        item: dict[str, object] = {"name": runtime.name, **own}
+        for key, value in values.items():
+            if key in own or value == "" or not _same(value, getattr(top, key)):
+                item[key] = value  # an empty value is dropped: the first controller's again
+        before = runtime.options
+        try:
+            await app[CONTROLLERS].save_controller(item, origin(request))
+        except OptionsError as err:
+            return _not_saved(request, step, values, NOT_VALID, err.errors)
+        except Exception as err:  # the Supervisor or the disk refused: nothing was changed
+            _LOGGER.error("saving the options failed: %s", err)
+            return _not_saved(request, step, values, f"Not saved: {err}. Nothing was changed.")
+    options = runtime.options
+    if options == before:
+        return _answer(request, step, render_step(request, step, notice=NOTHING_NEW))
+    _LOGGER.info("controller %s saved from the panel by %s", runtime.name, origin(request))
+    notice = _mark_applies(request, step, applied_on(runtime, before))
+    tr = request_translator(request)
+    return _answer(request, step, render_step(request, step, notice=saved(notice, options, tr)))
+
+
+def applied_on(runtime: Runtime, before: Options) -> Applied:
+    """What a change of an additional controller's options does to it (as `apply_options`
+    says for the first one)."""
+    options, guard = runtime.options, runtime.guard
+    if not guard.options_pending(options):
+        return Applied.NOTHING
+    if guard.holds_options(options):
+        return Applied.HELD
+    if runtime.watchdog.pending:
+        return Applied.AFTER_RESTORE
+    if options.export_limit_control_mode != before.export_limit_control_mode:
+        return Applied.MODE
+    return Applied.WRITING
+
+
+def _same(raw: str, value: Any) -> bool:
+    """A posted yes/no or choice that says what the first controller has (left unset then)."""
+    if isinstance(value, bool):
+        return raw.strip().lower() in ("true", "on", "1", "yes") if value else raw == "false"
+    return isinstance(value, str) and raw == value
 
 
 # What a save did, in words, and whether a write to the controller follows it.
@@ -226,8 +325,11 @@ def _answer(request: web.Request, step: Step, form_html: str) -> web.Response:
     # HTMX swaps the form in place; a plain form post (no script) gets the whole page back.
     if request.headers.get("HX-Request"):
         return html(form_html)
-    forms = {s.id: Markup(form_html if s is step else render_step(request, s)) for s in STEPS}
-    return render_page(request, "setup.html", "setup", steps=STEPS, forms=forms)
+    shown_steps = steps(request)
+    forms = {
+        s.id: Markup(form_html if s.id == step.id else render_step(request, s)) for s in shown_steps
+    }
+    return render_page(request, "setup.html", "setup", steps=shown_steps, forms=forms)
 
 
 async def test_connection(request: web.Request) -> web.Response:
@@ -235,7 +337,7 @@ async def test_connection(request: web.Request) -> web.Response:
     form = await read_form(request)
     values = submitted(STEPS_BY_ID["connection"], form)
     address = {key: values[key] for key in ("host", "port") if key in values}
-    runtime = request.app[RUNTIME]
+    runtime = chosen(request)
     tr = request_translator(request)
     try:
         candidate = Options.from_mapping(address, base=runtime.options)
@@ -265,3 +367,107 @@ async def test_connection(request: web.Request) -> web.Response:
 def _test_result(request: web.Request, ok: bool, message: str, detail: str) -> str:
     template = request.app[TEMPLATES].get_template("_test_result.html")
     return template.render(ok=ok, message=message, detail=detail, tr=request_translator(request))
+
+
+# -- the Controllers step: the additional controllers, added and removed
+
+CONTROLLER_FIELDS = ("name", "host", "port")
+
+
+def render_controllers(
+    request: web.Request,
+    values: Mapping[str, Any] | None,
+    errors: Mapping[str, str] | None,
+    message: str | None,
+    failed: bool,
+) -> str:
+    """The Controllers step: the additional controllers, and a form to add one."""
+    app = request.app
+    tr = request_translator(request)
+    top = app[RUNTIME].options
+    errors = dict(errors or {})
+    rows = [
+        {
+            "name": item.name,
+            "address": f"{item.values['host']}:{item.values.get('port', top.port)}",
+            "own": [key for key in item.values if key not in ("host", "port")],
+        }
+        for item in top.controllers
+    ]
+    view = make_view(app, tr, chosen(request), "setup")
+    return (
+        app[TEMPLATES]
+        .get_template("_controllers_step.html")
+        .render(
+            tr=tr,
+            v=view,
+            step=STEPS_BY_ID["controllers"],
+            rows=rows,
+            first_port=top.port,
+            host_help=STEPS_BY_ID["connection"].fields[0].help,
+            port_help=STEPS_BY_ID["connection"].fields[1].help,
+            values={key: "" for key in CONTROLLER_FIELDS} | dict(values or {}),
+            errors={k: v for k, v in errors.items() if k in CONTROLLER_FIELDS},
+            other_errors={k: v for k, v in errors.items() if k not in CONTROLLER_FIELDS},
+            notice=None if failed or not message else tr.gettext(message),
+            failure=tr.gettext(message) if failed and message else None,
+        )
+    )
+
+
+async def controllers_save(request: web.Request) -> web.Response:
+    """POST controllers: add a controller (action=add: name, host, port) or remove one
+    (action=remove: name); an invalid one is refused by field, and nothing is changed."""
+    form = await read_form(request)
+    action = str(form.get("action", ""))
+    values = {key: str(form.get(key, "")).strip() for key in CONTROLLER_FIELDS}
+    app = request.app
+    controllers = app[CONTROLLERS]
+    tr = request_translator(request)
+    if action not in ("add", "remove"):
+        raise web.HTTPBadRequest(text="unknown action: add or remove")
+    async with app[SAVE_LOCK]:
+        try:
+            if action == "remove":
+                if values["name"] not in controllers.names[1:]:
+                    raise web.HTTPBadRequest(text="no additional controller of that name")
+                await controllers.remove_controller(values["name"], origin(request))
+            else:
+                if values["name"] in controllers.names:
+                    raise OptionsError({"name": TAKEN})
+                await controllers.save_controller(dict(values), origin(request))
+        except OptionsError as err:
+            errors = dict(err.errors)
+            if " is at " in errors.get("controllers", ""):  # another controller's address
+                errors["host"] = errors.pop("controllers")
+            return _controllers_answer(request, values, errors, NOT_VALID, failed=True)
+        except web.HTTPException:
+            raise
+        except Exception as err:  # the Supervisor or the disk refused: nothing was changed
+            _LOGGER.error("saving the controllers failed: %s", err)
+            failure = tr.gettext(N_("Not saved: {reason}. Nothing was changed.")).format(reason=err)
+            return _controllers_answer(request, values, {}, failure, failed=True)
+    _LOGGER.info("controller %s: %s from the panel by %s", values["name"], action, origin(request))
+    words = ADDED if action == "add" else REMOVED
+    notice = tr.gettext(words).format(name=values["name"])
+    response = _controllers_answer(request, None, {}, notice, failed=False)
+    if action == "remove" and values["name"] == chosen(request).name:
+        response.headers["HX-Redirect"] = "setup"  # its pages are gone: the first controller's
+    return response
+
+
+TAKEN = N_("is taken: that controller is there already; choose it in the header to change it")
+ADDED = N_("Controller {name} added and started. Choose it in the header to change its settings.")
+REMOVED = N_("Controller {name} removed: its connection is closed; its files are kept.")
+
+
+def _controllers_answer(
+    request: web.Request,
+    values: Mapping[str, Any] | None,
+    errors: Mapping[str, str],
+    message: str,
+    *,
+    failed: bool,
+) -> web.Response:
+    text = render_controllers(request, values, errors, message, failed)
+    return _answer(request, STEPS_BY_ID["controllers"], text)

@@ -6,9 +6,9 @@ option table's (`options.SPECS_BY_KEY`): the same checks as the Configuration ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sec1000.options import SPECS_BY_KEY, OptionSpec
+from sec1000.options import CONTROLLER_KEYS, FIRST_CONTROLLER, SPECS_BY_KEY, OptionSpec
 from sec1000.web.i18n import N_
 from sec1000.web.words import OPTION_LABELS
 
@@ -19,7 +19,7 @@ class Field:
 
     key: str
     help: str
-    widget: str = "number"  # text | number | radio | checkbox | select | password
+    widget: str = "number"  # text | number | radio | checkbox | select | password | controllers
     step: str | None = None
     unit: str = ""
 
@@ -225,6 +225,26 @@ STEPS = (
         ),
     ),
     Step(
+        "controllers",
+        "6",
+        N_("Controllers"),
+        N_(
+            "More SEC1000 controllers in this add-on, each with its own connection, guard and "
+            "entities. Choose one in the header to see it and change its own settings."
+        ),
+        (
+            Field(
+                "controllers",
+                N_(
+                    "A name of small letters, digits or '_' (it goes into the entity ids: "
+                    "sec1000_NAME_…), and the controller's address. Everything else is taken "
+                    "from the first controller until you change it on the controller's Setup."
+                ),
+                widget="controllers",
+            ),
+        ),
+    ),
+    Step(
         "advanced",
         "",
         N_("Advanced"),
@@ -261,3 +281,18 @@ STEPS = (
     ),
 )
 STEPS_BY_ID = {step.id: step for step in STEPS}
+
+
+def steps_for(controller: str) -> tuple[Step, ...]:
+    """The steps of a controller's Setup: the first one's every option; an additional one's
+    only the keys it may set itself (and the list of controllers)."""
+    if controller == FIRST_CONTROLLER:
+        return STEPS
+    out = []
+    for step in STEPS:
+        fields = tuple(
+            f for f in step.fields if f.key in CONTROLLER_KEYS or f.widget == "controllers"
+        )
+        if fields:
+            out.append(replace(step, fields=fields))
+    return tuple(out)

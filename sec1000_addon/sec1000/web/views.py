@@ -15,9 +15,19 @@ from markupsafe import Markup, escape
 from sec1000 import __version__
 from sec1000.commands import COMMANDS, CommandName
 from sec1000.operations import Origin
+from sec1000.runtime import Runtime
 from sec1000.web.forms import read_form
 from sec1000.web.i18n import N_
-from sec1000.web.keys import DEMO, HA_STATUS, RUNTIME, SIGNED_IN, TASKS, TEMPLATES
+from sec1000.web.keys import (
+    CONTROLLERS,
+    DEMO,
+    HA_STATUS,
+    SIGNED_IN,
+    TASKS,
+    TEMPLATES,
+    chosen,
+    demo_of,
+)
 from sec1000.web.live import (
     HUB,
     OPERATION_FRAGMENTS,
@@ -65,12 +75,18 @@ def html(text: str, status: int = 200) -> web.Response:
 
 
 def render_page(
-    request: web.Request, template: str, page: str, view: View | None = None, **context: Any
+    request: web.Request,
+    template: str,
+    page: str,
+    view: View | None = None,
+    http_status: int = 200,
+    **context: Any,
 ) -> web.Response:
-    """A whole page; its live fragments come from the same templates as the updates."""
+    """A whole page, for the request's controller; its live fragments come from the same
+    templates as the updates."""
     app = request.app
     tr = request_translator(request)
-    view = view or make_view(app, tr)
+    view = view or make_view(app, tr, chosen(request), page)
 
     def fragment(fid: str) -> Markup:
         return Markup(render_fragment(app, fid, view))
@@ -85,13 +101,14 @@ def render_page(
             seq=app[HUB].seq,
             version=__version__,
             demo=DEMO in app,
+            several=len(app[CONTROLLERS].names) > 1,
             fragment=fragment,
             tr=view.tr,
             signed_in=request.get(SIGNED_IN),
             **context,
         )
     )
-    return html(text)
+    return html(text, http_status)
 
 
 # -- pages
@@ -105,6 +122,13 @@ async def dashboard(request: web.Request) -> web.Response:
 async def diagnostics(request: web.Request) -> web.Response:
     """GET diagnostics: link health, command log, raw frames, Home Assistant status."""
     return render_page(request, "diagnostics.html", "diagnostics")
+
+
+def unknown_controller(request: web.Request, name: str) -> web.Response:
+    """The page for a controller name nobody has (404): it names the ones there are."""
+    return render_page(
+        request, "unknown_controller.html", "unknown", http_status=404, unknown=name[:40]
+    )
 
 
 # -- actions
@@ -132,12 +156,13 @@ async def command(request: web.Request) -> web.Response:
         )
         return html(note)
     data = {param.name: form.get(param.name) for param in spec.params}
-    runtime = app[RUNTIME]
+    runtime = chosen(request)
     app[TASKS].spawn(
-        runtime.ops.run(spec.name, data, origin(request)), name=f"panel command {spec.name}"
+        runtime.ops.run(spec.name, data, origin(request)),
+        name=f"panel command {spec.name} on {runtime.name}",
     )
     await asyncio.sleep(0)  # let the operation mark itself waiting before we render it
-    update = render_update(app, sorted(OPERATION_FRAGMENTS[spec.name]), tr)
+    update = render_update(app, sorted(OPERATION_FRAGMENTS[spec.name]), tr, runtime)
     if spec.confirm:
         update += f'\n<p id="note-{spec.name}" class="note" hx-swap-oob="true"></p>'
     return html(update)
@@ -146,23 +171,25 @@ async def command(request: web.Request) -> web.Response:
 async def resume_policy(request: web.Request) -> web.Response:
     """POST policy/resume: end a manual override; the price policy decides again at once."""
     await read_form(request)
-    app = request.app
-    app[RUNTIME].policy.resume()
-    _LOGGER.info("price policy resumed from the panel by %s", origin(request))
-    return html(render_update(app, ["export-toggle", "prices"], request_translator(request)))
+    runtime = chosen(request)
+    runtime.policy.resume()
+    _LOGGER.info("price policy of %s resumed from the panel by %s", runtime.name, origin(request))
+    tr = request_translator(request)
+    return html(render_update(request.app, ["export-toggle", "prices"], tr, runtime))
 
 
 # -- data
 
 
-def diagnostics_data(app: web.Application) -> dict[str, Any]:
-    """Everything a bug report needs, JSON-ready (no secrets: the MQTT password is masked)."""
-    runtime = app[RUNTIME]
+def diagnostics_data(app: web.Application, runtime: Runtime) -> dict[str, Any]:
+    """Everything a bug report on one controller needs, JSON-ready (no secrets: the MQTT
+    password is masked)."""
     state = runtime.state
     health = runtime.link.health
-    demo = app.get(DEMO)
+    demo = demo_of(app, runtime.name)
     return {
         "version": __version__,
+        "controller": runtime.name,
         "generated_at": time.time(),
         "options": runtime.options.public_dict(),
         "options_error": runtime.options_error.errors if runtime.options_error else None,
@@ -198,21 +225,21 @@ def attachment(text: str, content_type: str, what: str, suffix: str) -> web.Resp
 
 async def diagnostics_json(request: web.Request) -> web.Response:
     """GET diagnostics.json: the download."""
-    text = json.dumps(diagnostics_data(request.app), indent=2, default=str)
+    text = json.dumps(diagnostics_data(request.app, chosen(request)), indent=2, default=str)
     return attachment(text, "application/json", "diagnostics", "json")
 
 
 async def energy_csv(request: web.Request) -> web.Response:
     """GET energy.csv: the daily totals (up to 400 days)."""
-    return attachment(request.app[RUNTIME].energy.csv(), "text/csv", "energy", "csv")
+    return attachment(chosen(request).energy.csv(), "text/csv", "energy", "csv")
 
 
 async def compliance_csv(request: web.Request) -> web.Response:
     """GET compliance.csv: the meter check's evidence, one row per local day of the last 90."""
-    report = request.app[RUNTIME].energy.compliance_csv(COMPLIANCE_DAYS)
+    report = chosen(request).energy.compliance_csv(COMPLIANCE_DAYS)
     return attachment(report, "text/csv", "compliance", "csv")
 
 
 async def api_state(request: web.Request) -> web.Response:
     """GET api/state: the state model as JSON."""
-    return web.json_response(request.app[RUNTIME].state.snapshot())
+    return web.json_response(chosen(request).state.snapshot())

@@ -39,6 +39,7 @@ OPTION_LABELS: Mapping[str, str] = {
     "mqtt_port": N_("MQTT port"),
     "mqtt_username": N_("MQTT user name"),
     "mqtt_password": N_("MQTT password"),
+    "controllers": N_("Additional controllers"),
 }
 
 # The control mode has one name everywhere: (name, hint).

@@ -12,6 +12,8 @@
   var body = document.body;
   var page = body.dataset.page || "dashboard";
   var seq = Number(body.dataset.seq || 0);
+  // The controller the page is for (absent: the first one); the live channel follows it.
+  var controller = body.dataset.controller || "";
   var indicator = document.getElementById("live-indicator");
   var socket = null;
   var pollTimer = null;
@@ -50,6 +52,7 @@
     if (!polling) return;
     var url = new URL("live", document.baseURI);
     url.searchParams.set("page", page);
+    if (controller) url.searchParams.set("controller", controller);
     url.searchParams.set("since", String(seq));
     fetch(url, { cache: "no-store", credentials: "same-origin" })
       .then(function (response) {
@@ -90,6 +93,7 @@
     var url = new URL("ws", document.baseURI);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("page", page);
+    if (controller) url.searchParams.set("controller", controller);
     url.searchParams.set("since", String(seq));
     try {
       socket = new WebSocket(url.href);
