@@ -28,7 +28,7 @@ from sec1000.simulator import SimulatorServer
 from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
-from tests.helpers.ha import User, ha_user, running_addon
+from tests.helpers.ha import User, ha_user, load_scripts_yaml, running_addon
 from tests.mqtt_broker import Mosquitto, set_up_mqtt
 
 pytestmark = pytest.mark.homeassistant
@@ -116,6 +116,7 @@ async def test_two_controllers_in_rest_mode_added_pressed_commanded_and_removed(
     tmp_path: Path,
 ) -> None:
     ha = fresh_home_assistant
+    load_scripts_yaml(ha)
     supervisor: TestServer = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
     options = make_options(entities="rest")
     async with (
@@ -193,12 +194,39 @@ async def test_two_controllers_in_rest_mode_added_pressed_commanded_and_removed(
         assert simulator.requests() == [] and barn_simulator.requests() == []
         assert addon.client is not None and addon.client.connected  # no crash
 
+        # the awaitable scripts take the controller too, and answer with it
+        assert {o["action"] for o in await addon.install_scripts()} == {"created"}
+        answers = [
+            (await _run_script(user, "sec1000_get_export_limit", **data))["response"]
+            for data in ({"controller": BARN}, {}, {"controller": "attic"})
+        ]
+        assert [(a["controller"], a["ok"]) for a in answers] == [
+            (BARN, True),
+            ("sec1000", True),
+            ("attic", False),
+        ]
+        assert answers[2]["feedback"] == 128
+
         # removed from the options: nothing of barn is left, the first stays
         await plant.remove_controller(BARN, Origin("test"))
         await eventually_async(lambda: _nothing_of_barn(user), 30, "barn removed")
         assert await helpers(user) == first_helpers
         assert await _states_include(user, first_sensors)
         assert (tmp_path / "data" / BARN).is_dir()  # its files are kept
+
+
+async def _run_script(user: User, object_id: str, **data: Any) -> dict[str, Any]:
+    """Call a script and wait for its response: {"context": …, "response": …}."""
+    result: dict[str, Any] = await user.ws.send_command(
+        {
+            "type": "call_service",
+            "domain": "script",
+            "service": object_id,
+            "service_data": data,
+            "return_response": True,
+        }
+    )
+    return result
 
 
 async def _fire(user: User, data: dict[str, Any]) -> None:
