@@ -43,7 +43,7 @@ from tests.helpers.ha import User, connected, load_scripts_yaml, running_addon
 homeassistant = pytest.mark.homeassistant
 SCRIPT_IDS = [f"script.{script_object_id(spec)}" for spec in SCRIPT_COMMANDS]
 SET_LIMIT = BY_NAME[CommandName.SET_EXPORT_LIMIT]
-RESULT_KEYS = {"command", "request_id", "feedback", "ok", "message"}
+RESULT_KEYS = {"command", "request_id", "feedback", "ok", "message", "controller"}
 
 
 def _event_step(config: dict[str, Any]) -> dict[str, Any]:
@@ -417,6 +417,7 @@ async def test_unanswered_script_returns_timeout_feedback_in_words(user: User) -
         "feedback": 8,
         "ok": False,
         "message": TIMEOUT_MESSAGE,
+        "controller": None,  # none given: the first
     }
     assert TIMEOUT_MESSAGE == "the add-on did not answer within 60 s"
 
