@@ -23,6 +23,7 @@ from sec1000.operations import Origin
 from sec1000.options import Options
 from sec1000.plant import Plant
 from sec1000.protocol import Command, PhaseMeasurement, write_export_limit_request
+from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
 from tests.conftest import eventually, eventually_async, short_watchdog
@@ -207,12 +208,42 @@ async def test_two_controllers_in_rest_mode_added_pressed_commanded_and_removed(
         ]
         assert answers[2]["feedback"] == 128
 
+        # the price sensor (a shared option) reaches every controller's policy, and each gets
+        # its policy switch
+        async with user.session.post(
+            f"{ha.api_url}/states/sensor.test_price",
+            json={"state": "0.25", "attributes": {"unit_of_measurement": "EUR/kWh"}},
+            headers=ha.headers,
+        ) as response:
+            assert response.status in (200, 201)
+        await plant.first.update_options({"price_entity": "sensor.test_price"})
+        assert barn.options.price_entity == "sensor.test_price"
+        await eventually(
+            lambda: all(_price_of(runtime) == 0.25 for runtime in (plant.first, barn)),
+            20,
+            "the price at both policies",
+        )
+        policy_switches = {
+            "input_boolean.sec1000_price_policy",
+            "input_boolean.sec1000_barn_price_policy",
+        }
+        await eventually_async(
+            lambda: _helpers_are(user, first_helpers | barn_helpers | policy_switches),
+            30,
+            "both policy switches",
+        )
+
         # removed from the options: nothing of barn is left, the first stays
         await plant.remove_controller(BARN, Origin("test"))
         await eventually_async(lambda: _nothing_of_barn(user), 30, "barn removed")
-        assert await helpers(user) == first_helpers
+        assert await helpers(user) == first_helpers | {"input_boolean.sec1000_price_policy"}
         assert await _states_include(user, first_sensors)
         assert (tmp_path / "data" / BARN).is_dir()  # its files are kept
+
+
+def _price_of(runtime: Runtime) -> float | None:
+    price = runtime.policy.price
+    return None if price is None else price.reading.current
 
 
 async def _run_script(user: User, object_id: str, **data: Any) -> dict[str, Any]:

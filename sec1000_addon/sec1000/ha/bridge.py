@@ -351,21 +351,9 @@ class Bridge(Generic[ClientT]):
             side.helpers.listed = listed
         return existing | listed
 
-    def price_entity_changed(self) -> None:
-        """The price entity option changed: its helper (REST mode) and its state."""
-        self._tasks.spawn(self._price_entity_changed())
-
-    async def _price_entity_changed(self) -> None:
-        if not self.connected:
-            return
-        try:
-            async with self._mode_lock:
-                existing = await self._read_states()
-                if self.mode == "rest":
-                    for side in self.sides.values():
-                        await side.helpers.ensure(existing)
-        except Exception as err:
-            _LOGGER.warning("reading the new price entity from Home Assistant failed: %s", err)
+    async def read_states(self) -> set[str]:
+        """Every entity id Home Assistant has (a controller's new price entity)."""
+        return await self._read_states()
 
     # -- from Home Assistant
 

@@ -75,8 +75,8 @@ class Connection(Protocol):
     def result(self, data: dict[str, Any]) -> None:
         """Fire one `sec1000_command_result` (kept while Home Assistant is away)."""
 
-    def price_entity_changed(self) -> None:
-        """The price entity option changed: its helper and its state are read again."""
+    async def read_states(self) -> set[str]:
+        """Every entity id Home Assistant has; the price entity's state goes to the policies."""
 
 
 class ControllerBridge:
@@ -233,7 +233,9 @@ class ControllerBridge:
         if self._connection.mode == "rest":
             await self.publish(sorted(key for key in keys if key in self._by_key))
         if PRICE_ENTITY_MARK in keys:  # a new price sensor: its helper and its state
-            self._connection.price_entity_changed()
+            existing = await self._connection.read_states()
+            if self._connection.mode == "rest":
+                await self.helpers.ensure(existing)
         if HELPERS_MARK in keys:
             await self.helpers.sync()
         if NOTIFICATIONS_MARK in keys:

@@ -74,6 +74,7 @@ class Helpers:
         self.settled = asyncio.Event()  # set while none of our own calls is under way
         self.settled.set()
         self.listed: set[str] = set()  # the helpers Home Assistant lists (it can delete)
+        self.present: set[str] = set()  # ours that Home Assistant has, as the last ensure saw
 
     # -- to Home Assistant
 
@@ -84,6 +85,8 @@ class Helpers:
 
     async def ensure(self, existing: set[str]) -> None:
         """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate."""
+        present = {entity_id for entity_id in self.by_entity if entity_id in existing}
+        self.present = present
         for helper in helpers_for(self.runtime.options.price_entity, self.controller):
             if helper.entity_id in existing:
                 continue
@@ -95,6 +98,8 @@ class Helpers:
                 _LOGGER.error(
                     "Home Assistant gave %s the id %s", helper.entity_id, created.get("id")
                 )
+            else:
+                present.add(helper.entity_id)
 
     async def remove(self) -> list[str]:
         """Delete the helpers (the MQTT device replaces them, or the controller is gone); the
@@ -165,6 +170,7 @@ class Helpers:
         switch = self._policy.entity_id
         if (
             options.price_entity
+            and switch in self.present  # a price sensor just set: not before its helper is made
             and switch not in self._pressing
             and self._synced.get(switch) != policy
         ):
