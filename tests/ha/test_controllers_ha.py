@@ -300,7 +300,7 @@ async def retained(broker: Mosquitto, topic: str, wait: float = 1.0) -> bytes | 
     return None
 
 
-async def test_two_controllers_as_two_mqtt_devices_pressed_and_removed(
+async def test_two_controllers_as_two_mqtt_devices_pressed_removed_and_added(
     make_options: Callable[..., Options],
     simulator: SimulatorServer,
     barn_simulator: SimulatorServer,
@@ -368,6 +368,11 @@ async def test_two_controllers_as_two_mqtt_devices_pressed_and_removed(
         assert set(await sec1000_devices(user)) == {"sec1000"}
         assert {e["entity_id"] for e in await registry(user)} == set(wanted["sec1000"])
         assert set(addon.devices) == {"sec1000"}
+
+        # added again while running: its device comes back with the same ids
+        await plant.save_controller(barn_item(barn_simulator), Origin("test"))
+        await eventually_async(lambda: _registry_is(user, every), 60, "barn's device back")
+        assert set(await sec1000_devices(user)) == {"sec1000", "sec1000_barn"}
 
 
 async def _registry_is(user: User, wanted: dict[str, str]) -> bool:
