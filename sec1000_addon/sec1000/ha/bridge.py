@@ -30,7 +30,6 @@ _LOGGER = logging.getLogger(__name__)
 
 RESULTS_KEPT = 100  # results of commands that ended while Home Assistant was away
 NOTIFICATION_CHECK_INTERVAL = 30.0
-CONNECTED_ENTITY = "binary_sensor.sec1000_connected"  # only the MQTT device has it
 MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT entities
 SHOWN_NAME = 40  # characters of an unknown controller's name quoted back
 

@@ -219,7 +219,6 @@ ALL_SENSORS: tuple[Sensor, ...] = (
     *FEEDBACK_SENSORS.values(),
 )
 
-SENSORS_BY_ENTITY = {sensor.entity_id: sensor for sensor in ALL_SENSORS}
 TELEMETRY_KEY_BY_SENSOR = {sensor.key: key for key, sensor in TELEMETRY_SENSORS.items()}
 ENERGY_KEY_BY_SENSOR = {sensor.key: key for key, sensor in ENERGY_SENSORS.items()}
 FEEDBACK_OPERATION_BY_SENSOR = {sensor.key: op for op, sensor in FEEDBACK_SENSORS.items()}
