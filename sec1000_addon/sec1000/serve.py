@@ -253,7 +253,6 @@ async def build(
         supervisor = SupervisorOptionsStore(session, supervisor_url(os.environ), token)
         save = supervisor.save
     plant = Plant(options, data_dir, invalid=invalid, save_options=save)
-    runtime = plant.first
     endpoint = endpoint_from_env(os.environ)
     if endpoint is None and not simulators:
         _LOGGER.warning(
@@ -261,7 +260,7 @@ async def build(
             "only, and the MQTT device when a broker is set"
         )
     home_assistant = HomeAssistantAdapter(
-        runtime,
+        plant,
         endpoint,
         session,
         supervisor=supervisor,

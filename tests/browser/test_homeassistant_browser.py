@@ -15,7 +15,7 @@ from sec1000.web.keys import HA_STATUS, HOME_ASSISTANT, RUNTIME
 from tests.browser.conftest import DESKTOP, serve_panel, shot
 from tests.conftest import eventually
 from tests.ha_harness import HomeAssistant
-from tests.helpers.ha import load_scripts_yaml
+from tests.helpers.ha import OneController, load_scripts_yaml
 
 pytestmark = pytest.mark.homeassistant
 
@@ -30,7 +30,7 @@ async def test_the_home_assistant_page_shows_the_entities_and_installs_the_scrip
         adapters: list[HomeAssistantAdapter] = []
 
         def attach(app: web.Application) -> None:
-            adapter = HomeAssistantAdapter(app[RUNTIME], endpoint, session)
+            adapter = HomeAssistantAdapter(OneController(app[RUNTIME]), endpoint, session)
             app[HA_STATUS] = adapter.diagnostics
             app[HOME_ASSISTANT] = adapter
             adapters.append(adapter)

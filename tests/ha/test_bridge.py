@@ -39,6 +39,7 @@ from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import (
+    OneController,
     User,
     connected,
     forget_posted_states,
@@ -121,7 +122,9 @@ async def test_every_helper_exists_once_after_several_connects(
     addon: HomeAssistantAdapter, runtime: Runtime, user: User, supervisor: TestServer
 ) -> None:
     await connected(addon)
-    second = HomeAssistantAdapter(runtime, addon.client.endpoint, addon.client.session)
+    second = HomeAssistantAdapter(
+        OneController(runtime), addon.client.endpoint, addon.client.session
+    )
     second.start()
     await eventually(lambda: second.client.connected, 30, "second connection")
     await second.stop()

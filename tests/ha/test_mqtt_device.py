@@ -35,6 +35,7 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
 from tests.conftest import eventually, short_watchdog
+from tests.helpers.ha import OneController
 from tests.mqtt_broker import Mosquitto
 
 # The contract (design.md): MQTT replaces the helpers by these, every sensor id stays.
@@ -488,7 +489,7 @@ async def test_the_adapter_moves_the_device_to_another_broker(
             watching(mosquitto.host, mosquitto.port) as first,
             watching(other.host, other.port) as second,
         ):
-            adapter = HomeAssistantAdapter(runtime, None, session)
+            adapter = HomeAssistantAdapter(OneController(runtime), None, session)
             adapter.start()
             try:
                 await first.wait(DISCOVERY_TOPIC, lambda text: '"cmps"' in text)
@@ -514,7 +515,10 @@ async def test_choosing_that_fails_starts_with_rest_entities(
 
     async with aiohttp.ClientSession() as session:
         adapter = HomeAssistantAdapter(
-            runtime, None, session, timings=AdapterTimings(broker_lookup_interval=3600)
+            OneController(runtime),
+            None,
+            session,
+            timings=AdapterTimings(broker_lookup_interval=3600),
         )
         adapter._find_broker = broken  # type: ignore[method-assign]
         adapter.start()

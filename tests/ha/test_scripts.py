@@ -18,6 +18,7 @@ from sec1000.ha import Endpoint, HttpStatusError
 from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.ha.rest import HomeAssistantRest
 from sec1000.ha.scripts import (
+    CONTROLLER_FIELD,
     EDITED,
     NOT_LOADED,
     SCRIPT_COMMANDS,
@@ -42,7 +43,7 @@ from tests.helpers.ha import User, connected, load_scripts_yaml, running_addon
 homeassistant = pytest.mark.homeassistant
 SCRIPT_IDS = [f"script.{script_object_id(spec)}" for spec in SCRIPT_COMMANDS]
 SET_LIMIT = BY_NAME[CommandName.SET_EXPORT_LIMIT]
-RESULT_KEYS = {"command", "request_id", "feedback", "ok", "message"}
+RESULT_KEYS = {"command", "request_id", "feedback", "ok", "message", "controller"}
 
 
 def _event_step(config: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +72,7 @@ def test_every_registry_command_has_a_script_named_after_it() -> None:
 
 def test_fields_and_selectors_follow_the_params() -> None:
     assert script_config(SET_LIMIT)["fields"] == {
+        "controller": CONTROLLER_FIELD,
         "limit": {
             "name": "Export limit",
             "description": "the export limit in kW (0-100, 0.01 steps)",
@@ -84,17 +86,26 @@ def test_fields_and_selectors_follow_the_params() -> None:
                     "unit_of_measurement": "kW",
                 }
             },
-        }
+        },
     }
     fields = script_config(BY_NAME[CommandName.SET_CONTROL_MODE])["fields"]
-    assert list(fields) == ["mode", "three_phase_sum"]
+    assert list(fields) == ["mode", "three_phase_sum", "controller"]
     assert fields["mode"]["required"] is True
     assert fields["mode"]["selector"] == {
         "select": {"options": [mode.option for mode in ControlMode]}
     }
     assert fields["three_phase_sum"]["required"] is False
     assert fields["three_phase_sum"]["selector"] == {"boolean": {}}
-    assert script_config(BY_NAME[CommandName.EXPORT_ENABLE])["fields"] == {}
+    assert script_config(BY_NAME[CommandName.EXPORT_ENABLE])["fields"] == {
+        "controller": CONTROLLER_FIELD
+    }
+    assert CONTROLLER_FIELD["required"] is False
+
+
+def test_every_script_passes_its_controller_on_and_the_first_is_the_default() -> None:
+    for spec in SCRIPT_COMMANDS:
+        event = _event_step(script_config(spec))
+        assert event["event_data"]["controller"] == "{{ controller | default(none) }}"
 
 
 def test_event_carries_the_command_its_params_and_a_request_id() -> None:
@@ -105,6 +116,7 @@ def test_event_carries_the_command_its_params_and_a_request_id() -> None:
         "request_id": "{{ request_id }}",
         "mode": "{{ mode | default(none) }}",
         "three_phase_sum": "{{ three_phase_sum | default(none) }}",
+        "controller": "{{ controller | default(none) }}",
     }
     wait = _wait_step(script_config(SET_LIMIT))
     assert wait["timeout"] == 60 and wait["continue_on_timeout"] is True
@@ -405,6 +417,7 @@ async def test_unanswered_script_returns_timeout_feedback_in_words(user: User) -
         "feedback": 8,
         "ok": False,
         "message": TIMEOUT_MESSAGE,
+        "controller": None,  # none given: the first
     }
     assert TIMEOUT_MESSAGE == "the add-on did not answer within 60 s"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,12 +16,35 @@ from sec1000.ha import RECONNECT_MAX, Endpoint
 from sec1000.ha.adapter import AdapterTimings, HomeAssistantAdapter
 from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
+from sec1000.plant import Plant, PlantEvent, UnknownController
 from sec1000.runtime import Runtime
 
 from tests.conftest import eventually
 from tests.fake_supervisor import ADDON_TOKEN, FAKE
 from tests.ha_harness import HomeAssistant
 from tests.mqtt_broker import Mosquitto
+
+
+class OneController:
+    """A lone runtime as the adapter takes the plant: one controller, never added or removed
+    (the tests of one controller build their runtime themselves)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.first = runtime
+        self.runtimes = {runtime.name: runtime}
+
+    def get(self, name: str | None = None) -> Runtime:
+        if not name or name == self.first.name:
+            return self.first
+        raise UnknownController(name, list(self.runtimes))
+
+    def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
+        """Nothing is ever added or removed."""
+
+
+def controllers_of(core: Runtime | Plant) -> Plant | OneController:
+    """What the adapter takes: the plant, or a lone runtime as one."""
+    return OneController(core) if isinstance(core, Runtime) else core
 
 
 class User:
@@ -98,7 +121,7 @@ async def lacks_notification(user: User, notification_id: str) -> bool:
 
 @asynccontextmanager
 async def running_addon(
-    runtime: Runtime,
+    runtime: Runtime | Plant,
     supervisor: TestServer,
     broker: Mosquitto | None = None,
     *,
@@ -117,7 +140,7 @@ async def running_addon(
     assert endpoint is not None and endpoint.via == "supervisor"
     async with aiohttp.ClientSession() as session:
         adapter = HomeAssistantAdapter(
-            runtime,
+            controllers_of(runtime),
             endpoint,
             session,
             supervisor=SupervisorOptionsStore(session, base, ADDON_TOKEN),

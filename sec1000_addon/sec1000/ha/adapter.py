@@ -1,9 +1,10 @@
-"""The Home Assistant side as `serve` runs it: the WebSocket bridge, and the MQTT device when
+"""The Home Assistant side as `serve` runs it: the WebSocket bridge, and the MQTT devices when
 the entities go through a broker.
 
 The `entities` option chooses: `rest` posts states and creates helpers; `mqtt` announces one
-device through the broker; `auto` is MQTT when a broker is found (the `mqtt_host` option, else
-the Supervisor's MQTT service), else REST. A change of these options switches in place.
+device per controller through the broker; `auto` is MQTT when a broker is found (the
+`mqtt_host` option, else the Supervisor's MQTT service), else REST. A change of these options
+switches in place; a controller added to or removed from the options comes or goes at once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import aiohttp
 from sec1000 import __version__
 from sec1000.common.tasks import TaskSet, cancel_all
 from sec1000.ha import RECONNECT_MAX, Endpoint, HomeAssistantError
-from sec1000.ha.bridge import Bridge, ClientFactory
+from sec1000.ha.bridge import Bridge, ClientFactory, Controllers
 from sec1000.ha.client import (
     ClientTimings,
     ConnectedCallback,
@@ -28,11 +29,12 @@ from sec1000.ha.client import (
     HomeAssistantClient,
 )
 from sec1000.ha.discovery import DeviceInfo, entity_ids
-from sec1000.ha.entities import ALL_SENSORS, helpers_for
+from sec1000.ha.entities import helpers_for, sensors_of
 from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
 from sec1000.ha.scripts import install_scripts
 from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.options import Options
+from sec1000.plant import Change, PlantEvent
 from sec1000.runtime import Runtime
 from sec1000.state import StateEvent, Topic
 
@@ -72,11 +74,11 @@ def _client_for(
 
 
 class HomeAssistantAdapter:
-    """The client, the bridge and the MQTT device together."""
+    """The client, the bridge and the MQTT devices (one per controller) together."""
 
     def __init__(
         self,
-        runtime: Runtime,
+        controllers: Controllers,
         endpoint: Endpoint | None,
         session: aiohttp.ClientSession,
         *,
@@ -84,10 +86,11 @@ class HomeAssistantAdapter:
         panel_url: str | None = None,
         timings: AdapterTimings = AdapterTimings(),
     ) -> None:
-        self.runtime = runtime
+        self.controllers = controllers
+        self.runtime = runtime = controllers.first
         self.bridge = (
             Bridge(
-                runtime,
+                controllers,
                 _client_for(endpoint, session, timings.reconnect_max),
                 mqtt_problem=self.mqtt_problem,
             )
@@ -97,7 +100,7 @@ class HomeAssistantAdapter:
         self.client = self.bridge.client if self.bridge is not None else None
         self.supervisor = supervisor
         self.panel_url = panel_url
-        self.mqtt: MqttDevice | None = None
+        self.devices: dict[str, MqttDevice] = {}  # by controller, the first one first
         self.entity_mode = "rest"  # in effect now
         self.broker: Broker | None = None
         self._broker_lookup_interval = timings.broker_lookup_interval
@@ -107,7 +110,15 @@ class HomeAssistantAdapter:
         self._starting: asyncio.Task[None] | None = None  # waiting to announce the device
         self._leftover: Broker | None = None  # a broker that may still hold our device
         self._tasks = TaskSet()
+        self._info: DeviceInfo | None = None  # what every device page shows
+        self._stopped = False
         self._unsubscribe: Callable[[], None] | None = None
+        controllers.subscribe(self._on_plant_event)
+
+    @property
+    def mqtt(self) -> MqttDevice | None:
+        """The first controller's MQTT device, when there is one."""
+        return self.devices.get(self.runtime.name)
 
     # -- life cycle
 
@@ -116,12 +127,12 @@ class HomeAssistantAdapter:
         self._tasks.spawn(self._start())
 
     async def stop(self) -> None:
-        """Disconnect and stop every task (the MQTT device says offline)."""
+        """Disconnect and stop every task (the MQTT devices say offline)."""
+        self._stopped = True
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self._tasks.cancel()
-        if self.mqtt is not None:
-            await self.mqtt.stop()
+        await self._stop_devices()
         if self.client is not None:
             await self.client.stop()
         if self.bridge is not None:
@@ -223,7 +234,7 @@ class HomeAssistantAdapter:
         async with self._lock:
             mode, broker = await self._choose_safely()
             self._chosen = True
-            running = self.mqtt is not None or (
+            running = bool(self.devices) or (
                 self._starting is not None and not self._starting.done()
             )
             if (mode, broker) == (self.entity_mode, self.broker) and (mode == "rest" or running):
@@ -231,12 +242,11 @@ class HomeAssistantAdapter:
             if self._starting is not None:
                 await cancel_all({self._starting})
                 self._starting = None
-            previous, self.mqtt = self.mqtt, None
+            previous = self.devices.get(self.runtime.name)
             self.entity_mode, self.broker = mode, broker
-            if previous is not None:
-                await previous.stop(remove=True)
-                if previous.removal_failed:
-                    self._leftover = previous.broker
+            await self._stop_devices(remove=True)
+            if previous is not None and previous.removal_failed:
+                self._leftover = previous.broker
             if self.bridge is not None:
                 try:
                     await self.bridge.set_mode(mode)
@@ -257,9 +267,54 @@ class HomeAssistantAdapter:
         posted state would get `_2`. Without Home Assistant's connection, that waits."""
         if self.bridge is not None:
             await self.bridge.rest_cleared.wait()
-        info = await self._device_info()
-        self.mqtt = MqttDevice(self.runtime, broker, info, on_change=self._mark_notifications)
-        self.mqtt.start()
+        self._info = await self._device_info()
+        for runtime in list(self.controllers.runtimes.values()):
+            self._start_device(runtime, broker, self._info)
+
+    def _start_device(self, runtime: Runtime, broker: Broker, info: DeviceInfo) -> None:
+        if runtime.name in self.devices:
+            return
+        device = MqttDevice(runtime, broker, info, on_change=self._mark_notifications)
+        self.devices[runtime.name] = device
+        device.start()
+
+    async def _stop_devices(self, *, remove: bool = False) -> None:
+        """Stop every MQTT device (`remove`: remove them from Home Assistant)."""
+        devices, self.devices = list(self.devices.values()), {}
+        for device in devices:
+            await device.stop(remove=remove)
+
+    # -- controllers added and removed
+
+    def _on_plant_event(self, event: PlantEvent) -> None:
+        if not self._stopped:
+            self._tasks.spawn(self._controller_changed(event))
+
+    async def _controller_changed(self, event: PlantEvent) -> None:
+        """A controller added: its entities appear (REST states and helpers, or its MQTT
+        device). Removed: they go from Home Assistant; its files stay."""
+        runtime = event.runtime
+        try:
+            async with self._lock:
+                if event.change is Change.ADDED:
+                    if self.bridge is not None:
+                        await self.bridge.add(runtime)
+                    starting = self._starting is not None and not self._starting.done()
+                    if self.entity_mode == "mqtt" and self.broker is not None and not starting:
+                        self._start_device(runtime, self.broker, await self._known_info())
+                    return
+                device = self.devices.pop(runtime.name, None)
+                if device is not None:
+                    await device.stop(remove=True)
+                if self.bridge is not None:
+                    await self.bridge.remove(runtime.name)
+        except Exception:
+            _LOGGER.exception("Home Assistant: controller %s %s failed", runtime.name, event.change)
+
+    async def _known_info(self) -> DeviceInfo:
+        if self._info is None:
+            self._info = await self._device_info()
+        return self._info
 
     async def _remove_leftover(self) -> None:
         """Remove the device an earlier run (or a failed removal) left on the broker."""
@@ -267,8 +322,9 @@ class HomeAssistantAdapter:
         if broker is None:
             return
         try:
-            if await remove_leftover(broker, self.runtime.options):
-                _LOGGER.info("removed the MQTT device left on %s", broker)
+            for name in list(self.controllers.runtimes):
+                if await remove_leftover(broker, self.runtime.options, name):
+                    _LOGGER.info("removed the MQTT device of %s left on %s", name, broker)
         except Exception as err:
             _LOGGER.warning("could not check %s for a device left there: %s", broker, err)
             return
@@ -349,16 +405,24 @@ class HomeAssistantAdapter:
             "mode": self.entity_mode,
             "broker": str(self.broker) if self.broker else None,
             "mqtt": self.mqtt.diagnostics() if self.mqtt is not None else None,
+            "devices": {name: device.diagnostics() for name, device in self.devices.items()},
             "problem": self.mqtt_problem(),
         }
         return out
 
-    def entity_ids(self) -> list[str]:
-        """The entity ids the add-on gives Home Assistant in the mode in effect."""
-        if self.entity_mode == "mqtt":
-            return list(entity_ids(self.runtime.options))
-        helpers = helpers_for(self.runtime.options.price_entity)
-        return [s.entity_id for s in ALL_SENSORS] + [h.entity_id for h in helpers]
+    def entity_ids(self, controller: str | None = None) -> list[str]:
+        """The entity ids the add-on gives Home Assistant in the mode in effect: one
+        controller's, or (None) every controller's, the first one's first."""
+        names = list(self.controllers.runtimes) if controller is None else [controller]
+        options = self.runtime.options
+        out: list[str] = []
+        for name in names:
+            if self.entity_mode == "mqtt":
+                out += entity_ids(options, name)
+            else:
+                out += [s.entity_id for s in sensors_of(name)]
+                out += [h.entity_id for h in helpers_for(options.price_entity, name)]
+        return out
 
     async def install_scripts(self) -> list[dict[str, str]]:
         """Create or update the awaitable scripts (a click on the panel); ConnectionError when

@@ -1,7 +1,7 @@
-"""Keeps Home Assistant in step with the add-on: the connection's set-up, the entity mode
-(REST states and helpers, or the MQTT device), the states posted in REST mode, and the events
-(`sec1000_command` to the registry, `sec1000_command_result` back). The helpers and the
-notifications have modules of their own."""
+"""Keeps Home Assistant in step with the add-on over one connection: its set-up, the entity
+mode (REST states and helpers, or the MQTT devices), and the events (`sec1000_command` to the
+controller it names, `sec1000_command_result` back). Each controller's states, helpers and
+notifications are a `ControllerBridge` (`controller.py`)."""
 
 from __future__ import annotations
 
@@ -9,51 +9,29 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
-from sec1000.commands import CommandName
 from sec1000.common.tasks import TaskSet
 from sec1000.ha import CommandFailedError, ConnectionClosedError
 from sec1000.ha.client import ConnectedCallback, DisconnectedCallback
-from sec1000.ha.discovery import entity_ids
-from sec1000.ha.entities import (
-    ALL_SENSORS,
-    COMMAND_EVENT,
-    ENERGY_SENSORS,
-    EXPORT_GUARD,
-    EXPORT_LIMIT,
-    EXPORT_POLICY,
-    EXPORT_STATE,
-    FEEDBACK_SENSORS,
-    HELPERS_BY_ENTITY,
-    MODULE_STARTED,
-    OVER_LIMIT,
-    OVER_LIMIT_ENERGY,
-    OVER_LIMIT_TODAY,
-    RESULT_EVENT,
-    SENSORS_BY_ENTITY,
-    TELEMETRY_SENSORS,
-    TIME_AT_LIMIT,
-    Sensor,
-    sensor_extra_attributes,
-    sensor_value,
-)
-from sec1000.ha.helpers import Helpers
+from sec1000.ha.controller import NOTIFICATIONS_MARK, ControllerBridge
+from sec1000.ha.discovery import device_of, entity_ids
+from sec1000.ha.entities import COMMAND_EVENT, RESULT_EVENT
+from sec1000.ha.helpers import Helpers, listed_helpers
 from sec1000.ha.notifications import MOVED_NOTIFICATION, Notifications, moved_notice
 from sec1000.ha.price_states import offered
-from sec1000.ha.prices_source import PriceFeed
 from sec1000.operations import Origin
+from sec1000.plant import PlantEvent, UnknownController
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
-from sec1000.state import StateEvent, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
 RESULTS_KEPT = 100  # results of commands that ended while Home Assistant was away
 NOTIFICATION_CHECK_INTERVAL = 30.0
-CONNECTED_ENTITY = "binary_sensor.sec1000_connected"  # only the MQTT device has it
 MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT entities
+SHOWN_NAME = 40  # characters of an unknown controller's name quoted back
 
 
 class HomeAssistantApi(Protocol):
@@ -77,70 +55,148 @@ class HomeAssistantApi(Protocol):
         """DELETE /api/states/<entity_id> (False when unknown)."""
 
 
+class Controllers(Protocol):
+    """The controllers as the Home Assistant side sees them (the `Plant`)."""
+
+    @property
+    def first(self) -> Runtime:
+        """The first controller's runtime (it holds the whole options document)."""
+
+    @property
+    def runtimes(self) -> Mapping[str, Runtime]:
+        """Every controller's runtime by name, the first one first."""
+
+    def get(self, name: str | None = None) -> Runtime:
+        """The runtime of `name` (the first's for None or ""); UnknownController otherwise."""
+
+    def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
+        """Be told of every controller added or removed."""
+
+
 ClientT = TypeVar("ClientT", bound=HomeAssistantApi)
 # Builds the client with the bridge's on_connected and on_disconnected.
 ClientFactory = Callable[[ConnectedCallback, DisconnectedCallback], ClientT]
 
 
 class Bridge(Generic[ClientT]):
-    """Keeps Home Assistant in step with the state model, both ways."""
+    """Keeps Home Assistant in step with every controller, both ways, on one connection."""
 
     def __init__(
         self,
-        runtime: Runtime,
+        controllers: Controllers,
         make_client: ClientFactory[ClientT],
         *,
         mqtt_problem: Callable[[], str | None] = lambda: None,
     ) -> None:
-        self.runtime = runtime
+        self.controllers = controllers
+        self.runtime = controllers.first
         client = make_client(self.on_connected, self.on_disconnected)
         self.client: ClientT = client
         self.ws = client
         self.rest = client
         self.connected = False
-        self._dirty: set[str] = set()
-        self._dirty_event = asyncio.Event()
-        self._incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # "rest": sensors posted as states, helpers for the controls. "mqtt": the MQTT devices
+        # hold the entities; this bridge keeps the events, the price sensor and notifications.
+        self.mode = "rest"
+        self.rest_cleared = asyncio.Event()  # set once the REST states and helpers are gone
+        self.rest_lock = asyncio.Lock()  # no state is posted while they are being removed
+        self._mode_lock = asyncio.Lock()
+        self._mqtt_problem = mqtt_problem
+        self.sides: dict[str, ControllerBridge] = {}
+        self._removed: list[ControllerBridge] = []  # removed while Home Assistant was away
+        for runtime in controllers.runtimes.values():
+            self._side(runtime)
+        self._incoming: asyncio.Queue[tuple[ControllerBridge, dict[str, Any]]] = asyncio.Queue()
         self._users: dict[str, str] = {}
         self._tasks = TaskSet()
-        self._unsubscribe: Callable[[], None] | None = None
+        self._started = False
         self.price_sensors: dict[str, str] = {}  # offered as the price entity: id -> name
-        self._price_entity = runtime.options.price_entity
-        self.prices = PriceFeed(runtime.policy, client, lambda: self.runtime.options.price_entity)
-        # "rest": sensors posted as states, helpers for the controls. "mqtt": the MQTT device
-        # holds the entities; this bridge keeps the events, the price sensor and notifications.
-        self.mode = "rest"
-        self.notifications = Notifications(runtime, client, mqtt_problem=mqtt_problem)
-        self.rest_cleared = asyncio.Event()  # set once the REST states and helpers are gone
-        self._rest_lock = asyncio.Lock()  # no state is posted while they are being removed
-        self._mode_lock = asyncio.Lock()
-        self.helpers = Helpers(
-            runtime,
-            client,
-            active=lambda: self.connected and self.mode == "rest",
-            origin=self._origin,
-        )
         self._results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)  # not fired yet
         self._results_lock = asyncio.Lock()  # fired one at a time, in order
+
+    def _side(self, runtime: Runtime) -> ControllerBridge:
+        first = runtime is self.controllers.first
+        side = ControllerBridge(
+            runtime,
+            self.client,
+            self,
+            mqtt_problem=self._mqtt_problem if first else lambda: None,
+        )
+        self.sides[runtime.name] = side
+        return side
+
+    @property
+    def first(self) -> ControllerBridge:
+        """The first controller's side."""
+        return self.sides[self.controllers.first.name]
+
+    @property
+    def helpers(self) -> Helpers:
+        """The first controller's helpers."""
+        return self.first.helpers
+
+    @property
+    def notifications(self) -> Notifications:
+        """The first controller's notifications (the add-on's own ones among them)."""
+        return self.first.notifications
 
     # -- life cycle
 
     def start(self) -> None:
-        """Subscribe to the state model and start the publishing and command tasks."""
-        self._unsubscribe = self.runtime.state.subscribe(self._on_state_event)
-        for coro in (
-            self._publisher(),
-            self._consumer(),
-            self._notification_timer(),
-            self.prices.run(),
-        ):
-            self._tasks.spawn(coro)
+        """Follow every controller; start the command and notification tasks."""
+        self._started = True
+        for side in self.sides.values():
+            side.start()
+        self._tasks.spawn(self._consumer())
+        self._tasks.spawn(self._notification_timer())
 
     async def stop(self) -> None:
         """Stop every task."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
         await self._tasks.cancel()
+        for side in self.sides.values():
+            await side.stop()
+
+    async def add(self, runtime: Runtime) -> None:
+        """A controller added to the options: its entities (REST mode), helpers and
+        notifications appear now."""
+        async with self._mode_lock:
+            if runtime.name in self.sides:
+                return
+            side = self._side(runtime)
+            if self._started:
+                side.start()
+            if not self.connected:
+                return  # the next connect sets it up
+            existing = await self._read_states()
+            await side.prices.on_connected()
+            if self.mode == "rest":
+                await side.helpers.ensure(existing)
+                await side.publish_all()
+            await side.update_notifications(resync=True)
+
+    async def remove(self, name: str) -> None:
+        """A controller removed from the options: its posted states, its helpers and its
+        notifications go from Home Assistant (its files stay)."""
+        async with self._mode_lock:
+            side = self.sides.pop(name, None)
+            if side is None:
+                return
+            await side.stop()
+            self._removed.append(side)
+            if self.connected:
+                await self._clear_removed(await self._read_states())
+
+    async def _clear_removed(self, existing: set[str]) -> None:
+        """Remove what the removed controllers left in Home Assistant."""
+        while self._removed:
+            side = self._removed[0]
+            side.helpers.listed = await listed_helpers(self.ws)  # its own may be newer
+            registered = set(await self._registered(side))
+            async with self.rest_lock:
+                removed = await side.remove_rest(existing, registered)
+            await side.notifications.dismiss_all()
+            self._removed.pop(0)
+            _LOGGER.info("controller %s removed from Home Assistant: %s", side.name, removed)
 
     async def on_connected(self) -> None:
         """After every (re)connect: entities of the mode, subscriptions, states, notifications."""
@@ -152,14 +208,17 @@ class Bridge(Generic[ClientT]):
                 raise
 
     async def _set_up(self) -> None:
-        self.helpers.forget_synced()
-        self.notifications.forget_shown()
+        for side in self.sides.values():
+            side.forget()
         await self._load_users()
         existing = await self._read_states()
-        await self.prices.on_connected()  # the zone, then the price service's forecast
+        await self._clear_removed(existing)
+        for side in self.sides.values():
+            await side.prices.on_connected()  # the zone, then the price service's forecast
         if self.mode == "rest":
             await self._wait_mqtt_gone()
-            await self.helpers.ensure(existing)
+            for side in self.sides.values():
+                await side.helpers.ensure(existing)
         else:
             await self._leave_rest(existing)
         await self.ws.subscribe(
@@ -169,14 +228,14 @@ class Bridge(Generic[ClientT]):
             {"type": "subscribe_events", "event_type": COMMAND_EVENT}, self._on_command
         )
         self.connected = True
-        if self.mode == "rest":
-            await self._publish([sensor.entity_id for sensor in ALL_SENSORS])
-            await self.helpers.sync()
-        await self._update_notifications(resync=True)
+        for side in self.sides.values():
+            if self.mode == "rest":
+                await side.publish_all()
+            await side.update_notifications(resync=True)
         self._tasks.spawn(self._fire_results())  # those of commands that ended meanwhile
 
     async def set_mode(self, mode: str) -> None:
-        """Switch between REST states and the MQTT device in a running Home Assistant.
+        """Switch between REST states and the MQTT devices in a running Home Assistant.
 
         To MQTT: the posted states and the helpers go first, so that the MQTT entities get
         their ids without `_2`. To REST: once the MQTT entities are gone, the helpers come back
@@ -194,34 +253,38 @@ class Bridge(Generic[ClientT]):
                 await self._leave_rest(existing)
                 return
             await self._wait_mqtt_gone()
-            self.helpers.forget_synced()
-            await self.helpers.ensure(existing)
-            await self._publish([sensor.entity_id for sensor in ALL_SENSORS])
-            await self.helpers.sync()
+            for side in self.sides.values():
+                side.helpers.forget_synced()
+                await side.helpers.ensure(existing)
+            for side in self.sides.values():
+                await side.publish_all()
 
     async def _leave_rest(self, existing: set[str]) -> None:
         """Remove the posted states and the helpers; tell the user the new ids once."""
-        async with self._rest_lock:
-            removed = await self._remove_rest(existing)
+        async with self.rest_lock:
+            registered = set(await self._registered())
+            removed: list[str] = []
+            for side in self.sides.values():
+                removed += await side.remove_rest(existing, registered)
         self.rest_cleared.set()
         if removed:
-            title, message = moved_notice(entity_ids(self.runtime.options))
+            options = self.runtime.options
+            new = [entity for name in self.sides for entity in entity_ids(options, name)]
+            title, message = moved_notice(new)
             await self.notifications.notify(MOVED_NOTIFICATION, title, message)
 
-    async def _remove_rest(self, existing: set[str]) -> list[str]:
-        registered = await self._registered()
-        removed: list[str] = []
-        for sensor in ALL_SENSORS:
-            posted = sensor.entity_id in existing and sensor.entity_id not in registered
-            if posted and await self.rest.delete_state(sensor.entity_id):
-                removed.append(sensor.entity_id)
-        removed += await self.helpers.remove()
-        return removed
+    def _ours(self, *sides: ControllerBridge) -> set[str]:
+        """Every entity id of these controllers (default: all), in either mode."""
+        options = self.runtime.options
+        ours: set[str] = set()
+        for side in sides or tuple(self.sides.values()):
+            ours |= set(side.entity_ids) | set(entity_ids(options, side.name))
+        return ours
 
-    async def _registered(self) -> dict[str, dict[str, Any]]:
-        """The entity registry's entries of this add-on's entity ids, by entity id."""
+    async def _registered(self, *sides: ControllerBridge) -> dict[str, dict[str, Any]]:
+        """The entity registry's entries of these controllers' (default: all) entity ids."""
         entries = await self.ws.send_command({"type": "config/entity_registry/list"})
-        ours = {sensor.entity_id for sensor in ALL_SENSORS} | set(entity_ids(self.runtime.options))
+        ours = self._ours(*sides)
         return {
             str(entry["entity_id"]): entry
             for entry in entries
@@ -229,15 +292,11 @@ class Bridge(Generic[ClientT]):
         }
 
     async def _wait_mqtt_gone(self) -> None:
-        """Wait until Home Assistant has dropped the MQTT device's entities (a switch back to
-        REST): a state posted before would vanish with them. Without the device's
-        connectivity sensor in the registry there is no device: one small question, not the
+        """Wait until Home Assistant has dropped the MQTT devices' entities (a switch back to
+        REST): a state posted before would vanish with them. Without a device's connectivity
+        sensor in the registry there is no device: one small question per controller, not the
         whole registry, on every connect of a REST user."""
-        try:
-            await self.ws.send_command(
-                {"type": "config/entity_registry/get", "entity_id": CONNECTED_ENTITY}
-            )
-        except CommandFailedError:  # not_found
+        if not await self._any_mqtt_device():
             return
         deadline = time.monotonic() + MQTT_GONE_TIMEOUT
         while True:
@@ -257,10 +316,23 @@ class Bridge(Generic[ClientT]):
                 return
             await asyncio.sleep(0.5)
 
+    async def _any_mqtt_device(self) -> bool:
+        for name in self.sides:
+            entity_id = device_of(name).connected.entity_id
+            try:
+                await self.ws.send_command(
+                    {"type": "config/entity_registry/get", "entity_id": entity_id}
+                )
+            except CommandFailedError:  # not_found
+                continue
+            return True
+        return False
+
     def on_disconnected(self) -> None:
         """The connection dropped; everything is re-sent on the next connect."""
         self.connected = False
-        self.prices.on_disconnected()
+        for side in self.sides.values():
+            side.prices.on_disconnected()
 
     # -- what Home Assistant has
 
@@ -273,23 +345,39 @@ class Bridge(Generic[ClientT]):
         for state in states:
             if isinstance(state, dict):
                 self._note_state(state)
-        return existing | await self.helpers.read_lists()
+        listed = await listed_helpers(self.ws)
+        for side in self.sides.values():
+            side.helpers.listed = listed
+        return existing | listed
+
+    async def read_states(self) -> set[str]:
+        """Every entity id Home Assistant has (a controller's new price entity)."""
+        return await self._read_states()
 
     # -- from Home Assistant
+
+    def _owner(self, entity_id: object) -> ControllerBridge | None:
+        """The controller whose helper this is."""
+        for side in self.sides.values():
+            if entity_id in side.helpers.by_entity:
+                return side
+        return None
 
     def _on_state_changed(self, event: dict[str, Any]) -> None:
         data = event.get("data") if isinstance(event, dict) else None
         if not isinstance(data, dict):
             return
-        if data.get("entity_id") in HELPERS_BY_ENTITY:
-            self._incoming.put_nowait(data)
+        if (side := self._owner(data.get("entity_id"))) is not None:
+            self._incoming.put_nowait((side, data))
         elif isinstance(new := data.get("new_state"), dict):
             self._note_state(new, event.get("time_fired"))
 
     def _note_state(self, state: dict[str, Any], fired: object = None) -> None:
-        """Feed the price entity's states to the policy (`fired`: the event's time, which
-        also sets Home Assistant's clock against ours); remember the entities Setup offers."""
-        self.prices.state_seen(state, fired)
+        """Feed the price entity's states to every controller's policy (`fired`: the event's
+        time, which also sets Home Assistant's clock against ours); remember the entities Setup
+        offers."""
+        for side in self.sides.values():
+            side.prices.state_seen(state, fired)
         if (found := offered(state)) is not None:
             self.price_sensors[found[0]] = found[1]
 
@@ -298,32 +386,45 @@ class Bridge(Generic[ClientT]):
         context = event.get("context") if isinstance(event, dict) else None
         if not isinstance(data, dict):
             data = {}
-        request_id = data.get("request_id")
-        origin = self._origin(context if isinstance(context, dict) else {})
-        self._tasks.spawn(
-            self.runtime.ops.run(
-                data.get("command"),
-                data,
-                origin,
-                None if request_id is None else str(request_id)[:200],
-            )
+        raw_id = data.get("request_id")
+        request_id = None if raw_id is None else str(raw_id)[:200]
+        origin = self.origin(context if isinstance(context, dict) else {})
+        controller = data.get("controller")
+        try:
+            runtime = self.controllers.get(None if controller is None else str(controller))
+        except UnknownController as err:
+            self._unknown_controller(data, str(controller)[:SHOWN_NAME], request_id, str(err))
+            return
+        self._tasks.spawn(runtime.ops.run(data.get("command"), data, origin, request_id))
+
+    def _unknown_controller(
+        self, data: dict[str, Any], controller: str, request_id: str | None, message: str
+    ) -> None:
+        """A command for a controller there is not: 128 in words, sent nowhere."""
+        _LOGGER.warning("%s from Home Assistant: %s", data.get("command"), message)
+        self.result(
+            {
+                "command": str(data.get("command"))[:40],
+                "request_id": request_id,
+                "feedback": int(Feedback.INVALID_INPUT),
+                "ok": False,
+                "message": message,
+                "controller": controller,
+            }
         )
 
     async def _consumer(self) -> None:
         while True:
-            data = await self._incoming.get()
-            await self.helpers.settled.wait()  # our own call's context id must be known first
+            side, data = await self._incoming.get()
+            await side.helpers.settled.wait()  # our own call's context id must be known first
             try:
-                await self._handle_helper_change(data)
+                if self.mode == "rest" and side.name in self.sides:  # else: being removed
+                    await side.helpers.changed(data)
             except Exception:
                 _LOGGER.exception("could not handle a change of %s", data.get("entity_id"))
 
-    async def _handle_helper_change(self, data: dict[str, Any]) -> None:
-        if self.mode != "rest":
-            return  # being removed: the MQTT device takes the commands
-        await self.helpers.changed(data)
-
-    def _origin(self, context: dict[str, Any]) -> Origin:
+    def origin(self, context: dict[str, Any]) -> Origin:
+        """Who acted: the user of the context, else an automation."""
         user_id = context.get("user_id")
         if user_id:
             return Origin("home_assistant", self._users.get(str(user_id), str(user_id)))
@@ -343,94 +444,14 @@ class Bridge(Generic[ClientT]):
 
     # -- to Home Assistant
 
-    def _on_state_event(self, event: StateEvent) -> None:
-        if event.topic is Topic.TELEMETRY:  # a good read also starts the module
-            self._mark(*(s.entity_id for s in TELEMETRY_SENSORS.values()), MODULE_STARTED.entity_id)
-        elif event.topic is Topic.SETTINGS:
-            self._mark(
-                EXPORT_LIMIT.entity_id, EXPORT_STATE.entity_id, MODULE_STARTED.entity_id, "helpers"
-            )
-        elif event.topic is Topic.FEEDBACK:
-            sensor = FEEDBACK_SENSORS.get(CommandName(event.data["operation"]))
-            if sensor is not None:  # set_control_mode has no sensor in the contract
-                self._mark(sensor.entity_id)
-        elif event.topic is Topic.COMMAND:
-            self._tasks.spawn(self._fire_result(dict(event.data)))
-        elif event.topic is Topic.ENERGY:
-            energy = (sensor.entity_id for sensor in ENERGY_SENSORS.values())
-            meter = (OVER_LIMIT_ENERGY.entity_id, OVER_LIMIT_TODAY.entity_id)
-            self._mark(*energy, *meter, TIME_AT_LIMIT.entity_id, "notifications")
-        elif event.topic is Topic.OVERSHOOT:
-            self._mark(OVER_LIMIT.entity_id, "notifications")
-        elif event.topic is Topic.POLICY:
-            self._mark(EXPORT_POLICY.entity_id)
-        elif event.topic is Topic.OPTIONS:
-            self._mark("notifications", "helpers")
-            if self.runtime.options.price_entity != self._price_entity:
-                self._price_entity = self.runtime.options.price_entity
-                self.prices.entity_changed()
-                self._mark("price_entity")
-        elif event.topic is Topic.GUARD:
-            self._mark(EXPORT_GUARD.entity_id, "notifications")
-        elif event.topic in (Topic.RESTORE, Topic.LINK):
-            self._mark("notifications")
-
     def notifications_changed(self) -> None:
         """Something the notifications show changed outside the state model (the broker)."""
-        self._mark("notifications")
+        self.first.mark(NOTIFICATIONS_MARK)
 
-    def _mark(self, *keys: str) -> None:
-        self._dirty.update(keys)
-        self._dirty_event.set()
-
-    async def _publisher(self) -> None:
-        while True:
-            await self._dirty_event.wait()
-            self._dirty_event.clear()
-            keys, self._dirty = self._dirty, set()
-            if not self.connected:
-                continue  # everything is re-published on connect
-            try:
-                if self.mode == "rest":
-                    await self._publish([key for key in keys if "." in key])
-                if "price_entity" in keys:  # a new price sensor: its helper and its state
-                    existing = await self._read_states()
-                    if self.mode == "rest":
-                        await self.helpers.ensure(existing)
-                if "helpers" in keys:
-                    await self.helpers.sync()
-                if "notifications" in keys:
-                    await self._update_notifications()
-            except Exception as err:
-                _LOGGER.warning("publishing to Home Assistant failed: %s", err)
-
-    async def _publish(self, entity_ids: list[str]) -> None:
-        async with self._rest_lock:
-            if self.mode == "rest":
-                await self._post(entity_ids)
-
-    async def _post(self, entity_ids: list[str]) -> None:
-        sensors = [
-            SENSORS_BY_ENTITY[entity_id]
-            for entity_id in entity_ids
-            if entity_id in SENSORS_BY_ENTITY
-        ]
-        await asyncio.gather(
-            *(
-                self.rest.set_state(sensor.entity_id, self._value(sensor), self._attributes(sensor))
-                for sensor in sensors
-            )
-        )
-
-    def _attributes(self, sensor: Sensor) -> dict[str, Any]:
-        return {**sensor.attributes(), **sensor_extra_attributes(self.runtime.state, sensor)}
-
-    def _value(self, sensor: Sensor) -> str:
-        return sensor_value(self.runtime.state, sensor)
-
-    async def _fire_result(self, record: dict[str, Any]) -> None:
-        self._results.append(result_data(record))
-        await self._fire_results()
+    def result(self, data: dict[str, Any]) -> None:
+        """Fire one `sec1000_command_result` now, or after the next connect."""
+        self._results.append(data)
+        self._tasks.spawn(self._fire_results())
 
     async def _fire_results(self) -> None:
         """Fire the kept results in order; one that ends while Home Assistant is away (a
@@ -450,17 +471,17 @@ class Bridge(Generic[ClientT]):
 
     # -- persistent notifications
 
-    async def _update_notifications(self, resync: bool = False) -> None:
-        if self.connected:
-            await self.notifications.update(resync)
-
     async def _notification_timer(self) -> None:
         """The offline notification depends on time passing, not only on events; so does the
         freshness of a price that does not change (read again here)."""
         while True:
             await asyncio.sleep(NOTIFICATION_CHECK_INTERVAL)
-            self._mark("notifications")
-            for entity_id in self.prices.watched() if self.connected else ():
+            for side in list(self.sides.values()):
+                side.mark(NOTIFICATIONS_MARK)
+            if not self.connected:
+                continue
+            watched = {entity for side in self.sides.values() for entity in side.prices.watched()}
+            for entity_id in sorted(watched):
                 try:
                     state = await self.rest.get_state(entity_id)
                 except Exception as err:
@@ -468,15 +489,3 @@ class Bridge(Generic[ClientT]):
                 else:
                     if isinstance(state, dict):
                         self._note_state(state)
-
-
-def result_data(record: dict[str, Any]) -> dict[str, Any]:
-    """The `sec1000_command_result` event's data for one command record."""
-    feedback = int(record["feedback"])
-    return {
-        "command": record["command"],
-        "request_id": record.get("request_id"),
-        "feedback": feedback,
-        "ok": bool(feedback & Feedback.OK),
-        "message": record["message"],
-    }

@@ -8,6 +8,7 @@ the same topic removes the device and its entities.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,24 +16,24 @@ from typing import Any
 
 from sec1000.commands import COMMANDS, MAX_EXPORT_LIMIT_KW, CommandName
 from sec1000.ha.entities import (
-    ALL_SENSORS,
     BUTTON_ICONS,
-    EXPORT_LIMIT,
-    TELEMETRY_KEY_BY_ENTITY,
     UNAVAILABLE,
     Sensor,
+    controller_id,
+    follows_controller,
+    id_prefix,
+    name_prefix,
     sensor_extra_attributes,
     sensor_value,
+    sensors_of,
 )
-from sec1000.options import CONTROL_MODES, Options
+from sec1000.options import CONTROL_MODES, FIRST_CONTROLLER, Options
 from sec1000.state import StateModel
 
-NODE = "sec1000"  # one controller per add-on: the device id, the topic root, the id prefix
-DISCOVERY_TOPIC = f"homeassistant/device/{NODE}/config"
+# The first controller's device id, topic root and id prefix; controller <name> has
+# sec1000_<name> for all three (`id_prefix`).
+NODE = FIRST_CONTROLLER
 HA_STATUS_TOPIC = "homeassistant/status"  # Home Assistant's birth ("online") and will
-AVAILABILITY_TOPIC = f"{NODE}/status"  # the add-on: "online", and "offline" as its last will
-CONNECTED_TOPIC = f"{NODE}/connected"  # the controller: "ON" while it answers, else "OFF"
-COMMAND_TOPICS = f"{NODE}/+/set"
 ONLINE, OFFLINE = "online", "offline"
 ON, OFF = "ON", "OFF"
 PRESS = "PRESS"
@@ -40,31 +41,63 @@ NONE = "None"  # Home Assistant's MQTT entities read this payload as "unknown"
 ORIGIN = {"name": "SEC1000 add-on", "url": "https://github.com/sec1000-addon/sec1000-addon"}
 
 
-def state_topic(object_id: str) -> str:
+def discovery_topic(controller: str = FIRST_CONTROLLER) -> str:
+    """homeassistant/device/sec1000/config (…/sec1000_barn/config for controller barn)."""
+    return f"homeassistant/device/{id_prefix(controller)}/config"
+
+
+def availability_topic(controller: str = FIRST_CONTROLLER) -> str:
+    """sec1000/status: the add-on's "online", and "offline" as its last will."""
+    return f"{id_prefix(controller)}/status"
+
+
+def connected_topic(controller: str = FIRST_CONTROLLER) -> str:
+    """sec1000/connected: the controller's "ON" while it answers, else "OFF"."""
+    return f"{id_prefix(controller)}/connected"
+
+
+def command_topics(controller: str = FIRST_CONTROLLER) -> str:
+    """sec1000/+/set: every command topic of one controller's device."""
+    return f"{id_prefix(controller)}/+/set"
+
+
+DISCOVERY_TOPIC = discovery_topic()
+AVAILABILITY_TOPIC = availability_topic()
+CONNECTED_TOPIC = connected_topic()
+COMMAND_TOPICS = command_topics()
+
+
+def state_topic(object_id: str, controller: str = FIRST_CONTROLLER) -> str:
     """sec1000/<object id>/state, retained."""
-    return f"{NODE}/{object_id}/state"
+    return f"{id_prefix(controller)}/{object_id}/state"
 
 
-def attributes_topic(object_id: str) -> str:
+def attributes_topic(object_id: str, controller: str = FIRST_CONTROLLER) -> str:
     """sec1000/<object id>/attributes: a JSON object, retained."""
-    return f"{NODE}/{object_id}/attributes"
+    return f"{id_prefix(controller)}/{object_id}/attributes"
 
 
-def command_topic(object_id: str) -> str:
+def command_topic(object_id: str, controller: str = FIRST_CONTROLLER) -> str:
     """sec1000/<object id>/set: what Home Assistant publishes on a press or a change."""
-    return f"{NODE}/{object_id}/set"
+    return f"{id_prefix(controller)}/{object_id}/set"
 
 
 @dataclass(frozen=True, slots=True)
 class Component:
-    """One entity of the device: its platform, its id, and its discovery options."""
+    """One entity of a controller's device: its platform, its id, and its discovery options."""
 
     platform: str
-    object_id: str  # sec1000_v1: the entity id is <platform>.<object_id>
+    key: str  # v1, export_enable: the entity id is <platform>.<controller's prefix>_<key>
     name: str  # shown after the device's name: "SEC1000" + "Voltage L1"
     options: Mapping[str, Any] = field(default_factory=dict)
     follows_controller: bool = False  # unavailable while the controller is silent
     command: CommandName | None = None  # a button's command
+    controller: str = FIRST_CONTROLLER
+
+    @property
+    def object_id(self) -> str:
+        """sec1000_v1, sec1000_barn_v1, …"""
+        return controller_id(self.controller, self.key)
 
     @property
     def entity_id(self) -> str:
@@ -73,15 +106,20 @@ class Component:
 
     @property
     def unique_id(self) -> str:
-        """Stable across restarts and controller addresses: sec1000_sensor_v1."""
-        return f"{NODE}_{self.platform}_{self.object_id.removeprefix(NODE + '_')}"
+        """Stable across restarts and controller addresses: sec1000_sensor_v1 (controller barn:
+        sec1000_barn_sensor_v1)."""
+        return f"{id_prefix(self.controller)}_{self.platform}_{self.key}"
 
     def config(self) -> dict[str, Any]:
         """Its entry in `cmps`."""
-        availability: list[dict[str, str]] = [{"topic": AVAILABILITY_TOPIC}]
+        availability: list[dict[str, str]] = [{"topic": availability_topic(self.controller)}]
         if self.follows_controller:
             availability.append(
-                {"topic": CONNECTED_TOPIC, "payload_available": ON, "payload_not_available": OFF}
+                {
+                    "topic": connected_topic(self.controller),
+                    "payload_available": ON,
+                    "payload_not_available": OFF,
+                }
             )
         return {
             "p": self.platform,
@@ -97,7 +135,8 @@ class Component:
 
 
 def _sensor(sensor: Sensor) -> Component:
-    options: dict[str, Any] = {"state_topic": state_topic(sensor.object_id)}
+    controller = sensor.controller
+    options: dict[str, Any] = {"state_topic": state_topic(sensor.object_id, controller)}
     for key, value in (
         ("unit_of_measurement", sensor.unit),
         ("device_class", sensor.device_class),
@@ -108,46 +147,63 @@ def _sensor(sensor: Sensor) -> Component:
         if value is not None:
             options[key] = value
     if sensor.extra_attributes:
-        options["json_attributes_topic"] = attributes_topic(sensor.object_id)
+        options["json_attributes_topic"] = attributes_topic(sensor.object_id, controller)
     if sensor.platform == "binary_sensor":
         options |= {"payload_on": "on", "payload_off": "off"}
-    if sensor.entity_id.endswith("_feedback"):
+    if sensor.key.endswith("_feedback"):
         options["entity_category"] = "diagnostic"
     return Component(
         sensor.platform,
-        sensor.object_id,
-        sensor.name.removeprefix("SEC1000 "),
+        sensor.key,
+        sensor.label,
         options,
-        follows_controller=sensor.entity_id in TELEMETRY_KEY_BY_ENTITY or sensor is EXPORT_LIMIT,
+        follows_controller=follows_controller(sensor),
+        controller=controller,
     )
 
 
-def _button(command: CommandName, label: str) -> Component:
-    object_id = f"{NODE}_{command.value}"
+def _button(command: CommandName, label: str, controller: str) -> Component:
+    object_id = controller_id(controller, command.value)
     options: dict[str, Any] = {
-        "command_topic": command_topic(object_id),
+        "command_topic": command_topic(object_id, controller),
         "payload_press": PRESS,
         "icon": BUTTON_ICONS.get(command, "mdi:gesture-tap-button"),
     }
     if command is CommandName.RESET_EXPORT_WATCHDOG:
         options["entity_category"] = "config"  # not on default dashboards: it risks full export
-    return Component("button", object_id, label, options, command=command)
+    return Component(
+        "button", command.value, label, options, command=command, controller=controller
+    )
 
 
-SENSORS = tuple(_sensor(sensor) for sensor in ALL_SENSORS)
-BUTTONS = tuple(_button(spec.name, spec.label) for spec in COMMANDS if spec.button)
-
-
-def _control(
-    platform: str, name: str, label: str, options: dict[str, Any], *, follows: bool = True
-) -> Component:
+@dataclass(frozen=True, slots=True)
+class Control:
     """A control with its own state topic (what the controller holds) and command topic."""
-    object_id = f"{NODE}_{name}"
-    topics = {"state_topic": state_topic(object_id), "command_topic": command_topic(object_id)}
-    return Component(platform, object_id, label, {**topics, **options}, follows_controller=follows)
+
+    platform: str
+    key: str
+    label: str
+    options: Mapping[str, Any]
+    follows: bool = True  # unavailable while the controller is silent
+
+    def of(self, controller: str) -> Component:
+        """This control of one controller's device."""
+        object_id = controller_id(controller, self.key)
+        topics = {
+            "state_topic": state_topic(object_id, controller),
+            "command_topic": command_topic(object_id, controller),
+        }
+        return Component(
+            self.platform,
+            self.key,
+            self.label,
+            {**topics, **self.options},
+            follows_controller=self.follows,
+            controller=controller,
+        )
 
 
-SETPOINT = _control(
+SETPOINT_CONTROL = Control(
     "number",
     "export_limit_setpoint",
     "Export Limit Setpoint",
@@ -161,7 +217,7 @@ SETPOINT = _control(
         "icon": "mdi:tune-vertical",
     },
 )
-EXPORT_SWITCH = _control(
+EXPORT_CONTROL = Control(
     "switch",
     "export",
     "Export",
@@ -173,44 +229,91 @@ EXPORT_SWITCH = _control(
         "icon": "mdi:transmission-tower-export",
     },
 )
-CONTROL_MODE = _control(
+MODE_CONTROL = Control(
     "select", "control_mode", "Control Mode", {"options": list(CONTROL_MODES), "icon": "mdi:tune"}
 )
 # Only once a price sensor is set, as the REST helper; it follows the options, not the controller.
-POLICY_SWITCH = _control(
+POLICY_CONTROL = Control(
     "switch", "price_policy", "Price Policy", {"icon": "mdi:cash-clock"}, follows=False
 )
-CONNECTED = Component(
-    "binary_sensor",
-    f"{NODE}_connected",
-    "Connected",
-    {
-        "state_topic": CONNECTED_TOPIC,
-        "payload_on": ON,
-        "payload_off": OFF,
-        "device_class": "connectivity",
-        "entity_category": "diagnostic",
-    },
-)
-CONTROLS = (*BUTTONS, SETPOINT, EXPORT_SWITCH, CONTROL_MODE)
 
 
-def components(options: Options) -> tuple[Component, ...]:
-    """Every entity of the device under these options."""
-    policy = (POLICY_SWITCH,) if options.price_entity else ()
-    return (*SENSORS, *CONTROLS, *policy, CONNECTED)
+def _connected(controller: str) -> Component:
+    return Component(
+        "binary_sensor",
+        "connected",
+        "Connected",
+        {
+            "state_topic": connected_topic(controller),
+            "payload_on": ON,
+            "payload_off": OFF,
+            "device_class": "connectivity",
+            "entity_category": "diagnostic",
+        },
+        controller=controller,
+    )
 
 
-def entity_ids(options: Options) -> tuple[str, ...]:
+@dataclass(frozen=True, slots=True)
+class Device:
+    """Every component one controller's device can have."""
+
+    sensors: tuple[Component, ...]
+    buttons: tuple[Component, ...]
+    setpoint: Component
+    export_switch: Component
+    control_mode: Component
+    policy_switch: Component
+    connected: Component
+
+    @property
+    def controls(self) -> tuple[Component, ...]:
+        """The buttons, the number, the switch and the select."""
+        return (*self.buttons, self.setpoint, self.export_switch, self.control_mode)
+
+
+@functools.cache
+def device_of(controller: str = FIRST_CONTROLLER) -> Device:
+    """The components of one controller's device."""
+    return Device(
+        tuple(_sensor(sensor) for sensor in sensors_of(controller)),
+        tuple(_button(spec.name, spec.label, controller) for spec in COMMANDS if spec.button),
+        SETPOINT_CONTROL.of(controller),
+        EXPORT_CONTROL.of(controller),
+        MODE_CONTROL.of(controller),
+        POLICY_CONTROL.of(controller),
+        _connected(controller),
+    )
+
+
+FIRST = device_of()
+SENSORS = FIRST.sensors
+BUTTONS = FIRST.buttons
+SETPOINT = FIRST.setpoint
+EXPORT_SWITCH = FIRST.export_switch
+CONTROL_MODE = FIRST.control_mode
+POLICY_SWITCH = FIRST.policy_switch
+CONNECTED = FIRST.connected
+CONTROLS = FIRST.controls
+
+
+def components(options: Options, controller: str = FIRST_CONTROLLER) -> tuple[Component, ...]:
+    """Every entity of one controller's device under these options."""
+    device = device_of(controller)
+    policy = (device.policy_switch,) if options.price_entity else ()
+    return (*device.sensors, *device.controls, *policy, device.connected)
+
+
+def entity_ids(options: Options, controller: str = FIRST_CONTROLLER) -> tuple[str, ...]:
     """The device's entity ids under these options (a change means announcing again)."""
-    return tuple(component.entity_id for component in components(options))
+    return tuple(component.entity_id for component in components(options, controller))
 
 
-def by_command_topic(options: Options) -> dict[str, Component]:
+def by_command_topic(options: Options, controller: str = FIRST_CONTROLLER) -> dict[str, Component]:
     """The components that take commands, by their command topic."""
     return {
         topic: component
-        for component in components(options)
+        for component in components(options, controller)
         if (topic := component.options.get("command_topic"))
     }
 
@@ -222,11 +325,11 @@ class DeviceInfo:
     sw_version: str
     configuration_url: str | None = None  # the panel (homeassistant://hassio/ingress/<slug>)
 
-    def payload(self, options: Options) -> dict[str, Any]:
+    def payload(self, options: Options, controller: str = FIRST_CONTROLLER) -> dict[str, Any]:
         """The discovery message: device, origin, components."""
         device: dict[str, Any] = {
-            "identifiers": [NODE],
-            "name": "SEC1000",
+            "identifiers": [id_prefix(controller)],
+            "name": name_prefix(controller),
             "manufacturer": "GoodWe",
             "model": "SEC1000",
             "sw_version": self.sw_version,
@@ -236,42 +339,52 @@ class DeviceInfo:
         return {
             "dev": device,
             "o": {**ORIGIN, "sw_version": self.sw_version},
-            "cmps": {component.unique_id: component.config() for component in components(options)},
+            "cmps": {c.unique_id: c.config() for c in components(options, controller)},
         }
 
-    def message(self, options: Options) -> str:
+    def message(self, options: Options, controller: str = FIRST_CONTROLLER) -> str:
         """The discovery message as sent (stable key order, so a change is a real change)."""
-        return json.dumps(self.payload(options), sort_keys=True, separators=(",", ":"))
+        payload = self.payload(options, controller)
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
-def state_payloads(state: StateModel, options: Options) -> dict[str, str]:
-    """Every retained state topic and its payload now (a silent controller's values are kept:
-    its availability says they are stale)."""
-    out: dict[str, str] = {CONNECTED_TOPIC: ON if state.telemetry_available else OFF}
-    for sensor in ALL_SENSORS:
+def state_payloads(
+    state: StateModel, options: Options, controller: str = FIRST_CONTROLLER
+) -> dict[str, str]:
+    """Every retained state topic of one controller's device and its payload now (a silent
+    controller's values are kept: its availability says they are stale)."""
+    out: dict[str, str] = {connected_topic(controller): ON if state.telemetry_available else OFF}
+    for sensor in sensors_of(controller):
         value = sensor_value(state, sensor)
         if value != UNAVAILABLE:
-            out[state_topic(sensor.object_id)] = value
+            out[state_topic(sensor.object_id, controller)] = value
         extra = sensor_extra_attributes(state, sensor)
         if extra:
-            out[attributes_topic(sensor.object_id)] = json.dumps(extra, sort_keys=True, default=str)
+            topic = attributes_topic(sensor.object_id, controller)
+            out[topic] = json.dumps(extra, sort_keys=True, default=str)
+    device = device_of(controller)
     limit = state.export_limit_kw
-    out[state_topic(SETPOINT.object_id)] = NONE if limit is None else str(round(limit, 2))
+    out[device.setpoint.options["state_topic"]] = NONE if limit is None else str(round(limit, 2))
     exporting = state.exporting
-    out[state_topic(EXPORT_SWITCH.object_id)] = (
+    out[device.export_switch.options["state_topic"]] = (
         NONE if exporting is None else ("on" if exporting else "off")
     )
     mode = state.control_mode
-    out[state_topic(CONTROL_MODE.object_id)] = NONE if mode is None else mode.option
+    out[device.control_mode.options["state_topic"]] = NONE if mode is None else mode.option
     if options.price_entity:
-        out[state_topic(POLICY_SWITCH.object_id)] = ON if options.price_policy else OFF
+        out[device.policy_switch.options["state_topic"]] = ON if options.price_policy else OFF
     return out
 
 
-def retained_topics(options: Options) -> tuple[str, ...]:
-    """Every retained topic the device may have left on the broker, discovery first."""
-    topics = [DISCOVERY_TOPIC, AVAILABILITY_TOPIC, CONNECTED_TOPIC]
-    for component in components(options):
+def retained_topics(options: Options, controller: str = FIRST_CONTROLLER) -> tuple[str, ...]:
+    """Every retained topic one controller's device may have left on the broker, discovery
+    first."""
+    topics = [
+        discovery_topic(controller),
+        availability_topic(controller),
+        connected_topic(controller),
+    ]
+    for component in components(options, controller):
         for key in ("state_topic", "json_attributes_topic"):
             if (topic := component.options.get(key)) and topic not in topics:
                 topics.append(topic)

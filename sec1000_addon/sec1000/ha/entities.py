@@ -3,40 +3,72 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sec1000.commands import COMMANDS, FEEDBACK_COMMANDS, MAX_EXPORT_LIMIT_KW, CommandName
+from sec1000.options import FIRST_CONTROLLER
 from sec1000.protocol import TELEMETRY_FIELDS
 from sec1000.state import StateModel
 
 COMMAND_EVENT = "sec1000_command"
 RESULT_EVENT = "sec1000_command_result"
 UNAVAILABLE = "unavailable"
+BRAND = "SEC1000"  # the first word of every name
+
+
+def id_prefix(controller: str = FIRST_CONTROLLER) -> str:
+    """What every id of a controller starts with: `sec1000` for the first (today's ids),
+    `sec1000_<name>` for another (entities, helpers, unique ids, topics, notifications)."""
+    return (
+        FIRST_CONTROLLER if controller == FIRST_CONTROLLER else f"{FIRST_CONTROLLER}_{controller}"
+    )
+
+
+def name_prefix(controller: str = FIRST_CONTROLLER) -> str:
+    """What every name of a controller starts with: "SEC1000", or "SEC1000 barn"."""
+    return BRAND if controller == FIRST_CONTROLLER else f"{BRAND} {controller}"
+
+
+def controller_id(controller: str, key: str) -> str:
+    """sec1000_v1 of the first controller, sec1000_barn_v1 of controller barn."""
+    return f"{id_prefix(controller)}_{key}"
 
 
 @dataclass(frozen=True, slots=True)
 class Sensor:
-    """One sensor published through the REST states API."""
+    """One sensor of one controller (the first unless `controller` says otherwise)."""
 
-    entity_id: str
-    name: str
+    platform: str  # sensor, or binary_sensor
+    key: str  # v1, export_limit, …: the id after the controller's prefix
+    label: str  # Voltage L1: the name after the controller's
     unit: str | None = None
     device_class: str | None = None
     state_class: str | None = None
     icon: str | None = None
     precision: int | None = None  # decimals shown (MQTT's suggested_display_precision)
     extra_attributes: bool = False  # carries attributes of its own (the guard's, …)
-
-    @property
-    def platform(self) -> str:
-        """sensor, or binary_sensor."""
-        return self.entity_id.split(".", 1)[0]
+    controller: str = FIRST_CONTROLLER
 
     @property
     def object_id(self) -> str:
-        """sec1000_v1 of sensor.sec1000_v1."""
-        return self.entity_id.split(".", 1)[1]
+        """sec1000_v1 of sensor.sec1000_v1 (sec1000_barn_v1 for controller barn)."""
+        return controller_id(self.controller, self.key)
+
+    @property
+    def entity_id(self) -> str:
+        """sensor.sec1000_v1, sensor.sec1000_barn_v1, …"""
+        return f"{self.platform}.{self.object_id}"
+
+    @property
+    def name(self) -> str:
+        """SEC1000 Voltage L1, SEC1000 barn Voltage L1, …"""
+        return f"{name_prefix(self.controller)} {self.label}"
+
+    def of(self, controller: str) -> Sensor:
+        """The same sensor of another controller."""
+        return replace(self, controller=controller)
 
     def attributes(self) -> dict[str, Any]:
         """The attributes posted with every state."""
@@ -64,8 +96,9 @@ TELEMETRY_ICONS = {
 }
 TELEMETRY_SENSORS: dict[str, Sensor] = {
     field.key: Sensor(
-        f"sensor.sec1000_{field.key}",
-        f"SEC1000 {field.name}",
+        "sensor",
+        field.key,
+        field.name,
         field.unit,
         DEVICE_CLASSES.get(field.unit),
         "measurement",
@@ -75,20 +108,22 @@ TELEMETRY_SENSORS: dict[str, Sensor] = {
     for field in TELEMETRY_FIELDS
 }
 EXPORT_LIMIT = Sensor(
-    "sensor.sec1000_export_limit",
-    "SEC1000 Export Limit",
+    "sensor",
+    "export_limit",
+    "Export Limit",
     "kW",
     "power",
     "measurement",
     "mdi:transmission-tower-export",
     2,
 )
-EXPORT_STATE = Sensor("sensor.sec1000_export_state", "SEC1000 Export State", icon="mdi:export")
-MODULE_STARTED = Sensor("sensor.sec1000_modul_started", "SEC1000 Modul started", icon="mdi:power")
+EXPORT_STATE = Sensor("sensor", "export_state", "Export State", icon="mdi:export")
+MODULE_STARTED = Sensor("sensor", "modul_started", "Modul started", icon="mdi:power")
 ENERGY_SENSORS: dict[str, Sensor] = {
     key: Sensor(
-        f"sensor.sec1000_{key}_energy",
-        f"SEC1000 {name} Energy",
+        "sensor",
+        f"{key}_energy",
+        f"{name} Energy",
         "kWh",
         "energy",
         "total_increasing",
@@ -103,8 +138,9 @@ ENERGY_SENSORS: dict[str, Sensor] = {
     )
 }
 TIME_AT_LIMIT = Sensor(
-    "sensor.sec1000_time_at_limit_today",
-    "SEC1000 Time at Limit Today",
+    "sensor",
+    "time_at_limit_today",
+    "Time at Limit Today",
     "min",
     "duration",
     "total_increasing",
@@ -112,28 +148,32 @@ TIME_AT_LIMIT = Sensor(
     1,
 )
 EXPORT_POLICY = Sensor(
-    "sensor.sec1000_export_policy",
-    "SEC1000 Export Policy",
+    "sensor",
+    "export_policy",
+    "Export Policy",
     icon="mdi:cash-clock",
     extra_attributes=True,
 )
 EXPORT_GUARD = Sensor(
-    "sensor.sec1000_export_guard",
-    "SEC1000 Export Guard",
+    "sensor",
+    "export_guard",
+    "Export Guard",
     icon="mdi:shield-check-outline",
     extra_attributes=True,
 )
 # The meter check: export above the limit + margin for longer than overshoot_seconds.
 OVER_LIMIT = Sensor(
-    "binary_sensor.sec1000_export_over_limit",
-    "SEC1000 Export Over Limit",
+    "binary_sensor",
+    "export_over_limit",
+    "Export Over Limit",
     device_class="problem",
     icon="mdi:transmission-tower-export",
     extra_attributes=True,
 )
 OVER_LIMIT_ENERGY = Sensor(
-    "sensor.sec1000_export_over_limit_energy",
-    "SEC1000 Export Over Limit Energy",
+    "sensor",
+    "export_over_limit_energy",
+    "Export Over Limit Energy",
     "kWh",
     "energy",
     "total_increasing",
@@ -141,8 +181,9 @@ OVER_LIMIT_ENERGY = Sensor(
     3,
 )
 OVER_LIMIT_TODAY = Sensor(
-    "sensor.sec1000_export_over_limit_today",
-    "SEC1000 Export Over Limit Today",
+    "sensor",
+    "export_over_limit_today",
+    "Export Over Limit Today",
     "min",
     "duration",
     "total_increasing",
@@ -158,8 +199,9 @@ FEEDBACK_OPERATIONS = tuple(
 FEEDBACK_NAMES = {CommandName.SET_DATETIME: "Set Date and Time"}
 FEEDBACK_SENSORS: dict[CommandName, Sensor] = {
     op: Sensor(
-        f"sensor.sec1000_{op.value}_feedback",
-        f"SEC1000 {FEEDBACK_NAMES.get(op, op.value.replace('_', ' ').title())} - Feedback",
+        "sensor",
+        f"{op.value}_feedback",
+        f"{FEEDBACK_NAMES.get(op, op.value.replace('_', ' ').title())} - Feedback",
         icon="mdi:message-alert-outline",
     )
     for op in FEEDBACK_OPERATIONS
@@ -177,26 +219,53 @@ ALL_SENSORS: tuple[Sensor, ...] = (
     *FEEDBACK_SENSORS.values(),
 )
 
-SENSORS_BY_ENTITY = {sensor.entity_id: sensor for sensor in ALL_SENSORS}
-TELEMETRY_KEY_BY_ENTITY = {sensor.entity_id: key for key, sensor in TELEMETRY_SENSORS.items()}
-ENERGY_KEY_BY_ENTITY = {sensor.entity_id: key for key, sensor in ENERGY_SENSORS.items()}
-FEEDBACK_OPERATION_BY_ENTITY = {sensor.entity_id: op for op, sensor in FEEDBACK_SENSORS.items()}
+TELEMETRY_KEY_BY_SENSOR = {sensor.key: key for key, sensor in TELEMETRY_SENSORS.items()}
+ENERGY_KEY_BY_SENSOR = {sensor.key: key for key, sensor in ENERGY_SENSORS.items()}
+FEEDBACK_OPERATION_BY_SENSOR = {sensor.key: op for op, sensor in FEEDBACK_SENSORS.items()}
+
+
+@functools.cache
+def sensors_of(controller: str) -> tuple[Sensor, ...]:
+    """Every sensor of one controller (the first one's are ALL_SENSORS)."""
+    return tuple(sensor.of(controller) for sensor in ALL_SENSORS)
+
+
+def follows_controller(sensor: Sensor) -> bool:
+    """A reading of the controller: unavailable (in MQTT) while it is silent."""
+    return sensor.key in TELEMETRY_KEY_BY_SENSOR or sensor.key == EXPORT_LIMIT.key
 
 
 @dataclass(frozen=True, slots=True)
 class Helper:
-    """A helper the add-on creates when missing and watches."""
+    """A helper the add-on creates when missing and watches (of the first controller unless
+    `controller` says otherwise)."""
 
     domain: str
-    object_id: str
-    name: str
+    key: str  # export_enable: the id after the controller's prefix
+    label: str  # Export Enable: the name after the controller's
     command: str | None  # what a press or change runs; None when the value carries the meaning
     create: dict[str, Any]
+    controller: str = FIRST_CONTROLLER
+
+    @property
+    def object_id(self) -> str:
+        """sec1000_export_enable, sec1000_barn_export_enable, …"""
+        return controller_id(self.controller, self.key)
 
     @property
     def entity_id(self) -> str:
         """input_button.sec1000_export_enable, ..."""
         return f"{self.domain}.{self.object_id}"
+
+    @property
+    def name(self) -> str:
+        """Home Assistant derives the helper's id from it: "SEC1000 barn Export Enable" →
+        sec1000_barn_export_enable."""
+        return f"{name_prefix(self.controller)} {self.label}"
+
+    def of(self, controller: str) -> Helper:
+        """The same helper of another controller."""
+        return replace(self, controller=controller)
 
 
 BUTTON_ICONS = {
@@ -212,8 +281,8 @@ def _button(command: CommandName) -> Helper:
     # Home Assistant derives the helper's id from its name: "SEC1000 Set Datetime" → sec1000_set_datetime.
     return Helper(
         "input_button",
-        f"sec1000_{command.value}",
-        f"SEC1000 {command.value.replace('_', ' ').title()}",
+        command.value,
+        command.value.replace("_", " ").title(),
         command.value,
         {"icon": BUTTON_ICONS.get(command, "mdi:gesture-tap-button")},
     )
@@ -223,8 +292,8 @@ HELPERS: tuple[Helper, ...] = (
     *(_button(spec.name) for spec in COMMANDS if spec.button),
     Helper(
         "input_number",
-        "sec1000_export_limit_setpoint",
-        "SEC1000 Export Limit Setpoint",
+        "export_limit_setpoint",
+        "Export Limit Setpoint",
         CommandName.SET_EXPORT_LIMIT.value,
         {
             "min": 0,
@@ -237,8 +306,8 @@ HELPERS: tuple[Helper, ...] = (
     ),
     Helper(
         "input_boolean",
-        "sec1000_export",
-        "SEC1000 Export",
+        "export",
+        "Export",
         None,
         {"icon": "mdi:transmission-tower-export"},
     ),
@@ -246,19 +315,27 @@ HELPERS: tuple[Helper, ...] = (
 # Created only when a price sensor is set: the price policy on or off; follows the option.
 POLICY_SWITCH = Helper(
     "input_boolean",
-    "sec1000_price_policy",
-    "SEC1000 Price Policy",
+    "price_policy",
+    "Price Policy",
     None,
     {"icon": "mdi:cash-clock"},
 )
 ALL_HELPERS = (*HELPERS, POLICY_SWITCH)
 HELPERS_BY_ENTITY = {helper.entity_id: helper for helper in ALL_HELPERS}
+HELPER_DOMAINS = tuple(sorted({helper.domain for helper in ALL_HELPERS}))
 
 
-def helpers_for(price_entity: str) -> tuple[Helper, ...]:
-    """The helpers in REST mode: the contract's, and the price policy switch once a price
-    sensor is set."""
-    return ALL_HELPERS if price_entity else HELPERS
+@functools.cache
+def helpers_of(controller: str) -> tuple[Helper, ...]:
+    """Every helper one controller may have (the policy switch last)."""
+    return tuple(helper.of(controller) for helper in ALL_HELPERS)
+
+
+def helpers_for(price_entity: str, controller: str = FIRST_CONTROLLER) -> tuple[Helper, ...]:
+    """A controller's helpers in REST mode: the contract's, and the price policy switch once a
+    price sensor is set."""
+    every = helpers_of(controller)
+    return every if price_entity else every[:-1]
 
 
 SETPOINT = HELPERS_BY_ENTITY["input_number.sec1000_export_limit_setpoint"]
@@ -267,44 +344,44 @@ EXPORT_SWITCH = HELPERS_BY_ENTITY["input_boolean.sec1000_export"]
 
 def sensor_value(state: StateModel, sensor: Sensor) -> str:
     """A sensor's state as Home Assistant gets it ("unavailable" when the controller is silent)."""
-    if key := TELEMETRY_KEY_BY_ENTITY.get(sensor.entity_id):
+    if key := TELEMETRY_KEY_BY_SENSOR.get(sensor.key):
         if not state.telemetry_available or state.telemetry is None:
             return UNAVAILABLE
         return str(state.telemetry[key])
-    if sensor is EXPORT_LIMIT:
+    if sensor.key == EXPORT_LIMIT.key:
         return (
             UNAVAILABLE if state.export_limit_kw is None else str(round(state.export_limit_kw, 2))
         )
-    if sensor is EXPORT_STATE:
+    if sensor.key == EXPORT_STATE.key:
         return state.export_state or "unknown"
-    if sensor is MODULE_STARTED:
+    if sensor.key == MODULE_STARTED.key:
         return "on" if state.module_started else "off"
-    if sensor is EXPORT_GUARD:
+    if sensor.key == EXPORT_GUARD.key:
         return state.guard.state.value
-    if sensor is EXPORT_POLICY:
+    if sensor.key == EXPORT_POLICY.key:
         return str(state.policy.get("state", "disabled"))
-    if key := ENERGY_KEY_BY_ENTITY.get(sensor.entity_id):
+    if key := ENERGY_KEY_BY_SENSOR.get(sensor.key):
         return f"{state.energy.get('totals', {}).get(key, 0.0):.3f}"
-    if sensor is TIME_AT_LIMIT:
+    if sensor.key == TIME_AT_LIMIT.key:
         return f"{state.energy.get('time_at_limit_today', 0.0):.1f}"
-    if sensor is OVER_LIMIT:
+    if sensor.key == OVER_LIMIT.key:
         return "on" if state.overshoot.get("on") else "off"
-    if sensor is OVER_LIMIT_ENERGY:
+    if sensor.key == OVER_LIMIT_ENERGY.key:
         return f"{state.energy.get('totals', {}).get('over_limit', 0.0):.3f}"
-    if sensor is OVER_LIMIT_TODAY:
+    if sensor.key == OVER_LIMIT_TODAY.key:
         return f"{state.energy.get('today', {}).get('over_limit_min', 0.0):.1f}"
-    if operation := FEEDBACK_OPERATION_BY_ENTITY.get(sensor.entity_id):
+    if operation := FEEDBACK_OPERATION_BY_SENSOR.get(sensor.key):
         return str(state.feedback[operation])
     raise KeyError(sensor.entity_id)
 
 
 def sensor_extra_attributes(state: StateModel, sensor: Sensor) -> dict[str, Any]:
     """The attributes a sensor carries beyond its description (the guard's and the policy's)."""
-    if sensor is EXPORT_GUARD:
+    if sensor.key == EXPORT_GUARD.key:
         return dict(state.guard.attributes())
-    if sensor is EXPORT_POLICY:
+    if sensor.key == EXPORT_POLICY.key:
         return dict(state.policy.get("attributes", {}))
-    if sensor is OVER_LIMIT:
+    if sensor.key == OVER_LIMIT.key:
         shown = state.overshoot if state.overshoot.get("on") else {}
         since = shown.get("since")
         return {

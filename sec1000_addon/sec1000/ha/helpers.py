@@ -12,14 +12,14 @@ from typing import Any, Protocol
 
 from sec1000.ha import CommandFailedError, service_call
 from sec1000.ha.entities import (
-    ALL_HELPERS,
     EXPORT_SWITCH,
-    HELPERS_BY_ENTITY,
+    HELPER_DOMAINS,
     POLICY_SWITCH,
     SETPOINT,
     UNAVAILABLE,
     Helper,
     helpers_for,
+    helpers_of,
 )
 from sec1000.operations import Origin
 from sec1000.runtime import Runtime
@@ -37,8 +37,17 @@ class Commands(Protocol):
         """Send one WebSocket command and return its result."""
 
 
+async def listed_helpers(client: Commands) -> set[str]:
+    """The entity ids of the helpers Home Assistant lists (made in the UI or over the API)."""
+    listed: set[str] = set()
+    for domain in HELPER_DOMAINS:
+        items = await client.send_command({"type": f"{domain}/list"})
+        listed |= {f"{domain}.{item.get('id')}" for item in items if isinstance(item, dict)}
+    return listed
+
+
 class Helpers:
-    """The REST mode's helpers in Home Assistant, both ways."""
+    """One controller's helpers of the REST mode in Home Assistant, both ways."""
 
     def __init__(
         self,
@@ -49,6 +58,12 @@ class Helpers:
         origin: Callable[[dict[str, Any]], Origin],
     ) -> None:
         self.runtime = runtime
+        self.controller = runtime.name  # its helpers' ids: sec1000_… or sec1000_<name>_…
+        every = helpers_of(self.controller)
+        self.by_entity = {helper.entity_id: helper for helper in every}
+        self._setpoint, self._switch, self._policy = (
+            helper.of(self.controller) for helper in (SETPOINT, EXPORT_SWITCH, POLICY_SWITCH)
+        )
         self._client = client
         self._active = active  # connected, in the REST mode: the helpers are followed
         self._origin = origin  # who pressed, from a state change's context
@@ -59,21 +74,20 @@ class Helpers:
         self.settled = asyncio.Event()  # set while none of our own calls is under way
         self.settled.set()
         self.listed: set[str] = set()  # the helpers Home Assistant lists (it can delete)
+        self.present: set[str] = set()  # ours that Home Assistant has, as the last ensure saw
 
     # -- to Home Assistant
 
     async def read_lists(self) -> set[str]:
         """The entity ids of the helpers Home Assistant lists (made in the UI or over the API)."""
-        listed: set[str] = set()
-        for domain in sorted({helper.domain for helper in ALL_HELPERS}):
-            items = await self._client.send_command({"type": f"{domain}/list"})
-            listed |= {f"{domain}.{item.get('id')}" for item in items if isinstance(item, dict)}
-        self.listed = listed
-        return listed
+        self.listed = await listed_helpers(self._client)
+        return self.listed
 
     async def ensure(self, existing: set[str]) -> None:
         """Create missing helpers through the WebSocket API; reuse existing ones, never duplicate."""
-        for helper in helpers_for(self.runtime.options.price_entity):
+        present = {entity_id for entity_id in self.by_entity if entity_id in existing}
+        self.present = present
+        for helper in helpers_for(self.runtime.options.price_entity, self.controller):
             if helper.entity_id in existing:
                 continue
             _LOGGER.info("creating %s", helper.entity_id)
@@ -84,15 +98,18 @@ class Helpers:
                 _LOGGER.error(
                     "Home Assistant gave %s the id %s", helper.entity_id, created.get("id")
                 )
+            else:
+                present.add(helper.entity_id)
 
     async def remove(self) -> list[str]:
-        """Delete the helpers the MQTT device replaces; the entity ids removed."""
+        """Delete the helpers (the MQTT device replaces them, or the controller is gone); the
+        entity ids removed."""
         removed: list[str] = []
-        for helper in ALL_HELPERS:
+        for helper in self.by_entity.values():
             # Only helpers made in the UI or over the API can go; one from YAML stays.
             if helper.entity_id not in self.listed:
                 continue
-            _LOGGER.info("removing %s: the MQTT device replaces it", helper.entity_id)
+            _LOGGER.info("removing %s", helper.entity_id)
             try:
                 await self._client.send_command(
                     {"type": f"{helper.domain}/delete", f"{helper.domain}_id": helper.object_id}
@@ -126,39 +143,39 @@ class Helpers:
         if not self._active():
             return
         state = self.runtime.state
+        setpoint = self._setpoint.entity_id
         if (
             state.export_limit_kw is not None
-            and SETPOINT.entity_id not in self._pressing
-            and self._synced.get(SETPOINT.entity_id) != state.export_limit_kw
+            and setpoint not in self._pressing
+            and self._synced.get(setpoint) != state.export_limit_kw
         ):
-            self._synced[SETPOINT.entity_id] = state.export_limit_kw
+            self._synced[setpoint] = state.export_limit_kw
             await self._own_call(
                 "input_number",
                 "set_value",
-                {"entity_id": SETPOINT.entity_id, "value": state.export_limit_kw},
+                {"entity_id": setpoint, "value": state.export_limit_kw},
             )
         exporting = state.exporting
         export_state = None if exporting is None else ("on" if exporting else "off")
+        switch = self._switch.entity_id
         if (
             export_state is not None
-            and EXPORT_SWITCH.entity_id not in self._pressing
-            and self._synced.get(EXPORT_SWITCH.entity_id) != export_state
+            and switch not in self._pressing
+            and self._synced.get(switch) != export_state
         ):
-            self._synced[EXPORT_SWITCH.entity_id] = export_state
-            await self._own_call(
-                "input_boolean", f"turn_{export_state}", {"entity_id": EXPORT_SWITCH.entity_id}
-            )
+            self._synced[switch] = export_state
+            await self._own_call("input_boolean", f"turn_{export_state}", {"entity_id": switch})
         options = self.runtime.options
         policy = "on" if options.price_policy else "off"
+        switch = self._policy.entity_id
         if (
             options.price_entity
-            and POLICY_SWITCH.entity_id not in self._pressing
-            and self._synced.get(POLICY_SWITCH.entity_id) != policy
+            and switch in self.present  # a price sensor just set: not before its helper is made
+            and switch not in self._pressing
+            and self._synced.get(switch) != policy
         ):
-            self._synced[POLICY_SWITCH.entity_id] = policy
-            await self._own_call(
-                "input_boolean", f"turn_{policy}", {"entity_id": POLICY_SWITCH.entity_id}
-            )
+            self._synced[switch] = policy
+            await self._own_call("input_boolean", f"turn_{policy}", {"entity_id": switch})
 
     # -- from Home Assistant
 
@@ -167,7 +184,7 @@ class Helpers:
         new, old = data.get("new_state"), data.get("old_state")
         if not isinstance(new, dict) or not isinstance(old, dict):
             return  # created, removed, or restored at start: not a press
-        helper: Helper = HELPERS_BY_ENTITY[str(data["entity_id"])]
+        helper: Helper = self.by_entity[str(data["entity_id"])]
         # A button never pressed is "unknown"; its first press is real. Anything coming back from
         # "unavailable" is a restore (Home Assistant starting, the helper reloading), not a press.
         ignored_before = (UNAVAILABLE,) if helper.domain == "input_button" else IGNORED_STATES
@@ -194,12 +211,12 @@ class Helpers:
 
     async def _run(self, helper: Helper, value: Any, origin: Origin) -> None:
         ops = self.runtime.ops
-        if helper is SETPOINT:
+        if helper.key == SETPOINT.key:
             await ops.set_export_limit(value, origin)
-        elif helper is POLICY_SWITCH:
+        elif helper.key == POLICY_SWITCH.key:
             await self.runtime.update_options({"price_policy": value == "on"})
             _LOGGER.info("price policy turned %s by %s", value, origin)
-        elif helper is EXPORT_SWITCH:
+        elif helper.key == EXPORT_SWITCH.key:
             if value == "on":
                 await ops.export_enable(origin)
             else:

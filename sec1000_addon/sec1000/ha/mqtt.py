@@ -25,10 +25,7 @@ from sec1000.common.backoff import backoff_delays
 from sec1000.common.tasks import TaskSet, cancel_all
 from sec1000.ha import RECONNECT_MAX
 from sec1000.ha.discovery import (
-    AVAILABILITY_TOPIC,
-    COMMAND_TOPICS,
     CONTROL_MODE,
-    DISCOVERY_TOPIC,
     EXPORT_SWITCH,
     HA_STATUS_TOPIC,
     OFFLINE,
@@ -39,13 +36,16 @@ from sec1000.ha.discovery import (
     SETPOINT,
     Component,
     DeviceInfo,
+    availability_topic,
     by_command_topic,
+    command_topics,
+    discovery_topic,
     entity_ids,
     retained_topics,
     state_payloads,
 )
 from sec1000.operations import Origin
-from sec1000.options import Options, OptionsError
+from sec1000.options import FIRST_CONTROLLER, Options, OptionsError
 from sec1000.runtime import Runtime
 from sec1000.state import StateEvent, Topic
 
@@ -104,11 +104,14 @@ async def _clear(client: aiomqtt.Client, topics: tuple[str, ...]) -> None:
         await client.publish(topic, b"", qos=1, retain=True)
 
 
-async def remove_leftover(broker: Broker, options: Options, wait: float = 2.0) -> bool:
-    """Remove the device an earlier run left on the broker (its retained discovery message);
-    True when there was one. Raises aiomqtt.MqttError when the broker cannot be reached."""
+async def remove_leftover(
+    broker: Broker, options: Options, controller: str = FIRST_CONTROLLER, wait: float = 2.0
+) -> bool:
+    """Remove the device of `controller` an earlier run left on the broker (its retained
+    discovery message); True when there was one. Raises aiomqtt.MqttError when the broker
+    cannot be reached."""
     async with client_for(broker) as client:
-        await client.subscribe(DISCOVERY_TOPIC, qos=1)
+        await client.subscribe(discovery_topic(controller), qos=1)
         found = False
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):  # a retained message comes at once, if any
@@ -116,12 +119,13 @@ async def remove_leftover(broker: Broker, options: Options, wait: float = 2.0) -
                     found = bool(message.payload)
                     break
         if found:
-            await _clear(client, retained_topics(options))
+            await _clear(client, retained_topics(options, controller))
         return found
 
 
 class MqttDevice:
-    """The add-on's entities as one MQTT device, kept in step with the state model."""
+    """One controller's entities as one MQTT device, kept in step with its state model, on a
+    broker connection of its own (its last will says only this device is offline)."""
 
     def __init__(
         self,
@@ -133,6 +137,7 @@ class MqttDevice:
         retry_max: float = RECONNECT_MAX,
     ) -> None:
         self.runtime = runtime
+        self.controller = runtime.name  # its ids: sec1000_… or sec1000_<name>_…
         self.broker = broker
         self.info = info
         self.connected = False
@@ -179,7 +184,9 @@ class MqttDevice:
                     if remove:
                         await self._remove(client if self.connected else None)
                     elif client is not None:
-                        await client.publish(AVAILABILITY_TOPIC, OFFLINE, qos=1, retain=True)
+                        await client.publish(
+                            availability_topic(self.controller), OFFLINE, qos=1, retain=True
+                        )
             except (aiomqtt.MqttError, TimeoutError) as err:
                 if remove:
                     self.removal_failed = True
@@ -195,7 +202,7 @@ class MqttDevice:
     async def _remove(self, client: aiomqtt.Client | None) -> None:
         """An empty retained config removes the device; the retained states go too. Without a
         live connection, a connection of its own does it."""
-        topics = retained_topics(self.runtime.options)
+        topics = retained_topics(self.runtime.options, self.controller)
         if client is None:
             async with client_for(self.broker) as own:
                 await _clear(own, topics)
@@ -224,9 +231,8 @@ class MqttDevice:
     # -- the connection
 
     def _client_for(self) -> aiomqtt.Client:
-        return client_for(
-            self.broker, aiomqtt.Will(AVAILABILITY_TOPIC, OFFLINE, qos=1, retain=True)
-        )
+        will = aiomqtt.Will(availability_topic(self.controller), OFFLINE, qos=1, retain=True)
+        return client_for(self.broker, will)
 
     async def _run(self) -> None:
         delays = backoff_delays(maximum=self._retry_max)
@@ -239,7 +245,7 @@ class MqttDevice:
                     self.last_error = None
                     delays = backoff_delays(maximum=self._retry_max)
                     await client.subscribe(HA_STATUS_TOPIC, qos=1)
-                    await client.subscribe(COMMAND_TOPICS, qos=1)
+                    await client.subscribe(command_topics(self.controller), qos=1)
                     await self._announce(client)
                     self._set(True, f"connected to {self.broker.host}:{self.broker.port}")
                     _LOGGER.info("MQTT: connected to %s", self.broker)
@@ -286,20 +292,20 @@ class MqttDevice:
     async def _announce_now(self, client: aiomqtt.Client) -> None:
         """The discovery message, then online, then every state (Home Assistant subscribes to
         the state topics as it creates the entities; retained states reach it then)."""
-        message = self.info.message(self.runtime.options)
-        await client.publish(DISCOVERY_TOPIC, message, qos=1, retain=True)
-        self._announced = entity_ids(self.runtime.options)
+        message = self.info.message(self.runtime.options, self.controller)
+        await client.publish(discovery_topic(self.controller), message, qos=1, retain=True)
+        self._announced = entity_ids(self.runtime.options, self.controller)
         self.announcements += 1
-        await client.publish(AVAILABILITY_TOPIC, ONLINE, qos=1, retain=True)
+        await client.publish(availability_topic(self.controller), ONLINE, qos=1, retain=True)
         self._published.clear()
         await self._publish_states(client)
 
     async def _publish_states(self, client: aiomqtt.Client) -> None:
         options = self.runtime.options
-        if entity_ids(options) != self._announced:  # a price sensor added or removed
+        if entity_ids(options, self.controller) != self._announced:  # a price sensor came/went
             await self._announce_now(client)
             return
-        for topic, payload in state_payloads(self.runtime.state, options).items():
+        for topic, payload in state_payloads(self.runtime.state, options, self.controller).items():
             if self._published.get(topic) != payload:
                 await client.publish(topic, payload, qos=1, retain=True)
                 self._published[topic] = payload
@@ -336,7 +342,7 @@ class MqttDevice:
                 _LOGGER.info("MQTT: Home Assistant is back online; announcing again")
                 self._tasks.spawn(self._announce_logged(self._client))
             return
-        component = by_command_topic(self.runtime.options).get(topic)
+        component = by_command_topic(self.runtime.options, self.controller).get(topic)
         if component is None:
             _LOGGER.debug("MQTT: ignoring %s", topic)
             return
@@ -370,9 +376,9 @@ class MqttDevice:
                 )
                 return
             await ops.run(component.command, {}, MQTT)
-        elif component is SETPOINT:
+        elif component.key == SETPOINT.key:
             await ops.run(CommandName.SET_EXPORT_LIMIT, {"limit": text}, MQTT)
-        elif component is EXPORT_SWITCH:
+        elif component.key == EXPORT_SWITCH.key:
             if text == "on":
                 await ops.export_enable(MQTT)
             elif text == "off":
@@ -382,9 +388,9 @@ class MqttDevice:
                     CommandName.EXPORT_TOGGLE,
                     f"{component.entity_id}: expected on or off, got {shown(payload)}",
                 )
-        elif component is CONTROL_MODE:
+        elif component.key == CONTROL_MODE.key:
             await ops.run(CommandName.SET_CONTROL_MODE, {"mode": text}, MQTT)
-        elif component is POLICY_SWITCH:
+        elif component.key == POLICY_SWITCH.key:
             if text.upper() not in (ON, "OFF"):
                 _LOGGER.warning(
                     "MQTT: %s: expected ON or OFF, got %s", component.entity_id, shown(payload)

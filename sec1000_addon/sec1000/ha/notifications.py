@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from sec1000.ha import service_call
-from sec1000.ha.entities import iso_time
-from sec1000.options import Options
+from sec1000.ha.entities import BRAND, id_prefix, iso_time, name_prefix
+from sec1000.options import FIRST_CONTROLLER, Options
 from sec1000.runtime import Runtime
 from sec1000.state import GuardState, StateModel
 
@@ -166,8 +166,20 @@ def moved_notice(entity_ids: Iterable[str]) -> Notice:
     )
 
 
+def notification_id(base: str, controller: str = FIRST_CONTROLLER) -> str:
+    """A notification's id for one controller: sec1000_device_unreachable of the first,
+    sec1000_barn_device_unreachable of controller barn."""
+    return id_prefix(controller) + base.removeprefix(FIRST_CONTROLLER)
+
+
+def titled(title: str, controller: str = FIRST_CONTROLLER) -> str:
+    """A notification's title for one controller: "SEC1000 barn: …" for controller barn."""
+    return name_prefix(controller) + title.removeprefix(BRAND)
+
+
 class Notifications:
-    """Shows the wanted notifications in Home Assistant and dismisses the others."""
+    """Shows one controller's wanted notifications in Home Assistant and dismisses the others
+    (controller barn's ids and titles say so: sec1000_barn_…, "SEC1000 barn: …")."""
 
     def __init__(
         self,
@@ -177,6 +189,7 @@ class Notifications:
         mqtt_problem: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._runtime = runtime
+        self._controller = runtime.name
         self._client = client
         self._mqtt_problem = mqtt_problem  # why the MQTT device is missing
         self.started_at = time.time()  # the controller counts as offline from here at most
@@ -205,20 +218,30 @@ class Notifications:
         """Create what is wanted and changed; dismiss what is no longer wanted (`resync`: every
         one not wanted, shown before this connection or not)."""
         wanted = self.desired()
-        for notification_id, (title, message) in wanted.items():
-            if notification_id in ONE_SHOT and self._told.get(notification_id) == message:
+        for base, (title, message) in wanted.items():
+            if base in ONE_SHOT and self._told.get(base) == message:
                 continue
-            if self._shown.get(notification_id) != message:
-                await self.notify(notification_id, title, message)
-                self._shown[notification_id] = message
-                if notification_id in ONE_SHOT:
-                    self._told[notification_id] = message
-        for notification_id in NOTIFICATIONS:
-            if notification_id in ONE_SHOT:
-                continue  # dismissed by the user, never by the add-on
-            if notification_id not in wanted and (resync or notification_id in self._shown):
-                data = {"notification_id": notification_id}
-                await self._client.send_command(
-                    service_call("persistent_notification", "dismiss", data)
+            if self._shown.get(base) != message:
+                await self.notify(
+                    notification_id(base, self._controller),
+                    titled(title, self._controller),
+                    message,
                 )
-                self._shown.pop(notification_id, None)
+                self._shown[base] = message
+                if base in ONE_SHOT:
+                    self._told[base] = message
+        for base in NOTIFICATIONS:
+            if base in ONE_SHOT:
+                continue  # dismissed by the user, never by the add-on
+            if base not in wanted and (resync or base in self._shown):
+                await self._dismiss(base)
+
+    async def dismiss_all(self) -> None:
+        """Dismiss every notification of this controller (it was removed from the options)."""
+        for base in NOTIFICATIONS:
+            await self._dismiss(base)
+
+    async def _dismiss(self, base: str) -> None:
+        data = {"notification_id": notification_id(base, self._controller)}
+        await self._client.send_command(service_call("persistent_notification", "dismiss", data))
+        self._shown.pop(base, None)

@@ -43,8 +43,16 @@ REQUEST_ID = "{{ context.id }}-{{ (range(100000) | random) * 100000 + (range(100
 # `wait.trigger` is None after a timeout (continue_on_timeout).
 RESULT = (
     "{{ dict(wait.trigger.event.data) if wait.trigger else "
-    "{'command': %r, 'request_id': request_id, 'feedback': %d, 'ok': false, 'message': %r} }}"
+    "{'command': %r, 'request_id': request_id, 'feedback': %d, 'ok': false, 'message': %r, "
+    "'controller': controller | default(none)} }}"
 )
+# Every script's last field: the controller it acts on (absent: the first).
+CONTROLLER_FIELD = {
+    "name": "Controller",
+    "description": "the controller's name from the add-on options; empty: the first controller",
+    "required": False,
+    "selector": {"text": {}},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +96,8 @@ def _body(spec: CommandSpec) -> dict[str, Any]:
     """The script config without its description."""
     command = spec.name.value
     # An absent optional field is an undefined variable: sent as null, which the add-on ignores.
-    data = {p.name: f"{{{{ {p.name} | default(none) }}}}" for p in spec.params}
+    names = [*(p.name for p in spec.params), "controller"]
+    data = {name: f"{{{{ {name} | default(none) }}}}" for name in names}
     triggers = [
         {
             "trigger": "event",
@@ -101,7 +110,10 @@ def _body(spec: CommandSpec) -> dict[str, Any]:
     return {
         "alias": f"SEC1000 {spec.label}",
         "mode": "parallel",
-        "fields": {param.name: _field(param) for param in spec.params},
+        "fields": {
+            **{param.name: _field(param) for param in spec.params},
+            "controller": CONTROLLER_FIELD,
+        },
         "sequence": [
             {"variables": {"request_id": REQUEST_ID}},
             {
@@ -129,7 +141,8 @@ def script_config(spec: CommandSpec) -> dict[str, Any]:
     body = _body(spec)
     risk = f" {spec.confirm.risk}" if spec.confirm else ""
     description = (
-        f"{spec.help}{risk} Answers {{command, request_id, feedback, ok, message}}.\n\n"
+        f"{spec.help}{risk} Answers {{command, request_id, feedback, ok, message, controller}}."
+        "\n\n"
         f"Installed by the SEC1000 add-on [sec1000:{_digest(body)}]; "
         "once you edit it, the add-on leaves it alone."
     )
