@@ -222,6 +222,9 @@ async def test_a_controller_cannot_move_while_its_restore_is_pending(
         ([{"name": "a", "host": "10.0.0.2"}, {"name": "a", "host": "10.0.0.3"}], "is taken"),
         ([{"name": "a", "host": "10.0.0.2"}, {"name": "b", "host": "10.0.0.2"}], "already"),
         ([{"name": "x" * 21, "host": "10.0.0.2"}], "1 to 20"),
+        ([{"name": "_a", "host": "10.0.0.2"}], "not first"),
+        ([{"name": "a_", "host": "10.0.0.2"}], "not last"),
+        ([{"name": "a__b", "host": "10.0.0.2"}], "two in a row"),
         ([{"name": "a", "host": "10.0.0.2", "scan_interval": 5}], "not a key of a controller"),
         ([{"name": "a", "host": "10.0.0.2", "min_export_limit": 20}], "above the maximum"),
         (["a"], "must be an object"),
@@ -235,6 +238,12 @@ def test_broken_controllers_in_the_options_file_are_named(
     with pytest.raises(OptionsError, match=words) as raised:
         load_options_file(path)
     assert set(raised.value.errors) == {"controllers"}
+
+
+@pytest.mark.parametrize("name", ["a", "barn", "barn_2", "x" * 20, "0_garage_west"])
+def test_a_controllers_name_makes_valid_entity_ids(name: str) -> None:
+    options = Options.from_mapping({"controllers": [{"name": name, "host": "10.0.0.2"}]})
+    assert options.controller_names == ["sec1000", name]
 
 
 def test_the_options_file_keeps_the_controllers_as_written(tmp_path: Path) -> None:

@@ -138,7 +138,8 @@ SPECS_BY_KEY = {spec.key: spec for spec in OPTION_SPECS}
 # The first controller is named so in ids and events; no additional one may take the name.
 FIRST_CONTROLLER = "sec1000"
 # An additional controller's name: part of its entity ids (sec1000_<name>_...) and its folder.
-CONTROLLER_NAME = re.compile(r"[a-z0-9_]{1,20}")
+# Home Assistant refuses an entity id with "__" in it: no '_' first, last or twice in a row.
+CONTROLLER_NAME = re.compile(r"(?=.{1,20}\Z)[a-z0-9]+(?:_[a-z0-9]+)*")
 # What an additional controller may set for itself; every other option is shared.
 CONTROLLER_OVERRIDES = (
     "min_export_limit",
@@ -357,7 +358,10 @@ def parse_controller(raw: object, top: Options) -> ControllerOptions:
     values: dict[str, Any] = {}
     name = raw.get("name")
     if not isinstance(name, str) or not CONTROLLER_NAME.fullmatch(name):
-        errors["name"] = "must be 1 to 20 small letters, digits or '_'"
+        errors["name"] = (
+            "must be 1 to 20 small letters, digits or '_' (not first, not last, not two in a "
+            "row: Home Assistant's entity ids refuse them)"
+        )
     elif name == FIRST_CONTROLLER:
         errors["name"] = f"{FIRST_CONTROLLER} is the first controller's name"
     if raw.get("host") in (None, ""):
