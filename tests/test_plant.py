@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord
 from sec1000.operations import Origin
-from sec1000.options import Options, OptionsError, load_options_file
+from sec1000.options import InvalidOptions, Options, OptionsError, load_options_file
 from sec1000.plant import Change, Plant, PlantEvent, UnknownController, controller_dir
 from sec1000.protocol import Command, ControlMode
 from sec1000.runtime import file_saver
@@ -375,3 +375,39 @@ async def test_a_silent_controller_fails_alone(
     assert not failed.ok and "no answer" in failed.message
     assert plant.get("barn").link.health.consecutive_failures > 0
     assert plant.first.link.health.consecutive_failures == 0
+
+
+async def test_the_plant_remembers_its_controllers_until_their_entities_are_gone(
+    two: Callable[..., Plant], make_options: Callable[..., Options], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    plant = two()
+    await plant.stop(1)
+    assert json.loads((data / "controllers.json").read_text()) == ["sec1000", "barn"]
+    again = Plant(make_options(), data)  # barn removed while the add-on was stopped
+    assert list(again.departed) == ["barn"] and again.names == ["sec1000"]
+    assert again.departed["barn"].data_dir == data / "barn"
+    again.cleared("barn")
+    await again.stop(1)
+    assert json.loads((data / "controllers.json").read_text()) == ["sec1000"]
+    assert Plant(make_options(), data).departed == {}
+
+
+@pytest.mark.parametrize("stored", ["{broken", '{"barn": 1}', '["sec1000", "Bad!", 7, "__"]'])
+def test_a_broken_controllers_file_departs_nobody(
+    make_options: Callable[..., Options], tmp_path: Path, stored: str
+) -> None:
+    (tmp_path / "controllers.json").write_text(stored)
+    plant = Plant(make_options(), tmp_path)
+    assert plant.departed == {}
+    assert json.loads((tmp_path / "controllers.json").read_text()) == ["sec1000"]
+
+
+def test_broken_options_depart_nobody(make_options: Callable[..., Options], tmp_path: Path) -> None:
+    """While the options are invalid the defaults stand in: they name no controller, and that
+    says nothing about which ones the user removed."""
+    (tmp_path / "controllers.json").write_text('["sec1000", "barn"]')
+    invalid = InvalidOptions(OptionsError({"port": "must be at most 65535"}), {})
+    plant = Plant(Options(), tmp_path, invalid=invalid)
+    assert plant.departed == {}
+    assert json.loads((tmp_path / "controllers.json").read_text()) == ["sec1000", "barn"]

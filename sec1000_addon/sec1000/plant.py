@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
+from sec1000.common.files import FileWriter, write_atomic
 from sec1000.limiter.audit import AuditLog
 from sec1000.limiter.watchdog import DEFAULT_TIMINGS, WatchdogTimings
 from sec1000.operations import Origin
 from sec1000.options import (
+    CONTROLLER_NAME,
     CONTROLLER_OVERRIDES,
     FIRST_CONTROLLER,
     ControllerOptions,
@@ -32,6 +35,11 @@ from sec1000.options import (
 from sec1000.runtime import STOP_BUDGET, OptionsSaver, Runtime
 
 _LOGGER = logging.getLogger(__name__)
+
+
+# The controllers Home Assistant may hold entities of: every one running, and every one
+# removed whose entities are not yet known to be gone (removed while the add-on was stopped).
+KNOWN_NAME = "controllers.json"
 
 
 def controller_dir(data_dir: Path, name: str) -> Path:
@@ -95,8 +103,21 @@ class Plant:
         self._saving: str | None = None  # the controller whose own change is being saved
         self._started = False
         self._stopping: set[asyncio.Task[None]] = set()
+        self._writer = FileWriter(
+            on_error=lambda err: _LOGGER.warning("cannot write %s: %s", KNOWN_NAME, err)
+        )
+        # Controllers of an earlier run that the options no longer name: their entities are
+        # removed from Home Assistant (`cleared` once done). Broken options judge nothing.
+        self.departed: dict[str, Runtime] = {}
+        self._unjudged: list[str] = []
         for item in options.controllers:
             self._add(item.name)
+        known = [name for name in read_known(data_dir / KNOWN_NAME) if name not in self.runtimes]
+        # While the options are invalid, an earlier run's controllers are kept, not judged.
+        self._unjudged = known if invalid is not None else []
+        if invalid is None:
+            self.departed = {name: self._ghost(name) for name in known}
+        self._remember()
 
     @property
     def names(self) -> list[str]:
@@ -132,10 +153,29 @@ class Plant:
         )
         if self._stopping:
             await asyncio.wait(self._stopping, timeout=max(deadline - time.monotonic(), 0.1))
+        await self._writer.flush()
 
     async def wait_ready(self) -> None:
         """Until every controller's pending restore is done."""
         await asyncio.gather(*(runtime.ready.wait() for runtime in self.runtimes.values()))
+
+    def cleared(self, name: str) -> None:
+        """A removed controller's entities are gone from Home Assistant: forget it."""
+        if self.departed.pop(name, None) is not None:
+            self._remember()
+
+    def _known(self) -> str:
+        names = [*self.runtimes, *self.departed, *self._unjudged]
+        return json.dumps(list(dict.fromkeys(names))) + "\n"
+
+    def _ghost(self, name: str) -> Runtime:
+        """A removed controller's runtime, never started: its names and ids, for removing
+        what it left in Home Assistant."""
+        return Runtime(
+            replace(self.first.options, controllers=()),
+            controller_dir(self.data_dir, name),
+            audit=self._audit.for_controller(name),
+        )
 
     def _add(self, name: str) -> Runtime:
         runtime = Runtime(
@@ -146,7 +186,13 @@ class Plant:
             audit=self._audit.for_controller(name),
         )
         self.runtimes[name] = runtime
+        if self.departed.pop(name, None) is not None:  # added again before its entities went
+            self._remember()
         return runtime
+
+    def _remember(self) -> None:
+        known = self._known()
+        self._writer.submit(lambda: write_atomic(self.data_dir / KNOWN_NAME, known))
 
     def _options_used(self, options: Options, origin: Origin) -> None:
         """The document changed: hand each additional controller its options; start the new
@@ -168,6 +214,8 @@ class Plant:
 
     def _remove(self, name: str) -> None:
         runtime = self.runtimes.pop(name)
+        self.departed[name] = runtime  # until its entities are removed
+        self._remember()
         _LOGGER.warning("controller %s removed from the options; its files are kept", name)
         task = asyncio.get_running_loop().create_task(runtime.stop(), name=f"{name}-stop")
         self._stopping.add(task)
@@ -252,6 +300,21 @@ class Plant:
             raise UnknownController(name, self.names[1:])
         top = self.first.options
         await self.save_items([c for c in top.controllers if c.name != name], origin)
+
+
+def read_known(path: Path) -> list[str]:
+    """The names of the controllers file; none when it is missing or unreadable."""
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(names, list):
+        return []
+    return [
+        name
+        for name in names
+        if isinstance(name, str) and name != FIRST_CONTROLLER and CONTROLLER_NAME.fullmatch(name)
+    ]
 
 
 def controller_item(item: ControllerOptions, options: Options, top: Options) -> ControllerOptions:

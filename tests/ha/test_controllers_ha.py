@@ -377,3 +377,38 @@ async def test_two_controllers_as_two_mqtt_devices_pressed_removed_and_added(
 
 async def _registry_is(user: User, wanted: dict[str, str]) -> bool:
     return {e["entity_id"]: e["unique_id"] for e in await registry(user)} == wanted
+
+
+async def test_a_controller_removed_while_the_addon_was_stopped_is_removed_at_its_start(
+    make_options: Callable[..., Options],
+    barn_simulator: SimulatorServer,
+    fresh_home_assistant: HomeAssistant,
+    aiohttp_server: Any,
+    tmp_path: Path,
+) -> None:
+    """The usual way to remove one: the Configuration tab, then a restart. The next run
+    finds barn in `controllers.json` but not in the options, and removes what it left."""
+    ha = fresh_home_assistant
+    supervisor: TestServer = await aiohttp_server(create_fake_supervisor(ha.url, ha.token))
+    options = make_options(entities="rest", controllers=[barn_item(barn_simulator)])
+    first_sensors, first_helpers = rest_ids(options, "sec1000")
+    barn_sensors, barn_helpers = rest_ids(options, BARN)
+    data = tmp_path / "data"
+    async with ha_user(ha) as user:
+        async with plant_of(options, data) as plant, running_addon(plant, supervisor):
+            await eventually_async(
+                lambda: _helpers_are(user, first_helpers | barn_helpers), 60, "both helpers"
+            )
+            await eventually_async(
+                lambda: _states_include(user, first_sensors | barn_sensors), 30, "both sensors"
+            )
+        assert await helpers(user) == first_helpers | barn_helpers  # a stop removes nothing
+        without = Options.from_mapping({"controllers": []}, base=options)
+        async with plant_of(without, data) as plant, running_addon(plant, supervisor):
+            assert list(plant.departed) == [BARN]
+            await eventually_async(lambda: _nothing_of_barn(user), 60, "barn's leftovers gone")
+            await eventually(lambda: not plant.departed, 10, "barn forgotten")
+            assert await helpers(user) == first_helpers
+            assert await _states_include(user, first_sensors)
+        assert (data / "controllers.json").read_text().strip() == '["sec1000"]'
+        assert (data / BARN).is_dir()  # its files are kept

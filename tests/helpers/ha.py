@@ -32,6 +32,7 @@ class OneController:
     def __init__(self, runtime: Runtime) -> None:
         self.first = runtime
         self.runtimes = {runtime.name: runtime}
+        self.departed: dict[str, Runtime] = {}
 
     def get(self, name: str | None = None) -> Runtime:
         if not name or name == self.first.name:
@@ -40,6 +41,9 @@ class OneController:
 
     def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
         """Nothing is ever added or removed."""
+
+    def cleared(self, name: str) -> None:
+        """Nothing was removed."""
 
 
 def controllers_of(core: Runtime | Plant) -> Plant | OneController:

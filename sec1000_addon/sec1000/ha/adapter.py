@@ -270,6 +270,19 @@ class HomeAssistantAdapter:
         self._info = await self._device_info()
         for runtime in list(self.controllers.runtimes.values()):
             self._start_device(runtime, broker, self._info)
+        await self._remove_departed(broker)
+
+    async def _remove_departed(self, broker: Broker) -> None:
+        """The MQTT devices of controllers removed while the add-on was stopped."""
+        for name in list(self.controllers.departed):
+            try:
+                if await remove_leftover(broker, self.runtime.options, name):
+                    _LOGGER.info("removed the MQTT device of controller %s, removed", name)
+            except Exception as err:
+                _LOGGER.warning("could not remove the MQTT device of %s: %s", name, err)
+                continue
+            if self.bridge is None:  # else the bridge clears its states and helpers first
+                self.controllers.cleared(name)
 
     def _start_device(self, runtime: Runtime, broker: Broker, info: DeviceInfo) -> None:
         if runtime.name in self.devices:
@@ -308,6 +321,8 @@ class HomeAssistantAdapter:
                     await device.stop(remove=True)
                 if self.bridge is not None:
                     await self.bridge.remove(runtime.name)
+                else:
+                    self.controllers.cleared(runtime.name)
         except Exception:
             _LOGGER.exception("Home Assistant: controller %s %s failed", runtime.name, event.change)
 
@@ -322,7 +337,7 @@ class HomeAssistantAdapter:
         if broker is None:
             return
         try:
-            for name in list(self.controllers.runtimes):
+            for name in [*self.controllers.runtimes, *self.controllers.departed]:
                 if await remove_leftover(broker, self.runtime.options, name):
                     _LOGGER.info("removed the MQTT device of %s left on %s", name, broker)
         except Exception as err:

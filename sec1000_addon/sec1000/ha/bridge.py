@@ -72,6 +72,14 @@ class Controllers(Protocol):
     def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
         """Be told of every controller added or removed."""
 
+    @property
+    def departed(self) -> Mapping[str, Runtime]:
+        """Controllers removed whose entities may still be in Home Assistant (removed while
+        the add-on was stopped, or while Home Assistant was away)."""
+
+    def cleared(self, name: str) -> None:
+        """A removed controller's entities are gone from Home Assistant."""
+
 
 ClientT = TypeVar("ClientT", bound=HomeAssistantApi)
 # Builds the client with the bridge's on_connected and on_disconnected.
@@ -106,6 +114,8 @@ class Bridge(Generic[ClientT]):
         self._removed: list[ControllerBridge] = []  # removed while Home Assistant was away
         for runtime in controllers.runtimes.values():
             self._side(runtime)
+        for runtime in controllers.departed.values():  # removed while the add-on was stopped
+            self._removed.append(self._new_side(runtime))
         self._incoming: asyncio.Queue[tuple[ControllerBridge, dict[str, Any]]] = asyncio.Queue()
         self._users: dict[str, str] = {}
         self._tasks = TaskSet()
@@ -115,15 +125,18 @@ class Bridge(Generic[ClientT]):
         self._results_lock = asyncio.Lock()  # fired one at a time, in order
 
     def _side(self, runtime: Runtime) -> ControllerBridge:
+        side = self._new_side(runtime)
+        self.sides[runtime.name] = side
+        return side
+
+    def _new_side(self, runtime: Runtime) -> ControllerBridge:
         first = runtime is self.controllers.first
-        side = ControllerBridge(
+        return ControllerBridge(
             runtime,
             self.client,
             self,
             mqtt_problem=self._mqtt_problem if first else lambda: None,
         )
-        self.sides[runtime.name] = side
-        return side
 
     @property
     def first(self) -> ControllerBridge:
@@ -196,6 +209,8 @@ class Bridge(Generic[ClientT]):
                 removed = await side.remove_rest(existing, registered)
             await side.notifications.dismiss_all()
             self._removed.pop(0)
+            if side.name not in self.sides:  # not added again meanwhile
+                self.controllers.cleared(side.name)
             _LOGGER.info("controller %s removed from Home Assistant: %s", side.name, removed)
 
     async def on_connected(self) -> None:
