@@ -310,9 +310,10 @@ class Runtime:
         if self.save_options is not None:
             await self.save_options(options)
         self._use(options, origin)
-        return self._applied(before)
+        return self.applied(before)
 
-    def _applied(self, before: Options) -> Applied:
+    def applied(self, before: Options) -> Applied:
+        """What the options now in use do to the controller, after `before`."""
         options, guard = self.options, self.guard
         if not guard.options_pending(options):
             return Applied.NOTHING

@@ -255,24 +255,9 @@ async def save_own(request: web.Request, step: Step, values: dict[str, Any]) -> 
     if options == before:
         return _answer(request, step, render_step(request, step, notice=NOTHING_NEW))
     _LOGGER.info("controller %s saved from the panel by %s", runtime.name, origin(request))
-    notice = _mark_applies(request, step, applied_on(runtime, before))
+    notice = _mark_applies(request, step, runtime.applied(before))
     tr = request_translator(request)
     return _answer(request, step, render_step(request, step, notice=saved(notice, options, tr)))
-
-
-def applied_on(runtime: Runtime, before: Options) -> Applied:
-    """What a change of an additional controller's options does to it (as `apply_options`
-    says for the first one)."""
-    options, guard = runtime.options, runtime.guard
-    if not guard.options_pending(options):
-        return Applied.NOTHING
-    if guard.holds_options(options):
-        return Applied.HELD
-    if runtime.watchdog.pending:
-        return Applied.AFTER_RESTORE
-    if options.export_limit_control_mode != before.export_limit_control_mode:
-        return Applied.MODE
-    return Applied.WRITING
 
 
 def _same(raw: str, value: Any) -> bool:
