@@ -7,7 +7,8 @@ default 1 s gap. Prints three figures against the goals of issue 18:
 2. command latency on `main` while `barn` is silent (its timeouts running, commands queued on
    it), against `main` on its own (goal: within 10 %);
 3. the watchdog window of each controller while the other is busy with commands (goal:
-   <= 5 s + one gap).
+   <= 5 s + one gap);
+4. what one more controller costs in memory (Python's own allocations, after a read each).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -66,8 +68,12 @@ async def simulator(*faults: str) -> AsyncIterator[int]:
 
 
 def plant_of(ports: list[int], gap_ms: int, data: Path) -> Plant:
-    """A plant: `main` on the first port, `barn` on the second (if any)."""
-    items = [{"name": "barn", "host": "127.0.0.1", "port": port} for port in ports[1:]]
+    """A plant: `main` on the first port, `barn` on the second (if any), `barn_2`…"""
+    names = ["barn", *(f"barn_{n}" for n in range(2, len(ports)))]
+    items = [
+        {"name": name, "host": "127.0.0.1", "port": port}
+        for name, port in zip(names, ports[1:], strict=False)
+    ]
     options = Options.from_mapping(
         {
             "host": "127.0.0.1",
@@ -209,6 +215,25 @@ async def windows_while_busy(gap_ms: int, runs: int) -> None:
             )
 
 
+async def memory_per_controller(gap_ms: int, runs: int) -> None:
+    """Allocations of a started plant of 1 and of 5 controllers, each read once."""
+    sizes = {}
+    for count in (1, 5):
+        async with contextlib.AsyncExitStack() as stack:
+            ports = [await stack.enter_async_context(simulator()) for _ in range(count)]
+            tracemalloc.start()
+            async with plant_in(ports, gap_ms) as plant:
+                for runtime in plant.runtimes.values():
+                    assert (await runtime.ops.get_telemetry_data(BENCH)).ok
+                sizes[count] = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
+    each = (sizes[5] - sizes[1]) / 4
+    print(
+        f"4. memory of a plant: 1 controller {sizes[1] / 1024:.0f} KiB, 5 controllers "
+        f"{sizes[5] / 1024:.0f} KiB: {each / 1024:.0f} KiB per additional controller"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gap-ms", type=int, default=1000)
@@ -219,6 +244,7 @@ async def main() -> None:
         both_at_once,
         beside_a_silent_one,
         windows_while_busy,
+        memory_per_controller,
     ]
     for step in steps:
         await step(args.gap_ms, args.runs)
