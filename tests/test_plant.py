@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord
+from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
 from sec1000.operations import Origin
 from sec1000.options import InvalidOptions, Options, OptionsError, load_options_file
 from sec1000.plant import Change, Plant, PlantEvent, UnknownController, controller_dir
@@ -212,6 +212,9 @@ async def test_a_controller_cannot_move_while_its_restore_is_pending(
     with pytest.raises(OptionsError, match="restore is pending"):
         await plant.save_controller({"name": "barn", "host": "10.0.0.9"}, PANEL)
     assert barn.options.host == "127.0.0.1"
+    with pytest.raises(OptionsError, match="cannot be removed while its export limiter restore"):
+        await plant.remove_controller("barn", PANEL)
+    assert plant.names == ["sec1000", "barn"]
 
 
 @pytest.mark.parametrize(
@@ -411,3 +414,16 @@ def test_broken_options_depart_nobody(make_options: Callable[..., Options], tmp_
     plant = Plant(Options(), tmp_path, invalid=invalid)
     assert plant.departed == {}
     assert json.loads((tmp_path / "controllers.json").read_text()) == ["sec1000", "barn"]
+
+
+def test_a_controller_removed_in_its_reset_window_is_said_so(
+    make_options: Callable[..., Options], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Removed in the Configuration tab while a reset had its limiter off (the add-on killed):
+    nothing can reach it any more, and the log says what to do."""
+    (tmp_path / "controllers.json").write_text('["sec1000", "barn"]')
+    (tmp_path / "barn").mkdir()
+    RestoreStore(tmp_path / "barn").save(RestoreRecord("value", 4_000, True, time.time()))
+    plant = Plant(make_options(), tmp_path)
+    assert plant.departed["barn"].restore_store.pending
+    assert "removed from the options while its export limiter was switched off" in caplog.text

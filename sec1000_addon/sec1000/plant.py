@@ -117,6 +117,14 @@ class Plant:
         self._unjudged = known if invalid is not None else []
         if invalid is None:
             self.departed = {name: self._ghost(name) for name in known}
+        for name, ghost in self.departed.items():
+            if ghost.restore_store.pending:
+                _LOGGER.error(
+                    "controller %s was removed from the options while its export limiter was "
+                    "switched off by a watchdog reset: nothing can switch it back on now; add it "
+                    "again (its restore then runs first) or check its limiter by hand",
+                    name,
+                )
         self._remember()
 
     @property
@@ -250,6 +258,16 @@ class Plant:
         )
         if document == top:
             return
+        kept = {item.name for item in document.controllers}
+        for name, runtime in self.runtimes.items():
+            if name != FIRST_CONTROLLER and name not in kept and runtime.watchdog.pending:
+                raise OptionsError(
+                    {
+                        "controllers": f"controller {name} cannot be removed while its export "
+                        "limiter restore is pending: it must first be switched back on; try "
+                        "again once it is confirmed"
+                    }
+                )
         for item in document.controllers:
             runtime = self.runtimes.get(item.name)
             moved = runtime is not None and (runtime.options.host, runtime.options.port) != (
