@@ -259,8 +259,8 @@ class Plant:
         if document == top:
             return
         kept = {item.name for item in document.controllers}
-        for name, runtime in self.runtimes.items():
-            if name != FIRST_CONTROLLER and name not in kept and runtime.watchdog.pending:
+        for name, leaving in self.runtimes.items():
+            if name != FIRST_CONTROLLER and name not in kept and leaving.watchdog.pending:
                 raise OptionsError(
                     {
                         "controllers": f"controller {name} cannot be removed while its export "
