@@ -209,8 +209,9 @@ async def test_a_controller_cannot_move_while_its_restore_is_pending(
     record = RestoreRecord("value", 4_000, True, time.time())
     await asyncio.to_thread(barn.restore_store.save, record)  # as a crash would leave it
     assert barn.watchdog.pending
-    with pytest.raises(OptionsError, match="restore is pending"):
+    with pytest.raises(OptionsError, match="restore is pending") as raised:
         await plant.save_controller({"name": "barn", "host": "10.0.0.9"}, PANEL)
+    assert set(raised.value.errors) == {"host"}  # shown at the form's address field
     assert barn.options.host == "127.0.0.1"
     with pytest.raises(OptionsError, match="cannot be removed while its export limiter restore"):
         await plant.remove_controller("barn", PANEL)

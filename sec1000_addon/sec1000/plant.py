@@ -23,6 +23,7 @@ from sec1000.limiter.audit import AuditLog
 from sec1000.limiter.watchdog import DEFAULT_TIMINGS, WatchdogTimings
 from sec1000.operations import Origin
 from sec1000.options import (
+    CONTROLLER_KEYS,
     CONTROLLER_NAME,
     CONTROLLER_OVERRIDES,
     FIRST_CONTROLLER,
@@ -32,7 +33,7 @@ from sec1000.options import (
     OptionsError,
     parse_controller,
 )
-from sec1000.runtime import STOP_BUDGET, OptionsSaver, Runtime
+from sec1000.runtime import STARTUP, STOP_BUDGET, OptionsSaver, Runtime
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class Plant:
             item if item.name != name else controller_item(item, options, top)
             for item in top.controllers
         ]
-        await self.save_items(items, Origin("startup"), saving=name)
+        await self.save_items(items, STARTUP, saving=name)
 
     async def save_items(
         self, items: list[ControllerOptions], origin: Origin, *, saving: str | None = None
@@ -258,35 +259,31 @@ class Plant:
         )
         if document == top:
             return
-        kept = {item.name for item in document.controllers}
-        for name, leaving in self.runtimes.items():
-            if name != FIRST_CONTROLLER and name not in kept and leaving.watchdog.pending:
-                raise OptionsError(
-                    {
-                        "controllers": f"controller {name} cannot be removed while its export "
-                        "limiter restore is pending: it must first be switched back on; try "
-                        "again once it is confirmed"
-                    }
-                )
-        for item in document.controllers:
-            runtime = self.runtimes.get(item.name)
-            moved = runtime is not None and (runtime.options.host, runtime.options.port) != (
-                document.of_controller(item.name).host,
-                document.of_controller(item.name).port,
-            )
-            if moved and runtime is not None and runtime.watchdog.pending:
-                raise OptionsError(
-                    {
-                        "host": f"not while controller {item.name}'s export limiter restore is "
-                        "pending: it must first be switched back on; try again once it is "
-                        "confirmed"
-                    }
-                )
+        self._refuse_while_restoring(document)
         self._saving = saving
         try:
             await self.first.apply_options(document, origin)
         finally:
             self._saving = None
+
+    def _refuse_while_restoring(self, document: Options) -> None:
+        """A controller whose watchdog restore is pending keeps its address and its place: the
+        restore must reach the controller it switched off first."""
+        for name, runtime in self.runtimes.items():
+            if name == FIRST_CONTROLLER or not runtime.watchdog.pending:
+                continue
+            if name not in document.controller_names:
+                key, what = "controllers", "cannot be removed"
+            elif (runtime.options.host, runtime.options.port) != _address(document, name):
+                key, what = "host", "cannot move to another address"
+            else:
+                continue
+            raise OptionsError(
+                {
+                    key: f"controller {name} {what} while its export limiter restore is "
+                    "pending: it must first be switched back on; try again once it is confirmed"
+                }
+            )
 
     async def save_controller(self, values: dict[str, object], origin: Origin) -> None:
         """Add (a new name) or change (a name there is) one additional controller from a
@@ -320,6 +317,11 @@ class Plant:
         await self.save_items([c for c in top.controllers if c.name != name], origin)
 
 
+def _address(document: Options, name: str) -> tuple[str, int]:
+    options = document.of_controller(name)
+    return options.host, options.port
+
+
 def read_known(path: Path) -> list[str]:
     """The names of the controllers file; none when it is missing or unreadable."""
     try:
@@ -343,9 +345,7 @@ def controller_item(item: ControllerOptions, options: Options, top: Options) -> 
         value = getattr(options, key)
         if key in values or value != getattr(top, key):
             values[key] = value
-    ordered = tuple(
-        (key, values[key]) for key in ("host", "port", *CONTROLLER_OVERRIDES) if key in values
-    )
+    ordered = tuple((key, values[key]) for key in CONTROLLER_KEYS if key in values)
     return ControllerOptions(item.name, ordered)
 
 
