@@ -135,6 +135,8 @@ def schema_accepts(schema: Any, value: object) -> bool:
         return (not low or value >= float(low)) and (not high or value <= float(high))
     if match := re.fullmatch(r"list\((.*)\)", schema):
         return value in match.group(1).split("|")
+    if match := re.fullmatch(r"match\((.*)\)", schema):  # the Supervisor: re.match on str(value)
+        return re.match(match.group(1), str(value)) is not None
     raise AssertionError(f"unknown schema type {schema}")
 
 
@@ -231,6 +233,14 @@ def test_no_string_option_is_bounded_in_the_schema() -> None:
         ([{"name": "barn", "host": "10.0.0.2", "export_limit_control_mode": "turbo"}], False),
         ([{"name": "barn", "host": "10.0.0.2", "port": 0}], False),
         ({"name": "barn", "host": "10.0.0.2"}, False),  # not a list
+        ([{"name": "Garage", "host": "10.0.0.2"}], False),  # capitals
+        ([{"name": "sec1000", "host": "10.0.0.2"}], False),  # the first controller's name
+        ([{"name": "barn__2", "host": "10.0.0.2"}], False),  # '__': no Home Assistant id
+        ([{"name": "_barn", "host": "10.0.0.2"}], False),
+        ([{"name": "a" * 21, "host": "10.0.0.2"}], False),
+        ([{"name": "barn\n", "host": "10.0.0.2"}], False),
+        ([{"name": "sec1000_2", "host": "10.0.0.2"}], True),
+        ([{"name": "a" * 20, "host": "10.0.0.2"}], True),
     ],
 )
 def test_the_controllers_schema_and_the_application_agree(items: object, accepted: bool) -> None:

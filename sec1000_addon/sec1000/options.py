@@ -6,8 +6,9 @@ import ipaddress
 import json
 import logging
 import re
+import socket
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,7 +83,7 @@ class OptionSpec:
         """
         if self.kind == "controllers":
             # A list of dicts: the name and host are required, every other key optional.
-            item = {"name": "str", "host": "str", "port": "port?"}
+            item = {"name": f"match({CONTROLLER_NAME_SCHEMA})", "host": "str", "port": "port?"}
             item |= {key: f"{SPECS_BY_KEY[key].schema}?" for key in CONTROLLER_OVERRIDES}
             return [item]
         if self.kind in ("int", "float"):
@@ -140,6 +141,9 @@ FIRST_CONTROLLER = "sec1000"
 # An additional controller's name: part of its entity ids (sec1000_<name>_...) and its folder.
 # Home Assistant refuses an entity id with "__" in it: no '_' first, last or twice in a row.
 CONTROLLER_NAME = re.compile(r"(?=.{1,20}\Z)[a-z0-9]+(?:_[a-z0-9]+)*")
+# The same rule as the Supervisor's `match(...)`: it applies re.match (anchored at the start
+# only), so the Configuration tab refuses what the add-on refuses, the first's name included.
+CONTROLLER_NAME_SCHEMA = rf"^(?!{FIRST_CONTROLLER}\Z)(?=.{{1,20}}\Z)[a-z0-9]+(?:_[a-z0-9]+)*\Z"
 # What an additional controller may set for itself; every other option is shared.
 CONTROLLER_OVERRIDES = (
     "min_export_limit",
@@ -209,12 +213,19 @@ class Options:
     mqtt_username: str = _default("mqtt_username")
     mqtt_password: str = _default("mqtt_password")
     controllers: tuple[ControllerOptions, ...] = ()
+    # Items of `controllers` stored but refused (read with `lenient_items`): kept as stored, so a
+    # save never loses them, while every other controller runs. Not an option of its own.
+    refused: tuple[RefusedController, ...] = field(default=(), compare=True)
 
     @classmethod
-    def from_mapping(cls, data: object, *, base: Options | None = None) -> Options:
+    def from_mapping(
+        cls, data: object, *, base: Options | None = None, lenient_items: bool = False
+    ) -> Options:
         """Validate a mapping (JSON, form, Supervisor); missing keys come from `base` or defaults.
 
-        Raises OptionsError naming every bad key; unknown keys are errors too.
+        Raises OptionsError naming every bad key; unknown keys are errors too. With
+        `lenient_items` (stored options, read at a start) a bad item of `controllers` is set
+        aside in `refused` instead: one controller's mistake never stops the others.
         """
         if not isinstance(data, Mapping):
             raise OptionsError(
@@ -225,7 +236,7 @@ class Options:
         values: dict[str, Any] = {}
         for key, raw in data.items():
             spec = SPECS_BY_KEY.get(str(key))
-            if spec is None:
+            if spec is None or key == "refused":
                 errors[str(key)] = "is not a known option"
             elif spec.kind != "controllers":
                 try:
@@ -240,12 +251,20 @@ class Options:
         options = cls(**merged)
         # The additional controllers are checked against the top level they inherit from.
         items = data.get("controllers", [item.to_dict() for item in options.controllers])
-        return replace(options, controllers=parse_controllers(items, options))
+        if not lenient_items:
+            return replace(options, controllers=parse_controllers(items, options))
+        valid, refused = parse_controllers_leniently(items, options)
+        return replace(options, controllers=valid, refused=refused)
 
     def to_dict(self) -> dict[str, Any]:
-        """Options as the JSON object stored in the options file or sent to the Supervisor."""
-        out = asdict(replace(self, controllers=()))
-        out["controllers"] = [item.to_dict() for item in self.controllers]
+        """Options as the JSON object stored in the options file or sent to the Supervisor;
+        refused items go back to their places, as stored."""
+        out = asdict(replace(self, controllers=(), refused=()))
+        del out["refused"]
+        items: list[Any] = [item.to_dict() for item in self.controllers]
+        for item in sorted(self.refused, key=lambda refused: refused.index):
+            items.insert(min(item.index - 1, len(items)), item.raw)
+        out["controllers"] = items
         return out
 
     @property
@@ -260,8 +279,12 @@ class Options:
             return self
         for item in self.controllers:
             if item.name == name:
-                return replace(self, controllers=(), **item.values)
+                return replace(self, controllers=(), refused=(), **item.values)
         raise KeyError(name)
+
+    def without_refused(self, name: str) -> Options:
+        """These options without the refused item of that name (removed by the user)."""
+        return replace(self, refused=tuple(item for item in self.refused if item.name != name))
 
     def public_dict(self) -> dict[str, Any]:
         """The options as shown and logged: the MQTT password is never among them."""
@@ -319,20 +342,76 @@ class ControllerOptions:
         return {"name": self.name, **self.values}
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedController:
+    """An item of `controllers` that does not validate, as stored, and why; `index` is its
+    place in the list, from 1."""
+
+    index: int
+    raw: Any
+    reason: str
+
+    @property
+    def name(self) -> str:
+        """Its name as stored ("" when it has none)."""
+        name = self.raw.get("name") if isinstance(self.raw, Mapping) else None
+        return name if isinstance(name, str) else ""
+
+    @property
+    def label(self) -> str:
+        """How a person finds it in the Configuration tab: its place, and its name."""
+        return f"controller {self.index}" + (f" ({self.name})" if self.name else "")
+
+
+def parse_controllers_leniently(
+    raw: object, top: Options
+) -> tuple[tuple[ControllerOptions, ...], tuple[RefusedController, ...]]:
+    """The `controllers` option as stored: the valid items, and the refused ones with why (a
+    taken name or address refuses the later item). Not a list at all refuses nothing that
+    can run: every item is refused."""
+    if not isinstance(raw, list | tuple):
+        return (), (RefusedController(1, raw, "must be a list of controllers"),)
+    valid: list[ControllerOptions] = []
+    refused: list[RefusedController] = []
+    for index, item in enumerate(raw, start=1):
+        try:
+            valid.append(parse_controllers([*(c.to_dict() for c in valid), item], top)[-1])
+        except OptionsError as err:
+            reason = err.errors.get("controllers", str(err))
+            reason = reason.split(": ", 1)[1] if reason.startswith("controller ") else reason
+            refused.append(RefusedController(index, item, reason))
+    return tuple(valid), tuple(refused)
+
+
+def canonical_host(host: str) -> str:
+    """One spelling per address, for telling two controllers at one device apart without a
+    lookup: IPv4-mapped IPv6 and the short and hex IPv4 forms (0x7f.1) as dotted quads."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        try:  # inet_aton's forms, which the socket calls accept: 127.1, 0x7f.1, 2130706433
+            return socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            return host.lower().removesuffix(".")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
 def parse_controllers(raw: object, top: Options) -> tuple[ControllerOptions, ...]:
     """The `controllers` option: a list of objects, each checked against the top level it
     inherits from. Raises OptionsError under the key `controllers`, naming the item."""
     if not isinstance(raw, list | tuple):
         raise OptionsError({"controllers": "must be a list of controllers"})
     out: list[ControllerOptions] = []
-    addresses = {(top.host, top.port): "the first controller"}
+    addresses = {(canonical_host(top.host), top.port): "the first controller"}
     for index, item in enumerate(raw, start=1):
         try:
             controller = parse_controller(item, top)
         except OptionsError as err:
             raise OptionsError({"controllers": f"controller {index}: {err}"}) from None
         values = controller.values
-        address = (values["host"], values.get("port", top.port))
+        address = (canonical_host(values["host"]), values.get("port", top.port))
         if controller.name in (c.name for c in out):
             raise OptionsError(
                 {"controllers": f"controller {index}: the name {controller.name} is taken"}
@@ -341,7 +420,7 @@ def parse_controllers(raw: object, top: Options) -> tuple[ControllerOptions, ...
             raise OptionsError(
                 {
                     "controllers": f"controller {index} ({controller.name}): "
-                    f"{addresses[address]} is at {address[0]}:{address[1]} already; each "
+                    f"{addresses[address]} is at {values['host']}:{address[1]} already; each "
                     "controller takes the one connection its device allows"
                 }
             )
@@ -526,7 +605,7 @@ def redacted(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def option_keys() -> list[str]:
     """Every option key, in schema order."""
-    return [field.name for field in fields(Options)]
+    return [field.name for field in fields(Options) if field.name != "refused"]
 
 
 def stored_options(path: Path) -> dict[str, Any]:
@@ -564,7 +643,7 @@ def load_options_file(path: Path) -> Options:
         ) from None
     except (ValueError, RecursionError) as err:  # nested too deep, numbers too long
         raise OptionsError({"options": f"{path} cannot be read as options: {err}"[:300]}) from None
-    return Options.from_mapping(data)
+    return Options.from_mapping(data, lenient_items=True)
 
 
 def save_options_file(path: Path, options: Options) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,6 +32,8 @@ from sec1000.options import (
     InvalidOptions,
     Options,
     OptionsError,
+    RefusedController,
+    canonical_host,
     parse_controller,
 )
 from sec1000.runtime import STARTUP, STOP_BUDGET, OptionsSaver, Runtime
@@ -99,6 +102,9 @@ class Plant:
             audit=self._audit,
         )
         self.first.options_listeners.append(self._options_used)
+        self.first.own_change = keep_inherited
+        # One document, one lock: every read-change-save of it, from any controller, holds it.
+        self.options_lock = self.first.options_lock
         self.runtimes: dict[str, Runtime] = {FIRST_CONTROLLER: self.first}
         self._listeners: list[Callable[[PlantEvent], None]] = []
         self._saving: str | None = None  # the controller whose own change is being saved
@@ -114,18 +120,50 @@ class Plant:
         for item in options.controllers:
             self._add(item.name)
         known = [name for name in read_known(data_dir / KNOWN_NAME) if name not in self.runtimes]
+        # A refused item is the user's to fix, not a removal: its entities stay.
+        refused = [
+            item.name
+            for item in options.refused
+            if CONTROLLER_NAME.fullmatch(item.name) and item.name not in self.runtimes
+        ]
+        for bad in options.refused:
+            _LOGGER.error(
+                "the options' %s is refused: %s; fix it in the Configuration tab. Every other "
+                "controller runs as configured",
+                bad.label,
+                bad.reason,
+            )
         # While the options are invalid, an earlier run's controllers are kept, not judged.
-        self._unjudged = known if invalid is not None else []
-        if invalid is None:
-            self.departed = {name: self._ghost(name) for name in known}
-        for name, ghost in self.departed.items():
-            if ghost.restore_store.pending:
+        if invalid is not None:
+            self._unjudged = known
+        else:
+            self._unjudged = [name for name in known if name in refused]
+            self.departed = {name: self._ghost(name) for name in known if name not in refused}
+        # Every controller that does not run now but left a restore pending: restored from its
+        # record, which names the address it switched off.
+        self._restorers: dict[str, Runtime] = {}
+        for name in dict.fromkeys([*self.departed, *self._unjudged, *refused]):
+            ghost = self.departed.get(name) or self._ghost(name)
+            record = ghost.restore_store.record
+            if record is None:
+                continue
+            if record.target is None:
                 _LOGGER.error(
-                    "controller %s was removed from the options while its export limiter was "
-                    "switched off by a watchdog reset: nothing can switch it back on now; add it "
-                    "again (its restore then runs first) or check its limiter by hand",
+                    "controller %s does not run (removed or refused in the options) while its "
+                    "export limiter was switched off by a watchdog reset, and its restore record "
+                    "is from before records named the address: add it again (its restore then "
+                    "runs first) or check its limiter by hand",
                     name,
                 )
+                continue
+            _LOGGER.warning(
+                "controller %s does not run (removed or refused in the options), but a watchdog "
+                "reset switched its export limiter off: restoring it at %s:%d from its record",
+                name,
+                *record.target,
+            )
+            self._restorers[name] = ghost
+        self._restoring: dict[str, asyncio.Task[bool]] = {}
         self._remember()
 
     @property
@@ -149,17 +187,45 @@ class Plant:
         self._listeners.append(listener)
 
     async def start(self) -> None:
-        """Start every controller's runtime (each finishes its own pending restore first)."""
+        """Start every controller's runtime (each finishes its own pending restore first), and
+        the restores of controllers that do not run."""
         self._started = True
+        for name, ghost in self._restorers.items():
+            self._restoring[name] = asyncio.get_running_loop().create_task(
+                ghost.watchdog.resume_pending(), name=f"{name}-restore"
+            )
         for runtime in self.runtimes.values():
             await runtime.start()
+
+    @property
+    def restoring(self) -> list[str]:
+        """The controllers that do not run but whose restore is still pending."""
+        return [name for name, ghost in self._restorers.items() if ghost.restore_store.pending]
+
+    async def _start_added(self, runtime: Runtime) -> None:
+        """A controller added while running; one whose restore ran here without it takes its
+        pending restore over, as the record now stands."""
+        if self._restorers.pop(runtime.name, None) is not None:
+            task = self._restoring.pop(runtime.name, None)
+            if task is not None:
+                task.cancel()  # a write under way runs to its end
+                await asyncio.wait([task], timeout=STOP_BUDGET)
+            store = runtime.restore_store
+            store.record = store.load()
+        await runtime.start()
 
     async def stop(self, budget: float = STOP_BUDGET) -> None:
         """Stop every controller at the same time, each within `budget` seconds."""
         deadline = time.monotonic() + budget
+        for task in self._restoring.values():
+            task.cancel()  # a write under way runs to its end
         await asyncio.gather(
             *(runtime.stop(budget) for runtime in self.runtimes.values()), return_exceptions=True
         )
+        if self._restoring:
+            await asyncio.wait(
+                self._restoring.values(), timeout=max(deadline - time.monotonic(), 0.1)
+            )
         if self._stopping:
             await asyncio.wait(self._stopping, timeout=max(deadline - time.monotonic(), 0.1))
         await self._writer.flush()
@@ -194,6 +260,7 @@ class Plant:
             watchdog_timings=self._timings,
             audit=self._audit.for_controller(name),
         )
+        runtime.options_lock = self.options_lock
         self.runtimes[name] = runtime
         if self.departed.pop(name, None) is not None:  # added again before its entities went
             self._remember()
@@ -216,7 +283,7 @@ class Plant:
             if runtime is None:
                 runtime = self._add(name)
                 if self._started:
-                    asyncio.get_running_loop().create_task(runtime.start())
+                    asyncio.get_running_loop().create_task(self._start_added(runtime))
                 self._tell(PlantEvent(Change.ADDED, runtime))
             elif name != self._saving and runtime.options != mine:
                 runtime.use(mine, origin)
@@ -260,6 +327,10 @@ class Plant:
         if document == top:
             return
         self._refuse_while_restoring(document)
+        if saving is None:  # an own change keeps the address: no lookup
+            shared = await shared_devices(document)
+            if shared:
+                raise OptionsError({"controllers": "; ".join(shared.values())})
         self._saving = saving
         try:
             await self.first.apply_options(document, origin)
@@ -270,7 +341,7 @@ class Plant:
         """A controller whose watchdog restore is pending keeps its address and its place: the
         restore must reach the controller it switched off first."""
         for name, runtime in self.runtimes.items():
-            if name == FIRST_CONTROLLER or not runtime.watchdog.pending:
+            if name == FIRST_CONTROLLER or not runtime.watchdog.blocks:
                 continue
             if name not in document.controller_names:
                 key, what = "controllers", "cannot be removed"
@@ -317,6 +388,62 @@ class Plant:
         await self.save_items([c for c in top.controllers if c.name != name], origin)
 
 
+# A host name's lookup: how long it may take before the check goes on without it.
+LOOKUP_TIMEOUT = 3.0
+
+
+async def _device_addresses(host: str, port: int) -> set[tuple[str, int]]:
+    """Every address a host name or spelling leads to (one spelling each); just its own
+    spelling when it cannot be looked up."""
+    try:
+        found = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
+            LOOKUP_TIMEOUT,
+        )
+    except (OSError, TimeoutError, UnicodeError, ValueError):
+        return {(canonical_host(host), port)}
+    return {(canonical_host(str(info[4][0])), port) for info in found}
+
+
+async def shared_devices(document: Options) -> dict[str, str]:
+    """The additional controllers whose address leads to a device an earlier controller has
+    (`localhost` beside `127.0.0.1`), by name, each with why: two controllers on one device
+    take turns at its one connection, and each guard undoes the other's limit."""
+    names = document.controller_names
+    found = await asyncio.gather(*(_device_addresses(*_address(document, n)) for n in names))
+    taken: dict[tuple[str, int], str] = {}
+    shared: dict[str, str] = {}
+    for name, addresses in zip(names, found, strict=True):
+        if clash := next((taken[a] for a in sorted(addresses) if a in taken), None):
+            options = document.of_controller(name)
+            owner = "the first controller" if clash == FIRST_CONTROLLER else f"controller {clash}"
+            shared[name] = (
+                f"controller {name} ({options.host}:{options.port}) leads to the device "
+                f"{owner} is at; each controller takes the one connection its device allows"
+            )
+            continue
+        taken.update(dict.fromkeys(addresses, name))
+    return shared
+
+
+async def refuse_shared_devices(options: Options) -> Options:
+    """Stored options at a start: an additional controller on a device an earlier one has
+    is refused, as a bad item is (kept as stored; the others run)."""
+    shared = await shared_devices(options)
+    if not shared:
+        return options
+    items = {item.name: item for item in options.controllers}
+    refused = [
+        RefusedController(options.controller_names.index(name), items[name].to_dict(), reason)
+        for name, reason in shared.items()
+    ]
+    return replace(
+        options,
+        controllers=tuple(item for item in options.controllers if item.name not in shared),
+        refused=(*options.refused, *refused),
+    )
+
+
 def _address(document: Options, name: str) -> tuple[str, int]:
     options = document.of_controller(name)
     return options.host, options.port
@@ -335,6 +462,22 @@ def read_known(path: Path) -> list[str]:
         for name in names
         if isinstance(name, str) and name != FIRST_CONTROLLER and CONTROLLER_NAME.fullmatch(name)
     ]
+
+
+def keep_inherited(before: Options, after: Options) -> Options:
+    """The first controller's own keys changed (`before` → `after`): each other controller
+    that took one of them from the top level keeps the value it ran with, as its own. So a
+    change for the first controller changes no other one; shared keys still reach all."""
+    changed = [key for key in CONTROLLER_OVERRIDES if getattr(before, key) != getattr(after, key)]
+    if not changed or not after.controllers:
+        return after
+    items = []
+    for item in after.controllers:
+        values = item.to_dict()
+        for key in changed:
+            values.setdefault(key, getattr(before, key))
+        items.append(values)
+    return Options.from_mapping({"controllers": items}, base=after)
 
 
 def controller_item(item: ControllerOptions, options: Options, top: Options) -> ControllerOptions:

@@ -136,12 +136,17 @@ class Runtime:
         for listener in (self._count_energy, self._watch_commands, self._wake_on_the_controller):
             self.state.subscribe(listener)
         # Held around every read-change-save of the options (the panel's forms hold it too), so
-        # two changes at the same moment never lose one another.
+        # two changes at the same moment never lose one another. Several controllers share one
+        # document, and so one lock: the plant hands every runtime the first one's.
         self.options_lock = asyncio.Lock()
+        # The first controller's options are also the top level the others inherit from: the
+        # plant makes a change of them its own only (`Plant.keep_inherited`).
+        self.own_change: Callable[[Options, Options], Options] = lambda before, after: after
         self.ready = asyncio.Event()  # set once a pending restore is finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._guard_task: asyncio.Task[None] | None = None
+        self._restore_task: asyncio.Task[None] | None = None
         self._last_loop_error: str | None = None
         # Told of every change of the options in use (the plant keeps the others in step).
         self.options_listeners: list[Callable[[Options, Origin], None]] = []
@@ -171,7 +176,7 @@ class Runtime:
             GuardHooks(
                 self._current,
                 self.update_options,
-                lambda: self.restore_store.pending,
+                lambda: self.watchdog.blocks,
                 lambda: None if self.options_error is None else str(self.options_error),
             ),
         )
@@ -251,7 +256,22 @@ class Runtime:
         self._task = asyncio.create_task(self._main(), name=f"{self.name}-runtime")
 
     async def _main(self) -> None:
-        await self._guarded(self.watchdog.resume_pending(), "resuming the watchdog restore")
+        if (elsewhere := self.watchdog.elsewhere) is not None:
+            # The record names the address the controller was at: restored there, retried with
+            # backoff, while this controller at its new address runs.
+            _LOGGER.warning(
+                "controller %s: the watchdog restore left by an earlier run is for %s:%d, not "
+                "%s:%d where the options put it now; it is restored there in the background",
+                self.name,
+                *elsewhere,
+                *self.link.target,
+            )
+            self._restore_task = asyncio.create_task(
+                self._guarded(self.watchdog.resume_pending(), "resuming the watchdog restore"),
+                name=f"{self.name}-restore-elsewhere",
+            )
+        else:
+            await self._guarded(self.watchdog.resume_pending(), "resuming the watchdog restore")
         self.ready.set()
         self._guard_task = asyncio.create_task(
             self.guard.run(self._write_options), name=f"{self.name}-guard"
@@ -296,7 +316,7 @@ class Runtime:
         Raises OptionsError for a new controller address while a watchdog restore is pending:
         the restore must reach the controller it switched off first.
         """
-        if self.watchdog.pending:
+        if self.watchdog.blocks:
             moved = {
                 key: "not while the export limiter restore is pending: the add-on must first "
                 "switch the limiter of the current controller back on; try again once it is "
@@ -307,6 +327,8 @@ class Runtime:
             if moved:
                 raise OptionsError(moved)
         before = self.options
+        if self.options_error is None:
+            options = self.own_change(before, options)
         if self.save_options is not None:
             await self.save_options(options)
         self._use(options, origin)
@@ -319,7 +341,7 @@ class Runtime:
             return Applied.NOTHING
         if guard.holds_options(options):
             return Applied.HELD
-        if self.watchdog.pending:
+        if self.watchdog.blocks:
             return Applied.AFTER_RESTORE
         if options.export_limit_control_mode != before.export_limit_control_mode:
             return Applied.MODE
@@ -336,7 +358,9 @@ class Runtime:
             await self._update_locked(changes, origin)
 
     async def _update_locked(self, changes: Mapping[str, Any], origin: Origin) -> None:
-        options = Options.from_mapping(dict(changes), base=self.options)
+        options = self.own_change(
+            self.options, Options.from_mapping(dict(changes), base=self.options)
+        )
         try:
             await self.apply_options(options, origin)
         except Exception as err:  # the device already has the mode; saving is second
@@ -373,8 +397,12 @@ class Runtime:
         try:
             await self.watchdog.shutdown(min(self.watchdog.shutdown_grace(), budget))
         finally:
-            tasks = [task for task in (self._task, self._guard_task) if task is not None]
-            self._task = self._guard_task = None
+            tasks = [
+                task
+                for task in (self._task, self._guard_task, self._restore_task)
+                if task is not None
+            ]
+            self._task = self._guard_task = self._restore_task = None
             await self._finish(tasks, deadline)
             await self.policy.stop()
             await self.guard.final_check(deadline - time.monotonic())

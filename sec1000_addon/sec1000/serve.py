@@ -33,7 +33,7 @@ from sec1000.options import (
     save_options_file,
     stored_options,
 )
-from sec1000.plant import Plant
+from sec1000.plant import Plant, refuse_shared_devices
 from sec1000.runtime import Runtime, default_data_dir, file_saver
 from sec1000.simulator import SimulatorServer
 from sec1000.simulator.prices import DEMO_PRICE_ENTITY, demo_price_state
@@ -245,6 +245,7 @@ async def build(
     if args.demo:
         simulators, data_dir, options_path = await start_demo(args, data_dir)
     options, error = load_startup_options(options_path)
+    options = await refuse_shared_devices(options)
     invalid = InvalidOptions(error, stored_options(options_path)) if error is not None else None
     session = aiohttp.ClientSession()
     save = file_saver(options_path)

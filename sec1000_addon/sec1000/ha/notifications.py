@@ -146,7 +146,16 @@ def _mqtt(problem: str | None) -> Notice | None:
 
 def _config(runtime: Runtime) -> Notice | None:
     if runtime.options_error is None:
-        return None
+        refused = runtime.options.refused
+        if not refused:
+            return None
+        items = "\n".join(f"- {item.label}: {item.reason}" for item in refused)
+        return (
+            "SEC1000: a controller's configuration is refused",
+            "These items of the `controllers` option are invalid, so their controllers are "
+            "not contacted (a pending watchdog restore still runs from its record). Every "
+            f"other controller runs as configured. Fix them in the Configuration tab:\n{items}",
+        )
     return (
         "SEC1000: configuration invalid",
         "The add-on options are invalid, so the controller is not contacted: "

@@ -30,7 +30,7 @@ from sec1000.limiter.writes import (
     WriteReport,
     write_reported,
 )
-from sec1000.options import Options
+from sec1000.options import Options, canonical_host
 from sec1000.protocol import (
     ControlMode,
     GeneralError,
@@ -149,6 +149,11 @@ class RestoreStore:
         remove_durably(self.path)
 
 
+def same_address(one: tuple[str, int], other: tuple[str, int]) -> bool:
+    """True when both name one address, however each host is spelled (without a lookup)."""
+    return one[1] == other[1] and canonical_host(one[0]) == canonical_host(other[0])
+
+
 class Watchdog:
     """Runs the reset and owns the restore: retried with backoff until the device confirms it."""
 
@@ -179,11 +184,28 @@ class Watchdog:
         """True while a restore is not confirmed (during a reset, or left by an earlier run)."""
         return self.store.pending
 
+    @property
+    def blocks(self) -> bool:
+        """True while a pending restore is this controller's own: its record names the address
+        the controller is at now (or none, from before records kept it). A record of another
+        address (the controller moved since) is restored there in the background and holds
+        nothing up here: that device may be gone."""
+        record = self.store.record
+        return record is not None and (
+            record.target is None or same_address(record.target, self.link.target)
+        )
+
+    @property
+    def elsewhere(self) -> tuple[str, int] | None:
+        """The address of a pending restore that is not this controller's own, or None."""
+        record = self.store.record
+        return None if record is None or self.blocks else record.target
+
     def refuse_writes(self) -> str | None:
         """Why limiter writes must wait now: a restore left pending (retried in the background).
         None when they may go: during a running reset they wait, and its restore writes the
         newest of them in its place."""
-        if self._running or not self.store.pending:
+        if self._running or not self.blocks:
             return None
         return "refused: the export limiter restore is still pending; retry once it is confirmed"
 
