@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import statistics
 import sys
@@ -26,14 +27,17 @@ from sec1000.limiter.wanted import WANTED_NAME
 from sec1000.limiter.watchdog import RestoreRecord, RestoreStore, WatchdogTimings
 from sec1000.operations import Origin
 from sec1000.options import Options, OptionsError
+from sec1000.plant import Plant
 from sec1000.protocol import Command, ControlMode, Switch, mode_switch_request
-from sec1000.runtime import Runtime
+from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
 
 PANEL = Origin("panel", "bench")
 POLICY = Origin("policy")
+HOME_ASSISTANT = Origin("home_assistant", "automation")
 UNLIMITED_W = 10**9  # a deactivated controller limits nothing
 MAX_KW = 8.0
+TIMINGS = WatchdogTimings(off_window=0.5, settle=0.1)  # the reset's windows, shortened
 
 
 @dataclass
@@ -91,8 +95,7 @@ class Bench:
         return Options.from_mapping({**base, **changes})
 
     async def runtime(self, **changes: object) -> Runtime:
-        timings = WatchdogTimings(off_window=0.5, settle=0.1)
-        runtime = Runtime(self.options(**changes), self.data, watchdog_timings=timings)
+        runtime = Runtime(self.options(**changes), self.data, watchdog_timings=TIMINGS)
         await runtime.start()
         await until(lambda: runtime.guard.wanted is not None, 10)
         return runtime
@@ -271,6 +274,184 @@ SCENARIOS = (
     Scenario("7 a damaged file before a pending restore", damaged_file_before_a_restore),
     Scenario("8 a full disk, then a restart", full_disk_loses_the_wanted_state),
 )
+# -- several controllers (issue 29): each controller its own, one bad item guards the others
+
+
+async def _plant(bench: Bench, barn: SimulatorServer | None, **top: object) -> Plant:
+    """A started plant: the bench's simulator first, and `barn` when given (address only)."""
+    items = [] if barn is None else [{"name": "barn", "host": "127.0.0.1", "port": barn.port}]
+    options = bench.options(controllers=items, **top)
+    path = bench.data / "options.json"
+    path.write_text(json.dumps(options.to_dict()))
+    plant = Plant(
+        options, bench.data / "data", save_options=file_saver(path), watchdog_timings=TIMINGS
+    )
+    await plant.start()
+    await until(lambda: all(r.guard.wanted is not None for r in plant.runtimes.values()), 10)
+    return plant
+
+
+def _lock(plant: Plant) -> asyncio.Lock:
+    return getattr(plant, "options_lock", plant.first.options_lock)  # before: the first's
+
+
+async def mode_without_controller(bench: Bench, watch: Watch) -> float:
+    async with SimulatorServer() as barn:
+        plant = await _plant(bench, barn)
+        barn_watch = Watch(barn, wanted_w=barn.device.export_limit_w)
+        barn_watch.start()
+        for mode in ("rcr", "deactivated"):  # sec1000_command with no controller
+            await plant.get(None).ops.set_control_mode(mode, None, HOME_ASSISTANT)
+        await asyncio.sleep(bench.window)
+        await plant.stop(5)
+        return await barn_watch.stop()
+
+
+async def adopt_on_the_first(bench: Bench, watch: Watch) -> float:
+    async with SimulatorServer() as barn:
+        plant = await _plant(bench, barn, drift_action="adopt", verify_interval=5)
+        barn_watch = Watch(barn, wanted_w=barn.device.export_limit_w)
+        barn_watch.start()
+        bench.simulator.device.switches[Command.MODE_VALUE] = False  # another tool, on the first
+        plant.first.guard.wake()
+        await asyncio.sleep(bench.window)
+        await plant.stop(5)
+        return await barn_watch.stop()
+
+
+async def two_saves_at_once(bench: Bench, watch: Watch) -> float:
+    async with SimulatorServer() as barn:
+        plant = await _plant(bench, barn)
+        await plant.first.ops.export_enable(PANEL)  # the first exports up to its maximum
+        own = {"name": "barn", "host": "127.0.0.1", "port": barn.port, "max_export_limit": 3}
+        await plant.save_controller(own, PANEL)
+        saver = plant.first.save_options
+        assert saver is not None
+        gate = asyncio.Event()
+
+        async def slow(options: Options) -> None:  # the Supervisor is slow with barn's save
+            await gate.wait()
+            await saver(options)
+
+        plant.first.save_options = slow
+        phase = asyncio.create_task(plant.get("barn").ops.set_control_mode("value", False, PANEL))
+        await asyncio.sleep(0.5)
+
+        async def setup_save() -> None:
+            async with _lock(plant):
+                plant.first.save_options = saver
+                ceiling = {"export_ceiling_kw": 3, "max_export_limit": 3}
+                await plant.first.apply_options(
+                    Options.from_mapping(ceiling, base=plant.first.options), PANEL
+                )
+
+        saving = asyncio.create_task(setup_save())
+        await asyncio.sleep(0.2)
+        gate.set()
+        await asyncio.gather(phase, saving)
+        watch.wanted_w = 3_000  # the ceiling saved and answered
+        await plant.first.ops.export_enable(POLICY)  # the next "on": up to the maximum
+        await asyncio.sleep(bench.window)
+        await plant.stop(5)
+        return watch.above
+
+
+async def one_bad_item(bench: Bench, watch: Watch) -> float:
+    from sec1000.options import InvalidOptions, load_options_file, stored_options
+
+    top = bench.options(export_ceiling_kw=3, max_export_limit=3).to_dict()
+    top["controllers"] = [{"name": "Garage", "host": "127.0.0.1", "port": 1}]
+    path = bench.data / "options.json"
+    path.write_text(json.dumps(top))
+    bench.simulator.device.export_limit_w = 8_000  # another tool, above the ceiling
+    watch.wanted_w = 3_000
+    try:
+        options, invalid = load_options_file(path), None
+    except OptionsError as err:  # before: the whole document refused (a loopback stand-in)
+        options = Options.from_mapping({"host": "127.0.0.1", "port": 1})
+        invalid = InvalidOptions(err, stored_options(path))
+    plant = Plant(
+        options,
+        bench.data / "data",
+        invalid=invalid,
+        save_options=file_saver(path),
+        watchdog_timings=TIMINGS,
+    )
+    await plant.start()
+    await asyncio.sleep(bench.window)
+    await plant.stop(5)
+    return watch.above
+
+
+async def removed_during_its_reset(bench: Bench, watch: Watch) -> float:
+    async with SimulatorServer() as barn:
+        record = RestoreRecord("value", 3_000, True, time.time(), "127.0.0.1", barn.port)
+        (bench.data / "data" / "barn").mkdir(parents=True)
+        RestoreStore(bench.data / "data" / "barn").save(record)
+        (bench.data / "data" / "controllers.json").write_text('["barn"]')
+        deactivate(barn)  # killed in its reset's window, then removed in the Configuration tab
+        plant = Plant(bench.options(), bench.data / "data", watchdog_timings=TIMINGS)
+        barn_watch = Watch(barn, wanted_w=3_000)  # from the add-on's start
+        barn_watch.start()
+        await plant.start()
+        await asyncio.sleep(bench.window)
+        await plant.stop(5)
+        return await barn_watch.stop()
+
+
+async def moved_with_a_record(bench: Bench, watch: Watch) -> float:
+    async with SimulatorServer() as old, SimulatorServer() as barn:
+        gone = old.port
+        await old.stop()  # nothing answers at the old address any more
+        record = RestoreRecord("value", 3_000, True, time.time(), "127.0.0.1", gone)
+        (bench.data / "data" / "barn").mkdir(parents=True)
+        RestoreStore(bench.data / "data" / "barn").save(record)
+        plant = Plant(
+            bench.options(controllers=[{"name": "barn", "host": "127.0.0.1", "port": barn.port}]),
+            bench.data / "data",
+            watchdog_timings=TIMINGS,
+        )
+        await plant.start()
+        barn_watch = Watch(barn, wanted_w=0)
+        barn_watch.start()
+        await plant.get("barn").ops.export_disable(PANEL)  # the user's command on barn
+        await asyncio.sleep(bench.window)
+        await plant.stop(5)
+        return await barn_watch.stop()
+
+
+async def one_device_two_spellings(bench: Bench, watch: Watch) -> float:
+    plant = await _plant(bench, None, max_export_limit=3)
+    await plant.first.ops.set_export_limit(3, PANEL)
+    watch.wanted_w = 3_000
+    barn = {
+        "name": "barn",
+        "host": "localhost",
+        "port": bench.simulator.port,
+        "max_export_limit": 8,
+    }
+    try:
+        await plant.save_controller(barn, PANEL)
+    except OptionsError:
+        pass  # refused: the device has one controller
+    else:
+        await plant.get("barn").ops.set_export_limit(MAX_KW, PANEL)
+    await asyncio.sleep(bench.window)
+    await plant.stop(5)
+    return watch.above
+
+
+SEVERAL = (
+    Scenario("29.1 a mode sent without a controller (barn)", mode_without_controller, writes=2),
+    Scenario("29.1 a drift adopted on the first (barn)", adopt_on_the_first, reads=1),
+    Scenario("29.2 a Setup save and barn's change at once", two_saves_at_once, writes=2),
+    Scenario("29.5 one bad item in the options", one_bad_item, reads=1),
+    # a restore is eight exchanges: three switches, 0x42, three switches, the read-back
+    Scenario("29.7 removed during its reset (barn)", removed_during_its_reset, writes=2),
+    Scenario("29.7 moved, its record at the old address", moved_with_a_record, timeouts=1),
+    Scenario("29.8 one device under two spellings", one_device_two_spellings),
+)
+
 TIMEOUT_S = 1.0  # the request timeout the scenarios run with
 
 
@@ -297,7 +478,9 @@ async def run(args: argparse.Namespace) -> int:
     print(f"one verified write at a {args.gap_ms} ms gap (median of 5): {write_s:.2f} s")
     print(f"{'scenario':44} {'above wanted':>13} {'unavoidable':>12}  verdict")
     failures = 0
-    for scenario in SCENARIOS:
+    for scenario in (*SCENARIOS, *SEVERAL):
+        if args.only and not any(part in scenario.name for part in args.only):
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             async with SimulatorServer() as simulator:
                 watch = Watch(simulator)
@@ -325,6 +508,9 @@ def main() -> int:
     parser.add_argument("--gap-ms", type=int, default=50, help="the device gap (default 50)")
     parser.add_argument(
         "--window", type=float, default=6.0, help="seconds watched after each event (default 6)"
+    )
+    parser.add_argument(
+        "--only", nargs="*", default=[], help="run only scenarios whose name holds one of these"
     )
     return asyncio.run(run(parser.parse_args()))
 

@@ -237,11 +237,18 @@ async def test_a_controller_cannot_move_while_its_restore_is_pending(
 def test_broken_controllers_in_the_options_file_are_named(
     tmp_path: Path, controllers: object, words: str
 ) -> None:
+    """A save refuses them under `controllers`; the stored file sets them aside by item, and
+    the valid ones run."""
+    with pytest.raises(OptionsError, match=words) as raised:
+        Options.from_mapping({"controllers": controllers})
+    assert set(raised.value.errors) == {"controllers"}
     path = tmp_path / "options.json"
     path.write_text(json.dumps({"controllers": controllers}))
-    with pytest.raises(OptionsError, match=words) as raised:
-        load_options_file(path)
-    assert set(raised.value.errors) == {"controllers"}
+    stored = load_options_file(path)
+    assert stored.refused and words in stored.refused[-1].reason
+    items = controllers if isinstance(controllers, list) else [controllers]
+    assert len(stored.controllers) + len(stored.refused) == len(items)
+    assert stored.to_dict()["controllers"] == items  # kept as stored
 
 
 @pytest.mark.parametrize("name", ["a", "barn", "barn_2", "x" * 20, "0_garage_west"])

@@ -249,6 +249,7 @@ class Plant:
         return Runtime(
             replace(self.first.options, controllers=()),
             controller_dir(self.data_dir, name),
+            watchdog_timings=self._timings,
             audit=self._audit.for_controller(name),
         )
 
