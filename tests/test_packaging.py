@@ -560,6 +560,28 @@ def test_config_uses_nothing_the_2026_supervisor_deprecates() -> None:
     assert "image" not in cfg
 
 
+# Device registry fields and commands deprecated from Core 2026.8 (a device belongs to one
+# config entry; removal in 2027.8): the add-on reads none of them.
+DEPRECATED_DEVICE_REGISTRY = (
+    "primary_config_entry",
+    '"config_entries"',
+    "via_device",
+    "remove_config_entry",
+    "config/device_registry/update",
+)
+
+
+def test_no_deprecated_device_registry_field_is_used() -> None:
+    package = ADDON / "sec1000"
+    used = {
+        (path.relative_to(package).as_posix(), word)
+        for path in package.rglob("*.py")
+        for word in DEPRECATED_DEVICE_REGISTRY
+        if word in path.read_text(encoding="utf-8")
+    }
+    assert used == set()
+
+
 def test_the_store_text_calls_it_an_app_and_says_add_on_once() -> None:
     """The UI's words of 2026 (apps, App store), the old one said once for older versions.
     The panel's own labels (its locale keys) quoted in DOCS are left out of the count."""
