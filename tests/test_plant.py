@@ -427,11 +427,13 @@ def test_broken_options_depart_nobody(make_options: Callable[..., Options], tmp_
 def test_a_controller_removed_in_its_reset_window_is_said_so(
     make_options: Callable[..., Options], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Removed in the Configuration tab while a reset had its limiter off (the add-on killed):
-    nothing can reach it any more, and the log says what to do."""
+    """Removed in the Configuration tab while a reset had its limiter off (the add-on killed),
+    with a record from before records named the address: nothing can reach it any more, and
+    the log says what to do. (A record with its address is restored: test_each_controller_its_own.)"""
     (tmp_path / "controllers.json").write_text('["sec1000", "barn"]')
     (tmp_path / "barn").mkdir()
     RestoreStore(tmp_path / "barn").save(RestoreRecord("value", 4_000, True, time.time()))
     plant = Plant(make_options(), tmp_path)
     assert plant.departed["barn"].restore_store.pending
-    assert "removed from the options while its export limiter was switched off" in caplog.text
+    assert "restore record is from before records named the address" in caplog.text
+    assert "barn" not in plant.restoring
