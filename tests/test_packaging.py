@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sec1000
 import yaml
 from PIL import Image, ImageChops, ImageStat
 from sec1000.cli import build_parser
@@ -342,6 +343,7 @@ def docs_section(title: str) -> str:
 
 DOCS_SECTIONS = (
     "Installation",
+    "Versions and updates",
     "Options",
     "Panel",
     "Entities",
@@ -492,6 +494,112 @@ def test_changelog_has_unreleased_and_this_version() -> None:
         rf"^## \[{re.escape(config()['version'])}\] - \d{{4}}-\d\d-\d\d$", changelog, re.M
     )
     assert "### Added" in changelog
+
+
+def release_headings() -> list[str]:
+    """The CHANGELOG's release versions, newest first ([Unreleased] aside)."""
+    changelog = (ADDON / "CHANGELOG.md").read_text()
+    return re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d\d-\d\d$", changelog, re.M)
+
+
+def test_the_version_is_one_value() -> None:
+    """What the Supervisor compares to offer an update (config.yaml), the CHANGELOG's newest
+    release, the package's version and the image's default label are one value."""
+    version = config()["version"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    project = tomllib.loads((ADDON / "pyproject.toml").read_text())["project"]
+    dockerfile = (ADDON / "Dockerfile").read_text()
+    assert release_headings()[0] == version
+    assert project["version"] == version
+    assert sec1000.__version__ == version
+    assert re.findall(r"^ARG BUILD_VERSION=(\S+)$", dockerfile, re.M) == [version]
+
+
+def test_docs_say_what_each_release_brings() -> None:
+    """Versions and updates has a `### X.Y.Z` part for every release of the CHANGELOG."""
+    described = re.findall(r"^### (\d+\.\d+\.\d+)$", docs_section("Versions and updates"), re.M)
+    assert set(release_headings()) <= set(described)
+
+
+def negative_accepted(schema: Any) -> bool:
+    return schema_accepts(schema, -0.05) or schema_accepts(schema, -1)
+
+
+def test_options_that_take_a_negative_number_are_the_ones_docs_name() -> None:
+    """Supervisors before 2026.03.3 refuse negative option numbers: DOCS names exactly the
+    options a user may set negative, beside that version; every bound is 0 or more."""
+    schema = config()["schema"]
+    negative = {
+        key for key, kind in schema.items() if isinstance(kind, str) and negative_accepted(kind)
+    }
+    assert negative, "the price thresholds take negative prices"
+    item = schema["controllers"][0]
+    assert not [key for key, kind in item.items() if negative_accepted(kind)]
+    bullet = next(
+        block
+        for block in docs_section("Versions and updates").split("\n- ")
+        if "2026.03.3" in block
+    )
+    assert set(re.findall(r"`([a-z_]+)`", bullet)) == negative
+    bounds = re.findall(r"(?:int|float)\(([^,]*),", json.dumps(schema))
+    assert bounds and all(float(low) >= 0 for low in bounds), bounds
+
+
+# Deprecated by the Supervisor in 2026: map types renamed for apps, 32-bit architectures.
+LEGACY_MAPS = {"addon_config", "all_addon_configs", "addons", "config"}
+DEPRECATED_ARCHES = {"armhf", "armv7", "i386"}
+
+
+def test_config_uses_nothing_the_2026_supervisor_deprecates() -> None:
+    cfg = config()
+    maps = {str(entry).split(":")[0] for entry in cfg.get("map", [])}
+    assert maps & LEGACY_MAPS == set()
+    assert set(cfg["arch"]) & DEPRECATED_ARCHES == set()
+    assert "advanced" not in cfg, "ignored since Supervisor 2026.07"
+    # No published image yet: the Supervisor builds the Dockerfile on the user's machine.
+    assert "image" not in cfg
+
+
+# Device registry fields and commands deprecated from Core 2026.8 (a device belongs to one
+# config entry; removal in 2027.8): the add-on reads none of them.
+DEPRECATED_DEVICE_REGISTRY = (
+    "primary_config_entry",
+    '"config_entries"',
+    "via_device",
+    "remove_config_entry",
+    "config/device_registry/update",
+)
+
+
+def test_no_deprecated_device_registry_field_is_used() -> None:
+    package = ADDON / "sec1000"
+    used = {
+        (path.relative_to(package).as_posix(), word)
+        for path in package.rglob("*.py")
+        for word in DEPRECATED_DEVICE_REGISTRY
+        if word in path.read_text(encoding="utf-8")
+    }
+    assert used == set()
+
+
+def test_the_store_text_calls_it_an_app_and_says_add_on_once() -> None:
+    """The UI's words of 2026 (apps, App store), the old one said once for older versions.
+    The panel's own labels (its locale keys) quoted in DOCS are left out of the count."""
+    old_word = re.compile(r"\badd-ons?\b", re.I)
+    panel = json.loads((ADDON / "sec1000" / "web" / "locale" / "de.json").read_text())
+    docs = (ADDON / "DOCS.md").read_text()
+    for label in filter(old_word.search, panel):
+        docs = docs.replace(label, "")
+    assert len(re.findall(r"^.*\badd-ons?\b.*$", docs, re.M | re.I)) == 1, old_word.findall(docs)
+    assert "Settings → Apps → App store" in docs_section("Installation")
+    store = (ADDON / "README.md").read_text()
+    assert len(old_word.findall(store)) == 1 and "Settings → Apps → App store" in store
+    assert not old_word.search(config()["description"])
+    repository = yaml.safe_load((ROOT / "repository.yaml").read_text())
+    assert not old_word.search(repository["name"])
+    for lang in ("en", "de"):
+        text = (ADDON / "translations" / f"{lang}.yaml").read_text(encoding="utf-8")
+        assert not old_word.search(text), lang
 
 
 def test_the_package_publishes_exactly_the_contract() -> None:
@@ -659,6 +767,44 @@ def test_build_workflow_builds_every_arch_with_the_builder_actions() -> None:
     assert result.stdout.strip() == config()["version"]
 
 
+def test_build_workflow_builds_pull_requests_and_publishes_releases() -> None:
+    flow = workflow("build.yaml")
+    triggers = flow[True]  # YAML 1.1 reads the key `on` as true
+    assert "pull_request" in triggers and triggers["release"]["types"] == ["published"]
+    jobs = flow["jobs"]
+    build = next(
+        s
+        for s in jobs["build"]["steps"]
+        if "home-assistant/builder/actions/build-image@" in s.get("uses", "")
+    )
+    assert build["with"]["push"] == "${{ github.event_name == 'release' }}"
+    assert jobs["manifest"]["if"] == "github.event_name == 'release'"
+    tag_check = next(s for s in jobs["init"]["steps"] if "tag_name" in str(s.get("env")))
+    assert tag_check["if"] == "github.event_name == 'release'"
+    assert tag_check["env"]["TAG"] == "${{ github.event.release.tag_name }}"
+    assert tag_check["run"] == 'test "${TAG}" = "v${VERSION}"'
+    # The base image the build verifies is the one the Dockerfile builds from.
+    base = re.search(r"^ARG BUILD_FROM=(\S+)$", (ADDON / "Dockerfile").read_text(), re.M)
+    assert base and build["with"]["cosign-base-verify"] == base.group(1)
+
+
+def test_dependabot_keeps_the_actions_and_the_pinned_dependencies_current() -> None:
+    dependabot = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    assert dependabot["version"] == 2
+    watched = {(u["package-ecosystem"], u["directory"]) for u in dependabot["updates"]}
+    manifests = {
+        "github-actions": ".github/workflows",
+        "pip": "pyproject.toml",
+        "npm": "package.json",
+    }
+    assert {ecosystem for ecosystem, _ in watched} == set(manifests)
+    for ecosystem, directory in watched:
+        assert (ROOT / directory.strip("/") / manifests[ecosystem]).exists(), (ecosystem, directory)
+    assert ("pip", f"/{ADDON.name}") in watched
+    for update in dependabot["updates"]:
+        assert update["schedule"]["interval"] in {"daily", "weekly", "monthly"}
+
+
 def test_yamllint_passes() -> None:
     linter = pytest.importorskip("yamllint.cli", reason="yamllint is not installed")
     with pytest.raises(SystemExit) as exit_info:
@@ -683,6 +829,7 @@ def test_dockerfile_names_a_default_build_from() -> None:
         r"^ARG BUILD_FROM=ghcr\.io/home-assistant/base-python:3\.13-alpine3\.24$", dockerfile, re.M
     )
     assert re.search(r"^FROM \$\{BUILD_FROM\}$", dockerfile, re.M)
+    # Supervisor 2026.04+ reads no build.yaml (and logs one as deprecated): this default rules.
     assert not (ADDON / "build.yaml").exists(), "build.yaml is deprecated"
     for label in ("title", "description", "source", "licenses", "version"):
         assert f"org.opencontainers.image.{label}=" in dockerfile, label

@@ -354,6 +354,9 @@ class HomeAssistantAdapter:
             except HomeAssistantError as err:
                 _LOGGER.debug("no add-on slug for the device page: %s", err)
             else:
+                # Core 2026.2+ opens apps at homeassistant://app/<slug> (core PR 161264), as its
+                # own integrations now link; kept: Core 2025.4, the oldest supported, knows only
+                # this path. Not yet checked on a Core that has both (issue #32's report).
                 url = f"homeassistant://hassio/ingress/{slug}" if slug else None
         return DeviceInfo(__version__, url)
 
