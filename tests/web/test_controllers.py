@@ -504,3 +504,32 @@ async def test_a_mode_saved_on_barns_setup_switches_barn_only(
     assert not any(r.command == "set_control_mode" for r in plant.first.state.commands)
     live = await (await client.get("/setup?controller=barn")).text()
     assert 'id="apply-mode"' in live
+
+
+async def test_the_first_controllers_setup_save_changes_the_first_controller_only(
+    aiohttp_client: ClientFactory, plant: Plant, options_file: Path
+) -> None:
+    """The top level is also the first controller's own: a Setup save of its limits leaves
+    barn, which took them from the top level, with the values it ran with."""
+    client = await panel(aiohttp_client, plant)
+    barn_before = plant.get("barn").options
+    response = await client.post(
+        "/setup",
+        data={
+            "step": "limits",
+            "min_export_limit": "1",
+            "max_export_limit": "6",
+            "total_capacity": "9",
+        },
+        headers=HX,
+    )
+    assert response.status == 200 and "Saved and applied" in await response.text()
+    assert plant.first.options.max_export_limit == 6.0
+    barn = plant.get("barn").options
+    assert (barn.min_export_limit, barn.max_export_limit, barn.total_capacity) == (
+        barn_before.min_export_limit,
+        barn_before.max_export_limit,
+        barn_before.total_capacity,
+    )
+    (item,) = saved(options_file)["controllers"]
+    assert item["max_export_limit"] == barn_before.max_export_limit  # now its own
