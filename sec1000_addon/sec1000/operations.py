@@ -97,6 +97,10 @@ class Wiring:
     reset_watchdog: Callable[[str], Awaitable[str]]
     guard: GuardPort
     writer: Writer  # every limiter write, built once it holds the device
+    # Told of a writing command accepted before its first packet (command, source), and of one
+    # that then failed: the price policy's override starts at once, and ends with a failure.
+    accepted: Callable[[str, str], None] = lambda command, source: None
+    failed: Callable[[str, str], None] = lambda command, source: None
 
 
 Action = Callable[[], Awaitable[str]]
@@ -162,6 +166,9 @@ class Operations:
         polling = call.origin == POLL
         if name is not None and not polling:  # a poll's feedback changes with its result only
             self.state.set_feedback(name, int(Feedback.WAITING), call.spec.waiting)
+        told = call.spec.writes and not polling
+        if told:
+            self._wiring.accepted(call.spec.name.value, str(call.origin))
         try:
             message = await action()
             feedback = int(Feedback.OK | (Feedback.INVALID_INPUT if corrected else 0))
@@ -173,7 +180,11 @@ class Operations:
         except BaseException:
             if name is not None:
                 self.state.set_feedback(name, int(Feedback.GENERAL_ERROR), "cancelled")
+            if told:
+                self._wiring.failed(call.spec.name.value, str(call.origin))
             raise
+        if told and not feedback & Feedback.OK:
+            self._wiring.failed(call.spec.name.value, str(call.origin))
         return self.finish(call, feedback, message)
 
     def refuse(self, command: CommandName, message: str, origin: Origin) -> CommandResult:

@@ -35,7 +35,7 @@ from sec1000.options import (
 )
 from sec1000.overshoot import Step
 from sec1000.pricing.runner import PricePolicy
-from sec1000.protocol import ControlMode, Feedback
+from sec1000.protocol import ControlMode
 from sec1000.state import StateEvent, StateModel, Topic
 
 _LOGGER = logging.getLogger(__name__)
@@ -125,15 +125,15 @@ class Runtime:
         self.name = shared.controller
         self.audit = shared.for_controller(self.name, self._audited)
         self.guard, self.writer, self.watchdog = self._limiter(watchdog_timings)
-        self.ops = self._operations()
         self.policy = PricePolicy(
             self._current,
             self._policy_write,
             lambda: self.state.export_state,
             self.state.policy_decided,
         )
+        self.ops = self._operations()
         self.state.energy_counted(self.energy.snapshot())
-        for listener in (self._count_energy, self._watch_commands, self._wake_on_the_controller):
+        for listener in (self._count_energy, self._wake_on_the_controller):
             self.state.subscribe(listener)
         # Held around every read-change-save of the options (the panel's forms hold it too), so
         # two changes at the same moment never lose one another. Several controllers share one
@@ -163,6 +163,8 @@ class Runtime:
                 reset_watchdog=self.watchdog.reset,
                 guard=self.guard,
                 writer=self.writer,
+                accepted=self.policy.command_seen,
+                failed=self.policy.command_failed,
             ),
         )
 
@@ -205,11 +207,6 @@ class Runtime:
         elif event.topic is Topic.RESTORE and not event.data.get("pending"):
             self.guard.wake()
             self.policy.wake()
-
-    def _watch_commands(self, event: StateEvent) -> None:
-        """A manual export command while the price policy is on is an override."""
-        if event.topic is Topic.COMMAND and int(event.data["feedback"]) & Feedback.OK:
-            self.policy.command_seen(str(event.data["command"]), str(event.data["source"]))
 
     def _count_energy(self, event: StateEvent) -> None:
         """Every good telemetry read moves the energy counters."""

@@ -112,6 +112,7 @@ class PricePolicy:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._retry_at: float | None = None  # a failed write is not made again before this
+        self._override_by: tuple[str, str] | None = None  # the manual command that started it
 
     # -- inputs
 
@@ -219,7 +220,9 @@ class PricePolicy:
         return "none", f"current price only: {why}"
 
     def command_seen(self, command: str, source: str) -> None:
-        """A finished command: a manual export command while the policy is on overrides it."""
+        """A manual export command accepted, before its first packet: while the policy is on,
+        it overrides it from now on. The policy's re-check that the command's own write wakes
+        then finds the override in place and never undoes the command."""
         options = self._options()
         if not (options.price_policy and options.price_entity) or command not in MANUAL_COMMANDS:
             return
@@ -230,8 +233,17 @@ class PricePolicy:
         self.memory.override_until = until
         # The same moment on the monotonic clock: a wall clock set back never stretches it.
         self.memory.override_deadline = self._monotonic() + max(until - now, 0.0)
+        self._override_by = (command, source)
         _LOGGER.info("price policy: %s by %s overrides it until %s", command, source, until)
         self._wake.set()
+
+    def command_failed(self, command: str, source: str) -> None:
+        """The manual command that started the override failed: the override ends, and the
+        policy decides again from what the controller holds."""
+        if self._override_by == (command, source) and self.memory.override_until is not None:
+            _LOGGER.info("price policy: %s by %s failed; its override ends", command, source)
+            self._override_by = None
+            self.resume()
 
     def resume(self) -> None:
         """End a manual override now: the policy learns the export anew and decides at once."""
