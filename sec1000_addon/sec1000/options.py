@@ -244,8 +244,10 @@ class Options:
                 except ValueError as err:
                     errors[spec.key] = str(err)
         merged = {field.name: getattr(start, field.name) for field in fields(cls)} | values
-        if not errors:
-            errors.update(_cross_check(merged))
+        # Every rule at once: a key that could not be read keeps its value before, so a form
+        # shows each of its errors after one save, not one per save.
+        for key, text in _cross_check(merged).items():
+            errors.setdefault(key, text)
         if errors:
             raise OptionsError(errors)
         options = cls(**merged)

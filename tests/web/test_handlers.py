@@ -241,6 +241,20 @@ async def test_invalid_limits_are_refused_inline_and_nothing_is_saved(
     assert fake_supervisor.app[OPTIONS] == {}
 
 
+async def test_every_error_of_a_form_is_shown_after_one_save(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime, fake_supervisor: TestServer
+) -> None:
+    """`abc` as the minimum and 20 kW as the maximum over a 10 kW plant: both errors at once,
+    not the second one only after a second save."""
+    client = await panel(aiohttp_client, supervised_runtime)
+    body = await post_step(
+        client, "limits", min_export_limit="abc", max_export_limit="20", total_capacity="10"
+    )
+    assert 'id="e-min_export_limit"' in body and "must be a number" in body
+    assert 'id="e-max_export_limit"' in body and "above the total capacity" in body
+    assert fake_supervisor.app[OPTIONS] == {}
+
+
 async def test_a_value_that_is_not_a_number_is_refused_with_the_field_named(
     aiohttp_client: ClientFactory, supervised_runtime: Runtime, fake_supervisor: TestServer
 ) -> None:
