@@ -13,6 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from sec1000.ha.notifications import (
+    CONFIG_NOTIFICATION,
+    RESTORE_NOTIFICATION,
+    desired_notifications,
+)
 from sec1000.limiter.watchdog import RECORD_NAME, RestoreRecord, RestoreStore
 from sec1000.operations import Origin
 from sec1000.options import InvalidOptions, Options, OptionsError, load_options_file
@@ -237,8 +242,6 @@ async def test_a_bad_item_is_refused_alone_and_every_other_controller_keeps_its_
 async def test_the_notification_names_the_refused_item(
     make_options: Callable[..., Options], tmp_path: Path
 ) -> None:
-    from sec1000.ha.notifications import CONFIG_NOTIFICATION, desired_notifications
-
     top = make_options().to_dict()
     top["controllers"] = [{"name": "garage", "host": "10.0.0.7", "max_export_limit": 50}]
     options = await asyncio.to_thread(load_options_file, write_options(tmp_path, top))
@@ -279,9 +282,12 @@ async def test_a_controller_that_does_not_run_is_restored_from_its_record(
         invalid = InvalidOptions(OptionsError({"host": "must not be empty"}), {"host": ""})
     plant = Plant(options, data, invalid=invalid)
     assert "barn" not in plant.names
+    _title, message = desired_notifications(plant.first, started_at=0, now=0)[RESTORE_NOTIFICATION]
+    assert "controller barn" in message and "no longer run" in message
     await plant.start()
     try:
         await eventually(lambda: plant.restoring == [], 10, "barn's restore confirmed")
+        assert RESTORE_NOTIFICATION not in desired_notifications(plant.first, started_at=0, now=0)
         assert barn.device.mode is ControlMode.VALUE
         assert barn.device.export_limit_w == 3000
         assert not (data / "barn" / RECORD_NAME).exists()

@@ -164,6 +164,7 @@ class Plant:
             )
             self._restorers[name] = ghost
         self._restoring: dict[str, asyncio.Task[bool]] = {}
+        self.first.others_restoring = lambda: self.restoring
         self._remember()
 
     @property

@@ -142,6 +142,8 @@ class Runtime:
         # The first controller's options are also the top level the others inherit from: the
         # plant makes a change of them its own only (`Plant.keep_inherited`).
         self.own_change: Callable[[Options, Options], Options] = lambda before, after: after
+        # The controllers that do not run but whose restore is pending (told by the first).
+        self.others_restoring: Callable[[], list[str]] = list
         self.ready = asyncio.Event()  # set once a pending restore is finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

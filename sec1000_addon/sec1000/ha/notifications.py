@@ -62,7 +62,7 @@ def desired_notifications(
     """The notifications that should be shown now: id -> (title, message)."""
     state, options = runtime.state, runtime.options
     found: tuple[tuple[str, Notice | None], ...] = (
-        (RESTORE_NOTIFICATION, _restore(state)),
+        (RESTORE_NOTIFICATION, _restore(state) or _not_running(runtime)),
         (OFFLINE_NOTIFICATION, _offline(state, options, started_at, now)),
         (RETIRED_NOTIFICATION, _retired(state)),
         (ENERGY_NOTIFICATION, _energy(state)),
@@ -83,6 +83,22 @@ def _restore(state: StateModel) -> Notice | None:
         "SEC1000: export limiter not confirmed",
         "A reset export watchdog turned the export limiter off and it is not confirmed back on "
         f"yet: the plant may export without limit. {detail}",
+    )
+
+
+def _not_running(runtime: Runtime) -> Notice | None:
+    """Controllers that do not run (removed or refused) whose restore is still pending: told
+    on the first controller, whose notifications are the plant's."""
+    names = runtime.others_restoring()
+    if not names:
+        return None
+    return (
+        "SEC1000: export limiter not confirmed",
+        "A reset export watchdog turned the export limiter off on "
+        + ", ".join(f"controller {name}" for name in names)
+        + ", which the options no longer run (removed or refused). The add-on restores it at "
+        "the address in its record, retried with backoff, until it is confirmed: the plant "
+        "may export without limit there until then.",
     )
 
 
