@@ -278,3 +278,34 @@ async def test_the_demo_of_two_controllers_runs_both(tmp_path: Path) -> None:
     assert (tmp_path / "barn").is_dir()  # the second controller's own folder
     err = (await process.stderr.read()).decode()
     assert "Traceback" not in err
+
+
+async def test_the_demo_leaves_no_folder_behind(tmp_path: Path) -> None:
+    """Without --data-dir the demo keeps its files in a folder of its own under TMPDIR, and
+    removes it at exit."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sec1000",
+        "serve",
+        "--demo",
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env={**clean_env(), "TMPDIR": str(scratch)},
+    )
+    assert process.stdout is not None
+    try:
+        await asyncio.wait_for(process.stdout.readline(), 20)
+        await asyncio.wait_for(process.stdout.readline(), 20)  # the panel's address: running
+        (folder,) = list(scratch.iterdir())
+        assert folder.name.startswith("sec1000-demo-") and (folder / "options.json").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    assert list(scratch.iterdir()) == []

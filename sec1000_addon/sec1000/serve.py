@@ -8,6 +8,7 @@ import contextlib
 import datetime
 import logging
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Awaitable, Mapping, Sequence
@@ -165,6 +166,8 @@ class Process:
     simulators: list[SimulatorServer]
     host: str
     tasks: TaskSet = field(default_factory=TaskSet)
+    # The demo's own data folder (no --data-dir given): removed at exit, nothing left in /tmp.
+    scratch: Path | None = None
 
     @property
     def runtime(self) -> Runtime:
@@ -270,7 +273,8 @@ async def build(
     app = build_app(
         plant, home_assistant, simulators, supervised=bool(token), signin_url=signin_url
     )
-    return Process(plant, home_assistant, app, session, simulators, host)
+    scratch = data_dir if args.demo and args.data_dir is None else None
+    return Process(plant, home_assistant, app, session, simulators, host, scratch=scratch)
 
 
 async def listen(process: Process, port: int) -> web.AppRunner | None:
@@ -336,6 +340,10 @@ async def release(process: Process) -> None:
     await _step(process.session.close(), "closing the HTTP session")
     for simulator in process.simulators:
         await _step(simulator.stop(), "stopping the simulator")
+    if process.scratch is not None:
+        await _step(
+            asyncio.to_thread(shutil.rmtree, process.scratch, True), "removing the demo's folder"
+        )
 
 
 async def feed_demo_prices(plant: Plant) -> None:
