@@ -50,6 +50,22 @@ async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
     await asyncio.gather(*pending, return_exceptions=True)
 
 
+async def wait_set(event: asyncio.Event, within: float | None) -> bool:
+    """True when `event` is set within `within` seconds (None: no limit), else False.
+
+    `asyncio.wait_for` on Python 3.11 returns normally when the cancellation and the event come
+    together, swallowing the cancellation (a loop under it then never stops); this one always
+    raises it."""
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=within)
+    finally:
+        waiter.cancel()
+    return waiter in done
+
+
 async def run_to_end(coro: Coroutine[Any, Any, T]) -> T:
     """Await `coro` in a task of its own that a cancellation does not interrupt: the caller's
     cancellation waits for the task to end, then propagates (a stop never cuts a sequence of

@@ -25,7 +25,8 @@ from typing import Any
 
 from sec1000.commands import MAX_EXPORT_LIMIT_KW
 from sec1000.common.backoff import backoff_delays
-from sec1000.common.files import FileWriter
+from sec1000.common.files import FileWriter, remove_durably
+from sec1000.common.tasks import wait_set
 from sec1000.common.units import kilowatts, watts
 from sec1000.device.link import DeviceLink, Priority, Session
 from sec1000.device.sequences import LimitWrite, read_settings
@@ -38,10 +39,11 @@ from sec1000.limiter.writes import (
     WriteJob,
     WriteReport,
     in_words,
+    write_in_words,
     write_reported,
 )
-from sec1000.options import MIN_VERIFY_INTERVAL, Options
-from sec1000.protocol import ControlMode, ExportSettings, Feedback, Sec1000Error
+from sec1000.options import CEILING_MODES, MIN_VERIFY_INTERVAL, Options
+from sec1000.protocol import ExportSettings, Feedback, PhaseMeasurement, Sec1000Error
 from sec1000.state import GuardState, GuardStatus, StateModel
 
 _LOGGER = logging.getLogger(__name__)
@@ -103,6 +105,9 @@ class ExportGuard:
         self._hooks = hooks
         self._options = hooks.options
         self.wanted: Wanted | None = files.wanted.load()
+        # The write in flight when the last run ended (recorded before it was sent), if any.
+        self._in_flight: LimitWrite | None = files.wanted.writing
+        self._writing: LimitWrite | None = None  # this run's write in flight, as recorded
         self.changed_by = STARTUP_ORIGIN  # who changed the options last: their write's origin
         self.save_error: str | None = None  # why wanted.json could not be written, if it could not
         self._writer = FileWriter(on_error=self._save_failed)
@@ -152,9 +157,27 @@ class ExportGuard:
             return None
         return target.write()
 
+    async def intend(self, write: LimitWrite) -> None:
+        """Before a write that may become the wanted state is sent: wanted.json records it as
+        in flight, durably. A kill before its outcome is saved is then told apart at the next
+        start from a change another tool made while the add-on was stopped."""
+        wanted = self.wanted
+        if wanted is None:
+            return  # no wanted.json: a start keeps the controller's settings anyway
+        self._writing = write
+        self._writer.submit(lambda: self._save(wanted, write))
+        await self._writer.flush()
+
     def wrote(self, report: WriteReport) -> None:
         """A limiter write ended: audit it; a confirmed write asked by somebody becomes the
         wanted state; a write not confirmed leaves it, and the controller is checked at once."""
+        cleared, self._writing = self._writing is not None, None  # no longer in flight
+        before = self.wanted
+        self._wrote(report)
+        if cleared and before is not None and self.wanted is before:  # not saved since
+            self._writer.submit(lambda: self._save(before))
+
+    def _wrote(self, report: WriteReport) -> None:
         self.files.audit.wrote(report)
         if report.verified and report.after is not None:
             if report.sets_wanted:
@@ -199,12 +222,18 @@ class ExportGuard:
                 settled = False
             delays = None if settled else (delays or backoff_delays())
             wait = next(delays) if delays is not None else self._interval()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await wait_set(self._wake, wait)
 
     def _interval(self) -> float | None:
-        interval = self._options().verify_interval
-        return max(interval, MIN_VERIFY_INTERVAL) if interval else None
+        """Seconds to the next check: `verify_interval`, and with a ceiling at least one check
+        every `scan_interval` (another tool's limit above it lasts at most that long)."""
+        options = self._options()
+        interval = (
+            max(options.verify_interval, MIN_VERIFY_INTERVAL) if options.verify_interval else None
+        )
+        if options.ceiling_w is None:
+            return interval
+        return options.scan_interval if interval is None else min(interval, options.scan_interval)
 
     async def _step(self, write_options: OptionsWriter) -> bool:
         if self._hooks.blocked() is not None or self._hooks.restore_pending():
@@ -297,16 +326,25 @@ class ExportGuard:
             base = Wanted(limit_w, options.export_limit_control_mode, 0, True).under(options)
             self._set_wanted(base if base.held_by(settings) else replace(base, basis={}))
             return
-        if stored.export_limit_w == limit_w:
-            return
+        in_flight, self._in_flight = self._in_flight, None
+        if stored.held_by(settings) or in_flight is None or not in_flight.held_by(settings):
+            return  # any difference is a drift, judged next
         message = (
-            f"at the start the controller holds {in_words(limit_w, settings.mode)}: its limit "
-            f"is kept over the saved {in_words(stored.export_limit_w, stored.mode)} (the file "
-            "is older than the last write)"
+            f"at the start the controller holds {write_in_words(in_flight)}, the write in "
+            "flight when the add-on stopped (recorded before it was sent): kept over the saved "
+            f"{in_words(stored.export_limit_w, stored.mode)}"
         )
         _LOGGER.warning("export guard: %s", message)
-        self._set_wanted(replace(stored, export_limit_w=limit_w))
-        self._audit("adopt", stored.write(), settings, int(Feedback.OK), message)
+        self._set_wanted(
+            replace(
+                stored,
+                export_limit_w=in_flight.export_limit_w,
+                mode=in_flight.mode.option,
+                total_capacity_w=in_flight.total_capacity_w,
+                three_phase_sum=in_flight.phase is PhaseMeasurement.SUM_OF_PHASES,
+            )
+        )
+        self._audit("adopt", in_flight, settings, int(Feedback.OK), message)
 
     def _drift(self, settings: ExportSettings, wanted: Wanted) -> Verdict:
         self._repair = None  # somebody else's doing: the drift rules apply
@@ -339,7 +377,7 @@ class ExportGuard:
     def _above_ceiling(self, settings: ExportSettings) -> bool:
         ceiling_w = self._options().ceiling_w
         return ceiling_w is not None and (
-            settings.export_limit_w > ceiling_w or settings.mode is ControlMode.DEACTIVATED
+            settings.export_limit_w > ceiling_w or settings.mode.option not in CEILING_MODES
         )
 
     @staticmethod
@@ -376,6 +414,7 @@ class ExportGuard:
         self._status(GuardState.RESTORING, None, message=message, drift_at=time.time())
         job = WriteJob(GUARD_ORIGIN, "ceiling", done=f"{message}; {{write}} confirmed")
         try:
+            await self.intend(target.write())
             written = await write_reported(session, self.state, target.write(), self.wrote, job)
         except Sec1000Error:
             return False
@@ -429,11 +468,19 @@ class ExportGuard:
         if wanted == self.wanted:
             return
         self.wanted = wanted
-        self._writer.submit(lambda: self._save(wanted))
+        writing = self._writing
+        self._writer.submit(lambda: self._save(wanted, writing))
 
-    def _save(self, wanted: Wanted) -> None:
-        """In the writer's thread: wanted.json, and a failure told before cleared."""
-        self.files.wanted.save(wanted)
+    def _save(self, wanted: Wanted, writing: LimitWrite | None = None) -> None:
+        """In the writer's thread: wanted.json, and a failure told before cleared. A file that
+        cannot be written is removed if it can be: a start then keeps the controller's own
+        settings rather than take an older wanted state for the truth."""
+        try:
+            self.files.wanted.save(wanted, writing)
+        except OSError:
+            with contextlib.suppress(OSError):
+                remove_durably(self.files.wanted.path)
+            raise
         if self.save_error is not None:
             _LOGGER.info("export guard: the wanted export state is saved again")
             self.save_error = None  # shown again from the guard's next status

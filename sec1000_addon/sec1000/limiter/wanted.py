@@ -101,10 +101,13 @@ class Wanted:
 
 
 class WantedStore:
-    """wanted.json in the data dir."""
+    """wanted.json in the data dir, and the write in flight it records (`writing`): saved
+    before a write that may change the wanted state is sent, cleared once that write is
+    reported. A kill between the write and the save leaves it; a start finds it."""
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / WANTED_NAME
+        self.writing: LimitWrite | None = None  # as loaded
 
     def load(self) -> Wanted | None:
         """The stored state; None when there is none or it is damaged (then it is set anew)."""
@@ -117,6 +120,7 @@ class WantedStore:
                 three_phase_sum=_flag(data["three_phase_sum"]),
                 basis=dict(data.get("basis") or {}),
             )
+            self.writing = _in_flight(data.get("writing"))
         except FileNotFoundError:
             return None
         except Exception as err:  # damaged: the controller's state is read and kept anew
@@ -128,9 +132,34 @@ class WantedStore:
             return None
         return wanted
 
-    def save(self, wanted: Wanted) -> None:
-        """Write it durably (atomic); raises OSError when it cannot (the state stays in memory)."""
-        write_atomic(self.path, json.dumps(asdict(wanted), default=dict))
+    def save(self, wanted: Wanted, writing: LimitWrite | None = None) -> None:
+        """Write it durably (atomic), with the write in flight if there is one; raises OSError
+        when it cannot (the state stays in memory)."""
+        data = asdict(wanted)
+        if writing is not None:
+            data["writing"] = {
+                "export_limit_w": writing.export_limit_w,
+                "mode": writing.mode.option,
+                "total_capacity_w": writing.total_capacity_w,
+                "three_phase_sum": writing.phase is PhaseMeasurement.SUM_OF_PHASES,
+            }
+        write_atomic(self.path, json.dumps(data, default=dict))
+
+
+def _in_flight(raw: object) -> LimitWrite | None:
+    """The write in flight as recorded; None when there is none, or it is damaged (a start
+    then takes any difference for a drift)."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return LimitWrite(
+            _watts_within(raw["total_capacity_w"], MAX_CAPACITY_W),
+            _watts_within(raw["export_limit_w"], MAX_LIMIT_W),
+            ControlMode.from_option(str(raw["mode"])),
+            PhaseMeasurement.from_sum(_flag(raw["three_phase_sum"])),
+        )
+    except (KeyError, ValueError):
+        return None
 
 
 def _watts_within(raw: object, maximum: int) -> int:
