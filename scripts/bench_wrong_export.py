@@ -12,17 +12,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import statistics
 import sys
 import tempfile
 import time
+import unittest.mock
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sec1000.energy import ENERGY_NAME
-from sec1000.limiter.wanted import WANTED_NAME
+from sec1000.limiter import wanted as wanted_module
 from sec1000.limiter.watchdog import RestoreRecord, RestoreStore, WatchdogTimings
 from sec1000.operations import Origin
 from sec1000.options import Options, OptionsError
@@ -221,19 +223,20 @@ async def damaged_file_before_a_restore(bench: Bench, watch: Watch) -> float:
     return watch.above
 
 
+def _no_space(path: Path, text: str) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
 async def full_disk_loses_the_wanted_state(bench: Bench, watch: Watch) -> float:
     runtime = await bench.runtime()
     await runtime.ops.export_enable(PANEL)
-    (bench.data / WANTED_NAME).unlink()
-    (bench.data / WANTED_NAME).mkdir()  # every save fails from now on, like a full disk
-    await runtime.ops.export_disable(PANEL)
-    watch.wanted_w = 0
-    await runtime.stop()
-    (bench.data / WANTED_NAME).rmdir()
-    (bench.data / WANTED_NAME).write_text(
-        '{"export_limit_w": 8000, "mode": "value", "total_capacity_w": 10000, '
-        '"three_phase_sum": true, "basis": {}}'
-    )  # what the file held before the full disk
+    await runtime.guard.flush()
+    # A full disk: wanted.json cannot be written (it keeps what it held: 8 kW), and removing a
+    # file still works, as on a real full disk.
+    with unittest.mock.patch.object(wanted_module, "write_atomic", _no_space):
+        await runtime.ops.export_disable(PANEL)
+        watch.wanted_w = 0
+        await runtime.stop()
     again = await bench.runtime()  # the restart
     await asyncio.sleep(bench.window)
     await again.stop()

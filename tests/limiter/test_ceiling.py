@@ -5,6 +5,7 @@ replays one of issue #29's scenarios against the simulator over real sockets."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import struct
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sec1000.energy import ENERGY_NAME
+from sec1000.limiter import wanted as wanted_module
 from sec1000.limiter.audit import kind_of
 from sec1000.limiter.watchdog import RestoreRecord, RestoreStore
 from sec1000.operations import Origin
@@ -220,6 +222,37 @@ async def test_a_change_made_while_the_add_on_was_stopped_is_a_drift_at_start(
     drifts = [e for e in runtime.audit.tail() if e["command"] == "drift"]
     assert drifts and "holds 8.00 kW in mode value, not the wanted 0.00 kW" in drifts[0]["message"]
     assert not [e for e in runtime.audit.tail() if e["command"] == "adopt"]
+
+
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """wanted.json can no longer be written, as on a full disk (removing a file still works);
+    a full disk cannot be had here."""
+
+    def no_space(path: Path, text: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(wanted_module, "write_atomic", no_space)
+
+
+async def test_after_a_full_disk_a_restart_keeps_the_controllers_state_not_an_older_file(
+    make_options: Callable[..., Options],
+    tmp_path: Path,
+    simulator: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    options = make_options()
+    first = Runtime(options, tmp_path)
+    assert (await first.ops.export_enable(PANEL)).ok  # saved: 8 kW
+    await first.guard.flush()
+    with monkeypatch.context() as patch:
+        full_disk(patch)
+        assert (await first.ops.export_disable(PANEL)).ok  # 0 W, not saved
+        await first.stop()
+    assert "cannot save the wanted export state" in first.state.guard.save_error
+    runtime = await started(Runtime(options, tmp_path), simulator)
+    await runtime.stop()
+    assert limits_written(simulator) == [8_000, 0]  # nothing written at the restart
+    assert simulator.device.export_limit_w == 0
 
 
 # -- 9. a pending restore and a ceiling set since

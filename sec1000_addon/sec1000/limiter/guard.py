@@ -8,8 +8,11 @@ backoff until the controller confirms it. A difference nobody here wrote is a dr
 adopted or only reported (`drift_action`); the same drift three times in an hour means something
 else writes to the controller, and the guard stops fighting it (`contested`).
 
-The first read-back after a start decides the wanted limit: the controller holds the last write,
-and wanted.json may be older (a kill or a full disk between the write and the save).
+The first read-back after a start is compared with wanted.json: a difference is a drift (a
+change made while the add-on was stopped), unless the controller holds the write wanted.json
+recorded as in flight (a kill between the write and the save). With an export ceiling the
+controller is read at least every `scan_interval`, and a limit or mode beyond the ceiling is put
+back at once, whatever `drift_action` says.
 """
 
 from __future__ import annotations
@@ -166,7 +169,11 @@ class ExportGuard:
             return  # no wanted.json: a start keeps the controller's settings anyway
         self._writing = write
         self._writer.submit(lambda: self._save(wanted, write))
-        await self._writer.flush()
+        try:
+            await self._writer.flush()
+        except BaseException:  # cancelled before anything was sent: nothing is in flight
+            self._writing = None
+            raise
 
     def wrote(self, report: WriteReport) -> None:
         """A limiter write ended: audit it; a confirmed write asked by somebody becomes the
