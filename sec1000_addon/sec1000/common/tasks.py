@@ -54,16 +54,14 @@ async def wait_set(event: asyncio.Event, within: float | None) -> bool:
     """True when `event` is set within `within` seconds (None: no limit), else False.
 
     `asyncio.wait_for` on Python 3.11 returns normally when the cancellation and the event come
-    together, swallowing the cancellation (a loop under it then never stops); this one always
-    raises it."""
-    if event.is_set():
-        return True
-    waiter = asyncio.ensure_future(event.wait())
+    together, swallowing the cancellation (a loop under it then never stops); `asyncio.timeout`
+    always lets it through, and resumes as soon as the event is set."""
     try:
-        done, _ = await asyncio.wait({waiter}, timeout=within)
-    finally:
-        waiter.cancel()
-    return waiter in done
+        async with asyncio.timeout(within):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 async def run_to_end(coro: Coroutine[Any, Any, T]) -> T:
