@@ -18,7 +18,6 @@ back at once, whatever `drift_action` says.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -28,14 +27,13 @@ from typing import Any
 
 from sec1000.commands import MAX_EXPORT_LIMIT_KW
 from sec1000.common.backoff import backoff_delays
-from sec1000.common.files import FileWriter, remove_durably
 from sec1000.common.tasks import wait_set
 from sec1000.common.units import kilowatts, watts
 from sec1000.device.link import DeviceLink, Priority, Session
 from sec1000.device.sequences import LimitWrite, read_settings
 from sec1000.limiter.audit import AuditLog
 from sec1000.limiter.drifts import Drifts
-from sec1000.limiter.wanted import Wanted, WantedStore, basis_of
+from sec1000.limiter.wanted import Wanted, WantedFile, WantedStore, basis_of
 from sec1000.limiter.writes import (
     GUARD_ORIGIN,
     Origin,
@@ -108,12 +106,8 @@ class ExportGuard:
         self._hooks = hooks
         self._options = hooks.options
         self.wanted: Wanted | None = files.wanted.load()
-        # The write in flight when the last run ended (recorded before it was sent), if any.
-        self._in_flight: LimitWrite | None = files.wanted.writing
-        self._writing: LimitWrite | None = None  # this run's write in flight, as recorded
+        self._file = WantedFile(files.wanted, self._save_told)
         self.changed_by = STARTUP_ORIGIN  # who changed the options last: their write's origin
-        self.save_error: str | None = None  # why wanted.json could not be written, if it could not
-        self._writer = FileWriter(on_error=self._save_failed)
         self._started = False  # set by the first read-back or confirmed write of this run
         self._repair: LimitWrite | None = None  # a write that failed: may be half on the controller
         self._wake = asyncio.Event()
@@ -164,25 +158,17 @@ class ExportGuard:
         """Before a write that may become the wanted state is sent: wanted.json records it as
         in flight, durably. A kill before its outcome is saved is then told apart at the next
         start from a change another tool made while the add-on was stopped."""
-        wanted = self.wanted
-        if wanted is None:
-            return  # no wanted.json: a start keeps the controller's settings anyway
-        self._writing = write
-        self._writer.submit(lambda: self._save(wanted, write))
-        try:
-            await self._writer.flush()
-        except BaseException:  # cancelled before anything was sent: nothing is in flight
-            self._writing = None
-            raise
+        if self.wanted is not None:  # else no wanted.json: a start keeps the controller's
+            await self._file.intend(self.wanted, write)
 
     def wrote(self, report: WriteReport) -> None:
         """A limiter write ended: audit it; a confirmed write asked by somebody becomes the
         wanted state; a write not confirmed leaves it, and the controller is checked at once."""
-        cleared, self._writing = self._writing is not None, None  # no longer in flight
+        recorded = self._file.reported()
         before = self.wanted
         self._wrote(report)
-        if cleared and before is not None and self.wanted is before:  # not saved since
-            self._writer.submit(lambda: self._save(before))
+        if recorded and before is not None and self.wanted is before:  # not saved since
+            self._file.save(before)
 
     def _wrote(self, report: WriteReport) -> None:
         self.files.audit.wrote(report)
@@ -333,7 +319,7 @@ class ExportGuard:
             base = Wanted(limit_w, options.export_limit_control_mode, 0, True).under(options)
             self._set_wanted(base if base.held_by(settings) else replace(base, basis={}))
             return
-        in_flight, self._in_flight = self._in_flight, None
+        in_flight, self._file.left_in_flight = self._file.left_in_flight, None
         if stored.held_by(settings) or in_flight is None or not in_flight.held_by(settings):
             return  # any difference is a drift, judged next
         message = (
@@ -475,34 +461,19 @@ class ExportGuard:
         if wanted == self.wanted:
             return
         self.wanted = wanted
-        writing = self._writing
-        self._writer.submit(lambda: self._save(wanted, writing))
+        self._file.save(wanted)
 
-    def _save(self, wanted: Wanted, writing: LimitWrite | None = None) -> None:
-        """In the writer's thread: wanted.json, and a failure told before cleared. A file that
-        cannot be written is removed if it can be: a start then keeps the controller's own
-        settings rather than take an older wanted state for the truth."""
-        try:
-            self.files.wanted.save(wanted, writing)
-        except OSError:
-            with contextlib.suppress(OSError):
-                remove_durably(self.files.wanted.path)
-            raise
-        if self.save_error is not None:
-            _LOGGER.info("export guard: the wanted export state is saved again")
-            self.save_error = None  # shown again from the guard's next status
+    @property
+    def save_error(self) -> str | None:
+        """Why wanted.json could not be written, if it could not."""
+        return self._file.error
 
-    def _save_failed(self, err: OSError) -> None:
-        self.save_error = (
-            f"cannot save the wanted export state to {self.files.wanted.path}: "
-            f"{err.strerror or err}; after a restart the controller's own settings are kept"
-        )
-        _LOGGER.error("export guard: %s", self.save_error)
-        self.state.set_guard(replace(self.state.guard, save_error=self.save_error))
+    def _save_told(self, error: str) -> None:
+        self.state.set_guard(replace(self.state.guard, save_error=error))
 
     async def flush(self) -> None:
         """Wait until wanted.json holds the wanted state (tests, the stop)."""
-        await self._writer.flush()
+        await self._file.flush()
 
     def _audit(
         self, command: str, write: LimitWrite, held: ExportSettings, feedback: int, message: str

@@ -7,14 +7,15 @@ it) are noticed at start-up and written to the controller.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sec1000.common.files import write_atomic
+from sec1000.common.files import FileWriter, remove_durably, write_atomic
 from sec1000.common.units import watts
 from sec1000.device.sequences import LimitWrite
 from sec1000.options import Options
@@ -144,6 +145,66 @@ class WantedStore:
                 "three_phase_sum": writing.phase is PhaseMeasurement.SUM_OF_PHASES,
             }
         write_atomic(self.path, json.dumps(data, default=dict))
+
+
+class WantedFile:
+    """wanted.json as the guard keeps it: each new wanted state saved off the event loop, in
+    order; a write that may change it recorded as in flight, durably, before it is sent; a
+    failure told in words (and the file removed if it can be, so that a restart keeps the
+    controller's own settings rather than take an older wanted state for the truth)."""
+
+    def __init__(self, store: WantedStore, told: Callable[[str], None]) -> None:
+        self.store = store
+        self.error: str | None = None  # why wanted.json could not be written, if it could not
+        self.left_in_flight = store.writing  # the write in flight when the last run ended
+        self._told = told  # a failure in words, on the event loop
+        self._writing: LimitWrite | None = None  # this run's write in flight, as recorded
+        self._writer = FileWriter(on_error=self._failed)
+
+    def save(self, wanted: Wanted) -> None:
+        """Save this wanted state in the background (with the write in flight, if any)."""
+        writing = self._writing
+        self._writer.submit(lambda: self._save(wanted, writing))
+
+    async def intend(self, wanted: Wanted, write: LimitWrite) -> None:
+        """Record `write` as in flight next to `wanted`, on disk before this returns."""
+        self._writing = write
+        self._writer.submit(lambda: self._save(wanted, write))
+        try:
+            await self._writer.flush()
+        except BaseException:  # cancelled before anything was sent: nothing is in flight
+            self._writing = None
+            raise
+
+    def reported(self) -> bool:
+        """The write in flight ended (its report came): True when one was recorded, and the
+        file is to be saved without it."""
+        recorded, self._writing = self._writing is not None, None
+        return recorded
+
+    async def flush(self) -> None:
+        """Wait until every save asked so far is done."""
+        await self._writer.flush()
+
+    def _save(self, wanted: Wanted, writing: LimitWrite | None) -> None:
+        """In the writer's thread."""
+        try:
+            self.store.save(wanted, writing)
+        except OSError:
+            with contextlib.suppress(OSError):
+                remove_durably(self.store.path)
+            raise
+        if self.error is not None:
+            _LOGGER.info("export guard: the wanted export state is saved again")
+            self.error = None  # shown again from the guard's next status
+
+    def _failed(self, err: OSError) -> None:
+        self.error = (
+            f"cannot save the wanted export state to {self.store.path}: "
+            f"{err.strerror or err}; after a restart the controller's own settings are kept"
+        )
+        _LOGGER.error("export guard: %s", self.error)
+        self._told(self.error)
 
 
 def _in_flight(raw: object) -> LimitWrite | None:
