@@ -441,7 +441,9 @@ async def _timed_write(simulator: SimulatorServer, data: Path, gap_ms: int) -> f
     runtime = Runtime(Options.from_mapping(options), data)
     started = time.monotonic()
     await runtime.ops.set_export_limit(3, PANEL)
-    return time.monotonic() - started
+    took = time.monotonic() - started
+    await runtime.stop()  # its files written before the folder goes
+    return took
 
 
 async def run(args: argparse.Namespace) -> int:
