@@ -179,6 +179,7 @@ class EnergyMeter:
         self.broken: str | None = None  # why the file was set aside, for a notification
         self.book = self._load()
         self._saved_at = self._clock()
+        self._due = False  # counted energy over the limit not saved yet
 
     # -- reads
 
@@ -192,6 +193,8 @@ class EnergyMeter:
         day[OVER_LIMIT] = day.get(OVER_LIMIT, 0.0) + step.kwh_over
         day[OVER_LIMIT_MIN] = day.get(OVER_LIMIT_MIN, 0.0) + step.seconds_over / 60
         self.book.totals[OVER_LIMIT] += step.kwh_over
+        if step.kwh_over or step.started or step.ended:
+            self._due = True  # energy over the limit is evidence: saved at this read's poll
         day[MAX_EXPORT] = max(day.get(MAX_EXPORT, sample.meters), sample.meters)
         if sample.limit_kw is not None:
             day[LIMIT_IN_FORCE] = max(day.get(LIMIT_IN_FORCE, 0.0), sample.limit_kw)
@@ -350,15 +353,18 @@ class EnergyMeter:
         return EnergyBook()
 
     async def save_if_due(self) -> None:
-        """Save when the last save is 60 s old; the file (fsync and all) is written off the
-        event loop, from a copy taken on it."""
-        if self._clock() - self._saved_at >= SAVE_EVERY:
+        """Save when the last save is 60 s old, or at once while energy over the limit is
+        counted (a kill loses at most one scan of it); the file (fsync and all) is written off
+        the event loop, from a copy taken on it."""
+        if self._due or self._clock() - self._saved_at >= SAVE_EVERY:
             self._saved_at = self._clock()
+            self._due = False
             await asyncio.to_thread(self._write, json.dumps(self.book.to_json()))
 
     def save(self) -> None:
         """Write energy.json atomically now (at stop); a failure is logged, the counters stay."""
         self._saved_at = self._clock()
+        self._due = False
         self._write(json.dumps(self.book.to_json()))
 
     def _write(self, text: str) -> None:

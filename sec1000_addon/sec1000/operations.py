@@ -23,7 +23,7 @@ from sec1000.device.sequences import LimitWrite, read_settings
 from sec1000.device.telemetry import ZeroPowerFix, read_telemetry
 from sec1000.limiter.wanted import Wanted
 from sec1000.limiter.writes import CLI, POLL, Origin, WriteJob, Writer, in_words
-from sec1000.options import Options
+from sec1000.options import CEILING_MODES, Options, ceiling_mode_refusal
 from sec1000.protocol import (
     DATETIME_ACCEPTED,
     STATUS_DATA_LENGTH,
@@ -257,12 +257,18 @@ class Operations:
         ceiling_w = options.ceiling_w
         if write is None or ceiling_w is None:
             return write
-        if write.mode is ControlMode.DEACTIVATED:
-            raise InvalidInputError(self._ceiling_words(MODE_OFF))
+        if write.mode.option not in CEILING_MODES:
+            raise InvalidInputError(self._mode_refusal(write.mode))
         if write.export_limit_w > ceiling_w:
             limit = f"{kilowatts(write.export_limit_w):g} kW is above"
             raise InvalidInputError(self._ceiling_words(limit))
         return write
+
+    def _mode_refusal(self, mode: ControlMode) -> str:
+        if mode is ControlMode.DEACTIVATED:
+            return self._ceiling_words(MODE_OFF)
+        refusal = ceiling_mode_refusal(self.options.export_ceiling_kw, mode.option)
+        return f"refused: {refusal}; nothing was sent"
 
     def _ceiling_words(self, what: str) -> str:
         return (
@@ -375,8 +381,8 @@ class Operations:
             return self.invalid(call, err)
         chosen: ControlMode = args["mode"]
         phase_sum: bool = args.get("three_phase_sum", self.options.three_phase_sum)
-        if chosen is ControlMode.DEACTIVATED and self.options.ceiling_w is not None:
-            return self.invalid(call, InvalidInputError(self._ceiling_words(MODE_OFF)))
+        if self.options.ceiling_w is not None and chosen.option not in CEILING_MODES:
+            return self.invalid(call, InvalidInputError(self._mode_refusal(chosen)))
 
         def build() -> LimitWrite:
             limit_w = self._wiring.guard.wanted_under(self.options).export_limit_w

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import re
 import socket
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 from sec1000.common.files import write_atomic
 from sec1000.common.numbers import NumberError, parse_number
+from sec1000.common.units import watts
 from sec1000.protocol import ControlMode, PhaseMeasurement
 
 CONTROL_MODES = tuple(mode.option for mode in ControlMode)
@@ -302,8 +304,9 @@ class Options:
 
     @property
     def ceiling_w(self) -> int | None:
-        """The contracted export ceiling in watts, or None when there is none."""
-        return round(self.export_ceiling_kw * 1000) if self.export_ceiling_kw else None
+        """The contracted export ceiling in watts, or None when there is none: a whole number
+        of the controller's 10 W limit steps, rounded down (never above the contract)."""
+        return ceiling_watts(self.export_ceiling_kw) if self.export_ceiling_kw else None
 
     @property
     def phase_measurement(self) -> PhaseMeasurement:
@@ -318,7 +321,18 @@ class Options:
                 f"polling faster than every {SCAN_INTERVAL_WARNING_BELOW} s can make the "
                 "controller stop answering until it is power-cycled"
             )
-        if 0 < self.verify_interval < MIN_VERIFY_INTERVAL:
+        ceiling_w = self.ceiling_w
+        if ceiling_w is not None and ceiling_w != round(self.export_ceiling_kw * 1000):
+            out["export_ceiling_kw"] = (
+                f"{self.export_ceiling_kw:g} kW is not a whole number of the controller's 10 W "
+                f"steps: the ceiling in force is {ceiling_w / 1000:.2f} kW (rounded down)"
+            )
+        if ceiling_w is not None and self.verify_interval == 0:
+            out["verify_interval"] = (
+                "0 does not turn the check off while an export ceiling is set: the controller's "
+                f"limit and mode are still read every scan_interval ({self.scan_interval} s)"
+            )
+        elif 0 < self.verify_interval < MIN_VERIFY_INTERVAL:
             out["verify_interval"] = (
                 f"the controller is checked every {MIN_VERIFY_INTERVAL} s at most often; "
                 "0 turns the periodic check off"
@@ -562,6 +576,17 @@ def validate_host(raw: object) -> str:
     )
 
 
+def ceiling_watts(ceiling_kw: float) -> int:
+    """A ceiling in kW as the controller can hold it: whole 10 W steps, rounded down (the
+    protocol's limit is whole watts, set in 10 W steps)."""
+    return math.floor(round(ceiling_kw * 1000, 6) / 10) * 10
+
+
+# With a ceiling only the mode "value" keeps the export under a limit the add-on checks:
+# deactivated limits nothing, DRED and RCR follow an outside signal the meter check cannot judge.
+CEILING_MODES = (ControlMode.VALUE.option,)
+
+
 def _cross_check(values: Mapping[str, Any]) -> dict[str, str]:
     errors = {}
     if values["export_on_above"] < values["export_off_below"]:
@@ -583,17 +608,35 @@ def _cross_check(values: Mapping[str, Any]) -> dict[str, str]:
             f"the maximum export limit ({values['max_export_limit']} kW) is above the export "
             f"ceiling of {ceiling:g} kW (the grid contract)"
         )
-    if ceiling and values["export_limit_control_mode"] == ControlMode.DEACTIVATED.option:
-        errors["export_limit_control_mode"] = (
-            f"the export ceiling of {ceiling:g} kW needs the limiter: the mode cannot be "
-            "deactivated while a ceiling is set"
+    elif ceiling and watts(values["max_export_limit"]) > ceiling_watts(ceiling):
+        errors["max_export_limit"] = (
+            f"the maximum export limit ({values['max_export_limit']:g} kW) is written in the "
+            f"controller's 10 W steps as {watts(values['max_export_limit']) / 1000:.2f} kW, above "
+            f"the export ceiling in force of {ceiling_watts(ceiling) / 1000:.2f} kW "
+            f"({ceiling:g} kW rounded down to 10 W steps)"
         )
+    mode = values["export_limit_control_mode"]
+    if ceiling and mode not in CEILING_MODES:
+        errors["export_limit_control_mode"] = ceiling_mode_refusal(ceiling, mode)
     if values["max_export_limit"] > values["total_capacity"]:
         errors["max_export_limit"] = (
             f"the maximum export limit ({values['max_export_limit']} kW) is above the total "
             f"capacity of the PV system ({values['total_capacity']} kW)"
         )
     return errors
+
+
+def ceiling_mode_refusal(ceiling_kw: float, mode: str) -> str:
+    """Why a mode other than "value" is refused while a ceiling is set, in words."""
+    if mode == ControlMode.DEACTIVATED.option:
+        return (
+            f"the export ceiling of {ceiling_kw:g} kW needs the limiter: the mode cannot be "
+            "deactivated while a ceiling is set"
+        )
+    return (
+        f"the export ceiling of {ceiling_kw:g} kW needs the mode value: in mode {mode} the "
+        "controller follows an outside signal that the add-on cannot hold under the ceiling"
+    )
 
 
 def redacted(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -42,19 +42,23 @@ class Overshoot:
     limit_kw: float
     energy_over_kwh: float
     until: float | None = None
+    at_stop: bool = False  # still under way when the add-on stopped: `until` is its last read
 
     def audit_entry(self) -> dict[str, object]:
         """Its one line in the audit trail (kind `overshoot`), written when it ended."""
         lasted = ((self.until or self.since) - self.since) / 60
+        message = (
+            f"export up to {self.max_kw:.2f} kW with a limit of {self.limit_kw:.2f} kW for "
+            f"{lasted:.1f} min: {self.energy_over_kwh:.3f} kWh above the limit and margin"
+        )
+        if self.at_stop:
+            message += "; still under way when the add-on stopped (counted up to its last read)"
         return {
             "origin": "meter",
             "command": "overshoot",
             **self.as_dict(),
             "verified": False,
-            "message": (
-                f"export up to {self.max_kw:.2f} kW with a limit of {self.limit_kw:.2f} kW for "
-                f"{lasted:.1f} min: {self.energy_over_kwh:.3f} kWh above the limit and margin"
-            ),
+            "message": message,
         }
 
     def as_dict(self) -> dict[str, float | None]:
@@ -136,6 +140,15 @@ class OvershootDetector:
             kwh_over=counted.kwh_over + judged.kwh_over,
             seconds_over=counted.seconds_over + judged.seconds_over,
         )
+
+    def close(self) -> Overshoot | None:
+        """The overshoot under way, ended at its last read (the add-on stops: its audit entry
+        is written now, its energy is counted up to that read); None when there is none."""
+        active, last = self.active, self._last
+        if active is None:
+            return None
+        self.active, self._tail, self._last = None, 0.0, None
+        return replace(active, until=last.at if last is not None else active.since, at_stop=True)
 
     def _count(self, kwh: float, elapsed: float, over: bool) -> Step:
         """One interval: inside an overshoot it counts at once (its time once over again);

@@ -6,7 +6,6 @@ This is the only place that builds the core's objects and hands each its depende
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -16,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sec1000.common.files import remove_stale_temporaries
-from sec1000.common.units import seconds
+from sec1000.common.tasks import wait_set
+from sec1000.common.units import kilowatts, seconds
 from sec1000.device.health import LinkHealth
 from sec1000.device.link import DeviceLink, LinkSettings
 from sec1000.energy import EnergyMeter, Sample
@@ -33,7 +33,7 @@ from sec1000.options import (
     OptionsError,
     save_options_file,
 )
-from sec1000.overshoot import Step
+from sec1000.overshoot import Step, threshold_kw
 from sec1000.pricing.runner import PricePolicy
 from sec1000.protocol import ControlMode
 from sec1000.state import StateEvent, StateModel, Topic
@@ -102,6 +102,8 @@ class Runtime:
         """`audit`: the plant's audit trail as this controller writes it (its name comes
         from it); without it the first controller's, in `data_dir`."""
         self.options = options
+        for key, text in options.warnings().items():
+            _LOGGER.warning("option %s: %s", key, text)
         self.options_error = invalid.error if invalid is not None else None
         # While the stored options are invalid: the user's values as stored, so that fixing one
         # step keeps the others (the defaults stand in for the device meanwhile).
@@ -184,7 +186,7 @@ class Runtime:
                 lambda: None if self.options_error is None else str(self.options_error),
             ),
         )
-        writer = Writer(self.link, self.state, guard.wrote)
+        writer = Writer(self.link, self.state, guard.wrote, guard.intend)
         return guard, writer, Watchdog(writer, self.restore_store, self._current, timings)
 
     def _current(self) -> Options:
@@ -224,9 +226,24 @@ class Runtime:
         step = self.energy.add(sample)
         state.energy_counted(self.energy.snapshot())
         self._overshoot(step)
+        if self._over_limit(sample.meters):
+            self.guard.wake()  # another tool may have raised the limit: read it now
+
+    def _over_limit(self, export_kw: float) -> bool:
+        """True when one read exports above the limit last read (or the ceiling) plus the meter
+        check's margin, while a limit by value is wanted."""
+        options, state = self.options, self.state
+        ceiling_w = options.ceiling_w
+        limits = [kilowatts(ceiling_w)] if ceiling_w is not None else []
+        if state.control_mode is ControlMode.VALUE and state.export_limit_kw is not None:
+            limits.append(state.export_limit_kw)
+        if not limits or state.watchdog_running:
+            return False
+        return export_kw > threshold_kw(min(limits), options.overshoot_margin_kw)
 
     def _overshoot(self, step: Step) -> None:
-        """The meter check's news: shown while it lasts, audited once when it ends."""
+        """The meter check's news: shown while it lasts, audited once when it ends (or when the
+        add-on stops during it)."""
         if step.ended is not None:
             ended = step.ended
             self.state.overshoot_seen(ended.as_dict(), ended=True)
@@ -285,8 +302,7 @@ class Runtime:
                 self.policy.wake()  # the policy compares the controller with its decision
             self.ticks += 1
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.options.scan_interval)
+            await wait_set(self._wake, self.options.scan_interval)
 
     async def _write_options(self, origin: Origin) -> bool:
         """The guard's way to write changed options: one command, under the true origin."""
@@ -375,6 +391,9 @@ class Runtime:
             self.policy.forget_price()  # the old sensor's prices are not the new one's
         if options.log_level != self.options.log_level:
             logging.getLogger().setLevel(PYTHON_LOG_LEVELS[options.log_level])
+        for key, text in options.warnings().items():
+            if self.options.warnings().get(key) != text:
+                _LOGGER.warning("option %s: %s", key, text)
         self.options = options
         self.options_error = None
         self.stored = {}
@@ -405,6 +424,7 @@ class Runtime:
             await self._finish(tasks, deadline)
             await self.policy.stop()
             await self.guard.final_check(deadline - time.monotonic())
+            self._overshoot(Step(ended=self.energy.detector.close()))
             await asyncio.to_thread(self.energy.save)
             await self.guard.flush()  # wanted.json and the audit trail, written to the end
             await self.audit.flush()

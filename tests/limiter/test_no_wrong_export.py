@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -323,14 +324,16 @@ async def test_a_wanted_state_that_cannot_be_saved_is_said_where_users_look(
     assert "not saved" in title and "cannot save the wanted export state" in message
 
 
-async def test_at_start_the_controllers_limit_wins_over_an_older_file(
+async def test_at_start_the_write_in_flight_at_a_kill_wins_over_an_older_file(
     simulator: SimulatorServer, make_options: Callable[..., Options], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
     options = make_options()
-    # wanted.json still says "on" (8 kW): the kill came after the verified "off", before the save
+    # wanted.json still says "on" (8 kW) with the "off" recorded in flight: the kill came after
+    # the verified "off", before its outcome was saved
     wanted = Wanted(8_000, "value", 10_000, True, {}).under(options)
-    await asyncio.to_thread(WantedStore(data).save, wanted)
+    off = replace(wanted, export_limit_w=0).write()
+    await asyncio.to_thread(WantedStore(data).save, wanted, off)
     simulator.device.export_limit_w = 0
     runtime = Runtime(options, data)
     await started(runtime)
@@ -339,7 +342,7 @@ async def test_at_start_the_controllers_limit_wins_over_an_older_file(
     assert simulator.device.export_limit_w == 0
     assert runtime.guard.wanted is not None and runtime.guard.wanted.export_limit_w == 0
     adopted = [e for e in runtime.audit.tail() if e["command"] == "adopt"]
-    assert adopted and "older than the last write" in adopted[0]["message"]
+    assert adopted and "the write in flight when the add-on stopped" in adopted[0]["message"]
 
 
 async def test_at_start_a_limit_above_the_maximum_is_not_taken_for_the_wanted_one(

@@ -50,6 +50,20 @@ async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
     await asyncio.gather(*pending, return_exceptions=True)
 
 
+async def wait_set(event: asyncio.Event, within: float | None) -> bool:
+    """True when `event` is set within `within` seconds (None: no limit), else False.
+
+    `asyncio.wait_for` on Python 3.11 returns normally when the cancellation and the event come
+    together, swallowing the cancellation (a loop under it then never stops); `asyncio.timeout`
+    always lets it through, and resumes as soon as the event is set."""
+    try:
+        async with asyncio.timeout(within):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 async def run_to_end(coro: Coroutine[Any, Any, T]) -> T:
     """Await `coro` in a task of its own that a cancellation does not interrupt: the caller's
     cancellation waits for the task to end, then propagates (a stop never cuts a sequence of

@@ -9,7 +9,6 @@ service of the entity's integration (`price_services`) over the WebSocket (`call
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -17,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from sec1000.common.backoff import backoff_delays
+from sec1000.common.tasks import wait_set
 from sec1000.ha import CommandFailedError, HomeAssistantError, service_call
 from sec1000.ha.price_services import (
     PriceService,
@@ -142,8 +142,7 @@ class PriceFeed:
             except Exception:
                 _LOGGER.exception("fetching the price forecast failed; carrying on")
                 delay = RETRY_FIRST
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await wait_set(self._wake, delay)
 
     async def _refresh(self) -> float | None:
         """One round; the seconds until the next (None: until something changes)."""

@@ -8,14 +8,16 @@ backoff until the controller confirms it. A difference nobody here wrote is a dr
 adopted or only reported (`drift_action`); the same drift three times in an hour means something
 else writes to the controller, and the guard stops fighting it (`contested`).
 
-The first read-back after a start decides the wanted limit: the controller holds the last write,
-and wanted.json may be older (a kill or a full disk between the write and the save).
+The first read-back after a start is compared with wanted.json: a difference is a drift (a
+change made while the add-on was stopped), unless the controller holds the write wanted.json
+recorded as in flight (a kill between the write and the save). With an export ceiling the
+controller is read at least every `scan_interval`, and a limit or mode beyond the ceiling is put
+back at once, whatever `drift_action` says.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -25,23 +27,24 @@ from typing import Any
 
 from sec1000.commands import MAX_EXPORT_LIMIT_KW
 from sec1000.common.backoff import backoff_delays
-from sec1000.common.files import FileWriter
+from sec1000.common.tasks import wait_set
 from sec1000.common.units import kilowatts, watts
 from sec1000.device.link import DeviceLink, Priority, Session
 from sec1000.device.sequences import LimitWrite, read_settings
 from sec1000.limiter.audit import AuditLog
 from sec1000.limiter.drifts import Drifts
-from sec1000.limiter.wanted import Wanted, WantedStore, basis_of
+from sec1000.limiter.wanted import Wanted, WantedFile, WantedStore, basis_of
 from sec1000.limiter.writes import (
     GUARD_ORIGIN,
     Origin,
     WriteJob,
     WriteReport,
     in_words,
+    write_in_words,
     write_reported,
 )
-from sec1000.options import MIN_VERIFY_INTERVAL, Options
-from sec1000.protocol import ControlMode, ExportSettings, Feedback, Sec1000Error
+from sec1000.options import CEILING_MODES, MIN_VERIFY_INTERVAL, Options
+from sec1000.protocol import ExportSettings, Feedback, PhaseMeasurement, Sec1000Error
 from sec1000.state import GuardState, GuardStatus, StateModel
 
 _LOGGER = logging.getLogger(__name__)
@@ -103,9 +106,8 @@ class ExportGuard:
         self._hooks = hooks
         self._options = hooks.options
         self.wanted: Wanted | None = files.wanted.load()
+        self._file = WantedFile(files.wanted, self._save_told)
         self.changed_by = STARTUP_ORIGIN  # who changed the options last: their write's origin
-        self.save_error: str | None = None  # why wanted.json could not be written, if it could not
-        self._writer = FileWriter(on_error=self._save_failed)
         self._started = False  # set by the first read-back or confirmed write of this run
         self._repair: LimitWrite | None = None  # a write that failed: may be half on the controller
         self._wake = asyncio.Event()
@@ -152,9 +154,23 @@ class ExportGuard:
             return None
         return target.write()
 
+    async def intend(self, write: LimitWrite) -> None:
+        """Before a write that may become the wanted state is sent: wanted.json records it as
+        in flight, durably. A kill before its outcome is saved is then told apart at the next
+        start from a change another tool made while the add-on was stopped."""
+        if self.wanted is not None:  # else no wanted.json: a start keeps the controller's
+            await self._file.intend(self.wanted, write)
+
     def wrote(self, report: WriteReport) -> None:
         """A limiter write ended: audit it; a confirmed write asked by somebody becomes the
         wanted state; a write not confirmed leaves it, and the controller is checked at once."""
+        recorded = self._file.reported()
+        before = self.wanted
+        self._wrote(report)
+        if recorded and before is not None and self.wanted is before:  # not saved since
+            self._file.save(before)
+
+    def _wrote(self, report: WriteReport) -> None:
         self.files.audit.wrote(report)
         if report.verified and report.after is not None:
             if report.sets_wanted:
@@ -199,12 +215,18 @@ class ExportGuard:
                 settled = False
             delays = None if settled else (delays or backoff_delays())
             wait = next(delays) if delays is not None else self._interval()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await wait_set(self._wake, wait)
 
     def _interval(self) -> float | None:
-        interval = self._options().verify_interval
-        return max(interval, MIN_VERIFY_INTERVAL) if interval else None
+        """Seconds to the next check: `verify_interval`, and with a ceiling at least one check
+        every `scan_interval` (another tool's limit above it lasts at most that long)."""
+        options = self._options()
+        interval = (
+            max(options.verify_interval, MIN_VERIFY_INTERVAL) if options.verify_interval else None
+        )
+        if options.ceiling_w is None:
+            return interval
+        return options.scan_interval if interval is None else min(interval, options.scan_interval)
 
     async def _step(self, write_options: OptionsWriter) -> bool:
         if self._hooks.blocked() is not None or self._hooks.restore_pending():
@@ -297,16 +319,25 @@ class ExportGuard:
             base = Wanted(limit_w, options.export_limit_control_mode, 0, True).under(options)
             self._set_wanted(base if base.held_by(settings) else replace(base, basis={}))
             return
-        if stored.export_limit_w == limit_w:
-            return
+        in_flight, self._file.left_in_flight = self._file.left_in_flight, None
+        if stored.held_by(settings) or in_flight is None or not in_flight.held_by(settings):
+            return  # any difference is a drift, judged next
         message = (
-            f"at the start the controller holds {in_words(limit_w, settings.mode)}: its limit "
-            f"is kept over the saved {in_words(stored.export_limit_w, stored.mode)} (the file "
-            "is older than the last write)"
+            f"at the start the controller holds {write_in_words(in_flight)}, the write in "
+            "flight when the add-on stopped (recorded before it was sent): kept over the saved "
+            f"{in_words(stored.export_limit_w, stored.mode)}"
         )
         _LOGGER.warning("export guard: %s", message)
-        self._set_wanted(replace(stored, export_limit_w=limit_w))
-        self._audit("adopt", stored.write(), settings, int(Feedback.OK), message)
+        self._set_wanted(
+            replace(
+                stored,
+                export_limit_w=in_flight.export_limit_w,
+                mode=in_flight.mode.option,
+                total_capacity_w=in_flight.total_capacity_w,
+                three_phase_sum=in_flight.phase is PhaseMeasurement.SUM_OF_PHASES,
+            )
+        )
+        self._audit("adopt", in_flight, settings, int(Feedback.OK), message)
 
     def _drift(self, settings: ExportSettings, wanted: Wanted) -> Verdict:
         self._repair = None  # somebody else's doing: the drift rules apply
@@ -339,7 +370,7 @@ class ExportGuard:
     def _above_ceiling(self, settings: ExportSettings) -> bool:
         ceiling_w = self._options().ceiling_w
         return ceiling_w is not None and (
-            settings.export_limit_w > ceiling_w or settings.mode is ControlMode.DEACTIVATED
+            settings.export_limit_w > ceiling_w or settings.mode.option not in CEILING_MODES
         )
 
     @staticmethod
@@ -376,6 +407,7 @@ class ExportGuard:
         self._status(GuardState.RESTORING, None, message=message, drift_at=time.time())
         job = WriteJob(GUARD_ORIGIN, "ceiling", done=f"{message}; {{write}} confirmed")
         try:
+            await self.intend(target.write())
             written = await write_reported(session, self.state, target.write(), self.wrote, job)
         except Sec1000Error:
             return False
@@ -429,26 +461,19 @@ class ExportGuard:
         if wanted == self.wanted:
             return
         self.wanted = wanted
-        self._writer.submit(lambda: self._save(wanted))
+        self._file.save(wanted)
 
-    def _save(self, wanted: Wanted) -> None:
-        """In the writer's thread: wanted.json, and a failure told before cleared."""
-        self.files.wanted.save(wanted)
-        if self.save_error is not None:
-            _LOGGER.info("export guard: the wanted export state is saved again")
-            self.save_error = None  # shown again from the guard's next status
+    @property
+    def save_error(self) -> str | None:
+        """Why wanted.json could not be written, if it could not."""
+        return self._file.error
 
-    def _save_failed(self, err: OSError) -> None:
-        self.save_error = (
-            f"cannot save the wanted export state to {self.files.wanted.path}: "
-            f"{err.strerror or err}; after a restart the controller's own settings are kept"
-        )
-        _LOGGER.error("export guard: %s", self.save_error)
-        self.state.set_guard(replace(self.state.guard, save_error=self.save_error))
+    def _save_told(self, error: str) -> None:
+        self.state.set_guard(replace(self.state.guard, save_error=error))
 
     async def flush(self) -> None:
         """Wait until wanted.json holds the wanted state (tests, the stop)."""
-        await self._writer.flush()
+        await self._file.flush()
 
     def _audit(
         self, command: str, write: LimitWrite, held: ExportSettings, feedback: int, message: str

@@ -7,14 +7,15 @@ it) are noticed at start-up and written to the controller.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sec1000.common.files import write_atomic
+from sec1000.common.files import FileWriter, remove_durably, write_atomic
 from sec1000.common.units import watts
 from sec1000.device.sequences import LimitWrite
 from sec1000.options import Options
@@ -101,10 +102,13 @@ class Wanted:
 
 
 class WantedStore:
-    """wanted.json in the data dir."""
+    """wanted.json in the data dir, and the write in flight it records (`writing`): saved
+    before a write that may change the wanted state is sent, cleared once that write is
+    reported. A kill between the write and the save leaves it; a start finds it."""
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / WANTED_NAME
+        self.writing: LimitWrite | None = None  # as loaded
 
     def load(self) -> Wanted | None:
         """The stored state; None when there is none or it is damaged (then it is set anew)."""
@@ -117,6 +121,7 @@ class WantedStore:
                 three_phase_sum=_flag(data["three_phase_sum"]),
                 basis=dict(data.get("basis") or {}),
             )
+            self.writing = _in_flight(data.get("writing"))
         except FileNotFoundError:
             return None
         except Exception as err:  # damaged: the controller's state is read and kept anew
@@ -128,9 +133,94 @@ class WantedStore:
             return None
         return wanted
 
+    def save(self, wanted: Wanted, writing: LimitWrite | None = None) -> None:
+        """Write it durably (atomic), with the write in flight if there is one; raises OSError
+        when it cannot (the state stays in memory)."""
+        data = asdict(wanted)
+        if writing is not None:
+            data["writing"] = {
+                "export_limit_w": writing.export_limit_w,
+                "mode": writing.mode.option,
+                "total_capacity_w": writing.total_capacity_w,
+                "three_phase_sum": writing.phase is PhaseMeasurement.SUM_OF_PHASES,
+            }
+        write_atomic(self.path, json.dumps(data, default=dict))
+
+
+class WantedFile:
+    """wanted.json as the guard keeps it: each new wanted state saved off the event loop, in
+    order; a write that may change it recorded as in flight, durably, before it is sent; a
+    failure told in words (and the file removed if it can be, so that a restart keeps the
+    controller's own settings rather than take an older wanted state for the truth)."""
+
+    def __init__(self, store: WantedStore, told: Callable[[str], None]) -> None:
+        self.store = store
+        self.error: str | None = None  # why wanted.json could not be written, if it could not
+        self.left_in_flight = store.writing  # the write in flight when the last run ended
+        self._told = told  # a failure in words, on the event loop
+        self._writing: LimitWrite | None = None  # this run's write in flight, as recorded
+        self._writer = FileWriter(on_error=self._failed)
+
     def save(self, wanted: Wanted) -> None:
-        """Write it durably (atomic); raises OSError when it cannot (the state stays in memory)."""
-        write_atomic(self.path, json.dumps(asdict(wanted), default=dict))
+        """Save this wanted state in the background (with the write in flight, if any)."""
+        writing = self._writing
+        self._writer.submit(lambda: self._save(wanted, writing))
+
+    async def intend(self, wanted: Wanted, write: LimitWrite) -> None:
+        """Record `write` as in flight next to `wanted`, on disk before this returns."""
+        self._writing = write
+        self._writer.submit(lambda: self._save(wanted, write))
+        try:
+            await self._writer.flush()
+        except BaseException:  # cancelled before anything was sent: nothing is in flight
+            self._writing = None
+            raise
+
+    def reported(self) -> bool:
+        """The write in flight ended (its report came): True when one was recorded, and the
+        file is to be saved without it."""
+        recorded, self._writing = self._writing is not None, None
+        return recorded
+
+    async def flush(self) -> None:
+        """Wait until every save asked so far is done."""
+        await self._writer.flush()
+
+    def _save(self, wanted: Wanted, writing: LimitWrite | None) -> None:
+        """In the writer's thread."""
+        try:
+            self.store.save(wanted, writing)
+        except OSError:
+            with contextlib.suppress(OSError):
+                remove_durably(self.store.path)
+            raise
+        if self.error is not None:
+            _LOGGER.info("export guard: the wanted export state is saved again")
+            self.error = None  # shown again from the guard's next status
+
+    def _failed(self, err: OSError) -> None:
+        self.error = (
+            f"cannot save the wanted export state to {self.store.path}: "
+            f"{err.strerror or err}; after a restart the controller's own settings are kept"
+        )
+        _LOGGER.error("export guard: %s", self.error)
+        self._told(self.error)
+
+
+def _in_flight(raw: object) -> LimitWrite | None:
+    """The write in flight as recorded; None when there is none, or it is damaged (a start
+    then takes any difference for a drift)."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return LimitWrite(
+            _watts_within(raw["total_capacity_w"], MAX_CAPACITY_W),
+            _watts_within(raw["export_limit_w"], MAX_LIMIT_W),
+            ControlMode.from_option(str(raw["mode"])),
+            PhaseMeasurement.from_sum(_flag(raw["three_phase_sum"])),
+        )
+    except (KeyError, ValueError):
+        return None
 
 
 def _watts_within(raw: object, maximum: int) -> int:

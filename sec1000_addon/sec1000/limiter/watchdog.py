@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 from sec1000.commands import MAX_EXPORT_LIMIT_KW
 from sec1000.common.backoff import BACKOFF_FIRST, BACKOFF_MAX, backoff_delays
 from sec1000.common.files import remove_durably, write_atomic
+from sec1000.common.tasks import wait_set
 from sec1000.common.units import kilowatts, watts
 from sec1000.device.link import Priority, Session
 from sec1000.device.sequences import (
@@ -28,9 +28,10 @@ from sec1000.limiter.writes import (
     WriteJob,
     Writer,
     WriteReport,
+    in_words,
     write_reported,
 )
-from sec1000.options import Options, canonical_host
+from sec1000.options import CEILING_MODES, Options, canonical_host
 from sec1000.protocol import (
     ControlMode,
     GeneralError,
@@ -309,8 +310,7 @@ class Watchdog:
         _LOGGER.warning(
             "export limiter off: the plant exports without limit for %g s", self.timings.off_window
         )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.timings.off_window)
+        await wait_set(self._wake, self.timings.off_window)
         return record
 
     def _restore_write(self, record: RestoreRecord) -> LimitWrite:
@@ -320,11 +320,20 @@ class Watchdog:
         if not 0 <= limit_w <= MAX_PLAUSIBLE_LIMIT_W:
             limit_w = self._fallback_limit_w()
         capacity_w = record.total_capacity_w or watts(options.total_capacity)
+        limit_w = min(limit_w, capacity_w)
+        ceiling_w = options.ceiling_w
+        if ceiling_w is not None and (limit_w > ceiling_w or mode.option not in CEILING_MODES):
+            # A ceiling set since the record was written: today's contract wins over the record.
+            _LOGGER.warning(
+                "the restore record holds %s, beyond today's export ceiling of %g kW: the restore "
+                "writes %s",
+                in_words(limit_w, mode),
+                options.export_ceiling_kw,
+                in_words(min(limit_w, ceiling_w), options.control_mode),
+            )
+            limit_w, mode = min(limit_w, ceiling_w), options.control_mode
         return LimitWrite(
-            capacity_w,
-            min(limit_w, capacity_w),
-            mode,
-            PhaseMeasurement.from_sum(record.three_phase_sum),
+            capacity_w, limit_w, mode, PhaseMeasurement.from_sum(record.three_phase_sum)
         )
 
     async def _restore_once(
@@ -370,6 +379,7 @@ class Watchdog:
             if ticket is not None:
                 ticket.carried_out(None)  # the controller already holds what it asked for
             return await write_reported(session, self.state, write, self._report, job)
+        await self._writer.intended(newer, ticket.job)
         written = await write_reported(session, self.state, newer, self._report, ticket.job)
         ticket.carried_out(written)
         self._report(
@@ -470,5 +480,4 @@ class Watchdog:
             self._background.cancel()  # retry at once instead of waiting out the backoff
             self._background = asyncio.create_task(self.restore(record))
         _LOGGER.warning("stopping during a watchdog reset: restoring the export limiter first")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._restored.wait(), grace)
+        await wait_set(self._restored, grace)

@@ -7,7 +7,7 @@ The operations, the guard's restore and the watchdog's restore all write through
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sec1000.common.tasks import run_to_end
@@ -181,11 +181,17 @@ class Writer:
     """
 
     def __init__(
-        self, link: DeviceLink, state: StateModel, report: Callable[[WriteReport], None]
+        self,
+        link: DeviceLink,
+        state: StateModel,
+        report: Callable[[WriteReport], None],
+        intend: Callable[[LimitWrite], Awaitable[None]] | None = None,
     ) -> None:
         self.link = link
         self.state = state
         self.report = report
+        # Records a write that may become the wanted state before it is sent (the guard).
+        self.intend = intend
         self._waiting: list[Ticket] = []
         self.stopping = False  # set at a stop: nothing new is written
 
@@ -206,12 +212,18 @@ class Writer:
                 write = build()
                 if write is None:
                     return None
+                await self.intended(write, job)
                 return await write_reported(session, self.state, write, self.report, job)
         finally:
             if ticket in self._waiting:
                 self._waiting.remove(ticket)
             if ticket.outcome.done() and not ticket.outcome.cancelled():
                 ticket.outcome.exception()  # retrieved: never logged as lost
+
+    async def intended(self, write: LimitWrite, job: WriteJob) -> None:
+        """Record a write that may become the wanted state before it is sent."""
+        if job.sets_wanted and self.intend is not None:
+            await self.intend(write)
 
     def take_waiting(self) -> Ticket | None:
         """The newest write waiting for the device, for the caller (holding it) to carry out;

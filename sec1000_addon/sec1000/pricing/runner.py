@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sec1000.common.tasks import wait_set
 from sec1000.options import Options
 from sec1000.pricing.decide import (
     Decision,
@@ -366,5 +367,4 @@ class PricePolicy:
             except Exception:
                 _LOGGER.exception("price policy: evaluating failed; carrying on")
                 sleep = MAX_SLEEP
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(sleep, 0.05))
+            await wait_set(self._wake, max(sleep, 0.05))

@@ -102,8 +102,9 @@ STEPS = (
             Field(
                 "export_ceiling_kw",
                 N_(
-                    "Your grid contract's maximum export (0: none). Nothing above it, and no "
-                    "mode Off, is ever written."
+                    "Your grid contract's maximum export (0: none), rounded down to 10 W steps. "
+                    "Nothing above it, and no mode but value, is ever written; the controller "
+                    "is read every scan."
                 ),
                 step="0.01",
                 unit=KW,
@@ -265,7 +266,7 @@ STEPS = (
                 "verify_interval",
                 N_(
                     "Seconds between two read-backs of the export settings (0: only at start-up "
-                    "and after each write)."
+                    "and after each write). With an export ceiling, at least every scan."
                 ),
                 unit="s",
             ),
