@@ -709,6 +709,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "ha_log_allows(pattern): Core log lines about the add-on this test expects"
     )
+    config.addinivalue_line(  # pytest-xdist's own, also known when it is not loaded
+        "markers", "xdist_group(name): run in the worker that runs the rest of the group"
+    )
 
 
 def selected_cores(config: pytest.Config) -> tuple[Core, ...]:
@@ -724,6 +727,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(
             "ha_core", cores, ids=[core.version for core in cores], indirect=True, scope="session"
         )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`) every test of one Core runs in one worker: that
+    worker onboards the Core once and shares its instance, while the other worker runs the other
+    Core's tests and the rest. Marked first, so xdist sees the group."""
+    for item in items:
+        core = getattr(item, "callspec", None) and item.callspec.params.get("ha_core")
+        if isinstance(core, Core):
+            item.add_marker(pytest.mark.xdist_group(f"ha-{core.version}"))
 
 
 def _cores_of(items: list[pytest.Item]) -> list[Core]:
