@@ -20,13 +20,17 @@ from sec1000.simulator import SimulatorServer
 
 pytest_plugins = ["tests.ha_harness", "tests.mqtt_broker"]
 
-# Every test has 30 s (pytest.ini); one that starts a real Home Assistant Core or drives
-# Chromium has its own, longer timeout unless it sets one itself.
-SLOW_KINDS = {"homeassistant": 600, "browser": 180}
+# The timeout catches a test that hangs; it measures nothing. Every test has 120 s (pytest.ini):
+# the suite's workers share two cores with whatever else runs, so a test of a few seconds may
+# take many times that. One that starts a real Home Assistant Core or drives Chromium, or a
+# property test (its examples are CPU work a loaded machine stretches), has its own, longer
+# timeout unless it sets one itself.
+SLOW_KINDS = {"homeassistant": 600, "browser": 300}
+PROPERTY_TEST_TIMEOUT = 300
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give the real-Core and browser tests their own timeout."""
+    """Give the real-Core, browser and property tests their own timeout."""
     for item in items:
         if item.get_closest_marker("timeout") is not None:
             continue
@@ -34,6 +38,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if item.get_closest_marker(kind) is not None:
                 item.add_marker(pytest.mark.timeout(seconds))
                 break
+        else:
+            if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+                item.add_marker(pytest.mark.timeout(PROPERTY_TEST_TIMEOUT))
 
 
 # The machine is small and shared: generation speed is not what these tests check.
