@@ -65,6 +65,9 @@ async def test_a_refused_limit_marks_the_field_and_says_why_in_words(
     page, _ = await open_page()
     status = page.locator("#status-set_export_limit")
     await eventually(lambda: panel.runtime.state.export_state is not None, what="the startup read")
+    # A good read after a refusal fades its mark (the next test shows it), and the timer reads
+    # every second: no read succeeds while the refusals are looked at, however slow the page.
+    panel.simulator.set_fault("bad_checksum")
     writes = limit_writes(panel)
     refused = (
         ("abc", "'abc'"),
@@ -92,6 +95,7 @@ async def test_a_refused_limit_marks_the_field_and_says_why_in_words(
         await field.fill("4")  # typing again clears the mark
         await expect(field).not_to_have_attribute("aria-invalid", "true")
     assert limit_writes(panel) == writes, "a refused limit reached the controller"
+    panel.simulator.clear_faults()
 
 
 async def test_a_failure_shows_its_age_and_fades_after_the_next_good_read(
