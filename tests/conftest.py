@@ -120,6 +120,19 @@ def link(runtime: Runtime) -> DeviceLink:
     return runtime.link
 
 
+# One pass of a runtime's timer: the scan interval, then its reads (the settings read at the
+# start, the telemetry read and its retry on a short answer), each after the gap and at most the
+# link's timeout.
+EXCHANGES_PER_PASS = 3
+
+
+def passes_within(runtime: Runtime, passes: int) -> float:
+    """How long `passes` passes of the runtime's timer may take at most (seconds)."""
+    settings = runtime.link.settings
+    exchange = settings.gap + settings.timeout
+    return passes * (runtime.options.scan_interval + EXCHANGES_PER_PASS * exchange)
+
+
 async def eventually(
     predicate: Callable[[], bool], within: float = 10.0, what: str = "condition"
 ) -> None:
