@@ -26,6 +26,7 @@ from tests.conftest import eventually_async
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import (
+    SHOWN_IN_CORE_WITHIN,
     User,
     connected,
     forget_posted_states,
@@ -76,8 +77,8 @@ async def overshoot_seen_and_gone(user: User, runtime: Runtime, simulator: Simul
     energy = totals["totals"]["over_limit"]
     minutes = totals["today"]["over_limit_min"]
     assert energy > 0 and minutes > 0
-    await user.wait_value(OVER_LIMIT_ENERGY.entity_id, f"{energy:.3f}", within=20)
-    await user.wait_value(OVER_LIMIT_TODAY.entity_id, f"{minutes:.1f}", within=20)
+    await user.wait_value(OVER_LIMIT_ENERGY.entity_id, f"{energy:.3f}", within=SHOWN_IN_CORE_WITHIN)
+    await user.wait_value(OVER_LIMIT_TODAY.entity_id, f"{minutes:.1f}", within=SHOWN_IN_CORE_WITHIN)
     energy_state = await user.state(OVER_LIMIT_ENERGY.entity_id)
     assert energy_state is not None
     assert energy_state["attributes"]["state_class"] == "total_increasing"

@@ -29,7 +29,7 @@ from tests.mqtt_broker import Mosquitto
 # How long a command's effect may take to show in Core: the longest command on the tests' link
 # (a reset: three switches off, the real off window and settle, three on, the limit written and
 # read back twice: ten exchanges, each after the gap and at most the timeout), then the add-on's
-# REST write of the new state to Core (its own timeout).
+# write of the new state to Core (its REST call's timeout; an MQTT publish has the same 10 s).
 LONGEST_COMMAND_EXCHANGES = 10
 COMMAND_BUDGET = (
     DEFAULT_TIMINGS.off_window
