@@ -709,9 +709,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "ha_log_allows(pattern): Core log lines about the add-on this test expects"
     )
-    config.addinivalue_line(  # pytest-xdist's own, also known when it is not loaded
-        "markers", "xdist_group(name): run in the worker that runs the rest of the group"
-    )
 
 
 def selected_cores(config: pytest.Config) -> tuple[Core, ...]:
@@ -729,15 +726,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`) every test of one Core runs in one worker: that
-    worker onboards the Core once and shares its instance, while the other worker runs the other
-    Core's tests and the rest. Marked first, so xdist sees the group."""
-    for item in items:
-        core = getattr(item, "callspec", None) and item.callspec.params.get("ha_core")
-        if isinstance(core, Core):
-            item.add_marker(pytest.mark.xdist_group(f"ha-{core.version}"))
+def core_group(nodeid: str) -> str | None:
+    """The Core a test runs on, from its id (`…[2025.4.4]`, `…[2025.4.4-other]`), or None."""
+    params = nodeid[nodeid.find("[") :] if nodeid.endswith("]") else ""
+    for core in CORES:
+        if re.search(rf"[\[-]{re.escape(core.version)}[\]-]", params):
+            return f"ha-{core.version}"
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, unknown without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist with `--dist loadgroup`, every test of one Core goes to one worker:
+    that worker onboards the Core once and shares its instance, while the others run the other
+    Core's tests and the rest, a test at a time. (xdist's own `xdist_group` marker cannot do it
+    on pytest 9.2, which no longer takes the group xdist writes into the test's id.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerPerCore(LoadScopeScheduling):
+        """Work units: all of a Core's tests, or one other test; the biggest go first."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return core_group(nodeid) or nodeid
+
+    return OneWorkerPerCore(config, log)
 
 
 def _cores_of(items: list[pytest.Item]) -> list[Core]:
