@@ -10,7 +10,9 @@ a marker file records a finished install:
   source package (scripts/python_from_debian.sh; python.org is out of reach here).
 
 Every fixture below is parametrized by Core (`ha_core`), so each real-Core test runs on both;
-`pytest --ha-core 2025.4.4` picks one. Without a Core the tests fail, never skip.
+`pytest --ha-core 2025.4.4` picks one. Without a Core the tests fail, never skip. Under
+pytest-xdist (`-n 3 --dist loadgroup`, as scripts/dev test runs) every test of one Core runs in
+one worker, so each session fixture below is made once per Core.
 
 Fixtures (register with `pytest_plugins = ["tests.ha_harness"]` in the root conftest):
 
