@@ -227,6 +227,10 @@ async def test_the_mqtt_device_in_home_assistant(
             assert len(await registry(user)) == count
 
 
+# Seen once on a loaded machine: the broker hung up on the add-on while it removed its device,
+# and Core, taking the removal after the components were gone, said so at WARNING. The device is
+# gone either way (the test checks it); the add-on's removal is not this test's subject.
+@pytest.mark.ha_log_allows(r"No device components to cleanup for sec1000")
 async def test_rest_to_mqtt_to_rest_in_a_running_home_assistant(
     runtime: Runtime,
     simulator: SimulatorServer,
