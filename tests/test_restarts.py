@@ -3,8 +3,8 @@
 Two Core restarts in a row, with REST states and helpers; two Core restarts then two broker
 restarts with the MQTT device (the second of a kind finds what the first left behind: a `_2`
 id, a lost helper value, a second subscription). Each time: every entity back within 10 s of
-Home Assistant answering, no `_2` id, the helpers keep their values, and a command under way across the
-restart ends with exactly one result event (one write at the controller when it is ok).
+Home Assistant answering, no `_2` id, the helpers keep their values, and a command under way
+across the restart ends with exactly one result event (one write at the controller when ok).
 The figures come from tests/restarts.py, which scripts/bench_restarts.py prints.
 """
 
