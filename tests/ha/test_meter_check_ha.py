@@ -54,6 +54,14 @@ async def overshoot_seen_and_gone(user: User, runtime: Runtime, simulator: Simul
     assert await user.value(OVER_LIMIT_ENERGY.entity_id) == "0.000"
     simulator.set_fault("overshoot")
     await user.wait_value(OVER_LIMIT.entity_id, "on", within=40)
+
+    async def attributes_shown() -> bool:
+        """The MQTT device sends the state and its attributes on two topics: Core may show the
+        state a moment before the attributes."""
+        state = await user.state(OVER_LIMIT.entity_id)
+        return state is not None and state["attributes"].get("limit_kw") is not None
+
+    await eventually_async(attributes_shown, SHOWN_IN_CORE_WITHIN, "the overshoot's attributes")
     state = await user.state(OVER_LIMIT.entity_id)
     assert state is not None
     attributes: dict[str, Any] = state["attributes"]
