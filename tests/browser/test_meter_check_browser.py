@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, expect
 from sec1000.operations import Origin
 from sec1000.options import Options
@@ -73,7 +74,10 @@ async def test_an_overshoot_is_shaded_warned_and_in_the_compliance_report(
 
     async def shaded_top_to_bottom() -> bool:
         """The chart is drawn again at every read: a box taken mid-redraw is none."""
-        box = await chart.bounding_box()
+        try:
+            box = await chart.bounding_box()
+        except PlaywrightError:  # the rect was replaced while measured
+            return False
         return box is not None and box["width"] > 0 and box["height"] > 100
 
     await eventually_async(shaded_top_to_bottom, PAGE_DELIVERY_MS / 1000, "the shaded area")
