@@ -13,7 +13,7 @@ late). Per Core, mode and kind it prints the seconds until every entity is back 
 answering RUNNING, or from Home Assistant being back on the broker: its birth message), p50
 and max; the `_2` ids seen; whether the helpers kept their values; and the command's outcome
 (exactly one result event, one write when ok). Goals: back <= 10 s, no `_2`, helpers kept,
-every command once. tests/test_restarts.py asserts the same with 5 restarts.
+every command once. tests/test_restarts.py asserts the same with 2 restarts of each kind.
 """
 
 from __future__ import annotations

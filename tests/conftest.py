@@ -20,13 +20,17 @@ from sec1000.simulator import SimulatorServer
 
 pytest_plugins = ["tests.ha_harness", "tests.mqtt_broker"]
 
-# Every test has 30 s (pytest.ini); one that starts a real Home Assistant Core or drives
-# Chromium has its own, longer timeout unless it sets one itself.
-SLOW_KINDS = {"homeassistant": 600, "browser": 180}
+# The timeout catches a test that hangs; it measures nothing. Every test has 120 s (pytest.ini):
+# the suite's workers share two cores with whatever else runs, so a test of a few seconds may
+# take many times that. One that starts a real Home Assistant Core or drives Chromium, or a
+# property test (its examples are CPU work a loaded machine stretches), has its own, longer
+# timeout unless it sets one itself.
+SLOW_KINDS = {"homeassistant": 600, "browser": 300}
+PROPERTY_TEST_TIMEOUT = 300
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give the real-Core and browser tests their own timeout."""
+    """Give the real-Core, browser and property tests their own timeout."""
     for item in items:
         if item.get_closest_marker("timeout") is not None:
             continue
@@ -34,6 +38,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if item.get_closest_marker(kind) is not None:
                 item.add_marker(pytest.mark.timeout(seconds))
                 break
+        else:
+            if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+                item.add_marker(pytest.mark.timeout(PROPERTY_TEST_TIMEOUT))
 
 
 # The machine is small and shared: generation speed is not what these tests check.
@@ -111,6 +118,19 @@ def ops(runtime: Runtime) -> Operations:
 def link(runtime: Runtime) -> DeviceLink:
     """The device link of the `runtime` fixture."""
     return runtime.link
+
+
+# One pass of a runtime's timer: the scan interval, then its reads (the settings read at the
+# start, the telemetry read and its retry on a short answer), each after the gap and at most the
+# link's timeout.
+EXCHANGES_PER_PASS = 3
+
+
+def passes_within(runtime: Runtime, passes: int) -> float:
+    """How long `passes` passes of the runtime's timer may take at most (seconds)."""
+    settings = runtime.link.settings
+    exchange = settings.gap + settings.timeout
+    return passes * (runtime.options.scan_interval + EXCHANGES_PER_PASS * exchange)
 
 
 async def eventually(

@@ -10,7 +10,9 @@ a marker file records a finished install:
   source package (scripts/python_from_debian.sh; python.org is out of reach here).
 
 Every fixture below is parametrized by Core (`ha_core`), so each real-Core test runs on both;
-`pytest --ha-core 2025.4.4` picks one. Without a Core the tests fail, never skip.
+`pytest --ha-core 2025.4.4` picks one. Without a Core the tests fail, never skip. Under
+pytest-xdist (`-n 3 --dist loadgroup`, as scripts/dev test runs) every test of one Core runs in
+one worker, so each session fixture below is made once per Core.
 
 Fixtures (register with `pytest_plugins = ["tests.ha_harness"]` in the root conftest):
 
@@ -724,6 +726,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(
             "ha_core", cores, ids=[core.version for core in cores], indirect=True, scope="session"
         )
+
+
+def core_group(nodeid: str) -> str | None:
+    """The Core a test runs on, from its id (`…[2025.4.4]`, `…[2025.4.4-other]`), or None."""
+    params = nodeid[nodeid.find("[") :] if nodeid.endswith("]") else ""
+    for core in CORES:
+        if re.search(rf"[\[-]{re.escape(core.version)}[\]-]", params):
+            return f"ha-{core.version}"
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, unknown without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist with `--dist loadgroup`, every test of one Core goes to one worker:
+    that worker onboards the Core once and shares its instance, while the others run the other
+    Core's tests and the rest, a test at a time. (xdist's own `xdist_group` marker cannot do it
+    on pytest 9.2, which no longer takes the group xdist writes into the test's id.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerPerCore(LoadScopeScheduling):
+        """Work units: all of a Core's tests, or one other test; the biggest go first."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return core_group(nodeid) or nodeid
+
+    return OneWorkerPerCore(config, log)
 
 
 def _cores_of(items: list[pytest.Item]) -> list[Core]:

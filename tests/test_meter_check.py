@@ -18,7 +18,7 @@ from sec1000.protocol import ControlMode, Feedback
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually
+from tests.conftest import eventually, passes_within
 from tests.helpers.notifications import NoClient
 
 CEILING = {"export_ceiling_kw": 6.0, "max_export_limit": 6.0}
@@ -126,20 +126,26 @@ async def test_an_uncontrolled_inverter_is_an_overshoot_noticed_counted_and_audi
     from sec1000.ha.notifications import OVERSHOOT_NOTIFICATION, Notifications
 
     simulator.device.profile = lambda _t: (9_000.0, 500.0)  # sun: the limiter curtails
+    overshoot_s = 10  # the shortest the option allows
     runtime = Runtime(
-        make_options(scan_interval=1, overshoot_seconds=10, overshoot_margin_kw=0.2), tmp_path
+        make_options(scan_interval=1, overshoot_seconds=overshoot_s, overshoot_margin_kw=0.2),
+        tmp_path,
     )
     assert (await runtime.ops.set_export_limit(3, Origin("panel"))).ok
     await runtime.start()
     await eventually(lambda: runtime.state.telemetry is not None, what="a first read")
     simulator.set_fault("overshoot")  # +2 kW nobody limits
-    await eventually(lambda: runtime.state.overshoot.get("on"), 20, "the overshoot seen")
+    # Seen at the first read after it lasted overshoot_s, which began at most a pass after the
+    # fault: overshoot_s and two passes.
+    seen_within = overshoot_s + passes_within(runtime, 2)
+    await eventually(lambda: runtime.state.overshoot.get("on"), seen_within, "the overshoot seen")
     over = runtime.state.overshoot
     assert over["limit_kw"] == 3.0 and over["max_kw"] == pytest.approx(5.0, abs=0.05)
     title, message = Notifications(runtime, NoClient()).desired()[OVERSHOOT_NOTIFICATION]
     assert "over the limit" in title and "5.00 kW" in message
     simulator.clear_faults()
-    await eventually(lambda: not runtime.state.overshoot.get("on"), 20, "back under the limit")
+    # It ends once export stayed under for as long again (sec1000/overshoot.py): the same bound.
+    await eventually(lambda: not runtime.state.overshoot.get("on"), seen_within, "back under")
     await runtime.stop()
     (entry,) = [e for e in runtime.audit.tail() if kind_of(e) == "overshoot"]
     assert entry["limit_kw"] == 3.0 and entry["until"] > entry["since"]

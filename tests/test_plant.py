@@ -15,10 +15,10 @@ from sec1000.operations import Origin
 from sec1000.options import InvalidOptions, Options, OptionsError, load_options_file
 from sec1000.plant import Change, Plant, PlantEvent, UnknownController, controller_dir
 from sec1000.protocol import Command, ControlMode
-from sec1000.runtime import file_saver
+from sec1000.runtime import STOP_BUDGET, file_saver
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import TEST_GAP_MS, TEST_TIMEOUT_S, eventually
+from tests.conftest import TEST_GAP_MS, TEST_TIMEOUT_S, eventually, passes_within
 
 PANEL = Origin("panel")
 WRITES = {
@@ -162,7 +162,9 @@ async def test_a_controller_added_and_removed_while_running(
         await plant.save_controller(barn_item(barn, max_export_limit="3"), PANEL)
         assert [(e.change, e.runtime.name) for e in events] == [(Change.ADDED, "barn")]
         added = plant.get("barn")
-        await eventually(lambda: added.state.telemetry is not None, 5, "barn's first read")
+        await eventually(
+            lambda: added.state.telemetry is not None, passes_within(added, 1), "barn's first read"
+        )
         assert added.options.max_export_limit == 3.0
         stored = await asyncio.to_thread(load_options_file, path)
         assert stored.controller_names == ["sec1000", "barn"]
@@ -170,7 +172,7 @@ async def test_a_controller_added_and_removed_while_running(
         await plant.remove_controller("barn", PANEL)
         assert [e.change for e in events] == [Change.ADDED, Change.REMOVED]
         assert plant.names == ["sec1000"]
-        await eventually(lambda: added.writer.stopping, 5, "barn's runtime stopping")
+        await eventually(lambda: added.writer.stopping, STOP_BUDGET, "barn's runtime stopping")
         stored = await asyncio.to_thread(load_options_file, path)
         assert stored.controllers == ()
         assert (tmp_path / "data" / "barn" / "wanted.json").exists()  # its files are kept

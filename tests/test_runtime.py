@@ -13,7 +13,7 @@ from sec1000.options import InvalidOptions, Options, OptionsError, load_options_
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually
+from tests.conftest import eventually, passes_within
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ async def test_broken_options_never_reach_the_device(
     error = OptionsError({"port": "must be at most 65535"})
     runtime = Runtime(make_options(scan_interval=1), tmp_path, invalid=InvalidOptions(error, {}))
     await runtime.start()
-    await eventually(lambda: runtime.ticks >= 2, 5, "two passes of the 1 s timer")
+    await eventually(lambda: runtime.ticks >= 2, passes_within(runtime, 2), "two timer passes")
     await runtime.stop()
     assert simulator.requests() == []
 
@@ -67,7 +67,9 @@ async def test_the_timer_reads_settings_then_telemetry(
 ) -> None:
     runtime = Runtime(make_options(scan_interval=1), tmp_path)
     await runtime.start()
-    await eventually(lambda: len(runtime.state.history) >= 2, 10, "two telemetry reads")
+    await eventually(
+        lambda: len(runtime.state.history) >= 2, passes_within(runtime, 2), "two telemetry reads"
+    )
     await runtime.stop()
     commands = [request[4] for request in simulator.requests()]
     # the guard's first read, telemetry on the timer, and the last read-back at the stop

@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    async_playwright,
+    expect,
+)
 from sec1000.limiter.watchdog import WatchdogTimings
 from sec1000.options import Options
 from sec1000.plant import Plant
@@ -26,6 +33,11 @@ from sec1000.simulator.panel import register_demo
 from sec1000.web import create_app
 
 from tests.browser.ingress_proxy import PREFIX, PROXY_LOG, ProxyLog, create_proxy
+from tests.helpers.browser import PAGE_DELIVERY_MS, PANEL_GAP_MS, PANEL_TIMEOUT_S
+
+# Every `expect` in a page waits as long as the page's own delivery may take (Playwright's 5 s
+# default is shorter than a loaded machine's Chromium needs).
+expect.set_options(timeout=PAGE_DELIVERY_MS)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -82,8 +94,8 @@ def panel_options(port: int, *barns: int) -> Options:
             "host": "127.0.0.1",
             "port": port,
             "scan_interval": 1,
-            "request_gap_ms": 30,
-            "request_timeout": 2,
+            "request_gap_ms": PANEL_GAP_MS,
+            "request_timeout": PANEL_TIMEOUT_S,
             "min_export_limit": 0,
             "max_export_limit": 8,
             "total_capacity": 10,

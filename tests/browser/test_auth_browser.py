@@ -29,6 +29,7 @@ from sec1000.web.signin import HomeAssistantSignIn
 from tests.browser.conftest import DESKTOP, panel_options, settle, shot
 from tests.conftest import eventually
 from tests.ha_harness import OWNER, HomeAssistant, free_port
+from tests.helpers.browser import command_within_ms
 
 pytestmark = [pytest.mark.browser, pytest.mark.homeassistant]
 
@@ -208,7 +209,7 @@ async def test_sign_in_with_home_assistant_then_posts_need_the_panels_page_or_to
         await page.locator("#btn-get_export_limit").click()
         await eventually(lambda: len(panel.runtime.state.commands) > done, what="the command")
         await expect(page.locator("#status-get_export_limit")).to_have_attribute(
-            "data-kind", "ok", timeout=15000
+            "data-kind", "ok", timeout=command_within_ms()
         )
         assert panel.runtime.state.commands[-1].source == f"panel ({OWNER['name']})"
 
@@ -222,7 +223,7 @@ async def test_sign_in_with_home_assistant_then_posts_need_the_panels_page_or_to
         await eventually(lambda: len(panel.runtime.state.commands) > done, what="set_datetime")
         assert panel.runtime.state.commands[-1].command == "set_datetime"
         await expect(page.locator("#status-set_datetime")).to_have_attribute(
-            "data-kind", "ok", timeout=15000
+            "data-kind", "ok", timeout=command_within_ms()
         )
         await refused_without_csrf(context, panel, token)
 

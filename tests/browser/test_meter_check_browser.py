@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, expect
 from sec1000.operations import Origin
 from sec1000.options import Options
 
 from tests.browser.conftest import Panel, shot
-from tests.helpers.browser import violations
+from tests.conftest import eventually_async
+from tests.helpers.browser import PAGE_DELIVERY_MS, violations
 
 pytestmark = pytest.mark.browser
 
@@ -69,8 +71,16 @@ async def test_an_overshoot_is_shaded_warned_and_in_the_compliance_report(
     await expect(warning).to_contain_text(re.compile(r"Export over the limit since \d\d:\d\d: "))
     await expect(warning).to_contain_text("with a limit of 3.00 kW")
     await expect(page.locator("#overshoot-banner")).to_be_visible()
-    box = await chart.bounding_box()
-    assert box is not None and box["width"] > 0 and box["height"] > 100  # shaded top to bottom
+
+    async def shaded_top_to_bottom() -> bool:
+        """The chart is drawn again at every read: a box taken mid-redraw is none."""
+        try:
+            box = await chart.bounding_box()
+        except PlaywrightError:  # the rect was replaced while measured
+            return False
+        return box is not None and box["width"] > 0 and box["height"] > 100
+
+    await eventually_async(shaded_top_to_bottom, PAGE_DELIVERY_MS / 1000, "the shaded area")
     await shot(page, "meter-check-overshoot")
 
     name, lines = await download_report(page)

@@ -16,7 +16,7 @@ from sec1000.protocol import ControlMode
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel, serve_panel, shot
 from tests.conftest import eventually
-from tests.helpers.browser import wait_kind
+from tests.helpers.browser import TIMER_READ_EXCHANGES, command_within_ms, wait_kind
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +48,7 @@ async def kinds(page: Page, element_id: str) -> list[str]:
 
 
 async def wait_waiting_then(
-    page: Page, element_id: str, seen: int, end: str, within_ms: float = 15000
+    page: Page, element_id: str, seen: int, end: str, within_ms: float | None = None
 ) -> None:
     """Wait until, after the first `seen` recorded states, "waiting" came and then `end`."""
     await page.wait_for_function(
@@ -58,7 +58,7 @@ async def wait_waiting_then(
           return w >= 0 && tail.slice(w + 1).includes(a.end);
         }""",
         arg={"id": element_id, "seen": seen, "end": end},
-        timeout=within_ms,
+        timeout=command_within_ms() if within_ms is None else within_ms,
     )
 
 
@@ -72,7 +72,7 @@ async def test_dashboard_loads_under_the_prefix_and_live_values_change(
     await page.wait_for_function(
         "(first) => document.querySelector('[data-key=telemetry_at]').textContent.trim() !== first",
         arg=first.strip(),
-        timeout=10000,
+        timeout=command_within_ms(TIMER_READ_EXCHANGES),  # the next read, pushed
     )
     assert panel.proxy_log.websockets >= 1
     await expect(page.locator("#chart svg path.s-meters")).to_have_count(1)
@@ -133,7 +133,11 @@ async def test_each_button_goes_from_waiting_to_ok(open_page: Any, panel: Panel)
     assert len(sim.requests()) - before <= 1  # at most a telemetry poll, no reset
     await page.get_by_role("button", name="Reset export watchdog").click()
     await dialog.get_by_role("button", name="Reset: full export for ~5 s").click()
-    await wait_waiting_then(page, "status-reset_export_watchdog", 0, "ok", within_ms=20000)
+    # The reset: three switches off, the off window, three on, the limit written and read back
+    # twice: ten exchanges.
+    await wait_waiting_then(
+        page, "status-reset_export_watchdog", 0, "ok", within_ms=command_within_ms(10)
+    )
     await expect(page.locator("#status-reset_export_watchdog")).to_contain_text("confirmed")
     assert sim.device.mode is ControlMode.VALUE
     await shot(page, "dashboard-after-commands")
@@ -344,7 +348,7 @@ async def test_live_updates_fall_back_to_polling_when_websockets_are_not_relayed
         await page.wait_for_function(
             "(first) => document.querySelector('[data-key=telemetry_at]').textContent.trim() !== first",
             arg=first.strip(),
-            timeout=10000,
+            timeout=command_within_ms(TIMER_READ_EXCHANGES),  # the next read, pushed
         )
         await page.get_by_role("button", name="Get export limit", exact=True).click()
         await wait_kind(page, "status-get_export_limit", "ok")

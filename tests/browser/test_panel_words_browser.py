@@ -17,7 +17,17 @@ from sec1000.protocol import read_export_settings_request, read_telemetry_reques
 
 from tests.browser.conftest import PHONE, Panel, shot
 from tests.conftest import eventually
-from tests.helpers.browser import HOUR, NEGATIVE, POSITIVE, feed, policy_on, wait_kind
+from tests.helpers.browser import (
+    AGES_REFRESH_MS,
+    HOUR,
+    NEGATIVE,
+    POSITIVE,
+    TIMER_READ_EXCHANGES,
+    command_within_ms,
+    feed,
+    policy_on,
+    wait_kind,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -55,6 +65,9 @@ async def test_a_refused_limit_marks_the_field_and_says_why_in_words(
     page, _ = await open_page()
     status = page.locator("#status-set_export_limit")
     await eventually(lambda: panel.runtime.state.export_state is not None, what="the startup read")
+    # A good read after a refusal fades its mark (the next test shows it), and the timer reads
+    # every second: no read succeeds while the refusals are looked at, however slow the page.
+    panel.simulator.set_fault("bad_checksum")
     writes = limit_writes(panel)
     refused = (
         ("abc", "'abc'"),
@@ -82,6 +95,7 @@ async def test_a_refused_limit_marks_the_field_and_says_why_in_words(
         await field.fill("4")  # typing again clears the mark
         await expect(field).not_to_have_attribute("aria-invalid", "true")
     assert limit_writes(panel) == writes, "a refused limit reached the controller"
+    panel.simulator.clear_faults()
 
 
 async def test_a_failure_shows_its_age_and_fades_after_the_next_good_read(
@@ -91,7 +105,7 @@ async def test_a_failure_shows_its_age_and_fades_after_the_next_good_read(
     status = page.locator("#status-get_export_limit")
     panel.simulator.set_fault("bad_checksum")
     await page.get_by_role("button", name="Get export limit", exact=True).click()
-    await wait_kind(page, "status-get_export_limit", "error")
+    await wait_kind(page, "status-get_export_limit", "error", command_within_ms(1))
     await expect(status).to_have_attribute("data-stale", "false")
     await expect(status.locator("time")).to_contain_text("s ago")
     await expect(status.locator(".since")).to_be_hidden()
@@ -107,7 +121,9 @@ async def test_a_failure_shows_its_age_and_fades_after_the_next_good_read(
     await eventually(
         lambda: (panel.runtime.state.telemetry_at or 0) > reads, what="a good read after it"
     )
-    await expect(status).to_have_attribute("data-stale", "true", timeout=12000)
+    await expect(status).to_have_attribute(
+        "data-stale", "true", timeout=command_within_ms(TIMER_READ_EXCHANGES) + AGES_REFRESH_MS
+    )
     await expect(status.locator(".since")).to_be_visible()
     await expect(status.locator(".since")).to_have_text("The controller has answered since.")
 
@@ -131,7 +147,9 @@ async def test_the_phone_header_is_one_row_with_a_menu(open_page: Any, panel: Pa
     await expect(page).to_have_url(f"{panel.url}history")
     # The count in the header is explained in words.
     panel.simulator.set_fault("silence")
-    await expect(page.locator("#link-status")).to_contain_text("failed tr", timeout=15000)
+    await expect(page.locator("#link-status")).to_contain_text(
+        "failed tr", timeout=command_within_ms(TIMER_READ_EXCHANGES)
+    )
     panel.simulator.clear_faults()
 
 

@@ -39,6 +39,8 @@ from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import (
+    COMMAND_BUDGET,
+    SHOWN_IN_CORE_WITHIN,
     OneController,
     User,
     connected,
@@ -175,7 +177,7 @@ async def test_button_press_sends_frames_then_feedback_and_result_event(
     feedback = f"sensor.sec1000_{command}_feedback"
     posted = await user.stamp(feedback)
     await user.call("input_button", "press", entity_id=button)
-    await eventually(lambda: bool(simulator.requests()), 10, "a frame at the simulator")
+    await eventually(lambda: bool(simulator.requests()), COMMAND_BUDGET, "a frame at the simulator")
     if first_frame is not None:
         assert simulator.requests()[0] == first_frame
     else:
@@ -193,7 +195,7 @@ async def test_reset_watchdog_button_runs_the_guarded_sequence(
     feedback = "sensor.sec1000_reset_export_watchdog_feedback"
     posted = await user.stamp(feedback)
     await user.call("input_button", "press", entity_id="input_button.sec1000_reset_export_watchdog")
-    result = await user.wait_result("reset_export_watchdog", within=30)
+    result = await user.wait_result("reset_export_watchdog")
     assert result["ok"] is True, result
     off = mode_switch_request(Command.MODE_VALUE, Switch.OFF)
     on = mode_switch_request(Command.MODE_VALUE, Switch.ON)
@@ -291,7 +293,9 @@ async def test_command_event_with_good_and_bad_data(
         {"type": "fire_event", "event_type": "sec1000_command", "event_data": data}
     )
     await eventually(
-        lambda: any(r["request_id"] == "abc" for r in user.results), 15, "result event"
+        lambda: any(r["request_id"] == "abc" for r in user.results),
+        SHOWN_IN_CORE_WITHIN,
+        "result event",
     )
     result = next(r for r in user.results if r["request_id"] == "abc")
     assert result["feedback"] == feedback, result
@@ -305,7 +309,7 @@ async def test_command_log_names_the_home_assistant_user(
 ) -> None:
     await connected(addon)
     await user.call("input_button", "press", entity_id="input_button.sec1000_get_export_limit")
-    await eventually(lambda: bool(runtime.state.commands), 10, "a logged command")
+    await eventually(lambda: bool(runtime.state.commands), COMMAND_BUDGET, "a logged command")
     assert runtime.state.commands[-1].source == "home_assistant (Test Owner)"
 
 

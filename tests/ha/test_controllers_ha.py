@@ -29,7 +29,14 @@ from sec1000.simulator import SimulatorServer
 from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
-from tests.helpers.ha import User, ha_user, load_scripts_yaml, running_addon
+from tests.helpers.ha import (
+    COMMAND_BUDGET,
+    SHOWN_IN_CORE_WITHIN,
+    User,
+    ha_user,
+    load_scripts_yaml,
+    running_addon,
+)
 from tests.mqtt_broker import Mosquitto, set_up_mqtt
 
 pytestmark = pytest.mark.homeassistant
@@ -164,7 +171,7 @@ async def test_two_controllers_in_rest_mode_added_pressed_commanded_and_removed(
         await user.call(
             "input_button", "press", entity_id="input_button.sec1000_barn_export_disable"
         )
-        await eventually(lambda: bool(barn.state.commands), 20, "barn's command")
+        await eventually(lambda: bool(barn.state.commands), COMMAND_BUDGET, "barn's command")
         assert barn.state.commands[-1].command == "export_disable"
         assert writes(barn_simulator)[0] == DISABLE
         assert writes(simulator) == []
@@ -179,14 +186,18 @@ async def test_two_controllers_in_rest_mode_added_pressed_commanded_and_removed(
         assert (result["controller"], result["request_id"], result["ok"]) == (BARN, "b1", True)
         assert barn_simulator.requests() and simulator.requests() == []
         await _fire(user, {"command": "get_export_limit", "request_id": "f1"})
-        await eventually(lambda: any(r["request_id"] == "f1" for r in user.results), 20, "f1")
+        await eventually(
+            lambda: any(r["request_id"] == "f1" for r in user.results), SHOWN_IN_CORE_WITHIN, "f1"
+        )
         first = next(r for r in user.results if r["request_id"] == "f1")
         assert first["controller"] == "sec1000"
         # an unknown controller: an error result in words, nothing sent anywhere
         simulator.exchanges.clear()
         barn_simulator.exchanges.clear()
         await _fire(user, {"command": "export_enable", "controller": "attic", "request_id": "x"})
-        await eventually(lambda: any(r["request_id"] == "x" for r in user.results), 20, "x")
+        await eventually(
+            lambda: any(r["request_id"] == "x" for r in user.results), SHOWN_IN_CORE_WITHIN, "x"
+        )
         unknown = next(r for r in user.results if r["request_id"] == "x")
         assert unknown["controller"] == "attic" and unknown["ok"] is False
         assert unknown["feedback"] == 128
@@ -351,7 +362,7 @@ async def test_two_controllers_as_two_mqtt_devices_pressed_removed_and_added(
         simulator.exchanges.clear()
         barn_simulator.exchanges.clear()
         await user.call("button", "press", entity_id="button.sec1000_barn_export_disable")
-        await eventually(lambda: bool(barn.state.commands), 20, "barn's command")
+        await eventually(lambda: bool(barn.state.commands), COMMAND_BUDGET, "barn's command")
         assert (barn.state.commands[-1].command, barn.state.commands[-1].source) == (
             "export_disable",
             "mqtt",

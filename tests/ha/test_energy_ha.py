@@ -5,28 +5,26 @@ A real Home Assistant Core of the test's own (each Core the tests run on), with 
 `energy:` added to the harness configuration (the shared instance has neither), behind the FAKE
 Supervisor.
 
-Nothing in 2025.4.4 or 2026.2.3 compiles statistics on demand: no service, no WebSocket command (the
-recorder's commands only read, import, adjust or clear them). The recorder compiles the 5-minute
-period that just ended at every UTC minute divisible by 5, at second 10. And
-`recorder/statistic_during_period` takes the oldest row's sum as the baseline when no row comes
-before the period asked for, so the first compiled period of a new statistic always shows a
-change of 0 there (the Energy dashboard's `recorder/statistics_during_period` counts it from 0).
-So the test waits for two compiles: the next boundary's, then the following one's; it compares
-the full period between them. That is 5.5 to 11 minutes, about 8 on average.
-
-The wait is on the wall clock, so the first of the test's runs (one per Core) measures every
-selected Core at once, each with its own Core, controller and add-on, and keeps the figures;
-each run then checks its own Core's. Two Cores thus wait one period, not two.
+Core compiles the 5-minute period that just ended at every UTC minute divisible by 5 (second 10)
+and offers no way to compile sooner, so the Core also loads a TEST HOOK,
+tests/ha_hooks/statistics_on_demand: its service queues the recorder's own compile task for a
+given period and answers once it has run. The test compiles the period the add-on's sensors were
+created in (their first rows), then the next one; each compile comes after the add-on's last
+read has reached Core, so each row holds exactly the states before it. The next period has no
+state of its own yet: the recorder carries the latest one into it, and its row's change (what
+the Energy dashboard adds up, from `recorder/statistics_during_period`) is the one between the
+two compiles. (`recorder/statistic_during_period` cuts a period at now, so it has nothing to
+say about that row.) The first row of a new statistic counts from 0, as the dashboard shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import math
+import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,21 +42,24 @@ from sec1000.simulator import SimulatorServer
 from sec1000.simulator.device import SimulatedDevice
 
 from tests import ha_harness
-from tests.conftest import TEST_GAP_MS, TEST_TIMEOUT_S
+from tests.conftest import TEST_GAP_MS, TEST_TIMEOUT_S, eventually_async
 from tests.fake_supervisor import create_fake_supervisor
-from tests.ha_harness import Core, HomeAssistant, make_template
+from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import connected, running_addon
 
 pytestmark = pytest.mark.homeassistant
 
-RECORDER_AND_ENERGY = "recorder:\n  commit_interval: 1\nenergy:\n"
+HOOK = "statistics_on_demand"
+STATISTICS_HOOK = Path(__file__).parents[1] / "ha_hooks" / HOOK
+CONFIGURATION = f"recorder:\n  commit_interval: 1\nenergy:\n{HOOK}:\n"
 EXPORT = ENERGY_SENSORS["grid_export"].entity_id
 IMPORT = ENERGY_SENSORS["grid_import"].entity_id
 PV = ENERGY_SENSORS["pv"].entity_id
 PERIOD = 300.0  # the recorder's short-term statistics period (s), aligned on UTC
-COMPILE_AT = 10.0  # ... compiled at second 10 after each boundary
-QUIET = 1.5  # no read this close before a boundary: its state lands on the right side of it
-READ_EVERY = 1.0
+MARGIN = 60.0  # s before a boundary the test starts no later than (it needs about 10)
+READ_EVERY = 1.0  # s between reads, as the add-on polls
+FIRST_READS, SECOND_READS = 3, 5
+PUBLISH_WITHIN = 30.0  # s for a read's total to reach Core: the add-on's REST call's budget
 
 # What the energy panel's settings dialog sends (every key present: data.py's grid flow
 # validator reads entity_energy_price and number_energy_price with [], not .get()).
@@ -117,12 +118,16 @@ def make_runtime(simulator: SimulatorServer, data_dir: Path) -> Runtime:
 
 
 @asynccontextmanager
-async def energy_home_assistant(core: Core, directory: Path) -> AsyncIterator[HomeAssistant]:
-    """A running, onboarded Home Assistant of its own with the recorder and the energy
-    integration; stopped afterwards."""
-    hass = await asyncio.to_thread(ha_harness.install, core)
-    template = await asyncio.to_thread(make_template, core, hass, directory / "template")
-    instance = template.instance(directory / "instance")
+async def energy_home_assistant(
+    factory: Callable[[], HomeAssistant], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[HomeAssistant]:
+    """A running, onboarded Home Assistant of its own with the recorder, the energy integration
+    and the statistics hook; stopped afterwards."""
+    monkeypatch.setattr(ha_harness, "CONFIGURATION", ha_harness.CONFIGURATION + CONFIGURATION)
+    instance = await asyncio.to_thread(factory)  # copies the onboarded template
+    await asyncio.to_thread(
+        shutil.copytree, STATISTICS_HOOK, instance.config_dir / "custom_components" / HOOK
+    )
     try:
         await instance.async_start()
         yield instance
@@ -142,27 +147,48 @@ def issue_types(validation: dict[str, Any]) -> list[list[tuple[str, list[str]]]]
     ]
 
 
-async def wait_out_the_compile() -> None:
-    """Start away from a compile: from 15 s before a boundary to 25 s after it, wait."""
+async def clear_of_the_boundary() -> None:
+    """Start at least MARGIN before the next 5-minute boundary (and 25 s after the last, clear of
+    the recorder's own compile at second 10), so the sensors' first states and the first
+    compile fall in one period."""
     phase = time.time() % PERIOD
-    if phase > PERIOD - 15:
+    if phase > PERIOD - MARGIN:
         await asyncio.sleep(PERIOD - phase + 25)
     elif phase < 25:
         await asyncio.sleep(25 - phase)
 
 
-async def keep_reading(runtime: Runtime, reads: list[tuple[float, float]]) -> None:
-    """Poll the controller every second (never in the last QUIET s before a boundary, nor in
-    the first 0.5 s after it) and note the add-on's exact export total after each read."""
-    while True:
-        phase = time.time() % PERIOD
-        if phase > PERIOD - QUIET or phase < 0.5:
-            await asyncio.sleep(0.1)
-            continue
+async def read(runtime: Runtime, reads: list[tuple[float, float]], count: int) -> None:
+    """`count` reads of the controller, one a second as the add-on polls, noting the add-on's
+    exact export total after each."""
+    for _ in range(count):
         result = await runtime.ops.get_telemetry_data()
         assert result.ok, result.message
         reads.append((time.time(), runtime.energy.book.totals["grid_export"]))
         await asyncio.sleep(READ_EVERY)
+
+
+async def published(ha: HomeAssistant, session: aiohttp.ClientSession, total: float) -> None:
+    """Wait until Core shows the export total the add-on holds (its last read published): the
+    recorder has then queued that state ahead of any compile asked for after it."""
+
+    async def shown() -> bool:
+        async with session.get(f"{ha.api_url}/states/{EXPORT}", headers=ha.headers) as response:
+            return response.status == 200 and (await response.json())["state"] == f"{total:.3f}"
+
+    await eventually_async(shown, PUBLISH_WITHIN, f"{EXPORT} at {total:.3f} in Core")
+
+
+async def compile_period(ws: WebSocketConnection, start: float) -> None:
+    """Have the recorder compile the 5-minute period that begins at `start` (the test hook)."""
+    await ws.send_command(
+        {
+            "type": "call_service",
+            "domain": HOOK,
+            "service": "compile",
+            "service_data": {"start": iso(start)},
+        }
+    )
 
 
 async def short_term_rows(ws: WebSocketConnection, start: float, end: float) -> list[Any]:
@@ -184,18 +210,6 @@ def total_before(reads: list[tuple[float, float]], at: float) -> float:
     return max((entry for entry in reads if entry[0] < at), default=(0.0, 0.0))[1]
 
 
-async def wait_for_compile(ws: WebSocketConnection, boundary: float) -> list[Any]:
-    """Sleep until the compile after `boundary`; return the export rows up to it once there."""
-    await asyncio.sleep(max(0.0, boundary + COMPILE_AT - time.time()))
-    deadline = time.time() + 90
-    while True:
-        rows = await short_term_rows(ws, boundary - 2 * PERIOD, boundary)
-        if any(row["end"] == boundary * 1000 for row in rows):
-            return rows
-        assert time.time() < deadline, f"no 5-minute statistics 100 s after {iso(boundary)}"
-        await asyncio.sleep(1)
-
-
 @dataclass
 class EnergyRun:
     """What one Core answered, and the add-on's own totals, over two compiles."""
@@ -205,104 +219,83 @@ class EnergyRun:
     before: dict[str, Any]  # energy/validate before the first compile
     after: dict[str, Any]  # ... and after it
     recorder_issues: dict[str, Any]  # recorder/validate_statistics after it
-    first_rows: list[Any]  # the export's 5-minute rows up to the first boundary
-    second_rows: list[Any]  # ... up to the second
-    during: dict[str, Any]  # recorder/statistic_during_period between the two boundaries
+    first_rows: list[Any]  # the export's 5-minute rows up to the end of the first period
+    second_rows: list[Any]  # ... up to the end of the second
     reads: list[tuple[float, float]]  # (time, the add-on's export total) after each read
-    first_boundary: float
-    second_boundary: float
+    first_compiled: float  # when each compile was asked for
+    second_compiled: float
+    first_boundary: float  # the end of the first period (the start of the second)
 
 
-async def read_until_compiled(
-    ws: WebSocketConnection, runtime: Runtime, reads: list[tuple[float, float]]
+async def read_and_compile(
+    ha: HomeAssistant,
+    session: aiohttp.ClientSession,
+    ws: WebSocketConnection,
+    runtime: Runtime,
+    connected_at: float,
 ) -> EnergyRun:
-    """With the add-on connected: preferences, validations and the rows of two compiles."""
-    first_boundary = (math.floor(time.time() / PERIOD) + 1) * PERIOD
-    second_boundary = first_boundary + PERIOD
-    reader = asyncio.create_task(keep_reading(runtime, reads))
-    try:
-        while len(reads) < 3:
-            await asyncio.sleep(0.1)
-            if reader.done():
-                reader.result()  # a failed read fails the test here
-        saved = await ws.send_command({"type": "energy/save_prefs", **PREFERENCES})
-        prefs = await ws.send_command({"type": "energy/get_prefs"})
-        before = await ws.send_command({"type": "energy/validate"})
-        first_rows = await wait_for_compile(ws, first_boundary)
-        after = await ws.send_command({"type": "energy/validate"})
-        recorder_issues = await ws.send_command({"type": "recorder/validate_statistics"})
-        # statistic_during_period takes the oldest row's sum as its baseline when no row
-        # precedes the period, so it needs one full period after the first compile.
-        second_rows = await wait_for_compile(ws, second_boundary)
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-    during = await ws.send_command(
-        {
-            "type": "recorder/statistic_during_period",
-            "statistic_id": EXPORT,
-            "fixed_period": {"start_time": iso(first_boundary), "end_time": iso(second_boundary)},
-            "types": ["change"],
-        }
-    )
+    """With the add-on connected: reads, preferences, validations, and the two compiles."""
+    reads: list[tuple[float, float]] = []
+    first_start = math.floor(connected_at / PERIOD) * PERIOD
+    first_boundary = first_start + PERIOD
+    await read(runtime, reads, FIRST_READS)
+    saved = await ws.send_command({"type": "energy/save_prefs", **PREFERENCES})
+    prefs = await ws.send_command({"type": "energy/get_prefs"})
+    before = await ws.send_command({"type": "energy/validate"})
+    await published(ha, session, reads[-1][1])
+    first_compiled = time.time()
+    await compile_period(ws, first_start)
+    first_rows = await short_term_rows(ws, first_start - PERIOD, first_boundary)
+    after = await ws.send_command({"type": "energy/validate"})
+    recorder_issues = await ws.send_command({"type": "recorder/validate_statistics"})
+    await read(runtime, reads, SECOND_READS)
+    await published(ha, session, reads[-1][1])
+    second_compiled = time.time()
+    await compile_period(ws, first_boundary)
+    second_rows = await short_term_rows(ws, first_start - PERIOD, first_boundary + PERIOD)
     return EnergyRun(
-        saved, prefs, before, after, recorder_issues, first_rows, second_rows, during, reads,
-        first_boundary, second_boundary,
+        saved, prefs, before, after, recorder_issues, first_rows, second_rows, reads,
+        first_compiled, second_compiled, first_boundary,
     )  # fmt: skip
 
 
-async def measure(core: Core, directory: Path) -> EnergyRun:
-    """One Core with the recorder and energy, its own controller and add-on, measured."""
+async def test_energy_dashboard_accepts_the_sensors_and_the_statistics_match_the_addon(
+    home_assistant_factory: Callable[[], HomeAssistant],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     simulator = await start_simulator()
-    supervisor: TestServer | None = None
     try:
         async with (
-            energy_home_assistant(core, directory) as ha,
+            energy_home_assistant(home_assistant_factory, monkeypatch) as ha,
             aiohttp.ClientSession() as session,
+            fake_supervisor_for(ha) as supervisor,
         ):
-            supervisor = TestServer(create_fake_supervisor(ha.url, ha.token))
-            await supervisor.start_server()
             endpoint = Endpoint(f"{ha.url}/api", ha.websocket_url, ha.token, "test")
             ws = await WebSocketConnection.open(session, endpoint)
             try:
-                await wait_out_the_compile()
-                runtime = make_runtime(simulator, directory / "data")
+                await clear_of_the_boundary()
+                runtime = make_runtime(simulator, tmp_path / "data")
                 async with running_addon(runtime, supervisor) as addon:
+                    connected_at = time.time()
                     await connected(addon)  # every sensor published, the energy ones at 0.000
-                    return await read_until_compiled(ws, runtime, [])
+                    run = await read_and_compile(ha, session, ws, runtime, connected_at)
             finally:
                 await ws.close()
     finally:
-        if supervisor is not None:
-            await supervisor.close()
         await simulator.stop()
-
-
-_RUNS: dict[str, EnergyRun | BaseException] = {}  # per Core version, from the first run
-
-
-@pytest.mark.timeout(900)
-async def test_energy_dashboard_accepts_the_sensors_and_the_statistics_match_the_addon(
-    ha_core: Core,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    if ha_core.version not in _RUNS:  # the first run measures every selected Core at once
-        monkeypatch.setattr(
-            ha_harness, "CONFIGURATION", ha_harness.CONFIGURATION + RECORDER_AND_ENERGY
-        )
-        cores = [c for c in ha_harness.selected_cores(request.config) if c.version not in _RUNS]
-        outcomes = await asyncio.gather(
-            *(measure(c, tmp_path_factory.mktemp(f"energy-{c.version}")) for c in cores),
-            return_exceptions=True,
-        )
-        _RUNS.update(zip((c.version for c in cores), outcomes, strict=True))
-    run = _RUNS[ha_core.version]
-    if isinstance(run, BaseException):
-        raise run
     check(run)
+
+
+@asynccontextmanager
+async def fake_supervisor_for(ha: HomeAssistant) -> AsyncIterator[TestServer]:
+    """The FAKE Supervisor in front of `ha`, closed afterwards."""
+    supervisor = TestServer(create_fake_supervisor(ha.url, ha.token))
+    await supervisor.start_server()
+    try:
+        yield supervisor
+    finally:
+        await supervisor.close()
 
 
 def check(run: EnergyRun) -> None:
@@ -323,15 +316,20 @@ def check(run: EnergyRun) -> None:
     assert run.after["energy_sources"] == [[], []], run.after
     assert all(run.after[key] == [] for key in run.after if key.startswith("device_")), run.after
     assert not {EXPORT, IMPORT, PV} & set(run.recorder_issues), run.recorder_issues
-    at_first = total_before(run.reads, run.first_boundary)
+    at_first = total_before(run.reads, run.first_compiled)
     changes = [row["change"] for row in run.first_rows]
     assert changes == [pytest.approx(round(at_first, 3))], run.first_rows
-    # The period between the two compiles, as the recorder sums it and as the add-on counted.
-    at_second = total_before(run.reads, run.second_boundary)
+    # The second period, as the recorder sums it and as the add-on counted between the compiles.
+    assert [row["end"] for row in run.second_rows] == [
+        run.first_boundary * 1000,
+        (run.first_boundary + PERIOD) * 1000,
+    ], run.second_rows
+    at_second = total_before(run.reads, run.second_compiled)
     addon_delta = at_second - at_first
-    assert addon_delta > 2.0, run.reads  # about 31 kW for 5 minutes
-    during = run.during["change"]
-    assert during == pytest.approx(addon_delta, rel=0.01), (run.during, addon_delta)
-    # The only difference is the 3 decimals the sensors are published with.
-    published = round(at_second, 3) - round(at_first, 3)
-    assert during == pytest.approx(published, abs=1e-9), (run.during, run.second_rows)
+    assert addon_delta > 0.01, run.reads  # about 31 kW for the reads' seconds: 8.6 Wh a second
+    during = run.second_rows[1]["change"]
+    # The only difference is the 3 decimals the sensors are published with (0.0005 each end).
+    assert during == pytest.approx(addon_delta, abs=0.001), (run.second_rows, addon_delta)
+    published_delta = round(at_second, 3) - round(at_first, 3)
+    assert during == pytest.approx(published_delta, abs=1e-9), run.second_rows
+    assert run.second_rows[1]["sum"] == pytest.approx(round(at_second, 3), abs=1e-9)

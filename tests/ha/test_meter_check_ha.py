@@ -26,6 +26,7 @@ from tests.conftest import eventually_async
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import (
+    SHOWN_IN_CORE_WITHIN,
     User,
     connected,
     forget_posted_states,
@@ -53,6 +54,14 @@ async def overshoot_seen_and_gone(user: User, runtime: Runtime, simulator: Simul
     assert await user.value(OVER_LIMIT_ENERGY.entity_id) == "0.000"
     simulator.set_fault("overshoot")
     await user.wait_value(OVER_LIMIT.entity_id, "on", within=40)
+
+    async def attributes_shown() -> bool:
+        """The MQTT device sends the state and its attributes on two topics: Core may show the
+        state a moment before the attributes."""
+        state = await user.state(OVER_LIMIT.entity_id)
+        return state is not None and state["attributes"].get("limit_kw") is not None
+
+    await eventually_async(attributes_shown, SHOWN_IN_CORE_WITHIN, "the overshoot's attributes")
     state = await user.state(OVER_LIMIT.entity_id)
     assert state is not None
     attributes: dict[str, Any] = state["attributes"]
@@ -76,8 +85,8 @@ async def overshoot_seen_and_gone(user: User, runtime: Runtime, simulator: Simul
     energy = totals["totals"]["over_limit"]
     minutes = totals["today"]["over_limit_min"]
     assert energy > 0 and minutes > 0
-    await user.wait_value(OVER_LIMIT_ENERGY.entity_id, f"{energy:.3f}", within=20)
-    await user.wait_value(OVER_LIMIT_TODAY.entity_id, f"{minutes:.1f}", within=20)
+    await user.wait_value(OVER_LIMIT_ENERGY.entity_id, f"{energy:.3f}", within=SHOWN_IN_CORE_WITHIN)
+    await user.wait_value(OVER_LIMIT_TODAY.entity_id, f"{minutes:.1f}", within=SHOWN_IN_CORE_WITHIN)
     energy_state = await user.state(OVER_LIMIT_ENERGY.entity_id)
     assert energy_state is not None
     assert energy_state["attributes"]["state_class"] == "total_increasing"

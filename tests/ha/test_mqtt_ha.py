@@ -21,7 +21,15 @@ from sec1000.simulator import SimulatorServer
 from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import FAKE, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
-from tests.helpers.ha import User, ha_user, has_notification, lacks_notification, running_addon
+from tests.helpers.ha import (
+    COMMAND_BUDGET,
+    SHOWN_IN_CORE_WITHIN,
+    User,
+    ha_user,
+    has_notification,
+    lacks_notification,
+    running_addon,
+)
 from tests.mqtt_broker import Mosquitto, set_up_mqtt
 
 pytestmark = pytest.mark.homeassistant
@@ -120,7 +128,9 @@ async def test_the_mqtt_device_in_home_assistant(
             assert addon.entity_mode == "mqtt"
             telemetry = runtime.state.telemetry
             assert telemetry is not None
-            await user.wait_value("sensor.sec1000_v1", str(telemetry["v1"]), within=20)
+            await user.wait_value(
+                "sensor.sec1000_v1", str(telemetry["v1"]), within=SHOWN_IN_CORE_WITHIN
+            )
             await user.wait_value("binary_sensor.sec1000_connected", "on")
             state = await user.state("sensor.sec1000_v1")
             assert (
@@ -130,7 +140,9 @@ async def test_the_mqtt_device_in_home_assistant(
             # feedback reaches Home Assistant: a failure first (feedback sensors start at 1)
             simulator.set_fault("reset")
             await user.call("button", "press", entity_id="button.sec1000_get_export_limit")
-            await user.wait_value("sensor.sec1000_get_export_limit_feedback", "64", within=20)
+            await user.wait_value(
+                "sensor.sec1000_get_export_limit_feedback", "64", within=SHOWN_IN_CORE_WITHIN
+            )
             simulator.clear_faults()
 
             # each button, the number, the switch and the select: exact frames, then the feedback
@@ -138,7 +150,9 @@ async def test_the_mqtt_device_in_home_assistant(
                 simulator.exchanges.clear()
                 before = len(runtime.state.commands)
                 await user.call("button", "press", entity_id=f"button.sec1000_{command}")
-                await eventually(lambda n=before: len(runtime.state.commands) > n, 15, command)
+                await eventually(
+                    lambda n=before: len(runtime.state.commands) > n, COMMAND_BUDGET, command
+                )
                 if isinstance(first_frame, bytes):
                     assert simulator.requests()[0] == first_frame, command
                 else:  # the clock: its bytes depend on the time
@@ -166,7 +180,7 @@ async def test_the_mqtt_device_in_home_assistant(
             await user.call(
                 "select", "select_option", entity_id="select.sec1000_control_mode", option="rcr"
             )
-            await user.wait_value("select.sec1000_control_mode", "rcr", within=20)
+            await user.wait_value("select.sec1000_control_mode", "rcr", within=SHOWN_IN_CORE_WITHIN)
             assert simulator.device.mode is ControlMode.RCR
             await user.call("button", "press", entity_id="button.sec1000_reset_export_watchdog")
             await eventually(
@@ -174,7 +188,9 @@ async def test_the_mqtt_device_in_home_assistant(
                 30,
                 "the reset",
             )
-            await user.wait_value("sensor.sec1000_reset_export_watchdog_feedback", "1", within=20)
+            await user.wait_value(
+                "sensor.sec1000_reset_export_watchdog_feedback", "1", within=SHOWN_IN_CORE_WITHIN
+            )
 
             # a silent controller: its values go unavailable, and come back
             simulator.set_fault("reset")
@@ -211,6 +227,10 @@ async def test_the_mqtt_device_in_home_assistant(
             assert len(await registry(user)) == count
 
 
+# Seen once on a loaded machine: the broker hung up on the add-on while it removed its device,
+# and Core, taking the removal after the components were gone, said so at WARNING. The device is
+# gone either way (the test checks it); the add-on's removal is not this test's subject.
+@pytest.mark.ha_log_allows(r"No device components to cleanup for sec1000")
 async def test_rest_to_mqtt_to_rest_in_a_running_home_assistant(
     runtime: Runtime,
     simulator: SimulatorServer,
@@ -237,7 +257,9 @@ async def test_rest_to_mqtt_to_rest_in_a_running_home_assistant(
         await eventually_async(
             lambda: has_notification(user, MOVED_NOTIFICATION), 30, "the notification"
         )
-        await user.wait_value("sensor.sec1000_v1", str(runtime.state.telemetry["v1"]), within=20)  # type: ignore[index]
+        await user.wait_value(
+            "sensor.sec1000_v1", str(runtime.state.telemetry["v1"]), within=SHOWN_IN_CORE_WITHIN
+        )  # type: ignore[index]
 
         await runtime.update_options({"entities": "rest"})
         await eventually_async(lambda: helpers_in_place(user), 60, "the helpers back")
@@ -314,14 +336,14 @@ async def test_restarts_with_another_entity_mode_leave_nothing_behind(
         assert await helpers(user) == set()
         assert not [e for e in await registry(user) if e["entity_id"].endswith("_2")]
         assert MOVED_NOTIFICATION in await user.notifications()
-        await user.wait_value("sensor.sec1000_v1", volts, within=20)
+        await user.wait_value("sensor.sec1000_v1", volts, within=SHOWN_IN_CORE_WITHIN)
     # stopped: the device stays (retained on the broker), unavailable
 
     await runtime.update_options({"entities": "rest"})
     async with running_addon(runtime, supervisor, mosquitto) as addon, ha_user(ha) as user:
         await eventually_async(lambda: _no_mqtt(user), 30, "the MQTT device removed")
         await eventually_async(lambda: helpers_in_place(user), 60, "the helpers back")
-        await user.wait_value("sensor.sec1000_v1", volts, within=20)
+        await user.wait_value("sensor.sec1000_v1", volts, within=SHOWN_IN_CORE_WITHIN)
         assert await devices(user) == []
         assert not [e for e in await registry(user) if e["entity_id"].endswith("_2")]
         assert addon.entity_mode == "rest"

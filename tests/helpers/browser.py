@@ -1,5 +1,5 @@
-"""Shared by the browser tests: a price day fed to the policy, axe-core's findings, and a wait
-for a status element's kind."""
+"""Shared by the browser tests: a price day fed to the policy, axe-core's findings, a wait for a
+status element's kind, and how long a page may take to show what the core did."""
 
 from __future__ import annotations
 
@@ -20,6 +20,27 @@ POSITIVE = 0.15
 HOUR = dt.timedelta(hours=1)
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = ("serious", "critical")
+
+# What a wait in a page is bounded by: the work it waits for, never a round number.
+PANEL_GAP_MS = 30  # the browser tests' link to the simulator (tests/browser/conftest.py)
+PANEL_TIMEOUT_S = 2
+# The longest command on the panel: the limit written and read back, twice (write_verified's
+# attempts), after the three mode switches.
+LONGEST_COMMAND_EXCHANGES = 7
+# The timer's telemetry read may hold the link when a command comes: two exchanges (its retry).
+TIMER_READ_EXCHANGES = 2
+# The page shows what the core holds once it is pushed over the panel's WebSocket (or answered
+# to its POST); a lost socket is tried again at most RETRY_MAX_MS later (panel.js, 30 s).
+PAGE_DELIVERY_MS = 30_000
+# The ages ("s ago", stale) are refreshed on every change, and at least every 10 s (panel.js).
+AGES_REFRESH_MS = 10_000
+
+
+def command_within_ms(exchanges: int = LONGEST_COMMAND_EXCHANGES) -> float:
+    """How long a command's result may take to reach the page: its exchanges behind the timer's
+    read, each after the gap and at most the timeout, then the page's delivery."""
+    per_exchange = PANEL_GAP_MS + 1000 * PANEL_TIMEOUT_S
+    return (TIMER_READ_EXCHANGES + exchanges) * per_exchange + PAGE_DELIVERY_MS
 
 
 def priced_day(now: dt.datetime, blocks: list[tuple[dt.timedelta, dt.timedelta, float]]) -> Any:
@@ -79,7 +100,8 @@ async def violations(page: Page) -> list[str]:
     ]
 
 
-async def wait_kind(page: Page, element_id: str, kind: str, within_ms: float = 15000) -> None:
+async def wait_kind(page: Page, element_id: str, kind: str, within_ms: float | None = None) -> None:
+    """Wait until the status shows `kind`; by default within the longest command's budget."""
     await expect(page.locator(f"#{element_id}")).to_have_attribute(
-        "data-kind", kind, timeout=within_ms
+        "data-kind", kind, timeout=command_within_ms() if within_ms is None else within_ms
     )

@@ -14,15 +14,29 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sec1000.ha import RECONNECT_MAX, Endpoint
 from sec1000.ha.adapter import AdapterTimings, HomeAssistantAdapter
+from sec1000.ha.rest import DEFAULT_TIMEOUT as REST_TIMEOUT
 from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
+from sec1000.limiter.watchdog import DEFAULT_TIMINGS
 from sec1000.plant import Plant, PlantEvent, UnknownController
 from sec1000.runtime import Runtime
 
-from tests.conftest import eventually
+from tests.conftest import TEST_GAP_MS, TEST_TIMEOUT_S, eventually
 from tests.fake_supervisor import ADDON_TOKEN, FAKE
 from tests.ha_harness import HomeAssistant
 from tests.mqtt_broker import Mosquitto
+
+# How long a command's effect may take to show in Core: the longest command on the tests' link
+# (a reset: three switches off, the real off window and settle, three on, the limit written and
+# read back twice: ten exchanges, each after the gap and at most the timeout), then the add-on's
+# write of the new state to Core (its REST call's timeout; an MQTT publish has the same 10 s).
+LONGEST_COMMAND_EXCHANGES = 10
+COMMAND_BUDGET = (
+    DEFAULT_TIMINGS.off_window
+    + DEFAULT_TIMINGS.settle
+    + LONGEST_COMMAND_EXCHANGES * (TEST_GAP_MS / 1000 + TEST_TIMEOUT_S)
+)
+SHOWN_IN_CORE_WITHIN = COMMAND_BUDGET + (REST_TIMEOUT.total or 0)
 
 
 class OneController:
@@ -78,7 +92,11 @@ class User:
         return "" if state is None else written(state)
 
     async def wait_value(
-        self, entity_id: str, expected: str, within: float = 10, newer_than: str | None = None
+        self,
+        entity_id: str,
+        expected: str,
+        within: float = SHOWN_IN_CORE_WITHIN,
+        newer_than: str | None = None,
     ) -> None:
         """Wait for `expected`; with `newer_than` (a stamp taken before the action), written
         after it: feedback starts at 1, so a "1" alone proves nothing."""
@@ -93,7 +111,9 @@ class User:
                 pytest.fail(f"{entity_id} is {value!r}, expected a new write of {expected!r}")
             await asyncio.sleep(0.05)
 
-    async def wait_result(self, command: str, within: float = 20) -> dict[str, Any]:
+    async def wait_result(
+        self, command: str, within: float = SHOWN_IN_CORE_WITHIN
+    ) -> dict[str, Any]:
         """The first result event of `command` since this user subscribed (a new event each)."""
         await eventually(
             lambda: any(r["command"] == command for r in self.results), within, f"{command} result"
