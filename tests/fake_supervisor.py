@@ -44,6 +44,9 @@ class FakeSupervisorState:
     saved: list[dict[str, Any]] = field(default_factory=list)  # every accepted options body
     rest_calls: list[str] = field(default_factory=list)  # "METHOD /path" of forwarded calls
     websockets_opened: int = 0
+    # While set and not open, the add-on's WebSocket waits here before it reaches Core (a test
+    # lets a user's subscription in first, so that no result is fired before anyone listens).
+    websocket_gate: asyncio.Event | None = None
     relays: set[asyncio.Future[Any]] = field(default_factory=set)
     session: aiohttp.ClientSession | None = None
 
@@ -140,6 +143,8 @@ async def _relay(
 async def core_websocket(request: web.Request) -> web.WebSocketResponse:
     """The Supervisor's WebSocket proxy: its own auth phase, then a frame-by-frame relay."""
     fake = request.app[FAKE]
+    if fake.websocket_gate is not None:
+        await fake.websocket_gate.wait()
     version = await _running_version(request)
     if version is None:
         raise web.HTTPBadGateway()

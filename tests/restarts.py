@@ -40,6 +40,7 @@ from sec1000.protocol import PhaseMeasurement, write_export_limit_request
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
+from tests.fake_supervisor import FAKE, FakeSupervisorState
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import running_addon
 from tests.mqtt_broker import Mosquitto
@@ -139,6 +140,7 @@ class Scenario:
     listener: ResultListener
     broker: Mosquitto | None = None
     cycles: list[Cycle] = field(default_factory=list)
+    supervisor: FakeSupervisorState | None = None
 
     @property
     def mqtt(self) -> bool:
@@ -281,18 +283,27 @@ async def core_cycle(scenario: Scenario, number: int) -> Cycle:
     client = scenario.addon.client
     assert client is not None
     connects = client.connects
+    # The add-on reaches Core again only once the user's listener has subscribed again: on a
+    # busy machine the listener can lose the race to the add-on, and miss the result it waits for.
+    gate = asyncio.Event()
+    if scenario.supervisor is not None:
+        scenario.supervisor.websocket_gate = gate
     await ha.async_stop()
     # Core stays down until the command has ended: its result has nowhere to go but the queue.
     commands = scenario.runtime.state.commands
     await _until(lambda: any(c.request_id == request_id for c in commands), "the command's end")
     await ha.async_start()
     answered = time.monotonic()
+    await listener.wait_subscribed(subscriptions + 1)
+    listened = time.monotonic()
+    gate.set()
     back = await scenario.wait_all_back(answered)
     # The MQTT entities come back through the broker; events need the add-on's own connection.
     await _until(lambda: client.connects > connects, "the add-on connected again")
-    await listener.wait_subscribed(subscriptions + 1)
-    if listener.subscribed_at > answered:  # it could have missed a result fired meanwhile
+    if scenario.supervisor is None and listener.subscribed_at > answered:
         raise RuntimeError("the listener subscribed after Core was RUNNING: results unseen")
+    if listener.subscribed_at > listened:  # subscribed again since: it could have missed one
+        raise RuntimeError("the listener lost its subscription while the add-on came back")
     await _settle_results(scenario, f"after-core-restart-{number}")
     results = [r for r in listener.results[seen:] if r.get("request_id") == request_id]
     return Cycle(
@@ -401,6 +412,15 @@ async def restart_scenario(
         listening(ha) as (session, listener),
         running_addon(runtime, supervisor, broker, quick_reconnect=False) as addon,
     ):
-        scenario = Scenario(ha, runtime, simulator, addon, session, listener, broker)
+        scenario = Scenario(
+            ha,
+            runtime,
+            simulator,
+            addon,
+            session,
+            listener,
+            broker,
+            supervisor=supervisor.app[FAKE],
+        )
         await scenario.wait_all_back(time.monotonic())
         return await run_cycles(scenario, restarts, restarts if broker else 0)

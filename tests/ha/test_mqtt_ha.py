@@ -312,6 +312,9 @@ async def test_mqtt_without_a_broker_tells_home_assistant_and_keeps_looking(
         await addon.mqtt.stop(remove=True)  # type: ignore[union-attr]  # the shared Home Assistant has no MQTT integration
 
 
+# The same WARNING as above, seen once on a loaded machine: the device is gone either way, and
+# the test checks that nothing of the other mode is left behind.
+@pytest.mark.ha_log_allows(r"No device components to cleanup for sec1000")
 async def test_restarts_with_another_entity_mode_leave_nothing_behind(
     runtime: Runtime,
     simulator: SimulatorServer,
