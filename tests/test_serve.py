@@ -33,7 +33,7 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def start_serve(*args: str) -> asyncio.subprocess.Process:
+async def start_serve(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -43,7 +43,7 @@ async def start_serve(*args: str) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL,
-        env=clean_env(),
+        env=env or clean_env(),
     )
 
 
@@ -286,18 +286,8 @@ async def test_the_demo_leaves_no_folder_behind(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sec1000",
-        "serve",
-        "--demo",
-        "--port",
-        str(port),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
-        env={**clean_env(), "TMPDIR": str(scratch)},
+    process = await start_serve(
+        "--demo", "--port", str(port), env={**clean_env(), "TMPDIR": str(scratch)}
     )
     assert process.stdout is not None
     try:
