@@ -38,10 +38,11 @@ def test_the_datetime_feedback_keeps_its_old_name() -> None:
 
 # ---------------------------------------------------------------- several controllers
 
-# sha256 of the first controller's discovery message under OPTIONS, as the add-on sent it
-# before several controllers (commit bd4ccde): the first controller keeps every id, name,
-# unique id and topic, byte for byte.
-FIRST_MESSAGE_SHA256 = "8ab2812da971094178c171c409cb12f87d54e6fcea95262b82b60f578f32417e"
+# sha256 of the first controller's discovery message under OPTIONS: as the add-on sent it
+# before several controllers (commit bd4ccde), the first controller keeping every id, name,
+# unique id and topic, byte for byte; since 0.2.0 its availability also says Core's default
+# payloads outright (online/offline), which changes no id.
+FIRST_MESSAGE_SHA256 = "4a088c4247cf929511081187262951a22047b42c33343080d5a714bfdcba2457"
 OPTIONS = Options.from_mapping(
     {"host": "192.168.1.20", "price_entity": "sensor.price", "price_policy": True}
 )

@@ -185,7 +185,13 @@ def test_device_payload_has_device_origin_and_components() -> None:
     assert (number["min"], number["max"], number["step"], number["mode"]) == (0, 100.0, 0.01, "box")
     connected = next(c for c in cmps.values() if c["p"] == "binary_sensor")
     assert connected["device_class"] == "connectivity"
-    assert connected["availability"] == [{"topic": AVAILABILITY_TOPIC}]
+    assert connected["availability"] == [
+        {
+            "topic": AVAILABILITY_TOPIC,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+        }
+    ]
 
 
 def test_the_password_never_shows() -> None:

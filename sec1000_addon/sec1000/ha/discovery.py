@@ -112,7 +112,16 @@ class Component:
 
     def config(self) -> dict[str, Any]:
         """Its entry in `cmps`."""
-        availability: list[dict[str, str]] = [{"topic": availability_topic(self.controller)}]
+        # The payloads are Core's defaults, said outright: Core 2026.2 set up an entity once,
+        # on a loaded machine, from a discovery config its schema had not filled in (KeyError
+        # 'payload_available').
+        availability: list[dict[str, str]] = [
+            {
+                "topic": availability_topic(self.controller),
+                "payload_available": ONLINE,
+                "payload_not_available": OFFLINE,
+            }
+        ]
         if self.follows_controller:
             availability.append(
                 {
