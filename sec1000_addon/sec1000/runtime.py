@@ -391,8 +391,9 @@ class Runtime:
             self.policy.forget_price()  # the old sensor's prices are not the new one's
         if options.log_level != self.options.log_level:
             logging.getLogger().setLevel(PYTHON_LOG_LEVELS[options.log_level])
+        before = self.options.warnings()
         for key, text in options.warnings().items():
-            if self.options.warnings().get(key) != text:
+            if before.get(key) != text:  # a warning is logged once, when it starts
                 _LOGGER.warning("option %s: %s", key, text)
         self.options = options
         self.options_error = None
