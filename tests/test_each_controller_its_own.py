@@ -365,3 +365,18 @@ async def test_a_second_controller_on_the_same_device_is_refused_however_spelled
     assert started.to_dict()["controllers"] == [
         {**item, "port": simulator.port} if same else started.controllers[0].to_dict()
     ]
+
+
+async def test_an_address_that_cannot_be_looked_up_holds_nothing_up(
+    make_options: Callable[..., Options],
+) -> None:
+    """A lookup that fails (no such name, no DNS) leaves each address as written (the same
+    spelling twice is refused by the options' own check): nothing is refused for it."""
+    from sec1000.plant import shared_devices
+
+    top = make_options(host="nowhere.invalid", port=1235).to_dict()
+    items = [
+        {"name": "barn", "host": "nowhere.invalid", "port": 1236},
+        {"name": "garage", "host": "elsewhere.invalid", "port": 1235},
+    ]
+    assert await shared_devices(Options.from_mapping({**top, "controllers": items})) == {}
