@@ -64,9 +64,13 @@ class Watch:
         while True:
             await asyncio.sleep(0.005)
             now = time.monotonic()
-            if self.wanted_w is not None and self.allowed_w() > self.wanted_w:
+            if self.wanted_w is not None and self.exceeds(self.wanted_w):
                 self.above += now - last
             last = now
+
+    def exceeds(self, wanted_w: int) -> bool:
+        """True while the controller allows more export than `wanted_w`."""
+        return self.allowed_w() > wanted_w
 
     async def stop(self) -> float:
         if self._task is not None:
@@ -256,37 +260,17 @@ NIGHT = (0.0, 500.0)  # PV and load W: the meter check sees nothing over the lim
 SUN = (9_000.0, 500.0)
 
 
-@dataclass
-class Beyond:
-    """Samples every 5 ms the time the controller holds a limit above `limit_w` or a mode other
-    than value (`limit_w` None: not judged yet)."""
+class Beyond(Watch):
+    """A watch of the ceiling, started at once: the time the controller holds a limit above
+    `wanted_w` or a mode other than value (the only mode allowed under a ceiling)."""
 
-    simulator: SimulatorServer
-    limit_w: int | None = None
-    seconds: float = 0.0
-    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    def __init__(self, simulator: SimulatorServer, limit_w: int) -> None:
+        super().__init__(simulator, wanted_w=limit_w)
+        self.start()
 
-    def __post_init__(self) -> None:
-        self._task = asyncio.create_task(self._sample())
-
-    async def _sample(self) -> None:
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(0.005)
-            now = time.monotonic()
-            device = self.simulator.device
-            if self.limit_w is not None and (
-                device.export_limit_w > self.limit_w or device.mode is not ControlMode.VALUE
-            ):
-                self.seconds += now - last
-            last = now
-
-    async def stop(self) -> float:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        return self.seconds
+    def exceeds(self, wanted_w: int) -> bool:
+        device = self.simulator.device
+        return device.export_limit_w > wanted_w or device.mode is not ControlMode.VALUE
 
 
 async def settled(runtime: Runtime) -> None:
