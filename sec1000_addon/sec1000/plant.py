@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sec1000.common.files import FileWriter, write_atomic
 from sec1000.limiter.audit import AuditLog
-from sec1000.limiter.watchdog import DEFAULT_TIMINGS, WatchdogTimings
+from sec1000.limiter.watchdog import DEFAULT_TIMINGS, WatchdogTimings, same_address
 from sec1000.operations import Origin
 from sec1000.options import (
     CONTROLLER_KEYS,
@@ -347,7 +347,7 @@ class Plant:
                 continue
             if name not in document.controller_names:
                 key, what = "controllers", "cannot be removed"
-            elif (runtime.options.host, runtime.options.port) != _address(document, name):
+            elif not same_address(runtime.link.target, _address(document, name)):
                 key, what = "host", "cannot move to another address"
             else:
                 continue
