@@ -6,17 +6,24 @@ Each test fails on a console error, a page error, or any request outside
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 from sec1000.protocol import ControlMode
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel, serve_panel, shot
 from tests.conftest import eventually
-from tests.helpers.browser import TIMER_READ_EXCHANGES, command_within_ms, wait_kind
+from tests.helpers.browser import (
+    PAGE_DELIVERY_MS,
+    TIMER_READ_EXCHANGES,
+    command_within_ms,
+    wait_kind,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -174,6 +181,41 @@ async def test_buttons_are_labelled_and_work_from_the_keyboard(
     await page.keyboard.press("Escape")
     await expect(page.get_by_role("dialog")).to_be_hidden()
     assert await page.evaluate("document.activeElement.id") == "btn-reset_export_watchdog"
+
+
+async def test_a_commands_answer_arriving_after_the_live_update_does_not_undo_it(
+    open_page: Any, panel: Panel
+) -> None:
+    """The button's answer ("waiting") and the live channel's "OK" travel on two connections;
+    on a busy machine the answer can arrive second. Held back here until the OK is shown, it
+    must not turn the status back to waiting."""
+    page, _ = await open_page()
+    answered: list[str] = []
+    release = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        response = await route.fetch()
+        answered.append(await response.text())
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await page.route("**/command", hold)
+    await page.evaluate(
+        "window.answers = 0;"
+        "document.addEventListener('htmx:finally:request', () => { window.answers += 1; });"
+    )
+    done = len(panel.runtime.state.commands)
+    await page.get_by_role("button", name="Get export limit", exact=True).click()
+    await eventually(lambda: len(panel.runtime.state.commands) > done, what="the command")
+    await wait_kind(page, "status-get_export_limit", "ok")  # from the live channel
+    assert answered and 'data-kind="waiting"' in answered[0]  # the held answer is older
+    release.set()
+    await page.wait_for_function("window.answers > 0", timeout=PAGE_DELIVERY_MS)
+    status = page.locator("#status-get_export_limit")
+    assert await status.get_attribute("data-kind") == "ok"
+    held = re.search(r'id="status-get_export_limit"[^>]*data-live-seq="(\d+)"', answered[0])
+    assert held is not None
+    assert int(await status.get_attribute("data-live-seq") or 0) > int(held[1])
 
 
 @pytest.mark.parametrize(

@@ -205,14 +205,14 @@ def make_view(
 
 
 def render_fragment(app: web.Application, fid: str, view: View, *, oob: bool = False) -> str:
-    """One fragment's HTML; with `oob` it carries the swap instruction for HTMX."""
+    """One fragment's HTML; with `oob` it carries the swap instruction for HTMX. It is stamped
+    with the change number it shows (`data-live-seq`): the page keeps the newest of two copies
+    that cross (a command's answer and the live channel's next update)."""
     fragment = FRAGMENTS[fid]
     swap = ("outerMorph" if fragment.morph else "true") if oob else None
-    return (
-        app[TEMPLATES]
-        .get_template(fragment.template)
-        .render(v=view, fid=fid, oob=swap, tr=view.tr, **fragment.context)
-    )
+    template = app[TEMPLATES].get_template(fragment.template)
+    seq = app[HUB].seq
+    return template.render(v=view, fid=fid, oob=swap, live_seq=seq, tr=view.tr, **fragment.context)
 
 
 def render_update(

@@ -46,6 +46,28 @@
       });
   }
 
+  // -- the newest copy wins
+  //
+  // Every fragment carries the change number it shows (data-live-seq). A command's answer and
+  // the live channel's next update travel on two connections and may arrive crossed: a copy
+  // older than the one on the page (a "waiting" after the "OK") is dropped, not swapped in.
+
+  function liveSeq(element) {
+    var value = element && element.getAttribute ? element.getAttribute("data-live-seq") : null;
+    return value === null ? null : Number(value);
+  }
+
+  document.addEventListener("htmx:before:swap", function (event) {
+    var tasks = (event.detail && event.detail.tasks) || [];
+    for (var i = tasks.length - 1; i >= 0; i--) {
+      var task = tasks[i];
+      if (task.type !== "oob" || !task.fragment) continue;
+      var incoming = liveSeq(task.fragment.firstElementChild);
+      var shown = liveSeq(task.target);
+      if (incoming !== null && shown !== null && incoming < shown) tasks.splice(i, 1);
+    }
+  });
+
   // -- polling (the fallback)
 
   function poll() {
