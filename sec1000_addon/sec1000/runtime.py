@@ -126,6 +126,7 @@ class Runtime:
         shared = audit if audit is not None else AuditLog(data_dir)
         self.name = shared.controller
         self.audit = shared.for_controller(self.name, self._audited)
+        self.state.set_by = self.audit.last_confirmed_write()
         self.guard, self.writer, self.watchdog = self._limiter(watchdog_timings)
         self.policy = PricePolicy(
             self._current,

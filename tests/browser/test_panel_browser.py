@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page, Route, expect
-from sec1000.protocol import ControlMode
+from sec1000.protocol import ControlMode, Switch, mode_switch_request
+from sec1000.protocol.messages import MODE_SWITCHES
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel, serve_panel, shot
 from tests.conftest import eventually
@@ -107,6 +108,10 @@ async def test_each_button_goes_from_waiting_to_ok(open_page: Any, panel: Panel)
     await expect(page.locator("#status-set_export_limit")).to_contain_text("4.50 kW")
     assert sim.device.export_limit_w == 4500
     await expect(page.locator("#export-info [data-key=export_limit]")).to_have_text("4.50")
+    # The headline says what holds now and who set it, live.
+    await expect(page.locator("#headline")).to_have_text(
+        "Export limited to 4.50 kW, set by Anna on the panel."
+    )
 
     await press("Get export limit", "status-get_export_limit")
     await expect(page.locator("#status-get_export_limit")).to_contain_text("panel (Anna)")
@@ -137,7 +142,9 @@ async def test_each_button_goes_from_waiting_to_ok(open_page: Any, panel: Panel)
     await expect(dialog).to_contain_text("export its full power")
     await dialog.get_by_role("button", name="Cancel").click()
     await expect(dialog).to_be_hidden()
-    assert len(sim.requests()) - before <= 1  # at most a telemetry poll, no reset
+    # Only the timer's reads went out since (as many as the time took): no switch of the reset.
+    switches = {mode_switch_request(switch, Switch.OFF) for switch in MODE_SWITCHES.values()}
+    assert not switches & set(sim.requests()[before:])
     await page.get_by_role("button", name="Reset export watchdog").click()
     await dialog.get_by_role("button", name="Reset: full export for ~5 s").click()
     # The reset: three switches off, the off window, three on, the limit written and read back

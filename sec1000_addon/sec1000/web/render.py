@@ -15,6 +15,7 @@ import jinja2
 
 from sec1000.commands import COMMANDS, CommandName
 from sec1000.device.health import LinkHealth
+from sec1000.headline import Headline, headline
 from sec1000.options import FIRST_CONTROLLER, Options
 from sec1000.state import CommandRecord, StateModel
 from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step
@@ -175,6 +176,11 @@ class View:
     def at(self, path: str, name: str | None = None) -> str:
         """A relative URL of the panel for the chosen controller (or for `name`)."""
         return at(path, name or self.controller)
+
+    @functools.cached_property
+    def headline(self) -> Headline:
+        """What limits the export, who set it and until when."""
+        return headline(self.state, self.options)
 
     @functools.cached_property
     def price_chart(self) -> PriceChart | None:
