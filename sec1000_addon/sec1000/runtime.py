@@ -260,6 +260,15 @@ class Runtime:
                 )
             self.state.overshoot_seen(active.as_dict())
 
+    async def compliance_csv(self, days: int) -> str:
+        """The compliance report: the energy book's days with each overshoot the audit trail
+        keeps (and the one under way) and the limit in force during it."""
+        entries = await self.audit.everything()
+        overshoots = [entry for entry in entries if entry.get("command") == "overshoot"]
+        if (active := self.energy.detector.active) is not None:
+            overshoots.append(active.as_dict())
+        return self.energy.compliance_csv(days, overshoots)
+
     def _audited(self, entry: Mapping[str, Any]) -> None:
         """Every audit entry: the day's limiter writes and drifts, for the compliance report."""
         command = entry.get("command")
