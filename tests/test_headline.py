@@ -117,7 +117,7 @@ def test_another_tools_limit_is_a_warning_with_what_the_addon_wants() -> None:
     state.guard = replace(state.guard, state=GuardState.DRIFT, wanted_limit_kw=3.0)
     said = headline(state, OPTIONS)
     assert said.kind == "warning"
-    assert said.words() == "Export limited to 9.00 kW by another tool; the add-on wants 3.00 kW."
+    assert said.words() == "Export limited to 9.00 kW by another tool; the app wants 3.00 kW."
 
 
 def test_a_silent_controller_is_not_shown_as_holding_anything_now() -> None:

@@ -117,7 +117,7 @@ def headline(state: StateModel, options: Options) -> Headline:
         return Headline(
             "warning",
             Phrase(
-                N_("Export limited to {limit} kW by another tool; the add-on wants {wanted} kW."),
+                N_("Export limited to {limit} kW by another tool; the app wants {wanted} kW."),
                 {"limit": limit, "wanted": guard.wanted_limit_kw},
             ),
         )
@@ -161,7 +161,7 @@ def _by(state: StateModel) -> Phrase:
         "policy": N_("set by the price policy"),
         "mqtt": N_("set from Home Assistant (MQTT)"),
         "cli": N_("set from the command line"),
-        "startup": N_("set by the add-on at start"),
+        "startup": N_("set by the app at start"),
     }
     return Phrase(known.get(source, N_("set by {origin}")), {"origin": set_by.origin})
 

@@ -21,6 +21,7 @@ from tests.browser.conftest import DESKTOP, PHONE, Panel, serve_panel, shot
 from tests.conftest import eventually
 from tests.helpers.browser import (
     PAGE_DELIVERY_MS,
+    PANEL_TIMEOUT_S,
     TIMER_READ_EXCHANGES,
     command_within_ms,
     wait_kind,
@@ -223,6 +224,31 @@ async def test_a_commands_answer_arriving_after_the_live_update_does_not_undo_it
     held = re.search(r'id="status-get_export_limit"[^>]*data-live-seq="(\d+)"', answered[0])
     assert held is not None
     assert int(await status.get_attribute("data-live-seq") or 0) > int(held[1])
+
+
+async def test_every_value_shows_its_age_and_is_marked_old_after_two_reads(
+    open_page: Any, panel: Panel
+) -> None:
+    page, _ = await open_page()
+    flow, phases = page.locator("#flow"), page.locator("#phases")
+    await expect(flow).to_have_attribute("data-old", "false")
+    await expect(flow.locator(".read-age")).to_have_text(re.compile(r"^read \d+ s ago$"))
+    await expect(phases.locator(".read-age")).to_have_text(re.compile(r"^read \d+ s ago$"))
+    # Old: two reads (1 s each here) and a request's timeout without a good one. The page
+    # counts on by itself: nothing has to arrive for the mark to come.
+    old_after_s = 2 * 1 + PANEL_TIMEOUT_S
+    panel.simulator.set_fault("silence")
+    within = command_within_ms(TIMER_READ_EXCHANGES) + 1000 * old_after_s
+    await expect(flow).to_have_attribute("data-old", "true", timeout=within)
+    await expect(phases).to_have_attribute("data-old", "true", timeout=within)
+    await expect(flow.locator(".read-age")).to_have_text(re.compile(r"^old: read \d+ s ago$"))
+    opacity = await flow.locator(".value").first.evaluate("e => getComputedStyle(e).opacity")
+    assert float(opacity) < 1
+    await shot(page, "dashboard-old-values")
+    # The next good read makes them live again.
+    panel.simulator.clear_faults()
+    await expect(flow).to_have_attribute("data-old", "false", timeout=within)
+    await expect(phases.locator(".read-age")).to_have_text(re.compile(r"^read \d+ s ago$"))
 
 
 @pytest.mark.parametrize(

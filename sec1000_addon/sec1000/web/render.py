@@ -24,11 +24,14 @@ from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
 from sec1000.web.prices_chart import PriceChart, build_price_chart
 from sec1000.web.status import (
     AGO,
+    READ_AGE,
+    ReadAge,
     Status,
     Toggle,
     applied,
     clock,
     counters,
+    read_age,
     result_words,
     status,
     toggle,
@@ -221,6 +224,15 @@ class View:
         """The export switch."""
         return toggle(self.state, self.options, self.tr, self.now)
 
+    @property
+    def old_after(self) -> float:
+        """Seconds after which a read's values are old: two reads and a request's timeout."""
+        return 2 * self.options.scan_interval + self.options.request_timeout
+
+    def read_age(self, at: float | None) -> ReadAge:
+        """The age of values read at `at`, and whether they are old."""
+        return read_age(at, self.now, self.old_after, self.tr)
+
     def status(self, operation: str) -> Status:
         """One button's live state."""
         return status(self.state, CommandName(operation), self.tr, self.now)
@@ -318,6 +330,7 @@ def environment() -> jinja2.Environment:
     env.globals["OPTION_LABELS"] = OPTION_LABELS
     env.globals["CHOICES"] = CHOICES
     env.globals["AGO"] = AGO
+    env.globals["READ_AGE"] = READ_AGE
     for name in env.list_templates():
         env.get_template(name)
     return env
