@@ -14,6 +14,7 @@ import pytest
 from sec1000.simulator import SimulatorServer
 
 from tests.conftest import eventually
+from tests.helpers.processes import STOP_BUDGET_S, process_start_s
 
 KEYS = [
     "v1",
@@ -43,7 +44,7 @@ async def sec1000(*args: str, data_dir: Path) -> tuple[int, str, str]:
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "SEC1000_OPTIONS": str(data_dir / "absent.json")},
     )
-    out, err = await asyncio.wait_for(process.communicate(), 30)
+    out, err = await asyncio.wait_for(process.communicate(), process_start_s())
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
@@ -155,7 +156,7 @@ async def test_simulate_serves_until_terminated(tmp_path: Path) -> None:
         stdin=asyncio.subprocess.DEVNULL,
     )
     assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 10)
+    line = await asyncio.wait_for(process.stdout.readline(), process_start_s())
     assert f"127.0.0.1:{port}" in line.decode() and "nak" in line.decode()
     code, out, err = await sec1000(
         "export",
@@ -172,7 +173,7 @@ async def test_simulate_serves_until_terminated(tmp_path: Path) -> None:
     assert code == 1, out
     assert "the controller holds 5.00 kW" in err and "Traceback" not in err
     process.terminate()
-    assert await asyncio.wait_for(process.wait(), 10) == 0
+    assert await asyncio.wait_for(process.wait(), STOP_BUDGET_S) == 0
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -200,7 +201,7 @@ async def test_a_stop_signal_ends_a_command_stuck_on_a_silent_device(
     await eventually(lambda: bool(simulator.requests()), 10, "the request at the simulator")
     started = time.monotonic()
     process.send_signal(signum)
-    _, err = await asyncio.wait_for(process.communicate(), 15)
+    _, err = await asyncio.wait_for(process.communicate(), process_start_s())
     assert time.monotonic() - started < 5  # not the 20 s timeout
     assert process.returncode != 0
     assert err.decode().strip().splitlines() == ["sec1000: error: interrupted"]

@@ -19,6 +19,7 @@ from sec1000.runtime import STOP_BUDGET, file_saver
 from sec1000.simulator import SimulatorServer
 
 from tests.conftest import TEST_GAP_MS, TEST_TIMEOUT_S, eventually, passes_within
+from tests.helpers.processes import process_start_s
 
 PANEL = Origin("panel")
 WRITES = {
@@ -307,16 +308,16 @@ async def test_the_command_line_acts_on_the_controller_it_names(
     process = await sec1000_cli(
         "export", "off", "--controller", "barn", options=options, data_dir=data
     )
-    _, err = await asyncio.wait_for(process.communicate(), 20)
+    _, err = await asyncio.wait_for(process.communicate(), process_start_s())
     assert process.returncode == 0, err.decode()
     assert barn.device.export_limit_w == 0 and writes(simulator) == 0
     audit = [json.loads(line) for line in (data / "audit.jsonl").read_text().splitlines()]
     assert [(e["controller"], e["command"]) for e in audit] == [("barn", "export_disable")]
     process = await sec1000_cli("get-limit", options=options, data_dir=data)  # the first
-    out, err = await asyncio.wait_for(process.communicate(), 20)
+    out, err = await asyncio.wait_for(process.communicate(), process_start_s())
     assert process.returncode == 0 and "kW" in out.decode() and len(simulator.requests()) >= 1
     process = await sec1000_cli("read", "--controller", "garage", options=options, data_dir=data)
-    _, err = await asyncio.wait_for(process.communicate(), 20)
+    _, err = await asyncio.wait_for(process.communicate(), process_start_s())
     assert process.returncode == 2
     assert "no controller named 'garage'" in err.decode() and "sec1000, barn" in err.decode()
     assert "Traceback" not in err.decode()

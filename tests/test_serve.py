@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from sec1000.serve import RESTORE_BEFORE_EXIT
 
 from tests.conftest import eventually
+from tests.helpers.processes import STOP_BUDGET_S, process_start_s
 
 
 def free_port() -> int:
@@ -57,10 +59,10 @@ async def test_a_broken_host_in_the_options_still_serves_and_stops_with_0(
     process = await start_serve(
         "--options", str(options), "--port", str(port), "--data-dir", str(tmp_path)
     )
-    await eventually(lambda: listening(port), within=20, what="the panel listening")
+    await eventually(lambda: listening(port), within=process_start_s(), what="the panel listening")
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    code = await asyncio.wait_for(process.wait(), 10)
+    code = await asyncio.wait_for(process.wait(), STOP_BUDGET_S)
     assert process.stderr is not None
     err = (await process.stderr.read()).decode()
     assert code == 0, err
@@ -74,13 +76,15 @@ async def test_the_panel_listens_on_loopback_outside_the_supervisor(tmp_path: Pa
     port = free_port()
     process = await start_serve("--demo", "--port", str(port), "--data-dir", str(tmp_path))
     try:
-        await eventually(lambda: listening(port), within=20, what="the panel listening")
+        await eventually(
+            lambda: listening(port), within=process_start_s(), what="the panel listening"
+        )
         with socket.socket() as probe:
             probe.bind(("127.0.0.2", 0))
             assert probe.connect_ex(("127.0.0.2", port)) != 0  # loopback 127.0.0.1 only
     finally:
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert await asyncio.wait_for(process.wait(), STOP_BUDGET_S) == 0
 
 
 async def test_the_demo_prints_its_address_once_and_says_it_runs_without_home_assistant(
@@ -90,14 +94,14 @@ async def test_the_demo_prints_its_address_once_and_says_it_runs_without_home_as
     process = await start_serve("--demo", "--port", str(port), "--data-dir", str(tmp_path))
     assert process.stdout is not None and process.stderr is not None
     try:
-        info = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        info = (await asyncio.wait_for(process.stdout.readline(), process_start_s())).decode()
         assert info.startswith("SEC1000 demo: runs without Home Assistant")  # info, no fault
-        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        line = (await asyncio.wait_for(process.stdout.readline(), process_start_s())).decode()
         assert line == f"SEC1000 demo: panel on http://127.0.0.1:{port}/\n"  # last
         assert listening(port)  # printed once the panel answers
     finally:
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert await asyncio.wait_for(process.wait(), STOP_BUDGET_S) == 0
     out = info + line + (await process.stdout.read()).decode()
     err = (await process.stderr.read()).decode()
     assert (out + err).count(f"http://127.0.0.1:{port}/") == 1
@@ -108,7 +112,7 @@ async def test_listening_on_the_network_without_home_assistant_is_refused(tmp_pa
     process = await start_serve(
         "--demo", "--host", "0.0.0.0", "--port", str(free_port()), "--data-dir", str(tmp_path)
     )
-    code = await asyncio.wait_for(process.wait(), 20)
+    code = await asyncio.wait_for(process.wait(), process_start_s())
     assert process.stderr is not None
     err = (await process.stderr.read()).decode()
     assert code == 2
@@ -130,7 +134,9 @@ async def test_the_wanted_limit_survives_a_sigkill_and_is_restored_after_restart
         port = free_port()
         first = await start_serve(*args, "--port", str(port))
         try:
-            await eventually(lambda: listening(port), within=20, what="the panel listening")
+            await eventually(
+                lambda: listening(port), within=process_start_s(), what="the panel listening"
+            )
             async with aiohttp.ClientSession() as http:
                 url = f"http://127.0.0.1:{port}/command"
                 posted = await http.post(url, data={"command": "set_export_limit", "limit": "3"})
@@ -150,11 +156,13 @@ async def test_the_wanted_limit_survives_a_sigkill_and_is_restored_after_restart
         second = await start_serve(*args, "--port", str(port))
         try:
             await eventually(
-                lambda: simulator.device.export_limit_w == 3_000, within=20, what="restored"
+                lambda: simulator.device.export_limit_w == 3_000,
+                within=process_start_s(),  # a start, then the restore's few exchanges
+                what="restored",
             )
         finally:
             second.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(second.wait(), 10) == 0
+            assert await asyncio.wait_for(second.wait(), STOP_BUDGET_S) == 0
         audit = (tmp_path / "data" / "audit.jsonl").read_text()
         assert '"command": "drift"' in audit and '"origin": "guard"' in audit
 
@@ -168,7 +176,7 @@ async def test_sigterm_with_idle_live_clients_exits_cleanly_and_closes_them(
 
     port = free_port()
     process = await start_serve("--demo", "--port", str(port), "--data-dir", str(tmp_path))
-    await eventually(lambda: listening(port), within=20, what="the panel listening")
+    await eventually(lambda: listening(port), within=process_start_s(), what="the panel listening")
     async with aiohttp.ClientSession() as http:
         sockets = [
             await http.ws_connect(
@@ -179,7 +187,9 @@ async def test_sigterm_with_idle_live_clients_exits_cleanly_and_closes_them(
             for _ in range(3)
         ]
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 15) == 0  # not read: no close answered
+        assert (
+            await asyncio.wait_for(process.wait(), STOP_BUDGET_S) == 0
+        )  # not read: no close answered
         for ws in sockets:
             while (message := await ws.receive(timeout=5)).type not in (
                 aiohttp.WSMsgType.CLOSE,
@@ -218,7 +228,7 @@ async def test_a_pending_restore_is_done_even_when_the_panel_cannot_listen(
             process = await start_serve(
                 "--options", str(options), "--data-dir", str(data), "--port", str(port)
             )
-            code = await asyncio.wait_for(process.wait(), 30)
+            code = await asyncio.wait_for(process.wait(), process_start_s() + RESTORE_BEFORE_EXIT)
         assert process.stderr is not None
         err = (await process.stderr.read()).decode()
         assert code == 1, err
@@ -265,14 +275,14 @@ async def test_the_demo_of_two_controllers_runs_both(tmp_path: Path) -> None:
     )
     assert process.stdout is not None and process.stderr is not None
     try:
-        info = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        info = (await asyncio.wait_for(process.stdout.readline(), process_start_s())).decode()
         assert "simulated controllers (ports " in info, info
         url = f"http://127.0.0.1:{port}/diagnostics.json"
         async with aiohttp.ClientSession() as http, http.get(url) as answer:
             assert answer.status == 200
     finally:
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 15) == 0
+        assert await asyncio.wait_for(process.wait(), STOP_BUDGET_S) == 0
     stored = json.loads((tmp_path / "options.json").read_text())
     assert [item["name"] for item in stored["controllers"]] == ["barn"]
     assert (tmp_path / "barn").is_dir()  # the second controller's own folder
@@ -291,11 +301,13 @@ async def test_the_demo_leaves_no_folder_behind(tmp_path: Path) -> None:
     )
     assert process.stdout is not None
     try:
-        await asyncio.wait_for(process.stdout.readline(), 20)
-        await asyncio.wait_for(process.stdout.readline(), 20)  # the panel's address: running
+        await asyncio.wait_for(process.stdout.readline(), process_start_s())
+        await asyncio.wait_for(
+            process.stdout.readline(), process_start_s()
+        )  # the panel's address: running
         (folder,) = list(scratch.iterdir())
         assert folder.name.startswith("sec1000-demo-") and (folder / "options.json").exists()
     finally:
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert await asyncio.wait_for(process.wait(), STOP_BUDGET_S) == 0
     assert list(scratch.iterdir()) == []
