@@ -24,6 +24,7 @@ from sec1000.ha import (
     SupervisorError,
 )
 from sec1000.ha.client import ClientTimings, HomeAssistantClient
+from sec1000.ha.handshake import CONNECT_TIMEOUT
 from sec1000.ha.rest import HomeAssistantRest
 from sec1000.ha.supervisor import (
     SupervisorOptionsStore,
@@ -384,9 +385,12 @@ async def test_client_waits_while_home_assistant_is_down_at_start(
     client = app.client
     client.start()
     try:
-        await asyncio.sleep(1.0)
+        # The first attempt fails within the connect timeout (a refused socket: at once).
+        await eventually(
+            lambda: "unreachable" in client.status, CONNECT_TIMEOUT, "the first attempt failed"
+        )
         assert not client.connected
-        assert "unreachable" in client.status and "retrying" in client.status
+        assert "retrying" in client.status
         assert client.diagnostics()["last_error"]
         with pytest.raises(ConnectionClosedError):
             await client.send_command({"type": "get_config"})
