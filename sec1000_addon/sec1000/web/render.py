@@ -17,7 +17,7 @@ from sec1000.commands import COMMANDS, CommandName
 from sec1000.device.health import LinkHealth
 from sec1000.options import FIRST_CONTROLLER, Options
 from sec1000.state import CommandRecord, StateModel
-from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step
+from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step, tick_text
 from sec1000.web.controllers import at
 from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
 from sec1000.web.prices_chart import PriceChart, build_price_chart
@@ -111,7 +111,7 @@ def energy_week(week: Iterable[Mapping[str, Any]], tr: Translator = ENGLISH) -> 
     top = max(step, math.ceil(top / step - 1e-9) * step)
     scale = ENERGY_CHART_HEIGHT / top
     ticks = tuple(
-        (ENERGY_BASE - n * step * scale, tr.short(round(n * step, 3)))
+        (ENERGY_BASE - n * step * scale, tick_text(n * step, step, tr))
         for n in range(round(top / step) + 1)
     )
     out = []
