@@ -98,7 +98,7 @@ FRAGMENTS: dict[str, Fragment] = {
         Fragment("switcher", "_switcher.html", frozenset({PLANT_TOPIC}), ALL_PAGES),
         Fragment("summary", "_summary.html",
                  frozenset({T.LINK, T.TELEMETRY, T.SETTINGS, T.GUARD, PLANT_TOPIC}), ON_DASHBOARD),
-        Fragment("flow", "_flow.html", frozenset({T.TELEMETRY}), ON_DASHBOARD),
+        Fragment("flow", "_flow.html", frozenset({T.TELEMETRY, T.OVERSHOOT}), ON_DASHBOARD),
         Fragment("phases", "_phases.html", frozenset({T.TELEMETRY}), ON_DASHBOARD),
         Fragment("energy", "_energy.html", frozenset({T.ENERGY}), ON_DASHBOARD),
         Fragment("prices", "_prices.html", frozenset({T.POLICY, T.SETTINGS}), ON_DASHBOARD),

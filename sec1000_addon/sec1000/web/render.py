@@ -54,15 +54,17 @@ class Flow:
     home: float
     grid: float
     direction: str  # exporting | importing | balanced
+    over: bool = False  # the meter check sees the export over the limit: not a good export
 
 
-def flow(values: Mapping[str, float] | None) -> Flow | None:
-    """The power flow at a glance (meters power is + when exporting, - when importing)."""
+def flow(values: Mapping[str, float] | None, over: bool = False) -> Flow | None:
+    """The power flow at a glance (meters power is + when exporting, - when importing);
+    `over`: the meter check has an overshoot under way."""
     if not values:
         return None
     meters = values["meters_power"]
     direction = "exporting" if meters > 0.005 else "importing" if meters < -0.005 else "balanced"
-    return Flow(values["inverters_power"], values["load_power"], abs(meters), direction)
+    return Flow(values["inverters_power"], values["load_power"], abs(meters), direction, over)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +198,7 @@ class View:
     @functools.cached_property
     def flow(self) -> Flow | None:
         """The power flow, or None before the first read."""
-        return flow(self.state.telemetry)
+        return flow(self.state.telemetry, bool(self.state.overshoot.get("on")))
 
     @functools.cached_property
     def chart(self) -> Chart:
