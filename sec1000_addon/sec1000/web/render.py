@@ -97,12 +97,49 @@ ENERGY_BAR_WIDTH = 14.0
 WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 
+ENERGY_TOP = ENERGY_BASE - ENERGY_CHART_HEIGHT
+ENERGY_RIGHT = ENERGY_LEFT + 7 * ENERGY_DAY_WIDTH + 2
+
+
 @dataclass(frozen=True, slots=True)
 class EnergyChart:
-    """The Energy card's chart: the days' bars and the kWh axis (y, label)."""
+    """The Energy card's chart: the days' bars and the kWh axis (y, label). The SVG shows the
+    plot only (ENERGY_LEFT … ENERGY_RIGHT, ENERGY_TOP … ENERGY_BASE), stretched to the card; the
+    labels are HTML beside it, in percent of the plot, legible at any width."""
 
     days: tuple[EnergyDay, ...]
     ticks: tuple[tuple[float, str], ...]
+
+    @property
+    def box(self) -> str:
+        """The SVG's viewBox: the plot."""
+        return (
+            f"{ENERGY_LEFT:g} {ENERGY_TOP:g} {ENERGY_RIGHT - ENERGY_LEFT:g} {ENERGY_CHART_HEIGHT:g}"
+        )
+
+    @property
+    def tick_marks(self) -> tuple[tuple[float, str], ...]:
+        """The kWh labels at their heights, in percent of the plot (0: the top)."""
+        return tuple(
+            (round((y - ENERGY_TOP) / ENERGY_CHART_HEIGHT * 100, 2), label)
+            for y, label in self.ticks
+        )
+
+    @property
+    def day_marks(self) -> tuple[tuple[float, str, str], ...]:
+        """Each day's label under its bars: its place in percent of the plot, weekday, date."""
+        marks = []
+        for day in self.days:
+            weekday, date = day.label.rsplit(" ", 1)
+            centre = day.x + (3 * ENERGY_BAR_WIDTH + 4) / 2
+            width = ENERGY_RIGHT - ENERGY_LEFT
+            marks.append((round((centre - ENERGY_LEFT) / width * 100, 2), weekday, date))
+        return tuple(marks)
+
+    @property
+    def tick_chars(self) -> int:
+        """The longest kWh label: the width of the axis, in characters."""
+        return max((len(label) for _, label in self.ticks), default=1)
 
 
 def energy_week(week: Iterable[Mapping[str, Any]], tr: Translator = ENGLISH) -> EnergyChart:
