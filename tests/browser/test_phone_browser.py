@@ -21,6 +21,7 @@ from tests.helpers.browser import (
     command_within_ms,
     feed,
     policy_on,
+    wait_kind,
 )
 
 pytestmark = pytest.mark.browser
@@ -215,3 +216,25 @@ async def test_the_header_says_the_connection_in_words_on_a_phone(
     menu = await page.locator("#menu-button").bounding_box()
     assert menu is not None and menu["x"] + menu["width"] <= PHONE["width"]
     await assert_fits(page, "the header")
+
+
+async def test_a_quick_choice_fills_the_field_and_sets_that_limit(
+    open_page: Any, panel: Panel
+) -> None:
+    page, _ = await open_page(viewport=PHONE)
+    field = page.get_by_role("textbox", name="Export limit")
+    choices = page.get_by_role("group", name="Set the export limit to")
+    await choices.get_by_role("button", name="Half: 4 kW").click()
+    await expect(field).to_have_value("4")
+    await wait_kind(page, "status-set_export_limit", "ok")
+    assert panel.simulator.device.export_limit_w == 4000
+    await choices.get_by_role("button", name="Off: 0 kW").click()
+    await expect(field).to_have_value("0")
+    await page.wait_for_function(
+        "() => document.querySelector('#status-set_export_limit').textContent.includes('0.00 kW')",
+        timeout=command_within_ms(),
+    )
+    await wait_kind(page, "status-set_export_limit", "ok")
+    assert panel.simulator.device.export_limit_w == 0
+    await expect(choices.get_by_role("button", name="Maximum: 8 kW")).to_be_visible()
+    await assert_fits(page, "the controls with the quick choices")

@@ -170,6 +170,28 @@ def energy_week(week: Iterable[Mapping[str, Any]], tr: Translator = ENGLISH) -> 
     return EnergyChart(tuple(out), ticks)
 
 
+QUICK_WORDS = {
+    "off": N_("Off: {kw} kW"),
+    "half": N_("Half: {kw} kW"),
+    "maximum": N_("Maximum: {kw} kW"),
+}
+
+
+def quick_limits(options: Options) -> tuple[tuple[str, str, float], ...]:
+    """Off, half and the highest limit a user may set now (the maximum export limit, or the
+    export ceiling when lower), each rounded down to 10 W; a choice equal to one before it is
+    left out."""
+    top = options.max_export_limit
+    if options.export_ceiling_kw:
+        top = min(top, options.export_ceiling_kw)
+    top = math.floor(top * 100 + 1e-6) / 100
+    choices: list[tuple[str, str, float]] = []
+    for key, kw in (("off", 0.0), ("half", math.floor(top * 50 + 1e-6) / 100), ("maximum", top)):
+        if not choices or kw > choices[-1][2]:
+            choices.append((key, QUICK_WORDS[key], kw))
+    return tuple(choices)
+
+
 @dataclass(frozen=True, slots=True)
 class SummaryRow:
     """One controller's row of the dashboard's summary (with more than one controller)."""
@@ -278,6 +300,16 @@ class View:
         if name == "limit" and self.state.export_limit_kw is not None:
             return self.tr.number(self.state.export_limit_kw)
         return ""
+
+    @functools.cached_property
+    def quick_limits(self) -> tuple[tuple[str, str, str], ...]:
+        """The limit field's quick choices: (key, words, value as the field shows it) for off,
+        half and the maximum a limit may be now (the maximum export limit, or the export
+        ceiling when that is lower), in the controller's 10 W steps, never above either."""
+        return tuple(
+            (key, self.tr.gettext(words).format(kw=self.tr.short(kw)), self.tr.short(kw))
+            for key, words, kw in quick_limits(self.options)
+        )
 
     @property
     def mode(self) -> str | None:

@@ -170,6 +170,18 @@
     }
   });
 
+  // -- quick choices: a button fills its field with its value, then submits the form as the
+  // field's own button does (the same command, the same checks)
+
+  document.addEventListener("click", function (event) {
+    var quick = event.target.closest("button[data-fill]");
+    var input = quick && quick.form ? quick.form.elements.namedItem(quick.dataset.fill) : null;
+    if (!input) return;
+    input.value = quick.dataset.value;
+    delete input.dataset.edited;
+    input.removeAttribute("aria-invalid");
+  });
+
   // -- the phone's page menu (the header stays one row)
 
   var bar = document.getElementById("bar");
