@@ -8,12 +8,15 @@ SVG's scale on screen (`getScreenCTM()`), an HTML label's its computed font size
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
+from sec1000.limiter.watchdog import WatchdogTimings
 
-from tests.browser.conftest import ARTIFACTS, PHONE, Panel, shot
+from tests.browser.conftest import ARTIFACTS, PHONE, Panel, opener, serve_panel, shot
 from tests.conftest import eventually
 from tests.helpers.browser import (
     HOUR,
@@ -27,6 +30,7 @@ from tests.helpers.browser import (
 pytestmark = pytest.mark.browser
 
 SMALLEST_PX = 11.0
+OFF_WINDOW = 4.0  # the watchdog's window in the countdown's test: long enough to watch it count
 PAGES = ("", "setup", "history", "homeassistant", "diagnostics")
 
 # Every label of a chart as {text, px, box}: SVG text scaled by its SVG, HTML labels as laid out.
@@ -238,3 +242,41 @@ async def test_a_quick_choice_fills_the_field_and_sets_that_limit(
     assert panel.simulator.device.export_limit_w == 0
     await expect(choices.get_by_role("button", name="Maximum: 8 kW")).to_be_visible()
     await assert_fits(page, "the controls with the quick choices")
+
+
+async def test_the_watchdog_reset_counts_down_its_off_window_live(
+    browser: Browser, tmp_path: Path
+) -> None:
+    timings = WatchdogTimings(off_window=OFF_WINDOW, settle=0.1)
+    async with (
+        serve_panel(tmp_path, watchdog_timings=timings) as served,
+        opener(browser, served) as open_,
+    ):
+        page, _ = await open_(viewport=PHONE)
+        await page.get_by_role("button", name="Reset export watchdog").click()
+        dialog = page.get_by_role("dialog")
+        await dialog.get_by_role("button", name="Reset: full export for ~5 s").click()
+        countdown = page.locator("#countdown-reset_export_watchdog")
+        # The window opens after the three mode switches (behind the timer's read).
+        await expect(countdown).to_be_visible(timeout=command_within_ms(3))
+        first = await seconds_left(page)
+        assert first is not None and 1 <= first <= OFF_WINDOW
+        await shot(page, "phone-watchdog-countdown")
+        # It counts on by itself: the page is told only when the window opens and shuts.
+        await page.wait_for_function(
+            f"() => /in [0-{first - 1}] s/.test("
+            "(document.querySelector('#countdown-reset_export_watchdog') || {}).textContent)",
+            timeout=command_within_ms(0) + 1000 * OFF_WINDOW,
+        )
+        # Shut, then the limiter back and confirmed: the countdown goes.
+        await wait_kind(page, "status-reset_export_watchdog", "ok", within_ms=command_within_ms(10))
+        await expect(countdown).to_have_count(0)
+        await page.context.close()
+
+
+async def seconds_left(page: Page) -> int | None:
+    text = await page.evaluate(
+        "(document.querySelector('#countdown-reset_export_watchdog') || {}).textContent || ''"
+    )
+    found = re.search(r"in (\d+) s", text)
+    return int(found[1]) if found else None

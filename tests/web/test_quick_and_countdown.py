@@ -3,14 +3,18 @@ the panel over the simulator (the clicks themselves: tests/browser/test_phone_br
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 
 import pytest
+from sec1000.commands import CommandName
 from sec1000.limiter.watchdog import WatchdogTimings
 from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
+from sec1000.state import StateEvent, Topic
+from sec1000.web import live
 from sec1000.web.render import quick_limits
 
 from tests.conftest import eventually, short_watchdog
@@ -74,3 +78,37 @@ async def test_with_a_ceiling_the_maximum_choice_is_within_it_and_goes_through(
     value = choices(german)["maximum"][0]
     await client.post("/command", data={"command": "set_export_limit", "limit": value})
     await eventually(lambda: simulator.device.export_limit_w == 2500, what="2.5 kW written")
+
+
+async def test_the_reset_counts_down_its_off_window_then_the_countdown_goes(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    assert "status-reset_export_watchdog" in live.affected(
+        StateEvent(Topic.RESTORE, {"pending": True, "off_until": 1.0})
+    )
+    client = await panel(aiohttp_client, runtime)
+    assert 'class="countdown"' not in await (await client.get("/")).text()
+    data = {"command": "reset_export_watchdog", "confirm": "yes"}
+    assert (await client.post("/command", data=data)).status == 200
+    await eventually(lambda: runtime.state.watchdog_off_until is not None, what="the window")
+    body = await (await client.get("/")).text()
+    shown = re.search(
+        r'<span class="countdown" id="countdown-reset_export_watchdog" aria-live="off" '
+        r'data-until="([0-9.]+)" data-words="The limiter is off: back on in \{n\} s">'
+        r"The limiter is off: back on in (\d) s</span>",
+        body,
+    )
+    assert shown is not None, body[body.index('id="status-reset_export_watchdog"') :][:900]
+    assert float(shown[1]) == runtime.state.watchdog_off_until
+    assert 1 <= int(shown[2]) <= OFF_WINDOW
+    german = await (await client.get("/", headers={"Accept-Language": "de"})).text()
+    assert "Die Begrenzung ist aus: wieder an in" in german
+
+    await eventually(
+        lambda: runtime.state.feedback[CommandName.RESET_EXPORT_WATCHDOG] & 1,
+        OFF_WINDOW + 10,
+        "the reset confirmed",
+    )
+    assert runtime.state.watchdog_off_until is None
+    assert 'class="countdown"' not in await (await client.get("/")).text()
+    await asyncio.sleep(0)

@@ -274,6 +274,19 @@
   });
   setInterval(refreshAges, 10000);
 
+  // -- the watchdog reset's off window: the seconds left, counted down live (silently: the
+  // status line said it once when the window opened)
+
+  function countDown() {
+    var now = Date.now() / 1000;
+    document.querySelectorAll(".countdown[data-until]").forEach(function (element) {
+      var left = Math.max(0, Math.ceil(Number(element.dataset.until) - now));
+      var text = (element.dataset.words || "{n}").replace("{n}", String(left));
+      if (element.textContent !== text) element.textContent = text;
+    });
+  }
+  setInterval(countDown, 250);
+
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) connect();
   });
