@@ -154,6 +154,8 @@ class StateModel:
         self.restore_pending = False
         self.restore_error: str | None = None
         self.watchdog_running = False
+        # The watchdog reset's off window: the wall time the limiter goes back on (None: shut).
+        self.watchdog_off_until: float | None = None
         self.restore_retired: str | None = None
         self.guard = GuardStatus()
         # The last confirmed limiter write (None: nothing written since the audit trail began).
@@ -354,15 +356,22 @@ class StateModel:
             self.watchdog_running = running
         if retired is not None or pending:
             self.restore_retired = retired
-        self._emit(
-            Topic.RESTORE,
-            {
-                "pending": pending,
-                "error": error,
-                "running": self.watchdog_running,
-                "retired": self.restore_retired,
-            },
-        )
+        self._emit(Topic.RESTORE, self._restore_data())
+
+    def watchdog_window(self, until: float | None) -> None:
+        """The watchdog reset's off window opened (the limiter is back on at `until`, wall time)
+        or shut (None)."""
+        self.watchdog_off_until = until
+        self._emit(Topic.RESTORE, self._restore_data())
+
+    def _restore_data(self) -> dict[str, Any]:
+        return {
+            "pending": self.restore_pending,
+            "error": self.restore_error,
+            "running": self.watchdog_running,
+            "retired": self.restore_retired,
+            "off_until": self.watchdog_off_until,
+        }
 
     def set_guard(self, status: GuardStatus) -> None:
         """The export guard's view changed."""

@@ -110,6 +110,7 @@ async def serve_panel(
     websocket: bool = True,
     configure: Callable[[web.Application], None] | None = None,
     controllers: int = 1,
+    watchdog_timings: WatchdogTimings | None = None,
 ) -> AsyncIterator[Panel]:
     """Simulator → core (timer running) → panel → ingress proxy, all on real loopback sockets.
 
@@ -122,8 +123,8 @@ async def serve_panel(
     options_file = tmp_path / "options.json"
     save = file_saver(options_file)
     await save(options)
-    # the real 5 s window, shortened: the sequence is the same
-    timings = WatchdogTimings(off_window=0.4, settle=0.1)
+    # the real 5 s window, shortened (unless a test asks for its own): the sequence is the same
+    timings = watchdog_timings or WatchdogTimings(off_window=0.4, settle=0.1)
     plant = None
     if controllers > 1:
         plant = Plant(options, tmp_path / "data", save_options=save, watchdog_timings=timings)

@@ -176,8 +176,9 @@ async def test_buttons_are_labelled_and_work_from_the_keyboard(
     await page.keyboard.press("Tab")
     focused = await page.evaluate("document.activeElement.id")
     assert focused == "btn-set_export_limit"
-    await page.keyboard.press("Tab")
-    assert await page.evaluate("document.activeElement.id") == "btn-get_export_limit"
+    for following in ("quick-off", "quick-half", "quick-maximum", "btn-get_export_limit"):
+        await page.keyboard.press("Tab")  # the quick choices, then the next command
+        assert await page.evaluate("document.activeElement.id") == following
     await page.keyboard.press("Enter")
     await wait_kind(page, "status-get_export_limit", "ok")
     # Focus stays on the button while its state changes live.

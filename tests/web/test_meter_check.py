@@ -191,9 +191,27 @@ async def test_an_overshoot_on_warns_on_the_card_and_in_a_banner(
     assert "overshoot-banner" not in after and 'data-key="overshoot">no overshoot<' in after
 
 
+async def test_the_grid_tile_says_an_overshoot_not_exporting_in_the_warning_colour(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    values = {"meters_power": 5.04, "inverters_power": 6.0, "load_power": 0.96}
+    runtime.state.telemetry_read({**{f"{k}{n}": 0.0 for k in "vip" for n in (1, 2, 3)}, **values})
+    calm = await (await client.get("/")).text()
+    assert 'data-direction="exporting">exporting<' in calm
+
+    runtime.state.overshoot_seen(Overshoot(time.time() - 75, 5.04, 3.0, 0.02).as_dict())
+    over = await (await client.get("/")).text()
+    assert 'data-direction="over_limit">over the limit<' in over
+    assert 'class="flow exporting over"' in over  # .flow.over: the warning colour, not green
+    assert ">exporting<" not in over
+    german = await (await client.get("/", headers={"Accept-Language": "de"})).text()
+    assert 'data-direction="over_limit">über der Grenze<' in german
+
+
 def test_an_overshoot_event_refreshes_the_chart_the_card_and_the_banner() -> None:
     ids = live.affected(StateEvent(Topic.OVERSHOOT, {"on": True, "periods": []}))
-    assert {"chart", "export-info", "banner"} <= ids
+    assert {"chart", "export-info", "banner", "flow"} <= ids
     assert live.FRAGMENTS["banner"].morph  # the alert is not said again at every read
 
 

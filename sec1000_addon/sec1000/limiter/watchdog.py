@@ -310,7 +310,11 @@ class Watchdog:
         _LOGGER.warning(
             "export limiter off: the plant exports without limit for %g s", self.timings.off_window
         )
-        await wait_set(self._wake, self.timings.off_window)
+        self.state.watchdog_window(time.time() + self.timings.off_window)
+        try:
+            await wait_set(self._wake, self.timings.off_window)
+        finally:
+            self.state.watchdog_window(None)
         return record
 
     def _restore_write(self, record: RestoreRecord) -> LimitWrite:

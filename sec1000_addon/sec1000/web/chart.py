@@ -27,6 +27,7 @@ SERIES = (
 HIDDEN_SOURCES = ("poll",)
 GROUP_PERCENT = 2.5  # commands closer than this share one mark (90 s of an hour)
 MIN_BAND = 2.0  # SVG units: an overshoot shorter than a pixel or two still shows
+SMALLEST_SPAN = 0.001  # kW or kWh: a watt (or watt-hour) is the finest an axis tells apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +90,31 @@ def nice_step(span: float, target: int = 4) -> float:
     """A round tick step (1, 2, 2.5 or 5 times a power of ten) giving about `target` ticks."""
     if span <= 0 or not math.isfinite(span):
         return 1.0
-    raw = span / target
+    raw = max(span, SMALLEST_SPAN) / target
     power = 10 ** math.floor(math.log10(raw))
     for factor in (1, 2, 2.5, 5, 10):
         if raw <= factor * power:
             return factor * power
     return 10 * power
+
+
+def step_decimals(step: float) -> int:
+    """How many decimals tell the multiples of a tick step apart (0.25 → 2, 5 → 0)."""
+    for decimals in range(16):
+        if abs(round(step, decimals) - step) <= abs(step) * 1e-9:
+            return decimals
+    return 16
+
+
+def tick_text(value: float, step: float, tr: Translator = ENGLISH) -> str:
+    """An axis label as short as its value, yet with the decimals its step needs: two ticks of
+    one axis never read the same ("0.0005" and "0.001", not "0.001" twice)."""
+    text = f"{value:.{step_decimals(step)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text == "-0":
+        text = "0"
+    return text.replace(".", tr.decimal)
 
 
 def downsample(points: Sequence[HistoryPoint], start: float, window: float) -> list[HistoryPoint]:
@@ -222,7 +242,7 @@ def power_ticks(scale: Scale, tr: Translator = ENGLISH) -> tuple[Tick, ...]:
     low, high, step = scale.low, scale.high, scale.step
     values = (low + i * step for i in range(round((high - low) / step) + 1))
     return tuple(
-        Tick(round(100 - (value - low) / (high - low) * 100, 2), tr.short(round(value, 6)))
+        Tick(round(100 - (value - low) / (high - low) * 100, 2), tick_text(value, step, tr))
         for value in values
     )
 

@@ -76,9 +76,11 @@ TICKS = frozenset({TICK_TOPIC})
 
 
 def _status(operation: CommandName, pages: frozenset[str]) -> Fragment:
-    """A command button's status line (its feedback in words)."""
+    """A command button's status line (its feedback in words; the reset's also counts down its
+    off window)."""
     context = {"operation": operation.value}
-    return Fragment(f"status-{operation.value}", "_status.html", RESULTS, pages, True, context)
+    topics = RESULTS | {T.RESTORE} if operation is CommandName.RESET_EXPORT_WATCHDOG else RESULTS
+    return Fragment(f"status-{operation.value}", "_status.html", topics, pages, True, context)
 
 
 def _apply(step: str) -> Fragment:
@@ -101,7 +103,7 @@ FRAGMENTS: dict[str, Fragment] = {
                  ON_DASHBOARD, morph=True),
         Fragment("summary", "_summary.html",
                  frozenset({T.LINK, T.TELEMETRY, T.SETTINGS, T.GUARD, PLANT_TOPIC}), ON_DASHBOARD),
-        Fragment("flow", "_flow.html", frozenset({T.TELEMETRY}), ON_DASHBOARD),
+        Fragment("flow", "_flow.html", frozenset({T.TELEMETRY, T.OVERSHOOT}), ON_DASHBOARD),
         Fragment("phases", "_phases.html", frozenset({T.TELEMETRY}), ON_DASHBOARD),
         Fragment("energy", "_energy.html", frozenset({T.ENERGY}), ON_DASHBOARD),
         Fragment("prices", "_prices.html", frozenset({T.POLICY, T.SETTINGS}), ON_DASHBOARD),

@@ -11,10 +11,12 @@ from typing import Any
 
 from sec1000.pricing.reading import zone_named
 
-# The plot sits inside margins wide enough for the price labels on the left (five characters
-# at the phone's larger font), the limit's kW labels on the right, and the unit on top.
+# The chart's own units. The SVG shows only the plot (LEFT … PLOT_RIGHT across, TOP … HEIGHT -
+# BOTTOM down), stretched to the card; its labels are HTML around it, placed in percent of the
+# plot, so they keep the page's font size at any width (a phone's 390 px included).
 WIDTH, HEIGHT, TOP, BOTTOM, LEFT, RIGHT = 720.0, 190.0, 30.0, 22.0, 72.0, 78.0
 PLOT_RIGHT = WIDTH - RIGHT
+MIN_LABEL_GAP = 10.0  # percent of the plot's height between two price labels, else one goes
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,26 @@ class PriceChart:
     def plot(self) -> tuple[float, float, float, float]:
         """The plot area: left, top, right, bottom."""
         return LEFT, TOP, PLOT_RIGHT, HEIGHT - BOTTOM
+
+    @property
+    def price_ticks(self) -> tuple[tuple[float, str], ...]:
+        """The price labels, each at its height in percent of the plot (0: the top)."""
+        return tuple(
+            (round((y - TOP) / (HEIGHT - BOTTOM - TOP) * 100, 2), label)
+            for y, label in self.price_labels
+        )
+
+    @property
+    def hour_ticks(self) -> tuple[tuple[float, str], ...]:
+        """The hour labels, each at its place in percent of the plot's width."""
+        return tuple(
+            (round((x - LEFT) / (PLOT_RIGHT - LEFT) * 100, 2), label) for x, label in self.hours
+        )
+
+    @property
+    def price_chars(self) -> int:
+        """The longest price label's length: the width of the left axis, in characters."""
+        return max((len(label) for _, label in self.price_labels), default=1)
 
 
 def build_price_chart(
@@ -94,10 +116,16 @@ def build_price_chart(
         y(0.0),
         x(now) if day0 <= now <= stop else None,
         tuple((x(day0 + h * 3600), f"{h % 24:02d}") for h in range(0, span, 6)),
-        tuple((y(v), number(v)) for v in sorted({round(low, 3), 0.0, round(high, 3)})),
+        tuple((y(v), number(v)) for v in _apart({round(low, 3), 0.0, round(high, 3)}, y)),
         span,
         f"{number(top_kw)} kW" if log else "",
     )
+
+
+def _apart(prices: set[float], y: Callable[[float], float]) -> list[float]:
+    """The prices to label, lowest first, without one too close to zero's label to be read."""
+    gap = MIN_LABEL_GAP / 100 * (HEIGHT - BOTTOM - TOP)
+    return sorted(p for p in prices if p == 0 or abs(y(p) - y(0.0)) >= gap)
 
 
 def _limit_path(

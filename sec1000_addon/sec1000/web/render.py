@@ -18,7 +18,7 @@ from sec1000.device.health import LinkHealth
 from sec1000.headline import Headline, headline
 from sec1000.options import FIRST_CONTROLLER, Options
 from sec1000.state import CommandRecord, StateModel
-from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step
+from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step, tick_text
 from sec1000.web.controllers import at
 from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
 from sec1000.web.prices_chart import PriceChart, build_price_chart
@@ -58,15 +58,17 @@ class Flow:
     home: float
     grid: float
     direction: str  # exporting | importing | balanced
+    over: bool = False  # the meter check sees the export over the limit: not a good export
 
 
-def flow(values: Mapping[str, float] | None) -> Flow | None:
-    """The power flow at a glance (meters power is + when exporting, - when importing)."""
+def flow(values: Mapping[str, float] | None, over: bool = False) -> Flow | None:
+    """The power flow at a glance (meters power is + when exporting, - when importing);
+    `over`: the meter check has an overshoot under way."""
     if not values:
         return None
     meters = values["meters_power"]
     direction = "exporting" if meters > 0.005 else "importing" if meters < -0.005 else "balanced"
-    return Flow(values["inverters_power"], values["load_power"], abs(meters), direction)
+    return Flow(values["inverters_power"], values["load_power"], abs(meters), direction, over)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +101,49 @@ ENERGY_BAR_WIDTH = 14.0
 WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 
+ENERGY_TOP = ENERGY_BASE - ENERGY_CHART_HEIGHT
+ENERGY_RIGHT = ENERGY_LEFT + 7 * ENERGY_DAY_WIDTH + 2
+
+
 @dataclass(frozen=True, slots=True)
 class EnergyChart:
-    """The Energy card's chart: the days' bars and the kWh axis (y, label)."""
+    """The Energy card's chart: the days' bars and the kWh axis (y, label). The SVG shows the
+    plot only (ENERGY_LEFT … ENERGY_RIGHT, ENERGY_TOP … ENERGY_BASE), stretched to the card; the
+    labels are HTML beside it, in percent of the plot, legible at any width."""
 
     days: tuple[EnergyDay, ...]
     ticks: tuple[tuple[float, str], ...]
+
+    @property
+    def box(self) -> str:
+        """The SVG's viewBox: the plot."""
+        return (
+            f"{ENERGY_LEFT:g} {ENERGY_TOP:g} {ENERGY_RIGHT - ENERGY_LEFT:g} {ENERGY_CHART_HEIGHT:g}"
+        )
+
+    @property
+    def tick_marks(self) -> tuple[tuple[float, str], ...]:
+        """The kWh labels at their heights, in percent of the plot (0: the top)."""
+        return tuple(
+            (round((y - ENERGY_TOP) / ENERGY_CHART_HEIGHT * 100, 2), label)
+            for y, label in self.ticks
+        )
+
+    @property
+    def day_marks(self) -> tuple[tuple[float, str, str], ...]:
+        """Each day's label under its bars: its place in percent of the plot, weekday, date."""
+        marks = []
+        for day in self.days:
+            weekday, date = day.label.rsplit(" ", 1)
+            centre = day.x + (3 * ENERGY_BAR_WIDTH + 4) / 2
+            width = ENERGY_RIGHT - ENERGY_LEFT
+            marks.append((round((centre - ENERGY_LEFT) / width * 100, 2), weekday, date))
+        return tuple(marks)
+
+    @property
+    def tick_chars(self) -> int:
+        """The longest kWh label: the width of the axis, in characters."""
+        return max((len(label) for _, label in self.ticks), default=1)
 
 
 def energy_week(week: Iterable[Mapping[str, Any]], tr: Translator = ENGLISH) -> EnergyChart:
@@ -115,7 +154,7 @@ def energy_week(week: Iterable[Mapping[str, Any]], tr: Translator = ENGLISH) -> 
     top = max(step, math.ceil(top / step - 1e-9) * step)
     scale = ENERGY_CHART_HEIGHT / top
     ticks = tuple(
-        (ENERGY_BASE - n * step * scale, tr.short(round(n * step, 3)))
+        (ENERGY_BASE - n * step * scale, tick_text(n * step, step, tr))
         for n in range(round(top / step) + 1)
     )
     out = []
@@ -133,6 +172,28 @@ def energy_week(week: Iterable[Mapping[str, Any]], tr: Translator = ENGLISH) -> 
         date = dt.date.fromisoformat(str(day["date"]))
         out.append(EnergyDay(f"{tr.gettext(WEEKDAYS[date.weekday()])} {date.day:02d}", x, bars))
     return EnergyChart(tuple(out), ticks)
+
+
+QUICK_WORDS = {
+    "off": N_("Off: {kw} kW"),
+    "half": N_("Half: {kw} kW"),
+    "maximum": N_("Maximum: {kw} kW"),
+}
+
+
+def quick_limits(options: Options) -> tuple[tuple[str, str, float], ...]:
+    """Off, half and the highest limit a user may set now (the maximum export limit, or the
+    export ceiling when lower), each rounded down to 10 W; a choice equal to one before it is
+    left out."""
+    top = options.max_export_limit
+    if options.export_ceiling_kw:
+        top = min(top, options.export_ceiling_kw)
+    top = math.floor(top * 100 + 1e-6) / 100
+    choices: list[tuple[str, str, float]] = []
+    for key, kw in (("off", 0.0), ("half", math.floor(top * 50 + 1e-6) / 100), ("maximum", top)):
+        if not choices or kw > choices[-1][2]:
+            choices.append((key, QUICK_WORDS[key], kw))
+    return tuple(choices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +266,7 @@ class View:
     @functools.cached_property
     def flow(self) -> Flow | None:
         """The power flow, or None before the first read."""
-        return flow(self.state.telemetry)
+        return flow(self.state.telemetry, bool(self.state.overshoot.get("on")))
 
     @functools.cached_property
     def chart(self) -> Chart:
@@ -257,6 +318,16 @@ class View:
         if name == "limit" and self.state.export_limit_kw is not None:
             return self.tr.number(self.state.export_limit_kw)
         return ""
+
+    @functools.cached_property
+    def quick_limits(self) -> tuple[tuple[str, str, str], ...]:
+        """The limit field's quick choices: (key, words, value as the field shows it) for off,
+        half and the maximum a limit may be now (the maximum export limit, or the export
+        ceiling when that is lower), in the controller's 10 W steps, never above either."""
+        return tuple(
+            (key, self.tr.gettext(words).format(kw=self.tr.short(kw)), self.tr.short(kw))
+            for key, words, kw in quick_limits(self.options)
+        )
 
     @property
     def mode(self) -> str | None:

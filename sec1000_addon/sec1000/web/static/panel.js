@@ -170,6 +170,18 @@
     }
   });
 
+  // -- quick choices: a button fills its field with its value, then submits the form as the
+  // field's own button does (the same command, the same checks)
+
+  document.addEventListener("click", function (event) {
+    var quick = event.target.closest("button[data-fill]");
+    var input = quick && quick.form ? quick.form.elements.namedItem(quick.dataset.fill) : null;
+    if (!input) return;
+    input.value = quick.dataset.value;
+    delete input.dataset.edited;
+    input.removeAttribute("aria-invalid");
+  });
+
   // -- the phone's page menu (the header stays one row)
 
   var bar = document.getElementById("bar");
@@ -281,6 +293,19 @@
     });
   }
   setInterval(refreshReadAges, 1000);
+
+  // -- the watchdog reset's off window: the seconds left, counted down live (silently: the
+  // status line said it once when the window opened)
+
+  function countDown() {
+    var now = Date.now() / 1000;
+    document.querySelectorAll(".countdown[data-until]").forEach(function (element) {
+      var left = Math.max(0, Math.ceil(Number(element.dataset.until) - now));
+      var text = (element.dataset.words || "{n}").replace("{n}", String(left));
+      if (element.textContent !== text) element.textContent = text;
+    });
+  }
+  setInterval(countDown, 250);
 
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) connect();
