@@ -12,7 +12,13 @@ from sec1000.protocol.frames import Command
 from sec1000.simulator import SimulatorServer
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel, shot
-from tests.helpers.browser import violations, wait_kind
+from tests.helpers.browser import (
+    PANEL_TIMEOUT_S,
+    TIMER_READ_EXCHANGES,
+    command_within_ms,
+    violations,
+    wait_kind,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -64,12 +70,27 @@ async def test_the_summary_shows_every_controller_live(
     await expect(rows).to_have_count(2)
     for name in ("sec1000", "barn"):
         row = page.locator(f"#summary-{name}")
-        await expect(row.locator("[data-key=connection]")).to_have_text("Controller online")
+        connection = row.locator("[data-key=connection]")
+        await expect(connection).to_have_text(re.compile(r"^Controller online · read \d+ s ago$"))
+        await expect(row).to_have_attribute("data-old", "false")
         await expect(row.locator("[data-key=export_power]")).to_have_text(re.compile(r"kW$"))
         await expect(row.locator("[data-key=guard] .badge")).to_be_visible()
     assert two_controllers.plant is not None
     two_controllers.plant.get("barn").state.settings_read(export_limit_kw=3.75)
     await expect(page.locator("#summary-barn [data-key=export_limit]")).to_have_text("3.75 kW")
+    # A silent controller's row does not look live: its values are dimmed and say how old.
+    barn = page.locator("#summary-barn")
+    two_controllers.simulators[1].set_fault("silence")
+    old_after_s = 2 * 1 + PANEL_TIMEOUT_S  # two reads (1 s here) and a request's timeout
+    within = command_within_ms(TIMER_READ_EXCHANGES) + 1000 * old_after_s
+    await expect(barn).to_have_attribute("data-old", "true", timeout=within)
+    await expect(barn.locator("[data-key=connection]")).to_contain_text(
+        re.compile(r"old: read \d+ s ago$")
+    )
+    await expect(barn.locator("[data-key=export_limit]")).to_have_css("opacity", "0.55")
+    await expect(page.locator("#summary-sec1000")).to_have_attribute("data-old", "false")
+    two_controllers.simulators[1].clear_faults()
+    await expect(barn).to_have_attribute("data-old", "false", timeout=within)
     await page.locator("#summary-barn").get_by_role("link", name="barn").click()
     await expect(page).to_have_url(re.compile(r"\?controller=barn$"))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +35,8 @@ from sec1000.web.keys import (
     chosen,
     demo_of,
 )
-from sec1000.web.render import BUTTONS, SummaryRow, View
-from sec1000.web.status import TOGGLE_COMMANDS, WRITE_COMMANDS
+from sec1000.web.render import BUTTONS, SummaryRow, View, old_after
+from sec1000.web.status import TOGGLE_COMMANDS, WRITE_COMMANDS, read_age
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -169,6 +170,13 @@ def request_translator(request: web.Request) -> Translator:
     return translator(choose(request.headers.get("Accept-Language"), fallback))
 
 
+def summary_row(runtime: Runtime, tr: Translator, now: float) -> SummaryRow:
+    """One controller's row of the summary, with the age of its telemetry."""
+    state = runtime.state
+    age = read_age(state.telemetry_at, now, old_after(runtime.options), tr)
+    return SummaryRow(runtime.name, state, runtime.link.health, age)
+
+
 def make_view(
     app: web.Application,
     tr: Translator = ENGLISH,
@@ -183,13 +191,8 @@ def make_view(
     price = runtime.policy.price
     controllers = app[CONTROLLERS]
     names = tuple(controllers.names)
-    rows = (
-        tuple(
-            SummaryRow(n, controllers.get(n).state, controllers.get(n).link.health) for n in names
-        )
-        if len(names) > 1
-        else ()
-    )
+    now = time.time()
+    rows = tuple(summary_row(controllers.get(n), tr, now) for n in names) if len(names) > 1 else ()
     return View(
         state=runtime.state,
         options=runtime.options,
@@ -206,6 +209,7 @@ def make_view(
         names=names,
         rows=rows,
         page=page,
+        now=now,
     )
 
 

@@ -203,6 +203,7 @@ class SummaryRow:
     name: str
     state: StateModel
     health: LinkHealth
+    age: ReadAge | None = None  # how old its telemetry is
 
     @property
     def link_ok(self) -> bool:
@@ -214,6 +215,11 @@ class SummaryRow:
         """The power going to the grid now (negative: drawn from it), or None before a read."""
         telemetry = self.state.telemetry
         return telemetry["meters_power"] if telemetry else None
+
+
+def old_after(options: Options) -> float:
+    """Seconds after which a controller's values are old: two reads and a request's timeout."""
+    return 2 * options.scan_interval + options.request_timeout
 
 
 @dataclass(kw_only=True)
@@ -288,7 +294,7 @@ class View:
     @property
     def old_after(self) -> float:
         """Seconds after which a read's values are old: two reads and a request's timeout."""
-        return 2 * self.options.scan_interval + self.options.request_timeout
+        return old_after(self.options)
 
     def read_age(self, at: float | None) -> ReadAge:
         """The age of values read at `at`, and whether they are old."""
