@@ -582,7 +582,7 @@ async def test_the_live_channel_shows_waiting_then_ok_for_a_command_from_elsewhe
                 kinds.append(match.group(1))
         await task
     assert kinds[0] == "waiting" and kinds[-1] == "ok"
-    assert "home_assistant (Bob)" in message
+    assert "Home Assistant (Bob)" in message
 
 
 async def test_fixing_one_step_of_broken_stored_options_keeps_the_others(

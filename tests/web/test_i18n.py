@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from sec1000.commands import COMMANDS
+from sec1000.commands import COMMANDS, OPTIONS_WRITE
 from sec1000.web.i18n import LANGUAGES, LOCALE, choose, plural_class, translator
 from sec1000.web.render import environment
 
@@ -62,11 +62,11 @@ def python_texts() -> dict[str, tuple[str, ...] | None]:
 
 
 def registry_texts() -> set[str]:
-    """The command registry's words the dashboard translates where it shows them."""
-    out = set()
+    """The command registry's words the panel translates where it shows them (every command's
+    label: the command log and the History name each command by it)."""
+    out = {OPTIONS_WRITE.label}
     for spec in COMMANDS:
-        if spec.dashboard or spec.panel:
-            out.add(spec.label)
+        out.add(spec.label)
         if spec.confirm is not None:
             out |= {spec.confirm.title, spec.confirm.risk, spec.confirm.action}
         out |= {param.label for param in spec.params if param.label}

@@ -8,6 +8,7 @@ code marks its words with `N_()` and translates them where they are shown; templ
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import re
@@ -23,6 +24,12 @@ DEFAULT = "en"
 # Each language with its own name, as the language menu shows it.
 LANGUAGES = {"en": "English", "de": "Deutsch", "sk": "Slovenčina"}
 DECIMAL_COMMA = frozenset({"de", "sk"})
+# How a date is written: 2026-12-07, 07.12.2026, 7. 12. 2026.
+DATE_FORMATS = {
+    "en": "{y:04d}-{m:02d}-{d:02d}",
+    "de": "{d:02d}.{m:02d}.{y:04d}",
+    "sk": "{d}. {m}. {y}",
+}
 # Accept-Language: "de-AT,de;q=0.9,en;q=0.8"
 _RANGE = re.compile(r"\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*")
 
@@ -75,6 +82,23 @@ class Translator:
     def short(self, value: float) -> str:
         """A number without trailing zeros ("%g"), in this language's style."""
         return f"{value:g}".replace(".", self.decimal)
+
+    def forms(self, singular: str, plural: str) -> list[str]:
+        """Every plural form of a text in this language, in the order of `plural_class`."""
+        count = 3 if self.lang == "sk" else 2
+        found = self.messages.get(singular)
+        if isinstance(found, list) and len(found) == count and all(found):
+            return [str(form) for form in found]
+        return [singular, plural] if count == 2 else [singular, plural, plural]
+
+    def date(self, day: dt.date) -> str:
+        """A date in this language's order: 2026-12-07, 07.12.2026, 7. 12. 2026."""
+        pattern = DATE_FORMATS.get(self.lang, DATE_FORMATS[DEFAULT])
+        return pattern.format(y=day.year, m=day.month, d=day.day)
+
+    def moment(self, when: dt.datetime) -> str:
+        """A date and a time of day (HH:MM) in this language's style."""
+        return f"{self.date(when)} {when:%H:%M}"
 
 
 @functools.cache

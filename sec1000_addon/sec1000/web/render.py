@@ -20,11 +20,12 @@ from sec1000.state import CommandRecord, StateModel
 from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step
 from sec1000.web.controllers import at
 from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
+from sec1000.web.phrases import command, origin, say
 from sec1000.web.prices_chart import PriceChart, build_price_chart
 from sec1000.web.status import (
-    AGO,
     Status,
     Toggle,
+    ago_words,
     applied,
     clock,
     counters,
@@ -34,10 +35,10 @@ from sec1000.web.status import (
 )
 from sec1000.web.words import (
     CHOICES,
+    FAULTS,
     MODES,
     OPTION_LABELS,
     choice_label,
-    labelled,
     mode_name,
 )
 
@@ -222,7 +223,7 @@ class View:
     @functools.cached_property
     def counters(self) -> list[tuple[int, str, int]]:
         """Exchanges per feedback bit."""
-        return counters(self.health)
+        return counters(self.health, self.tr)
 
     @functools.cached_property
     def commands(self) -> list[CommandRecord]:
@@ -277,8 +278,23 @@ def _result(context: jinja2.runtime.Context, feedback: int) -> str:
 
 
 @jinja2.pass_context
-def _labelled(context: jinja2.runtime.Context, message: str) -> str:
-    return labelled(message, of_context(context))
+def _ago_words(context: jinja2.runtime.Context) -> dict[str, object]:
+    return ago_words(of_context(context))
+
+
+@jinja2.pass_context
+def _say(context: jinja2.runtime.Context, message: str | None) -> str:
+    return say(message, of_context(context))
+
+
+@jinja2.pass_context
+def _origin(context: jinja2.runtime.Context, source: str | None) -> str:
+    return origin(source, of_context(context))
+
+
+@jinja2.pass_context
+def _command(context: jinja2.runtime.Context, name: str) -> str:
+    return command(name, of_context(context))
 
 
 @jinja2.pass_context
@@ -303,7 +319,10 @@ def environment() -> jinja2.Environment:
     env.filters["kw"] = _kw  # a number with fixed decimals, in the page's language
     env.filters["num"] = _num  # a number without trailing zeros, in the page's language
     env.filters["result"] = _result
-    env.filters["labelled"] = _labelled  # option keys in a message become their labels
+    env.filters["labelled"] = _say  # a message of the core: translated, option keys as labels
+    env.filters["say"] = _say  # a sentence of the core, in the page's language
+    env.filters["origin"] = _origin  # who started it: "panel (anna)", "price policy"
+    env.filters["command"] = _command  # a command by its words
     env.filters["choice"] = _choice  # a menu choice's label: {{ choice|choice(key) }}
     env.globals["BUTTONS"] = [op.value for op in BUTTONS]
     env.globals["DASHBOARD"] = DASHBOARD
@@ -311,7 +330,8 @@ def environment() -> jinja2.Environment:
     env.globals["ENERGY_SERIES"] = ENERGY_SERIES
     env.globals["OPTION_LABELS"] = OPTION_LABELS
     env.globals["CHOICES"] = CHOICES
-    env.globals["AGO"] = AGO
+    env.globals["FAULTS"] = FAULTS
+    env.globals["ago_words"] = _ago_words  # an age's words for panel.js
     for name in env.list_templates():
         env.get_template(name)
     return env

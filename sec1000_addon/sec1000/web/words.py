@@ -79,6 +79,23 @@ CHOICES: Mapping[str, Mapping[str, str]] = {
     },
 }
 
+# The demo simulator's misbehaviours, as its switches on Diagnostics name them.
+FAULTS: Mapping[str, str] = {
+    "short_answer": N_("short answer"),
+    "zero_inverters": N_("inverters read 0"),
+    "bad_checksum": N_("bad checksum"),
+    "wrong_echo": N_("wrong echo"),
+    "nak": N_("refusal (NAK)"),
+    "silence": N_("silence"),
+    "reset": N_("connection reset"),
+    "slow": N_("slow answers"),
+    "split": N_("split answers"),
+    "overload": N_("overload"),
+    "ignore_writes": N_("writes ignored"),
+    "drift": N_("limit drifts"),
+    "overshoot": N_("overshoot"),
+}
+
 # A failed result's headline, by the bit that explains it, most telling first.
 HEADLINES: tuple[tuple[Feedback, str], ...] = (
     (Feedback.INVALID_INPUT, N_("Refused: not a valid value")),

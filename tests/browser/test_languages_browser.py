@@ -1,0 +1,79 @@
+"""Every page in German and Slovak, in a real headless Chromium: no English word is left (names,
+units and ids aside), with a command's result, a failure, a refusal and a price policy decision
+on screen; the language menu; numbers and times in the language's style."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+from sec1000.commands import CommandName
+from sec1000.protocol import Feedback
+
+from tests.browser.conftest import Panel, shot
+from tests.conftest import eventually
+from tests.helpers.browser import HOUR, NEGATIVE, feed, policy_on
+from tests.helpers.english import english_words
+
+pytestmark = pytest.mark.browser
+
+PAGES = ("", "setup", "history", "homeassistant", "diagnostics")
+LOCALES = {"de": "de-DE", "sk": "sk-SK"}
+
+# Every text of the page a user may read or hear: text nodes (hidden ones too: they show on a
+# click), the accessible names and hints, and the title.
+TEXTS_JS = """() => {
+  const out = [document.title];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.parentElement && node.parentElement.closest("script, style")) continue;
+    const text = node.textContent.trim();
+    if (text) out.push(text);
+  }
+  for (const el of document.querySelectorAll("[aria-label], [title], [placeholder], [alt]")) {
+    for (const name of ["aria-label", "title", "placeholder", "alt"]) {
+      const value = el.getAttribute(name);
+      if (value) out.push(value);
+    }
+  }
+  return out;
+}"""
+
+
+async def page_texts(page: Page) -> list[str]:
+    texts: list[str] = await page.evaluate(TEXTS_JS)
+    return texts
+
+
+async def busy_panel(panel: Panel) -> None:
+    """A policy decision (export off at a negative price), a good result, a failure and a
+    refused input: every kind of line the core says is on the dashboard."""
+    runtime = panel.runtime
+    await policy_on(runtime)
+    await feed(runtime, [(-HOUR, HOUR, NEGATIVE)])
+    await eventually(lambda: runtime.state.export_state == "off", what="the policy's write")
+    await runtime.ops.get_export_limit()
+    panel.simulator.set_fault("bad_checksum")
+    await runtime.ops.run(CommandName.SET_DATETIME, {})
+    panel.simulator.clear_faults()
+    await runtime.ops.run(CommandName.SET_EXPORT_LIMIT, {"limit": "150"})
+    assert runtime.state.feedback[CommandName.SET_EXPORT_LIMIT] & Feedback.INVALID_INPUT
+
+
+@pytest.mark.parametrize("lang", sorted(LOCALES))
+async def test_no_english_word_is_left_on_any_page_in_german_or_slovak(
+    open_page: Any, panel: Panel, lang: str
+) -> None:
+    await busy_panel(panel)
+    found: dict[str, dict[str, str]] = {}
+    for path in PAGES:
+        page, _ = await open_page(path, locale=LOCALES[lang])
+        await expect(page.locator("html")).to_have_attribute("lang", lang)
+        english = english_words(await page_texts(page), lang)
+        if english:
+            found[path or "dashboard"] = english
+        await shot(page, f"language-{lang}-{path or 'dashboard'}")
+        await page.context.close()
+    assert found == {}, f"English on {lang} pages: {found}"
