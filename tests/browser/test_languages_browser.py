@@ -11,7 +11,7 @@ from playwright.async_api import Page, expect
 from sec1000.commands import CommandName
 from sec1000.protocol import Feedback
 
-from tests.browser.conftest import Panel, shot
+from tests.browser.conftest import DESKTOP, PHONE, Panel, shot
 from tests.conftest import eventually
 from tests.helpers.browser import HOUR, NEGATIVE, feed, policy_on
 from tests.helpers.english import english_words
@@ -71,9 +71,37 @@ async def test_no_english_word_is_left_on_any_page_in_german_or_slovak(
     for path in PAGES:
         page, _ = await open_page(path, locale=LOCALES[lang])
         await expect(page.locator("html")).to_have_attribute("lang", lang)
+        if path == "setup":  # every error of a refused save shown too
+            await page.locator("#f-max_export_limit").fill("abc")
+            await page.locator("#f-min_export_limit").fill("-1")
+            await page.locator("#save-limits").click()
+            await expect(page.locator("#form-limits .error-text").first).to_be_visible()
         english = english_words(await page_texts(page), lang)
         if english:
             found[path or "dashboard"] = english
         await shot(page, f"language-{lang}-{path or 'dashboard'}")
         await page.context.close()
     assert found == {}, f"English on {lang} pages: {found}"
+
+
+@pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+async def test_the_language_menu_switches_the_panel_and_the_browser_keeps_it(
+    open_page: Any, panel: Panel, size: str, viewport: dict[str, int]
+) -> None:
+    page, _ = await open_page("setup", locale="en-US", viewport=viewport)
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    if size == "phone":  # the menu is with the pages, behind the menu button
+        await page.locator("#menu-button").click()
+    await page.get_by_label("Language").select_option("sk")
+    await page.locator("#language-apply").click()
+    await expect(page.locator("html")).to_have_attribute("lang", "sk")
+    assert page.url.endswith("/setup")  # back on the page it was chosen on
+    await expect(page.locator("#save-limits")).to_have_text("Uložiť limity")
+    await expect(page.locator("#language-select")).to_have_value("sk")
+    # The live updates come in Slovak too (the WebSocket carries the cookie).
+    await page.wait_for_function("window.sec1000Live && window.sec1000Live.updates > 0")
+    await page.goto(panel.url)
+    await page.wait_for_function("window.sec1000Live && window.sec1000Live.updates > 1")
+    await expect(page.locator("#controls-title")).to_have_text("Ovládanie")
+    await expect(page.locator("#link-status")).to_contain_text("Regulátor")
+    await shot(page, f"language-menu-{size}")

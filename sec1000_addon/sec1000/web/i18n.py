@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 
 LOCALE = Path(__file__).parent / "locale"
+COOKIE = "sec1000_lang"  # the language chosen in the panel's menu, per browser
 DEFAULT = "en"
 # Each language with its own name, as the language menu shows it.
 LANGUAGES = {"en": "English", "de": "Deutsch", "sk": "Slovenčina"}
@@ -115,9 +116,20 @@ for _lang in LANGUAGES:  # read every catalogue at import: a request never waits
     translator(_lang)
 
 
-def choose(accept_language: str | None, fallback: str | None = None) -> str:
-    """The first shipped language the browser asks for, else `fallback` (Home Assistant's
-    language) when shipped, else English."""
+def _shipped(lang: str | None) -> str | None:
+    base = (lang or "").split("-")[0].split("_")[0].lower()
+    return base if base in LANGUAGES else None
+
+
+def choose(
+    accept_language: str | None, home_assistant: str | None = None, chosen: str | None = None
+) -> str:
+    """The page's language: the one chosen in the panel's menu (its cookie), else Home
+    Assistant's, else the first shipped language the browser asks for, else English."""
+    for lang in (chosen, home_assistant):
+        shipped = _shipped(lang)
+        if shipped is not None:
+            return shipped
     ranked: list[tuple[float, int, str]] = []
     for n, item in enumerate((accept_language or "").split(",")):
         match = _RANGE.fullmatch(item)
@@ -132,8 +144,7 @@ def choose(accept_language: str | None, fallback: str | None = None) -> str:
     for _, _, lang in sorted(ranked):
         if lang in LANGUAGES:
             return lang
-    base = (fallback or "").split("-")[0].split("_")[0].lower()
-    return base if base in LANGUAGES else DEFAULT
+    return DEFAULT
 
 
 def of_context(context: jinja2.runtime.Context) -> Translator:

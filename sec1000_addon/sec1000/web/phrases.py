@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from sec1000.commands import COMMANDS, OPTIONS_WRITE
 from sec1000.web.i18n import DEFAULT, N_, Translator, translator
-from sec1000.web.words import labelled, mode_name
+from sec1000.web.words import CHOICES, labelled, mode_name
 
 # Who started a command or a write (`Origin.source`, the audit trail's origin before ":").
 ORIGINS: Mapping[str, str] = {
@@ -81,6 +81,7 @@ TEMPLATES: tuple[str, ...] = (
     # commands.py and common/numbers.py: what a user typed
     N_("export limit {error}"),
     N_("export limit must be between {low} and {high} kW, got {got}"),
+    N_("must be a number"),
     N_("must be a number, got {got}"),
     N_("must be a finite number, got {got}"),
     N_("must be a number such as 2.5 (plain digits), got {got}"),
@@ -201,6 +202,55 @@ TEMPLATES: tuple[str, ...] = (
         "the maximum export limit ({maximum} kW) is above the total capacity of the PV system "
         "({capacity} kW)"
     ),
+    # options.py: what Setup refuses
+    N_("is not a known option"),
+    N_("must be a list of controllers"),
+    N_("controller {n}: the name {name} is taken"),
+    N_(
+        "controller {n} ({name}): {other} is at {address} already; each controller takes the "
+        "one connection its device allows"
+    ),
+    N_("must be an object with name and host"),
+    N_(
+        "must be 1 to 20 small letters, digits or '_' (not first, not last, not two in a row: "
+        "Home Assistant's entity ids refuse them)"
+    ),
+    N_("{name} is the first controller's name"),
+    N_("is not a key of a controller ({keys})"),
+    N_("must not be empty"),
+    N_("must be true or false"),
+    N_("must be one of {choices}"),
+    N_("must be text"),
+    N_("must be at most {n} characters"),
+    N_("must not hold line breaks or control characters"),
+    N_("must be an entity id of at most {n} characters"),
+    N_("must be an entity id such as sensor.electricity_price, or empty"),
+    N_("must be a whole number"),
+    N_("must be at least {n}"),
+    N_("must be at most {n}"),
+    N_(
+        "must be an IP address whose zone (after %) names a network interface: 1 to 15 "
+        "letters, digits, '_', '.' or '-'"
+    ),
+    N_(
+        "must be an IP address (192.168.1.200, fd00::1) or a host name of letters, digits, "
+        "hyphens and dots, without spaces"
+    ),
+    N_(
+        "must be at least {option} ({value}): export comes back on only at a price at or "
+        "above the one that switched it off"
+    ),
+    N_("the price policy needs a price sensor"),
+    N_("the minimum export limit ({minimum} kW) is above the maximum ({maximum} kW)"),
+    N_(
+        "the maximum export limit ({maximum} kW) is above the export ceiling of {kw} kW "
+        "(the grid contract)"
+    ),
+    N_(
+        "the maximum export limit ({maximum} kW) is written in the controller's 10 W steps as "
+        "{written} kW, above the export ceiling in force of {ceiling} kW ({kw} kW rounded down "
+        "to 10 W steps)"
+    ),
 )
 
 # Variable parts that are sentences themselves.
@@ -218,6 +268,10 @@ _COMMAND_LABELS = {
     "drift": N_("Drift"),
     "overshoot": N_("Over the limit"),
 }
+
+
+# Each choice of a menu option (the control mode, the entities...) by its words.
+_CHOICE_WORDS = {choice: words for menu in CHOICES.values() for choice, words in menu.items()}
 
 
 def _compile(template: str) -> re.Pattern[str]:
@@ -271,6 +325,8 @@ def _part(name: str, value: str, tr: Translator, depth: int) -> str:
         return origin(value, tr)
     if name == "command":
         return command(value, tr)
+    if name == "choices":  # a menu's choices, each by the words the menu shows
+        return ", ".join(tr.gettext(_CHOICE_WORDS.get(c, c)) for c in value.split(", "))
     if _NUMBER.fullmatch(value):
         return value.replace(".", tr.decimal)
     return value

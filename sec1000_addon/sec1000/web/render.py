@@ -19,7 +19,7 @@ from sec1000.options import FIRST_CONTROLLER, Options
 from sec1000.state import CommandRecord, StateModel
 from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step
 from sec1000.web.controllers import at
-from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
+from sec1000.web.i18n import ENGLISH, LANGUAGES, N_, Translator, install, of_context
 from sec1000.web.phrases import command, origin, say
 from sec1000.web.prices_chart import PriceChart, build_price_chart
 from sec1000.web.status import (
@@ -283,6 +283,16 @@ def _ago_words(context: jinja2.runtime.Context) -> dict[str, object]:
 
 
 @jinja2.pass_context
+def _when(context: jinja2.runtime.Context, at: object) -> str:
+    """An ISO time (the audit trail's) as a date and time of day in the page's language."""
+    try:
+        when = dt.datetime.fromisoformat(str(at))
+    except ValueError:
+        return str(at)[:19].replace("T", " ")
+    return f"{of_context(context).date(when)} {when:%H:%M:%S}"
+
+
+@jinja2.pass_context
 def _say(context: jinja2.runtime.Context, message: str | None) -> str:
     return say(message, of_context(context))
 
@@ -320,6 +330,7 @@ def environment() -> jinja2.Environment:
     env.filters["num"] = _num  # a number without trailing zeros, in the page's language
     env.filters["result"] = _result
     env.filters["labelled"] = _say  # a message of the core: translated, option keys as labels
+    env.filters["when"] = _when  # an ISO time: the date in the language's order, HH:MM:SS
     env.filters["say"] = _say  # a sentence of the core, in the page's language
     env.filters["origin"] = _origin  # who started it: "panel (anna)", "price policy"
     env.filters["command"] = _command  # a command by its words
@@ -331,6 +342,7 @@ def environment() -> jinja2.Environment:
     env.globals["OPTION_LABELS"] = OPTION_LABELS
     env.globals["CHOICES"] = CHOICES
     env.globals["FAULTS"] = FAULTS
+    env.globals["LANGUAGES"] = LANGUAGES  # the language menu: each in its own name
     env.globals["ago_words"] = _ago_words  # an age's words for panel.js
     for name in env.list_templates():
         env.get_template(name)
