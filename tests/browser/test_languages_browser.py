@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 from sec1000.commands import CommandName
+from sec1000.limiter.writes import Origin
 from sec1000.protocol import Feedback
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel, shot
@@ -60,6 +61,9 @@ async def busy_panel(panel: Panel) -> None:
     panel.simulator.clear_faults()
     await runtime.ops.run(CommandName.SET_EXPORT_LIMIT, {"limit": "150"})
     assert runtime.state.feedback[CommandName.SET_EXPORT_LIMIT] & Feedback.INVALID_INPUT
+    await runtime.ops.get_export_limit()  # a good exchange: the watchdog's reset may run
+    reset = await runtime.ops.run(CommandName.RESET_EXPORT_WATCHDOG, {}, Origin("panel", "Anna"))
+    assert reset.feedback & Feedback.OK, reset.message
 
 
 @pytest.mark.parametrize("lang", sorted(LOCALES))
@@ -105,3 +109,22 @@ async def test_the_language_menu_switches_the_panel_and_the_browser_keeps_it(
     await expect(page.locator("#controls-title")).to_have_text("Ovládanie")
     await expect(page.locator("#link-status")).to_contain_text("Regulátor")
     await shot(page, f"language-menu-{size}")
+
+
+@pytest.mark.parametrize("lang", sorted(LOCALES))
+async def test_the_summary_of_two_controllers_has_no_english_word(
+    open_two: Any, two_controllers: Panel, lang: str
+) -> None:
+    plant = two_controllers.plant
+    assert plant is not None
+    await eventually(
+        lambda: all(r.state.telemetry_at for r in plant.runtimes.values()),
+        what="a read of each controller",
+    )
+    two_controllers.simulators[1].set_fault("silence")  # one not answering: its words too
+    for path in ("", "setup"):
+        page, _ = await open_two(path, locale=LOCALES[lang])
+        english = english_words(await page_texts(page), lang)
+        await shot(page, f"language-{lang}-two-{path or 'dashboard'}")
+        await page.context.close()
+        assert english == {}, f"English on the {lang} {path or 'dashboard'}: {english}"

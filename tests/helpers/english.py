@@ -69,6 +69,8 @@ NAMES = frozenset(
         "solargo",
         "message",
         "english",
+        "anna",
+        "barn",
         "deutsch",
         "slovenčina",
         "demand",
@@ -81,6 +83,7 @@ NAMES = frozenset(
 SHARED = {
     "de": frozenset(
         {
+            "panel",
             "an",
             "in",
             "ins",
@@ -129,6 +132,8 @@ SHARED = {
     ),
     "sk": frozenset(
         {
+            "panel",
+            "tie",
             "a",
             "to",
             "so",
