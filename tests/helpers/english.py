@@ -84,6 +84,7 @@ SHARED = {
     "de": frozenset(
         {
             "panel",
+            "minute",
             "an",
             "in",
             "ins",

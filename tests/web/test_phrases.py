@@ -4,15 +4,21 @@ without an English word left; numbers with a decimal comma; origins and commands
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from html.parser import HTMLParser
+from typing import Any
+
 import pytest
 from sec1000.options import Options, OptionsError
 from sec1000.pricing.decide import PolicyMemory, decide
 from sec1000.protocol import Command, Sec1000Error, build_response, describe_feedback
 from sec1000.protocol.frames import parse_response
+from sec1000.runtime import Runtime
 from sec1000.web.i18n import translator
 from sec1000.web.phrases import TEMPLATES, command, origin, say
 
 from tests.helpers.english import english_words
+from tests.helpers.web import ClientFactory, StandIn, panel
 
 LANGS = ("de", "sk")
 NOW = 1_780_000_000.0
@@ -136,3 +142,69 @@ def test_origins_and_commands_are_named_in_words() -> None:
 def test_every_template_has_distinct_words_to_match() -> None:
     assert len(set(TEMPLATES)) == len(TEMPLATES)
     assert all(template.strip() == template for template in TEMPLATES)
+
+
+class _Text(HTMLParser):
+    """A page's text and its accessible names, as a user reads them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._skip += tag in ("script", "style")
+        self.texts += [v for k, v in attrs if k in ("title", "aria-label", "placeholder") and v]
+
+    def handle_endtag(self, tag: str) -> None:
+        self._skip -= tag in ("script", "style")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.texts.append(data.strip())
+
+
+class _Unwell(StandIn):
+    """Home Assistant's side as it reads while things go wrong: a lost connection, a broker
+    that cannot be reached, a script the user edited."""
+
+    language = "en"
+
+    def diagnostics(self) -> Mapping[str, Any]:
+        return {
+            "connected": False,
+            "status": "unreachable (Cannot connect to host supervisor:80); retrying in 4 s",
+            "via": "supervisor",
+            "connects": 3,
+            "last_error": "connection lost",
+            "ha_version": "2026.12.0",
+            "since": NOW,
+            "language": self.language,
+            "entities": {
+                "option": "auto",
+                "mode": "mqtt",
+                "broker": "Broker(core-mosquitto:1883 from the Supervisor)",
+                "mqtt": {"status": "no broker at core-mosquitto:1883: timed out"},
+                "problem": "The entities are set to MQTT, but no broker was found: install and "
+                "start the Mosquitto broker add-on, or set the MQTT broker on the panel's Setup "
+                "page. The add-on looks again every minute; meanwhile the SEC1000 entities are "
+                "missing.",
+            },
+        }
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_home_assistants_side_is_said_without_english(
+    aiohttp_client: ClientFactory, runtime: Runtime, lang: str
+) -> None:
+    side = _Unwell([{"entity_id": "script.x", "action": "kept", "detail": "edited by the user"}])
+    side.language = lang  # Home Assistant's language: the panel's
+    client = await panel(aiohttp_client, runtime, home_assistant=side)
+    headers = {"Accept-Language": "en-US"}
+    found = {}
+    for path in ("/homeassistant", "/diagnostics"):
+        reader = _Text()
+        reader.feed(await (await client.get(path, headers=headers)).text())
+        if english := english_words(reader.texts, lang):
+            found[path] = english
+    assert found == {}

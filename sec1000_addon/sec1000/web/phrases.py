@@ -202,6 +202,47 @@ TEMPLATES: tuple[str, ...] = (
         "the maximum export limit ({maximum} kW) is above the total capacity of the PV system "
         "({capacity} kW)"
     ),
+    # ha/: the connection to Home Assistant, the MQTT broker, the scripts' install
+    N_("not started"),
+    N_("stopped"),
+    N_("connecting"),
+    N_("connected"),
+    N_("setting up"),
+    N_("connection lost"),
+    N_("connection lost during set-up"),
+    N_("not configured"),
+    N_("token refused ({error})"),
+    N_("unreachable ({error})"),
+    N_("set-up after connecting failed ({error})"),
+    N_("waiting for Home Assistant to start ({state})"),
+    N_("retrying in {seconds} s"),
+    N_("Cannot connect to host {address}"),
+    N_("Cannot connect to host {address} ssl:default [{error}]"),
+    N_("Cannot connect to host {address} ssl:{ssl} [{error}]"),
+    N_("timed out"),
+    N_("connected to {address}"),
+    N_("no broker at {address}: {error}"),
+    N_("Broker({address} from the Supervisor)"),
+    N_("Broker({address} from options)"),
+    N_(
+        "The entities are set to MQTT, but no broker was found: install and start the "
+        "Mosquitto broker add-on, or set the MQTT broker on the panel's Setup page. The add-on "
+        "looks again every minute; meanwhile the SEC1000 entities are missing."
+    ),
+    N_(
+        "The add-on cannot reach the MQTT broker {address} ({error}). It keeps retrying; the "
+        "SEC1000 entities are unavailable meanwhile."
+    ),
+    N_("created"),
+    N_("updated"),
+    N_("unchanged"),
+    N_("kept"),
+    N_("failed"),
+    N_("edited by the user"),
+    N_(
+        "written, but Home Assistant does not load it: configuration.yaml needs "
+        "`script: !include scripts.yaml`"
+    ),
     # options.py: what Setup refuses
     N_("is not a known option"),
     N_("must be a list of controllers"),

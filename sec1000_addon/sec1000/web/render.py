@@ -36,6 +36,7 @@ from sec1000.web.status import (
 from sec1000.web.words import (
     CHOICES,
     FAULTS,
+    HA_KEYS,
     MODES,
     OPTION_LABELS,
     choice_label,
@@ -342,6 +343,7 @@ def environment() -> jinja2.Environment:
     env.globals["OPTION_LABELS"] = OPTION_LABELS
     env.globals["CHOICES"] = CHOICES
     env.globals["FAULTS"] = FAULTS
+    env.globals["HA_KEYS"] = HA_KEYS
     env.globals["LANGUAGES"] = LANGUAGES  # the language menu: each in its own name
     env.globals["ago_words"] = _ago_words  # an age's words for panel.js
     for name in env.list_templates():

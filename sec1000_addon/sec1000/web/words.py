@@ -79,6 +79,16 @@ CHOICES: Mapping[str, Mapping[str, str]] = {
     },
 }
 
+# The Home Assistant connection's details on Diagnostics, by their keys.
+HA_KEYS: Mapping[str, str] = {
+    "via": N_("Reached through"),
+    "connects": N_("Connections made"),
+    "last_error": N_("Last error"),
+    "ha_version": N_("Home Assistant version"),
+    "since": N_("Connected since"),
+    "language": N_("Language"),
+}
+
 # The demo simulator's misbehaviours, as its switches on Diagnostics name them.
 FAULTS: Mapping[str, str] = {
     "short_answer": N_("short answer"),
