@@ -92,17 +92,17 @@ HA_KEYS: Mapping[str, str] = {
 # The demo simulator's misbehaviours, as its switches on Diagnostics name them.
 FAULTS: Mapping[str, str] = {
     "short_answer": N_("short answer"),
-    "zero_inverters": N_("inverters read 0"),
+    "zero_inverters": N_("zero inverters"),
     "bad_checksum": N_("bad checksum"),
     "wrong_echo": N_("wrong echo"),
-    "nak": N_("refusal (NAK)"),
+    "nak": N_("nak"),
     "silence": N_("silence"),
-    "reset": N_("connection reset"),
-    "slow": N_("slow answers"),
-    "split": N_("split answers"),
+    "reset": N_("reset"),
+    "slow": N_("slow"),
+    "split": N_("split"),
     "overload": N_("overload"),
-    "ignore_writes": N_("writes ignored"),
-    "drift": N_("limit drifts"),
+    "ignore_writes": N_("ignore writes"),
+    "drift": N_("drift"),
     "overshoot": N_("overshoot"),
 }
 
