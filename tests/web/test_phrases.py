@@ -91,6 +91,8 @@ def core_sentences() -> list[str]:
         "price -0.05 is below 0: export off",
         "price 0.12 is between 0 and 0.2: export stays on; the write did not go through: "
         "tried again soon",
+        "Home Assistant refused the sign-in code (invalid_grant).",
+        "The sign-in took too long and has expired.",
     ]
 
 

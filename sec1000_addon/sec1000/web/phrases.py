@@ -243,6 +243,22 @@ TEMPLATES: tuple[str, ...] = (
         "written, but Home Assistant does not load it: configuration.yaml needs "
         "`script: !include scripts.yaml`"
     ),
+    # web/auth.py and web/signin.py: signing in through Home Assistant
+    N_("This sign-in was not started here, or its cookie is missing."),
+    N_("The sign-in state does not match: the request was not ours."),
+    N_("The sign-in took too long and has expired."),
+    N_("Home Assistant did not sign you in: {error}."),
+    N_("The sign-in code is missing or malformed."),
+    N_(
+        "Home Assistant refused several sign-ins in a row; wait a quarter of an hour. (Each "
+        "refusal counts as a failed login of this add-on in Home Assistant.)"
+    ),
+    N_("Only Home Assistant administrators may use this panel."),
+    N_("Home Assistant does not let this user sign in: {detail}."),
+    N_("Home Assistant refused the sign-in code ({detail})."),
+    N_("Home Assistant did not accept the token it issued."),
+    N_("Home Assistant closed the connection."),
+    N_("Home Assistant did not say who signed in."),
     # options.py: what Setup refuses
     N_("is not a known option"),
     N_("must be a list of controllers"),
