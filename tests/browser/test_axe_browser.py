@@ -36,3 +36,24 @@ async def test_no_page_has_a_serious_accessibility_violation(
             found[path or "dashboard"] = problems
         await page.context.close()
     assert found == {}, f"{size} {scheme}: {found}"
+
+
+@pytest.mark.parametrize("locale", ["de-DE", "sk-SK"])
+@pytest.mark.parametrize(
+    ("size", "viewport", "scheme"), [("desktop", DESKTOP, "light"), ("phone", PHONE, "dark")]
+)
+async def test_no_page_has_a_serious_accessibility_violation_in_german_or_slovak(
+    open_page: Any, panel: Panel, locale: str, size: str, viewport: dict[str, int], scheme: str
+) -> None:
+    """The same pages in the other languages: longer words, the language menu, lang attributes."""
+    await policy_on(panel.runtime)
+    await feed(panel.runtime, [(-HOUR, HOUR, NEGATIVE)])
+    await panel.runtime.ops.get_export_limit()
+    found = {}
+    for path in PAGES:
+        page, _ = await open_page(path, viewport=viewport, scheme=scheme, locale=locale)
+        problems = await violations(page)
+        if problems:
+            found[path or "dashboard"] = problems
+        await page.context.close()
+    assert found == {}, f"{locale} {size} {scheme}: {found}"

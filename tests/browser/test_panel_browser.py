@@ -324,7 +324,7 @@ async def test_a_command_from_home_assistant_shows_on_the_panel(
     panel.simulator.set_fault("slow", count=1)
     await panel.runtime.ops.run("set_datetime", {}, Origin("home_assistant", "Bob"))
     await wait_kind(page, "status-set_datetime", "ok")
-    await expect(page.locator("#status-set_datetime")).to_contain_text("home_assistant (Bob)")
+    await expect(page.locator("#status-set_datetime")).to_contain_text("Home Assistant (Bob)")
     assert await kinds(page, "status-set_datetime") == ["ready", "waiting", "ok"]
 
 

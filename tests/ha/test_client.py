@@ -584,7 +584,7 @@ class GarbageServer:
                         "id": command["id"],
                         "type": "result",
                         "success": True,
-                        "result": {"state": state},
+                        "result": {"state": state, "language": "sk"},
                     }
                 )
             elif command["type"] == "garbage":
@@ -630,6 +630,7 @@ async def test_garbage_from_home_assistant_does_not_crash_the_client(
             await client.wait_connected()  # after the garbage greeting, the retry got in
         assert scripted.connections == 2
         assert set_up_after == [3]  # the set-up waited until Home Assistant was RUNNING
+        assert client.diagnostics()["language"] == "sk"  # the panel's default language
         assert await client.send_command({"type": "garbage"}) == "alive"
         assert client.connected
         connection = client._require()

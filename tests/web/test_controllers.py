@@ -154,7 +154,8 @@ async def test_a_command_for_barn_reaches_only_barns_simulator(
     assert list(plant.first.state.commands) == []
     # The audit names the controller; each controller's History shows its own writes.
     assert [e["controller"] for e in barn.audit.tail()] == ["barn"]
-    assert "set_export_limit" in await (await client.get("/history?controller=barn")).text()
+    history = await (await client.get("/history?controller=barn")).text()
+    assert 'data-command="set_export_limit"' in history
     assert "set_export_limit" not in await (await client.get("/history")).text()
 
 

@@ -607,7 +607,7 @@ async def test_the_live_channel_shows_waiting_then_ok_for_a_command_from_elsewhe
                 kinds.append(match.group(1))
         await task
     assert kinds[0] == "waiting" and kinds[-1] == "ok"
-    assert "home_assistant (Bob)" in message
+    assert "Home Assistant (Bob)" in message
 
 
 async def test_fixing_one_step_of_broken_stored_options_keeps_the_others(
@@ -672,6 +672,62 @@ async def test_home_assistants_language_is_taken_when_the_browser_asks_for_none_
     client = await panel(aiohttp_client, runtime, ha_status=lambda: status)
     page = await (await client.get("/setup", headers={"Accept-Language": "fr-FR"})).text()
     assert '<html lang="sk">' in page and "Uložiť limity" in page
+
+
+async def test_the_language_menu_remembers_a_choice_per_browser_over_home_assistants(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    status = {"connected": True, "status": "connected", "language": "de"}
+    client = await panel(aiohttp_client, runtime, ha_status=lambda: status)
+    page = await (await client.get("/", headers={"Accept-Language": "en-US"})).text()
+    assert '<html lang="de">' in page  # Home Assistant's language before the browser's
+    assert 'id="language-menu"' in page and '<option value="sk" lang="sk">Slovenčina' in page
+    chosen = await client.get(
+        "/language", params={"lang": "sk", "back": "setup"}, allow_redirects=False
+    )
+    assert chosen.status == 303 and chosen.headers["Location"] == "setup"
+    cookie = chosen.cookies["sec1000_lang"]
+    assert cookie.value == "sk" and cookie["httponly"] and cookie["samesite"] == "Lax"
+    page = await (await client.get("/setup")).text()  # the client keeps the cookie
+    assert '<html lang="sk">' in page and "Uložiť limity" in page
+    assert '<option value="sk" lang="sk" selected>' in page
+    page = await (await client.get("/diagnostics")).text()
+    assert '<html lang="sk">' in page
+
+
+@pytest.mark.parametrize(
+    ("back", "location"),
+    [
+        ("setup?controller=barn", "setup?controller=barn"),
+        ("./", "./"),
+        ("https://evil.example/", "./"),
+        ("//evil.example/", "./"),
+        ("../../other", "./"),
+        ("", "./"),
+    ],
+)
+async def test_the_language_menu_only_sends_back_to_a_page_of_the_panel(
+    aiohttp_client: ClientFactory, runtime: Runtime, back: str, location: str
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    response = await client.get(
+        "/language", params={"lang": "xx", "back": back}, allow_redirects=False
+    )
+    assert response.status == 303 and response.headers["Location"] == location
+    assert "sec1000_lang" not in response.cookies  # no language of the panel: nothing kept
+
+
+async def test_the_language_cookie_lives_on_the_ingress_path(
+    aiohttp_client: ClientFactory, runtime: Runtime
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    response = await client.get(
+        "/language",
+        params={"lang": "de"},
+        headers={"X-Ingress-Path": "/api/hassio_ingress/abc"},
+        allow_redirects=False,
+    )
+    assert response.cookies["sec1000_lang"]["path"] == "/api/hassio_ingress/abc/"
 
 
 async def test_resume_ends_the_manual_override_of_the_price_policy(

@@ -30,7 +30,7 @@ async def test_history_lists_writes_drifts_and_failures_newest_first(
     body = await (await client.get("/history")).text()
     kinds = [part.split('"')[0] for part in body.split('data-kind="')[1:]]
     assert kinds == ["write", "drift", "failure", "write"]  # restore, drift, the 4 kW, the 3 kW
-    assert "panel:Anna" in body and "holds 3.00 kW in mode value, not 4.00 kW" in body
+    assert 'data-origin="panel:Anna"' in body and "holds 3.00 kW in mode value, not 4.00 kW" in body
     for kind, expected in (("write", {"write"}), ("drift", {"drift"}), ("failure", {"failure"})):
         page = await (await client.get(f"/history?kind={kind}")).text()
         shown = {part.split('"')[0] for part in page.split('data-kind="')[1:]}

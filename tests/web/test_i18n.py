@@ -4,13 +4,14 @@ browser (then Home Assistant), numbers follow the language, and plurals follow S
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
 import re
 from pathlib import Path
 
 import jinja2
 import pytest
-from sec1000.commands import COMMANDS
+from sec1000.commands import COMMANDS, OPTIONS_WRITE
 from sec1000.web.i18n import LANGUAGES, LOCALE, choose, plural_class, translator
 from sec1000.web.render import environment
 
@@ -63,11 +64,11 @@ def python_texts() -> dict[str, tuple[str, ...] | None]:
 
 
 def registry_texts() -> set[str]:
-    """The command registry's words the dashboard translates where it shows them."""
-    out = set()
+    """The command registry's words the panel translates where it shows them (every command's
+    label: the command log and the History name each command by it)."""
+    out = {OPTIONS_WRITE.label}
     for spec in COMMANDS:
-        if spec.dashboard or spec.panel:
-            out.add(spec.label)
+        out.add(spec.label)
         if spec.confirm is not None:
             out |= {spec.confirm.title, spec.confirm.risk, spec.confirm.action}
         out |= {param.label for param in spec.params if param.label}
@@ -105,28 +106,44 @@ def test_every_text_of_the_panel_is_translated_with_its_placeholders(lang: str) 
 
 
 @pytest.mark.parametrize(
-    ("header", "home_assistant", "lang"),
+    ("header", "home_assistant", "chosen", "lang"),
     [
-        ("de-AT,de;q=0.9,en;q=0.8", None, "de"),
-        ("fr-FR,sk;q=0.5,en;q=0.3", None, "sk"),
-        ("en-US,en;q=0.9", "de", "en"),
-        ("fr-FR", "de", "de"),  # no shipped language in the browser's list: Home Assistant's
-        ("fr-FR", "pt-BR", "en"),
-        ("", None, "en"),
-        ("de;q=0, sk", None, "sk"),  # q=0 means "not this one"
-        ("*;q=0.1, !!;q=x, sk-SK;q=0.2", None, "sk"),  # junk is skipped, never an error
+        ("de-AT,de;q=0.9,en;q=0.8", None, None, "de"),
+        ("fr-FR,sk;q=0.5,en;q=0.3", None, None, "sk"),
+        ("en-US,en;q=0.9", "de", None, "de"),  # Home Assistant's before the browser's
+        ("en-US", "de-CH", None, "de"),
+        ("fr-FR", "de", None, "de"),
+        ("sk-SK", "pt-BR", None, "sk"),  # Home Assistant's is not shipped: the browser's
+        ("fr-FR", "pt-BR", None, "en"),
+        ("", None, None, "en"),
+        ("de;q=0, sk", None, None, "sk"),  # q=0 means "not this one"
+        ("*;q=0.1, !!;q=x, sk-SK;q=0.2", None, None, "sk"),  # junk is skipped, never an error
+        ("de-DE", "de", "sk", "sk"),  # the menu's choice (its cookie) before everything
+        ("de-DE", "sk", "xx", "sk"),  # a cookie naming no shipped language is ignored
+        ("sk", None, "en", "en"),
     ],
 )
-def test_the_language_is_the_browsers_then_home_assistants_then_english(
-    header: str, home_assistant: str | None, lang: str
+def test_the_language_is_the_menus_then_home_assistants_then_the_browsers_then_english(
+    header: str, home_assistant: str | None, chosen: str | None, lang: str
 ) -> None:
-    assert choose(header, home_assistant) == lang
+    assert choose(header, home_assistant, chosen) == lang
 
 
 def test_numbers_follow_the_language_and_slovak_has_three_plural_forms() -> None:
     assert translator("en").number(3.5) == "3.50"
     assert translator("de").number(3.5) == "3,50"
     assert translator("sk").short(0.05) == "0,05"
+    day = dt.date(2026, 3, 7)
+    assert [translator(lang).date(day) for lang in ("en", "de", "sk")] == [
+        "2026-03-07",
+        "07.03.2026",
+        "7. 3. 2026",
+    ]
+    assert translator("de").forms("{n} s ago", "{n} s ago") == [
+        "vor {n} Sekunde",
+        "vor {n} Sekunden",
+    ]
+    assert len(translator("sk").forms("{n} min ago", "{n} min ago")) == 3
     assert [plural_class("sk", n) for n in (1, 2, 4, 5, 0)] == [0, 1, 1, 2, 2]
     assert [plural_class("de", n) for n in (1, 2, 5)] == [0, 1, 1]
     assert translator("xx").lang == "en"  # not shipped: English

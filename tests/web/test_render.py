@@ -228,7 +228,7 @@ def test_commands_close_together_share_one_mark_whose_title_lists_each() -> None
     chart = build_chart(history(3600, 5.0), commands, NOW, 5)
     assert [(m.count, m.ok) for m in chart.markers] == [(1, True), (3, False)]
     lines = chart.markers[1].title.split("\n")
-    assert len(lines) == 3 and "export_disable from automation" in lines[1]
+    assert len(lines) == 3 and "Export off from automation" in lines[1]
     assert "No answer from the controller" in lines[1]
 
 
@@ -267,7 +267,11 @@ def test_a_result_shows_its_age_and_is_stale_once_a_good_read_came_after_it() ->
     assert age(NOW - 3 * 86400, NOW) == dt.datetime.fromtimestamp(NOW - 3 * 86400).strftime(
         "%Y-%m-%d %H:%M"
     )
-    assert age(NOW - 5, NOW, translator("sk")) == "pred 5 s"
+    assert age(NOW - 5, NOW, translator("sk")) == "práve teraz"  # never "pred 0 s"
+    assert age(NOW - 5, NOW, translator("de")) == "gerade eben"
+    ages = [age(NOW - n, NOW, translator("sk")) for n in (61, 150, 300)]
+    assert ages == ["pred 1 minútou", "pred 2 minútami", "pred 5 minútami"]  # Slovak's 3 forms
+    assert age(NOW - 12, NOW, translator("de")) == "vor 12 Sekunden"
 
 
 def test_option_keys_become_labels_and_an_empty_field_is_said_so() -> None:

@@ -76,6 +76,9 @@ class HomeAssistantClient:
         self.connects = 0
         self.last_error: str | None = None
         self.since: float | None = None
+        # Home Assistant's language (its core config, read at every connect): the panel's
+        # default for a browser that chose none in its menu.
+        self.language: str | None = None
         self._connection: WebSocketConnection | None = None
         self._connected_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -118,6 +121,7 @@ class HomeAssistantClient:
             "last_error": self.last_error,
             "ha_version": self._connection.ha_version if self._connection else None,
             "since": self.since,
+            "language": self.language,
         }
 
     async def _run(self) -> None:
@@ -197,7 +201,10 @@ class HomeAssistantClient:
         helper integrations are loaded (the Supervisor's proxy waits for RUNNING by itself)."""
         while True:
             config = await connection.send_command({"type": "get_config"})
-            state = config.get("state") if isinstance(config, dict) else None
+            config = config if isinstance(config, dict) else {}
+            language = config.get("language")
+            self.language = language if isinstance(language, str) and language else self.language
+            state = config.get("state")
             if state in (None, CORE_RUNNING):
                 return
             self.status = f"waiting for Home Assistant to start ({state})"

@@ -141,6 +141,7 @@ def _register_dashboard(app: web.Application) -> None:
             web.get("/", views.dashboard, name="dashboard"),
             web.post("/command", views.command, name="command"),
             web.post("/policy/resume", views.resume_policy, name="policy-resume"),
+            web.get("/language", views.choose_language, name="language"),
         ]
     )
 

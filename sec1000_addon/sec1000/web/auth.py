@@ -22,7 +22,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from sec1000.web.controllers import chosen_controller
+from sec1000.web.i18n import N_
 from sec1000.web.keys import SIGNED_IN, SUPERVISED, TEMPLATES, SignedIn
+from sec1000.web.live import request_translator
+from sec1000.web.phrases import say
 from sec1000.web.session import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -70,7 +73,8 @@ def _text(status: int, message: str) -> web.Response:
 
 
 def _page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    text = request.app[TEMPLATES].get_template(template).render(root=AUTH_ROOT, **context)
+    tr = request_translator(request)
+    text = request.app[TEMPLATES].get_template(template).render(root=AUTH_ROOT, tr=tr, **context)
     return web.Response(status=status, text=text, content_type="text/html")
 
 
@@ -82,7 +86,13 @@ def _message(
     link: str = AUTH_ROOT,
     new_tab: bool = False,
 ) -> web.Response:
-    context = {"title": title, "message": message, "link": link, "new_tab": new_tab}
+    tr = request_translator(request)
+    context = {
+        "title": tr.gettext(title),
+        "message": say(message, tr),
+        "link": link,
+        "new_tab": new_tab,
+    }
     return _page(request, "auth_message.html", status, **context)
 
 
@@ -145,8 +155,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if session is None:
         if _wants_page(request) and request.headers.get("Sec-Fetch-Dest") in FRAME_DESTINATIONS:
             # Home Assistant's login page refuses to be framed (X-Frame-Options: SAMEORIGIN).
-            message = "Open the panel in a tab of its own to sign in, then reload this page."
-            return _message(request, 401, "Sign in first", message, auth.panel_base(request), True)
+            message = N_("Open the panel in a tab of its own to sign in, then reload this page.")
+            title = N_("Sign in first")
+            return _message(request, 401, title, message, auth.panel_base(request), True)
         if _wants_page(request):
             return start_signin(request)
         return _text(401, "Not signed in: open the panel's page to sign in with Home Assistant.")
@@ -205,7 +216,7 @@ async def callback(request: web.Request) -> web.Response:
         if auth.admins_only and not user.is_admin:
             raise SignInError(403, "Only Home Assistant administrators may use this panel.")
     except SignInError as err:
-        response = _message(request, err.status, "Not signed in", err.message)
+        response = _message(request, err.status, N_("Not signed in"), err.message)
         sessions.clear_cookie(response, STATE_COOKIE)
         return response
     session = Session(

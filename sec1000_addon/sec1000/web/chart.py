@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sec1000.protocol import Feedback, describe_feedback
 from sec1000.state import HISTORY_SECONDS, CommandRecord, HistoryPoint
 from sec1000.web.i18n import ENGLISH, N_, Translator
+from sec1000.web.phrases import command, origin, say
 from sec1000.web.words import headline
 
 # The SVG is drawn in a fixed box and stretched to the card (preserveAspectRatio="none",
@@ -298,14 +299,14 @@ def group_markers(
             result = (
                 tr.gettext(N_("OK"))
                 if ok
-                else f"{headline(record.feedback, tr)} ({describe_feedback(record.feedback)})"
+                else f"{headline(record.feedback, tr)} ({say(describe_feedback(record.feedback), tr)})"
             )
             words = tr.gettext(N_("{at} {command} from {source}: {result}"))
             lines.append(
                 words.format(
                     at=hour_minute(record.at),
-                    command=record.command,
-                    source=record.source,
+                    command=command(record.command, tr),
+                    source=origin(record.source, tr),
                     result=result,
                 )
             )

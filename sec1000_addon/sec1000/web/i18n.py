@@ -8,6 +8,7 @@ code marks its words with `N_()` and translates them where they are shown; templ
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import re
@@ -19,10 +20,17 @@ from typing import Any
 import jinja2
 
 LOCALE = Path(__file__).parent / "locale"
+COOKIE = "sec1000_lang"  # the language chosen in the panel's menu, per browser
 DEFAULT = "en"
 # Each language with its own name, as the language menu shows it.
 LANGUAGES = {"en": "English", "de": "Deutsch", "sk": "Slovenčina"}
 DECIMAL_COMMA = frozenset({"de", "sk"})
+# How a date is written: 2026-12-07, 07.12.2026, 7. 12. 2026.
+DATE_FORMATS = {
+    "en": "{y:04d}-{m:02d}-{d:02d}",
+    "de": "{d:02d}.{m:02d}.{y:04d}",
+    "sk": "{d}. {m}. {y}",
+}
 # Accept-Language: "de-AT,de;q=0.9,en;q=0.8"
 _RANGE = re.compile(r"\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*")
 
@@ -76,6 +84,23 @@ class Translator:
         """A number without trailing zeros ("%g"), in this language's style."""
         return f"{value:g}".replace(".", self.decimal)
 
+    def forms(self, singular: str, plural: str) -> list[str]:
+        """Every plural form of a text in this language, in the order of `plural_class`."""
+        count = 3 if self.lang == "sk" else 2
+        found = self.messages.get(singular)
+        if isinstance(found, list) and len(found) == count and all(found):
+            return [str(form) for form in found]
+        return [singular, plural] if count == 2 else [singular, plural, plural]
+
+    def date(self, day: dt.date) -> str:
+        """A date in this language's order: 2026-12-07, 07.12.2026, 7. 12. 2026."""
+        pattern = DATE_FORMATS.get(self.lang, DATE_FORMATS[DEFAULT])
+        return pattern.format(y=day.year, m=day.month, d=day.day)
+
+    def moment(self, when: dt.datetime) -> str:
+        """A date and a time of day (HH:MM) in this language's style."""
+        return f"{self.date(when)} {when:%H:%M}"
+
 
 @functools.cache
 def translator(lang: str) -> Translator:
@@ -91,9 +116,20 @@ for _lang in LANGUAGES:  # read every catalogue at import: a request never waits
     translator(_lang)
 
 
-def choose(accept_language: str | None, fallback: str | None = None) -> str:
-    """The first shipped language the browser asks for, else `fallback` (Home Assistant's
-    language) when shipped, else English."""
+def _shipped(lang: str | None) -> str | None:
+    base = (lang or "").split("-")[0].split("_")[0].lower()
+    return base if base in LANGUAGES else None
+
+
+def choose(
+    accept_language: str | None, home_assistant: str | None = None, chosen: str | None = None
+) -> str:
+    """The page's language: the one chosen in the panel's menu (its cookie), else Home
+    Assistant's, else the first shipped language the browser asks for, else English."""
+    for lang in (chosen, home_assistant):
+        shipped = _shipped(lang)
+        if shipped is not None:
+            return shipped
     ranked: list[tuple[float, int, str]] = []
     for n, item in enumerate((accept_language or "").split(",")):
         match = _RANGE.fullmatch(item)
@@ -108,8 +144,7 @@ def choose(accept_language: str | None, fallback: str | None = None) -> str:
     for _, _, lang in sorted(ranked):
         if lang in LANGUAGES:
             return lang
-    base = (fallback or "").split("-")[0].split("_")[0].lower()
-    return base if base in LANGUAGES else DEFAULT
+    return DEFAULT
 
 
 def of_context(context: jinja2.runtime.Context) -> Translator:

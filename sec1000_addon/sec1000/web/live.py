@@ -23,7 +23,7 @@ from sec1000.commands import CommandName
 from sec1000.plant import Change, PlantEvent
 from sec1000.runtime import Runtime
 from sec1000.state import StateEvent, Topic
-from sec1000.web.i18n import ENGLISH, Translator, choose, translator
+from sec1000.web.i18n import COOKIE, ENGLISH, Translator, choose, translator
 from sec1000.web.keys import (
     APPLIES,
     APPLY_STEPS,
@@ -164,10 +164,12 @@ def page_fragments(app: web.Application, page: str, controller: str) -> list[str
 
 
 def request_translator(request: web.Request) -> Translator:
-    """The request's language: the browser's, else Home Assistant's, else English."""
+    """The request's language: the one chosen in the panel's menu, else Home Assistant's, else
+    the browser's, else English."""
     ha_language = request.app[HA_STATUS]().get("language")
-    fallback = ha_language if isinstance(ha_language, str) else None
-    return translator(choose(request.headers.get("Accept-Language"), fallback))
+    home_assistant = ha_language if isinstance(ha_language, str) else None
+    chosen = request.cookies.get(COOKIE)
+    return translator(choose(request.headers.get("Accept-Language"), home_assistant, chosen))
 
 
 def summary_row(runtime: Runtime, tr: Translator, now: float) -> SummaryRow:

@@ -20,14 +20,14 @@ from sec1000.options import FIRST_CONTROLLER, Options
 from sec1000.state import CommandRecord, StateModel
 from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step, tick_text
 from sec1000.web.controllers import at
-from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
+from sec1000.web.i18n import ENGLISH, LANGUAGES, N_, Translator, install, of_context
+from sec1000.web.phrases import command, origin, say
 from sec1000.web.prices_chart import PriceChart, build_price_chart
 from sec1000.web.status import (
-    AGO,
-    READ_AGE,
     ReadAge,
     Status,
     Toggle,
+    ago_words,
     applied,
     clock,
     counters,
@@ -38,10 +38,11 @@ from sec1000.web.status import (
 )
 from sec1000.web.words import (
     CHOICES,
+    FAULTS,
+    HA_KEYS,
     MODES,
     OPTION_LABELS,
     choice_label,
-    labelled,
     mode_name,
 )
 
@@ -307,7 +308,7 @@ class View:
     @functools.cached_property
     def counters(self) -> list[tuple[int, str, int]]:
         """Exchanges per feedback bit."""
-        return counters(self.health)
+        return counters(self.health, self.tr)
 
     @functools.cached_property
     def commands(self) -> list[CommandRecord]:
@@ -372,8 +373,33 @@ def _result(context: jinja2.runtime.Context, feedback: int) -> str:
 
 
 @jinja2.pass_context
-def _labelled(context: jinja2.runtime.Context, message: str) -> str:
-    return labelled(message, of_context(context))
+def _ago_words(context: jinja2.runtime.Context) -> dict[str, object]:
+    return ago_words(of_context(context))
+
+
+@jinja2.pass_context
+def _when(context: jinja2.runtime.Context, at: object) -> str:
+    """An ISO time (the audit trail's) as a date and time of day in the page's language."""
+    try:
+        when = dt.datetime.fromisoformat(str(at))
+    except ValueError:
+        return str(at)[:19].replace("T", " ")
+    return f"{of_context(context).date(when)} {when:%H:%M:%S}"
+
+
+@jinja2.pass_context
+def _say(context: jinja2.runtime.Context, message: str | None) -> str:
+    return say(message, of_context(context))
+
+
+@jinja2.pass_context
+def _origin(context: jinja2.runtime.Context, source: str | None) -> str:
+    return origin(source, of_context(context))
+
+
+@jinja2.pass_context
+def _command(context: jinja2.runtime.Context, name: str) -> str:
+    return command(name, of_context(context))
 
 
 @jinja2.pass_context
@@ -398,7 +424,11 @@ def environment() -> jinja2.Environment:
     env.filters["kw"] = _kw  # a number with fixed decimals, in the page's language
     env.filters["num"] = _num  # a number without trailing zeros, in the page's language
     env.filters["result"] = _result
-    env.filters["labelled"] = _labelled  # option keys in a message become their labels
+    env.filters["labelled"] = _say  # a message of the core: translated, option keys as labels
+    env.filters["when"] = _when  # an ISO time: the date in the language's order, HH:MM:SS
+    env.filters["say"] = _say  # a sentence of the core, in the page's language
+    env.filters["origin"] = _origin  # who started it: "panel (anna)", "price policy"
+    env.filters["command"] = _command  # a command by its words
     env.filters["choice"] = _choice  # a menu choice's label: {{ choice|choice(key) }}
     env.globals["BUTTONS"] = [op.value for op in BUTTONS]
     env.globals["DASHBOARD"] = DASHBOARD
@@ -406,8 +436,10 @@ def environment() -> jinja2.Environment:
     env.globals["ENERGY_SERIES"] = ENERGY_SERIES
     env.globals["OPTION_LABELS"] = OPTION_LABELS
     env.globals["CHOICES"] = CHOICES
-    env.globals["AGO"] = AGO
-    env.globals["READ_AGE"] = READ_AGE
+    env.globals["FAULTS"] = FAULTS
+    env.globals["HA_KEYS"] = HA_KEYS
+    env.globals["LANGUAGES"] = LANGUAGES  # the language menu: each in its own name
+    env.globals["ago_words"] = _ago_words  # an age's words for panel.js
     for name in env.list_templates():
         env.get_template(name)
     return env

@@ -18,7 +18,6 @@ from aiohttp import web
 from markupsafe import Markup
 
 from sec1000.options import FIRST_CONTROLLER, SPECS_BY_KEY, Options, OptionsError
-from sec1000.protocol import describe_feedback
 from sec1000.runtime import Applied, Runtime
 from sec1000.web.forms import read_form
 from sec1000.web.i18n import N_, Translator
@@ -33,9 +32,11 @@ from sec1000.web.keys import (
     chosen,
 )
 from sec1000.web.live import make_view, render_fragment, request_translator
+from sec1000.web.phrases import say
 from sec1000.web.setup_steps import STEPS_BY_ID, Step, steps_for
+from sec1000.web.status import failure_detail
 from sec1000.web.views import html, origin, render_page
-from sec1000.web.words import OPTION_LABELS, labelled, mode_name
+from sec1000.web.words import OPTION_LABELS, mode_name
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -328,7 +329,7 @@ async def test_connection(request: web.Request) -> web.Response:
         candidate = Options.from_mapping(address, base=runtime.options)
     except OptionsError as err:
         text = "; ".join(
-            f"{tr.gettext(OPTION_LABELS.get(key, key))} {labelled(words, tr)}"
+            f"{tr.gettext(OPTION_LABELS.get(key, key))} {say(words, tr)}"
             for key, words in err.errors.items()
         )
         return html(
@@ -343,9 +344,9 @@ async def test_connection(request: web.Request) -> web.Response:
     target = f"{candidate.host}:{candidate.port}"
     if result.ok:
         words = tr.gettext(N_("The controller at {target} answered.")).format(target=target)
-        return html(_test_result(request, True, words, result.message))
+        return html(_test_result(request, True, words, say(result.message, tr)))
     words = tr.gettext(N_("No controller answered at {target}.")).format(target=target)
-    detail = f"{describe_feedback(result.feedback)} (feedback {result.feedback}): {result.message}"
+    detail = failure_detail(result.feedback, result.message, tr)
     return html(_test_result(request, False, words, detail))
 
 

@@ -17,7 +17,8 @@ from sec1000.options import Options
 from sec1000.protocol import Feedback, describe_feedback
 from sec1000.state import CommandRecord, StateModel
 from sec1000.web.i18n import ENGLISH, N_, Translator
-from sec1000.web.words import headline, labelled
+from sec1000.web.phrases import say
+from sec1000.web.words import headline
 
 TOGGLE_OPERATIONS = (CommandName.EXPORT_ENABLE, CommandName.EXPORT_DISABLE)
 # The commands the export switch runs: its own element shows their progress.
@@ -49,8 +50,23 @@ def clock(at: float | None) -> str:
     return "—" if at is None else dt.datetime.fromtimestamp(at).strftime("%H:%M:%S")
 
 
-# How long ago, as the page shows it; panel.js keeps these words up to date between updates.
-AGO = {"s": N_("{n} s ago"), "min": N_("{n} min ago"), "h": N_("{n} h ago")}
+# How long ago, as the page shows it; panel.js keeps these words up to date between updates
+# (`ago_words`: every plural form of each, for the page's language).
+JUST_NOW_BELOW = 10  # seconds: younger than this is "just now"
+
+
+def ago_words(tr: Translator = ENGLISH) -> dict[str, object]:
+    """The words of an age in the page's language, with every plural form, for panel.js."""
+    return {
+        "lang": tr.lang,
+        "now": tr.gettext(N_("just now")),
+        "below": JUST_NOW_BELOW,
+        "s": tr.forms("{n} s ago", "{n} s ago"),
+        "min": tr.forms("{n} min ago", "{n} min ago"),
+        "h": tr.forms("{n} h ago", "{n} h ago"),
+        "read": tr.gettext(READ_AGE["read"]),
+        "old": tr.gettext(READ_AGE["old"]),
+    }
 
 
 # A value's age where it is shown; "old" once it is older than two reads (see `read_age`).
@@ -78,16 +94,20 @@ def read_age(at: float | None, now: float, old_after: float, tr: Translator = EN
 
 
 def age(at: float, now: float, tr: Translator = ENGLISH) -> str:
-    """How long ago: seconds, minutes, hours today, then the date and time."""
+    """How long ago: just now, seconds, minutes, hours today, then the date and time."""
     seconds = max(0, round(now - at))
     then = dt.datetime.fromtimestamp(at)
+    if seconds < JUST_NOW_BELOW:
+        return tr.gettext(N_("just now"))
     if seconds < 60:
-        return tr.gettext(AGO["s"]).format(n=seconds)
+        return tr.ngettext("{n} s ago", "{n} s ago", seconds).format(n=seconds)
     if seconds < 3600:
-        return tr.gettext(AGO["min"]).format(n=seconds // 60)
+        minutes = seconds // 60
+        return tr.ngettext("{n} min ago", "{n} min ago", minutes).format(n=minutes)
     if then.date() == dt.datetime.fromtimestamp(now).date():
-        return tr.gettext(AGO["h"]).format(n=seconds // 3600)
-    return then.strftime("%Y-%m-%d %H:%M")
+        hours = seconds // 3600
+        return tr.ngettext("{n} h ago", "{n} h ago", hours).format(n=hours)
+    return tr.moment(then)
 
 
 def last_record(commands: Iterable[CommandRecord], names: Iterable[str]) -> CommandRecord | None:
@@ -106,10 +126,12 @@ def running(state: StateModel, operation: CommandName) -> bool:
 
 def failure_detail(feedback: int, message: str, tr: Translator = ENGLISH) -> str:
     """The detail line of a failure: the bit in words, its number, and the operation's message."""
-    detail = f"{describe_feedback(feedback)} (feedback {feedback})"
+    detail = tr.gettext(N_("{words} (feedback {bit})")).format(
+        words=say(describe_feedback(feedback), tr), bit=feedback
+    )
     if not message or message == describe_feedback(feedback):
         return detail
-    return f"{detail}: {labelled(message, tr)}"
+    return f"{detail}: {say(message, tr)}"
 
 
 def status(
@@ -126,7 +148,7 @@ def status(
             "ready", tr.gettext(N_("Ready")), tr.gettext(N_("not run since the add-on started"))
         )
     if value == Feedback.WAITING:
-        words = message or tr.gettext(N_("waiting for the device"))
+        words = say(message, tr) or tr.gettext(N_("waiting for the device"))
         return Status("waiting", tr.gettext(N_("Waiting…")), words, 0)
     record = last_record(state.commands, [operation.value])
     at, source = (record.at, record.source) if record is not None else (None, None)
@@ -136,7 +158,7 @@ def status(
     if value & Feedback.OK:
         corrected = value & Feedback.INVALID_INPUT
         word = tr.gettext(N_("OK, corrected") if corrected else N_("OK"))
-        return Status("ok", word, message, value, at, source, when, stale)
+        return Status("ok", word, say(message, tr), value, at, source, when, stale)
     detail = failure_detail(value, message, tr)
     invalid = bool(value & Feedback.INVALID_INPUT)
     return Status("error", headline(value, tr), detail, value, at, source, when, stale, invalid)
@@ -202,7 +224,7 @@ def toggle(
     if busy:
         on = busy[-1] is CommandName.EXPORT_ENABLE
         word = tr.gettext(N_("Switching on…") if on else N_("Switching off…"))
-        waiting = Status("waiting", word, state.messages.get(busy[-1], ""))
+        waiting = Status("waiting", word, say(state.messages.get(busy[-1], ""), tr))
         return Toggle("waiting", checked, label, command, waiting, paused)
     record = last_record(state.commands, [op.value for op in TOGGLE_OPERATIONS])
     if record is not None and not record.feedback & Feedback.OK:
@@ -241,12 +263,13 @@ def policy_paused_until(state: StateModel) -> str | None:
     return until[11:16]
 
 
-def counters(health: LinkHealth) -> list[tuple[int, str, int]]:
+def counters(health: LinkHealth, tr: Translator = ENGLISH) -> list[tuple[int, str, int]]:
     """Exchanges counted per feedback bit: (bit, words, count), every bit listed."""
     out = []
     for bit in FEEDBACK_BITS:
         name = (bit.name or str(int(bit))).lower()
-        out.append((int(bit), describe_feedback(int(bit)), health.counters.get(name, 0)))
+        words = say(describe_feedback(int(bit)), tr)
+        out.append((int(bit), words, health.counters.get(name, 0)))
     return out
 
 

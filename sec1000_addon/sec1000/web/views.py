@@ -17,7 +17,7 @@ from sec1000.commands import COMMANDS, CommandName
 from sec1000.operations import Origin
 from sec1000.runtime import Runtime
 from sec1000.web.forms import read_form
-from sec1000.web.i18n import N_
+from sec1000.web.i18n import COOKIE, LANGUAGES, N_
 from sec1000.web.keys import (
     CONTROLLERS,
     DEMO,
@@ -54,6 +54,32 @@ def ingress_base(request: web.Request) -> str | None:
     if not path or not INGRESS_PATH.match(path) or "/../" in f"{path}/" or "/./" in f"{path}/":
         return None
     return f"{path}/"
+
+
+# Where the language menu may send the browser back to: a page of the panel, for a controller.
+LANGUAGE_BACK = re.compile(r"(\./|[a-z]+)?(\?controller=[a-z0-9_]{1,20})?")
+LANGUAGE_COOKIE_AGE = 400 * 86400  # as long as browsers keep a cookie
+
+
+async def choose_language(request: web.Request) -> web.Response:
+    """GET language?lang=de&back=setup: remember the language chosen in the menu (a cookie on
+    the panel's path, per browser), then back to the page it was chosen on."""
+    lang = request.query.get("lang", "")
+    back = request.query.get("back", "./")
+    if not LANGUAGE_BACK.fullmatch(back) or not back:
+        back = "./"
+    # Relative: the browser stays under the ingress prefix.
+    response = web.Response(status=303, headers={"Location": back})
+    if lang in LANGUAGES:
+        response.set_cookie(
+            COOKIE,
+            lang,
+            max_age=LANGUAGE_COOKIE_AGE,
+            path=ingress_base(request) or "/",
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
 
 
 def origin(request: web.Request) -> Origin:

@@ -79,6 +79,33 @@ CHOICES: Mapping[str, Mapping[str, str]] = {
     },
 }
 
+# The Home Assistant connection's details on Diagnostics, by their keys.
+HA_KEYS: Mapping[str, str] = {
+    "via": N_("Reached through"),
+    "connects": N_("Connections made"),
+    "last_error": N_("Last error"),
+    "ha_version": N_("Home Assistant version"),
+    "since": N_("Connected since"),
+    "language": N_("Language"),
+}
+
+# The demo simulator's misbehaviours, as its switches on Diagnostics name them.
+FAULTS: Mapping[str, str] = {
+    "short_answer": N_("short answer"),
+    "zero_inverters": N_("zero inverters"),
+    "bad_checksum": N_("bad checksum"),
+    "wrong_echo": N_("wrong echo"),
+    "nak": N_("nak"),
+    "silence": N_("silence"),
+    "reset": N_("reset"),
+    "slow": N_("slow"),
+    "split": N_("split"),
+    "overload": N_("overload"),
+    "ignore_writes": N_("ignore writes"),
+    "drift": N_("drift"),
+    "overshoot": N_("overshoot"),
+}
+
 # A failed result's headline, by the bit that explains it, most telling first.
 HEADLINES: tuple[tuple[Feedback, str], ...] = (
     (Feedback.INVALID_INPUT, N_("Refused: not a valid value")),

@@ -233,10 +233,19 @@
 
   var agoWords = JSON.parse(body.dataset.ago || "{}");
 
+  // The plural form for a count, as i18n.plural_class: Slovak has three (1, 2-4, other).
+  function form(forms, n) {
+    if (!Array.isArray(forms)) return forms || "{n}";
+    var slovak = agoWords.lang === "sk";
+    var index = n === 1 ? 0 : slovak && n >= 2 && n <= 4 ? 1 : slovak ? 2 : 1;
+    return forms[Math.min(index, forms.length - 1)];
+  }
+
   function ago(seconds) {
-    if (seconds < 60) return (agoWords.s || "{n} s ago").replace("{n}", String(seconds));
-    if (seconds < 3600) return (agoWords.min || "{n} min ago").replace("{n}", String(Math.floor(seconds / 60)));
-    return (agoWords.h || "{n} h ago").replace("{n}", String(Math.floor(seconds / 3600)));
+    if (seconds < (agoWords.below || 10)) return agoWords.now || "just now";
+    var n = seconds < 60 ? seconds : seconds < 3600 ? Math.floor(seconds / 60) : Math.floor(seconds / 3600);
+    var unit = seconds < 60 ? agoWords.s : seconds < 3600 ? agoWords.min : agoWords.h;
+    return form(unit || "{n} s ago", n).replace("{n}", String(n));
   }
 
   function refreshAges() {
