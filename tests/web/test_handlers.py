@@ -159,9 +159,56 @@ async def test_an_invalid_limit_is_refused_in_words_and_nothing_is_sent(
     response = await client.post("/command", data={"command": "set_export_limit", "limit": "150"})
     body = await response.text()
     assert runtime.state.feedback[CommandName.SET_EXPORT_LIMIT] == Feedback.INVALID_INPUT
-    assert "Refused: not a valid value" in body and "between 0 and 100 kW" in body
+    # The rule is the user's own maximum (8 kW), not the device's range of 100 kW.
+    assert "150 kW is above the maximum of 8 kW" in body
     assert 'data-invalid="true"' in body and "(feedback 128)" in body
     assert simulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "words", "advice"),
+    [
+        ("12", "12 kW is above the maximum of 8 kW", "Setup → Limits"),
+        ("-1", "-1 kW is below the minimum of 0 kW", "cannot be negative"),
+        ("abc", "“abc” is not a number", "such as 2.5 or 2,5"),
+        ("1e3", "“1e3” is not written in plain digits", "exponent"),
+        ("", "The field is empty", "such as 2.5"),
+    ],
+)
+async def test_a_refused_limit_names_the_rule_it_broke(
+    aiohttp_client: ClientFactory,
+    runtime: Runtime,
+    simulator: SimulatorServer,
+    typed: str,
+    words: str,
+    advice: str,
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    form = {"command": "set_export_limit", "limit": typed}
+    body = await (await client.post("/command", data=form)).text()
+    assert f'<span class="word">{words}</span>' in body
+    assert advice in body and "Nothing was sent to the controller (feedback 128)." in body
+    assert "Refused: not a valid value" not in body
+    assert simulator.requests() == []
+
+
+async def test_a_refusal_stays_after_good_reads_while_a_failure_fades(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    """A refusal is about what was typed: no telemetry read after it makes it old news."""
+    client = await panel(aiohttp_client, runtime)
+    await client.post("/command", data={"command": "set_export_limit", "limit": "12"})
+    await eventually(lambda: len(runtime.state.commands) == 1, what="the refusal")
+    await runtime.ops.get_telemetry_data()
+    assert runtime.state.telemetry_at is not None
+    assert runtime.state.telemetry_at > runtime.state.commands[-1].at
+    body = await (await client.get("/")).text()
+    status = re.search(r'<p id="status-set_export_limit".*?</p>', body, re.S)
+    assert status is not None
+    assert 'data-stale="false"' in status[0] and 'data-invalid="true"' in status[0]
+    assert "12 kW is above the maximum of 8 kW" in status[0]
+    assert "The controller has answered since." not in status[0]
+    assert re.search(r'<input id="limit"[^>]*aria-invalid="true"', body)
 
 
 async def test_the_watchdog_reset_needs_its_confirmation(
@@ -693,6 +740,6 @@ async def test_an_empty_or_wordy_limit_is_refused_in_words_never_got_empty_quote
         body = await (
             await client.post("/command", data={"command": "set_export_limit", "limit": typed})
         ).text()
-        assert "Refused: not a valid value" in body, typed
+        assert 'data-invalid="true"' in body, typed
         assert "got ''" not in body and "(feedback 128)" in body
     assert simulator.requests() == []

@@ -17,7 +17,7 @@ from sec1000.options import Options
 from sec1000.protocol import Feedback, describe_feedback
 from sec1000.state import CommandRecord, StateModel
 from sec1000.web.i18n import ENGLISH, N_, Translator
-from sec1000.web.words import headline, labelled
+from sec1000.web.words import headline, labelled, refusal_words
 
 TOGGLE_OPERATIONS = (CommandName.EXPORT_ENABLE, CommandName.EXPORT_DISABLE)
 # The commands the export switch runs: its own element shows their progress.
@@ -113,9 +113,26 @@ def status(
         corrected = value & Feedback.INVALID_INPUT
         word = tr.gettext(N_("OK, corrected") if corrected else N_("OK"))
         return Status("ok", word, message, value, at, source, when, stale)
+    if value & Feedback.INVALID_INPUT:
+        # A refusal is about what was typed, not about the controller: it stays until the
+        # user changes the field (panel.js), however many reads come after it.
+        word, detail = refused_words(record, value, message, tr)
+        return Status("error", word, detail, value, at, source, when, False, True)
     detail = failure_detail(value, message, tr)
-    invalid = bool(value & Feedback.INVALID_INPUT)
-    return Status("error", headline(value, tr), detail, value, at, source, when, stale, invalid)
+    return Status("error", headline(value, tr), detail, value, at, source, when, stale)
+
+
+def refused_words(
+    record: CommandRecord | None, feedback: int, message: str, tr: Translator
+) -> tuple[str, str]:
+    """A refused input's headline and detail: the rule it broke when it is known."""
+    if record is None or record.refusal is None or record.feedback != feedback:
+        return headline(feedback, tr), failure_detail(feedback, message, tr)
+    words, advice = refusal_words(record.refusal, tr)
+    sent = tr.gettext(N_("Nothing was sent to the controller (feedback {feedback}).")).format(
+        feedback=feedback
+    )
+    return words, f"{advice} {sent}"
 
 
 # Every command that writes the limiter: a setup save's write is reported as one of them.

@@ -193,22 +193,26 @@
     });
   }
 
-  // -- a refused number marks its field (aria-invalid), until the user types again
+  // -- a refused number marks its field (aria-invalid) and keeps its words, until the user
+  // changes the field: then the mark goes and the words fade (no telemetry read fades them)
 
   function markFields() {
     document.querySelectorAll("form.control input.number").forEach(function (input) {
       var status = input.form.querySelector(".status");
-      var refused = status && status.dataset.invalid === "true" && status.dataset.stale !== "true";
-      if (refused && input.dataset.edited !== "true") input.setAttribute("aria-invalid", "true");
+      var refused = status && status.dataset.invalid === "true";
+      var edited = input.dataset.edited === "true";
+      if (refused && !edited) input.setAttribute("aria-invalid", "true");
       else input.removeAttribute("aria-invalid");
+      if (status && refused && edited) status.dataset.cleared = "true";
+      else if (status) delete status.dataset.cleared;
     });
   }
 
   document.addEventListener("input", function (event) {
     var input = event.target;
-    if (input.matches && input.matches("input.number")) {
+    if (input.matches && input.matches("form.control input.number")) {
       input.dataset.edited = "true";
-      input.removeAttribute("aria-invalid");
+      markFields();
     }
   });
   document.addEventListener("submit", function (event) {
@@ -235,7 +239,7 @@
     midnight.setHours(0, 0, 0, 0);
     document.querySelectorAll(".status[data-at]").forEach(function (status) {
       var at = Number(status.dataset.at);
-      if (goodAt > at) status.dataset.stale = "true";
+      if (goodAt > at && status.dataset.invalid !== "true") status.dataset.stale = "true";
       var time = status.querySelector("time");
       if (time && at * 1000 >= midnight.getTime()) {
         var text = ago(Math.max(0, Math.round(now - at)));
