@@ -25,12 +25,15 @@ from sec1000.web.status import (
     AGO,
     Status,
     Toggle,
+    Unreachable,
     applied,
+    blocked,
     clock,
     counters,
     result_words,
     status,
     toggle,
+    unreachable,
 )
 from sec1000.web.words import (
     CHOICES,
@@ -214,6 +217,19 @@ class View:
     def toggle(self) -> Toggle:
         """The export switch."""
         return toggle(self.state, self.options, self.tr, self.now)
+
+    @functools.cached_property
+    def unreachable(self) -> Unreachable | None:
+        """Why the controller has never answered (None: it has, or the options are invalid)."""
+        if self.options_error is not None:
+            return None
+        host, _, port = self.link_target.rpartition(":")
+        return unreachable(self.health, (host, int(port)), self.tr)
+
+    @functools.cached_property
+    def blocked(self) -> str | None:
+        """Why the dashboard's buttons cannot act now, or None."""
+        return blocked(self.state, self.health, self.tr)
 
     def status(self, operation: str) -> Status:
         """One button's live state."""

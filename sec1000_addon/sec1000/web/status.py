@@ -234,6 +234,54 @@ def policy_paused_until(state: StateModel) -> str | None:
     return until[11:16]
 
 
+# A controller that has never answered, by why the last try failed: the problem in plain words.
+UNREACHABLE = {
+    "refused": N_("The controller at {target} cannot be reached: nothing is listening there."),
+    "lookup": N_("The controller's address {host} cannot be found on the network."),
+    "unreachable": N_("The controller at {target} cannot be reached: no route leads there."),
+    "closed": N_("The device at {target} closed the connection without answering."),
+    "timeout": N_("Nothing answered at {target} in time."),
+    "checksum_error": N_("The device at {target} does not answer as a SEC1000 does."),
+    "unexpected_packet": N_("The device at {target} does not answer as a SEC1000 does."),
+}
+UNREACHABLE_OTHER = N_("The controller at {target} cannot be reached.")
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """The controller has not answered since the start: why, in words, and the raw error."""
+
+    words: str
+    detail: str
+
+
+def unreachable(
+    health: LinkHealth, target: tuple[str, int], tr: Translator = ENGLISH
+) -> Unreachable | None:
+    """Why the controller has never answered, or None (it answered, or nothing was tried)."""
+    if health.last_success is not None or not health.consecutive_failures:
+        return None
+    host, port = target
+    text = UNREACHABLE.get(health.last_cause or "", UNREACHABLE_OTHER)
+    words = tr.gettext(text).format(target=f"{host}:{port}", host=host)
+    return Unreachable(words, health.last_error or "")
+
+
+def blocked(state: StateModel, health: LinkHealth, tr: Translator = ENGLISH) -> str | None:
+    """Why the dashboard's buttons cannot act now, or None: the controller has never answered,
+    or has stopped answering (reads failed several times in a row)."""
+    if not health.consecutive_failures:
+        return None
+    if health.last_success is None:
+        return tr.gettext(
+            N_("The buttons wait for the controller: it has not answered since the start.")
+        )
+    if state.telemetry_available:
+        return None
+    text = N_("The buttons wait for the controller: it has not answered since {at}.")
+    return tr.gettext(text).format(at=clock(health.last_success))
+
+
 def counters(health: LinkHealth) -> list[tuple[int, str, int]]:
     """Exchanges counted per feedback bit: (bit, words, count), every bit listed."""
     out = []

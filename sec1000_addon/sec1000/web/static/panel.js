@@ -221,6 +221,37 @@
     });
   });
 
+  // -- the buttons that need the controller wait while it does not answer (#controls-gate says
+  // why): aria-disabled keeps them focusable and described; a press does nothing meanwhile
+
+  function gated() {
+    var gate = document.getElementById("controls-gate");
+    return !!gate && gate.dataset.blocked === "true";
+  }
+
+  function markButtons() {
+    var blocked = gated();
+    document.querySelectorAll("[data-needs-controller]").forEach(function (button) {
+      if (blocked) button.setAttribute("aria-disabled", "true");
+      else button.removeAttribute("aria-disabled");
+    });
+  }
+
+  function refuseWhileGated(event) {
+    var target = event.target;
+    var button =
+      event.type === "submit"
+        ? event.submitter || (target.querySelector && target.querySelector("[data-needs-controller]"))
+        : target.closest && target.closest("[data-needs-controller]");
+    if (button && button.matches && button.matches("[data-needs-controller]") && gated()) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }
+
+  document.addEventListener("click", refuseWhileGated, true);
+  document.addEventListener("submit", refuseWhileGated, true);
+
   // -- results show their age, and fade once the controller gave a good read after them
 
   var agoWords = JSON.parse(body.dataset.ago || "{}");
@@ -247,6 +278,7 @@
       }
     });
     markFields();
+    markButtons();
   }
 
   // Live updates replace or morph elements: look again after each change (a microtask later).
@@ -262,7 +294,7 @@
     subtree: true,
     childList: true,
     attributes: true,
-    attributeFilter: ["data-invalid", "data-kind", "data-at", "data-good-at"],
+    attributeFilter: ["data-invalid", "data-kind", "data-at", "data-good-at", "data-blocked"],
   });
   setInterval(refreshAges, 10000);
 
