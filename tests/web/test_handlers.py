@@ -382,16 +382,51 @@ async def test_outside_the_supervisor_options_go_to_the_options_file(
     assert runtime.link.gap == 1.5
 
 
-async def test_a_fast_refresh_is_saved_with_a_warning(
+async def test_a_fast_refresh_is_warned_of_before_it_is_saved_and_saved_when_confirmed(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    runtime = supervised_runtime
+    before = runtime.options
+    client = await panel(aiohttp_client, runtime)
+    address = {"host": "127.0.0.1", "port": str(simulator.port)}
+    body = await post_step(client, "connection", **address, scan_interval="2")
+    assert "Saved and applied." not in body
+    assert 'id="confirm-connection"' in body and "Not saved yet" in body
+    assert 'id="w-scan_interval"' in body and "power-cycled" in body
+    assert re.search(r'id="save-anyway-connection"[^>]*>Save anyway<', body)
+    assert re.search(r'id="f-scan_interval"[^>]*value="2"', body)  # as typed
+    assert re.search(r'id="f-scan_interval"[^>]*autofocus', body)
+    assert runtime.options == before  # nothing saved, nothing applied
+    body = await post_step(client, "connection", **address, scan_interval="2", confirm="yes")
+    assert "Saved and applied." in body and "Not saved yet" not in body
+    assert 'id="w-scan_interval"' in body  # still said, after the save too
+    assert runtime.options.scan_interval == 2
+    # A warning in force already (the same words) is not asked about again.
+    body = await post_step(client, "connection", **address, scan_interval="3")
+    assert "Saved and applied." in body and runtime.options.scan_interval == 3
+
+
+async def test_a_save_without_new_warnings_is_not_asked_about(
     aiohttp_client: ClientFactory, supervised_runtime: Runtime, simulator: SimulatorServer
 ) -> None:
     client = await panel(aiohttp_client, supervised_runtime)
+    address = {"host": "127.0.0.1", "port": str(simulator.port)}
+    body = await post_step(client, "connection", **address, scan_interval="20")
+    assert "Saved and applied." in body and "Save anyway" not in body
+
+
+async def test_every_error_of_a_step_is_shown_after_one_save(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime
+) -> None:
+    """Min `abc` and max 20 (above the capacity of 10 kW): both said at once, nothing saved."""
+    before = supervised_runtime.options
+    client = await panel(aiohttp_client, supervised_runtime)
     body = await post_step(
-        client, "connection", host="127.0.0.1", port=str(simulator.port), scan_interval="2"
+        client, "limits", min_export_limit="abc", max_export_limit="20", total_capacity="10"
     )
-    assert "Saved and applied." in body
-    assert 'id="w-scan_interval"' in body and "power-cycled" in body
-    assert supervised_runtime.options.scan_interval == 2
+    assert 'id="e-min_export_limit"' in body and "must be a number" in body
+    assert 'id="e-max_export_limit"' in body and "above the total capacity" in body
+    assert supervised_runtime.options == before
 
 
 async def started_with_its_guard(runtime: Runtime) -> None:

@@ -44,6 +44,7 @@ _LOGGER = logging.getLogger(__name__)
 NOT_VALID = N_("Not saved: fix the values marked below. Nothing was changed.")
 NOTHING_NEW = N_("Nothing to save: these are the options in use.")
 NOT_NOW = N_("Not saved: the values marked below cannot change now. Nothing was changed.")
+NOT_YET = N_("Not saved yet: read the warning below. Change the value, or save anyway.")
 
 
 def shown(value: Any, tr: Translator | None = None) -> Any:
@@ -87,7 +88,9 @@ def render_step(
     notice: str | None = None,
     failure: str | None = None,
 ) -> str:
-    """One step's form, with the values to show and the messages under the fields."""
+    """One step's form, with the values to show and the messages under the fields (a failure
+    NOT_YET, a save with new warnings, asks whether to save anyway)."""
+    confirm, failure = (failure, None) if failure == NOT_YET else (None, failure)
     app = request.app
     runtime = chosen(request)
     tr = request_translator(request)
@@ -123,6 +126,7 @@ def render_step(
             warnings={k: v for k, v in warnings.items() if k in step.keys},
             notice=tr.gettext(notice) if notice else None,
             failure=tr.gettext(failure) if failure else None,
+            confirm=tr.gettext(confirm) if confirm else None,
             v=view,
             entity_choices=entity_choices(app),
             inherited=inherited,
@@ -207,6 +211,9 @@ async def setup_save(request: web.Request) -> web.Response:
             return _not_saved(request, step, values, NOT_VALID, err.errors)
         if options == before and runtime.options_error is None:
             return _answer(request, step, render_step(request, step, notice=NOTHING_NEW))
+        if new_warnings(step, before, options) and form.get("confirm") != "yes":
+            text = render_step(request, step, values=values, failure=NOT_YET)
+            return _answer(request, step, text)
         try:
             applied = await runtime.apply_options(options, origin(request))
         except OptionsError as err:  # refused for now (a restore pending): say why, keep all
@@ -218,6 +225,17 @@ async def setup_save(request: web.Request) -> web.Response:
     notice = _mark_applies(request, step, applied)
     tr = request_translator(request)
     return _answer(request, step, render_step(request, step, notice=saved(notice, options, tr)))
+
+
+def new_warnings(step: Step, before: Options, options: Options) -> dict[str, str]:
+    """The warnings of the step's keys that a save would bring (those in force already aside):
+    they are shown, and the save asks first."""
+    known = before.warnings()
+    return {
+        key: text
+        for key, text in options.warnings().items()
+        if key in step.keys and known.get(key) != text
+    }
 
 
 def _mark_applies(request: web.Request, step: Step, applied: Applied) -> str:
