@@ -313,3 +313,17 @@ async def test_a_german_or_slovak_browser_reads_its_language_with_decimal_commas
     await expect(setup.locator("html")).to_have_attribute("lang", lang)
     await expect(setup.locator("#f-max_export_limit")).to_have_value("8")
     await expect(setup.locator("#f-total_capacity")).to_have_value("10")
+
+
+async def test_a_refusal_names_its_rule_in_german_with_a_decimal_comma(
+    open_page: Any, panel: Panel
+) -> None:
+    page, _ = await open_page(viewport=PHONE, locale="de-DE")
+    status = page.locator("#status-set_export_limit")
+    await set_limit(page, "12,5")
+    await expect(status.locator(".word")).to_have_text("12,5 kW liegt über dem Maximum von 8 kW")
+    await expect(status.locator(".detail")).to_contain_text("Einrichtung → Grenzen")
+    await expect(status.locator(".detail")).to_contain_text("(Rückmeldung 128)")
+    await set_limit(page, "abc")
+    await expect(status.locator(".word")).to_have_text("„abc“ ist keine Zahl")
+    await expect(page.locator("#limit")).to_have_attribute("aria-invalid", "true")
