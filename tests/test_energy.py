@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -281,3 +282,32 @@ def test_an_energy_save_that_fails_is_logged_and_the_counters_stay(
     m.save()
     saved = json.loads((tmp_path / "missing" / "deeper" / ENERGY_NAME).read_text())
     assert counted > 0 and saved["totals"]["grid_export"] == pytest.approx(counted)
+
+
+def test_the_compliance_report_starts_at_the_first_day_counted_and_says_no_data(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    m = meter(tmp_path, scan=60, clock=clock)
+    day = 86_400.0
+    # Day 1: an hour at a 10 kW limit; day 2: nothing (the add-on was off); day 3: today.
+    for n in range(61):
+        m.add(Sample(START + 60 * n, 2.0, 3.0, 1.0, False, limit_kw=10.0 if n < 50 else 0.0))
+    for n in range(11):
+        m.add(Sample(START + 2 * day + 60 * n, 1.0, 2.0, 1.0, False, limit_kw=5.0))
+    clock.now = START + 2 * day + 600
+    overshoot = {"since": START + 3000, "until": START + 3600, "max_kw": 2.0, "limit_kw": 0.0}
+    rows = list(csv.reader(m.compliance_csv(90, [overshoot]).splitlines()))
+    assert rows[0][:3] == ["date", "data", "measured_min"] and rows[0][-1] == "overshoots"
+    assert [row[0] for row in rows[1:]] == ["2026-06-01", "2026-06-02", "2026-06-03"]
+    first, gap, today = rows[1:]
+    assert first[1:5] == ["measured", "60", "2.000", "10.00"]
+    # The overshoot names the limit in force then (0 kW), not the day's highest (10 kW).
+    assert first[-1] == "10:50-11:00 up to 2.00 kW, limit 0.00 kW"
+    assert gap[1:7] == ["no data", "", "", "", "", ""]  # nothing claimed for an unmeasured day
+    assert today[1:3] == ["measured", "10"] and today[-1] == ""
+
+
+def test_a_report_before_any_read_is_one_row_of_no_data(tmp_path: Path) -> None:
+    rows = meter(tmp_path).compliance_csv(90).splitlines()
+    assert rows[1:] == ["2026-06-01,no data,,,,,,0,0,"]

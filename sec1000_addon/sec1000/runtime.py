@@ -126,6 +126,7 @@ class Runtime:
         shared = audit if audit is not None else AuditLog(data_dir)
         self.name = shared.controller
         self.audit = shared.for_controller(self.name, self._audited)
+        self.state.set_by = self.audit.last_confirmed_write()
         self.guard, self.writer, self.watchdog = self._limiter(watchdog_timings)
         self.policy = PricePolicy(
             self._current,
@@ -258,6 +259,15 @@ class Runtime:
                     active.limit_kw,
                 )
             self.state.overshoot_seen(active.as_dict())
+
+    async def compliance_csv(self, days: int) -> str:
+        """The compliance report: the energy book's days with each overshoot the audit trail
+        keeps (and the one under way) and the limit in force during it."""
+        entries = await self.audit.everything()
+        overshoots = [entry for entry in entries if entry.get("command") == "overshoot"]
+        if (active := self.energy.detector.active) is not None:
+            overshoots.append(active.as_dict())
+        return self.energy.compliance_csv(days, overshoots)
 
     def _audited(self, entry: Mapping[str, Any]) -> None:
         """Every audit entry: the day's limiter writes and drifts, for the compliance report."""

@@ -63,6 +63,15 @@ class GuardStatus:
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class SetBy:
+    """Who wrote the limit the controller holds, as the audit trail names them, and when."""
+
+    origin: str  # panel:<user>, home_assistant:<user>, policy, guard, startup, cli, mqtt …
+    command: str  # set_export_limit, export_disable, ceiling, restore …
+    at: float
+
+
 class Topic(StrEnum):
     """What a state event is about."""
 
@@ -148,6 +157,8 @@ class StateModel:
         self.watchdog_running = False
         self.restore_retired: str | None = None
         self.guard = GuardStatus()
+        # The last confirmed limiter write (None: nothing written since the audit trail began).
+        self.set_by: SetBy | None = None
         self.energy: Mapping[str, Any] = {}
         # The meter check: an overshoot under way (on, since, max_kw, limit_kw, energy_over_kwh)
         # and the periods of the last day (since, until or None), for the chart.
@@ -301,6 +312,10 @@ class StateModel:
             self.limit_log.append((now, kw))
         while len(self.limit_log) > 1 and self.limit_log[1][0] < now - LIMIT_LOG_SECONDS:
             self.limit_log.popleft()
+
+    def written_by(self, origin: str, command: str, at: float | None = None) -> None:
+        """A limiter write was confirmed by read-back; its settings event follows."""
+        self.set_by = SetBy(origin, command, self._clock() if at is None else at)
 
     def settings_learned(self, settings: ExportSettings) -> None:
         """A 0x43 read-back: everything the controller holds."""

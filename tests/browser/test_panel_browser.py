@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, Route, expect
 from sec1000.options import Options
-from sec1000.protocol import ControlMode
+from sec1000.protocol import ControlMode, Switch, mode_switch_request
+from sec1000.protocol.messages import MODE_SWITCHES
 from sec1000.state import UNAVAILABLE_AFTER_FAILURES
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel, serve_panel, shot
 from tests.conftest import eventually
 from tests.helpers.browser import (
     PAGE_DELIVERY_MS,
+    PANEL_TIMEOUT_S,
     TIMER_READ_EXCHANGES,
     command_within_ms,
     wait_kind,
@@ -109,6 +111,10 @@ async def test_each_button_goes_from_waiting_to_ok(open_page: Any, panel: Panel)
     await expect(page.locator("#status-set_export_limit")).to_contain_text("4.50 kW")
     assert sim.device.export_limit_w == 4500
     await expect(page.locator("#export-info [data-key=export_limit]")).to_have_text("4.50")
+    # The headline says what holds now and who set it, live.
+    await expect(page.locator("#headline")).to_have_text(
+        "Export limited to 4.50 kW, set by Anna on the panel."
+    )
 
     await press("Get export limit", "status-get_export_limit")
     await expect(page.locator("#status-get_export_limit")).to_contain_text("panel (Anna)")
@@ -139,7 +145,9 @@ async def test_each_button_goes_from_waiting_to_ok(open_page: Any, panel: Panel)
     await expect(dialog).to_contain_text("export its full power")
     await dialog.get_by_role("button", name="Cancel").click()
     await expect(dialog).to_be_hidden()
-    assert len(sim.requests()) - before <= 1  # at most a telemetry poll, no reset
+    # Only the timer's reads went out since (as many as the time took): no switch of the reset.
+    switches = {mode_switch_request(switch, Switch.OFF) for switch in MODE_SWITCHES.values()}
+    assert not switches & set(sim.requests()[before:])
     await page.get_by_role("button", name="Reset export watchdog").click()
     await dialog.get_by_role("button", name="Reset: full export for ~5 s").click()
     # The reset: three switches off, the off window, three on, the limit written and read back
@@ -218,6 +226,31 @@ async def test_a_commands_answer_arriving_after_the_live_update_does_not_undo_it
     held = re.search(r'id="status-get_export_limit"[^>]*data-live-seq="(\d+)"', answered[0])
     assert held is not None
     assert int(await status.get_attribute("data-live-seq") or 0) > int(held[1])
+
+
+async def test_every_value_shows_its_age_and_is_marked_old_after_two_reads(
+    open_page: Any, panel: Panel
+) -> None:
+    page, _ = await open_page()
+    flow, phases = page.locator("#flow"), page.locator("#phases")
+    await expect(flow).to_have_attribute("data-old", "false")
+    await expect(flow.locator(".read-age")).to_have_text(re.compile(r"^read \d+ s ago$"))
+    await expect(phases.locator(".read-age")).to_have_text(re.compile(r"^read \d+ s ago$"))
+    # Old: two reads (1 s each here) and a request's timeout without a good one. The page
+    # counts on by itself: nothing has to arrive for the mark to come.
+    old_after_s = 2 * 1 + PANEL_TIMEOUT_S
+    panel.simulator.set_fault("silence")
+    within = command_within_ms(TIMER_READ_EXCHANGES) + 1000 * old_after_s
+    await expect(flow).to_have_attribute("data-old", "true", timeout=within)
+    await expect(phases).to_have_attribute("data-old", "true", timeout=within)
+    await expect(flow.locator(".read-age")).to_have_text(re.compile(r"^old: read \d+ s ago$"))
+    opacity = await flow.locator(".value").first.evaluate("e => getComputedStyle(e).opacity")
+    assert float(opacity) < 1
+    await shot(page, "dashboard-old-values")
+    # The next good read makes them live again.
+    panel.simulator.clear_faults()
+    await expect(flow).to_have_attribute("data-old", "false", timeout=within)
+    await expect(phases.locator(".read-age")).to_have_text(re.compile(r"^read \d+ s ago$"))
 
 
 @pytest.mark.parametrize(

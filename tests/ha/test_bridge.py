@@ -232,9 +232,18 @@ async def test_export_switch_turns_export_off_and_on(
     await user.call("input_boolean", "turn_off", entity_id="input_boolean.sec1000_export")
     await user.wait_value("sensor.sec1000_export_state", "off")
     assert simulator.device.export_limit_w == 0
+    # The headline says who: the user who pressed the switch in Home Assistant.
+    who = runtime.state.set_by
+    assert who is not None and who.origin.startswith("home_assistant:"), who
+    name = who.origin.partition(":")[2]
+    assert name and name != "automation"
+    off = f"Export off, set by {name} in Home Assistant."
+    await user.wait_attribute("sensor.sec1000_export_state", "headline", off)
     await user.call("input_boolean", "turn_on", entity_id="input_boolean.sec1000_export")
     await user.wait_value("sensor.sec1000_export_state", "on")
     assert simulator.device.export_limit_w == 8_000
+    on = f"Export limited to 8.00 kW, set by {name} in Home Assistant."
+    await user.wait_attribute("sensor.sec1000_export_state", "headline", on)
 
 
 async def test_failed_switch_command_puts_the_switch_back(

@@ -177,6 +177,12 @@ async def test_the_mqtt_device_in_home_assistant(
             assert simulator.requests()[0] == write_export_limit_request(
                 10_000, 0, PhaseMeasurement.SUM_OF_PHASES
             )
+            # The headline on the export state, from its attributes topic.
+            await user.wait_attribute(
+                "sensor.sec1000_export_state",
+                "headline",
+                "Export off, set from Home Assistant (MQTT).",
+            )
             await user.call(
                 "select", "select_option", entity_id="select.sec1000_control_mode", option="rcr"
             )

@@ -111,6 +111,20 @@ class User:
                 pytest.fail(f"{entity_id} is {value!r}, expected a new write of {expected!r}")
             await asyncio.sleep(0.05)
 
+    async def wait_attribute(
+        self, entity_id: str, key: str, expected: str, within: float = SHOWN_IN_CORE_WITHIN
+    ) -> None:
+        """Wait until the entity's attribute `key` is `expected`."""
+        deadline = time.monotonic() + within
+        while True:
+            state = await self.state(entity_id)
+            value = None if state is None else state["attributes"].get(key)
+            if value == expected:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"{entity_id}'s {key} is {value!r}, expected {expected!r}")
+            await asyncio.sleep(0.05)
+
     async def wait_result(
         self, command: str, within: float = SHOWN_IN_CORE_WITHIN
     ) -> dict[str, Any]:

@@ -152,6 +152,31 @@ async def test_set_export_limit_takes_the_forms_value(
     await eventually(lambda: simulator.device.export_limit_w == 3250, what="3.25 kW written")
 
 
+async def test_the_dashboard_opens_with_the_headline_and_its_live_copy_is_newer(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    await runtime.ops.get_export_limit(Origin("test"))
+    page = await (await client.get("/")).text()
+    found = re.search(r'<p id="headline"[^>]*data-live-seq="(\d+)">([^<]*)</p>', page)
+    assert found is not None, page[:2000]
+    held = simulator.device.export_limit_w / 1000
+    assert found[2] == f"Export limited to {held:.2f} kW, as found on the controller."
+    await client.post(
+        "/command",
+        data={"command": "set_export_limit", "limit": "3,25"},
+        headers={"X-Remote-User-Display-Name": "Anna", "X-Remote-User-Name": "anna"},
+    )
+    await eventually(lambda: simulator.device.export_limit_w == 3250, what="3.25 kW written")
+    await eventually(lambda: runtime.state.export_limit_kw == 3.25, what="3.25 kW read back")
+    live = await client.get("/live", params={"page": "dashboard", "since": found[1]})
+    update = await live.text()
+    fresh = re.search(r'<p id="headline"[^>]*data-live-seq="(\d+)">([^<]*)</p>', update)
+    assert fresh is not None, update[:2000]
+    assert fresh[2] == "Export limited to 3.25 kW, set by Anna on the panel."
+    assert int(fresh[1]) > int(found[1])
+
+
 async def test_an_invalid_limit_is_refused_in_words_and_nothing_is_sent(
     aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
 ) -> None:

@@ -41,9 +41,10 @@ def template_texts() -> dict[str, tuple[str, ...] | None]:
 
 
 def python_texts() -> dict[str, tuple[str, ...] | None]:
-    """Every text the web modules mark with N_() or pass to a translator."""
+    """Every text the web modules (and the headline the panel shows) mark with N_() or pass to
+    a translator."""
     found: dict[str, tuple[str, ...] | None] = {}
-    for path in WEB.glob("*.py"):
+    for path in (*WEB.glob("*.py"), WEB.parent / "headline.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call):
                 continue

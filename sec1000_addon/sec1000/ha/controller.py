@@ -109,6 +109,7 @@ class ControllerBridge:
         self._dirty_event = asyncio.Event()
         self._tasks = TaskSet()
         self._unsubscribe: Callable[[], None] | None = None
+        self._headline = ""  # the export state's headline as last marked for posting
 
     @property
     def entity_ids(self) -> tuple[str, ...]:
@@ -160,7 +161,8 @@ class ControllerBridge:
         )
 
     def _attributes(self, sensor: Sensor) -> dict[str, Any]:
-        return {**sensor.attributes(), **sensor_extra_attributes(self.runtime.state, sensor)}
+        extra = sensor_extra_attributes(self.runtime.state, sensor, self.runtime.options)
+        return {**sensor.attributes(), **extra}
 
     def value(self, sensor: Sensor) -> str:
         """A sensor's state now."""
@@ -216,6 +218,11 @@ class ControllerBridge:
             self.mark(EXPORT_GUARD.key, NOTIFICATIONS_MARK)
         elif event.topic in (Topic.RESTORE, Topic.LINK):
             self.mark(NOTIFICATIONS_MARK)
+        if event.topic not in (Topic.LINK, Topic.COMMAND, Topic.FEEDBACK):
+            said = self._attributes(EXPORT_STATE).get("headline", "")
+            if said != self._headline:  # who set the limit, until when, a silent controller…
+                self._headline = said
+                self.mark(EXPORT_STATE.key)
 
     async def _publisher(self) -> None:
         while True:

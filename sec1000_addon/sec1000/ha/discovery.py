@@ -367,7 +367,7 @@ def state_payloads(
         value = sensor_value(state, sensor)
         if value != UNAVAILABLE:
             out[state_topic(sensor.object_id, controller)] = value
-        extra = sensor_extra_attributes(state, sensor)
+        extra = sensor_extra_attributes(state, sensor, options)
         if extra:
             topic = attributes_topic(sensor.object_id, controller)
             out[topic] = json.dumps(extra, sort_keys=True, default=str)

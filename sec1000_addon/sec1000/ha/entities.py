@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sec1000.commands import COMMANDS, FEEDBACK_COMMANDS, MAX_EXPORT_LIMIT_KW, CommandName
-from sec1000.options import FIRST_CONTROLLER
+from sec1000.headline import ENGLISH_WORDS, Words, headline
+from sec1000.options import FIRST_CONTROLLER, Options
 from sec1000.protocol import TELEMETRY_FIELDS
 from sec1000.state import StateModel
 
@@ -117,7 +118,10 @@ EXPORT_LIMIT = Sensor(
     "mdi:transmission-tower-export",
     2,
 )
-EXPORT_STATE = Sensor("sensor", "export_state", "Export State", icon="mdi:export")
+# Its `headline` attribute: what limits the export, who set it and until when (in words).
+EXPORT_STATE = Sensor(
+    "sensor", "export_state", "Export State", icon="mdi:export", extra_attributes=True
+)
 MODULE_STARTED = Sensor("sensor", "modul_started", "Modul started", icon="mdi:power")
 ENERGY_SENSORS: dict[str, Sensor] = {
     key: Sensor(
@@ -375,8 +379,13 @@ def sensor_value(state: StateModel, sensor: Sensor) -> str:
     raise KeyError(sensor.entity_id)
 
 
-def sensor_extra_attributes(state: StateModel, sensor: Sensor) -> dict[str, Any]:
-    """The attributes a sensor carries beyond its description (the guard's and the policy's)."""
+def sensor_extra_attributes(
+    state: StateModel, sensor: Sensor, options: Options, words: Words = ENGLISH_WORDS
+) -> dict[str, Any]:
+    """The attributes a sensor carries beyond its description (the headline, the guard's and
+    the policy's), in the language of `words`."""
+    if sensor.key == EXPORT_STATE.key:
+        return {"headline": headline(state, options).words(words)}
     if sensor.key == EXPORT_GUARD.key:
         return dict(state.guard.attributes())
     if sensor.key == EXPORT_POLICY.key:

@@ -23,6 +23,7 @@ from sec1000.common.units import kilowatts
 from sec1000.device.sequences import LimitWrite
 from sec1000.limiter.writes import WriteReport
 from sec1000.protocol import ExportSettings, PhaseMeasurement
+from sec1000.state import SetBy
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -134,6 +135,17 @@ class AuditLog:
         """This controller's newest `count` entries (of the RECENT kept in memory), oldest
         first."""
         return self.recent[-count:] if count > 0 else []
+
+    def last_confirmed_write(self) -> SetBy | None:
+        """This controller's newest write confirmed by read-back (who set what it holds)."""
+        for entry in reversed(self.recent):
+            if entry.get("verified") is True and entry.get("origin") and entry.get("command"):
+                try:
+                    at = dt.datetime.fromisoformat(str(entry["at"])).timestamp()
+                except (KeyError, ValueError):
+                    continue
+                return SetBy(str(entry["origin"]), str(entry["command"]), at)
+        return None
 
     async def everything(self) -> list[dict[str, Any]]:
         """Every entry of this controller the files keep, oldest first, read off the event

@@ -133,6 +133,8 @@ async def _write_reported(
         )
         report(failed)
         raise
+    if verified.held:
+        state.written_by(job.origin, job.command)
     state.settings_learned(verified.after)
     feedback = job.feedback
     if verified.held:

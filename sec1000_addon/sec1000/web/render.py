@@ -15,6 +15,7 @@ import jinja2
 
 from sec1000.commands import COMMANDS, CommandName
 from sec1000.device.health import LinkHealth
+from sec1000.headline import Headline, headline
 from sec1000.options import FIRST_CONTROLLER, Options
 from sec1000.state import CommandRecord, StateModel
 from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step
@@ -23,6 +24,8 @@ from sec1000.web.i18n import ENGLISH, N_, Translator, install, of_context
 from sec1000.web.prices_chart import PriceChart, build_price_chart
 from sec1000.web.status import (
     AGO,
+    READ_AGE,
+    ReadAge,
     Status,
     Toggle,
     Unreachable,
@@ -30,6 +33,7 @@ from sec1000.web.status import (
     blocked,
     clock,
     counters,
+    read_age,
     result_words,
     status,
     toggle,
@@ -180,6 +184,11 @@ class View:
         return at(path, name or self.controller)
 
     @functools.cached_property
+    def headline(self) -> Headline:
+        """What limits the export, who set it and until when."""
+        return headline(self.state, self.options)
+
+    @functools.cached_property
     def price_chart(self) -> PriceChart | None:
         """The Prices card's chart, or None before any price."""
         return build_price_chart(
@@ -230,6 +239,15 @@ class View:
     def blocked(self) -> str | None:
         """Why the dashboard's buttons cannot act now, or None."""
         return blocked(self.state, self.health, self.tr)
+
+    @property
+    def old_after(self) -> float:
+        """Seconds after which a read's values are old: two reads and a request's timeout."""
+        return 2 * self.options.scan_interval + self.options.request_timeout
+
+    def read_age(self, at: float | None) -> ReadAge:
+        """The age of values read at `at`, and whether they are old."""
+        return read_age(at, self.now, self.old_after, self.tr)
 
     def status(self, operation: str) -> Status:
         """One button's live state."""
@@ -328,6 +346,7 @@ def environment() -> jinja2.Environment:
     env.globals["OPTION_LABELS"] = OPTION_LABELS
     env.globals["CHOICES"] = CHOICES
     env.globals["AGO"] = AGO
+    env.globals["READ_AGE"] = READ_AGE
     for name in env.list_templates():
         env.get_template(name)
     return env

@@ -53,6 +53,30 @@ def clock(at: float | None) -> str:
 AGO = {"s": N_("{n} s ago"), "min": N_("{n} min ago"), "h": N_("{n} h ago")}
 
 
+# A value's age where it is shown; "old" once it is older than two reads (see `read_age`).
+READ_AGE = {"read": N_("read {age}"), "old": N_("old: read {age}")}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAge:
+    """How old the values of a read are: its time, when they count as old, and in words."""
+
+    at: float | None
+    old_after: float  # seconds
+    old: bool
+    text: str
+
+
+def read_age(at: float | None, now: float, old_after: float, tr: Translator = ENGLISH) -> ReadAge:
+    """The age of values read at `at` (None: never read): old after `old_after` seconds, that
+    is two reads and a request's timeout."""
+    if at is None:
+        return ReadAge(None, old_after, True, tr.gettext(N_("not read yet")))
+    old = now - at > old_after
+    words = tr.gettext(READ_AGE["old" if old else "read"])
+    return ReadAge(at, old_after, old, words.format(age=age(at, now, tr)))
+
+
 def age(at: float, now: float, tr: Translator = ENGLISH) -> str:
     """How long ago: seconds, minutes, hours today, then the date and time."""
     seconds = max(0, round(now - at))

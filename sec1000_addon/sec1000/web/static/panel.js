@@ -298,6 +298,26 @@
   });
   setInterval(refreshAges, 10000);
 
+  // -- every value shows its age, and is marked old after two reads (data-old-after seconds)
+
+  function refreshReadAges() {
+    var now = Date.now() / 1000;
+    document.querySelectorAll(".read-age[data-read-at]").forEach(function (element) {
+      var at = Number(element.dataset.readAt);
+      if (!at) return;
+      var seconds = Math.max(0, Math.round(now - at));
+      var old = seconds > Number(element.dataset.oldAfter);
+      var words = old ? agoWords.old || "old: read {age}" : agoWords.read || "read {age}";
+      var text = words.replace("{age}", ago(seconds));
+      if (element.textContent !== text) element.textContent = text;
+      var flag = old ? "true" : "false";
+      if (element.dataset.old !== flag) element.dataset.old = flag;
+      var values = element.closest("[data-values]");
+      if (values && values.dataset.old !== flag) values.dataset.old = flag;
+    });
+  }
+  setInterval(refreshReadAges, 1000);
+
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) connect();
   });
