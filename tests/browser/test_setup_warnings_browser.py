@@ -4,6 +4,7 @@ save, and a risky value warned of before it is saved (Save anyway), at 390 and 1
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -26,6 +27,11 @@ async def test_a_risky_refresh_is_warned_of_before_the_save_and_saved_only_when_
     form = page.locator("#form-connection")
     field = form.get_by_label("Refresh interval")
     await field.fill("2")
+    await expect(form.locator("#w-scan_interval")).to_be_hidden()
+    await field.press("Tab")  # leaving the field: its warning is said, before any save
+    await expect(form.locator("#w-scan_interval")).to_contain_text("power-cycled")
+    await expect(field).to_have_accessible_description(re.compile("power-cycled"))
+    assert runtime.options.scan_interval == 30
     await form.get_by_role("button", name="Save connection").click()
     await expect(form.locator("#confirm-connection")).to_contain_text("Not saved yet")
     await expect(form.locator("#w-scan_interval")).to_contain_text("power-cycled")
@@ -47,6 +53,9 @@ async def test_a_risky_refresh_is_warned_of_before_the_save_and_saved_only_when_
     await expect(form.get_by_role("button", name="Save anyway")).to_have_count(0)
     assert runtime.options.scan_interval == 2
     assert json.loads(panel.options_file.read_text())["scan_interval"] == 2
+    await field.fill("30")
+    await field.press("Tab")  # a safe value again: the warning goes, live
+    await expect(form.locator("#w-scan_interval")).to_be_hidden()
 
 
 async def test_every_error_of_the_limits_step_shows_after_one_save(

@@ -803,3 +803,35 @@ async def test_an_empty_or_wordy_limit_is_refused_in_words_never_got_empty_quote
         assert 'data-invalid="true"' in body, typed
         assert "got ''" not in body and "(feedback 128)" in body
     assert simulator.requests() == []
+
+
+async def test_a_warning_is_said_while_typing_before_any_save(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    runtime = supervised_runtime
+    before = runtime.options
+    client = await panel(aiohttp_client, runtime)
+    form = {"step": "connection", "host": "127.0.0.1", "port": str(simulator.port)}
+    response = await client.post("/setup/check", data={**form, "scan_interval": "2"})
+    body = await response.text()
+    line = re.search(r'<p class="warn-text" id="w-scan_interval"[^>]*>.*?</p>', body, re.S)
+    assert line is not None and 'hx-swap-oob="true"' in line[0] and "hidden" not in line[0]
+    assert "power-cycled" in line[0]
+    assert runtime.options == before  # a check saves nothing
+    body = await (await client.post("/setup/check", data={**form, "scan_interval": "20"})).text()
+    assert re.search(r'id="w-scan_interval" hidden hx-swap-oob="true"></p>', body)
+    body = await (await client.post("/setup/check", data={**form, "scan_interval": "x"})).text()
+    assert "power-cycled" not in body  # a wrong value: the save says what is wrong
+    page = await (await client.get("/setup")).text()
+    field = re.search(r'<input id="f-scan_interval"[^>]*>', page, re.S)
+    assert field is not None and 'hx-post="setup/check"' in field[0]
+    assert 'aria-describedby="w-scan_interval h-scan_interval"' in field[0]
+
+
+def test_every_warning_has_a_line_under_its_field() -> None:
+    from sec1000.web.setup import WARNED_KEYS
+
+    risky = Options.from_mapping(
+        {"scan_interval": 2, "export_ceiling_kw": 10.005, "verify_interval": 2}
+    )
+    assert set(risky.warnings()) == WARNED_KEYS

@@ -44,6 +44,8 @@ _LOGGER = logging.getLogger(__name__)
 NOT_VALID = N_("Not saved: fix the values marked below. Nothing was changed.")
 NOTHING_NEW = N_("Nothing to save: these are the options in use.")
 NOT_NOW = N_("Not saved: the values marked below cannot change now. Nothing was changed.")
+# The keys `Options.warnings()` may name: their fields have a warning line, live.
+WARNED_KEYS = frozenset({"scan_interval", "export_ceiling_kw", "verify_interval"})
 NOT_YET = N_("Not saved yet: read the warning below. Change the value, or save anyway.")
 
 
@@ -133,6 +135,7 @@ def render_step(
             fragment=lambda fid: Markup(render_fragment(app, fid, view)),
             deactivate_warning=deactivate_warning(runtime, tr),
             apply=step.id in APPLY_STEPS,
+            WARNED_KEYS=WARNED_KEYS,
         )
     )
 
@@ -225,6 +228,28 @@ async def setup_save(request: web.Request) -> web.Response:
     notice = _mark_applies(request, step, applied)
     tr = request_translator(request)
     return _answer(request, step, render_step(request, step, notice=saved(notice, options, tr)))
+
+
+async def setup_check(request: web.Request) -> web.Response:
+    """POST setup/check: a step's warnings for the values typed so far, said under their fields
+    before any save (each field's warning line, swapped in place; nothing is saved)."""
+    form = await read_form(request)
+    step = {s.id: s for s in steps(request)}.get(str(form.get("step", "")))
+    if step is None or step.id == "controllers":
+        raise web.HTTPBadRequest(text="unknown setup step")
+    runtime = chosen(request)
+    try:
+        warnings = Options.from_mapping(submitted(step, form), base=runtime.options).warnings()
+    except OptionsError:
+        warnings = {}  # a value that is wrong: the save says so, under its field
+    tr = request_translator(request)
+    template = request.app[TEMPLATES].get_template("_warning.html")
+    lines = [
+        template.render(key=key, text=warnings.get(key), oob=True, tr=tr)
+        for key in step.keys
+        if key in WARNED_KEYS
+    ]
+    return html("\n".join(lines))
 
 
 def new_warnings(step: Step, before: Options, options: Options) -> dict[str, str]:
