@@ -8,7 +8,7 @@ import struct
 from collections.abc import Awaitable, Callable
 
 import pytest
-from sec1000.commands import CommandName, parse_limit_kw
+from sec1000.commands import CommandName, Rule, parse_limit_kw
 from sec1000.device.telemetry import ZeroPowerFix
 from sec1000.operations import CommandResult, Operations, Origin
 from sec1000.protocol import (
@@ -164,6 +164,28 @@ async def test_a_limit_above_the_maximum_is_refused_in_words_and_sends_nothing(
     result = await runtime.ops.set_export_limit(value, PANEL)
     assert result.feedback == Feedback.INVALID_INPUT and not result.ok
     assert "above the maximum export limit of 8 kW" in result.message
+    assert simulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "rule", "bound"),
+    [
+        ("abc", Rule.NOT_A_NUMBER, None),
+        (" ", Rule.EMPTY, None),
+        ("1e3", Rule.EXPONENT, None),
+        ("-1", Rule.BELOW_MINIMUM, 0.0),
+        ("12", Rule.ABOVE_MAXIMUM, 8.0),
+        ("150", Rule.ABOVE_MAXIMUM, 8.0),  # the user's maximum, not the device's 100 kW
+    ],
+)
+async def test_a_refused_limit_records_the_rule_it_broke(
+    runtime: Runtime, simulator: SimulatorServer, value: str, rule: Rule, bound: float | None
+) -> None:
+    result = await runtime.ops.set_export_limit(value, PANEL)
+    assert result.feedback == Feedback.INVALID_INPUT
+    refusal = runtime.state.commands[-1].refusal
+    assert refusal is not None
+    assert (refusal.rule, refusal.typed, refusal.bound) == (rule, value.strip(), bound)
     assert simulator.requests() == []
 
 

@@ -13,10 +13,51 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sec1000.common.numbers import NumberError, parse_number
+from sec1000.common.numbers import NumberError, NumberKind, parse_number
 from sec1000.protocol import ControlMode, InvalidInputError
 
 MAX_EXPORT_LIMIT_KW = 100.0
+
+
+class Rule(StrEnum):
+    """The rule a refused number broke: the panel says it in words (and names the bound)."""
+
+    EMPTY = "empty"
+    NOT_A_NUMBER = "not_a_number"
+    EXPONENT = "exponent"
+    BELOW_MINIMUM = "below_minimum"
+    ABOVE_MAXIMUM = "above_maximum"
+    ABOVE_CEILING = "above_ceiling"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an input was refused: the rule, what was typed (as typed, short) and the bound."""
+
+    rule: Rule
+    typed: str
+    value: float | None = None  # the number read, when it was one
+    bound: float | None = None  # the minimum, maximum or ceiling it broke
+
+
+class RefusedInput(InvalidInputError):
+    """An input refused by a rule a user can be told (feedback 128, nothing sent)."""
+
+    def __init__(self, message: str, refusal: Refusal) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+
+
+_NUMBER_RULES = {
+    NumberKind.EMPTY: Rule.EMPTY,
+    NumberKind.EXPONENT: Rule.EXPONENT,
+}
+
+
+def typed_text(value: object) -> str:
+    """What a user typed, for words: stripped, at most 20 characters."""
+    text = value.strip() if isinstance(value, str) else str(value)
+    return text if len(text) <= 20 else text[:19] + "…"
 
 
 class CommandName(StrEnum):
@@ -52,9 +93,14 @@ def parse_limit_kw(value: object) -> float:
     try:
         number = parse_number(value)
     except NumberError as err:
-        raise InvalidInputError(f"export limit {err}") from None
+        rule = _NUMBER_RULES.get(err.kind, Rule.NOT_A_NUMBER)
+        raise RefusedInput(f"export limit {err}", Refusal(rule, typed_text(value))) from None
     if not 0 <= number <= MAX_EXPORT_LIMIT_KW:
-        raise InvalidInputError(f"export limit must be between 0 and 100 kW, got {number:g}")
+        rule, bound = (Rule.BELOW_MINIMUM, 0.0) if number < 0 else (Rule.ABOVE_MAXIMUM, 100.0)
+        raise RefusedInput(
+            f"export limit must be between 0 and 100 kW, got {number:g}",
+            Refusal(rule, typed_text(value), number, bound),
+        )
     return round(number, 2)
 
 

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sec1000.commands import BY_NAME as SPECS
-from sec1000.commands import COMMANDS, OPTIONS_WRITE, CommandName, CommandSpec, spec_of
+from sec1000.commands import (
+    COMMANDS,
+    OPTIONS_WRITE,
+    CommandName,
+    CommandSpec,
+    Refusal,
+    RefusedInput,
+    Rule,
+    spec_of,
+    typed_text,
+)
 from sec1000.common.numbers import parse_number
 from sec1000.common.units import kilowatts, watts
 from sec1000.device.link import DeviceLink, Priority
@@ -169,11 +179,13 @@ class Operations:
         told = call.spec.writes and not polling
         if told:
             self._wiring.accepted(call.spec.name.value, str(call.origin))
+        refused: Refusal | None = None
         try:
             message = await action()
             feedback = int(Feedback.OK | (Feedback.INVALID_INPUT if corrected else 0))
         except Sec1000Error as err:
             feedback, message = int(err.feedback), str(err)
+            refused = err.refusal if isinstance(err, RefusedInput) else None
         except Exception as err:
             _LOGGER.exception("%s failed unexpectedly", call.spec.name)
             feedback, message = int(Feedback.UNKNOWN_ERROR), f"unexpected error: {err}"
@@ -185,7 +197,7 @@ class Operations:
             raise
         if told and not feedback & Feedback.OK:
             self._wiring.failed(call.spec.name.value, str(call.origin))
-        return self.finish(call, feedback, message)
+        return self.finish(call, feedback, message, refused)
 
     def refuse(self, command: CommandName, message: str, origin: Origin) -> CommandResult:
         """A request that means nothing (an adapter's junk payload): 128 in words, nothing sent."""
@@ -193,10 +205,14 @@ class Operations:
 
     def invalid(self, call: Call, error: InvalidInputError) -> CommandResult:
         """Bad input: 128, nothing sent."""
-        return self.finish(call, int(Feedback.INVALID_INPUT), str(error))
+        refusal = error.refusal if isinstance(error, RefusedInput) else None
+        return self.finish(call, int(Feedback.INVALID_INPUT), str(error), refusal)
 
-    def finish(self, call: Call, feedback: int, message: str) -> CommandResult:
-        """Record a command's end: feedback sensor, command log, log line; return the result."""
+    def finish(
+        self, call: Call, feedback: int, message: str, refusal: Refusal | None = None
+    ) -> CommandResult:
+        """Record a command's end: feedback sensor, command log, log line; return the result
+        (a refused input's rule goes into the log's record, for words that name it)."""
         command = call.spec.name.value
         if not message:
             message = describe_feedback(feedback)
@@ -205,14 +221,20 @@ class Operations:
         if call.origin != POLL:
             log = _LOGGER.info if feedback & Feedback.OK else _LOGGER.warning
             log("%s from %s: %s (feedback %d)", command, call.origin, message, feedback)
-            self._record(command, call.origin, feedback, message, call.request_id)
+            self._record(command, call.origin, feedback, message, call.request_id, refusal)
         return CommandResult(command, feedback, message, call.request_id)
 
     def _record(
-        self, command: str, origin: Origin, feedback: int, message: str, request_id: str | None
+        self,
+        command: str,
+        origin: Origin,
+        feedback: int,
+        message: str,
+        request_id: str | None,
+        refusal: Refusal | None = None,
     ) -> None:
         self.state.command_done(
-            CommandRecord(time.time(), str(origin), command, feedback, message, request_id)
+            CommandRecord(time.time(), str(origin), command, feedback, message, request_id, refusal)
         )
 
     # -- the limiter writes: each built once it holds the device, read back (0x43), reported
@@ -276,19 +298,33 @@ class Operations:
             "(the grid contract); nothing was sent"
         )
 
-    def _within_maximum(self, limit_kw: float) -> float:
-        """The limit, or InvalidInputError when it is above the export ceiling or the maximum
+    def _within_maximum(self, limit_kw: float, typed: object = None) -> float:
+        """The limit, or RefusedInput when it is above the export ceiling or the maximum
         export limit (never clamped: a user who typed too much gets words, nothing is sent)."""
+        shown = typed_text(f"{limit_kw:g}" if typed is None else typed)
         ceiling = self.options.export_ceiling_kw
         if ceiling and limit_kw > ceiling:
-            raise InvalidInputError(self._ceiling_words(f"{limit_kw:g} kW is above"))
+            raise RefusedInput(
+                self._ceiling_words(f"{limit_kw:g} kW is above"),
+                Refusal(Rule.ABOVE_CEILING, shown, limit_kw, ceiling),
+            )
         maximum = self.options.max_export_limit
         if limit_kw > maximum:
-            raise InvalidInputError(
+            raise RefusedInput(
                 f"refused: {limit_kw:g} kW is above the maximum export limit of {maximum:g} kW "
-                "(the options); nothing was sent"
+                "(the options); nothing was sent",
+                Refusal(Rule.ABOVE_MAXIMUM, shown, limit_kw, maximum),
             )
         return limit_kw
+
+    def _above_own_bound(self, err: RefusedInput, limit_kw: float, typed: object) -> RefusedInput:
+        """The refusal of a limit above the device's range, its rule named against the options'
+        own maximum or ceiling when that is lower (it always is: the options stay in 100 kW)."""
+        try:
+            self._within_maximum(limit_kw, typed)
+        except RefusedInput as own:
+            return RefusedInput(str(err), own.refusal)
+        return err
 
     # -- operations (one per registry entry, named like it)
 
@@ -329,7 +365,12 @@ class Operations:
         limit above the maximum is refused with 128, one rounded to 10 W steps gives 129."""
         call = Call(SPECS[CommandName.SET_EXPORT_LIMIT], origin, request_id)
         try:
-            limit_kw = self._within_maximum(call.spec.parse({"limit": limit})["limit"])
+            limit_kw = self._within_maximum(call.spec.parse({"limit": limit})["limit"], limit)
+        except RefusedInput as err:
+            if err.refusal.rule is Rule.ABOVE_MAXIMUM and err.refusal.value is not None:
+                # Above the device's 100 kW: the user's own maximum (or ceiling) is the rule.
+                err = self._above_own_bound(err, err.refusal.value, limit)
+            return self.invalid(call, err)
         except InvalidInputError as err:
             return self.invalid(call, err)
         rounded = abs(parse_number(limit) - limit_kw) > 1e-9

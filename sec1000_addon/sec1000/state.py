@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from sec1000.commands import FEEDBACK_COMMANDS, CommandName
+from sec1000.commands import FEEDBACK_COMMANDS, CommandName, Refusal
 from sec1000.common.units import kilowatts, whole_watts
 from sec1000.device.health import LinkHealth
 from sec1000.protocol import ControlMode, ExportSettings, Feedback
@@ -117,6 +117,7 @@ class CommandRecord:
     feedback: int
     message: str
     request_id: str | None = None
+    refusal: Refusal | None = None  # a refused input: the rule it broke
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""

@@ -111,15 +111,18 @@ async def serve_panel(
     configure: Callable[[web.Application], None] | None = None,
     controllers: int = 1,
     watchdog_timings: WatchdogTimings | None = None,
+    port: int | None = None,
 ) -> AsyncIterator[Panel]:
     """Simulator → core (timer running) → panel → ingress proxy, all on real loopback sockets.
 
     `configure` adds to the panel's application before it starts (e.g. Home Assistant). With
-    `controllers` > 1, a plant runs one simulated controller more each (barn, barn2, …).
+    `controllers` > 1, a plant runs one simulated controller more each (barn, barn2, …). With
+    `port`, the first controller's address has that port instead of its simulator's (a wrong
+    address; the simulator still runs, to be chosen later).
     """
     simulators = [await SimulatorServer(slow_delay=0.4).start() for _ in range(controllers)]
     simulator = simulators[0]
-    options = panel_options(simulator.port, *(s.port for s in simulators[1:]))
+    options = panel_options(port or simulator.port, *(s.port for s in simulators[1:]))
     options_file = tmp_path / "options.json"
     save = file_saver(options_file)
     await save(options)

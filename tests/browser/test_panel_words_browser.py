@@ -16,7 +16,7 @@ from playwright.async_api import Page, expect
 from sec1000.pricing.decide import PolicyState
 from sec1000.protocol import read_export_settings_request, read_telemetry_request
 
-from tests.browser.conftest import PHONE, Panel, shot
+from tests.browser.conftest import DESKTOP, PHONE, Panel, shot
 from tests.conftest import eventually
 from tests.helpers.browser import (
     AGES_REFRESH_MS,
@@ -60,31 +60,44 @@ async def test_a_decimal_comma_sends_3_5_kw_in_an_english_chromium_and_the_text_
     await expect(page.locator("#limit")).not_to_have_attribute("aria-invalid", "true")
 
 
-async def test_a_refused_limit_marks_the_field_and_says_why_in_words(
+async def good_read_shown_after(page: Page, element_id: str) -> None:
+    """Wait until the page holds a good read newer than the result in `element_id`, and until
+    the page has looked at its results again (panel.js does it a task after each change)."""
+    await page.wait_for_function(
+        """id => {
+          const pill = document.getElementById("link-status");
+          const status = document.getElementById(id);
+          return Number(pill.dataset.goodAt || 0) > Number(status.dataset.at || Infinity);
+        }""",
+        arg=element_id,
+        timeout=command_within_ms(TIMER_READ_EXCHANGES),
+    )
+    await page.evaluate("() => new Promise(done => setTimeout(done, 0))")
+
+
+async def test_a_refused_limit_names_the_rule_it_broke_and_marks_the_field(
     open_page: Any, panel: Panel
 ) -> None:
     page, _ = await open_page()
     status = page.locator("#status-set_export_limit")
+    field = page.locator("#limit")
     await eventually(lambda: panel.runtime.state.export_state is not None, what="the startup read")
-    # A good read after a refusal fades its mark (the next test shows it), and the timer reads
-    # every second: no read succeeds while the refusals are looked at, however slow the page.
-    panel.simulator.set_fault("bad_checksum")
     writes = limit_writes(panel)
     refused = (
-        ("abc", "'abc'"),
-        ("", "the field is empty"),
-        ("150", "got 150"),
-        ("9", "above the maximum export limit of 8 kW"),  # never clamped to the maximum
+        ("abc", "“abc” is not a number"),
+        ("", "The field is empty"),
+        ("1e3", "“1e3” is not written in plain digits"),
+        ("-1", "-1 kW is below the minimum of 0 kW"),
+        ("150", "150 kW is above the maximum of 8 kW"),  # the user's maximum, not the device's
+        ("9", "9 kW is above the maximum of 8 kW"),  # never clamped to the maximum
     )
-    for typed, why in refused:
+    for typed, words in refused:
         await set_limit(page, typed)
+        await expect(status.locator(".word")).to_have_text(words)
         await expect(status).to_have_attribute("data-invalid", "true")
-        await expect(status.locator(".word")).to_have_text("Refused: not a valid value")
-        await expect(status.locator(".detail")).to_contain_text(why)
         await expect(status.locator(".detail")).to_contain_text("(feedback 128)")
         await expect(status).not_to_contain_text("got ''")
         # The input itself is marked (aria-invalid and its look), not only the button.
-        field = page.locator("#limit")
         await expect(field).to_have_attribute("aria-invalid", "true")
         await expect(field).to_have_value(typed)
         colour = await field.evaluate("el => getComputedStyle(el).borderTopColor")
@@ -93,10 +106,37 @@ async def test_a_refused_limit_marks_the_field_and_says_why_in_words(
         )
         assert colour != button, "the refused field looks like any other"
         await shot(page, "dashboard-refused-limit")
-        await field.fill("4")  # typing again clears the mark
+        await field.fill("4")  # typing again clears the mark; the words fade
         await expect(field).not_to_have_attribute("aria-invalid", "true")
+        await expect(status).to_have_attribute("data-cleared", "true")
     assert limit_writes(panel) == writes, "a refused limit reached the controller"
-    panel.simulator.clear_faults()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390", "1280"])
+async def test_a_refusal_stays_through_good_reads_until_the_field_is_changed(
+    open_page: Any, panel: Panel, viewport: dict[str, int]
+) -> None:
+    page, _ = await open_page(viewport=viewport)
+    status = page.locator("#status-set_export_limit")
+    field = page.locator("#limit")
+    await set_limit(page, "12")
+    await expect(status.locator(".word")).to_have_text("12 kW is above the maximum of 8 kW")
+    red = await status.locator(".word").evaluate("el => getComputedStyle(el).color")
+    await good_read_shown_after(page, "status-set_export_limit")  # reads every second
+    # The controller answering changes nothing about what was typed: mark and words stay.
+    await expect(status).to_have_attribute("data-stale", "false")
+    await expect(status).not_to_have_attribute("data-cleared", "true")
+    await expect(field).to_have_attribute("aria-invalid", "true")
+    await expect(status.locator(".word")).to_have_text("12 kW is above the maximum of 8 kW")
+    await expect(status).not_to_contain_text("The controller has answered since.")
+    assert await status.locator(".word").evaluate("el => getComputedStyle(el).color") == red
+    await expect(status.locator(".word")).to_be_in_viewport()
+    await shot(page, f"dashboard-refusal-stays-{viewport['width']}")
+    await field.press("End")
+    await field.press("Backspace")  # "1": an input event, as the user types
+    await expect(field).not_to_have_attribute("aria-invalid", "true")
+    await expect(status).to_have_attribute("data-cleared", "true")
+    assert await status.locator(".word").evaluate("el => getComputedStyle(el).color") != red
 
 
 async def test_a_failure_shows_its_age_and_fades_after_the_next_good_read(
@@ -276,3 +316,17 @@ async def test_a_german_or_slovak_browser_reads_its_language_with_decimal_commas
     await expect(setup.locator("html")).to_have_attribute("lang", lang)
     await expect(setup.locator("#f-max_export_limit")).to_have_value("8")
     await expect(setup.locator("#f-total_capacity")).to_have_value("10")
+
+
+async def test_a_refusal_names_its_rule_in_german_with_a_decimal_comma(
+    open_page: Any, panel: Panel
+) -> None:
+    page, _ = await open_page(viewport=PHONE, locale="de-DE")
+    status = page.locator("#status-set_export_limit")
+    await set_limit(page, "12,5")
+    await expect(status.locator(".word")).to_have_text("12,5 kW liegt über dem Maximum von 8 kW")
+    await expect(status.locator(".detail")).to_contain_text("Einrichtung → Grenzen")
+    await expect(status.locator(".detail")).to_contain_text("(Rückmeldung 128)")
+    await set_limit(page, "abc")
+    await expect(status.locator(".word")).to_have_text("„abc“ ist keine Zahl")
+    await expect(page.locator("#limit")).to_have_attribute("aria-invalid", "true")

@@ -8,7 +8,7 @@ import string
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sec1000.common.numbers import NumberError, parse_number
+from sec1000.common.numbers import NumberError, NumberKind, parse_number
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,19 @@ def test_any_text_is_a_plain_number_or_a_clear_error(text: str) -> None:
         assert "must be a number" in str(err)
     else:
         assert set(plain) <= allowed and math.isfinite(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("", NumberKind.EMPTY),
+        ("  ", NumberKind.EMPTY),
+        ("1e3", NumberKind.EXPONENT),
+        ("2,5E-1", NumberKind.EXPONENT),
+        ("abc", NumberKind.NOT_A_NUMBER),
+    ],
+)
+def test_a_refused_number_says_which_rule_it_broke(text: str, kind: NumberKind) -> None:
+    with pytest.raises(NumberError) as caught:
+        parse_number(text)
+    assert caught.value.kind is kind

@@ -184,9 +184,56 @@ async def test_an_invalid_limit_is_refused_in_words_and_nothing_is_sent(
     response = await client.post("/command", data={"command": "set_export_limit", "limit": "150"})
     body = await response.text()
     assert runtime.state.feedback[CommandName.SET_EXPORT_LIMIT] == Feedback.INVALID_INPUT
-    assert "Refused: not a valid value" in body and "between 0 and 100 kW" in body
+    # The rule is the user's own maximum (8 kW), not the device's range of 100 kW.
+    assert "150 kW is above the maximum of 8 kW" in body
     assert 'data-invalid="true"' in body and "(feedback 128)" in body
     assert simulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "words", "advice"),
+    [
+        ("12", "12 kW is above the maximum of 8 kW", "Setup → Limits"),
+        ("-1", "-1 kW is below the minimum of 0 kW", "cannot be negative"),
+        ("abc", "“abc” is not a number", "such as 2.5 or 2,5"),
+        ("1e3", "“1e3” is not written in plain digits", "exponent"),
+        ("", "The field is empty", "such as 2.5"),
+    ],
+)
+async def test_a_refused_limit_names_the_rule_it_broke(
+    aiohttp_client: ClientFactory,
+    runtime: Runtime,
+    simulator: SimulatorServer,
+    typed: str,
+    words: str,
+    advice: str,
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    form = {"command": "set_export_limit", "limit": typed}
+    body = await (await client.post("/command", data=form)).text()
+    assert f'<span class="word">{words}</span>' in body
+    assert advice in body and "Nothing was sent to the controller (feedback 128)." in body
+    assert "Refused: not a valid value" not in body
+    assert simulator.requests() == []
+
+
+async def test_a_refusal_stays_after_good_reads_while_a_failure_fades(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    """A refusal is about what was typed: no telemetry read after it makes it old news."""
+    client = await panel(aiohttp_client, runtime)
+    await client.post("/command", data={"command": "set_export_limit", "limit": "12"})
+    await eventually(lambda: len(runtime.state.commands) == 1, what="the refusal")
+    await runtime.ops.get_telemetry_data()
+    assert runtime.state.telemetry_at is not None
+    assert runtime.state.telemetry_at > runtime.state.commands[-1].at
+    body = await (await client.get("/")).text()
+    status = re.search(r'<p id="status-set_export_limit".*?</p>', body, re.S)
+    assert status is not None
+    assert 'data-stale="false"' in status[0] and 'data-invalid="true"' in status[0]
+    assert "12 kW is above the maximum of 8 kW" in status[0]
+    assert "The controller has answered since." not in status[0]
+    assert re.search(r'<input id="limit"[^>]*aria-invalid="true"', body)
 
 
 async def test_the_watchdog_reset_needs_its_confirmation(
@@ -360,16 +407,51 @@ async def test_outside_the_supervisor_options_go_to_the_options_file(
     assert runtime.link.gap == 1.5
 
 
-async def test_a_fast_refresh_is_saved_with_a_warning(
+async def test_a_fast_refresh_is_warned_of_before_it_is_saved_and_saved_when_confirmed(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    runtime = supervised_runtime
+    before = runtime.options
+    client = await panel(aiohttp_client, runtime)
+    address = {"host": "127.0.0.1", "port": str(simulator.port)}
+    body = await post_step(client, "connection", **address, scan_interval="2")
+    assert "Saved and applied." not in body
+    assert 'id="confirm-connection"' in body and "Not saved yet" in body
+    assert 'id="w-scan_interval"' in body and "power-cycled" in body
+    assert re.search(r'id="save-anyway-connection"[^>]*>Save anyway<', body)
+    assert re.search(r'id="f-scan_interval"[^>]*value="2"', body)  # as typed
+    assert re.search(r'id="f-scan_interval"[^>]*autofocus', body)
+    assert runtime.options == before  # nothing saved, nothing applied
+    body = await post_step(client, "connection", **address, scan_interval="2", confirm="yes")
+    assert "Saved and applied." in body and "Not saved yet" not in body
+    assert 'id="w-scan_interval"' in body  # still said, after the save too
+    assert runtime.options.scan_interval == 2
+    # A warning in force already (the same words) is not asked about again.
+    body = await post_step(client, "connection", **address, scan_interval="3")
+    assert "Saved and applied." in body and runtime.options.scan_interval == 3
+
+
+async def test_a_save_without_new_warnings_is_not_asked_about(
     aiohttp_client: ClientFactory, supervised_runtime: Runtime, simulator: SimulatorServer
 ) -> None:
     client = await panel(aiohttp_client, supervised_runtime)
+    address = {"host": "127.0.0.1", "port": str(simulator.port)}
+    body = await post_step(client, "connection", **address, scan_interval="20")
+    assert "Saved and applied." in body and "Save anyway" not in body
+
+
+async def test_every_error_of_a_step_is_shown_after_one_save(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime
+) -> None:
+    """Min `abc` and max 20 (above the capacity of 10 kW): both said at once, nothing saved."""
+    before = supervised_runtime.options
+    client = await panel(aiohttp_client, supervised_runtime)
     body = await post_step(
-        client, "connection", host="127.0.0.1", port=str(simulator.port), scan_interval="2"
+        client, "limits", min_export_limit="abc", max_export_limit="20", total_capacity="10"
     )
-    assert "Saved and applied." in body
-    assert 'id="w-scan_interval"' in body and "power-cycled" in body
-    assert supervised_runtime.options.scan_interval == 2
+    assert 'id="e-min_export_limit"' in body and "must be a number" in body
+    assert 'id="e-max_export_limit"' in body and "above the total capacity" in body
+    assert supervised_runtime.options == before
 
 
 async def started_with_its_guard(runtime: Runtime) -> None:
@@ -774,6 +856,38 @@ async def test_an_empty_or_wordy_limit_is_refused_in_words_never_got_empty_quote
         body = await (
             await client.post("/command", data={"command": "set_export_limit", "limit": typed})
         ).text()
-        assert "Refused: not a valid value" in body, typed
+        assert 'data-invalid="true"' in body, typed
         assert "got ''" not in body and "(feedback 128)" in body
     assert simulator.requests() == []
+
+
+async def test_a_warning_is_said_while_typing_before_any_save(
+    aiohttp_client: ClientFactory, supervised_runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    runtime = supervised_runtime
+    before = runtime.options
+    client = await panel(aiohttp_client, runtime)
+    form = {"step": "connection", "host": "127.0.0.1", "port": str(simulator.port)}
+    response = await client.post("/setup/check", data={**form, "scan_interval": "2"})
+    body = await response.text()
+    line = re.search(r'<p class="warn-text" id="w-scan_interval"[^>]*>.*?</p>', body, re.S)
+    assert line is not None and 'hx-swap-oob="true"' in line[0] and "hidden" not in line[0]
+    assert "power-cycled" in line[0]
+    assert runtime.options == before  # a check saves nothing
+    body = await (await client.post("/setup/check", data={**form, "scan_interval": "20"})).text()
+    assert re.search(r'id="w-scan_interval" hidden hx-swap-oob="true"></p>', body)
+    body = await (await client.post("/setup/check", data={**form, "scan_interval": "x"})).text()
+    assert "power-cycled" not in body  # a wrong value: the save says what is wrong
+    page = await (await client.get("/setup")).text()
+    field = re.search(r'<input id="f-scan_interval"[^>]*>', page, re.S)
+    assert field is not None and 'hx-post="setup/check"' in field[0]
+    assert 'aria-describedby="w-scan_interval h-scan_interval"' in field[0]
+
+
+def test_every_warning_has_a_line_under_its_field() -> None:
+    from sec1000.web.setup import WARNED_KEYS
+
+    risky = Options.from_mapping(
+        {"scan_interval": 2, "export_ceiling_kw": 10.005, "verify_interval": 2}
+    )
+    assert set(risky.warnings()) == WARNED_KEYS

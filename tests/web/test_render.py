@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from sec1000.commands import CommandName
+from sec1000.commands import CommandName, Refusal, Rule
 from sec1000.options import Options
 from sec1000.protocol import Feedback
 from sec1000.state import CommandRecord, HistoryPoint, StateEvent, StateModel, Topic
@@ -17,7 +17,7 @@ from sec1000.web.chart import MAX_POINTS, build_chart, nice_step
 from sec1000.web.i18n import translator
 from sec1000.web.render import ENERGY_CHART_HEIGHT, energy_week, flow
 from sec1000.web.status import age, applied, status, toggle
-from sec1000.web.words import labelled
+from sec1000.web.words import labelled, refusal_words
 
 WEB = Path(__file__).resolve().parents[2] / "sec1000_addon" / "sec1000" / "web"
 NOW = 1_800_000_000.0
@@ -313,3 +313,35 @@ def test_the_toggle_says_until_when_the_price_policy_is_paused() -> None:
         {"state": "override", "attributes": {"override_until": "2026-12-02T14:15:00+01:00"}}
     )
     assert toggle(state, options).paused_until == "14:15"
+
+
+@pytest.mark.parametrize(
+    ("lang", "refusal", "words"),
+    [
+        (
+            "en",
+            Refusal(Rule.ABOVE_MAXIMUM, "12,5", 12.5, 10.0),
+            "12.5 kW is above the maximum of 10 kW",
+        ),
+        (
+            "de",
+            Refusal(Rule.ABOVE_MAXIMUM, "12,5", 12.5, 10.0),
+            "12,5 kW liegt über dem Maximum von 10 kW",
+        ),
+        ("sk", Refusal(Rule.BELOW_MINIMUM, "-1", -1.0, 0.0), "-1 kW je pod minimom 0 kW"),
+        ("de", Refusal(Rule.NOT_A_NUMBER, "abc"), "„abc“ ist keine Zahl"),
+    ],
+)
+def test_a_refusal_is_said_by_its_rule_in_the_pages_language(
+    lang: str, refusal: Refusal, words: str
+) -> None:
+    assert refusal_words(refusal, translator(lang))[0] == words
+
+
+def test_a_refusal_without_a_known_rule_keeps_the_general_headline() -> None:
+    state = StateModel()
+    message = "export limit must be a number, got None"
+    state.set_feedback(CommandName.SET_EXPORT_LIMIT, int(Feedback.INVALID_INPUT), message)
+    state.command_done(CommandRecord(NOW - 5, "home_assistant", "set_export_limit", 128, message))
+    shown = status(state, CommandName.SET_EXPORT_LIMIT, now=NOW)
+    assert (shown.word, shown.invalid, shown.stale) == ("Refused: not a valid value", True, False)

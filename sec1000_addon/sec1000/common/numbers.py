@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import math
 import re
+from enum import StrEnum
 
 # Plain ASCII only: optional sign, digits, at most one '.' or ',' as the decimal mark.
 # No '_' separators, no exponent, no Unicode digits, no 'inf' or 'nan'.
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
 _WHITESPACE = " \t\r\n"
+# A number in scientific notation (1e3, 2.5E-1): refused, but told apart in words.
+_EXPONENT = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)[eE][+-]?[0-9]+")
+
+
+class NumberKind(StrEnum):
+    """Why a text is not a number: the rule it breaks, for words that name it."""
+
+    EMPTY = "empty"
+    EXPONENT = "exponent"
+    NOT_A_NUMBER = "not_a_number"
+    NOT_WHOLE = "not_whole"
 
 
 class NumberError(ValueError):
-    """Not a number this project accepts; the message says so in words."""
+    """Not a number this project accepts; the message says so in words, `kind` says why."""
+
+    def __init__(self, message: str, kind: NumberKind = NumberKind.NOT_A_NUMBER) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def parse_number(raw: object) -> float:
@@ -31,6 +47,15 @@ def parse_number(raw: object) -> float:
     if not isinstance(raw, str):
         raise NumberError(f"must be a number, got {type(raw).__name__}")
     text = raw.strip(_WHITESPACE)
+    if not text:
+        raise NumberError(
+            f"must be a number such as 2.5 (plain digits), got {_shown(raw)}", NumberKind.EMPTY
+        )
+    if _EXPONENT.fullmatch(text):
+        raise NumberError(
+            f"must be a number in plain digits such as 2.5, without an exponent, got {_shown(raw)}",
+            NumberKind.EXPONENT,
+        )
     if not _DECIMAL.fullmatch(text):
         raise NumberError(f"must be a number such as 2.5 (plain digits), got {_shown(raw)}")
     return float(text.replace(",", "."))
@@ -40,7 +65,7 @@ def parse_whole(raw: object) -> int:
     """A whole number (JSON integer, integral float, or digits); raises NumberError otherwise."""
     number = parse_number(raw)
     if not number.is_integer():
-        raise NumberError(f"must be a whole number, got {_shown(raw)}")
+        raise NumberError(f"must be a whole number, got {_shown(raw)}", NumberKind.NOT_WHOLE)
     return int(number)
 
 

@@ -21,6 +21,9 @@ class LinkHealth:
     last_success: float | None = None
     last_failure: float | None = None
     last_error: str | None = None
+    # Why the last exchange failed: a socket error's cause (refused, lookup, …) or the failure's
+    # bit (timeout, checksum_error, …); None after an answer.
+    last_cause: str | None = None
     consecutive_failures: int = 0
     exchanges: int = 0
     counters: dict[str, int] = field(default_factory=dict)
@@ -43,8 +46,14 @@ class LinkHealth:
         """Keep one raw frame ('tx' or 'rx')."""
         self.frames.append((time.time(), direction, raw.hex(" ")))
 
-    def record(self, feedback: Feedback, latency_s: float, error: str | None = None) -> None:
-        """Count one finished exchange: OK, or the error's bit and words."""
+    def record(
+        self,
+        feedback: Feedback,
+        latency_s: float,
+        error: str | None = None,
+        cause: str | None = None,
+    ) -> None:
+        """Count one finished exchange: OK, or the error's bit, words and cause."""
         self.exchanges += 1
         name = feedback.name.lower() if feedback.name else str(int(feedback))
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -52,9 +61,11 @@ class LinkHealth:
             self.last_success = time.time()
             self.consecutive_failures = 0
             self.last_latency_ms = milliseconds(latency_s)
+            self.last_cause = None
         else:
             self.last_failure = time.time()
             self.last_error = error
+            self.last_cause = str(cause) if cause is not None else name
             self.consecutive_failures += 1
         for listener in self.listeners:
             listener()

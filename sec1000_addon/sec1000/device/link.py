@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import heapq
 import itertools
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from sec1000.protocol import (
     Frame,
     GeneralError,
     Sec1000Error,
+    SocketCause,
     UnexpectedPacketError,
     parse_response,
 )
@@ -35,6 +38,21 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_GAP = 1.0
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_QUEUED = 8
+
+
+# The errno values that say the host (or its network) cannot be reached at all.
+_UNREACHABLE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN})
+
+
+def socket_cause(err: OSError) -> SocketCause:
+    """Why a connection failed, from the operating system's error."""
+    if isinstance(err, ConnectionRefusedError) or err.errno == errno.ECONNREFUSED:
+        return SocketCause.REFUSED
+    if isinstance(err, socket.gaierror):
+        return SocketCause.LOOKUP
+    if err.errno in _UNREACHABLE:
+        return SocketCause.UNREACHABLE
+    return SocketCause.OTHER
 
 
 class Priority(IntEnum):
@@ -228,16 +246,20 @@ class DeviceLink:
         except asyncio.IncompleteReadError as err:
             if not header and not err.partial:
                 raise DeviceSocketError(
-                    "the device closed the connection without answering"
+                    "the device closed the connection without answering", SocketCause.CLOSED
                 ) from None
             raise UnexpectedPacketError(
                 f"answer cut short after {len(header) + len(err.partial)} bytes"
             ) from None
         except OSError as err:
             reason = err.strerror or err.__class__.__name__
-            raise DeviceSocketError(f"cannot talk to {host!r}:{port}: {reason}") from None
+            raise DeviceSocketError(
+                f"cannot talk to {host!r}:{port}: {reason}", socket_cause(err)
+            ) from None
         except (UnicodeError, ValueError, TypeError) as err:
-            raise DeviceSocketError(f"cannot talk to {host!r}:{port}: {err}") from None
+            raise DeviceSocketError(
+                f"cannot talk to {host!r}:{port}: {err}", SocketCause.LOOKUP
+            ) from None
         except Exception as err:
             _LOGGER.debug("unexpected exchange failure", exc_info=True)
             raise Sec1000Error(f"exchange with {host!r}:{port} failed: {err!r}") from None
@@ -250,8 +272,9 @@ class DeviceLink:
 
     def _record(self, started: float, error: Sec1000Error | None) -> None:
         feedback = Feedback.OK if error is None else error.feedback
+        cause = error.cause if isinstance(error, DeviceSocketError) else None
         self.health.record(
-            feedback, time.monotonic() - started, None if error is None else str(error)
+            feedback, time.monotonic() - started, None if error is None else str(error), cause
         )
         if error is not None:
             _LOGGER.warning("device exchange failed: %s", error)

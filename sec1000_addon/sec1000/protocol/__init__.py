@@ -9,6 +9,7 @@ from sec1000.protocol.errors import (
     InvalidInputError,
     Sec1000Error,
     ShortAnswerError,
+    SocketCause,
     UnexpectedPacketError,
     describe_feedback,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "PhaseMeasurement",
     "Sec1000Error",
     "ShortAnswerError",
+    "SocketCause",
     "Status",
     "Switch",
     "Telemetry",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import IntFlag
+from enum import IntFlag, StrEnum
 
 
 class Feedback(IntFlag):
@@ -78,10 +78,24 @@ class ChecksumError(Sec1000Error):
     feedback = Feedback.CHECKSUM_ERROR
 
 
+class SocketCause(StrEnum):
+    """Why a connection failed, for words a user can act on."""
+
+    REFUSED = "refused"  # the host answered, but nothing listens at the port
+    LOOKUP = "lookup"  # the host name cannot be looked up (or is no name)
+    UNREACHABLE = "unreachable"  # no route to the host, or the network is down
+    CLOSED = "closed"  # connected, then closed without an answer
+    OTHER = "other"
+
+
 class DeviceSocketError(Sec1000Error):
     """The connection was refused, reset or the host is unreachable."""
 
     feedback = Feedback.SOCKET_ERROR
+
+    def __init__(self, message: str, cause: SocketCause = SocketCause.OTHER) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class InvalidInputError(Sec1000Error):

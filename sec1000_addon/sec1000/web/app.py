@@ -152,6 +152,7 @@ def _register_setup(app: web.Application) -> None:
         [
             web.get("/setup", setup.setup_page, name="setup"),
             web.post("/setup", setup.setup_save, name="setup-save"),
+            web.post("/setup/check", setup.setup_check, name="setup-check"),
             web.post("/test-connection", setup.test_connection, name="test-connection"),
             web.post("/controllers", setup.controllers_save, name="controllers"),
         ]

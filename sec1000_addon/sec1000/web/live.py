@@ -95,8 +95,8 @@ def _apply(step: str) -> Fragment:
 FRAGMENTS: dict[str, Fragment] = {
     fragment.id: fragment
     for fragment in (
-        Fragment("banner", "_banner.html", frozenset({T.RESTORE, T.OPTIONS, T.OVERSHOOT}),
-                 ALL_PAGES, morph=True),
+        Fragment("banner", "_banner.html",
+                 frozenset({T.RESTORE, T.OPTIONS, T.OVERSHOOT, T.LINK}), ALL_PAGES, morph=True),
         Fragment("link-status", "_link_status.html", frozenset({T.LINK, T.TELEMETRY}), ALL_PAGES),
         Fragment("switcher", "_switcher.html", frozenset({PLANT_TOPIC}), ALL_PAGES),
         Fragment("headline", "_headline.html",
@@ -104,7 +104,9 @@ FRAGMENTS: dict[str, Fragment] = {
                  ON_DASHBOARD, morph=True),
         Fragment("summary", "_summary.html",
                  frozenset({T.LINK, T.TELEMETRY, T.SETTINGS, T.GUARD, PLANT_TOPIC}), ON_DASHBOARD),
-        Fragment("flow", "_flow.html", frozenset({T.TELEMETRY, T.OVERSHOOT}), ON_DASHBOARD),
+        Fragment("flow", "_flow.html", frozenset({T.TELEMETRY, T.LINK, T.OVERSHOOT}), ON_DASHBOARD),
+        Fragment("controls-gate", "_controls_gate.html", frozenset({T.LINK, T.TELEMETRY}),
+                 ON_DASHBOARD, morph=True),
         Fragment("phases", "_phases.html", frozenset({T.TELEMETRY}), ON_DASHBOARD),
         Fragment("energy", "_energy.html", frozenset({T.ENERGY}), ON_DASHBOARD),
         Fragment("prices", "_prices.html", frozenset({T.POLICY, T.SETTINGS}), ON_DASHBOARD),

@@ -27,14 +27,17 @@ from sec1000.web.status import (
     ReadAge,
     Status,
     Toggle,
+    Unreachable,
     ago_words,
     applied,
+    blocked,
     clock,
     counters,
     read_age,
     result_words,
     status,
     toggle,
+    unreachable,
 )
 from sec1000.web.words import (
     CHOICES,
@@ -291,6 +294,19 @@ class View:
     def toggle(self) -> Toggle:
         """The export switch."""
         return toggle(self.state, self.options, self.tr, self.now)
+
+    @functools.cached_property
+    def unreachable(self) -> Unreachable | None:
+        """Why the controller has never answered (None: it has, or the options are invalid)."""
+        if self.options_error is not None:
+            return None
+        host, _, port = self.link_target.rpartition(":")
+        return unreachable(self.health, (host, int(port)), self.tr)
+
+    @functools.cached_property
+    def blocked(self) -> str | None:
+        """Why the dashboard's buttons cannot act now, or None."""
+        return blocked(self.state, self.health, self.tr)
 
     @property
     def old_after(self) -> float:

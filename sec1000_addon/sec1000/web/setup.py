@@ -45,6 +45,9 @@ _LOGGER = logging.getLogger(__name__)
 NOT_VALID = N_("Not saved: fix the values marked below. Nothing was changed.")
 NOTHING_NEW = N_("Nothing to save: these are the options in use.")
 NOT_NOW = N_("Not saved: the values marked below cannot change now. Nothing was changed.")
+# The keys `Options.warnings()` may name: their fields have a warning line, live.
+WARNED_KEYS = frozenset({"scan_interval", "export_ceiling_kw", "verify_interval"})
+NOT_YET = N_("Not saved yet: read the warning below. Change the value, or save anyway.")
 
 
 def shown(value: Any, tr: Translator | None = None) -> Any:
@@ -88,7 +91,9 @@ def render_step(
     notice: str | None = None,
     failure: str | None = None,
 ) -> str:
-    """One step's form, with the values to show and the messages under the fields."""
+    """One step's form, with the values to show and the messages under the fields (a failure
+    NOT_YET, a save with new warnings, asks whether to save anyway)."""
+    confirm, failure = (failure, None) if failure == NOT_YET else (None, failure)
     app = request.app
     runtime = chosen(request)
     tr = request_translator(request)
@@ -124,12 +129,14 @@ def render_step(
             warnings={k: v for k, v in warnings.items() if k in step.keys},
             notice=tr.gettext(notice) if notice else None,
             failure=tr.gettext(failure) if failure else None,
+            confirm=tr.gettext(confirm) if confirm else None,
             v=view,
             entity_choices=entity_choices(app),
             inherited=inherited,
             fragment=lambda fid: Markup(render_fragment(app, fid, view)),
             deactivate_warning=deactivate_warning(runtime, tr),
             apply=step.id in APPLY_STEPS,
+            WARNED_KEYS=WARNED_KEYS,
         )
     )
 
@@ -208,6 +215,9 @@ async def setup_save(request: web.Request) -> web.Response:
             return _not_saved(request, step, values, NOT_VALID, err.errors)
         if options == before and runtime.options_error is None:
             return _answer(request, step, render_step(request, step, notice=NOTHING_NEW))
+        if new_warnings(step, before, options) and form.get("confirm") != "yes":
+            text = render_step(request, step, values=values, failure=NOT_YET)
+            return _answer(request, step, text)
         try:
             applied = await runtime.apply_options(options, origin(request))
         except OptionsError as err:  # refused for now (a restore pending): say why, keep all
@@ -219,6 +229,39 @@ async def setup_save(request: web.Request) -> web.Response:
     notice = _mark_applies(request, step, applied)
     tr = request_translator(request)
     return _answer(request, step, render_step(request, step, notice=saved(notice, options, tr)))
+
+
+async def setup_check(request: web.Request) -> web.Response:
+    """POST setup/check: a step's warnings for the values typed so far, said under their fields
+    before any save (each field's warning line, swapped in place; nothing is saved)."""
+    form = await read_form(request)
+    step = {s.id: s for s in steps(request)}.get(str(form.get("step", "")))
+    if step is None or step.id == "controllers":
+        raise web.HTTPBadRequest(text="unknown setup step")
+    runtime = chosen(request)
+    try:
+        warnings = Options.from_mapping(submitted(step, form), base=runtime.options).warnings()
+    except OptionsError:
+        warnings = {}  # a value that is wrong: the save says so, under its field
+    tr = request_translator(request)
+    template = request.app[TEMPLATES].get_template("_warning.html")
+    lines = [
+        template.render(key=key, text=warnings.get(key), oob=True, tr=tr)
+        for key in step.keys
+        if key in WARNED_KEYS
+    ]
+    return html("\n".join(lines))
+
+
+def new_warnings(step: Step, before: Options, options: Options) -> dict[str, str]:
+    """The warnings of the step's keys that a save would bring (those in force already aside):
+    they are shown, and the save asks first."""
+    known = before.warnings()
+    return {
+        key: text
+        for key, text in options.warnings().items()
+        if key in step.keys and known.get(key) != text
+    }
 
 
 def _mark_applies(request: web.Request, step: Step, applied: Applied) -> str:

@@ -18,7 +18,7 @@ from sec1000.protocol import Feedback, describe_feedback
 from sec1000.state import CommandRecord, StateModel
 from sec1000.web.i18n import ENGLISH, N_, Translator
 from sec1000.web.phrases import say
-from sec1000.web.words import headline
+from sec1000.web.words import headline, refusal_words
 
 TOGGLE_OPERATIONS = (CommandName.EXPORT_ENABLE, CommandName.EXPORT_DISABLE)
 # The commands the export switch runs: its own element shows their progress.
@@ -159,9 +159,26 @@ def status(
         corrected = value & Feedback.INVALID_INPUT
         word = tr.gettext(N_("OK, corrected") if corrected else N_("OK"))
         return Status("ok", word, say(message, tr), value, at, source, when, stale)
+    if value & Feedback.INVALID_INPUT:
+        # A refusal is about what was typed, not about the controller: it stays until the
+        # user changes the field (panel.js), however many reads come after it.
+        word, detail = refused_words(record, value, message, tr)
+        return Status("error", word, detail, value, at, source, when, False, True)
     detail = failure_detail(value, message, tr)
-    invalid = bool(value & Feedback.INVALID_INPUT)
-    return Status("error", headline(value, tr), detail, value, at, source, when, stale, invalid)
+    return Status("error", headline(value, tr), detail, value, at, source, when, stale)
+
+
+def refused_words(
+    record: CommandRecord | None, feedback: int, message: str, tr: Translator
+) -> tuple[str, str]:
+    """A refused input's headline and detail: the rule it broke when it is known."""
+    if record is None or record.refusal is None or record.feedback != feedback:
+        return headline(feedback, tr), failure_detail(feedback, message, tr)
+    words, advice = refusal_words(record.refusal, tr)
+    sent = tr.gettext(N_("Nothing was sent to the controller (feedback {feedback}).")).format(
+        feedback=feedback
+    )
+    return words, f"{advice} {sent}"
 
 
 # Every command that writes the limiter: a setup save's write is reported as one of them.
@@ -261,6 +278,54 @@ def policy_paused_until(state: StateModel) -> str | None:
     if policy.get("state") != "override" or not isinstance(until, str):
         return None
     return until[11:16]
+
+
+# A controller that has never answered, by why the last try failed: the problem in plain words.
+UNREACHABLE = {
+    "refused": N_("The controller at {target} cannot be reached: nothing is listening there."),
+    "lookup": N_("The controller's address {host} cannot be found on the network."),
+    "unreachable": N_("The controller at {target} cannot be reached: no route leads there."),
+    "closed": N_("The device at {target} closed the connection without answering."),
+    "timeout": N_("Nothing answered at {target} in time."),
+    "checksum_error": N_("The device at {target} does not answer as a SEC1000 does."),
+    "unexpected_packet": N_("The device at {target} does not answer as a SEC1000 does."),
+}
+UNREACHABLE_OTHER = N_("The controller at {target} cannot be reached.")
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """The controller has not answered since the start: why, in words, and the raw error."""
+
+    words: str
+    detail: str
+
+
+def unreachable(
+    health: LinkHealth, target: tuple[str, int], tr: Translator = ENGLISH
+) -> Unreachable | None:
+    """Why the controller has never answered, or None (it answered, or nothing was tried)."""
+    if health.last_success is not None or not health.consecutive_failures:
+        return None
+    host, port = target
+    text = UNREACHABLE.get(health.last_cause or "", UNREACHABLE_OTHER)
+    words = tr.gettext(text).format(target=f"{host}:{port}", host=host)
+    return Unreachable(words, health.last_error or "")
+
+
+def blocked(state: StateModel, health: LinkHealth, tr: Translator = ENGLISH) -> str | None:
+    """Why the dashboard's buttons cannot act now, or None: the controller has never answered,
+    or has stopped answering (reads failed several times in a row)."""
+    if not health.consecutive_failures:
+        return None
+    if health.last_success is None:
+        return tr.gettext(
+            N_("The buttons wait for the controller: it has not answered since the start.")
+        )
+    if state.telemetry_available:
+        return None
+    text = N_("The buttons wait for the controller: it has not answered since {at}.")
+    return tr.gettext(text).format(at=clock(health.last_success))
 
 
 def counters(health: LinkHealth, tr: Translator = ENGLISH) -> list[tuple[int, str, int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from sec1000.commands import Refusal, Rule
 from sec1000.protocol import Feedback
 from sec1000.web.i18n import N_, Translator
 
@@ -124,6 +125,41 @@ def headline(feedback: int, tr: Translator) -> str:
         if feedback & bit:
             return tr.gettext(words)
     return tr.gettext(N_("Something went wrong"))
+
+
+# A refused number's words, by the rule it broke: (headline, what to do).
+REFUSALS: Mapping[Rule, tuple[str, str]] = {
+    Rule.EMPTY: (N_("The field is empty"), N_("Type a number of kW, such as 2.5.")),
+    Rule.NOT_A_NUMBER: (
+        N_("“{typed}” is not a number"),
+        N_("Type digits with a decimal comma or point, such as 2.5 or 2,5."),
+    ),
+    Rule.EXPONENT: (
+        N_("“{typed}” is not written in plain digits"),
+        N_("A number with an exponent is not taken: type the kW in digits, such as 2.5."),
+    ),
+    Rule.BELOW_MINIMUM: (
+        N_("{value} kW is below the minimum of {bound} kW"),
+        N_("An export limit cannot be negative."),
+    ),
+    Rule.ABOVE_MAXIMUM: (
+        N_("{value} kW is above the maximum of {bound} kW"),
+        N_("The maximum export limit is set in Setup → Limits."),
+    ),
+    Rule.ABOVE_CEILING: (
+        N_("{value} kW is above the export ceiling of {bound} kW"),
+        N_("The export ceiling is the grid contract's limit, set in Setup → Limits."),
+    ),
+}
+
+
+def refusal_words(refusal: Refusal, tr: Translator) -> tuple[str, str]:
+    """A refused input's headline, naming the rule it broke, and what to do instead."""
+    headline_text, advice = REFUSALS[refusal.rule]
+    value = tr.short(refusal.value) if refusal.value is not None else refusal.typed
+    bound = tr.short(refusal.bound) if refusal.bound is not None else ""
+    words = tr.gettext(headline_text).format(typed=refusal.typed, value=value, bound=bound)
+    return words, tr.gettext(advice)
 
 
 def mode_name(mode: str | None, tr: Translator) -> str:

@@ -205,22 +205,26 @@
     });
   }
 
-  // -- a refused number marks its field (aria-invalid), until the user types again
+  // -- a refused number marks its field (aria-invalid) and keeps its words, until the user
+  // changes the field: then the mark goes and the words fade (no telemetry read fades them)
 
   function markFields() {
     document.querySelectorAll("form.control input.number").forEach(function (input) {
       var status = input.form.querySelector(".status");
-      var refused = status && status.dataset.invalid === "true" && status.dataset.stale !== "true";
-      if (refused && input.dataset.edited !== "true") input.setAttribute("aria-invalid", "true");
+      var refused = status && status.dataset.invalid === "true";
+      var edited = input.dataset.edited === "true";
+      if (refused && !edited) input.setAttribute("aria-invalid", "true");
       else input.removeAttribute("aria-invalid");
+      if (status && refused && edited) status.dataset.cleared = "true";
+      else if (status) delete status.dataset.cleared;
     });
   }
 
   document.addEventListener("input", function (event) {
     var input = event.target;
-    if (input.matches && input.matches("input.number")) {
+    if (input.matches && input.matches("form.control input.number")) {
       input.dataset.edited = "true";
-      input.removeAttribute("aria-invalid");
+      markFields();
     }
   });
   document.addEventListener("submit", function (event) {
@@ -228,6 +232,37 @@
       delete input.dataset.edited; // the answer to this submit decides again
     });
   });
+
+  // -- the buttons that need the controller wait while it does not answer (#controls-gate says
+  // why): aria-disabled keeps them focusable and described; a press does nothing meanwhile
+
+  function gated() {
+    var gate = document.getElementById("controls-gate");
+    return !!gate && gate.dataset.blocked === "true";
+  }
+
+  function markButtons() {
+    var blocked = gated();
+    document.querySelectorAll("[data-needs-controller]").forEach(function (button) {
+      if (blocked) button.setAttribute("aria-disabled", "true");
+      else button.removeAttribute("aria-disabled");
+    });
+  }
+
+  function refuseWhileGated(event) {
+    var target = event.target;
+    var button =
+      event.type === "submit"
+        ? event.submitter || (target.querySelector && target.querySelector("[data-needs-controller]"))
+        : target.closest && target.closest("[data-needs-controller]");
+    if (button && button.matches && button.matches("[data-needs-controller]") && gated()) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }
+
+  document.addEventListener("click", refuseWhileGated, true);
+  document.addEventListener("submit", refuseWhileGated, true);
 
   // -- results show their age, and fade once the controller gave a good read after them
 
@@ -256,7 +291,7 @@
     midnight.setHours(0, 0, 0, 0);
     document.querySelectorAll(".status[data-at]").forEach(function (status) {
       var at = Number(status.dataset.at);
-      if (goodAt > at) status.dataset.stale = "true";
+      if (goodAt > at && status.dataset.invalid !== "true") status.dataset.stale = "true";
       var time = status.querySelector("time");
       if (time && at * 1000 >= midnight.getTime()) {
         var text = ago(Math.max(0, Math.round(now - at)));
@@ -264,6 +299,7 @@
       }
     });
     markFields();
+    markButtons();
   }
 
   // Live updates replace or morph elements: look again after each change (a microtask later).
@@ -279,7 +315,7 @@
     subtree: true,
     childList: true,
     attributes: true,
-    attributeFilter: ["data-invalid", "data-kind", "data-at", "data-good-at"],
+    attributeFilter: ["data-invalid", "data-kind", "data-at", "data-good-at", "data-blocked"],
   });
   setInterval(refreshAges, 10000);
 
