@@ -298,16 +298,17 @@ def test_the_compliance_report_starts_at_the_first_day_counted_and_says_no_data(
     clock.now = START + 2 * day + 600
     overshoot = {"since": START + 3000, "until": START + 3600, "max_kw": 2.0, "limit_kw": 0.0}
     rows = list(csv.reader(m.compliance_csv(90, [overshoot]).splitlines()))
-    assert rows[0][:3] == ["date", "data", "measured_min"] and rows[0][-1] == "overshoots"
+    assert rows[0][:3] == ["date", "max_export_kw", "limit_in_force_kw"]  # 0.2.0's order
+    assert rows[0][-3:] == ["data", "measured_min", "overshoots"]
     assert [row[0] for row in rows[1:]] == ["2026-06-01", "2026-06-02", "2026-06-03"]
     first, gap, today = rows[1:]
-    assert first[1:5] == ["measured", "60", "2.000", "10.00"]
+    assert first[1:3] == ["2.000", "10.00"] and first[7:9] == ["measured", "60"]
     # The overshoot names the limit in force then (0 kW), not the day's highest (10 kW).
     assert first[-1] == "10:50-11:00 up to 2.00 kW, limit 0.00 kW"
-    assert gap[1:7] == ["no data", "", "", "", "", ""]  # nothing claimed for an unmeasured day
-    assert today[1:3] == ["measured", "10"] and today[-1] == ""
+    assert gap[1:5] == ["", "", "", ""] and gap[7:9] == ["no data", ""]  # nothing claimed
+    assert today[7:9] == ["measured", "10"] and today[-1] == ""
 
 
 def test_a_report_before_any_read_is_one_row_of_no_data(tmp_path: Path) -> None:
     rows = meter(tmp_path).compliance_csv(90).splitlines()
-    assert rows[1:] == ["2026-06-01,no data,,,,,,0,0,"]
+    assert rows[1:] == ["2026-06-01,,,,,0,0,no data,,"]

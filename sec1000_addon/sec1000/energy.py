@@ -38,16 +38,18 @@ LIMIT_IN_FORCE = "limit_kw"  # the day's highest limit held by value (kW)
 MEASURED_MIN = "measured_min"  # minutes between good reads counted that day (not gaps)
 DAY_COUNTS = ("writes", "drifts")  # limiter writes and drifts seen that day
 DAY_KEYS = (*COUNTERS, TIME_AT_LIMIT, OVER_LIMIT, OVER_LIMIT_MIN)
+# The columns of 0.2.0 first, in their order (a spreadsheet reading them keeps working); the
+# day's coverage and each overshoot after them.
 COMPLIANCE_COLUMNS = (
     "date",
-    "data",
-    "measured_min",
     "max_export_kw",
-    "highest_limit_kw",
+    "limit_in_force_kw",  # the day's highest limit held by value; each overshoot's is below
     "minutes_over_limit",
     "kwh_over_limit",
     "limiter_writes",
     "drifts",
+    "data",
+    "measured_min",
     "overshoots",
 )
 GAP_FLOOR = 300.0  # seconds: a gap is longer than max(3 x scan interval, 5 min)
@@ -338,20 +340,20 @@ class EnergyMeter:
             counts = [int(f.get("writes", 0)), int(f.get("drifts", 0))]
             said = "; ".join(by_day.get(day.isoformat(), []))
             if MAX_EXPORT not in stored:
-                writer.writerow([day, "no data", "", "", "", "", "", *counts, said])
+                writer.writerow([day, "", "", "", "", *counts, "no data", "", said])
                 continue
             measured = stored.get(MEASURED_MIN)
             limit = stored.get(LIMIT_IN_FORCE)
             writer.writerow(
                 [
                     day,
-                    "measured",
-                    "" if measured is None else f"{measured:.0f}",
                     f"{stored[MAX_EXPORT]:.3f}",
                     "" if not limit else f"{limit:.2f}",
                     f"{f[OVER_LIMIT_MIN]:.1f}",
                     f"{f[OVER_LIMIT]:.3f}",
                     *counts,
+                    "measured",
+                    "" if measured is None else f"{measured:.0f}",
                     said,
                 ]
             )

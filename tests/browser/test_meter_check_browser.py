@@ -62,7 +62,7 @@ async def test_an_overshoot_is_shaded_warned_and_in_the_compliance_report(
     await expect(page.locator("#chart svg path.s-meters")).to_have_count(1)
     await expect(chart).to_have_count(0)
     _, before = await download_report(page)
-    assert before[-1].split(",")[5:7] == ["0.0", "0.000"]  # no minute, no kWh over today
+    assert before[-1].split(",")[3:5] == ["0.0", "0.000"]  # no minute, no kWh over today
 
     diagnostics, _ = await open_page("diagnostics")
     await switch_fault_on(diagnostics, "overshoot")  # +2 kW that the controller cannot limit
@@ -86,10 +86,11 @@ async def test_an_overshoot_is_shaded_warned_and_in_the_compliance_report(
 
     name, lines = await download_report(page)
     assert re.fullmatch(r"sec1000-compliance-\d{8}-\d{6}\.csv", name)
-    assert lines[0].startswith("date,data,measured_min,max_export_kw,highest_limit_kw,")
+    assert lines[0].startswith("date,max_export_kw,limit_in_force_kw,minutes_over_limit,")
     assert len(lines) == 2  # the panel started today: no day before it is reported
     row = next(csv.reader(lines[-1:]))
-    date, data, _, max_export, limit, minutes, kwh = row[:7]
+    date, max_export, limit, minutes, kwh = row[:5]
+    data = row[7]
     assert date == dt.date.today().isoformat() and data == "measured"
     assert limit == "5.00"  # the day's highest: 5 at start
     assert float(max_export) > 4.5 and float(minutes) > 0 and float(kwh) > 0
