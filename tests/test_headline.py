@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ def plant(
 
 
 OPTIONS = Options()
+# The day of the policy's times below (Home Assistant's zone, +01:00).
+MORNING = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))).timestamp()
 
 
 @pytest.mark.parametrize(
@@ -73,7 +76,7 @@ def test_export_off_by_the_policy_until_its_next_planned_change() -> None:
         "attributes": {"next_change_at": "2026-12-07T14:15:00+01:00"},
     }
     state = plant(limit=0.0, by=("policy", "export_disable"), policy=policy)
-    said = headline(state, OPTIONS)
+    said = headline(state, OPTIONS, MORNING)
     assert said.kind == "off"
     assert said.words() == "Export off, set by the price policy, until 14:15 (price forecast)."
     # The same plan does not belong to a limit somebody else set.
@@ -84,7 +87,7 @@ def test_export_off_by_the_policy_until_its_next_planned_change() -> None:
 def test_a_manual_command_during_the_policy_says_until_when_it_holds() -> None:
     policy = {"state": "override", "attributes": {"override_until": "2026-12-07T12:30:00+01:00"}}
     state = plant(by=("panel:Anna", "set_export_limit"), policy=policy)
-    assert headline(state, OPTIONS).words() == (
+    assert headline(state, OPTIONS, MORNING).words() == (
         "Export limited to 3.50 kW, set by Anna on the panel, "
         "until 12:30 (then the price policy decides again)."
     )
@@ -174,3 +177,20 @@ async def test_who_set_the_limit_is_remembered_across_a_restart(tmp_path: Path) 
         "set_export_limit",
     )
     assert Runtime(Options(), tmp_path / "new").state.set_by is None
+
+
+def test_until_names_the_day_when_it_is_not_today() -> None:
+    zone = dt.timezone(dt.timedelta(hours=1))
+    now = dt.datetime(2026, 12, 7, 19, 0, tzinfo=zone).timestamp()
+
+    def said(next_change: str) -> str:
+        policy = {"state": "export_off", "attributes": {"next_change_at": next_change}}
+        state = plant(limit=0.0, by=("policy", "export_disable"), policy=policy)
+        return headline(state, OPTIONS, now).words()
+
+    today = said("2026-12-07T21:15:00+01:00")
+    assert today == "Export off, set by the price policy, until 21:15 (price forecast)."
+    tomorrow = said("2026-12-08T11:00:00+01:00")
+    assert tomorrow == "Export off, set by the price policy, until tomorrow 11:00 (price forecast)."
+    later = said("2026-12-10T11:00:00+01:00")
+    assert later.endswith("until 2026-12-10 11:00 (price forecast).")

@@ -7,6 +7,8 @@ options only, as a template with values, so each adapter says it in its own lang
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -76,8 +78,9 @@ class Headline:
         return said if self.ceiling is None else f"{said} {self.ceiling.words(words)}"
 
 
-def headline(state: StateModel, options: Options) -> Headline:
-    """What limits the export now, who set it and until when, from what the add-on knows."""
+def headline(state: StateModel, options: Options, now: float | None = None) -> Headline:
+    """What limits the export now, who set it and until when, from what the add-on knows
+    (`now`: the wall clock, for "until" today or tomorrow)."""
     limit = state.export_limit_kw
     if not state.telemetry_available and state.link.last_error:
         if limit is None:
@@ -121,7 +124,7 @@ def headline(state: StateModel, options: Options) -> Headline:
                 {"limit": limit, "wanted": guard.wanted_limit_kw},
             ),
         )
-    values: dict[str, float | str | Phrase] = {"by": _by(state), "until": _until(state)}
+    values: dict[str, float | str | Phrase] = {"by": _by(state), "until": _until(state, now)}
     if state.export_state == "off":
         text = N_("Export off, {by}{until}.")
     else:
@@ -166,25 +169,38 @@ def _by(state: StateModel) -> Phrase:
     return Phrase(known.get(source, N_("set by {origin}")), {"origin": set_by.origin})
 
 
-def _until(state: StateModel) -> Phrase | str:
+def _until(state: StateModel, now: float | None = None) -> Phrase | str:
     """Until when the price policy leaves it so (empty when nothing plans a change)."""
     policy = state.policy
     attributes = policy.get("attributes") or {}
     policy_state = policy.get("state")
     if policy_state == PolicyState.OVERRIDE:
-        until = _clock_time(attributes.get("override_until"))
+        until = _clock_time(attributes.get("override_until"), now)
         if until:
             return Phrase(
                 N_(", until {time} (then the price policy decides again)"), {"time": until}
             )
     elif policy_state in (PolicyState.EXPORT_ON, PolicyState.EXPORT_OFF):
         set_by = state.set_by
-        until = _clock_time(attributes.get("next_change_at"))
+        until = _clock_time(attributes.get("next_change_at"), now)
         if until and set_by is not None and set_by.origin == "policy":
             return Phrase(N_(", until {time} (price forecast)"), {"time": until})
     return ""
 
 
-def _clock_time(iso: object) -> str:
-    """HH:MM of an ISO 8601 time as the policy gives it (in Home Assistant's zone)."""
-    return iso[11:16] if isinstance(iso, str) and len(iso) >= 16 else ""
+def _clock_time(iso: object, now: float | None = None) -> Phrase | str:
+    """An ISO 8601 time as the policy gives it (in Home Assistant's zone): HH:MM today,
+    "tomorrow HH:MM", else the date and HH:MM."""
+    if not isinstance(iso, str):
+        return ""
+    try:
+        at = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return ""
+    today = dt.datetime.fromtimestamp(time.time() if now is None else now, at.tzinfo).date()
+    hour = at.strftime("%H:%M")
+    if at.date() == today:
+        return hour
+    if at.date() == today + dt.timedelta(days=1):
+        return Phrase(N_("tomorrow {time}"), {"time": hour})
+    return f"{at.date().isoformat()} {hour}"
