@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sec1000.ha.adapter import HomeAssistantAdapter
+from sec1000.ha.discovery import attributes_topic, state_payloads
+from sec1000.ha.entities import EXPORT_STATE, sensor_extra_attributes
 from sec1000.headline import Phrase, headline
 from sec1000.limiter.audit import AuditLog
-from sec1000.options import Options
-from sec1000.protocol import ControlMode, Feedback
+from sec1000.options import FIRST_CONTROLLER, Options
+from sec1000.protocol import TELEMETRY_FIELDS, ControlMode, Feedback
 from sec1000.runtime import Runtime
 from sec1000.state import GuardState, StateModel
+from sec1000.web.i18n import choose, translator
 
-TELEMETRY = {"meters_power": -2.0, "inverters_power": 3.0, "load_power": 1.0}
+TELEMETRY = {
+    **{field.key: 1.0 for field in TELEMETRY_FIELDS},
+    "meters_power": -2.0,
+    "inverters_power": 3.0,
+    "load_power": 1.0,
+}
 
 
 def plant(
@@ -194,3 +204,25 @@ def test_until_names_the_day_when_it_is_not_today() -> None:
     assert tomorrow == "Export off, set by the price policy, until tomorrow 11:00 (price forecast)."
     later = said("2026-12-10T11:00:00+01:00")
     assert later.endswith("until 2026-12-10 11:00 (price forecast).")
+
+
+def test_home_assistant_gets_the_headline_in_its_own_language() -> None:
+    """The attribute follows Home Assistant's language (its config, read at each connect):
+    the MQTT payload and the REST attributes are built with the adapter's words."""
+    state = plant(by=("panel:Anna", "set_export_limit"))
+    german = translator("de")
+    payloads = state_payloads(state, OPTIONS, FIRST_CONTROLLER, german)
+    said = json.loads(payloads[attributes_topic(EXPORT_STATE.object_id)])["headline"]
+    assert said == "Einspeisung auf 3,50 kW begrenzt, gesetzt von Anna im Panel."
+    english = sensor_extra_attributes(state, EXPORT_STATE, OPTIONS)["headline"]
+    assert english == "Export limited to 3.50 kW, set by Anna on the panel."
+
+    class Client:
+        language: str | None = None
+
+    adapter = HomeAssistantAdapter.__new__(HomeAssistantAdapter)
+    adapter.client = Client()  # type: ignore[assignment]
+    adapter._words_for = lambda language: translator(choose(None, language))
+    assert adapter.words().gettext("set on the panel") == "set on the panel"  # not known yet
+    adapter.client.language = "sk"  # type: ignore[union-attr]
+    assert adapter.words().gettext("set on the panel") == "nastavená na paneli"

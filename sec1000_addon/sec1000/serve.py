@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from sec1000.common.tasks import TaskSet
-from sec1000.ha.adapter import HomeAssistantAdapter
+from sec1000.ha.adapter import HomeAssistantAdapter, Shown
 from sec1000.ha.supervisor import (
     SupervisorOptionsStore,
     endpoint_from_env,
@@ -263,12 +263,17 @@ async def build(
             "no Home Assistant configured (SUPERVISOR_TOKEN, or HA_URL and HA_TOKEN): panel "
             "only, and the MQTT device when a broker is set"
         )
+    from sec1000.web.i18n import choose, translator  # the headline attribute's language
+
     home_assistant = HomeAssistantAdapter(
         plant,
         endpoint,
         session,
         supervisor=supervisor,
-        panel_url=os.environ.get("SEC1000_PUBLIC_URL") or None,
+        shown=Shown(
+            panel_url=os.environ.get("SEC1000_PUBLIC_URL") or None,
+            words=lambda language: translator(choose(None, language)),
+        ),
     )
     app = build_app(
         plant, home_assistant, simulators, supervised=bool(token), signin_url=signin_url

@@ -33,6 +33,7 @@ from sec1000.ha.entities import helpers_for, sensors_of
 from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
 from sec1000.ha.scripts import install_scripts
 from sec1000.ha.supervisor import SupervisorOptionsStore
+from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.options import Options
 from sec1000.plant import Change, PlantEvent
 from sec1000.runtime import Runtime
@@ -73,6 +74,15 @@ def _client_for(
     return make
 
 
+@dataclass(frozen=True)
+class Shown:
+    """How the add-on shows itself in Home Assistant: the panel's address (the device's link),
+    and a language by Home Assistant's language code (the headline attribute is said in it)."""
+
+    panel_url: str | None = None
+    words: Callable[[str | None], Words] = lambda _language: ENGLISH_WORDS
+
+
 class HomeAssistantAdapter:
     """The client, the bridge and the MQTT devices (one per controller) together."""
 
@@ -83,23 +93,25 @@ class HomeAssistantAdapter:
         session: aiohttp.ClientSession,
         *,
         supervisor: SupervisorOptionsStore | None = None,
-        panel_url: str | None = None,
+        shown: Shown = Shown(),
         timings: AdapterTimings = AdapterTimings(),
     ) -> None:
         self.controllers = controllers
         self.runtime = runtime = controllers.first
+        self._words_for = shown.words
         self.bridge = (
             Bridge(
                 controllers,
                 _client_for(endpoint, session, timings.reconnect_max),
                 mqtt_problem=self.mqtt_problem,
+                words=self.words,
             )
             if endpoint is not None
             else None
         )
         self.client = self.bridge.client if self.bridge is not None else None
         self.supervisor = supervisor
-        self.panel_url = panel_url
+        self.panel_url = shown.panel_url
         self.devices: dict[str, MqttDevice] = {}  # by controller, the first one first
         self.entity_mode = "rest"  # in effect now
         self.broker: Broker | None = None
@@ -114,6 +126,11 @@ class HomeAssistantAdapter:
         self._stopped = False
         self._unsubscribe: Callable[[], None] | None = None
         controllers.subscribe(self._on_plant_event)
+
+    def words(self) -> Words:
+        """Home Assistant's language as far as it is known (its config, read at each connect)."""
+        client = self.client
+        return self._words_for(getattr(client, "language", None))
 
     @property
     def mqtt(self) -> MqttDevice | None:
@@ -287,7 +304,9 @@ class HomeAssistantAdapter:
     def _start_device(self, runtime: Runtime, broker: Broker, info: DeviceInfo) -> None:
         if runtime.name in self.devices:
             return
-        device = MqttDevice(runtime, broker, info, on_change=self._mark_notifications)
+        device = MqttDevice(
+            runtime, broker, info, on_change=self._mark_notifications, words=self.words
+        )
         self.devices[runtime.name] = device
         device.start()
 

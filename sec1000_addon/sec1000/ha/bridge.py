@@ -21,6 +21,7 @@ from sec1000.ha.entities import COMMAND_EVENT, RESULT_EVENT
 from sec1000.ha.helpers import Helpers, listed_helpers
 from sec1000.ha.notifications import MOVED_NOTIFICATION, Notifications, moved_notice
 from sec1000.ha.price_states import offered
+from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.operations import Origin
 from sec1000.plant import PlantEvent, UnknownController
 from sec1000.protocol import Feedback
@@ -95,8 +96,10 @@ class Bridge(Generic[ClientT]):
         make_client: ClientFactory[ClientT],
         *,
         mqtt_problem: Callable[[], str | None] = lambda: None,
+        words: Callable[[], Words] = lambda: ENGLISH_WORDS,
     ) -> None:
         self.controllers = controllers
+        self._words = words
         self.runtime = controllers.first
         client = make_client(self.on_connected, self.on_disconnected)
         self.client: ClientT = client
@@ -136,6 +139,7 @@ class Bridge(Generic[ClientT]):
             self.client,
             self,
             mqtt_problem=self._mqtt_problem if first else lambda: None,
+            words=self._words,
         )
 
     @property

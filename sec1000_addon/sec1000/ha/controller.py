@@ -35,6 +35,7 @@ from sec1000.ha.entities import (
 from sec1000.ha.helpers import Helpers
 from sec1000.ha.notifications import Notifications
 from sec1000.ha.prices_source import PriceFeed
+from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.operations import Origin
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
@@ -89,8 +90,10 @@ class ControllerBridge:
         connection: Connection,
         *,
         mqtt_problem: Callable[[], str | None] = lambda: None,
+        words: Callable[[], Words] = lambda: ENGLISH_WORDS,
     ) -> None:
         self.runtime = runtime
+        self._words = words  # the language the headline attribute is said in
         self.name = runtime.name
         self.sensors = sensors_of(self.name)
         self._by_key = {sensor.key: sensor for sensor in self.sensors}
@@ -161,7 +164,9 @@ class ControllerBridge:
         )
 
     def _attributes(self, sensor: Sensor) -> dict[str, Any]:
-        extra = sensor_extra_attributes(self.runtime.state, sensor, self.runtime.options)
+        extra = sensor_extra_attributes(
+            self.runtime.state, sensor, self.runtime.options, self._words()
+        )
         return {**sensor.attributes(), **extra}
 
     def value(self, sensor: Sensor) -> str:

@@ -27,6 +27,7 @@ from sec1000.ha.entities import (
     sensor_value,
     sensors_of,
 )
+from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.options import CONTROL_MODES, FIRST_CONTROLLER, Options
 from sec1000.state import StateModel
 
@@ -358,7 +359,10 @@ class DeviceInfo:
 
 
 def state_payloads(
-    state: StateModel, options: Options, controller: str = FIRST_CONTROLLER
+    state: StateModel,
+    options: Options,
+    controller: str = FIRST_CONTROLLER,
+    words: Words = ENGLISH_WORDS,
 ) -> dict[str, str]:
     """Every retained state topic of one controller's device and its payload now (a silent
     controller's values are kept: its availability says they are stale)."""
@@ -367,7 +371,7 @@ def state_payloads(
         value = sensor_value(state, sensor)
         if value != UNAVAILABLE:
             out[state_topic(sensor.object_id, controller)] = value
-        extra = sensor_extra_attributes(state, sensor, options)
+        extra = sensor_extra_attributes(state, sensor, options, words)
         if extra:
             topic = attributes_topic(sensor.object_id, controller)
             out[topic] = json.dumps(extra, sort_keys=True, default=str)

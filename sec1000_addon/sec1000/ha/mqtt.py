@@ -44,6 +44,7 @@ from sec1000.ha.discovery import (
     retained_topics,
     state_payloads,
 )
+from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.operations import Origin
 from sec1000.options import FIRST_CONTROLLER, Options, OptionsError
 from sec1000.runtime import Runtime
@@ -135,8 +136,10 @@ class MqttDevice:
         *,
         on_change: Callable[[], None] | None = None,
         retry_max: float = RECONNECT_MAX,
+        words: Callable[[], Words] = lambda: ENGLISH_WORDS,
     ) -> None:
         self.runtime = runtime
+        self._words = words  # the language the headline attribute is said in
         self.controller = runtime.name  # its ids: sec1000_… or sec1000_<name>_…
         self.broker = broker
         self.info = info
@@ -305,7 +308,9 @@ class MqttDevice:
         if entity_ids(options, self.controller) != self._announced:  # a price sensor came/went
             await self._announce_now(client)
             return
-        for topic, payload in state_payloads(self.runtime.state, options, self.controller).items():
+        state = self.runtime.state
+        payloads = state_payloads(state, options, self.controller, self._words())
+        for topic, payload in payloads.items():
             if self._published.get(topic) != payload:
                 await client.publish(topic, payload, qos=1, retain=True)
                 self._published[topic] = payload
