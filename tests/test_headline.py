@@ -19,6 +19,7 @@ from sec1000.protocol import TELEMETRY_FIELDS, ControlMode, Feedback
 from sec1000.runtime import Runtime
 from sec1000.state import GuardState, StateModel
 from sec1000.web.i18n import choose, translator
+from sec1000.web.status import read_age
 
 TELEMETRY = {
     **{field.key: 1.0 for field in TELEMETRY_FIELDS},
@@ -226,3 +227,8 @@ def test_home_assistant_gets_the_headline_in_its_own_language() -> None:
     assert adapter.words().gettext("set on the panel") == "set on the panel"  # not known yet
     adapter.client.language = "sk"  # type: ignore[union-attr]
     assert adapter.words().gettext("set on the panel") == "nastavená na paneli"
+
+
+def test_an_old_value_never_reads_just_now() -> None:
+    assert read_age(100.0, 105.0, 4.0).text == "old: read 5 s ago"
+    assert read_age(100.0, 103.0, 4.0).text == "read just now"

@@ -90,14 +90,15 @@ def read_age(at: float | None, now: float, old_after: float, tr: Translator = EN
         return ReadAge(None, old_after, True, tr.gettext(N_("not read yet")))
     old = now - at > old_after
     words = tr.gettext(READ_AGE["old" if old else "read"])
-    return ReadAge(at, old_after, old, words.format(age=age(at, now, tr)))
+    return ReadAge(at, old_after, old, words.format(age=age(at, now, tr, exact=old)))
 
 
-def age(at: float, now: float, tr: Translator = ENGLISH) -> str:
-    """How long ago: just now, seconds, minutes, hours today, then the date and time."""
+def age(at: float, now: float, tr: Translator = ENGLISH, *, exact: bool = False) -> str:
+    """How long ago: just now, seconds, minutes, hours today, then the date and time (`exact`:
+    seconds also below "just now", for a value already old)."""
     seconds = max(0, round(now - at))
     then = dt.datetime.fromtimestamp(at)
-    if seconds < JUST_NOW_BELOW:
+    if seconds < JUST_NOW_BELOW and not exact:
         return tr.gettext(N_("just now"))
     if seconds < 60:
         return tr.ngettext("{n} s ago", "{n} s ago", seconds).format(n=seconds)

@@ -276,8 +276,8 @@
     return forms[Math.min(index, forms.length - 1)];
   }
 
-  function ago(seconds) {
-    if (seconds < (agoWords.below || 10)) return agoWords.now || "just now";
+  function ago(seconds, exact) {
+    if (!exact && seconds < (agoWords.below || 10)) return agoWords.now || "just now";
     var n = seconds < 60 ? seconds : seconds < 3600 ? Math.floor(seconds / 60) : Math.floor(seconds / 3600);
     var unit = seconds < 60 ? agoWords.s : seconds < 3600 ? agoWords.min : agoWords.h;
     return form(unit || "{n} s ago", n).replace("{n}", String(n));
@@ -329,7 +329,7 @@
       var seconds = Math.max(0, Math.round(now - at));
       var old = seconds > Number(element.dataset.oldAfter);
       var words = old ? agoWords.old || "old: read {age}" : agoWords.read || "read {age}";
-      var text = words.replace("{age}", ago(seconds));
+      var text = words.replace("{age}", ago(seconds, old)); // old: never "just now"
       if (element.textContent !== text) element.textContent = text;
       var flag = old ? "true" : "false";
       if (element.dataset.old !== flag) element.dataset.old = flag;
