@@ -53,6 +53,8 @@ def clock(at: float | None) -> str:
 # How long ago, as the page shows it; panel.js keeps these words up to date between updates
 # (`ago_words`: every plural form of each, for the page's language).
 JUST_NOW_BELOW = 10  # seconds: younger than this is "just now"
+# A value's age where it is shown; "old" once it is older than two reads (see `read_age`).
+READ_AGE = {"read": N_("read {age}"), "old": N_("old: read {age}")}
 
 
 def ago_words(tr: Translator = ENGLISH) -> dict[str, object]:
@@ -67,10 +69,6 @@ def ago_words(tr: Translator = ENGLISH) -> dict[str, object]:
         "read": tr.gettext(READ_AGE["read"]),
         "old": tr.gettext(READ_AGE["old"]),
     }
-
-
-# A value's age where it is shown; "old" once it is older than two reads (see `read_age`).
-READ_AGE = {"read": N_("read {age}"), "old": N_("old: read {age}")}
 
 
 @dataclass(frozen=True, slots=True)
