@@ -232,3 +232,21 @@ def test_home_assistant_gets_the_headline_in_its_own_language() -> None:
 def test_an_old_value_never_reads_just_now() -> None:
     assert read_age(100.0, 105.0, 4.0).text == "old: read 5 s ago"
     assert read_age(100.0, 103.0, 4.0).text == "read just now"
+
+
+async def test_an_unreadable_audit_time_is_passed_over_not_fatal(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path)
+    audit.append({"origin": "cli", "command": "set_export_limit", "verified": True})
+    audit.append(
+        {"origin": "panel:Anna", "command": "set_export_limit", "verified": True, "at": "junk"}
+    )
+    set_by = audit.last_confirmed_write()
+    assert set_by is not None and set_by.origin == "cli"  # the newest readable one
+
+
+def test_a_policy_time_that_is_not_iso_says_no_until() -> None:
+    policy = {"state": "override", "attributes": {"override_until": "soon"}}
+    state = plant(by=("panel:Anna", "set_export_limit"), policy=policy)
+    assert headline(state, OPTIONS, MORNING).words() == (
+        "Export limited to 3.50 kW, set by Anna on the panel."
+    )
