@@ -1,4 +1,5 @@
-"""The state model's feedback and export state, as the old integration showed them."""
+"""The state model: feedback and export state as the old integration showed them, the hour and the
+day of telemetry."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from sec1000.device.link import LinkSettings
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
-from sec1000.state import StateModel
+from sec1000.state import DaySeries, HistoryPoint, StateModel
 
 
 def test_feedback_sensors_start_at_1() -> None:
@@ -43,3 +44,37 @@ def test_export_state_is_off_below_the_minimum_plus_10_watts(limit: float, expor
     state = StateModel(min_export_limit_kw=5.0)
     state.settings_read(export_limit_kw=limit)
     assert state.export_state == export
+
+
+def test_the_day_keeps_one_average_per_minute_for_a_day_whatever_the_refresh() -> None:
+    day = DaySeries()
+    start = 1_800_000_000.0  # a whole minute
+    for second in range(0, 2 * 86400, 5):  # two days at a 5 s refresh
+        day.add(HistoryPoint(start + second, second % 60 / 10, 2.0, 3.0, 4.0))
+    points = day.points()
+    assert len(points) == len(day) <= 1441  # a day of whole minutes and the one under way
+    assert points[0].at >= start + 86400 - 60  # the first day is gone
+    assert all(b.at - a.at == 60 for a, b in zip(points, points[1:], strict=False))
+    # 0, 0.5 … 5.5 kW over each minute: their mean, not the last sample
+    assert {round(p.meters, 6) for p in points[:-1]} == {2.75}
+    assert points[-1].at == start + 2 * 86400 - 60 + 27.5  # the current minute, so far
+
+
+def test_the_days_current_minute_shows_before_it_closes() -> None:
+    day = DaySeries()
+    assert day.points() == [] and len(day) == 0
+    day.add(HistoryPoint(120.0, 1.0, 0.0, 0.0, None))
+    day.add(HistoryPoint(150.0, 3.0, 0.0, 0.0, 5.0))
+    assert day.points() == [HistoryPoint(135.0, 2.0, 0.0, 0.0, 5.0)]  # the limit: the last known
+    day.add(HistoryPoint(180.0, 7.0, 0.0, 0.0, 5.0))
+    assert day.points() == [HistoryPoint(135.0, 2.0, 0.0, 0.0, 5.0), HistoryPoint(180.0, 7.0, 0.0, 0.0, 5.0)]
+
+
+async def test_every_telemetry_read_goes_into_the_hour_and_the_day() -> None:
+    clock = [1_800_000_000.0]
+    state = StateModel(clock=lambda: clock[0])
+    for _ in range(3):
+        state.telemetry_read({"meters_power": 1.0, "inverters_power": 2.0, "load_power": 1.0})
+        clock[0] += 30
+    assert len(state.history) == 3 and len(state.day) == 2  # two minutes
+    assert state.day.points()[0].meters == 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -18,6 +18,8 @@ from sec1000.protocol import ControlMode, ExportSettings, Feedback
 _LOGGER = logging.getLogger(__name__)
 
 HISTORY_SECONDS = 3600
+DAY_SECONDS = 86400  # the History page's day of power and limit, as minute averages
+DAY_STEP = 60
 HISTORY_DAY = 86400.0  # overshoot periods kept for the chart
 LIMIT_LOG_SECONDS = 2 * 86400  # the export limit's changes, for the Prices card's time axis
 LIMIT_LOG_SIZE = 2000
@@ -107,6 +109,43 @@ class HistoryPoint:
     limit: float | None
 
 
+def mean_point(points: Sequence[HistoryPoint]) -> HistoryPoint:
+    """The average of samples (time and each power); the limit is the last one's."""
+    n = len(points)
+    return HistoryPoint(
+        sum(p.at for p in points) / n,
+        sum(p.meters for p in points) / n,
+        sum(p.inverters for p in points) / n,
+        sum(p.load for p in points) / n,
+        points[-1].limit,
+    )
+
+
+class DaySeries:
+    """The last day of samples as one average per wall-clock minute: at most 1440 points,
+    whatever the refresh interval (the current minute is averaged so far)."""
+
+    def __init__(self) -> None:
+        self.minutes: deque[HistoryPoint] = deque()
+        self._open: list[HistoryPoint] = []
+
+    def add(self, point: HistoryPoint) -> None:
+        """One sample; a sample of a new minute closes the one before."""
+        if self._open and point.at // DAY_STEP != self._open[0].at // DAY_STEP:
+            self.minutes.append(mean_point(self._open))
+            self._open = []
+        self._open.append(point)
+        while self.minutes and self.minutes[0].at < point.at - DAY_SECONDS:
+            self.minutes.popleft()
+
+    def points(self) -> list[HistoryPoint]:
+        """Every minute kept, oldest first, with the current one so far."""
+        return [*self.minutes, *([mean_point(self._open)] if self._open else [])]
+
+    def __len__(self) -> int:
+        return len(self.minutes) + (1 if self._open else 0)
+
+
 @dataclass(frozen=True, slots=True)
 class CommandRecord:
     """One finished command, for the command log and the chart markers."""
@@ -167,6 +206,7 @@ class StateModel:
         self.overshoot: dict[str, Any] = {"on": False, "periods": []}
         self.policy: Mapping[str, Any] = {"state": "disabled", "attributes": {}, "decisions": []}
         self.history: deque[HistoryPoint] = deque()
+        self.day = DaySeries()
         # (time, kW) at each change; bounded by age and by count (a command storm)
         self.limit_log: deque[tuple[float, float]] = deque(maxlen=LIMIT_LOG_SIZE)
         self.commands: deque[CommandRecord] = deque(maxlen=COMMAND_LOG_SIZE)
@@ -265,15 +305,15 @@ class StateModel:
         self.telemetry_at = now
         self.telemetry_failures = 0
         self.module_started = True
-        self.history.append(
-            HistoryPoint(
-                now,
-                values["meters_power"],
-                values["inverters_power"],
-                values["load_power"],
-                self.export_limit_kw,
-            )
+        point = HistoryPoint(
+            now,
+            values["meters_power"],
+            values["inverters_power"],
+            values["load_power"],
+            self.export_limit_kw,
         )
+        self.history.append(point)
+        self.day.add(point)
         while self.history and self.history[0].at < now - HISTORY_SECONDS:
             self.history.popleft()
         self._emit(Topic.TELEMETRY, {"values": self.telemetry, "at": now, "available": True})

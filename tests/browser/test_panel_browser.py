@@ -465,3 +465,22 @@ async def test_every_page_fits_the_screen_in_light_and_dark(
         red, green, blue = (int(part) for part in background[4:-1].split(","))
         assert ((red + green + blue) / 3 < 100) == (scheme == "dark"), background
         await shot(page, f"{path or 'dashboard'}-{size}-{scheme}")
+
+
+async def test_the_history_page_draws_the_day_and_marks_each_write_live(
+    open_page: Any, panel: Panel
+) -> None:
+    runtime = panel.runtime
+    assert (await runtime.ops.set_export_limit("3")).ok
+    await eventually(lambda: len(runtime.state.day) >= 1, what="a minute of the day")
+    page, _ = await open_page("history")
+    day = page.locator("#day-chart")
+    await expect(day.locator("svg")).to_be_visible()
+    await expect(day.locator(".legend .unit")).to_have_text("kW · last 10 min")  # all it knows
+    pins = "[...document.querySelectorAll('#day-chart .pin')]"
+    count = f"{pins}.reduce((n, pin) => n + Number(pin.dataset.count), 0)"
+    assert await page.evaluate(count) == 1
+    assert "Set export limit" in (await day.locator(".pin").first.get_attribute("title") or "")
+    assert (await runtime.ops.set_export_limit("4")).ok  # marked live, without a reload
+    await page.wait_for_function(f"{count} === 2", timeout=command_within_ms(1))
+    await shot(page, "history-day")

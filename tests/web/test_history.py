@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from sec1000.operations import Origin
 from sec1000.runtime import Runtime
@@ -83,3 +84,22 @@ async def test_the_energy_card_and_its_csv(
     assert lines[0] == "date,grid_export_kwh,grid_import_kwh,pv_kwh,load_kwh,time_at_limit_min"
     day = next(iter(runtime.energy.book.days))
     assert lines[1:] == [runtime.energy.csv().splitlines()[1]] and lines[1].startswith(day)
+
+
+async def test_the_history_page_draws_the_day_with_the_audit_trails_writes(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    client = await panel(aiohttp_client, runtime)
+    empty = await (await client.get("/history")).text()
+    assert 'id="day-chart"' in empty and "The chart fills in as telemetry arrives." in empty
+    await some_history(runtime, simulator)
+    assert (await runtime.ops.get_telemetry_data(ANNA)).ok
+    body = await (await client.get("/history")).text()
+    day = body.split('id="day-chart"')[1].split('id="history-title"')[0]
+    assert "<svg" in day and 'id="day-chart-summary"' in day
+    # The 3 kW, the refused 4 kW and the guard's restore: three writes, one of them failed.
+    counts = [int(part.split('"')[0]) for part in day.split('data-count="')[1:]]
+    assert sum(counts) == 3 and 'class="pin bad"' in day
+    assert "drift" not in day.split('<svg')[1].split("</svg>")[0]  # a drift is not a write
+    assert len(runtime.audit.writes_since(0)) == 3
+    assert runtime.audit.writes_since(time.time() + 60) == []  # none from the future on

@@ -22,8 +22,8 @@ from sec1000.common.files import FileWriter
 from sec1000.common.units import kilowatts
 from sec1000.device.sequences import LimitWrite
 from sec1000.limiter.writes import WriteReport
-from sec1000.protocol import ExportSettings, PhaseMeasurement
-from sec1000.state import SetBy
+from sec1000.protocol import ExportSettings, Feedback, PhaseMeasurement
+from sec1000.state import CommandRecord, SetBy
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -146,6 +146,35 @@ class AuditLog:
                     continue
                 return SetBy(str(entry["origin"]), str(entry["command"]), at)
         return None
+
+    def writes_since(self, since: float) -> list[CommandRecord]:
+        """This controller's writes (verified, failed, ceiling restores) from `since` on, of
+        those in memory, as command records: the day chart's marks. Drifts and overshoots are
+        not writes; a line whose time cannot be read is left out."""
+        records = []
+        for entry in self.recent:
+            if kind_of(entry) not in ("write", "ceiling", "failure"):
+                continue
+            try:
+                at = dt.datetime.fromisoformat(str(entry.get("at"))).timestamp()
+            except ValueError:
+                continue
+            if at < since:
+                continue
+            feedback = entry.get("feedback")
+            verified = entry.get("verified") is True
+            # Not verified is not OK, whatever the controller answered: the mark is red.
+            failed = (feedback if type(feedback) is int else 0) & ~int(Feedback.OK)
+            records.append(
+                CommandRecord(
+                    at,
+                    str(entry.get("origin") or ""),
+                    str(entry.get("command") or ""),
+                    int(Feedback.OK) if verified else failed,
+                    str(entry.get("message") or ""),
+                )
+            )
+        return records
 
     async def everything(self) -> list[dict[str, Any]]:
         """Every entry of this controller the files keep, oldest first, read off the event

@@ -1,5 +1,5 @@
-"""The last hour as a server-rendered SVG: grid, solar and home power, the limit, command marks,
-and the meter check's overshoots shaded."""
+"""The last hour (or day) as a server-rendered SVG: grid, solar and home power, the limit,
+command marks, and the meter check's overshoots shaded."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sec1000.protocol import Feedback, describe_feedback
-from sec1000.state import HISTORY_SECONDS, CommandRecord, HistoryPoint
+from sec1000.state import HISTORY_SECONDS, CommandRecord, HistoryPoint, mean_point
 from sec1000.web.i18n import ENGLISH, N_, Translator
 from sec1000.web.phrases import command, origin, say
 from sec1000.web.words import headline
@@ -20,6 +20,8 @@ WIDTH = 1000
 HEIGHT = 300
 MAX_POINTS = 300  # per series, whatever the refresh interval: keeps the page small
 MIN_WINDOW = 600.0  # until ten minutes are known, show ten minutes
+TICK_MINUTES = (2, 5, 10, 15, 30, 60, 120, 180, 240, 360)  # the time axis steps, in minutes
+MAX_TIME_TICKS = 6  # steps across the window (one more label when both ends fall on one)
 SERIES = (
     ("meters", "Grid", "s-meters"),
     ("inverters", "Solar", "s-inverters"),
@@ -125,20 +127,9 @@ def downsample(points: Sequence[HistoryPoint], start: float, window: float) -> l
     size = window / MAX_POINTS
     buckets: dict[int, list[HistoryPoint]] = {}
     for point in points:
-        buckets.setdefault(int((point.at - start) // size), []).append(point)
-    out = []
-    for group in buckets.values():
-        n = len(group)
-        out.append(
-            HistoryPoint(
-                sum(p.at for p in group) / n,
-                sum(p.meters for p in group) / n,
-                sum(p.inverters for p in group) / n,
-                sum(p.load for p in group) / n,
-                group[-1].limit,
-            )
-        )
-    return out
+        index = min(int((point.at - start) // size), MAX_POINTS - 1)  # `now` is in the last
+        buckets.setdefault(index, []).append(point)
+    return [mean_point(group) for group in buckets.values()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +159,15 @@ def build_chart(
     scan_interval: float,
     tr: Translator = ENGLISH,
     overshoots: Iterable[Sequence[float | None]] = (),
+    span: float = HISTORY_SECONDS,
 ) -> Chart:
-    """Lay out the last hour; a pause longer than three refresh intervals breaks the lines.
+    """Lay out the last `span` seconds (an hour, or a day of minute averages: then
+    `scan_interval` is their spacing); a pause longer than three samples breaks the lines.
     `overshoots` are the meter check's periods, [since, until or None while it lasts]."""
-    points = [p for p in history if now - HISTORY_SECONDS <= p.at <= now]
+    points = [p for p in history if now - span <= p.at <= now]
     if not points:
         return Chart()
-    window = min(float(HISTORY_SECONDS), max(MIN_WINDOW, now - points[0].at))
+    window = min(float(span), max(MIN_WINDOW, now - points[0].at))
     start = now - window
     points = downsample(points, start, window)
     scale = chart_scale(points, start, window)
@@ -249,14 +242,23 @@ def power_ticks(scale: Scale, tr: Translator = ENGLISH) -> tuple[Tick, ...]:
 
 
 def time_ticks(scale: Scale, now: float) -> tuple[Tick, ...]:
-    """HH:MM at every whole 10 minutes (5 or 2 in a short window) up to `now`."""
-    minutes = round(scale.window / 60)
-    tick_minutes = 10 if minutes > 20 else 5 if minutes > 10 else 2
-    first = math.ceil(scale.start / (tick_minutes * 60)) * tick_minutes * 60
+    """HH:MM at every whole step of local time (10 minutes in an hour, 4 hours in a day; the
+    smallest step of TICK_MINUTES giving at most MAX_TIME_TICKS) up to `now`."""
+    minutes = scale.window / 60
+    tick_minutes = next((m for m in TICK_MINUTES if minutes / m <= MAX_TIME_TICKS), TICK_MINUTES[-1])
+    step = tick_minutes * 60
+    offset = utc_offset(scale.start)
+    first = math.ceil((scale.start + offset) / step) * step - offset
     return tuple(
         Tick(round((at - scale.start) / scale.window * 100, 2), hour_minute(at))
-        for at in range(int(first), int(now) + 1, tick_minutes * 60)
+        for at in range(int(first), int(now) + 1, step)
     )
+
+
+def utc_offset(at: float) -> float:
+    """The local time's offset from UTC at `at`, in seconds (ticks fall on whole local hours)."""
+    offset = dt.datetime.fromtimestamp(at).astimezone().utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0
 
 
 def overshoot_bands(

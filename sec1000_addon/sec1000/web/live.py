@@ -22,7 +22,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from sec1000.commands import CommandName
 from sec1000.plant import Change, PlantEvent
 from sec1000.runtime import Runtime
-from sec1000.state import StateEvent, Topic
+from sec1000.state import DAY_SECONDS, StateEvent, Topic
 from sec1000.web.i18n import COOKIE, ENGLISH, Translator, choose, translator
 from sec1000.web.keys import (
     APPLIES,
@@ -71,6 +71,7 @@ class Fragment:
 ON_DASHBOARD = frozenset({"dashboard"})
 ON_SETUP = frozenset({"setup"})
 ON_DIAGNOSTICS = frozenset({"diagnostics"})
+ON_HISTORY = frozenset({"history"})
 T = Topic
 RESULTS = frozenset({T.FEEDBACK, T.COMMAND})  # an operation's progress and its result
 TICKS = frozenset({TICK_TOPIC})
@@ -115,6 +116,8 @@ FRAGMENTS: dict[str, Fragment] = {
                  ON_DASHBOARD),
         Fragment("chart", "_chart.html",
                  frozenset({T.TELEMETRY, T.COMMAND, T.SETTINGS, T.OVERSHOOT}), ON_DASHBOARD),
+        Fragment("day-chart", "_day_chart.html",
+                 frozenset({T.TELEMETRY, T.COMMAND, T.OVERSHOOT}), ON_HISTORY),
         Fragment("export-toggle", "_toggle.html",
                  frozenset({T.SETTINGS, T.FEEDBACK, T.COMMAND, T.OPTIONS, T.POLICY}),
                  ON_DASHBOARD, morph=True),
@@ -214,6 +217,7 @@ def make_view(
         rows=rows,
         page=page,
         now=now,
+        writes=tuple(runtime.audit.writes_since(now - DAY_SECONDS)) if page == "history" else (),
     )
 
 

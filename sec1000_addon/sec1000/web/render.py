@@ -17,7 +17,7 @@ from sec1000.commands import COMMANDS, CommandName
 from sec1000.device.health import LinkHealth
 from sec1000.headline import Headline, headline
 from sec1000.options import FIRST_CONTROLLER, Options
-from sec1000.state import CommandRecord, StateModel
+from sec1000.state import DAY_SECONDS, DAY_STEP, CommandRecord, StateModel
 from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step, tick_text
 from sec1000.web.controllers import at
 from sec1000.web.i18n import ENGLISH, LANGUAGES, N_, Translator, install, of_context
@@ -246,6 +246,7 @@ class View:
     names: tuple[str, ...] = (FIRST_CONTROLLER,)  # every controller's, the first one first
     rows: tuple[SummaryRow, ...] = ()  # the summary, with more than one controller
     page: str = "dashboard"
+    writes: tuple[CommandRecord, ...] = ()  # the last day's writes (the History page's chart)
 
     def at(self, path: str, name: str | None = None) -> str:
         """A relative URL of the panel for the chosen controller (or for `name`)."""
@@ -288,6 +289,19 @@ class View:
             self.options.scan_interval,
             self.tr,
             self.state.overshoot.get("periods", ()),
+        )
+
+    @functools.cached_property
+    def day_chart(self) -> Chart:
+        """The last day: minute averages, the audit trail's writes, the day's overshoots."""
+        return build_chart(
+            self.state.day.points(),
+            self.writes,
+            self.now,
+            max(self.options.scan_interval, DAY_STEP),
+            self.tr,
+            self.state.overshoot.get("periods", ()),
+            span=DAY_SECONDS,
         )
 
     @functools.cached_property
