@@ -17,8 +17,8 @@ import time
 import tracemalloc
 
 from sec1000.protocol import Feedback
-from sec1000.state import DAY_SECONDS, DAY_STEP, CommandRecord, StateModel
-from sec1000.web.chart import build_chart
+from sec1000.state import DAY_SECONDS, CommandRecord, StateModel
+from sec1000.web.chart import build_day_chart
 
 START = 1_800_000_000.0
 OK = int(Feedback.OK)
@@ -55,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
     draws = []
     for _ in range(args.runs):
         began = time.perf_counter()
-        chart = build_chart(state.day.points(), writes, now, DAY_STEP, span=DAY_SECONDS)
+        chart = build_day_chart(state.day.points(), writes, now, args.scan)
         draws.append((time.perf_counter() - began) * 1000)
     print(f"day of reads every {args.scan:g} s: {reads} reads, {len(state.day)} minutes kept")
     print(f"memory kept by the hour and the day: {kept / 1024:.0f} KB (goal ≤ 1024 KB)")

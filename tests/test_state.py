@@ -3,6 +3,8 @@ day of telemetry."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sec1000.device.link import LinkSettings
 from sec1000.protocol import Feedback
@@ -54,7 +56,7 @@ def test_the_day_keeps_one_average_per_minute_for_a_day_whatever_the_refresh() -
     points = day.points()
     assert len(points) == len(day) <= 1441  # a day of whole minutes and the one under way
     assert points[0].at >= start + 86400 - 60  # the first day is gone
-    assert all(b.at - a.at == 60 for a, b in zip(points, points[1:], strict=False))
+    assert all(b.at - a.at == 60 for a, b in itertools.pairwise(points))
     # 0, 0.5 … 5.5 kW over each minute: their mean, not the last sample
     assert {round(p.meters, 6) for p in points[:-1]} == {2.75}
     assert points[-1].at == start + 2 * 86400 - 60 + 27.5  # the current minute, so far
@@ -67,7 +69,10 @@ def test_the_days_current_minute_shows_before_it_closes() -> None:
     day.add(HistoryPoint(150.0, 3.0, 0.0, 0.0, 5.0))
     assert day.points() == [HistoryPoint(135.0, 2.0, 0.0, 0.0, 5.0)]  # the limit: the last known
     day.add(HistoryPoint(180.0, 7.0, 0.0, 0.0, 5.0))
-    assert day.points() == [HistoryPoint(135.0, 2.0, 0.0, 0.0, 5.0), HistoryPoint(180.0, 7.0, 0.0, 0.0, 5.0)]
+    assert day.points() == [
+        HistoryPoint(135.0, 2.0, 0.0, 0.0, 5.0),
+        HistoryPoint(180.0, 7.0, 0.0, 0.0, 5.0),
+    ]
 
 
 async def test_every_telemetry_read_goes_into_the_hour_and_the_day() -> None:

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from sec1000.state import DAY_SECONDS, DAY_STEP, HistoryPoint
+import itertools
+
+from sec1000.state import HistoryPoint
 from sec1000.web.chart import (
     HEIGHT,
     MAX_POINTS,
@@ -15,6 +17,7 @@ from sec1000.web.chart import (
     Scale,
     Tick,
     build_chart,
+    build_day_chart,
     chart_scale,
     hour_minute,
     limit_line,
@@ -103,16 +106,16 @@ def test_a_days_time_ticks_fall_on_whole_local_hours_every_four() -> None:
     ticks = time_ticks(Scale(NOW - 86400, 86400, 0, 1, 1), NOW)
     assert 6 <= len(ticks) <= 7
     stamps = [NOW - 86400 + t.percent / 100 * 86400 for t in ticks]
-    assert all(abs(b - a - 4 * 3600) < 10 for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(abs(b - a - 4 * 3600) < 10 for a, b in itertools.pairwise(stamps))
     assert all(t.text.endswith(":00") and int(t.text[:2]) % 4 == 0 for t in ticks), ticks
 
 
 def test_a_day_of_minute_averages_is_one_line_even_at_a_one_second_refresh() -> None:
     day = [point(NOW - 86400 + 60 * i) for i in range(1441)]
-    chart = build_chart(day, [], NOW, max(1, DAY_STEP), span=DAY_SECONDS)
+    chart = build_day_chart(day, [], NOW, 1)
     assert chart.minutes == 1440 and chart.points == MAX_POINTS  # downsampled
     assert chart.paths["meters"].count("M") == 1  # no gap between two minutes
     hour = build_chart(day, [], NOW, 1)
     assert hour.minutes == 60 and hour.points == 61  # the hour view of the same points
     gap = [p for p in day if not NOW - 7200 < p.at < NOW - 3600]  # an hour without reads
-    assert build_chart(gap, [], NOW, DAY_STEP, span=DAY_SECONDS).paths["meters"].count("M") == 2
+    assert build_day_chart(gap, [], NOW, 1).paths["meters"].count("M") == 2

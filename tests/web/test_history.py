@@ -100,6 +100,6 @@ async def test_the_history_page_draws_the_day_with_the_audit_trails_writes(
     # The 3 kW, the refused 4 kW and the guard's restore: three writes, one of them failed.
     counts = [int(part.split('"')[0]) for part in day.split('data-count="')[1:]]
     assert sum(counts) == 3 and 'class="pin bad"' in day
-    assert "drift" not in day.split('<svg')[1].split("</svg>")[0]  # a drift is not a write
+    assert "drift" not in day.split("<svg")[1].split("</svg>")[0]  # a drift is not a write
     assert len(runtime.audit.writes_since(0)) == 3
     assert runtime.audit.writes_since(time.time() + 60) == []  # none from the future on

@@ -9,7 +9,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sec1000.protocol import Feedback, describe_feedback
-from sec1000.state import HISTORY_SECONDS, CommandRecord, HistoryPoint, mean_point
+from sec1000.state import (
+    DAY_SECONDS,
+    DAY_STEP,
+    HISTORY_SECONDS,
+    CommandRecord,
+    HistoryPoint,
+    mean_point,
+)
 from sec1000.web.i18n import ENGLISH, N_, Translator
 from sec1000.web.phrases import command, origin, say
 from sec1000.web.words import headline
@@ -152,6 +159,15 @@ class Scale:
         return round(HEIGHT - (kw - self.low) / (self.high - self.low) * HEIGHT, 1)
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """What a chart covers: at most `seconds` back from now, of samples `spacing` seconds apart
+    (the refresh interval, or a minute for the day's averages)."""
+
+    seconds: float
+    spacing: float
+
+
 def build_chart(
     history: Iterable[HistoryPoint],
     commands: Iterable[CommandRecord],
@@ -159,19 +175,42 @@ def build_chart(
     scan_interval: float,
     tr: Translator = ENGLISH,
     overshoots: Iterable[Sequence[float | None]] = (),
-    span: float = HISTORY_SECONDS,
 ) -> Chart:
-    """Lay out the last `span` seconds (an hour, or a day of minute averages: then
-    `scan_interval` is their spacing); a pause longer than three samples breaks the lines.
+    """Lay out the last hour; a pause longer than three refresh intervals breaks the lines.
     `overshoots` are the meter check's periods, [since, until or None while it lasts]."""
-    points = [p for p in history if now - span <= p.at <= now]
+    return lay_out(history, commands, now, Span(HISTORY_SECONDS, scan_interval), tr, overshoots)
+
+
+def build_day_chart(
+    minutes: Iterable[HistoryPoint],
+    writes: Iterable[CommandRecord],
+    now: float,
+    scan_interval: float,
+    tr: Translator = ENGLISH,
+    overshoots: Iterable[Sequence[float | None]] = (),
+) -> Chart:
+    """Lay out the last day of minute averages, with the day's writes and overshoots."""
+    span = Span(DAY_SECONDS, max(scan_interval, DAY_STEP))
+    return lay_out(minutes, writes, now, span, tr, overshoots)
+
+
+def lay_out(
+    history: Iterable[HistoryPoint],
+    commands: Iterable[CommandRecord],
+    now: float,
+    span: Span,
+    tr: Translator,
+    overshoots: Iterable[Sequence[float | None]],
+) -> Chart:
+    """The chart of what `span` covers up to `now`."""
+    points = [p for p in history if now - span.seconds <= p.at <= now]
     if not points:
         return Chart()
-    window = min(float(span), max(MIN_WINDOW, now - points[0].at))
+    window = min(float(span.seconds), max(MIN_WINDOW, now - points[0].at))
     start = now - window
     points = downsample(points, start, window)
     scale = chart_scale(points, start, window)
-    gap = max(3 * scan_interval, 3 * window / MAX_POINTS) + 1.0
+    gap = max(3 * span.spacing, 3 * window / MAX_POINTS) + 1.0
     shown = [r for r in commands if start <= r.at <= now and r.source not in HIDDEN_SOURCES]
     return Chart(
         paths=series_paths(points, scale, gap),
@@ -245,7 +284,9 @@ def time_ticks(scale: Scale, now: float) -> tuple[Tick, ...]:
     """HH:MM at every whole step of local time (10 minutes in an hour, 4 hours in a day; the
     smallest step of TICK_MINUTES giving at most MAX_TIME_TICKS) up to `now`."""
     minutes = scale.window / 60
-    tick_minutes = next((m for m in TICK_MINUTES if minutes / m <= MAX_TIME_TICKS), TICK_MINUTES[-1])
+    tick_minutes = next(
+        (m for m in TICK_MINUTES if minutes / m <= MAX_TIME_TICKS), TICK_MINUTES[-1]
+    )
     step = tick_minutes * 60
     offset = utc_offset(scale.start)
     first = math.ceil((scale.start + offset) / step) * step - offset

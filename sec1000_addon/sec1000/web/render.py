@@ -17,8 +17,8 @@ from sec1000.commands import COMMANDS, CommandName
 from sec1000.device.health import LinkHealth
 from sec1000.headline import Headline, headline
 from sec1000.options import FIRST_CONTROLLER, Options
-from sec1000.state import DAY_SECONDS, DAY_STEP, CommandRecord, StateModel
-from sec1000.web.chart import Chart, build_chart, hour_minute, nice_step, tick_text
+from sec1000.state import CommandRecord, StateModel
+from sec1000.web.chart import Chart, build_chart, build_day_chart, hour_minute, nice_step, tick_text
 from sec1000.web.controllers import at
 from sec1000.web.i18n import ENGLISH, LANGUAGES, N_, Translator, install, of_context
 from sec1000.web.phrases import command, origin, say
@@ -294,14 +294,13 @@ class View:
     @functools.cached_property
     def day_chart(self) -> Chart:
         """The last day: minute averages, the audit trail's writes, the day's overshoots."""
-        return build_chart(
+        return build_day_chart(
             self.state.day.points(),
             self.writes,
             self.now,
-            max(self.options.scan_interval, DAY_STEP),
+            self.options.scan_interval,
             self.tr,
             self.state.overshoot.get("periods", ()),
-            span=DAY_SECONDS,
         )
 
     @functools.cached_property
