@@ -467,20 +467,33 @@ async def test_every_page_fits_the_screen_in_light_and_dark(
         await shot(page, f"{path or 'dashboard'}-{size}-{scheme}")
 
 
+DAY_WORDS = {
+    "en-US": ("The last 24 hours", "kW · last 10 min", "Set export limit"),
+    "de-DE": ("Die letzten 24 Stunden", "kW · letzte 10 min", "Einspeisegrenze setzen"),
+}
+
+
+@pytest.mark.parametrize(
+    ("locale", "viewport"), [("en-US", DESKTOP), ("de-DE", PHONE)], ids=["en-1280", "de-390"]
+)
 async def test_the_history_page_draws_the_day_and_marks_each_write_live(
-    open_page: Any, panel: Panel
+    open_page: Any, panel: Panel, locale: str, viewport: dict[str, int]
 ) -> None:
+    title, unit, command = DAY_WORDS[locale]
     runtime = panel.runtime
     assert (await runtime.ops.set_export_limit("3")).ok
     await eventually(lambda: len(runtime.state.day) >= 1, what="a minute of the day")
-    page, _ = await open_page("history")
+    page, _ = await open_page("history", viewport=viewport, locale=locale)
+    await expect(page.locator("#day-title")).to_have_text(title)
     day = page.locator("#day-chart")
     await expect(day.locator("svg")).to_be_visible()
-    await expect(day.locator(".legend .unit")).to_have_text("kW · last 10 min")  # all it knows
+    await expect(day.locator(".legend .unit")).to_have_text(unit)  # all it knows: 10 minutes
+    width = await day.evaluate("(el) => el.getBoundingClientRect().right")
+    assert width <= viewport["width"], width
     pins = "[...document.querySelectorAll('#day-chart .pin')]"
     count = f"{pins}.reduce((n, pin) => n + Number(pin.dataset.count), 0)"
     assert await page.evaluate(count) == 1
-    assert "Set export limit" in (await day.locator(".pin").first.get_attribute("title") or "")
+    assert command in (await day.locator(".pin").first.get_attribute("title") or "")
     assert (await runtime.ops.set_export_limit("4")).ok  # marked live, without a reload
     await page.wait_for_function(f"{count} === 2", timeout=command_within_ms(1))
-    await shot(page, "history-day")
+    await shot(page, f"history-day-{locale}")
