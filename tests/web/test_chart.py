@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import time
 
-from sec1000.state import HistoryPoint
+import pytest
+from sec1000.state import CommandRecord, HistoryPoint
 from sec1000.web.chart import (
     HEIGHT,
     MAX_POINTS,
@@ -119,3 +122,35 @@ def test_a_day_of_minute_averages_is_one_line_even_at_a_one_second_refresh() -> 
     assert hour.minutes == 60 and hour.points == 61  # the hour view of the same points
     gap = [p for p in day if not NOW - 7200 < p.at < NOW - 3600]  # an hour without reads
     assert build_day_chart(gap, [], NOW, 1).paths["meters"].count("M") == 2
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Asia/Kolkata", "America/St_Johns"])
+@pytest.mark.parametrize("day", ["2026-03-29", "2026-10-25", "2026-07-01"])
+def test_a_days_ticks_stay_on_whole_local_hours_in_any_zone_and_across_summer_time(
+    monkeypatch: pytest.MonkeyPatch, zone: str, day: str
+) -> None:
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        now = dt.datetime.fromisoformat(f"{day}T18:07:00").timestamp()
+        ticks = time_ticks(Scale(now - 86400, 86400, 0, 1, 1), now)
+        assert 5 <= len(ticks) <= 8, ticks
+        for tick in ticks:
+            hour, minute = (int(part) for part in tick.text.split(":"))
+            assert minute == 0 and hour % 4 == 0, (zone, day, ticks)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_a_mark_of_many_writes_names_ten_and_counts_the_rest() -> None:
+    writes = [CommandRecord(NOW - 60 + i / 4, "policy", "export_disable", 1, "") for i in range(25)]
+    refused = CommandRecord(
+        NOW - 55, "panel:Anna", "set_export_limit", 0, "holds 3.00 kW, not 4.00 kW"
+    )
+    (mark,) = build_day_chart([point(NOW - 600), point(NOW)], [*writes, refused], NOW, 30).markers
+    lines = mark.title.splitlines()
+    assert mark.count == 26 and not mark.ok and len(lines) == 11
+    assert lines[-1] == "… and 16 more"
+    (alone,) = build_day_chart([point(NOW)], [refused], NOW, 30).markers
+    assert alone.title.endswith(": holds 3.00 kW, not 4.00 kW")  # the reason, as the log has it

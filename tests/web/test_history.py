@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 
 from sec1000.operations import Origin
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
+from sec1000.state import StateEvent, Topic
+from sec1000.web import live
 
 from tests.helpers.web import ClientFactory, panel
 
@@ -100,6 +103,34 @@ async def test_the_history_page_draws_the_day_with_the_audit_trails_writes(
     # The 3 kW, the refused 4 kW and the guard's restore: three writes, one of them failed.
     counts = [int(part.split('"')[0]) for part in day.split('data-count="')[1:]]
     assert sum(counts) == 3 and 'class="pin bad"' in day
-    assert "drift" not in day.split("<svg")[1].split("</svg>")[0]  # a drift is not a write
+    titles = [part.split('"')[0] for part in day.split('title="')[1:]]
+    assert titles and not any("Drift" in title for title in titles)  # a drift is not a write
+    assert any("4.00 kW" in title for title in titles)  # the refused write says why
     assert len(runtime.audit.writes_since(0)) == 3
     assert runtime.audit.writes_since(time.time() + 60) == []  # none from the future on
+
+
+async def test_the_days_marks_outlive_a_restart_and_an_adoption_is_no_mark(
+    aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
+) -> None:
+    hours_ago = dt.datetime.now().astimezone() - dt.timedelta(hours=5)
+    runtime.audit.append(
+        {"at": hours_ago.isoformat(timespec="seconds"), "origin": "policy",
+         "command": "export_disable", "verified": True, "feedback": 1, "message": ""}
+    )  # fmt: skip
+    runtime.audit.append({"origin": "guard", "command": "adopt", "verified": True, "feedback": 1})
+    assert [r.command for r in runtime.audit.writes_since(0)] == ["export_disable"]
+    assert (await runtime.ops.get_telemetry_data(ANNA)).ok  # the first read since the start
+    client = await panel(aiohttp_client, runtime)
+    body = await (await client.get("/history")).text()
+    day = body.split('id="day-chart"')[1].split('id="history-title"')[0]
+    assert 'data-count="1"' in day and "Export off" in day  # five hours back, still marked
+    assert "kW · last 5 h" in day  # the window reaches back to it
+
+
+def test_the_guards_and_the_watchdogs_writes_redraw_the_day_at_once() -> None:
+    """Restores, ceiling restores and the watchdog's restore emit no command event: their
+    marks must not wait for the next read (up to the refresh interval)."""
+    for topic in (Topic.GUARD, Topic.RESTORE, Topic.COMMAND, Topic.TELEMETRY):
+        assert "day-chart" in live.affected(StateEvent(topic, {})), topic
+    assert "day-chart" not in live.affected(StateEvent(Topic.LINK, {}))

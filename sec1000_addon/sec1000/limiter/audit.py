@@ -30,6 +30,7 @@ _LOGGER = logging.getLogger(__name__)
 AUDIT_NAME = "audit.jsonl"
 MAX_BYTES = 1_000_000
 KEEP_FILES = 3
+NOT_WRITES = frozenset({"adopt"})  # audited as verified, but nothing went to the controller
 RECENT = 2000  # entries kept in memory: the History page and the diagnostics read these
 KINDS = ("write", "drift", "failure", "overshoot", "ceiling")  # what the History page filters by
 
@@ -68,6 +69,8 @@ class AuditLog:
         self._error: str | None = None
         self._writer = FileWriter()
         self.every: deque[dict[str, Any]] = deque(self.read(RECENT), maxlen=RECENT)
+        # The marks parsed from `every`, and the (length, newest entry) they were parsed at.
+        self._writes: tuple[tuple[int, int | None], list[CommandRecord]] = ((-1, None), [])
 
     def for_controller(
         self, controller: str, listener: Callable[[Mapping[str, Any]], None] | None = None
@@ -75,6 +78,7 @@ class AuditLog:
         """The same file as seen and written by one controller."""
         view = copy.copy(self)
         view.controller = controller
+        view._writes = ((-1, None), [])
         view._listener = listener
         return view
 
@@ -149,32 +153,14 @@ class AuditLog:
 
     def writes_since(self, since: float) -> list[CommandRecord]:
         """This controller's writes (verified, failed, ceiling restores) from `since` on, of
-        those in memory, as command records: the day chart's marks. Drifts and overshoots are
-        not writes; a line whose time cannot be read is left out."""
-        records = []
-        for entry in self.recent:
-            if kind_of(entry) not in ("write", "ceiling", "failure"):
-                continue
-            try:
-                at = dt.datetime.fromisoformat(str(entry.get("at"))).timestamp()
-            except ValueError:
-                continue
-            if at < since:
-                continue
-            feedback = entry.get("feedback")
-            verified = entry.get("verified") is True
-            # Not verified is not OK, whatever the controller answered: the mark is red.
-            failed = (feedback if type(feedback) is int else 0) & ~int(Feedback.OK)
-            records.append(
-                CommandRecord(
-                    at,
-                    str(entry.get("origin") or ""),
-                    str(entry.get("command") or ""),
-                    int(Feedback.OK) if verified else failed,
-                    str(entry.get("message") or ""),
-                )
-            )
-        return records
+        those in memory, as command records: the day chart's marks. Drifts, overshoots and an
+        adopted limit wrote nothing; a line whose time cannot be read is left out. Parsed once
+        per new entry (the History page asks at every read)."""
+        every = self._shared.every
+        key = (len(every), id(every[-1]) if every else None)
+        if self._writes[0] != key:
+            self._writes = (key, [w for w in map(_as_write, self.recent) if w is not None])
+        return [record for record in self._writes[1] if record.at >= since]
 
     async def everything(self) -> list[dict[str, Any]]:
         """Every entry of this controller the files keep, oldest first, read off the event
@@ -250,3 +236,23 @@ def kind_of(entry: Mapping[str, Any]) -> str:
     if not entry.get("verified"):
         return "failure"
     return "ceiling" if command == "ceiling" else "write"
+
+
+def _as_write(entry: Mapping[str, Any]) -> CommandRecord | None:
+    """An audit entry as a chart mark, or None: not a write, or its time cannot be read."""
+    if kind_of(entry) not in ("write", "ceiling", "failure") or entry.get("command") in NOT_WRITES:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(str(entry.get("at"))).timestamp()
+    except ValueError:
+        return None
+    feedback = entry.get("feedback")
+    # Not verified is not OK, whatever the controller answered: the mark is red.
+    failed = (feedback if type(feedback) is int else 0) & ~int(Feedback.OK)
+    return CommandRecord(
+        at,
+        str(entry.get("origin") or ""),
+        str(entry.get("command") or ""),
+        int(Feedback.OK) if entry.get("verified") is True else failed,
+        str(entry.get("message") or ""),
+    )

@@ -36,6 +36,7 @@ SERIES = (
 )
 HIDDEN_SOURCES = ("poll",)
 GROUP_PERCENT = 2.5  # commands closer than this share one mark (90 s of an hour)
+TITLE_LINES = 10  # a mark's title names its first commands, then says how many more
 MIN_BAND = 2.0  # SVG units: an overshoot shorter than a pixel or two still shows
 SMALLEST_SPAN = 0.001  # kW or kWh: a watt (or watt-hour) is the finest an axis tells apart
 
@@ -166,6 +167,9 @@ class Span:
 
     seconds: float
     spacing: float
+    # The window reaches back to the oldest mark too: the day's power starts again at a
+    # restart, its marks (the audit trail's writes) do not.
+    widen_to_marks: bool = False
 
 
 def build_chart(
@@ -190,7 +194,7 @@ def build_day_chart(
     overshoots: Iterable[Sequence[float | None]] = (),
 ) -> Chart:
     """Lay out the last day of minute averages, with the day's writes and overshoots."""
-    span = Span(DAY_SECONDS, max(scan_interval, DAY_STEP))
+    span = Span(DAY_SECONDS, max(scan_interval, DAY_STEP), widen_to_marks=True)
     return lay_out(minutes, writes, now, span, tr, overshoots)
 
 
@@ -206,12 +210,16 @@ def lay_out(
     points = [p for p in history if now - span.seconds <= p.at <= now]
     if not points:
         return Chart()
-    window = min(float(span.seconds), max(MIN_WINDOW, now - points[0].at))
+    marks = [
+        r for r in commands if now - span.seconds <= r.at <= now and r.source not in HIDDEN_SOURCES
+    ]
+    oldest = min([points[0].at, *(r.at for r in marks)] if span.widen_to_marks else [points[0].at])
+    window = min(float(span.seconds), max(MIN_WINDOW, now - oldest))
     start = now - window
     points = downsample(points, start, window)
     scale = chart_scale(points, start, window)
     gap = max(3 * span.spacing, 3 * window / MAX_POINTS) + 1.0
-    shown = [r for r in commands if start <= r.at <= now and r.source not in HIDDEN_SOURCES]
+    shown = [r for r in marks if start <= r.at]
     return Chart(
         paths=series_paths(points, scale, gap),
         limit=limit_line(points, scale),
@@ -282,24 +290,21 @@ def power_ticks(scale: Scale, tr: Translator = ENGLISH) -> tuple[Tick, ...]:
 
 def time_ticks(scale: Scale, now: float) -> tuple[Tick, ...]:
     """HH:MM at every whole step of local time (10 minutes in an hour, 4 hours in a day; the
-    smallest step of TICK_MINUTES giving at most MAX_TIME_TICKS) up to `now`."""
+    smallest step of TICK_MINUTES giving at most MAX_TIME_TICKS) up to `now`. Each candidate's
+    own local time decides, so a change to or from summer time keeps the ticks on the grid."""
     minutes = scale.window / 60
     tick_minutes = next(
         (m for m in TICK_MINUTES if minutes / m <= MAX_TIME_TICKS), TICK_MINUTES[-1]
     )
-    step = tick_minutes * 60
-    offset = utc_offset(scale.start)
-    first = math.ceil((scale.start + offset) / step) * step - offset
-    return tuple(
-        Tick(round((at - scale.start) / scale.window * 100, 2), hour_minute(at))
-        for at in range(int(first), int(now) + 1, step)
-    )
-
-
-def utc_offset(at: float) -> float:
-    """The local time's offset from UTC at `at`, in seconds (ticks fall on whole local hours)."""
-    offset = dt.datetime.fromtimestamp(at).astimezone().utcoffset()
-    return offset.total_seconds() if offset is not None else 0.0
+    # Every zone's offset is whole quarter hours: local whole steps fall on these candidates.
+    every = 60 if tick_minutes < 15 else 900
+    first = math.ceil(scale.start / every) * every
+    ticks = []
+    for at in range(int(first), int(now) + 1, every):
+        local = dt.datetime.fromtimestamp(at)
+        if (local.hour * 60 + local.minute) % tick_minutes == 0:
+            ticks.append(Tick(round((at - scale.start) / scale.window * 100, 2), hour_minute(at)))
+    return tuple(ticks)
 
 
 def overshoot_bands(
@@ -337,13 +342,15 @@ def group_markers(
     for group in groups:
         at = group[0].at
         lines = []
-        for record in group:
+        for record in group[:TITLE_LINES]:
             ok = bool(record.feedback & Feedback.OK)
             result = (
                 tr.gettext(N_("OK"))
                 if ok
                 else f"{headline(record.feedback, tr)} ({say(describe_feedback(record.feedback), tr)})"
             )
+            if not ok and record.message:
+                result = f"{result}: {say(record.message, tr)}"  # the reason, as the log has it
             words = tr.gettext(N_("{at} {command} from {source}: {result}"))
             lines.append(
                 words.format(
@@ -353,6 +360,10 @@ def group_markers(
                     result=result,
                 )
             )
+        if len(group) > TITLE_LINES:
+            more = len(group) - TITLE_LINES
+            words = tr.ngettext("… and %(count)s more", "… and %(count)s more", more)
+            lines.append(words % {"count": more})
         markers.append(
             Marker(
                 round((at - start) / window * 100, 2),

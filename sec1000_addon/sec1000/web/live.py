@@ -117,7 +117,7 @@ FRAGMENTS: dict[str, Fragment] = {
         Fragment("chart", "_chart.html",
                  frozenset({T.TELEMETRY, T.COMMAND, T.SETTINGS, T.OVERSHOOT}), ON_DASHBOARD),
         Fragment("day-chart", "_day_chart.html",
-                 frozenset({T.TELEMETRY, T.COMMAND, T.OVERSHOOT}), ON_HISTORY),
+                 frozenset({T.TELEMETRY, T.COMMAND, T.GUARD, T.RESTORE, T.OVERSHOOT}), ON_HISTORY),
         Fragment("export-toggle", "_toggle.html",
                  frozenset({T.SETTINGS, T.FEEDBACK, T.COMMAND, T.OPTIONS, T.POLICY}),
                  ON_DASHBOARD, morph=True),
