@@ -17,7 +17,7 @@ from sec1000.operations import Origin
 from sec1000.options import Options
 
 from tests.browser.conftest import Panel, shot
-from tests.conftest import eventually_async
+from tests.conftest import eventually, eventually_async, passes_within
 from tests.helpers.browser import PAGE_DELIVERY_MS, violations
 
 pytestmark = pytest.mark.browser
@@ -29,6 +29,13 @@ SEEN_WITHIN = 30_000  # ms: the overshoot's 10 s, reads every second, and room f
 async def curtailing(panel: Panel) -> None:
     """Sun enough for the limiter to curtail at 3 kW, and the meter check at its quickest."""
     runtime = panel.runtime
+    # The day's highest limit is the 5 kW of the start: a read must have counted it first (a
+    # loaded machine's first read may come after the 3 kW below).
+    await eventually(
+        lambda: any(point.limit == 5.0 for point in runtime.state.history),
+        passes_within(runtime, 2),
+        "a read while the controller holds 5 kW",
+    )
     panel.simulator.device.profile = lambda _t: (9_000.0, 500.0)
     await runtime.apply_options(
         Options.from_mapping({"overshoot_seconds": OVERSHOOT_SECONDS}, base=runtime.options)
