@@ -144,11 +144,9 @@ class AuditLog:
         """This controller's newest write confirmed by read-back (who set what it holds)."""
         for entry in reversed(self.recent):
             if entry.get("verified") is True and entry.get("origin") and entry.get("command"):
-                try:
-                    at = dt.datetime.fromisoformat(str(entry["at"])).timestamp()
-                except (KeyError, ValueError):
-                    continue
-                return SetBy(str(entry["origin"]), str(entry["command"]), at)
+                at = entry_time(entry)
+                if at is not None:
+                    return SetBy(str(entry["origin"]), str(entry["command"]), at)
         return None
 
     def writes_since(self, since: float) -> list[CommandRecord]:
@@ -238,13 +236,20 @@ def kind_of(entry: Mapping[str, Any]) -> str:
     return "ceiling" if command == "ceiling" else "write"
 
 
+def entry_time(entry: Mapping[str, Any]) -> float | None:
+    """An entry's time (epoch seconds), or None when it has none that can be read."""
+    try:
+        return dt.datetime.fromisoformat(str(entry.get("at"))).timestamp()
+    except ValueError:
+        return None
+
+
 def _as_write(entry: Mapping[str, Any]) -> CommandRecord | None:
     """An audit entry as a chart mark, or None: not a write, or its time cannot be read."""
     if kind_of(entry) not in ("write", "ceiling", "failure") or entry.get("command") in NOT_WRITES:
         return None
-    try:
-        at = dt.datetime.fromisoformat(str(entry.get("at"))).timestamp()
-    except ValueError:
+    at = entry_time(entry)
+    if at is None:
         return None
     feedback = entry.get("feedback")
     # Not verified is not OK, whatever the controller answered: the mark is red.
