@@ -22,7 +22,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from sec1000.commands import CommandName
 from sec1000.plant import Change, PlantEvent
 from sec1000.runtime import Runtime
-from sec1000.state import DAY_SECONDS, StateEvent, Topic
+from sec1000.state import StateEvent, Topic
 from sec1000.web.i18n import COOKIE, ENGLISH, Translator, choose, translator
 from sec1000.web.keys import (
     APPLIES,
@@ -217,7 +217,7 @@ def make_view(
         rows=rows,
         page=page,
         now=now,
-        writes=tuple(runtime.audit.writes_since(now - DAY_SECONDS)) if page == "history" else (),
+        audit=runtime.audit,
     )
 
 

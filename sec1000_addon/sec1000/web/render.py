@@ -16,8 +16,9 @@ import jinja2
 from sec1000.commands import COMMANDS, CommandName
 from sec1000.device.health import LinkHealth
 from sec1000.headline import Headline, headline
+from sec1000.limiter.audit import AuditLog
 from sec1000.options import FIRST_CONTROLLER, Options
-from sec1000.state import CommandRecord, StateModel
+from sec1000.state import DAY_SECONDS, CommandRecord, StateModel
 from sec1000.web.chart import Chart, build_chart, build_day_chart, hour_minute, nice_step, tick_text
 from sec1000.web.controllers import at
 from sec1000.web.i18n import ENGLISH, LANGUAGES, N_, Translator, install, of_context
@@ -246,7 +247,7 @@ class View:
     names: tuple[str, ...] = (FIRST_CONTROLLER,)  # every controller's, the first one first
     rows: tuple[SummaryRow, ...] = ()  # the summary, with more than one controller
     page: str = "dashboard"
-    writes: tuple[CommandRecord, ...] = ()  # the last day's writes (the History page's chart)
+    audit: AuditLog | None = None  # the controller's audit trail: the day chart's marks
 
     def at(self, path: str, name: str | None = None) -> str:
         """A relative URL of the panel for the chosen controller (or for `name`)."""
@@ -294,9 +295,10 @@ class View:
     @functools.cached_property
     def day_chart(self) -> Chart:
         """The last day: minute averages, the audit trail's writes, the day's overshoots."""
+        writes = self.audit.writes_since(self.now - DAY_SECONDS) if self.audit else ()
         return build_day_chart(
             self.state.day.points(),
-            self.writes,
+            writes,
             self.now,
             self.options.scan_interval,
             self.tr,
