@@ -455,9 +455,8 @@ def environment() -> jinja2.Environment:
     env.filters["kw"] = _kw  # a number with fixed decimals, in the page's language
     env.filters["num"] = _num  # a number without trailing zeros, in the page's language
     env.filters["result"] = _result
-    env.filters["labelled"] = _say  # a message of the core: translated, option keys as labels
     env.filters["when"] = _when  # an ISO time: the date in the language's order, HH:MM:SS
-    env.filters["say"] = _say  # a sentence of the core, in the page's language
+    env.filters["say"] = _say  # a sentence of the core in the page's language, options by label
     env.filters["origin"] = _origin  # who started it: "panel (anna)", "price policy"
     env.filters["command"] = _command  # a command by its words
     env.filters["choice"] = _choice  # a menu choice's label: {{ choice|choice(key) }}
