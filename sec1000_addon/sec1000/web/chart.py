@@ -92,6 +92,12 @@ class Chart:
         return self.points == 0
 
 
+def percent(value: float, start: float, length: float) -> float:
+    """Where `value` falls across [start, start + length], in percent (two decimals): how the
+    charts place their HTML labels and marks over a stretched SVG."""
+    return round((value - start) / length * 100, 2)
+
+
 def hour_minute(at: float) -> str:
     """A wall time as HH:MM (local)."""
     return dt.datetime.fromtimestamp(at).strftime("%H:%M")
@@ -283,8 +289,7 @@ def power_ticks(scale: Scale, tr: Translator = ENGLISH) -> tuple[Tick, ...]:
     low, high, step = scale.low, scale.high, scale.step
     values = (low + i * step for i in range(round((high - low) / step) + 1))
     return tuple(
-        Tick(round(100 - (value - low) / (high - low) * 100, 2), tick_text(value, step, tr))
-        for value in values
+        Tick(percent(high, value, high - low), tick_text(value, step, tr)) for value in values
     )
 
 
@@ -303,7 +308,7 @@ def time_ticks(scale: Scale, now: float) -> tuple[Tick, ...]:
     for at in range(int(first), int(now) + 1, every):
         local = dt.datetime.fromtimestamp(at)
         if (local.hour * 60 + local.minute) % tick_minutes == 0:
-            ticks.append(Tick(round((at - scale.start) / scale.window * 100, 2), hour_minute(at)))
+            ticks.append(Tick(percent(at, scale.start, scale.window), hour_minute(at)))
     return tuple(ticks)
 
 
@@ -333,8 +338,7 @@ def group_markers(
     """One mark per run of commands closer than GROUP_PERCENT; its title lists each of them."""
     groups: list[list[CommandRecord]] = []
     for record in sorted(records, key=lambda r: r.at):
-        percent = (record.at - start) / window * 100
-        if groups and percent - (groups[-1][0].at - start) / window * 100 < GROUP_PERCENT:
+        if groups and (record.at - groups[-1][0].at) / window * 100 < GROUP_PERCENT:
             groups[-1].append(record)
         else:
             groups.append([record])
@@ -366,7 +370,7 @@ def group_markers(
             lines.append(words % {"count": more})
         markers.append(
             Marker(
-                round((at - start) / window * 100, 2),
+                percent(at, start, window),
                 round((at - start) / window * WIDTH, 1),
                 all(r.feedback & Feedback.OK for r in group),
                 "\n".join(lines),

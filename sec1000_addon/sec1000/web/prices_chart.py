@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sec1000.pricing.reading import zone_named
+from sec1000.web.chart import percent
 
 # The chart's own units. The SVG shows only the plot (LEFT … PLOT_RIGHT across, TOP … HEIGHT -
 # BOTTOM down), stretched to the card; its labels are HTML around it, placed in percent of the
@@ -44,16 +45,13 @@ class PriceChart:
     def price_ticks(self) -> tuple[tuple[float, str], ...]:
         """The price labels, each at its height in percent of the plot (0: the top)."""
         return tuple(
-            (round((y - TOP) / (HEIGHT - BOTTOM - TOP) * 100, 2), label)
-            for y, label in self.price_labels
+            (percent(y, TOP, HEIGHT - BOTTOM - TOP), label) for y, label in self.price_labels
         )
 
     @property
     def hour_ticks(self) -> tuple[tuple[float, str], ...]:
         """The hour labels, each at its place in percent of the plot's width."""
-        return tuple(
-            (round((x - LEFT) / (PLOT_RIGHT - LEFT) * 100, 2), label) for x, label in self.hours
-        )
+        return tuple((percent(x, LEFT, PLOT_RIGHT - LEFT), label) for x, label in self.hours)
 
     @property
     def price_chars(self) -> int:

@@ -19,7 +19,15 @@ from sec1000.headline import Headline, headline
 from sec1000.limiter.audit import AuditLog
 from sec1000.options import FIRST_CONTROLLER, Options
 from sec1000.state import DAY_SECONDS, CommandRecord, StateModel
-from sec1000.web.chart import Chart, build_chart, build_day_chart, hour_minute, nice_step, tick_text
+from sec1000.web.chart import (
+    Chart,
+    build_chart,
+    build_day_chart,
+    hour_minute,
+    nice_step,
+    percent,
+    tick_text,
+)
 from sec1000.web.controllers import at
 from sec1000.web.i18n import ENGLISH, LANGUAGES, N_, Translator, install, of_context
 from sec1000.web.phrases import command, origin, say
@@ -130,8 +138,7 @@ class EnergyChart:
     def tick_marks(self) -> tuple[tuple[float, str], ...]:
         """The kWh labels at their heights, in percent of the plot (0: the top)."""
         return tuple(
-            (round((y - ENERGY_TOP) / ENERGY_CHART_HEIGHT * 100, 2), label)
-            for y, label in self.ticks
+            (percent(y, ENERGY_TOP, ENERGY_CHART_HEIGHT), label) for y, label in self.ticks
         )
 
     @property
@@ -141,8 +148,7 @@ class EnergyChart:
         for day in self.days:
             weekday, date = day.label.rsplit(" ", 1)
             centre = day.x + (3 * ENERGY_BAR_WIDTH + 4) / 2
-            width = ENERGY_RIGHT - ENERGY_LEFT
-            marks.append((round((centre - ENERGY_LEFT) / width * 100, 2), weekday, date))
+            marks.append((percent(centre, ENERGY_LEFT, ENERGY_RIGHT - ENERGY_LEFT), weekday, date))
         return tuple(marks)
 
     @property
