@@ -118,6 +118,13 @@ async def assert_legible(page: Page, selector: str, card: str) -> list[dict[str,
     return labels
 
 
+async def shot_card(page: Page, card: str, name: str) -> None:
+    """Keep a screenshot of one card (a test artifact). The card is replaced at every change:
+    its box is measured in one go, then the page is taken clipped to it."""
+    box = await page.evaluate(BOX_JS, card)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), clip=box, full_page=True)
+
+
 async def assert_fits(page: Page, where: str) -> None:
     wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert wide <= 0, f"{where} is {wide} px wider than the phone"
@@ -145,8 +152,7 @@ async def test_the_charts_labels_are_legible_and_apart_on_a_phone(
     await assert_legible(page, "#energy .energy-label", "#energy")
     await assert_fits(page, "the dashboard")
     await shot(page, "phone-dashboard")
-    box = await page.evaluate(BOX_JS, "#prices")  # replaced at every change: measured in one go
-    await page.screenshot(path=str(ARTIFACTS / "phone-prices-card.png"), clip=box, full_page=True)
+    await shot_card(page, "#prices", "phone-prices-card")
 
 
 async def test_every_page_fits_a_phone_with_two_controllers(
@@ -202,8 +208,7 @@ async def test_the_summary_is_one_block_per_controller_on_a_phone(
         ], labels
     await assert_fits(page, "the summary")
     await shot(page, "phone-summary-two-controllers")
-    box = await page.evaluate(BOX_JS, "#summary")  # replaced at every read: measured in one go
-    await page.screenshot(path=str(ARTIFACTS / "phone-summary-card.png"), clip=box, full_page=True)
+    await shot_card(page, "#summary", "phone-summary-card")
 
 
 async def test_the_header_says_the_connection_in_words_on_a_phone(

@@ -160,3 +160,8 @@ def test_a_template_renders_in_each_language_without_an_untranslated_marker() ->
     slovak = page.render(tr=translator("sk"))
     assert german != slovak and "Controls" not in german and "Controls" not in slovak
     assert isinstance(env.undefined, type) and env.undefined is jinja2.StrictUndefined
+
+
+def test_a_text_without_its_plural_forms_falls_back_to_the_english_ones() -> None:
+    assert translator("sk").forms("{n} lamp", "{n} lamps") == ["{n} lamp", "{n} lamps", "{n} lamps"]
+    assert translator("en").forms("{n} s ago", "{n} s ago") == ["{n} s ago", "{n} s ago"]

@@ -6,7 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sec1000.web.prices_chart import LEFT, PLOT_RIGHT, build_price_chart
+from sec1000.web.prices_chart import (
+    BOTTOM,
+    HEIGHT,
+    LEFT,
+    MIN_LABEL_GAP,
+    PLOT_RIGHT,
+    TOP,
+    _apart,
+    build_price_chart,
+)
 
 OSLO = ZoneInfo("Europe/Oslo")
 MIDNIGHT = dt.datetime(2026, 6, 10, tzinfo=OSLO).timestamp()
@@ -42,3 +51,13 @@ def test_estimated_slots_are_shaded_and_market_prices_are_not() -> None:
     old = {"time_zone": "Europe/Oslo", "slots": [slot[:3] for slot in slots()]}
     three = build_price_chart(old, [], MIDNIGHT, 8.0)  # slots published before estimates existed
     assert three is not None and three.estimates == ()
+
+
+def test_a_price_label_too_close_to_zeros_is_left_out_and_zero_is_always_kept() -> None:
+    def y(price: float) -> float:
+        return 100.0 - price * 100  # 1 EUR is 100 units up; zero at 100
+
+    gap = MIN_LABEL_GAP / 100 * (HEIGHT - BOTTOM - TOP)
+    near, far = gap / 100 / 2, gap / 100 * 2  # half the gap above zero, twice the gap below
+    assert _apart({near, 0.0, -far}, y) == [-far, 0.0]
+    assert _apart({0.0}, y) == [0.0]

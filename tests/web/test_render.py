@@ -15,7 +15,7 @@ from sec1000.state import CommandRecord, HistoryPoint, StateEvent, StateModel, T
 from sec1000.web import live
 from sec1000.web.chart import MAX_POINTS, build_chart, nice_step
 from sec1000.web.i18n import translator
-from sec1000.web.render import ENERGY_CHART_HEIGHT, energy_week, flow
+from sec1000.web.render import ENERGY_CHART_HEIGHT, energy_week, environment, flow
 from sec1000.web.status import age, applied, status, toggle
 from sec1000.web.words import labelled, refusal_words
 
@@ -345,3 +345,13 @@ def test_a_refusal_without_a_known_rule_keeps_the_general_headline() -> None:
     state.command_done(CommandRecord(NOW - 5, "home_assistant", "set_export_limit", 128, message))
     shown = status(state, CommandName.SET_EXPORT_LIMIT, now=NOW)
     assert (shown.word, shown.invalid, shown.stale) == ("Refused: not a valid value", True, False)
+
+
+def test_an_audit_time_is_shown_in_the_pages_order_and_an_unreadable_one_as_written() -> None:
+    when = environment().from_string("{{ at|when }}")
+    assert when.render(at="2026-12-07T09:05:03+01:00", tr=translator("de")) == "07.12.2026 09:05:03"
+    assert when.render(at="2026-12-07T09:05:03+01:00") == "2026-12-07 09:05:03"
+    assert when.render(at="not a time", tr=translator("de")) == "not a time"  # kept, not lost
+    assert (
+        when.render(at="2026-12-07Tgarbage-and-more") == "2026-12-07 garbage-"
+    )  # its first 19 characters
