@@ -50,7 +50,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -67,6 +66,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers.ports import kept_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON_FROM_DEBIAN = ROOT / "scripts" / "python_from_debian.sh"
@@ -278,13 +279,6 @@ def install_seconds(core: Core) -> float | None:
 # ---------------------------------------------------------------- HTTP helpers (stdlib only)
 
 
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _request(
     url: str,
     data: dict[str, Any] | None = None,
@@ -422,7 +416,7 @@ class HomeAssistant:
     core: Core
     hass: Path
     config_dir: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=kept_port)  # outside the ephemeral range: see ports.py
     token: str = ""
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0

@@ -23,16 +23,12 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
+from tests.helpers.ports import kept_port
+
 if TYPE_CHECKING:
     from tests.ha_harness import HomeAssistant
 
 START_TIMEOUT = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def mosquitto_binary() -> str:
@@ -50,7 +46,7 @@ class Mosquitto:
 
     def __init__(self, directory: Path) -> None:
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = kept_port()  # kept across restarts: outside the ephemeral range
         self.config = directory / "mosquitto.conf"
         self.log = directory / "mosquitto.log"
         self.config.write_text(

@@ -1,5 +1,5 @@
 """The harness's own check: a Core log line at WARNING or above that names the add-on fails the
-test. Its parsing on known text, and on a real Core's log (each Core)."""
+test. Its parsing on known text, and on a real Core's log (each Core). And the ports it gives."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import eventually_async
 from tests.ha_harness import CORES, HomeAssistant, log_records, selected_cores
+from tests.helpers import ports
+from tests.helpers.ports import free_port, kept_port
 
 LOG = """\
 2025-04-30 12:00:00.100 WARNING (MainThread) [homeassistant.bootstrap] Skipping pip installation
@@ -61,3 +63,17 @@ async def test_a_warning_about_the_addon_in_a_real_core_log_is_found(
         return any(message in record for record in home_assistant.addon_problems(since))
 
     await eventually_async(found, 15, "the warning in Core's log")
+
+
+def test_a_restarting_server_gets_a_port_no_port_0_bind_can_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    low, _high = (
+        int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    )
+    taken = [kept_port() for _ in range(5)]
+    assert all(port < low for port in taken)  # a Core down for a restart keeps its port
+    assert len(set(taken)) == 5
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw2")
+    assert all(ports.KEPT_BASE + 2 * ports.KEPT_BLOCK <= kept_port() < low for _ in range(5))
+    assert free_port() >= low  # a server that starts once takes any free port

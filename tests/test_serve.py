@@ -15,13 +15,8 @@ import pytest
 from sec1000.serve import RESTORE_BEFORE_EXIT
 
 from tests.conftest import eventually
+from tests.helpers.ports import free_port
 from tests.helpers.processes import STOP_BUDGET_S, process_start_s
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def clean_env() -> dict[str, str]:

@@ -28,8 +28,9 @@ from sec1000.web.signin import HomeAssistantSignIn
 
 from tests.browser.conftest import DESKTOP, panel_options, settle, shot
 from tests.conftest import eventually
-from tests.ha_harness import OWNER, HomeAssistant, free_port
+from tests.ha_harness import OWNER, HomeAssistant
 from tests.helpers.browser import command_within_ms
+from tests.helpers.ports import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.homeassistant]
 

@@ -34,7 +34,8 @@ from sec1000.ha.websocket import WebSocketConnection
 
 from tests.conftest import eventually
 from tests.fake_supervisor import ADDON_TOKEN, FAKE, OPTIONS, create_fake_supervisor
-from tests.ha_harness import HomeAssistant, free_port
+from tests.ha_harness import HomeAssistant
+from tests.helpers.ports import free_port
 
 homeassistant = pytest.mark.homeassistant
 
