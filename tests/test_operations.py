@@ -25,6 +25,7 @@ from sec1000.protocol import (
 )
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
+from sec1000.state import FeedbackChanged
 
 from tests.conftest import retune
 
@@ -355,8 +356,8 @@ async def test_state_events_show_waiting_then_result(runtime: Runtime) -> None:
     seen: list[int] = []
     runtime.state.subscribe(
         lambda event: (
-            seen.append(event.data["feedback"])
-            if event.topic == "feedback" and event.data["operation"] == "get_export_limit"
+            seen.append(event.feedback)
+            if isinstance(event, FeedbackChanged) and event.operation == "get_export_limit"
             else None
         )
     )

@@ -6,11 +6,21 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from sec1000.commands import CommandName
 from sec1000.device.link import LinkSettings
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
-from sec1000.state import DaySeries, HistoryPoint, StateModel
+from sec1000.state import (
+    EVENT_TYPES,
+    DaySeries,
+    FeedbackChanged,
+    HistoryPoint,
+    RestoreChanged,
+    StateModel,
+    TelemetryChanged,
+    Topic,
+)
 
 
 def test_feedback_sensors_start_at_1() -> None:
@@ -24,8 +34,8 @@ async def test_polls_change_their_feedback_only_when_the_result_changes(
     seen: list[int] = []
     runtime.state.subscribe(
         lambda e: (
-            seen.append(e.data["feedback"])
-            if e.topic == "feedback" and e.data["operation"] == "get_telemetry_data"
+            seen.append(e.feedback)
+            if isinstance(e, FeedbackChanged) and e.operation == "get_telemetry_data"
             else None
         )
     )
@@ -83,3 +93,19 @@ async def test_every_telemetry_read_goes_into_the_hour_and_the_day() -> None:
         clock[0] += 30
     assert len(state.history) == 3 and len(state.day) == 2  # two minutes
     assert state.day.points()[0].meters == 1.0
+
+
+def test_each_topic_has_one_event_class_and_the_model_emits_only_those() -> None:
+    assert sorted(t.topic for t in EVENT_TYPES) == sorted(Topic)  # one class per topic
+    seen: list[object] = []
+    state = StateModel()
+    state.subscribe(seen.append)
+    state.telemetry_read({"meters_power": 1.0, "inverters_power": 2.0, "load_power": 1.0})
+    state.set_feedback(CommandName.SET_DATETIME, 0)
+    state.set_restore(True)
+    assert [type(e) for e in seen] == [TelemetryChanged, FeedbackChanged, RestoreChanged]
+    assert isinstance(seen[0], TelemetryChanged) and seen[0].values == {
+        "meters_power": 1.0,
+        "inverters_power": 2.0,
+        "load_power": 1.0,
+    }

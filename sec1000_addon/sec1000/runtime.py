@@ -36,7 +36,7 @@ from sec1000.options import (
 from sec1000.overshoot import Step, threshold_kw
 from sec1000.pricing.runner import PricePolicy
 from sec1000.protocol import ControlMode
-from sec1000.state import StateEvent, StateModel, Topic
+from sec1000.state import RestoreChanged, StateEvent, StateModel, TelemetryChanged, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -209,21 +209,20 @@ class Runtime:
         restore confirmed lets the guard write what waited for it."""
         if event.topic is Topic.SETTINGS:
             self.policy.wake()
-        elif event.topic is Topic.RESTORE and not event.data.get("pending"):
+        elif isinstance(event, RestoreChanged) and not event.pending:
             self.guard.wake()
             self.policy.wake()
 
     def _count_energy(self, event: StateEvent) -> None:
         """Every good telemetry read moves the energy counters."""
-        if event.topic is not Topic.TELEMETRY or not event.data.get("available"):
+        if not isinstance(event, TelemetryChanged) or not event.available:
             return
+        assert event.values is not None and event.at is not None  # a good read has both
         state = self.state
         limiter_on = state.control_mode not in (None, ControlMode.DEACTIVATED)
         # The meter check counts reads while a limit holds by value, outside a reset's window.
         by_value = state.control_mode is ControlMode.VALUE and not state.watchdog_running
-        sample = Sample.of(
-            event.data["at"], event.data["values"], state.export_limit_kw, limiter_on, by_value
-        )
+        sample = Sample.of(event.at, event.values, state.export_limit_kw, limiter_on, by_value)
         step = self.energy.add(sample)
         state.energy_counted(self.energy.snapshot())
         self._overshoot(step)

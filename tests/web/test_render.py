@@ -11,13 +11,15 @@ import pytest
 from sec1000.commands import CommandName, Refusal, Rule
 from sec1000.options import Options
 from sec1000.protocol import Feedback
-from sec1000.state import CommandRecord, HistoryPoint, StateEvent, StateModel, Topic
+from sec1000.state import CommandRecord, FeedbackChanged, HistoryPoint, StateModel, Topic
 from sec1000.web import live
 from sec1000.web.chart import MAX_POINTS, build_chart, nice_step
 from sec1000.web.i18n import translator
 from sec1000.web.render import ENERGY_CHART_HEIGHT, energy_week, environment, flow
 from sec1000.web.status import age, applied, status, toggle
 from sec1000.web.words import labelled, refusal_words
+
+from tests.helpers.events import sample_event
 
 WEB = Path(__file__).resolve().parents[2] / "sec1000_addon" / "sec1000" / "web"
 NOW = 1_800_000_000.0
@@ -179,16 +181,16 @@ def test_axis_ticks_are_round_and_cover_negative_power() -> None:
 
 
 def test_feedback_of_one_operation_changes_only_its_own_elements() -> None:
-    event = StateEvent(Topic.FEEDBACK, {"operation": "set_datetime", "feedback": 0})
+    event = FeedbackChanged(CommandName.SET_DATETIME, 0, "")
     assert live.affected(event) == {"status-set_datetime"}
-    toggle_event = StateEvent(Topic.FEEDBACK, {"operation": "export_enable", "feedback": 1})
+    toggle_event = FeedbackChanged(CommandName.EXPORT_ENABLE, 1, "")
     assert live.affected(toggle_event) == {"export-toggle"}
-    poll = StateEvent(Topic.FEEDBACK, {"operation": "get_telemetry_data", "feedback": 1})
+    poll = FeedbackChanged(CommandName.GET_TELEMETRY_DATA, 1, "")
     assert live.affected(poll) == set()
 
 
 def test_telemetry_changes_the_values_and_the_chart() -> None:
-    ids = live.affected(StateEvent(Topic.TELEMETRY, {}))
+    ids = live.affected(sample_event(Topic.TELEMETRY))
     assert {"flow", "phases", "chart", "export-info", "link-status"} <= ids
     assert not any(fid.startswith("status-") for fid in ids)
 

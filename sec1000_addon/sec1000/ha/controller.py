@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from sec1000.commands import CommandName
 from sec1000.common.tasks import TaskSet
 from sec1000.ha.entities import (
     ENERGY_SENSORS,
@@ -39,7 +38,7 @@ from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.operations import Origin
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
-from sec1000.state import StateEvent, Topic
+from sec1000.state import CommandDone, CommandRecord, FeedbackChanged, StateEvent, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -199,12 +198,12 @@ class ControllerBridge:
             self.mark(*(s.key for s in TELEMETRY_SENSORS.values()), MODULE_STARTED.key)
         elif event.topic is Topic.SETTINGS:
             self.mark(EXPORT_LIMIT.key, EXPORT_STATE.key, MODULE_STARTED.key, HELPERS_MARK)
-        elif event.topic is Topic.FEEDBACK:
-            sensor = FEEDBACK_SENSORS.get(CommandName(event.data["operation"]))
+        elif isinstance(event, FeedbackChanged):
+            sensor = FEEDBACK_SENSORS.get(event.operation)
             if sensor is not None:  # set_control_mode has no sensor in the contract
                 self.mark(sensor.key)
-        elif event.topic is Topic.COMMAND:
-            self._connection.result(result_data(event.data, self.name))
+        elif isinstance(event, CommandDone):
+            self._connection.result(result_data(event.record, self.name))
         elif event.topic is Topic.ENERGY:
             energy = (sensor.key for sensor in ENERGY_SENSORS.values())
             meter = (OVER_LIMIT_ENERGY.key, OVER_LIMIT_TODAY.key)
@@ -254,14 +253,13 @@ class ControllerBridge:
             await self.update_notifications()
 
 
-def result_data(record: Mapping[str, Any], controller: str) -> dict[str, Any]:
+def result_data(record: CommandRecord, controller: str) -> dict[str, Any]:
     """The `sec1000_command_result` event's data for one command record of `controller`."""
-    feedback = int(record["feedback"])
     return {
-        "command": record["command"],
-        "request_id": record.get("request_id"),
-        "feedback": feedback,
-        "ok": bool(feedback & Feedback.OK),
-        "message": record["message"],
+        "command": record.command,
+        "request_id": record.request_id,
+        "feedback": record.feedback,
+        "ok": bool(record.feedback & Feedback.OK),
+        "message": record.message,
         "controller": controller,
     }

@@ -22,7 +22,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from sec1000.commands import CommandName
 from sec1000.plant import Change, PlantEvent
 from sec1000.runtime import Runtime
-from sec1000.state import StateEvent, Topic
+from sec1000.state import CommandDone, FeedbackChanged, StateEvent, Topic
 from sec1000.web.i18n import COOKIE, ENGLISH, Translator, choose, translator
 from sec1000.web.keys import (
     APPLIES,
@@ -148,16 +148,23 @@ _APPLY = {f"apply-{step}" for step in APPLY_STEPS}
 def affected(event: StateEvent) -> set[str]:
     """The fragment ids a state event changes."""
     ids = {f.id for f in FRAGMENTS.values() if event.topic in f.topics}
-    if event.topic in (Topic.FEEDBACK, Topic.COMMAND):
-        name = str(event.data.get("operation") or event.data.get("command") or "")
+    if (name := _command_of(event)) is not None:
         ids = (ids - _PER_OPERATION - _APPLY) | OPERATION_FRAGMENTS.get(name, set())
     return ids
 
 
+def _command_of(event: StateEvent) -> str | None:
+    """The command a feedback or a command's end is about (None: another event)."""
+    if isinstance(event, FeedbackChanged):
+        return event.operation.value
+    if isinstance(event, CommandDone):
+        return event.record.command
+    return None
+
+
 def writes(event: StateEvent) -> bool:
     """True for the feedback or result of a write (a setup step's result may follow it)."""
-    name = str(event.data.get("operation") or event.data.get("command") or "")
-    return event.topic in (Topic.FEEDBACK, Topic.COMMAND) and name in WRITE_COMMANDS
+    return _command_of(event) in WRITE_COMMANDS
 
 
 def page_fragments(app: web.Application, page: str, controller: str) -> list[str]:

@@ -5,21 +5,32 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from enum import StrEnum
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sec1000.commands import FEEDBACK_COMMANDS, CommandName, Refusal
+from sec1000.commands import FEEDBACK_COMMANDS, CommandName
 from sec1000.common.units import kilowatts, whole_watts
 from sec1000.device.health import LinkHealth
 from sec1000.protocol import ControlMode, ExportSettings, Feedback
+from sec1000.state.events import (
+    CommandDone,
+    EnergyCounted,
+    FeedbackChanged,
+    GuardChanged,
+    LinkChanged,
+    OptionsApplied,
+    OvershootChanged,
+    PolicyDecided,
+    RestoreChanged,
+    SettingsChanged,
+    StateEvent,
+    TelemetryChanged,
+)
+from sec1000.state.records import CommandRecord, GuardStatus, SetBy
+from sec1000.state.series import HISTORY_SECONDS, DaySeries, HistoryPoint
 
 _LOGGER = logging.getLogger(__name__)
 
-HISTORY_SECONDS = 3600
-DAY_SECONDS = 86400  # the History page's day of power and limit, as minute averages
-DAY_STEP = 60
 HISTORY_DAY = 86400.0  # overshoot periods kept for the chart
 LIMIT_LOG_SECONDS = 2 * 86400  # the export limit's changes, for the Prices card's time axis
 LIMIT_LOG_SIZE = 2000
@@ -30,138 +41,6 @@ UNAVAILABLE_AFTER_FAILURES = 3
 # integration had it: off at minimum + 0.009 kW, on at minimum + 0.01 kW.
 EXPORT_OFF_MARGIN_W = 10
 UNLIMITED = "unlimited"  # the export state while the control mode is deactivated
-
-
-class GuardState(StrEnum):
-    """How the controller's export settings compare with what the user asked for."""
-
-    IN_SYNC = "in_sync"
-    DRIFT = "drift"
-    RESTORING = "restoring"
-    CONTESTED = "contested"
-    UNVERIFIED = "unverified"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class GuardStatus:
-    """The export guard as the sensor, the panel and the notifications show it."""
-
-    state: GuardState = GuardState.UNKNOWN
-    wanted_limit_kw: float | None = None
-    device_limit_kw: float | None = None
-    wanted_mode: str | None = None
-    device_mode: str | None = None
-    last_verified_at: float | None = None
-    last_drift_at: float | None = None
-    drifts_24h: int = 0
-    message: str = ""
-    save_error: str = ""  # why wanted.json could not be written (a full disk); empty: saved
-
-    def attributes(self) -> dict[str, Any]:
-        """Everything but the state and the message, JSON-ready."""
-        data = asdict(self)
-        del data["state"], data["message"]
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class SetBy:
-    """Who wrote the limit the controller holds, as the audit trail names them, and when."""
-
-    origin: str  # panel:<user>, home_assistant:<user>, policy, guard, startup, cli, mqtt …
-    command: str  # set_export_limit, export_disable, ceiling, restore …
-    at: float
-
-
-class Topic(StrEnum):
-    """What a state event is about."""
-
-    TELEMETRY = "telemetry"
-    SETTINGS = "settings"
-    FEEDBACK = "feedback"
-    LINK = "link"
-    RESTORE = "restore"
-    COMMAND = "command"
-    OPTIONS = "options"
-    GUARD = "guard"
-    ENERGY = "energy"
-    POLICY = "policy"
-    OVERSHOOT = "overshoot"
-
-
-@dataclass(frozen=True, slots=True)
-class StateEvent:
-    """A change: its topic and the new values."""
-
-    topic: Topic
-    data: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryPoint:
-    """One chart sample (kW); `limit` is the export limit known at that time."""
-
-    at: float
-    meters: float
-    inverters: float
-    load: float
-    limit: float | None
-
-
-def mean_point(points: Sequence[HistoryPoint]) -> HistoryPoint:
-    """The average of samples (time and each power); the limit is the last one's."""
-    n = len(points)
-    return HistoryPoint(
-        sum(p.at for p in points) / n,
-        sum(p.meters for p in points) / n,
-        sum(p.inverters for p in points) / n,
-        sum(p.load for p in points) / n,
-        points[-1].limit,
-    )
-
-
-class DaySeries:
-    """The last day of samples as one average per wall-clock minute: at most 1440 points,
-    whatever the refresh interval (the current minute is averaged so far)."""
-
-    def __init__(self) -> None:
-        self.minutes: deque[HistoryPoint] = deque()
-        self._open: list[HistoryPoint] = []
-
-    def add(self, point: HistoryPoint) -> None:
-        """One sample; a sample of a new minute closes the one before."""
-        if self._open and point.at // DAY_STEP != self._open[0].at // DAY_STEP:
-            self.minutes.append(mean_point(self._open))
-            self._open = []
-        self._open.append(point)
-        while self.minutes and self.minutes[0].at < point.at - DAY_SECONDS:
-            self.minutes.popleft()
-
-    def points(self) -> list[HistoryPoint]:
-        """Every minute kept, oldest first, with the current one so far."""
-        return [*self.minutes, *([mean_point(self._open)] if self._open else [])]
-
-    def __len__(self) -> int:
-        return len(self.minutes) + (1 if self._open else 0)
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRecord:
-    """One finished command, for the command log and the chart markers."""
-
-    at: float
-    source: str
-    command: str
-    feedback: int
-    message: str
-    request_id: str | None = None
-    refusal: Refusal | None = None  # a refused input: the rule it broke
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy."""
-        return asdict(self)
-
 
 Listener = Callable[[StateEvent], None]
 
@@ -218,13 +97,12 @@ class StateModel:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def _emit(self, topic: Topic, data: Mapping[str, Any]) -> None:
-        event = StateEvent(topic, data)
+    def _emit(self, event: StateEvent) -> None:
         for listener in list(self._listeners):
             try:
                 listener(event)
             except Exception:
-                _LOGGER.exception("state listener failed on %s", topic)
+                _LOGGER.exception("state listener failed on %s", event.topic)
 
     # -- derived values
 
@@ -296,7 +174,7 @@ class StateModel:
     def set_min_export_limit(self, kw: float) -> None:
         """The configured minimum changed: the export state may flip."""
         self.min_export_limit_kw = kw
-        self._emit(Topic.SETTINGS, self.settings())
+        self._emit(SettingsChanged(**self.settings()))
 
     def telemetry_read(self, values: Mapping[str, float]) -> None:
         """A good telemetry read."""
@@ -316,17 +194,14 @@ class StateModel:
         self.day.add(point)
         while self.history and self.history[0].at < now - HISTORY_SECONDS:
             self.history.popleft()
-        self._emit(Topic.TELEMETRY, {"values": self.telemetry, "at": now, "available": True})
+        self._emit(TelemetryChanged(self.telemetry, now, available=True))
 
     def telemetry_failed(self) -> None:
         """A failed telemetry read; after several the values are unavailable."""
         was_available = self.telemetry_available
         self.telemetry_failures += 1
         if was_available != self.telemetry_available:
-            self._emit(
-                Topic.TELEMETRY,
-                {"values": self.telemetry, "at": self.telemetry_at, "available": False},
-            )
+            self._emit(TelemetryChanged(self.telemetry, self.telemetry_at, available=False))
 
     def settings_read(
         self,
@@ -346,7 +221,7 @@ class StateModel:
         if ct_ratio is not None:
             self.ct_ratio = ct_ratio
         self.module_started = True
-        self._emit(Topic.SETTINGS, self.settings())
+        self._emit(SettingsChanged(**self.settings()))
 
     def _log_limit(self, kw: float) -> None:
         now = self._clock()
@@ -374,13 +249,11 @@ class StateModel:
             return
         self.feedback[name] = int(value)
         self.messages[name] = message
-        self._emit(
-            Topic.FEEDBACK, {"operation": name.value, "feedback": int(value), "message": message}
-        )
+        self._emit(FeedbackChanged(name, int(value), message))
 
     def link_changed(self) -> None:
         """The link's health changed (called by the link after each exchange)."""
-        self._emit(Topic.LINK, self.link.as_dict())
+        self._emit(LinkChanged(self.link.as_dict()))
 
     def set_restore(
         self,
@@ -397,29 +270,29 @@ class StateModel:
             self.watchdog_running = running
         if retired is not None or pending:
             self.restore_retired = retired
-        self._emit(Topic.RESTORE, self._restore_data())
+        self._emit(self._restore_event())
 
     def watchdog_window(self, until: float | None) -> None:
         """The watchdog reset's off window opened (the limiter is back on at `until`, wall time)
         or shut (None)."""
         self.watchdog_off_until = until
-        self._emit(Topic.RESTORE, self._restore_data())
+        self._emit(self._restore_event())
 
-    def _restore_data(self) -> dict[str, Any]:
-        return {
-            "pending": self.restore_pending,
-            "error": self.restore_error,
-            "running": self.watchdog_running,
-            "retired": self.restore_retired,
-            "off_until": self.watchdog_off_until,
-        }
+    def _restore_event(self) -> RestoreChanged:
+        return RestoreChanged(
+            pending=self.restore_pending,
+            error=self.restore_error,
+            running=self.watchdog_running,
+            retired=self.restore_retired,
+            off_until=self.watchdog_off_until,
+        )
 
     def set_guard(self, status: GuardStatus) -> None:
         """The export guard's view changed."""
         if status == self.guard:
             return
         self.guard = status
-        self._emit(Topic.GUARD, {"state": status.state.value, **status.attributes()})
+        self._emit(GuardChanged(status))
 
     def overshoot_seen(self, event: Mapping[str, Any] | None, ended: bool = False) -> None:
         """The meter check: an overshoot under way (`event`), or one that `ended`."""
@@ -434,25 +307,25 @@ class StateModel:
         if data == self.overshoot:
             return
         self.overshoot = data
-        self._emit(Topic.OVERSHOOT, data)
+        self._emit(OvershootChanged(data))
 
     def energy_counted(self, snapshot: Mapping[str, Any]) -> None:
         """The energy counters moved (after a good read)."""
         self.energy = dict(snapshot)
-        self._emit(Topic.ENERGY, self.energy)
+        self._emit(EnergyCounted(self.energy))
 
     def policy_decided(self, policy: Mapping[str, Any]) -> None:
         """The price policy decided (its state, attributes, last decisions and plan)."""
         if dict(policy) == self.policy:
             return
         self.policy = dict(policy)
-        self._emit(Topic.POLICY, self.policy)
+        self._emit(PolicyDecided(self.policy))
 
     def command_done(self, record: CommandRecord) -> None:
         """A command finished; log it."""
         self.commands.append(record)
-        self._emit(Topic.COMMAND, record.as_dict())
+        self._emit(CommandDone(record))
 
     def options_changed(self, options: Mapping[str, Any]) -> None:
         """The options were applied."""
-        self._emit(Topic.OPTIONS, dict(options))
+        self._emit(OptionsApplied(dict(options)))
