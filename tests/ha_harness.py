@@ -67,6 +67,9 @@ from typing import Any
 
 import pytest
 
+if __name__ == "__main__":  # run as a script (`--install`): the repository is not on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from tests.helpers.ports import kept_port
 
 ROOT = Path(__file__).resolve().parent.parent
