@@ -89,18 +89,23 @@ class Plant:
         invalid: InvalidOptions | None = None,
         save_options: OptionsSaver | None = None,
         watchdog_timings: WatchdogTimings = DEFAULT_TIMINGS,
+        first: Runtime | None = None,
     ) -> None:
+        """`first`: the first controller's runtime, built already (`Plant.of_one`); else
+        built here from `options`."""
         self.data_dir = data_dir
         self._timings = watchdog_timings
-        self._audit = AuditLog(data_dir)
-        self.first = Runtime(
-            options,
-            data_dir,
-            invalid=invalid,
-            save_options=save_options,
-            watchdog_timings=watchdog_timings,
-            audit=self._audit,
-        )
+        if first is None:
+            first = Runtime(
+                options,
+                data_dir,
+                invalid=invalid,
+                save_options=save_options,
+                watchdog_timings=watchdog_timings,
+                audit=AuditLog(data_dir),
+            )
+        self.first = first
+        self._audit = first.audit  # one file: every controller's view of it comes from this one
         self.first.options_listeners.append(self._options_used)
         self.first.own_change = keep_inherited
         # One document, one lock: every read-change-save of it, from any controller, holds it.
@@ -119,7 +124,26 @@ class Plant:
         self._unjudged: list[str] = []
         for item in options.controllers:
             self._add(item.name)
-        known = [name for name in read_known(data_dir / KNOWN_NAME) if name not in self.runtimes]
+        refused = self._judge_earlier(options, broken=invalid is not None)
+        # Every controller that does not run now but left a restore pending: restored from its
+        # record, which names the address it switched off.
+        self._restorers = self._find_restorers([*self.departed, *self._unjudged, *refused])
+        self._restoring: dict[str, asyncio.Task[bool]] = {}
+        self.first.others_restoring = lambda: self.restoring
+        self._remember()
+
+    @classmethod
+    def of_one(cls, runtime: Runtime) -> Plant:
+        """The plant around a runtime built on its own (a tool, a test): the controllers its
+        options name run beside it."""
+        return cls(runtime.options, runtime.data_dir, first=runtime)
+
+    def _judge_earlier(self, options: Options, *, broken: bool) -> list[str]:
+        """Sort the controllers an earlier run had that do not run now into departed (removed
+        from the options) and unjudged; returns the refused ones' names."""
+        known = [
+            name for name in read_known(self.data_dir / KNOWN_NAME) if name not in self.runtimes
+        ]
         # A refused item is the user's to fix, not a removal: its entities stay.
         refused = [
             item.name
@@ -134,15 +158,17 @@ class Plant:
                 bad.reason,
             )
         # While the options are invalid, an earlier run's controllers are kept, not judged.
-        if invalid is not None:
+        if broken:
             self._unjudged = known
         else:
             self._unjudged = [name for name in known if name in refused]
             self.departed = {name: self._ghost(name) for name in known if name not in refused}
-        # Every controller that does not run now but left a restore pending: restored from its
-        # record, which names the address it switched off.
-        self._restorers: dict[str, Runtime] = {}
-        for name in dict.fromkeys([*self.departed, *self._unjudged, *refused]):
+        return refused
+
+    def _find_restorers(self, idle: list[str]) -> dict[str, Runtime]:
+        """The controllers among `idle` (not running) whose restore record is pending."""
+        restorers: dict[str, Runtime] = {}
+        for name in dict.fromkeys(idle):
             ghost = self.departed.get(name) or self._ghost(name)
             record = ghost.restore_store.record
             if record is None:
@@ -162,10 +188,8 @@ class Plant:
                 name,
                 *record.target,
             )
-            self._restorers[name] = ghost
-        self._restoring: dict[str, asyncio.Task[bool]] = {}
-        self.first.others_restoring = lambda: self.restoring
-        self._remember()
+            restorers[name] = ghost
+        return restorers
 
     @property
     def names(self) -> list[str]:

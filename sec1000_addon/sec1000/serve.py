@@ -326,7 +326,7 @@ async def wait_for_restore(plant: Plant) -> None:
 async def shut_down(process: Process, runner: web.AppRunner) -> None:
     """The core (the limiter restored, writes finished) alongside the live sockets, then Home
     Assistant's side and the panel."""
-    from sec1000.web.live import HUB
+    from sec1000.web.keys import HUB
 
     await process.tasks.cancel()
     # The live sockets close while the server still reads their answers, and alongside the

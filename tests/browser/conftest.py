@@ -297,6 +297,6 @@ async def settle(seconds: float = 0.05) -> None:
 
 def demo_app(runtime: Runtime, simulator: SimulatorServer) -> web.Application:
     """The panel with the demo's switches, as `serve --demo` builds it."""
-    app = create_app(runtime)
+    app = create_app(Plant.of_one(runtime))
     register_demo(app, simulator)
     return app

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from sec1000.plant import Plant
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
 from sec1000.web import create_app
@@ -71,7 +72,7 @@ async def serve_signed_panel(tmp_path: Path, ha: HomeAssistant) -> AsyncIterator
     await save(options)
     data_dir = tmp_path / "data"
     runtime = Runtime(options, data_dir, save_options=save)
-    app = create_app(runtime)
+    app = create_app(Plant.of_one(runtime))
     port = free_port()
     url = f"http://{PANEL_HOST}:{port}/"
     setup_auth(app, HomeAssistantSignIn(ha_url=ha.url, public_url=url), data_dir=data_dir)

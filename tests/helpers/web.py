@@ -63,7 +63,8 @@ async def panel(
     place (its diagnostics are the Home Assistant status); `middleware` goes in front of all."""
     if home_assistant is not None:
         kwargs.setdefault("ha_status", home_assistant.diagnostics)
-    app = create_app(runtime, **kwargs)
+    plant = runtime if isinstance(runtime, Plant) else Plant.of_one(runtime)
+    app = create_app(plant, **kwargs)
     if home_assistant is not None:
         app[HOME_ASSISTANT] = home_assistant
     if simulator is not None:

@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from sec1000.plant import Plant
 from sec1000.runtime import Runtime
 from sec1000.web import create_app
 from sec1000.web.auth import STATE_COOKIE, _next_path, needs_auth, setup_auth
@@ -147,7 +148,7 @@ async def panel(
 ) -> Panel:
     """The panel with sign-in through the fake Home Assistant."""
     ha, ha_url = fake_ha
-    app = create_app(runtime)
+    app = create_app(Plant.of_one(runtime))
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     setup_auth(
@@ -225,7 +226,7 @@ def test_needs_auth_truth_table(host: str, supervised: bool, expected: bool) -> 
 
 
 def test_setup_auth_refuses_a_supervised_panel(runtime: Runtime, tmp_path: Path) -> None:
-    app = create_app(runtime, supervised=True)
+    app = create_app(Plant.of_one(runtime), supervised=True)
     with pytest.raises(ValueError, match="Supervisor"):
         setup_auth(
             app,
@@ -415,7 +416,7 @@ async def test_after_several_refusals_home_assistant_is_left_alone(panel: Panel)
 async def test_home_assistant_unreachable_is_502_not_a_crash(
     aiohttp_client: ClientFactory, runtime: Runtime, tmp_path: Path
 ) -> None:
-    app = create_app(runtime)
+    app = create_app(Plant.of_one(runtime))
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     setup_auth(
         app, HomeAssistantSignIn(ha_url=url, public_url=PANEL_URL), data_dir=tmp_path, secret=SECRET
@@ -520,7 +521,7 @@ async def test_a_signed_in_page_carries_its_users_name_and_csrf_token(
     page = await (await panel.client.get("/setup")).text()
     assert f"""hx-headers:inherited='{{"X-CSRF-Token": "{token}"}}'""" in page
     assert re.search(r'id="signed-in"[^>]*>Anna</a>', page)
-    unsigned = await aiohttp_client(create_app(runtime))  # loopback: nobody signs in
+    unsigned = await aiohttp_client(create_app(Plant.of_one(runtime)))  # loopback: nobody signs in
     plain = await (await unsigned.get("/setup")).text()
     assert "X-CSRF-Token" not in plain and 'id="signed-in"' not in plain
 
@@ -570,7 +571,7 @@ async def test_the_secret_is_created_0600_and_reused_so_sessions_survive_a_resta
     aiohttp_client: ClientFactory, runtime: Runtime, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data-dir"
-    first = create_app(runtime)
+    first = create_app(Plant.of_one(runtime))
     setup_auth(
         first,
         HomeAssistantSignIn(ha_url="http://127.0.0.1:8123", public_url=PANEL_URL),
@@ -584,7 +585,7 @@ async def test_the_secret_is_created_0600_and_reused_so_sessions_survive_a_resta
     cookie = Signer(secret).sign(
         "session", {"u": "a", "n": "Anna", "e": int(time.time()) + 60, "s": "s"}
     )
-    second = create_app(runtime)
+    second = create_app(Plant.of_one(runtime))
     setup_auth(
         second,
         HomeAssistantSignIn(ha_url="http://127.0.0.1:8123", public_url=PANEL_URL),
@@ -600,7 +601,7 @@ def test_a_broken_secret_file_is_replaced_and_loose_permissions_tightened(
     path = tmp_path / SECRET_FILE
     path.write_text("not a secret")
     setup_auth(
-        create_app(runtime),
+        create_app(Plant.of_one(runtime)),
         HomeAssistantSignIn(ha_url="http://127.0.0.1:8123", public_url=PANEL_URL),
         data_dir=tmp_path,
     )
@@ -608,7 +609,7 @@ def test_a_broken_secret_file_is_replaced_and_loose_permissions_tightened(
     assert re.fullmatch(r"[0-9a-f]{64}", replaced)
     os.chmod(path, 0o644)
     setup_auth(
-        create_app(runtime),
+        create_app(Plant.of_one(runtime)),
         HomeAssistantSignIn(ha_url="http://127.0.0.1:8123", public_url=PANEL_URL),
         data_dir=tmp_path,
     )
@@ -619,7 +620,7 @@ def test_a_broken_secret_file_is_replaced_and_loose_permissions_tightened(
 async def test_public_url_sets_client_id_cookie_path_and_secure(
     aiohttp_client: ClientFactory, runtime: Runtime, tmp_path: Path
 ) -> None:
-    app = create_app(runtime)
+    app = create_app(Plant.of_one(runtime))
     setup_auth(
         app,
         HomeAssistantSignIn(

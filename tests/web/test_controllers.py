@@ -76,21 +76,6 @@ async def test_one_controller_shows_no_switcher_and_no_summary(
     assert 'id="no-controllers"' in setup
 
 
-async def test_one_controller_cannot_add_another_and_says_so(
-    aiohttp_client: ClientFactory, runtime: Runtime
-) -> None:
-    client = await panel(aiohttp_client, runtime)
-    body = await (
-        await client.post(
-            "/controllers",
-            data={"action": "add", "name": "shed", "host": "10.0.0.9", "port": ""},
-            headers=HX,
-        )
-    ).text()
-    assert 'id="failure-controllers"' in body and "one controller only" in body
-    assert runtime.options.controllers == ()
-
-
 # -- the switcher and the pages
 
 

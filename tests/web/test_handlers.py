@@ -16,6 +16,7 @@ from sec1000.commands import CommandName
 from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.operations import Origin
 from sec1000.options import InvalidOptions, Options, OptionsError, stored_options
+from sec1000.plant import Plant
 from sec1000.protocol import ControlMode, Feedback
 from sec1000.runtime import Runtime, file_saver
 from sec1000.serve import load_startup_options
@@ -632,7 +633,7 @@ async def test_diagnostics_json_is_a_download_with_everything(
 async def test_the_home_assistant_status_hook_is_shown_and_can_be_set_later(
     aiohttp_client: ClientFactory, runtime: Runtime
 ) -> None:
-    app = create_app(runtime)
+    app = create_app(Plant.of_one(runtime))
     app[HA_STATUS] = lambda: {"connected": False, "status": "unreachable: refused"}
     client = await aiohttp_client(app)
     html = await (await client.get("/diagnostics")).text()

@@ -10,7 +10,7 @@ from sec1000.operations import Origin
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import Topic
-from sec1000.web import live
+from sec1000.web import fragments
 
 from tests.helpers.events import sample_event
 from tests.helpers.web import ClientFactory, panel
@@ -133,5 +133,5 @@ def test_the_guards_and_the_watchdogs_writes_redraw_the_day_at_once() -> None:
     """Restores, ceiling restores and the watchdog's restore emit no command event: their
     marks must not wait for the next read (up to the refresh interval)."""
     for topic in (Topic.GUARD, Topic.RESTORE, Topic.COMMAND, Topic.TELEMETRY):
-        assert "day-chart" in live.affected(sample_event(topic)), topic
-    assert "day-chart" not in live.affected(sample_event(Topic.LINK))
+        assert "day-chart" in fragments.affected(sample_event(topic)), topic
+    assert "day-chart" not in fragments.affected(sample_event(Topic.LINK))

@@ -21,7 +21,7 @@ from sec1000.overshoot import Overshoot
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import HistoryPoint, Topic
-from sec1000.web import live
+from sec1000.web import fragments
 from sec1000.web.chart import MIN_BAND, WIDTH, build_chart
 from sec1000.web.history import FILTERS
 
@@ -211,9 +211,9 @@ async def test_the_grid_tile_says_an_overshoot_not_exporting_in_the_warning_colo
 
 
 def test_an_overshoot_event_refreshes_the_chart_the_card_and_the_banner() -> None:
-    ids = live.affected(sample_event(Topic.OVERSHOOT))
+    ids = fragments.affected(sample_event(Topic.OVERSHOOT))
     assert {"chart", "export-info", "banner", "flow"} <= ids
-    assert live.FRAGMENTS["banner"].morph  # the alert is not said again at every read
+    assert fragments.FRAGMENTS["banner"].morph  # the alert is not said again at every read
 
 
 # -- the chart

@@ -14,7 +14,7 @@ from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import Topic
-from sec1000.web import live
+from sec1000.web import fragments
 from sec1000.web.render import quick_limits
 
 from tests.conftest import eventually, short_watchdog
@@ -84,7 +84,7 @@ async def test_with_a_ceiling_the_maximum_choice_is_within_it_and_goes_through(
 async def test_the_reset_counts_down_its_off_window_then_the_countdown_goes(
     aiohttp_client: ClientFactory, runtime: Runtime, simulator: SimulatorServer
 ) -> None:
-    assert "status-reset_export_watchdog" in live.affected(sample_event(Topic.RESTORE))
+    assert "status-reset_export_watchdog" in fragments.affected(sample_event(Topic.RESTORE))
     client = await panel(aiohttp_client, runtime)
     assert 'class="countdown"' not in await (await client.get("/")).text()
     data = {"command": "reset_export_watchdog", "confirm": "yes"}

@@ -12,7 +12,7 @@ from sec1000.commands import CommandName, Refusal, Rule
 from sec1000.options import Options
 from sec1000.protocol import Feedback
 from sec1000.state import CommandRecord, FeedbackChanged, HistoryPoint, StateModel, Topic
-from sec1000.web import live
+from sec1000.web import fragments
 from sec1000.web.chart import MAX_POINTS, build_chart, nice_step
 from sec1000.web.i18n import translator
 from sec1000.web.render import ENERGY_CHART_HEIGHT, energy_week, environment, flow
@@ -182,15 +182,15 @@ def test_axis_ticks_are_round_and_cover_negative_power() -> None:
 
 def test_feedback_of_one_operation_changes_only_its_own_elements() -> None:
     event = FeedbackChanged(CommandName.SET_DATETIME, 0, "")
-    assert live.affected(event) == {"status-set_datetime"}
+    assert fragments.affected(event) == {"status-set_datetime"}
     toggle_event = FeedbackChanged(CommandName.EXPORT_ENABLE, 1, "")
-    assert live.affected(toggle_event) == {"export-toggle"}
+    assert fragments.affected(toggle_event) == {"export-toggle"}
     poll = FeedbackChanged(CommandName.GET_TELEMETRY_DATA, 1, "")
-    assert live.affected(poll) == set()
+    assert fragments.affected(poll) == set()
 
 
 def test_telemetry_changes_the_values_and_the_chart() -> None:
-    ids = live.affected(sample_event(Topic.TELEMETRY))
+    ids = fragments.affected(sample_event(Topic.TELEMETRY))
     assert {"flow", "phases", "chart", "export-info", "link-status"} <= ids
     assert not any(fid.startswith("status-") for fid in ids)
 

@@ -15,8 +15,8 @@ from aiohttp import web
 from sec1000.options import FIRST_CONTROLLER
 from sec1000.simulator.server import FAULTS, SimulatorServer
 from sec1000.web.forms import read_form
-from sec1000.web.keys import DEMO, chosen, demo_of
-from sec1000.web.live import HUB, render_update
+from sec1000.web.fragments import render_update
+from sec1000.web.keys import DEMO, HUB, chosen, demo_of
 
 DEMO_FRAGMENT = "sim-faults"
 

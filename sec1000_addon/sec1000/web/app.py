@@ -11,13 +11,13 @@ from aiohttp import web
 
 from sec1000.common.tasks import TaskSet
 from sec1000.plant import Plant
-from sec1000.runtime import Runtime
 from sec1000.web import history, homeassistant, live, setup, views
-from sec1000.web.controllers import UNKNOWN_PAGE, OneController, chosen_controller
+from sec1000.web.controllers import UNKNOWN_PAGE, chosen_controller
 from sec1000.web.keys import (
     APPLIES,
     CONTROLLERS,
     HA_STATUS,
+    HUB,
     RUNTIME,
     SAVE_LOCK,
     SUPERVISED,
@@ -81,7 +81,7 @@ def static_version() -> str:
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    hub = app[live.HUB]
+    hub = app[HUB]
     hub.start()
     yield
     await hub.stop()
@@ -89,23 +89,21 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(
-    core: Plant | Runtime,
+    plant: Plant,
     *,
     supervised: bool = False,
     ha_status: HaStatus | None = None,
 ) -> web.Application:
-    """Build the panel around a core; it reads the state and calls the operations, nothing else.
-
-    `core` is the plant (every controller; a page is for the one its `controller` query names),
-    or one controller's runtime alone. `supervised` refuses every request not from the Supervisor's ingress proxy. `ha_status`
+    """Build the panel around the plant; it reads the state and calls the operations, nothing
+    else. A page is for the controller its `controller` query names (`Plant.of_one` makes the
+    plant of a runtime built alone). `supervised` refuses every request not from the Supervisor's ingress proxy. `ha_status`
     returns the Home Assistant connection for diagnostics ({"connected": bool, "status": str},
     more keys are shown too); it can also be set later through `app[HA_STATUS]` before start.
     """
     app = web.Application(middlewares=[ingress_only, caching, chosen_controller])
-    controllers = core if isinstance(core, Plant) else OneController(core)
-    runtime = controllers.first
+    runtime = plant.first
     app[RUNTIME] = runtime
-    app[CONTROLLERS] = controllers
+    app[CONTROLLERS] = plant
     app[UNKNOWN_PAGE] = views.unknown_controller
     app[SUPERVISED] = supervised
     app[HA_STATUS] = ha_status or no_home_assistant
@@ -115,7 +113,7 @@ def create_app(
     app[TASKS] = TaskSet()
     app[APPLIES] = {}
     app[SAVE_LOCK] = runtime.options_lock  # one lock for every change of the options
-    app[live.HUB] = live.LiveHub(app)
+    app[HUB] = live.LiveHub(app)
     app.cleanup_ctx.append(_lifecycle)
 
     for register in (

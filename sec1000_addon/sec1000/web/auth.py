@@ -22,9 +22,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from sec1000.web.controllers import chosen_controller
-from sec1000.web.i18n import N_
+from sec1000.web.i18n import N_, request_translator
 from sec1000.web.keys import SIGNED_IN, SUPERVISED, TEMPLATES, SignedIn
-from sec1000.web.live import request_translator
 from sec1000.web.phrases import say
 from sec1000.web.session import (
     SESSION_COOKIE,

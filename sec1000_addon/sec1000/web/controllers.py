@@ -1,4 +1,4 @@
-"""Several controllers on the panel: the choice carried in the URL, one controller alone.
+"""Several controllers on the panel: the choice carried in the URL.
 
 Every page, fragment, form and download is for one controller, named by the `controller` query
 (`setup?controller=barn`); without it, the first controller's. The URLs stay relative, so they
@@ -8,14 +8,10 @@ work under Home Assistant's ingress prefix; the first controller's are today's.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
-from sec1000.operations import Origin
-from sec1000.options import FIRST_CONTROLLER, OptionsError
-from sec1000.plant import PlantEvent, UnknownController
-from sec1000.runtime import Runtime
+from sec1000.options import FIRST_CONTROLLER
 from sec1000.web.keys import CHOSEN, CONTROLLERS
 
 CONTROLLER_QUERY = "controller"
@@ -44,32 +40,3 @@ async def chosen_controller(request: web.Request, handler: Handler) -> web.Strea
         except KeyError:
             return request.app[UNKNOWN_PAGE](request, name)
     return await handler(request)
-
-
-@dataclass
-class OneController:
-    """A lone runtime as the panel's controllers (the add-on itself always has a plant)."""
-
-    first: Runtime
-
-    @property
-    def names(self) -> list[str]:
-        """The one name."""
-        return [self.first.name]
-
-    def get(self, name: str | None = None) -> Runtime:
-        """The runtime, for its own name or none."""
-        if not name or name == self.first.name:
-            return self.first
-        raise UnknownController(name, self.names)
-
-    def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
-        """Nothing is ever added."""
-
-    async def save_controller(self, values: dict[str, object], origin: Origin) -> None:
-        """Refused: only the add-on's plant runs further controllers."""
-        raise OptionsError({"controllers": "this panel runs one controller only"})
-
-    async def remove_controller(self, name: str, origin: Origin) -> None:
-        """There is none to remove."""
-        raise UnknownController(name, [])

@@ -9,9 +9,8 @@ from markupsafe import Markup
 
 from sec1000.state import StateModel
 from sec1000.web.forms import read_form
-from sec1000.web.i18n import N_, Translator
+from sec1000.web.i18n import N_, Translator, request_translator
 from sec1000.web.keys import HA_STATUS, HOME_ASSISTANT, TEMPLATES, chosen
-from sec1000.web.live import request_translator
 from sec1000.web.views import html, render_page
 
 _LOGGER = logging.getLogger(__name__)

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from aiohttp import web
+
+from sec1000.web.keys import HA_STATUS
 
 LOCALE = Path(__file__).parent / "locale"
 COOKIE = "sec1000_lang"  # the language chosen in the panel's menu, per browser
@@ -166,3 +169,12 @@ def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, count
 def install(env: jinja2.Environment) -> None:
     """Give an environment with the i18n extension the translator of each render's `tr`."""
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+
+def request_translator(request: web.Request) -> Translator:
+    """The request's language: the one chosen in the panel's menu, else Home Assistant's, else
+    the browser's, else English."""
+    ha_language = request.app[HA_STATUS]().get("language")
+    home_assistant = ha_language if isinstance(ha_language, str) else None
+    chosen = request.cookies.get(COOKIE)
+    return translator(choose(request.headers.get("Accept-Language"), home_assistant, chosen))

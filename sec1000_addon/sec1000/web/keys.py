@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -11,8 +11,7 @@ import jinja2
 from aiohttp import web
 
 from sec1000.common.tasks import TaskSet
-from sec1000.operations import Origin
-from sec1000.plant import PlantEvent
+from sec1000.plant import Plant
 from sec1000.runtime import Runtime
 
 HaStatus = Callable[[], Mapping[str, Any]]
@@ -42,34 +41,28 @@ class HomeAssistantSide(Protocol):
         ConnectionError (in words) when Home Assistant cannot be reached."""
 
 
-class Controllers(Protocol):
-    """Every controller the panel shows (the plant), the first one first."""
+class LiveChanges(Protocol):
+    """The live channel's count of changes (`live.LiveHub`), as renderers and the demo use it."""
 
-    @property
-    def first(self) -> Runtime:
-        """The first controller's runtime (it holds the whole options document)."""
+    seq: int
 
-    @property
-    def names(self) -> list[str]:
-        """Every controller's name, the first one first."""
+    def mark(self, ids: Iterable[str], controller: str = "") -> None:
+        """Fragments `ids` of `controller` changed."""
 
-    def get(self, name: str | None = None) -> Runtime:
-        """The runtime of `name` (the first for None); raises KeyError for an unknown one."""
+    def start(self) -> None:
+        """Follow every controller (the panel starts)."""
 
-    def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
-        """Be told of every controller added or removed."""
+    async def stop(self) -> None:
+        """Stop following; close the live sockets (the panel stops)."""
 
-    async def save_controller(self, values: dict[str, object], origin: Origin) -> None:
-        """Add or change one additional controller; raises OptionsError by field."""
-
-    async def remove_controller(self, name: str, origin: Origin) -> None:
-        """Remove one additional controller (its files are kept)."""
+    async def close_sockets(self, grace: float = ...) -> None:
+        """Close every live socket (a stop)."""
 
 
 # The first controller's runtime (the options document, the options lock, the data folder).
 RUNTIME = web.AppKey("runtime", Runtime)
 # Every controller; a request's own is `CHOSEN` (from its `controller` query).
-CONTROLLERS: web.AppKey[Controllers] = web.AppKey("controllers")
+CONTROLLERS = web.AppKey("controllers", Plant)
 # The controller a request is for: set by the `chosen_controller` middleware.
 CHOSEN: web.RequestKey[Runtime] = web.RequestKey("chosen")
 # The Home Assistant page's view of the adapter; absent when serve runs without it.
@@ -88,6 +81,8 @@ TEMPLATES = web.AppKey("templates", jinja2.Environment)
 # Commands started by the panel run as tasks, kept here; cancelled when the panel stops.
 TASKS = web.AppKey("tasks", TaskSet)
 SAVE_LOCK = web.AppKey("save_lock", asyncio.Lock)
+# The live channel: every change numbered, and each fragment's last change (`live.LiveHub`).
+HUB: web.AppKey[LiveChanges] = web.AppKey("hub")
 
 
 @dataclass(frozen=True, slots=True)

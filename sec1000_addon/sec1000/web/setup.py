@@ -20,7 +20,8 @@ from markupsafe import Markup
 from sec1000.options import FIRST_CONTROLLER, SPECS_BY_KEY, Options, OptionsError
 from sec1000.runtime import Applied, Runtime
 from sec1000.web.forms import read_form
-from sec1000.web.i18n import N_, Translator
+from sec1000.web.fragments import make_view, render_fragment
+from sec1000.web.i18n import N_, Translator, request_translator
 from sec1000.web.keys import (
     APPLIES,
     APPLY_STEPS,
@@ -31,7 +32,6 @@ from sec1000.web.keys import (
     TEMPLATES,
     chosen,
 )
-from sec1000.web.live import make_view, render_fragment, request_translator
 from sec1000.web.phrases import say
 from sec1000.web.setup_steps import STEPS_BY_ID, Step, steps_for
 from sec1000.web.status import failure_detail

@@ -17,24 +17,18 @@ from sec1000.commands import COMMANDS, CommandName
 from sec1000.operations import Origin
 from sec1000.runtime import Runtime
 from sec1000.web.forms import read_form
-from sec1000.web.i18n import COOKIE, LANGUAGES, N_
+from sec1000.web.fragments import OPERATION_FRAGMENTS, make_view, render_fragment, render_update
+from sec1000.web.i18n import COOKIE, LANGUAGES, N_, request_translator
 from sec1000.web.keys import (
     CONTROLLERS,
     DEMO,
     HA_STATUS,
+    HUB,
     SIGNED_IN,
     TASKS,
     TEMPLATES,
     chosen,
     demo_of,
-)
-from sec1000.web.live import (
-    HUB,
-    OPERATION_FRAGMENTS,
-    make_view,
-    render_fragment,
-    render_update,
-    request_translator,
 )
 from sec1000.web.render import View
 
