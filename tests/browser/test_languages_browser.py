@@ -13,9 +13,9 @@ from sec1000.limiter.writes import Origin
 from sec1000.protocol import Feedback
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel, shot
-from tests.conftest import eventually
 from tests.helpers.browser import HOUR, NEGATIVE, feed, policy_on
 from tests.helpers.english import english_words
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
 

@@ -20,7 +20,6 @@ from sec1000.protocol.messages import MODE_SWITCHES
 from sec1000.state import UNAVAILABLE_AFTER_FAILURES
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel, serve_panel, shot
-from tests.conftest import eventually
 from tests.helpers.browser import (
     PAGE_DELIVERY_MS,
     PANEL_TIMEOUT_S,
@@ -28,6 +27,7 @@ from tests.helpers.browser import (
     command_within_ms,
     wait_kind,
 )
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,6 @@ from sec1000.pricing.decide import PolicyState
 from sec1000.protocol import read_export_settings_request, read_telemetry_request
 
 from tests.browser.conftest import DESKTOP, PHONE, Panel, shot
-from tests.conftest import eventually
 from tests.helpers.browser import (
     AGES_REFRESH_MS,
     HOUR,
@@ -29,6 +28,7 @@ from tests.helpers.browser import (
     policy_on,
     wait_kind,
 )
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
 

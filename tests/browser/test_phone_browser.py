@@ -17,7 +17,6 @@ from playwright.async_api import Browser, Page, expect
 from sec1000.limiter.watchdog import WatchdogTimings
 
 from tests.browser.conftest import ARTIFACTS, PHONE, Panel, opener, serve_panel, shot
-from tests.conftest import eventually
 from tests.helpers.browser import (
     HOUR,
     NEGATIVE,
@@ -26,6 +25,7 @@ from tests.helpers.browser import (
     policy_on,
     wait_kind,
 )
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
 

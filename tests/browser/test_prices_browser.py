@@ -16,8 +16,8 @@ from playwright.async_api import Locator, Page, expect
 from sec1000.pricing.decide import PolicyState
 
 from tests.browser.conftest import ARTIFACTS, PHONE, Panel, shot
-from tests.conftest import eventually
 from tests.helpers.browser import HOUR, NEGATIVE, POSITIVE, feed, policy_on
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from sec1000.pricing.reading import RAW
 from sec1000.runtime import Runtime
 from sec1000.simulator.prices import DEMO_PRICE_ENTITY, demo_price_state
 
-from tests.conftest import eventually
+from tests.helpers.waiting import eventually
 
 NEGATIVE = -0.05
 POSITIVE = 0.15
