@@ -30,8 +30,9 @@ from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import CommandRecord, HistoryPoint
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, demo_app
 from tests.browser.ingress_proxy import PREFIX, create_proxy
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP
+from tests.helpers.served_panel import demo_app
 
 GOAL_BYTES = 150 * 1024
 GOAL_FIRST_UPDATE_S = 1.0

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from blockbuster import blockbuster_ctx
 from hypothesis import HealthCheck, settings
-from sec1000.device.link import DeviceLink, Priority
+from sec1000.device.link import DeviceLink
 from sec1000.limiter.watchdog import WatchdogTimings
 from sec1000.operations import Operations
 from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
+
+from tests.helpers.device import TEST_GAP_MS, TEST_TIMEOUT_S
 
 pytest_plugins = ["tests.ha_harness", "tests.mqtt_broker"]
 
@@ -47,10 +46,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 settings.register_profile("sec1000", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("sec1000")
 
-# Short gaps and timeouts keep the suite fast; the gap logic is the same at any size.
-TEST_GAP_MS = 20
-TEST_TIMEOUT_S = 1
-
 
 @pytest.fixture
 async def simulator() -> AsyncIterator[SimulatorServer]:
@@ -80,19 +75,6 @@ def make_options(simulator: SimulatorServer) -> Callable[..., Options]:
     return make
 
 
-# Hosts the old check let through but the address lookup rejects (UnicodeError, ValueError).
-LOOKUP_BREAKERS = ("192.168.1..200", "a" * 64 + ".lan", "host\x00name")
-
-
-# The watchdog's real 5 s window and 1 s settle, shortened: the sequence is the same.
-SHORT_WATCHDOG = WatchdogTimings(off_window=0.3, settle=0.05, backoff_first=0.05)
-
-
-def short_watchdog(off_window: float = 0.3, **changes: float) -> WatchdogTimings:
-    """Shortened windows for a test (the sequence is the one of the real 5 s window)."""
-    return replace(SHORT_WATCHDOG, off_window=off_window, **changes)
-
-
 @pytest.fixture
 def watchdog_timings() -> WatchdogTimings:
     """The watchdog's timings for the `runtime` fixture: the real ones, unless a module or a
@@ -118,77 +100,6 @@ def ops(runtime: Runtime) -> Operations:
 def link(runtime: Runtime) -> DeviceLink:
     """The device link of the `runtime` fixture."""
     return runtime.link
-
-
-# One pass of a runtime's timer: the scan interval, then its reads (the settings read at the
-# start, the telemetry read and its retry on a short answer), each after the gap and at most the
-# link's timeout.
-EXCHANGES_PER_PASS = 3
-
-
-def passes_within(runtime: Runtime, passes: int) -> float:
-    """How long `passes` passes of the runtime's timer may take at most (seconds)."""
-    settings = runtime.link.settings
-    exchange = settings.gap + settings.timeout
-    return passes * (runtime.options.scan_interval + EXCHANGES_PER_PASS * exchange)
-
-
-async def eventually(
-    predicate: Callable[[], bool], within: float = 10.0, what: str = "condition"
-) -> None:
-    """Wait until `predicate()` is true, polling; fail the test after `within` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {within:g} s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-async def eventually_async(
-    check: Callable[[], Awaitable[bool]], within: float = 15.0, what: str = "condition"
-) -> None:
-    """Wait until `await check()` is true (a question to a server), polling; fail after
-    `within` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {within:g} s waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def hold(link: DeviceLink, job: Any, priority: Priority = Priority.USER) -> Any:
-    """Run `job` inside one session of the link, as an operation does."""
-    async with link.session(priority) as session:
-        return await job(session)
-
-
-class Blocker:
-    """A job for `hold` that keeps the link's session until `release()` is called."""
-
-    def __init__(self) -> None:
-        self._released = asyncio.Event()
-
-    async def __call__(self, session: object) -> None:
-        await self._released.wait()
-
-    def release(self) -> None:
-        self._released.set()
-
-
-def retune(link: DeviceLink, **changes: Any) -> None:
-    """Change some of the link's settings (gap, timeout)."""
-    link.configure(replace(link.settings, **changes))
-
-
-async def reset_in_its_window(runtime: Runtime, simulator: SimulatorServer) -> Any:
-    """Start a reset (known limit 5 kW) and return its task once every mode switch is off."""
-    from sec1000.operations import Origin
-    from sec1000.protocol import ControlMode
-
-    runtime.state.settings_read(export_limit_kw=5.0)
-    task = asyncio.create_task(runtime.ops.reset_export_watchdog(Origin("panel", "test")))
-    await eventually(lambda: simulator.device.mode is ControlMode.DEACTIVATED, what="limiter off")
-    return task
 
 
 @pytest.fixture(autouse=True)

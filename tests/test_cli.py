@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually
 from tests.helpers.processes import STOP_BUDGET_S, process_start_s
+from tests.helpers.waiting import eventually
 
 KEYS = [
     "v1",

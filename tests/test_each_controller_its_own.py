@@ -26,7 +26,7 @@ from sec1000.protocol import Command, ControlMode, PhaseMeasurement
 from sec1000.runtime import file_saver
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually
+from tests.helpers.waiting import eventually
 
 PANEL = Origin("panel")
 HOME_ASSISTANT = Origin("home_assistant", "automation")

@@ -8,10 +8,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import eventually_async
 from tests.ha_harness import CORES, HomeAssistant, log_records, selected_cores
 from tests.helpers import ports
 from tests.helpers.ports import free_port, kept_port
+from tests.helpers.waiting import eventually_async
 
 LOG = """\
 2025-04-30 12:00:00.100 WARNING (MainThread) [homeassistant.bootstrap] Skipping pip installation

@@ -18,8 +18,9 @@ from sec1000.protocol import ControlMode, Feedback
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, passes_within
+from tests.helpers.device import passes_within
 from tests.helpers.notifications import NoClient
+from tests.helpers.waiting import eventually
 
 CEILING = {"export_ceiling_kw": 6.0, "max_export_limit": 6.0}
 ORIGINS = [

@@ -27,7 +27,7 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import FeedbackChanged
 
-from tests.conftest import retune
+from tests.helpers.device import retune
 
 PANEL = Origin("panel", "test")
 OK, TIMEOUT, UNEXPECTED, CHECKSUM, SOCKET = 1, 8, 16, 32, 64

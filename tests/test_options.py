@@ -17,7 +17,7 @@ from sec1000.options import (
     save_options_file,
 )
 
-from tests.conftest import LOOKUP_BREAKERS
+from tests.helpers.device import LOOKUP_BREAKERS
 
 
 def test_defaults_are_valid_and_match_the_specs() -> None:

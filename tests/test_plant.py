@@ -18,8 +18,9 @@ from sec1000.protocol import Command, ControlMode
 from sec1000.runtime import STOP_BUDGET, file_saver
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import TEST_GAP_MS, TEST_TIMEOUT_S, eventually, passes_within
+from tests.helpers.device import TEST_GAP_MS, TEST_TIMEOUT_S, passes_within
 from tests.helpers.processes import process_start_s
+from tests.helpers.waiting import eventually
 
 PANEL = Origin("panel")
 WRITES = {

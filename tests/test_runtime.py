@@ -13,7 +13,8 @@ from sec1000.options import InvalidOptions, Options, OptionsError, load_options_
 from sec1000.runtime import Runtime, file_saver
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, passes_within
+from tests.helpers.device import passes_within
+from tests.helpers.waiting import eventually
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sec1000.serve import RESTORE_BEFORE_EXIT
 
-from tests.conftest import eventually
 from tests.helpers.ports import free_port
 from tests.helpers.processes import STOP_BUDGET_S, process_start_s
+from tests.helpers.waiting import eventually
 
 
 def clean_env() -> dict[str, str]:

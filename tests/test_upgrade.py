@@ -36,8 +36,8 @@ from sec1000.runtime import file_saver
 from sec1000.serve import load_startup_options
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import SHORT_WATCHDOG
 from tests.helpers.packaging import ADDON, ROOT
+from tests.helpers.watchdog import SHORT_WATCHDOG
 
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
 RELEASES = sorted(path.name for path in FIXTURES.iterdir() if path.is_dir())

@@ -27,11 +27,11 @@ from sec1000.web.auth import setup_auth
 from sec1000.web.session import SECRET_FILE, SESSION_COOKIE, Signer
 from sec1000.web.signin import HomeAssistantSignIn
 
-from tests.browser.conftest import DESKTOP, panel_options, settle, shot
-from tests.conftest import eventually
 from tests.ha_harness import OWNER, HomeAssistant
-from tests.helpers.browser import command_within_ms
+from tests.helpers.browser import DESKTOP, command_within_ms, settle, shot
 from tests.helpers.ports import free_port
+from tests.helpers.served_panel import panel_options
+from tests.helpers.waiting import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.homeassistant]
 

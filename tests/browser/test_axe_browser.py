@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE, Panel
-from tests.helpers.browser import HOUR, NEGATIVE, feed, policy_on, violations
+from tests.helpers.browser import DESKTOP, HOUR, NEGATIVE, PHONE, feed, policy_on, violations
+from tests.helpers.served_panel import Panel
 
 pytestmark = pytest.mark.browser
 

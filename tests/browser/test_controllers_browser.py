@@ -11,14 +11,17 @@ from playwright.async_api import expect
 from sec1000.protocol.frames import Command
 from sec1000.simulator import SimulatorServer
 
-from tests.browser.conftest import DESKTOP, PHONE, Panel, shot
 from tests.helpers.browser import (
+    DESKTOP,
     PANEL_TIMEOUT_S,
+    PHONE,
     TIMER_READ_EXCHANGES,
     command_within_ms,
+    shot,
     violations,
     wait_kind,
 )
+from tests.helpers.served_panel import Panel
 
 pytestmark = pytest.mark.browser
 

@@ -13,8 +13,16 @@ import pytest
 from playwright.async_api import Browser, expect
 from sec1000.options import Options
 
-from tests.browser.conftest import DESKTOP, PHONE, Panel, opener, serve_panel, shot
-from tests.helpers.browser import TIMER_READ_EXCHANGES, command_within_ms, violations
+from tests.helpers.browser import (
+    DESKTOP,
+    PHONE,
+    TIMER_READ_EXCHANGES,
+    command_within_ms,
+    opener,
+    shot,
+    violations,
+)
+from tests.helpers.served_panel import Panel, serve_panel
 
 pytestmark = pytest.mark.browser
 

@@ -12,10 +12,11 @@ from sec1000.ha import Endpoint
 from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.web.keys import HA_STATUS, HOME_ASSISTANT, RUNTIME
 
-from tests.browser.conftest import DESKTOP, serve_panel, shot
-from tests.conftest import eventually
 from tests.ha_harness import HomeAssistant
+from tests.helpers.browser import DESKTOP, shot
 from tests.helpers.ha import OneController, load_scripts_yaml
+from tests.helpers.served_panel import serve_panel
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.homeassistant
 

@@ -12,10 +12,10 @@ from sec1000.commands import CommandName
 from sec1000.limiter.writes import Origin
 from sec1000.protocol import Feedback
 
-from tests.browser.conftest import DESKTOP, PHONE, Panel, shot
-from tests.conftest import eventually
-from tests.helpers.browser import HOUR, NEGATIVE, feed, policy_on
+from tests.helpers.browser import DESKTOP, HOUR, NEGATIVE, PHONE, feed, policy_on, shot
 from tests.helpers.english import english_words
+from tests.helpers.served_panel import Panel
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
 

@@ -16,9 +16,10 @@ from playwright.async_api import Page, expect
 from sec1000.operations import Origin
 from sec1000.options import Options
 
-from tests.browser.conftest import Panel, shot
-from tests.conftest import eventually, eventually_async, passes_within
-from tests.helpers.browser import PAGE_DELIVERY_MS, violations
+from tests.helpers.browser import PAGE_DELIVERY_MS, shot, violations
+from tests.helpers.device import passes_within
+from tests.helpers.served_panel import Panel
+from tests.helpers.waiting import eventually, eventually_async
 
 pytestmark = pytest.mark.browser
 

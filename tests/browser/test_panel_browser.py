@@ -19,15 +19,18 @@ from sec1000.protocol import ControlMode, Switch, mode_switch_request
 from sec1000.protocol.messages import MODE_SWITCHES
 from sec1000.state import UNAVAILABLE_AFTER_FAILURES
 
-from tests.browser.conftest import DESKTOP, PHONE, Panel, serve_panel, shot
-from tests.conftest import eventually
 from tests.helpers.browser import (
+    DESKTOP,
     PAGE_DELIVERY_MS,
     PANEL_TIMEOUT_S,
+    PHONE,
     TIMER_READ_EXCHANGES,
     command_within_ms,
+    shot,
     wait_kind,
 )
+from tests.helpers.served_panel import Panel, serve_panel
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -422,8 +425,8 @@ async def test_saving_a_mode_switches_the_controller_and_shows_its_progress(
 async def test_live_updates_fall_back_to_polling_when_websockets_are_not_relayed(
     browser: Any, tmp_path: Path
 ) -> None:
-    from tests.browser.conftest import Watch
     from tests.browser.ingress_proxy import PREFIX
+    from tests.helpers.browser import Watch
 
     async with serve_panel(tmp_path, websocket=False) as served:
         context = await browser.new_context(viewport=DESKTOP)

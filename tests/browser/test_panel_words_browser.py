@@ -16,19 +16,22 @@ from playwright.async_api import Page, expect
 from sec1000.pricing.decide import PolicyState
 from sec1000.protocol import read_export_settings_request, read_telemetry_request
 
-from tests.browser.conftest import DESKTOP, PHONE, Panel, shot
-from tests.conftest import eventually
 from tests.helpers.browser import (
     AGES_REFRESH_MS,
+    DESKTOP,
     HOUR,
     NEGATIVE,
+    PHONE,
     POSITIVE,
     TIMER_READ_EXCHANGES,
     command_within_ms,
     feed,
     policy_on,
+    shot,
     wait_kind,
 )
+from tests.helpers.served_panel import Panel
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
 

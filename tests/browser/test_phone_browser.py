@@ -16,16 +16,20 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from sec1000.limiter.watchdog import WatchdogTimings
 
-from tests.browser.conftest import ARTIFACTS, PHONE, Panel, opener, serve_panel, shot
-from tests.conftest import eventually
 from tests.helpers.browser import (
+    ARTIFACTS,
     HOUR,
     NEGATIVE,
+    PHONE,
     command_within_ms,
     feed,
+    opener,
     policy_on,
+    shot,
     wait_kind,
 )
+from tests.helpers.served_panel import Panel, serve_panel
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
 

@@ -15,9 +15,9 @@ import pytest
 from playwright.async_api import Locator, Page, expect
 from sec1000.pricing.decide import PolicyState
 
-from tests.browser.conftest import ARTIFACTS, PHONE, Panel, shot
-from tests.conftest import eventually
-from tests.helpers.browser import HOUR, NEGATIVE, POSITIVE, feed, policy_on
+from tests.helpers.browser import ARTIFACTS, HOUR, NEGATIVE, PHONE, POSITIVE, feed, policy_on, shot
+from tests.helpers.served_panel import Panel
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,8 @@ import pytest
 from playwright.async_api import expect
 from sec1000.options import Options
 
-from tests.browser.conftest import DESKTOP, PHONE, Panel, shot
-from tests.helpers.browser import violations
+from tests.helpers.browser import DESKTOP, PHONE, shot, violations
+from tests.helpers.served_panel import Panel
 
 pytestmark = pytest.mark.browser
 

@@ -20,7 +20,7 @@ from sec1000.protocol import (
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import LOOKUP_BREAKERS, Blocker, hold, retune
+from tests.helpers.device import LOOKUP_BREAKERS, Blocker, hold, retune
 
 PANEL = Origin("panel", "test")
 POLL = Origin("poll")

@@ -35,7 +35,6 @@ from sec1000.protocol import (
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import (
@@ -49,6 +48,8 @@ from tests.helpers.ha import (
     lacks_notification,
     running_addon,
 )
+from tests.helpers.waiting import eventually, eventually_async
+from tests.helpers.watchdog import short_watchdog
 
 pytestmark = pytest.mark.homeassistant
 

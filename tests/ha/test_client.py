@@ -32,10 +32,10 @@ from sec1000.ha.supervisor import (
 )
 from sec1000.ha.websocket import WebSocketConnection
 
-from tests.conftest import eventually
 from tests.fake_supervisor import ADDON_TOKEN, FAKE, OPTIONS, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ports import free_port
+from tests.helpers.waiting import eventually
 
 homeassistant = pytest.mark.homeassistant
 

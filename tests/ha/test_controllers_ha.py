@@ -26,7 +26,6 @@ from sec1000.protocol import Command, PhaseMeasurement, write_export_limit_reque
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import (
@@ -37,6 +36,8 @@ from tests.helpers.ha import (
     load_scripts_yaml,
     running_addon,
 )
+from tests.helpers.waiting import eventually, eventually_async
+from tests.helpers.watchdog import short_watchdog
 from tests.mqtt_broker import Mosquitto, set_up_mqtt
 
 pytestmark = pytest.mark.homeassistant

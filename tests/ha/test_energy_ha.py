@@ -42,10 +42,11 @@ from sec1000.simulator import SimulatorServer
 from sec1000.simulator.device import SimulatedDevice
 
 from tests import ha_harness
-from tests.conftest import TEST_GAP_MS, TEST_TIMEOUT_S, eventually_async
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
+from tests.helpers.device import TEST_GAP_MS, TEST_TIMEOUT_S
 from tests.helpers.ha import connected, running_addon
+from tests.helpers.waiting import eventually_async
 
 pytestmark = pytest.mark.homeassistant
 

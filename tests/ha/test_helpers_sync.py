@@ -15,7 +15,7 @@ from sec1000.operations import Origin
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually
+from tests.helpers.waiting import eventually
 
 
 class RecordingHomeAssistant:

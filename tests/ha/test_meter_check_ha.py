@@ -22,7 +22,6 @@ from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually_async
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import (
@@ -35,6 +34,7 @@ from tests.helpers.ha import (
     lacks_notification,
     running_addon,
 )
+from tests.helpers.waiting import eventually_async
 from tests.mqtt_broker import Mosquitto, set_up_mqtt
 
 pytestmark = pytest.mark.homeassistant

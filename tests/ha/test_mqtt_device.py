@@ -34,8 +34,9 @@ from sec1000.protocol import ControlMode, PhaseMeasurement, write_export_limit_r
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, short_watchdog
 from tests.helpers.ha import OneController
+from tests.helpers.waiting import eventually
+from tests.helpers.watchdog import short_watchdog
 from tests.mqtt_broker import Mosquitto
 
 # The contract (design.md): MQTT replaces the helpers by these, every sensor id stays.

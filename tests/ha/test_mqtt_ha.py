@@ -18,7 +18,6 @@ from sec1000.protocol import Command, ControlMode, PhaseMeasurement, write_expor
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, eventually_async, short_watchdog
 from tests.fake_supervisor import FAKE, create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import (
@@ -30,6 +29,8 @@ from tests.helpers.ha import (
     lacks_notification,
     running_addon,
 )
+from tests.helpers.waiting import eventually, eventually_async
+from tests.helpers.watchdog import short_watchdog
 from tests.mqtt_broker import Mosquitto, set_up_mqtt
 
 pytestmark = pytest.mark.homeassistant

@@ -28,10 +28,10 @@ from sec1000.options import Options
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually
 from tests.fake_supervisor import create_fake_supervisor
 from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import connected, running_addon
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.homeassistant
 

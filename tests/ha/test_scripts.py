@@ -35,10 +35,10 @@ from sec1000.protocol import ControlMode
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually_async
 from tests.fake_supervisor import ADDON_TOKEN, create_fake_supervisor
 from tests.ha_harness import HomeAssistant, HomeAssistantTemplate
 from tests.helpers.ha import User, connected, load_scripts_yaml, running_addon
+from tests.helpers.waiting import eventually_async
 
 homeassistant = pytest.mark.homeassistant
 SCRIPT_IDS = [f"script.{script_object_id(spec)}" for spec in SCRIPT_COMMANDS]

@@ -1,19 +1,42 @@
-"""Shared by the browser tests: a price day fed to the policy, axe-core's findings, a wait for a
-status element's kind, and how long a page may take to show what the core did."""
+"""Shared by the browser tests: Debian's Chromium and its pages (watched, opened, shot), a price
+day fed to the policy, axe-core's findings, a wait for a status element's kind, and how long a
+page may take to show what the core did."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, expect
 from sec1000.options import Options
 from sec1000.pricing.reading import RAW
 from sec1000.runtime import Runtime
 from sec1000.simulator.prices import DEMO_PRICE_ENTITY, demo_price_state
 
-from tests.conftest import eventually
+from tests.browser.ingress_proxy import PREFIX, ProxyLog
+from tests.helpers.served_panel import PANEL_GAP_MS, PANEL_TIMEOUT_S, Panel
+from tests.helpers.waiting import eventually
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
 
 NEGATIVE = -0.05
 POSITIVE = 0.15
@@ -22,8 +45,6 @@ AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.m
 BLOCKING = ("serious", "critical")
 
 # What a wait in a page is bounded by: the work it waits for, never a round number.
-PANEL_GAP_MS = 30  # the browser tests' link to the simulator (tests/browser/conftest.py)
-PANEL_TIMEOUT_S = 2
 # The longest command on the panel: the limit written and read back, twice (write_verified's
 # attempts), after the three mode switches.
 LONGEST_COMMAND_EXCHANGES = 7
@@ -105,3 +126,92 @@ async def wait_kind(page: Page, element_id: str, kind: str, within_ms: float | N
     await expect(page.locator(f"#{element_id}")).to_have_attribute(
         "data-kind", kind, timeout=command_within_ms() if within_ms is None else within_ms
     )
+
+
+@dataclass
+class Watch:
+    """Console errors, page errors and requests that left the ingress prefix."""
+
+    prefix: str
+    errors: list[str] = field(default_factory=list)
+    escaped: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and not any(p.search(message.text) for p in self.allowed):
+            self.errors.append(f"console: {message.text}")
+
+    def page_error(self, error: Exception) -> None:
+        self.errors.append(f"page error: {error}")
+
+    def request(self, request: Request) -> None:
+        url = request.url
+        if url.startswith(("data:", "blob:", "about:")):
+            return
+        path = re.sub(r"^[a-z]+://[^/]+", "", url)
+        if not path.startswith(self.prefix + "/"):
+            self.escaped.append(url)
+
+    def allow(self, pattern: str) -> None:
+        """Accept console errors matching `pattern` (a test that breaks something on purpose)."""
+        self.allowed.append(re.compile(pattern))
+
+    def check(self, proxy_log: ProxyLog) -> None:
+        assert self.errors == [], self.errors
+        assert self.escaped == [], f"requests outside the ingress prefix: {self.escaped}"
+        assert proxy_log.escaped == [], f"requests outside the ingress prefix: {proxy_log.escaped}"
+
+
+@contextlib.asynccontextmanager
+async def opener(browser: Browser, panel: Panel) -> AsyncIterator[Callable[..., Any]]:
+    """Opens pages of `panel`, each in a fresh context, watched, and checked at the end."""
+    contexts = []
+    watches: list[Watch] = []
+
+    async def open_(
+        path: str = "",
+        *,
+        viewport: dict[str, int] | None = None,
+        scheme: str = "light",
+        locale: str = "en-US",
+    ) -> tuple[Page, Watch]:
+        context = await browser.new_context(
+            viewport=viewport or DESKTOP,  # type: ignore[arg-type]
+            color_scheme=scheme,  # type: ignore[arg-type]
+            reduced_motion="no-preference",
+            locale=locale,  # also the Accept-Language header
+        )
+        contexts.append(context)
+        page = await context.new_page()
+        watch = Watch(PREFIX)
+        watches.append(watch)
+        page.on("console", watch.console)
+        page.on("pageerror", watch.page_error)
+        page.on("request", watch.request)
+        page.on("websocket", lambda ws: watch.request(_WsRequest(ws.url)))  # type: ignore[arg-type]
+        await page.goto(panel.url + path)
+        await page.wait_for_function("window.sec1000Live && window.sec1000Live.updates > 0")
+        return page, watch
+
+    yield open_
+    for context in contexts:
+        with contextlib.suppress(Exception):
+            await context.close()
+    for watch in watches:
+        watch.check(panel.proxy_log)
+
+
+@dataclass
+class _WsRequest:
+    url: str
+
+
+async def shot(page: Page, name: str) -> None:
+    """Keep a screenshot as a (git-ignored) test artifact."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def settle(seconds: float = 0.05) -> None:
+    """Give the event loop (core, panel, proxy) a moment."""
+    await asyncio.sleep(seconds)

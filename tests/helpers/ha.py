@@ -21,9 +21,10 @@ from sec1000.limiter.watchdog import DEFAULT_TIMINGS
 from sec1000.plant import Plant, PlantEvent, UnknownController
 from sec1000.runtime import Runtime
 
-from tests.conftest import TEST_GAP_MS, TEST_TIMEOUT_S, eventually
 from tests.fake_supervisor import ADDON_TOKEN, FAKE
 from tests.ha_harness import HomeAssistant
+from tests.helpers.device import TEST_GAP_MS, TEST_TIMEOUT_S
+from tests.helpers.waiting import eventually
 from tests.mqtt_broker import Mosquitto
 
 # How long a command's effect may take to show in Core: the longest command on the tests' link

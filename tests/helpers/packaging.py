@@ -1,15 +1,20 @@
-"""Shared by the packaging tests: the Home Assistant contract as design.md writes it out, and
-the walks over parsed YAML that find what a file uses."""
+"""Shared by the packaging tests: the Home Assistant contract as design.md writes it out, the
+add-on's files as parsed (config.yaml, DOCS.md's sections, the CHANGELOG's releases), and the
+walks over parsed YAML that find what a file uses."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = ROOT / "sec1000_addon"
 # The Home Assistant contract, copied from design.md's tables (sensors, then helpers). The
-# package exposes the same list in sec1000.ha.entities; tests/test_packaging.py holds the two together.
+# package exposes the same list in sec1000.ha.entities; tests/packaging/test_docs.py holds
+# the two together.
 FEEDBACK_OPERATIONS = (
     "export_disable",
     "export_enable",
@@ -95,3 +100,26 @@ def lovelace_entities(node: object) -> set[str]:
     elif isinstance(node, str):
         found |= set(re.findall(r"states\[['\"]([a-z_]+\.[a-z0-9_]+)['\"]\]", node))
     return found
+
+
+def config() -> dict[str, Any]:
+    """The add-on's config.yaml."""
+    return yaml.safe_load((ADDON / "config.yaml").read_text())
+
+
+def docs_text() -> str:
+    """The add-on's DOCS.md."""
+    return (ADDON / "DOCS.md").read_text(encoding="utf-8")
+
+
+def docs_section(title: str) -> str:
+    """The text of one `## title` section of DOCS.md."""
+    match = re.search(rf"^## {re.escape(title)}\b.*?$(.*?)(?=^## |\Z)", docs_text(), re.M | re.S)
+    assert match, f"DOCS.md has no '## {title}' section"
+    return match.group(1)
+
+
+def release_headings() -> list[str]:
+    """The CHANGELOG's release versions, newest first ([Unreleased] aside)."""
+    changelog = (ADDON / "CHANGELOG.md").read_text()
+    return re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d\d-\d\d$", changelog, re.M)

@@ -23,7 +23,7 @@ from sec1000.runtime import STOP_BUDGET, Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import GuardState
 
-from tests.conftest import eventually
+from tests.helpers.waiting import eventually
 
 PANEL = Origin("panel", "Anna")
 CEILING = {"export_ceiling_kw": 3.0, "max_export_limit": 3.0}

@@ -31,7 +31,8 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import GuardState
 
-from tests.conftest import eventually, short_watchdog
+from tests.helpers.waiting import eventually
+from tests.helpers.watchdog import short_watchdog
 
 PANEL = Origin("panel", "Anna")
 

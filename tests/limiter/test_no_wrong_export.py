@@ -21,8 +21,9 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import GuardState
 
-from tests.conftest import eventually, reset_in_its_window, short_watchdog
 from tests.helpers.notifications import NoClient
+from tests.helpers.waiting import eventually
+from tests.helpers.watchdog import reset_in_its_window, short_watchdog
 
 PANEL = Origin("panel", "Anna")
 POLICY = Origin("policy")

@@ -17,7 +17,8 @@ from sec1000.protocol import Command, ControlMode, Feedback, InvalidInputError
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import Blocker, hold, reset_in_its_window, short_watchdog
+from tests.helpers.device import Blocker, hold
+from tests.helpers.watchdog import reset_in_its_window, short_watchdog
 
 PANEL = Origin("panel", "test")
 

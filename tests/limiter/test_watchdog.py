@@ -27,7 +27,8 @@ from sec1000.protocol import (
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually, reset_in_its_window, short_watchdog
+from tests.helpers.waiting import eventually
+from tests.helpers.watchdog import reset_in_its_window, short_watchdog
 
 PANEL = Origin("panel", "test")
 

@@ -13,7 +13,7 @@ from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import StateEvent, Topic
 
-from tests.conftest import eventually
+from tests.helpers.waiting import eventually
 
 PANEL = Origin("panel", "Anna")
 NEGATIVE = -0.05

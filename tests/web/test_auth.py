@@ -31,8 +31,8 @@ from sec1000.web.auth import STATE_COOKIE, _next_path, needs_auth, setup_auth
 from sec1000.web.session import SECRET_FILE, SESSION_COOKIE, Signer, _b64
 from sec1000.web.signin import HomeAssistantSignIn
 
-from tests.conftest import eventually
 from tests.helpers.ports import free_port
+from tests.helpers.waiting import eventually
 from tests.helpers.web import ClientFactory
 
 PANEL_URL = "http://127.0.0.1:8099/"  # where no request of the test goes

@@ -18,7 +18,7 @@ from sec1000.runtime import Runtime
 from sec1000.serve import build_app
 from sec1000.simulator import SimulatorServer
 
-from tests.conftest import eventually
+from tests.helpers.waiting import eventually
 from tests.helpers.web import ClientFactory, panel, plant_of, with_barn
 
 HX = {"HX-Request": "true"}

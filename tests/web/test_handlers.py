@@ -24,8 +24,8 @@ from sec1000.simulator import SimulatorServer
 from sec1000.web import HA_STATUS, create_app
 from sec1000.web.app import SUPERVISOR_INGRESS_IP
 
-from tests.conftest import eventually
 from tests.fake_supervisor import ADDON_TOKEN, OPTIONS, create_fake_supervisor
+from tests.helpers.waiting import eventually
 from tests.helpers.web import ClientFactory, as_if_from, panel
 
 INGRESS = "/api/hassio_ingress/abc123token"

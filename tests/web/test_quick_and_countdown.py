@@ -17,8 +17,9 @@ from sec1000.state import Topic
 from sec1000.web import fragments
 from sec1000.web.render import quick_limits
 
-from tests.conftest import eventually, short_watchdog
 from tests.helpers.events import sample_event
+from tests.helpers.waiting import eventually
+from tests.helpers.watchdog import short_watchdog
 from tests.helpers.web import ClientFactory, panel
 
 OFF_WINDOW = 3.0  # long enough to read the page inside it
