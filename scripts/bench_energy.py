@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sec1000.device.link import DeviceLink, LinkSettings
-from sec1000.energy import (
+from sec1000.metering.energy import (
     AT_LIMIT_MARGIN_KW,
     AT_LIMIT_MARGIN_SHARE,
     COUNTERS,

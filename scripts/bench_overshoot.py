@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from sec1000.energy import EnergyMeter, Sample
+from sec1000.metering.energy import EnergyMeter, Sample
+from sec1000.metering.overshoot import threshold_kw
 from sec1000.operations import Origin
 from sec1000.options import Options
-from sec1000.overshoot import threshold_kw
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 

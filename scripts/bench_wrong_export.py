@@ -24,9 +24,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sec1000.energy import ENERGY_NAME
 from sec1000.limiter import wanted as wanted_module
 from sec1000.limiter.watchdog import RestoreRecord, RestoreStore, WatchdogTimings
+from sec1000.metering.energy import ENERGY_NAME
 from sec1000.operations import Origin
 from sec1000.options import Options, OptionsError
 from sec1000.plant import Plant

@@ -123,7 +123,7 @@ MAY_BLOCK = (
     ("sec1000/serve.py", {"build"}),
     ("sec1000/plant.py", {"__init__"}),
     ("sec1000/runtime.py", {"__init__"}),
-    ("sec1000/energy.py", {"__init__"}),
+    ("sec1000/metering/energy.py", {"__init__"}),
     ("sec1000/web/app.py", {"create_app"}),
     ("sec1000/web/auth.py", {"setup_auth"}),
 )

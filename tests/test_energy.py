@@ -12,7 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sec1000.energy import (
+from sec1000.metering.compliance import compliance_csv
+from sec1000.metering.energy import (
     ENERGY_NAME,
     TIME_AT_LIMIT,
     EnergyMeter,
@@ -297,7 +298,7 @@ def test_the_compliance_report_starts_at_the_first_day_counted_and_says_no_data(
         m.add(Sample(START + 2 * day + 60 * n, 1.0, 2.0, 1.0, False, limit_kw=5.0))
     clock.now = START + 2 * day + 600
     overshoot = {"since": START + 3000, "until": START + 3600, "max_kw": 2.0, "limit_kw": 0.0}
-    rows = list(csv.reader(m.compliance_csv(90, [overshoot]).splitlines()))
+    rows = list(csv.reader(compliance_csv(m, 90, [overshoot]).splitlines()))
     assert rows[0][:3] == ["date", "max_export_kw", "limit_in_force_kw"]  # 0.2.0's order
     assert rows[0][-3:] == ["data", "measured_min", "overshoots"]
     assert [row[0] for row in rows[1:]] == ["2026-06-01", "2026-06-02", "2026-06-03"]
@@ -310,5 +311,5 @@ def test_the_compliance_report_starts_at_the_first_day_counted_and_says_no_data(
 
 
 def test_a_report_before_any_read_is_one_row_of_no_data(tmp_path: Path) -> None:
-    rows = meter(tmp_path).compliance_csv(90).splitlines()
+    rows = compliance_csv(meter(tmp_path), 90).splitlines()
     assert rows[1:] == ["2026-06-01,,,,,0,0,no data,,"]

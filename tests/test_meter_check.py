@@ -165,7 +165,7 @@ async def test_the_compliance_report_has_a_row_per_day_with_the_days_figures(
     assert (await runtime.ops.set_export_limit(3, Origin("panel"))).ok
     simulator.drift(4_000)
     await runtime.guard.check()
-    report = (await runtime.compliance_csv(90)).splitlines()
+    report = (await runtime.meter_check.compliance_csv(90)).splitlines()
     assert report[0].startswith("date,max_export_kw,limit_in_force_kw,minutes_over_limit")
     assert len(report) == 2  # today only: nothing was counted before
     today = report[-1].split(",")

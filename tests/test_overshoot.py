@@ -7,7 +7,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sec1000.overshoot import OvershootDetector, Reading, Step, area_above, threshold_kw
+from sec1000.metering.overshoot import OvershootDetector, Reading, Step, area_above, threshold_kw
 
 MARGIN = 0.2
 SECONDS = 60.0

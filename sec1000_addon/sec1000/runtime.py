@@ -16,15 +16,16 @@ from typing import Any
 
 from sec1000.common.files import remove_stale_temporaries
 from sec1000.common.tasks import wait_set
-from sec1000.common.units import kilowatts, seconds
+from sec1000.common.units import seconds
 from sec1000.device.health import LinkHealth
 from sec1000.device.link import DeviceLink, LinkSettings
-from sec1000.energy import EnergyMeter, Sample
 from sec1000.limiter.audit import AuditLog
 from sec1000.limiter.guard import ExportGuard, GuardFiles, GuardHooks
 from sec1000.limiter.wanted import WantedStore
 from sec1000.limiter.watchdog import DEFAULT_TIMINGS, RestoreStore, Watchdog, WatchdogTimings
 from sec1000.limiter.writes import Writer
+from sec1000.metering.check import MeterCheck
+from sec1000.metering.energy import EnergyMeter
 from sec1000.operations import Operations, Origin, Wiring
 from sec1000.options import (
     PYTHON_LOG_LEVELS,
@@ -33,10 +34,8 @@ from sec1000.options import (
     OptionsError,
     save_options_file,
 )
-from sec1000.overshoot import Step, threshold_kw
 from sec1000.pricing.runner import PricePolicy
-from sec1000.protocol import ControlMode
-from sec1000.state import RestoreChanged, StateEvent, StateModel, TelemetryChanged, Topic
+from sec1000.state import RestoreChanged, StateEvent, StateModel, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -128,6 +127,9 @@ class Runtime:
         self.audit = shared.for_controller(self.name, self._audited)
         self.state.set_by = self.audit.last_confirmed_write()
         self.guard, self.writer, self.watchdog = self._limiter(watchdog_timings)
+        self.meter_check = MeterCheck(
+            self.energy, self.state, self.audit, self._current, wake_guard=self.guard.wake
+        )
         self.policy = PricePolicy(
             self._current,
             self._policy_write,
@@ -136,7 +138,7 @@ class Runtime:
         )
         self.ops = self._operations()
         self.state.energy_counted(self.energy.snapshot())
-        for listener in (self._count_energy, self._wake_on_the_controller):
+        for listener in (self.meter_check.on_event, self._wake_on_the_controller):
             self.state.subscribe(listener)
         # Held around every read-change-save of the options (the panel's forms hold it too), so
         # two changes at the same moment never lose one another. Several controllers share one
@@ -213,68 +215,8 @@ class Runtime:
             self.guard.wake()
             self.policy.wake()
 
-    def _count_energy(self, event: StateEvent) -> None:
-        """Every good telemetry read moves the energy counters."""
-        if not isinstance(event, TelemetryChanged) or not event.available:
-            return
-        assert event.values is not None and event.at is not None  # a good read has both
-        state = self.state
-        limiter_on = state.control_mode not in (None, ControlMode.DEACTIVATED)
-        # The meter check counts reads while a limit holds by value, outside a reset's window.
-        by_value = state.control_mode is ControlMode.VALUE and not state.watchdog_running
-        sample = Sample.of(event.at, event.values, state.export_limit_kw, limiter_on, by_value)
-        step = self.energy.add(sample)
-        state.energy_counted(self.energy.snapshot())
-        self._overshoot(step)
-        if self._over_limit(sample.meters):
-            self.guard.wake()  # another tool may have raised the limit: read it now
-
-    def _over_limit(self, export_kw: float) -> bool:
-        """True when one read exports above the limit last read (or the ceiling) plus the meter
-        check's margin, while a limit by value is wanted."""
-        options, state = self.options, self.state
-        ceiling_w = options.ceiling_w
-        limits = [kilowatts(ceiling_w)] if ceiling_w is not None else []
-        if state.control_mode is ControlMode.VALUE and state.export_limit_kw is not None:
-            limits.append(state.export_limit_kw)
-        if not limits or state.watchdog_running:
-            return False
-        return export_kw > threshold_kw(min(limits), options.overshoot_margin_kw)
-
-    def _overshoot(self, step: Step) -> None:
-        """The meter check's news: shown while it lasts, audited once when it ends (or when the
-        add-on stops during it)."""
-        if step.ended is not None:
-            ended = step.ended
-            self.state.overshoot_seen(ended.as_dict(), ended=True)
-            entry = ended.audit_entry()
-            self.audit.append(entry)
-            _LOGGER.warning("export over the limit ended: %s", entry["message"])
-        elif (active := self.energy.detector.active) is not None:
-            if step.started is not None:
-                _LOGGER.warning(
-                    "export over the limit: %.2f kW with a %.2f kW limit",
-                    active.max_kw,
-                    active.limit_kw,
-                )
-            self.state.overshoot_seen(active.as_dict())
-
-    async def compliance_csv(self, days: int) -> str:
-        """The compliance report: the energy book's days with each overshoot the audit trail
-        keeps (and the one under way) and the limit in force during it."""
-        entries = await self.audit.everything()
-        overshoots = [entry for entry in entries if entry.get("command") == "overshoot"]
-        if (active := self.energy.detector.active) is not None:
-            overshoots.append(active.as_dict())
-        return self.energy.compliance_csv(days, overshoots)
-
     def _audited(self, entry: Mapping[str, Any]) -> None:
-        """Every audit entry: the day's limiter writes and drifts, for the compliance report."""
-        command = entry.get("command")
-        if command == "drift":
-            self.energy.count("drifts")
-        elif "requested" in entry and command not in ("adopt", "overshoot"):
-            self.energy.count("writes")
+        self.meter_check.audited(entry)
 
     async def start(self) -> None:
         """Finish a pending restore first, then read settings once and telemetry on a timer."""
@@ -434,7 +376,7 @@ class Runtime:
             await self._finish(tasks, deadline)
             await self.policy.stop()
             await self.guard.final_check(deadline - time.monotonic())
-            self._overshoot(Step(ended=self.energy.detector.close()))
+            self.meter_check.stop()
             await asyncio.to_thread(self.energy.save)
             await self.guard.flush()  # wanted.json and the audit trail, written to the end
             await self.audit.flush()

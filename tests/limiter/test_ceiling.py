@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sec1000.energy import ENERGY_NAME
 from sec1000.limiter import wanted as wanted_module
 from sec1000.limiter.audit import kind_of
 from sec1000.limiter.watchdog import RestoreRecord, RestoreStore
+from sec1000.metering.energy import ENERGY_NAME
 from sec1000.operations import Origin
 from sec1000.options import Options, OptionsError
 from sec1000.protocol import Command, ControlMode, Feedback

@@ -11,9 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sec1000.energy import ENERGY_NAME, EnergyMeter
 from sec1000.limiter.wanted import WANTED_NAME, Wanted, WantedStore
 from sec1000.limiter.watchdog import RestoreRecord, RestoreStore
+from sec1000.metering.energy import ENERGY_NAME, EnergyMeter
 from sec1000.operations import Origin
 from sec1000.options import Options, OptionsError, load_options_file
 from sec1000.protocol import Command, ControlMode, Feedback, read_export_settings_request

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sec1000.limiter.audit import KINDS
+from sec1000.metering.check import overshoot_entry
+from sec1000.metering.overshoot import Overshoot
 from sec1000.operations import Origin
 from sec1000.options import Options
-from sec1000.overshoot import Overshoot
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from sec1000.state import HistoryPoint, Topic
@@ -100,7 +101,7 @@ async def overshoot_and_ceiling(
     assert await runtime.guard.check()
     now = time.time()
     ended = Overshoot(now - 150, 5.02, 3.0, 0.073, until=now - 30)
-    runtime.audit.append(ended.audit_entry())
+    runtime.audit.append(overshoot_entry(ended))
     return runtime, ended
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,24 @@ _LOGGER = logging.getLogger(__name__)
 AUDIT_NAME = "audit.jsonl"
 MAX_BYTES = 1_000_000
 KEEP_FILES = 3
-NOT_WRITES = frozenset({"adopt"})  # audited as verified, but nothing went to the controller
 RECENT = 2000  # entries kept in memory: the History page and the diagnostics read these
-KINDS = ("write", "drift", "failure", "overshoot", "ceiling")  # what the History page filters by
+
+
+class AuditKind(StrEnum):
+    """What an audit entry is (the History page filters by it)."""
+
+    WRITE = "write"  # a write verified by read-back
+    DRIFT = "drift"  # the controller held another limit or mode than the wanted one
+    FAILURE = "failure"  # a write not verified
+    OVERSHOOT = "overshoot"  # export over the limit, seen by the meter check
+    CEILING = "ceiling"  # a restore forced by the export ceiling
+
+
+KINDS = tuple(AuditKind)
+# The `command` of entries that are not a command's: the guard's drift and adoption, the meter
+# check's overshoot.
+DRIFT, ADOPT, OVERSHOOT = "drift", "adopt", "overshoot"
+NOT_WRITES = frozenset({ADOPT})  # audited as verified, but nothing went to the controller
 
 
 def now_iso() -> str:
@@ -225,15 +241,24 @@ def write_json(write: LimitWrite) -> dict[str, Any]:
     }
 
 
-def kind_of(entry: Mapping[str, Any]) -> str:
-    """'drift', 'overshoot' (export over the limit), 'ceiling' (a restore forced by the
-    export ceiling), 'failure' (a write not verified) or 'write'."""
+def kind_of(entry: Mapping[str, Any]) -> AuditKind:
+    """What an entry is."""
     command = entry.get("command")
-    if command in ("drift", "overshoot"):
-        return str(command)
+    if command == DRIFT:
+        return AuditKind.DRIFT
+    if command == OVERSHOOT:
+        return AuditKind.OVERSHOOT
     if not entry.get("verified"):
-        return "failure"
-    return "ceiling" if command == "ceiling" else "write"
+        return AuditKind.FAILURE
+    return AuditKind.CEILING if command == "ceiling" else AuditKind.WRITE
+
+
+WRITE_KINDS = frozenset({AuditKind.WRITE, AuditKind.CEILING, AuditKind.FAILURE})
+
+
+def is_write(entry: Mapping[str, Any]) -> bool:
+    """A limiter write, verified or not (an adopted limit is none: nothing was written)."""
+    return kind_of(entry) in WRITE_KINDS and entry.get("command") not in NOT_WRITES
 
 
 def entry_time(entry: Mapping[str, Any]) -> float | None:
@@ -246,7 +271,7 @@ def entry_time(entry: Mapping[str, Any]) -> float | None:
 
 def _as_write(entry: Mapping[str, Any]) -> CommandRecord | None:
     """An audit entry as a chart mark, or None: not a write, or its time cannot be read."""
-    if kind_of(entry) not in ("write", "ceiling", "failure") or entry.get("command") in NOT_WRITES:
+    if not is_write(entry):
         return None
     at = entry_time(entry)
     if at is None:

@@ -31,7 +31,7 @@ from sec1000.common.tasks import wait_set
 from sec1000.common.units import kilowatts, watts
 from sec1000.device.link import DeviceLink, Priority, Session
 from sec1000.device.sequences import LimitWrite, read_settings
-from sec1000.limiter.audit import AuditLog
+from sec1000.limiter.audit import DRIFT, AuditLog
 from sec1000.limiter.drifts import Drifts
 from sec1000.limiter.wanted import Wanted, WantedFile, WantedStore, basis_of
 from sec1000.limiter.writes import (
@@ -347,7 +347,7 @@ class ExportGuard:
         same = self._drifts.note(settings, now)
         action = self._options().drift_action
         message = self._holds(settings, wanted)
-        self._audit("drift", wanted.write(), settings, 0, f"{message}; {action}")
+        self._audit(DRIFT, wanted.write(), settings, 0, f"{message}; {action}")
         if self._drifts.contest(settings, same, restoring=action == "restore"):
             message += (
                 f"; it came back {same} times within an hour: something else writes to the "

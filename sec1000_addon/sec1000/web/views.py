@@ -256,7 +256,7 @@ async def energy_csv(request: web.Request) -> web.Response:
 
 async def compliance_csv(request: web.Request) -> web.Response:
     """GET compliance.csv: the meter check's evidence, one row per local day of the last 90."""
-    report = await chosen(request).compliance_csv(COMPLIANCE_DAYS)
+    report = await chosen(request).meter_check.compliance_csv(COMPLIANCE_DAYS)
     return attachment(report, "text/csv", "compliance", "csv")
 
 

@@ -44,23 +44,6 @@ class Overshoot:
     until: float | None = None
     at_stop: bool = False  # still under way when the add-on stopped: `until` is its last read
 
-    def audit_entry(self) -> dict[str, object]:
-        """Its one line in the audit trail (kind `overshoot`), written when it ended."""
-        lasted = ((self.until or self.since) - self.since) / 60
-        message = (
-            f"export up to {self.max_kw:.2f} kW with a limit of {self.limit_kw:.2f} kW for "
-            f"{lasted:.1f} min: {self.energy_over_kwh:.3f} kWh above the limit and margin"
-        )
-        if self.at_stop:
-            message += "; still under way when the add-on stopped (counted up to its last read)"
-        return {
-            "origin": "meter",
-            "command": "overshoot",
-            **self.as_dict(),
-            "verified": False,
-            "message": message,
-        }
-
     def as_dict(self) -> dict[str, float | None]:
         """JSON-ready."""
         return {

@@ -11,20 +11,18 @@ are split at local midnight and kept for 400 days.
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
-import io
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sec1000.common.files import write_atomic
-from sec1000.overshoot import OvershootDetector, Reading, Step, area_above
+from sec1000.metering.overshoot import OvershootDetector, Reading, Step, area_above
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,20 +36,6 @@ LIMIT_IN_FORCE = "limit_kw"  # the day's highest limit held by value (kW)
 MEASURED_MIN = "measured_min"  # minutes between good reads counted that day (not gaps)
 DAY_COUNTS = ("writes", "drifts")  # limiter writes and drifts seen that day
 DAY_KEYS = (*COUNTERS, TIME_AT_LIMIT, OVER_LIMIT, OVER_LIMIT_MIN)
-# The columns of 0.2.0 first, in their order (a spreadsheet reading them keeps working); the
-# day's coverage and each overshoot after them.
-COMPLIANCE_COLUMNS = (
-    "date",
-    "max_export_kw",
-    "limit_in_force_kw",  # the day's highest limit held by value; each overshoot's is below
-    "minutes_over_limit",
-    "kwh_over_limit",
-    "limiter_writes",
-    "drifts",
-    "data",
-    "measured_min",
-    "overshoots",
-)
 GAP_FLOOR = 300.0  # seconds: a gap is longer than max(3 x scan interval, 5 min)
 DAYS_KEPT = 400
 SAVE_EVERY = 60.0
@@ -224,7 +208,7 @@ class EnergyMeter:
         day[what] = day.get(what, 0.0) + 1
 
     def _day(self, at: float) -> dict[str, float]:
-        date = self._date(at).isoformat()
+        date = self.date_of(at).isoformat()
         return self.book.days.setdefault(date, dict.fromkeys(DAY_KEYS, 0.0))
 
     def _count_energy(self, sample: Sample) -> None:
@@ -252,7 +236,7 @@ class EnergyMeter:
     def _split_at_midnight(self, a: Sample, b: Sample) -> list[tuple[Sample, Sample]]:
         """The interval, cut at every local midnight inside it (values interpolated)."""
         parts = []
-        while self._date(a.at) != self._date(b.at):
+        while self.date_of(a.at) != self.date_of(b.at):
             midnight = self._next_midnight(a.at)
             if not a.at < midnight < b.at:
                 break
@@ -269,16 +253,17 @@ class EnergyMeter:
         parts.append((a, b))
         return parts
 
-    def _date(self, at: float) -> dt.date:
+    def date_of(self, at: float) -> dt.date:
+        """The local date of a time (the meter's time zone)."""
         return dt.datetime.fromtimestamp(at, self.tz).date()
 
     def _next_midnight(self, at: float) -> float:
         """The first local midnight after `at` (the start of the next local day, even over DST)."""
-        day = self._date(at) + dt.timedelta(days=1)
+        day = self.date_of(at) + dt.timedelta(days=1)
         # A naive local time follows the system's DST rules; an explicit zone follows its own.
         start = dt.datetime.combine(day, dt.time(0), self.tz).timestamp()
         # Where midnight does not exist (DST at 24:00), the day starts at the first valid time.
-        while self._date(start) != day:
+        while self.date_of(start) != day:
             start += 60
         return start
 
@@ -308,69 +293,15 @@ class EnergyMeter:
 
     def today(self) -> dict[str, float]:
         """Today's figures (kWh and minutes at the limit)."""
-        return self.book.day(self._date(self._clock()))
+        return self.book.day(self.date_of(self._clock()))
 
     def last_days(self, count: int = 7) -> list[tuple[dt.date, dict[str, float]]]:
         """The last `count` local days, oldest first, today included."""
-        today = self._date(self._clock())
+        today = self.date_of(self._clock())
         return [
             (day, self.book.day(day))
             for day in (today - dt.timedelta(days=n) for n in range(count - 1, -1, -1))
         ]
-
-    def compliance_csv(self, days: int = 90, overshoots: Iterable[Mapping[str, Any]] = ()) -> str:
-        """The evidence for a grid operator: one row per local day of the last `days`, from the
-        first day with anything counted: whether it was measured (and for how many minutes),
-        the highest export and limit, minutes and kWh over the limit, writes, drifts, and each
-        overshoot with the limit in force at the time (`overshoots`: the audit's entries)."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(COMPLIANCE_COLUMNS)
-        by_day: dict[str, list[str]] = {}
-        for entry in overshoots:
-            since = entry.get("since")
-            if isinstance(since, (int, float)):
-                by_day.setdefault(self._date(since).isoformat(), []).append(self._said(entry))
-        kept = self.last_days(days)
-        first = next(
-            (n for n, (day, _) in enumerate(kept) if day.isoformat() in self.book.days), None
-        )
-        for day, f in kept[len(kept) - 1 if first is None else first :]:
-            stored = self.book.days.get(day.isoformat(), {})
-            counts = [int(f.get("writes", 0)), int(f.get("drifts", 0))]
-            said = "; ".join(by_day.get(day.isoformat(), []))
-            if MAX_EXPORT not in stored:
-                writer.writerow([day, "", "", "", "", *counts, "no data", "", said])
-                continue
-            measured = stored.get(MEASURED_MIN)
-            limit = stored.get(LIMIT_IN_FORCE)
-            writer.writerow(
-                [
-                    day,
-                    f"{stored[MAX_EXPORT]:.3f}",
-                    "" if not limit else f"{limit:.2f}",
-                    f"{f[OVER_LIMIT_MIN]:.1f}",
-                    f"{f[OVER_LIMIT]:.3f}",
-                    *counts,
-                    "measured",
-                    "" if measured is None else f"{measured:.0f}",
-                    said,
-                ]
-            )
-        return out.getvalue()
-
-    def _said(self, overshoot: Mapping[str, Any]) -> str:
-        """One overshoot in the report: "10:02-10:05 up to 4.20 kW, limit 3.00 kW"."""
-        until = overshoot.get("until")
-
-        def clock(at: float) -> str:
-            return dt.datetime.fromtimestamp(at, self.tz).strftime("%H:%M")
-
-        end = clock(float(until)) if isinstance(until, (int, float)) else "(under way)"
-        return (
-            f"{clock(float(overshoot['since']))}-{end} up to {float(overshoot.get('max_kw') or 0):.2f} kW, "
-            f"limit {float(overshoot.get('limit_kw') or 0):.2f} kW"
-        )
 
     def csv(self) -> str:
         """Every kept day as CSV: date, the four kWh figures, minutes at the limit."""
