@@ -101,10 +101,7 @@ class Bridge(Generic[ClientT]):
         self.controllers = controllers
         self._words = words
         self.runtime = controllers.first
-        client = make_client(self.on_connected, self.on_disconnected)
-        self.client: ClientT = client
-        self.ws = client
-        self.rest = client
+        self.client: ClientT = make_client(self.on_connected, self.on_disconnected)
         self.connected = False
         # "rest": sensors posted as states, helpers for the controls. "mqtt": the MQTT devices
         # hold the entities; this bridge keeps the events, the price sensor and notifications.
@@ -207,7 +204,7 @@ class Bridge(Generic[ClientT]):
         """Remove what the removed controllers left in Home Assistant."""
         while self._removed:
             side = self._removed[0]
-            side.helpers.listed = await listed_helpers(self.ws)  # its own may be newer
+            side.helpers.listed = await listed_helpers(self.client)  # its own may be newer
             registered = set(await self._registered(side))
             async with self.rest_lock:
                 removed = await side.remove_rest(existing, registered)
@@ -240,10 +237,10 @@ class Bridge(Generic[ClientT]):
                 await side.helpers.ensure(existing)
         else:
             await self._leave_rest(existing)
-        await self.ws.subscribe(
+        await self.client.subscribe(
             {"type": "subscribe_events", "event_type": "state_changed"}, self._on_state_changed
         )
-        await self.ws.subscribe(
+        await self.client.subscribe(
             {"type": "subscribe_events", "event_type": COMMAND_EVENT}, self._on_command
         )
         self.connected = True
@@ -302,7 +299,7 @@ class Bridge(Generic[ClientT]):
 
     async def _registered(self, *sides: ControllerBridge) -> dict[str, dict[str, Any]]:
         """The entity registry's entries of these controllers' (default: all) entity ids."""
-        entries = await self.ws.send_command({"type": "config/entity_registry/list"})
+        entries = await self.client.send_command({"type": "config/entity_registry/list"})
         ours = self._ours(*sides)
         return {
             str(entry["entity_id"]): entry
@@ -339,7 +336,7 @@ class Bridge(Generic[ClientT]):
         for name in self.sides:
             entity_id = device_of(name).connected.entity_id
             try:
-                await self.ws.send_command(
+                await self.client.send_command(
                     {"type": "config/entity_registry/get", "entity_id": entity_id}
                 )
             except CommandFailedError:  # not_found
@@ -359,12 +356,12 @@ class Bridge(Generic[ClientT]):
         """Every entity id Home Assistant has (states and helper lists). The states also give
         the price sensor's current state and the sensors priced per kWh (the Setup page offers
         them)."""
-        states = await self.ws.send_command({"type": "get_states"})
+        states = await self.client.send_command({"type": "get_states"})
         existing = {state["entity_id"] for state in states if isinstance(state, dict)}
         for state in states:
             if isinstance(state, dict):
                 self._note_state(state)
-        listed = await listed_helpers(self.ws)
+        listed = await listed_helpers(self.client)
         for side in self.sides.values():
             side.helpers.listed = listed
         return existing | listed
@@ -451,7 +448,7 @@ class Bridge(Generic[ClientT]):
 
     async def _load_users(self) -> None:
         try:
-            users = await self.ws.send_command({"type": "config/auth/list"})
+            users = await self.client.send_command({"type": "config/auth/list"})
         except Exception as err:
             _LOGGER.debug("cannot list users (%s); commands are logged with user ids", err)
             return
@@ -479,7 +476,7 @@ class Bridge(Generic[ClientT]):
             while self.connected and self._results:
                 data = self._results[0]
                 try:
-                    await self.ws.send_command(
+                    await self.client.send_command(
                         {"type": "fire_event", "event_type": RESULT_EVENT, "event_data": data}
                     )
                 except ConnectionClosedError:
@@ -502,7 +499,7 @@ class Bridge(Generic[ClientT]):
             watched = {entity for side in self.sides.values() for entity in side.prices.watched()}
             for entity_id in sorted(watched):
                 try:
-                    state = await self.rest.get_state(entity_id)
+                    state = await self.client.get_state(entity_id)
                 except Exception as err:
                     _LOGGER.debug("cannot read the price entity %s: %s", entity_id, err)
                 else:
