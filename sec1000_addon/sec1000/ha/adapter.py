@@ -20,7 +20,7 @@ import aiohttp
 
 from sec1000 import __version__
 from sec1000.common.tasks import TaskSet, cancel_all
-from sec1000.ha import RECONNECT_MAX, Endpoint, HomeAssistantError
+from sec1000.ha import RECONNECT_MAX, Endpoint, EntityMode, HomeAssistantError
 from sec1000.ha.bridge import Bridge, ClientFactory, Controllers
 from sec1000.ha.client import (
     ClientTimings,
@@ -113,7 +113,7 @@ class HomeAssistantAdapter:
         self.supervisor = supervisor
         self.panel_url = shown.panel_url
         self.devices: dict[str, MqttDevice] = {}  # by controller, the first one first
-        self.entity_mode = "rest"  # in effect now
+        self.entity_mode = EntityMode.REST  # in effect now
         self.broker: Broker | None = None
         self._broker_lookup_interval = timings.broker_lookup_interval
         self._entity_options = self._watched(runtime.options)
@@ -163,7 +163,7 @@ class HomeAssistantAdapter:
                 await self.bridge.set_mode(mode)  # not connected yet: the connect sets it up
                 self.bridge.start()
                 self.client.start()
-            if mode == "mqtt":
+            if mode is EntityMode.MQTT:
                 self._begin_mqtt(broker)
             elif broker is not None:
                 self._leftover = broker  # an earlier run's device, if any, goes (entities: rest)
@@ -177,27 +177,27 @@ class HomeAssistantAdapter:
     def _watched(options: Options) -> tuple[Any, ...]:
         return tuple(getattr(options, key) for key in ENTITY_OPTIONS)
 
-    async def _choose_safely(self) -> tuple[str, Broker | None]:
+    async def _choose_safely(self) -> tuple[EntityMode, Broker | None]:
         try:
             return await self._choose()
         except Exception:  # never keep Home Assistant from starting: REST until next time
             _LOGGER.exception("choosing the entity mode failed; using REST for now")
-            return "rest", None
+            return EntityMode.REST, None
 
-    async def _choose(self) -> tuple[str, Broker | None]:
-        """`mqtt` or `rest`, and the broker. `auto` takes MQTT only when Home Assistant has
+    async def _choose(self) -> tuple[EntityMode, Broker | None]:
+        """The mode and the broker (the option's `auto`, `mqtt` or `rest` resolved). `auto` takes MQTT only when Home Assistant has
         its MQTT integration loaded (a broker nobody reads would hide every entity); while
         Home Assistant cannot say, the mode in effect stays."""
         options = self.runtime.options
         broker = await self._find_broker(options)
-        if options.entities == "mqtt":
-            return "mqtt", broker
-        if options.entities == "rest" or broker is None:
-            return "rest", broker
+        if options.entities == EntityMode.MQTT:
+            return EntityMode.MQTT, broker
+        if options.entities == EntityMode.REST or broker is None:
+            return EntityMode.REST, broker
         loaded = await self._home_assistant_has_mqtt()
         if loaded is None:
-            return (self.entity_mode if self._chosen else "mqtt"), broker
-        return ("mqtt" if loaded else "rest"), broker
+            return (self.entity_mode if self._chosen else EntityMode.MQTT), broker
+        return (EntityMode.MQTT if loaded else EntityMode.REST), broker
 
     async def _home_assistant_has_mqtt(self) -> bool | None:
         """Whether Home Assistant runs its MQTT integration (GET /api/config), None if unknown."""
@@ -254,7 +254,9 @@ class HomeAssistantAdapter:
             running = bool(self.devices) or (
                 self._starting is not None and not self._starting.done()
             )
-            if (mode, broker) == (self.entity_mode, self.broker) and (mode == "rest" or running):
+            if (mode, broker) == (self.entity_mode, self.broker) and (
+                mode is EntityMode.REST or running
+            ):
                 return
             if self._starting is not None:
                 await cancel_all({self._starting})
@@ -269,7 +271,7 @@ class HomeAssistantAdapter:
                     await self.bridge.set_mode(mode)
                 except Exception as err:  # the next connect of the bridge finishes it
                     _LOGGER.warning("switching Home Assistant to %s entities: %s", mode, err)
-            if mode == "mqtt":
+            if mode is EntityMode.MQTT:
                 self._begin_mqtt(broker)
 
     def _begin_mqtt(self, broker: Broker | None) -> None:
@@ -332,7 +334,11 @@ class HomeAssistantAdapter:
                     if self.bridge is not None:
                         await self.bridge.add(runtime)
                     starting = self._starting is not None and not self._starting.done()
-                    if self.entity_mode == "mqtt" and self.broker is not None and not starting:
+                    if (
+                        self.entity_mode is EntityMode.MQTT
+                        and self.broker is not None
+                        and not starting
+                    ):
                         self._start_device(runtime, self.broker, await self._known_info())
                     return
                 device = self.devices.pop(runtime.name, None)
@@ -398,9 +404,9 @@ class HomeAssistantAdapter:
         Assistant's MQTT integration set up later, a device left on a broker."""
         while True:
             await asyncio.sleep(self._broker_lookup_interval)
-            if self._leftover is not None and self.entity_mode == "rest":
+            if self._leftover is not None and self.entity_mode is EntityMode.REST:
                 await self._remove_leftover()
-            if self.runtime.options.entities != "rest":
+            if self.runtime.options.entities != EntityMode.REST:
                 await self._apply_logged()
 
     # -- status
@@ -411,7 +417,7 @@ class HomeAssistantAdapter:
 
     def mqtt_problem(self) -> str | None:
         """Why the MQTT device is not in Home Assistant, when it should be (a notification)."""
-        if self.entity_mode != "mqtt":
+        if self.entity_mode is not EntityMode.MQTT:
             return None
         if self.broker is None:
             return (
@@ -454,7 +460,7 @@ class HomeAssistantAdapter:
         options = self.runtime.options
         out: list[str] = []
         for name in names:
-            if self.entity_mode == "mqtt":
+            if self.entity_mode is EntityMode.MQTT:
                 out += entity_ids(options, name)
             else:
                 out += [s.entity_id for s in sensors_of(name)]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from sec1000.common.tasks import TaskSet
-from sec1000.ha import CommandFailedError, ConnectionClosedError
+from sec1000.ha import CommandFailedError, ConnectionClosedError, EntityMode, HomeAssistantApi
 from sec1000.ha.client import ConnectedCallback, DisconnectedCallback
 from sec1000.ha.controller import NOTIFICATIONS_MARK, ControllerBridge
 from sec1000.ha.discovery import device_of, entity_ids
@@ -33,27 +33,6 @@ RESULTS_KEPT = 100  # results of commands that ended while Home Assistant was aw
 NOTIFICATION_CHECK_INTERVAL = 30.0
 MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT entities
 SHOWN_NAME = 40  # characters of an unknown controller's name quoted back
-
-
-class HomeAssistantApi(Protocol):
-    """What the bridge needs of the Home Assistant client."""
-
-    async def send_command(self, message: dict[str, Any]) -> Any:
-        """Send one WebSocket command and return its result."""
-
-    async def subscribe(
-        self, message: dict[str, Any], callback: Callable[[dict[str, Any]], None]
-    ) -> Any:
-        """Subscribe; `callback` gets each event payload."""
-
-    async def set_state(self, entity_id: str, state: str, attributes: dict[str, Any]) -> Any:
-        """POST /api/states/<entity_id>."""
-
-    async def get_state(self, entity_id: str) -> Any:
-        """GET /api/states/<entity_id> (None when unknown)."""
-
-    async def delete_state(self, entity_id: str) -> bool:
-        """DELETE /api/states/<entity_id> (False when unknown)."""
 
 
 class Controllers(Protocol):
@@ -103,9 +82,9 @@ class Bridge(Generic[ClientT]):
         self.runtime = controllers.first
         self.client: ClientT = make_client(self.on_connected, self.on_disconnected)
         self.connected = False
-        # "rest": sensors posted as states, helpers for the controls. "mqtt": the MQTT devices
-        # hold the entities; this bridge keeps the events, the price sensor and notifications.
-        self.mode = "rest"
+        # MQTT: the devices hold the entities; this bridge keeps the events, the price sensor
+        # and the notifications.
+        self.mode = EntityMode.REST
         self.rest_cleared = asyncio.Event()  # set once the REST states and helpers are gone
         self.rest_lock = asyncio.Lock()  # no state is posted while they are being removed
         self._mode_lock = asyncio.Lock()
@@ -183,7 +162,7 @@ class Bridge(Generic[ClientT]):
                 return  # the next connect sets it up
             existing = await self._read_states()
             await side.prices.on_connected()
-            if self.mode == "rest":
+            if self.mode is EntityMode.REST:
                 await side.helpers.ensure(existing)
                 await side.publish_all()
             await side.update_notifications(resync=True)
@@ -231,7 +210,7 @@ class Bridge(Generic[ClientT]):
         await self._clear_removed(existing)
         for side in self.sides.values():
             await side.prices.on_connected()  # the zone, then the price service's forecast
-        if self.mode == "rest":
+        if self.mode is EntityMode.REST:
             await self._wait_mqtt_gone()
             for side in self.sides.values():
                 await side.helpers.ensure(existing)
@@ -245,12 +224,12 @@ class Bridge(Generic[ClientT]):
         )
         self.connected = True
         for side in self.sides.values():
-            if self.mode == "rest":
+            if self.mode is EntityMode.REST:
                 await side.publish_all()
             await side.update_notifications(resync=True)
         self._tasks.spawn(self._fire_results())  # those of commands that ended meanwhile
 
-    async def set_mode(self, mode: str) -> None:
+    async def set_mode(self, mode: EntityMode) -> None:
         """Switch between REST states and the MQTT devices in a running Home Assistant.
 
         To MQTT: the posted states and the helpers go first, so that the MQTT entities get
@@ -258,14 +237,14 @@ class Bridge(Generic[ClientT]):
         and every state is posted again. Not connected, the next connect does it.
         """
         async with self._mode_lock:
-            if mode == self.mode:
+            if mode is self.mode:
                 return
             self.mode = mode
             self.rest_cleared.clear()
             if not self.connected:
                 return
             existing = await self._read_states()
-            if mode == "mqtt":
+            if mode is EntityMode.MQTT:
                 await self._leave_rest(existing)
                 return
             await self._wait_mqtt_gone()
@@ -434,7 +413,7 @@ class Bridge(Generic[ClientT]):
             side, data = await self._incoming.get()
             await side.helpers.settled.wait()  # our own call's context id must be known first
             try:
-                if self.mode == "rest" and side.name in self.sides:  # else: being removed
+                if self.mode is EntityMode.REST and side.name in self.sides:  # else: being removed
                     await side.helpers.changed(data)
             except Exception:
                 _LOGGER.exception("could not handle a change of %s", data.get("entity_id"))
