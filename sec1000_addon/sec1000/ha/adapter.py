@@ -21,7 +21,7 @@ import aiohttp
 from sec1000 import __version__
 from sec1000.common.tasks import TaskSet, cancel_all
 from sec1000.ha import RECONNECT_MAX, Endpoint, EntityMode, HomeAssistantError
-from sec1000.ha.bridge import Bridge, ClientFactory, Controllers
+from sec1000.ha.bridge import Bridge, ClientFactory
 from sec1000.ha.client import (
     ClientTimings,
     ConnectedCallback,
@@ -35,7 +35,7 @@ from sec1000.ha.scripts import install_scripts
 from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.options import Options
-from sec1000.plant import Change, PlantEvent
+from sec1000.plant import Change, Plant, PlantEvent
 from sec1000.runtime import Runtime
 from sec1000.state import StateEvent, Topic
 
@@ -88,7 +88,7 @@ class HomeAssistantAdapter:
 
     def __init__(
         self,
-        controllers: Controllers,
+        plant: Plant,
         endpoint: Endpoint | None,
         session: aiohttp.ClientSession,
         *,
@@ -96,12 +96,12 @@ class HomeAssistantAdapter:
         shown: Shown = Shown(),
         timings: AdapterTimings = AdapterTimings(),
     ) -> None:
-        self.controllers = controllers
-        self.runtime = runtime = controllers.first
+        self.plant = plant
+        self.runtime = runtime = plant.first
         self._words_for = shown.words
         self.bridge = (
             Bridge(
-                controllers,
+                plant,
                 _client_for(endpoint, session, timings.reconnect_max),
                 mqtt_problem=self.mqtt_problem,
                 words=self.words,
@@ -125,7 +125,7 @@ class HomeAssistantAdapter:
         self._info: DeviceInfo | None = None  # what every device page shows
         self._stopped = False
         self._unsubscribe: Callable[[], None] | None = None
-        controllers.subscribe(self._on_plant_event)
+        plant.subscribe(self._on_plant_event)
 
     def words(self) -> Words:
         """Home Assistant's language as far as it is known (its config, read at each connect)."""
@@ -287,13 +287,13 @@ class HomeAssistantAdapter:
         if self.bridge is not None:
             await self.bridge.rest_cleared.wait()
         self._info = await self._device_info()
-        for runtime in list(self.controllers.runtimes.values()):
+        for runtime in list(self.plant.runtimes.values()):
             self._start_device(runtime, broker, self._info)
         await self._remove_departed(broker)
 
     async def _remove_departed(self, broker: Broker) -> None:
         """The MQTT devices of controllers removed while the add-on was stopped."""
-        for name in list(self.controllers.departed):
+        for name in list(self.plant.departed):
             try:
                 if await remove_leftover(broker, self.runtime.options, name):
                     _LOGGER.info("removed the MQTT device of controller %s, removed", name)
@@ -301,7 +301,7 @@ class HomeAssistantAdapter:
                 _LOGGER.warning("could not remove the MQTT device of %s: %s", name, err)
                 continue
             if self.bridge is None:  # else the bridge clears its states and helpers first
-                self.controllers.cleared(name)
+                self.plant.cleared(name)
 
     def _start_device(self, runtime: Runtime, broker: Broker, info: DeviceInfo) -> None:
         if runtime.name in self.devices:
@@ -347,7 +347,7 @@ class HomeAssistantAdapter:
                 if self.bridge is not None:
                     await self.bridge.remove(runtime.name)
                 else:
-                    self.controllers.cleared(runtime.name)
+                    self.plant.cleared(runtime.name)
         except Exception:
             _LOGGER.exception("Home Assistant: controller %s %s failed", runtime.name, event.change)
 
@@ -362,7 +362,7 @@ class HomeAssistantAdapter:
         if broker is None:
             return
         try:
-            for name in [*self.controllers.runtimes, *self.controllers.departed]:
+            for name in [*self.plant.runtimes, *self.plant.departed]:
                 if await remove_leftover(broker, self.runtime.options, name):
                     _LOGGER.info("removed the MQTT device of %s left on %s", name, broker)
         except Exception as err:
@@ -456,7 +456,7 @@ class HomeAssistantAdapter:
     def entity_ids(self, controller: str | None = None) -> list[str]:
         """The entity ids the add-on gives Home Assistant in the mode in effect: one
         controller's, or (None) every controller's, the first one's first."""
-        names = list(self.controllers.runtimes) if controller is None else [controller]
+        names = list(self.plant.runtimes) if controller is None else [controller]
         options = self.runtime.options
         out: list[str] = []
         for name in names:

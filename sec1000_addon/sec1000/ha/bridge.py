@@ -9,8 +9,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from sec1000.common.tasks import TaskSet
 from sec1000.ha import CommandFailedError, ConnectionClosedError, EntityMode, HomeAssistantApi
@@ -23,7 +23,7 @@ from sec1000.ha.notifications import MOVED_NOTIFICATION, Notifications, moved_no
 from sec1000.ha.price_states import offered
 from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.operations import Origin
-from sec1000.plant import PlantEvent, UnknownController
+from sec1000.plant import Plant, UnknownController
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
 
@@ -33,32 +33,6 @@ RESULTS_KEPT = 100  # results of commands that ended while Home Assistant was aw
 NOTIFICATION_CHECK_INTERVAL = 30.0
 MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT entities
 SHOWN_NAME = 40  # characters of an unknown controller's name quoted back
-
-
-class Controllers(Protocol):
-    """The controllers as the Home Assistant side sees them (the `Plant`)."""
-
-    @property
-    def first(self) -> Runtime:
-        """The first controller's runtime (it holds the whole options document)."""
-
-    @property
-    def runtimes(self) -> Mapping[str, Runtime]:
-        """Every controller's runtime by name, the first one first."""
-
-    def get(self, name: str | None = None) -> Runtime:
-        """The runtime of `name` (the first's for None or ""); UnknownController otherwise."""
-
-    def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
-        """Be told of every controller added or removed."""
-
-    @property
-    def departed(self) -> Mapping[str, Runtime]:
-        """Controllers removed whose entities may still be in Home Assistant (removed while
-        the add-on was stopped, or while Home Assistant was away)."""
-
-    def cleared(self, name: str) -> None:
-        """A removed controller's entities are gone from Home Assistant."""
 
 
 ClientT = TypeVar("ClientT", bound=HomeAssistantApi)
@@ -71,15 +45,15 @@ class Bridge(Generic[ClientT]):
 
     def __init__(
         self,
-        controllers: Controllers,
+        plant: Plant,
         make_client: ClientFactory[ClientT],
         *,
         mqtt_problem: Callable[[], str | None] = lambda: None,
         words: Callable[[], Words] = lambda: ENGLISH_WORDS,
     ) -> None:
-        self.controllers = controllers
+        self.plant = plant
         self._words = words
-        self.runtime = controllers.first
+        self.runtime = plant.first
         self.client: ClientT = make_client(self.on_connected, self.on_disconnected)
         self.connected = False
         # MQTT: the devices hold the entities; this bridge keeps the events, the price sensor
@@ -91,9 +65,9 @@ class Bridge(Generic[ClientT]):
         self._mqtt_problem = mqtt_problem
         self.sides: dict[str, ControllerBridge] = {}
         self._removed: list[ControllerBridge] = []  # removed while Home Assistant was away
-        for runtime in controllers.runtimes.values():
+        for runtime in plant.runtimes.values():
             self._side(runtime)
-        for runtime in controllers.departed.values():  # removed while the add-on was stopped
+        for runtime in plant.departed.values():  # removed while the add-on was stopped
             self._removed.append(self._new_side(runtime))
         self._incoming: asyncio.Queue[tuple[ControllerBridge, dict[str, Any]]] = asyncio.Queue()
         self._users: dict[str, str] = {}
@@ -109,7 +83,7 @@ class Bridge(Generic[ClientT]):
         return side
 
     def _new_side(self, runtime: Runtime) -> ControllerBridge:
-        first = runtime is self.controllers.first
+        first = runtime is self.plant.first
         return ControllerBridge(
             runtime,
             self.client,
@@ -121,7 +95,7 @@ class Bridge(Generic[ClientT]):
     @property
     def first(self) -> ControllerBridge:
         """The first controller's side."""
-        return self.sides[self.controllers.first.name]
+        return self.sides[self.plant.first.name]
 
     @property
     def helpers(self) -> Helpers:
@@ -190,7 +164,7 @@ class Bridge(Generic[ClientT]):
             await side.notifications.dismiss_all()
             self._removed.pop(0)
             if side.name not in self.sides:  # not added again meanwhile
-                self.controllers.cleared(side.name)
+                self.plant.cleared(side.name)
             _LOGGER.info("controller %s removed from Home Assistant: %s", side.name, removed)
 
     async def on_connected(self) -> None:
@@ -386,7 +360,7 @@ class Bridge(Generic[ClientT]):
         origin = self.origin(context if isinstance(context, dict) else {})
         controller = data.get("controller")
         try:
-            runtime = self.controllers.get(None if controller is None else str(controller))
+            runtime = self.plant.get(None if controller is None else str(controller))
         except UnknownController as err:
             self._unknown_controller(data, str(controller)[:SHOWN_NAME], request_id, str(err))
             return
