@@ -285,7 +285,7 @@ class HomeAssistantAdapter:
         """Announce once the REST states and helpers are gone: an entity id still held by a
         posted state would get `_2`. Without Home Assistant's connection, that waits."""
         if self.bridge is not None:
-            await self.bridge.rest_cleared.wait()
+            await self.bridge.switch.rest_cleared.wait()
         self._info = await self._device_info()
         for runtime in list(self.plant.runtimes.values()):
             self._start_device(runtime, broker, self._info)

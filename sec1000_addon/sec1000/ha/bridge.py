@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from sec1000.common.tasks import TaskSet
-from sec1000.ha import CommandFailedError, ConnectionClosedError, EntityMode, HomeAssistantApi
+from sec1000.ha import ConnectionClosedError, EntityMode, HomeAssistantApi
 from sec1000.ha.client import ConnectedCallback, DisconnectedCallback
 from sec1000.ha.controller import NOTIFICATIONS_MARK, ControllerBridge
-from sec1000.ha.discovery import device_of, entity_ids
 from sec1000.ha.entities import COMMAND_EVENT, RESULT_EVENT
 from sec1000.ha.helpers import Helpers, listed_helpers
-from sec1000.ha.notifications import MOVED_NOTIFICATION, Notifications, moved_notice
+from sec1000.ha.notifications import Notifications
 from sec1000.ha.price_states import offered
+from sec1000.ha.switching import ModeSwitch
 from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.operations import Origin
 from sec1000.plant import Plant, UnknownController
@@ -31,7 +30,6 @@ _LOGGER = logging.getLogger(__name__)
 
 RESULTS_KEPT = 100  # results of commands that ended while Home Assistant was away
 NOTIFICATION_CHECK_INTERVAL = 30.0
-MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT entities
 SHOWN_NAME = 40  # characters of an unknown controller's name quoted back
 
 
@@ -56,14 +54,11 @@ class Bridge(Generic[ClientT]):
         self.runtime = plant.first
         self.client: ClientT = make_client(self.on_connected, self.on_disconnected)
         self.connected = False
-        # MQTT: the devices hold the entities; this bridge keeps the events, the price sensor
-        # and the notifications.
-        self.mode = EntityMode.REST
-        self.rest_cleared = asyncio.Event()  # set once the REST states and helpers are gone
-        self.rest_lock = asyncio.Lock()  # no state is posted while they are being removed
-        self._mode_lock = asyncio.Lock()
         self._mqtt_problem = mqtt_problem
         self.sides: dict[str, ControllerBridge] = {}
+        # MQTT: the devices hold the entities; this bridge keeps the events, the price sensor
+        # and the notifications.
+        self.switch = ModeSwitch(self.client, self.sides, plant.first.name)
         self._removed: list[ControllerBridge] = []  # removed while Home Assistant was away
         for runtime in plant.runtimes.values():
             self._side(runtime)
@@ -98,6 +93,16 @@ class Bridge(Generic[ClientT]):
         return self.sides[self.plant.first.name]
 
     @property
+    def mode(self) -> EntityMode:
+        """The entity mode (its switch's)."""
+        return self.switch.mode
+
+    @property
+    def posting(self) -> asyncio.Lock:
+        """Held while states are posted, and while the REST entities are removed."""
+        return self.switch.posting
+
+    @property
     def helpers(self) -> Helpers:
         """The first controller's helpers."""
         return self.first.helpers
@@ -126,7 +131,7 @@ class Bridge(Generic[ClientT]):
     async def add(self, runtime: Runtime) -> None:
         """A controller added to the options: its entities (REST mode), helpers and
         notifications appear now."""
-        async with self._mode_lock:
+        async with self.switch.lock:
             if runtime.name in self.sides:
                 return
             side = self._side(runtime)
@@ -144,7 +149,7 @@ class Bridge(Generic[ClientT]):
     async def remove(self, name: str) -> None:
         """A controller removed from the options: its posted states, its helpers and its
         notifications go from Home Assistant (its files stay)."""
-        async with self._mode_lock:
+        async with self.switch.lock:
             side = self.sides.pop(name, None)
             if side is None:
                 return
@@ -157,10 +162,7 @@ class Bridge(Generic[ClientT]):
         """Remove what the removed controllers left in Home Assistant."""
         while self._removed:
             side = self._removed[0]
-            side.helpers.listed = await listed_helpers(self.client)  # its own may be newer
-            registered = set(await self._registered(side))
-            async with self.rest_lock:
-                removed = await side.remove_rest(existing, registered)
+            removed = await self.switch.remove_rest(side, existing)
             await side.notifications.dismiss_all()
             self._removed.pop(0)
             if side.name not in self.sides:  # not added again meanwhile
@@ -169,7 +171,7 @@ class Bridge(Generic[ClientT]):
 
     async def on_connected(self) -> None:
         """After every (re)connect: entities of the mode, subscriptions, states, notifications."""
-        async with self._mode_lock:  # a switch of mode waits for this, and this for a switch
+        async with self.switch.lock:  # a switch of mode waits for this, and this for a switch
             try:
                 await self._set_up()
             except BaseException:
@@ -184,12 +186,7 @@ class Bridge(Generic[ClientT]):
         await self._clear_removed(existing)
         for side in self.sides.values():
             await side.prices.on_connected()  # the zone, then the price service's forecast
-        if self.mode is EntityMode.REST:
-            await self._wait_mqtt_gone()
-            for side in self.sides.values():
-                await side.helpers.ensure(existing)
-        else:
-            await self._leave_rest(existing)
+        await self.switch.enter(existing)
         await self.client.subscribe(
             {"type": "subscribe_events", "event_type": "state_changed"}, self._on_state_changed
         )
@@ -210,92 +207,13 @@ class Bridge(Generic[ClientT]):
         their ids without `_2`. To REST: once the MQTT entities are gone, the helpers come back
         and every state is posted again. Not connected, the next connect does it.
         """
-        async with self._mode_lock:
-            if mode is self.mode:
+        async with self.switch.lock:
+            if not self.switch.choose(mode) or not self.connected:
                 return
-            self.mode = mode
-            self.rest_cleared.clear()
-            if not self.connected:
-                return
-            existing = await self._read_states()
-            if mode is EntityMode.MQTT:
-                await self._leave_rest(existing)
-                return
-            await self._wait_mqtt_gone()
-            for side in self.sides.values():
-                side.helpers.forget_synced()
-                await side.helpers.ensure(existing)
-            for side in self.sides.values():
-                await side.publish_all()
-
-    async def _leave_rest(self, existing: set[str]) -> None:
-        """Remove the posted states and the helpers; tell the user the new ids once."""
-        async with self.rest_lock:
-            registered = set(await self._registered())
-            removed: list[str] = []
-            for side in self.sides.values():
-                removed += await side.remove_rest(existing, registered)
-        self.rest_cleared.set()
-        if removed:
-            options = self.runtime.options
-            new = [entity for name in self.sides for entity in entity_ids(options, name)]
-            title, message = moved_notice(new)
-            await self.notifications.notify(MOVED_NOTIFICATION, title, message)
-
-    def _ours(self, *sides: ControllerBridge) -> set[str]:
-        """Every entity id of these controllers (default: all), in either mode."""
-        options = self.runtime.options
-        ours: set[str] = set()
-        for side in sides or tuple(self.sides.values()):
-            ours |= set(side.entity_ids) | set(entity_ids(options, side.name))
-        return ours
-
-    async def _registered(self, *sides: ControllerBridge) -> dict[str, dict[str, Any]]:
-        """The entity registry's entries of these controllers' (default: all) entity ids."""
-        entries = await self.client.send_command({"type": "config/entity_registry/list"})
-        ours = self._ours(*sides)
-        return {
-            str(entry["entity_id"]): entry
-            for entry in entries
-            if isinstance(entry, dict) and entry.get("entity_id") in ours
-        }
-
-    async def _wait_mqtt_gone(self) -> None:
-        """Wait until Home Assistant has dropped the MQTT devices' entities (a switch back to
-        REST): a state posted before would vanish with them. Without a device's connectivity
-        sensor in the registry there is no device: one small question per controller, not the
-        whole registry, on every connect of a REST user."""
-        if not await self._any_mqtt_device():
-            return
-        deadline = time.monotonic() + MQTT_GONE_TIMEOUT
-        while True:
-            left = [
-                entity_id
-                for entity_id, entry in (await self._registered()).items()
-                if entry.get("platform") == "mqtt"
-            ]
-            if not left:
-                return
-            if time.monotonic() > deadline:
-                _LOGGER.warning(
-                    "the MQTT device's entities are still in Home Assistant (%s…); remove the "
-                    "SEC1000 device in Settings → Devices, or let the add-on reach the broker",
-                    ", ".join(left[:3]),
-                )
-                return
-            await asyncio.sleep(0.5)
-
-    async def _any_mqtt_device(self) -> bool:
-        for name in self.sides:
-            entity_id = device_of(name).connected.entity_id
-            try:
-                await self.client.send_command(
-                    {"type": "config/entity_registry/get", "entity_id": entity_id}
-                )
-            except CommandFailedError:  # not_found
-                continue
-            return True
-        return False
+            await self.switch.enter(await self._read_states())
+            if mode is EntityMode.REST:
+                for side in self.sides.values():
+                    await side.publish_all()
 
     def on_disconnected(self) -> None:
         """The connection dropped; everything is re-sent on the next connect."""

@@ -51,8 +51,14 @@ class Connection(Protocol):
     """What a controller needs of the bridge that holds the connection."""
 
     connected: bool
-    mode: EntityMode
-    rest_lock: asyncio.Lock  # no state is posted while the REST entities are being removed
+
+    @property
+    def mode(self) -> EntityMode:
+        """REST: the sides post their states and follow their helpers."""
+
+    @property
+    def posting(self) -> asyncio.Lock:
+        """Held while states are posted (no state is posted while they are being removed)."""
 
     def origin(self, context: dict[str, Any]) -> Origin:
         """Who acted, from a Home Assistant context."""
@@ -132,7 +138,7 @@ class ControllerBridge:
 
     async def publish(self, keys: list[str]) -> None:
         """Post these sensors' states (REST mode only)."""
-        async with self._connection.rest_lock:
+        async with self._connection.posting:
             if self._connection.mode is EntityMode.REST:
                 await self._post(keys)
 
