@@ -1,7 +1,8 @@
-"""Keeps Home Assistant in step with the add-on over one connection: its set-up, the entity
-mode (REST states and helpers, or the MQTT devices), and the events (`sec1000_command` to the
-controller it names, `sec1000_command_result` back). Each controller's states, helpers and
-notifications are a `ControllerBridge` (`controller.py`)."""
+"""Keeps Home Assistant in step with the add-on over one connection: its set-up, the controllers
+added and removed, and the events (`sec1000_command` to the controller it names,
+`sec1000_command_result` back). Each controller's states, helpers and notifications are a
+`ControllerBridge` (`controller.py`); the entity mode and the switch between REST states and
+helpers and the MQTT devices' entities are its `ModeSwitch` (`switching.py`)."""
 
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ class Bridge(Generic[ClientT]):
         self.connected = False
         self._mqtt_problem = mqtt_problem
         self.sides: dict[str, ControllerBridge] = {}
-        # MQTT: the devices hold the entities; this bridge keeps the events, the price sensor
-        # and the notifications.
+        # In MQTT mode the devices hold the entities; the bridge keeps the events, the price
+        # sensor and the notifications.
         self.switch = ModeSwitch(self.client, self.sides, plant.first.name)
         self._removed: list[ControllerBridge] = []  # removed while Home Assistant was away
         for runtime in plant.runtimes.values():
