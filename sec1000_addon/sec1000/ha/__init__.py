@@ -9,8 +9,10 @@ importing it stays cheap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
 # The longest wait between two tries to reach Home Assistant or its broker again: every entity is
 # back within 10 s of Home Assistant answering after a restart (a try costs it nothing).
@@ -73,6 +75,34 @@ class Endpoint:
     via: str
 
 
+class EntityMode(StrEnum):
+    """Which entities Home Assistant gets (the `entities` option's `auto` resolves to one)."""
+
+    REST = "rest"  # sensors posted as states, helpers for the controls
+    MQTT = "mqtt"  # one MQTT device per controller holds them
+
+
+class HomeAssistantApi(Protocol):
+    """What the bridge and each controller's side need of the Home Assistant client."""
+
+    async def send_command(self, message: dict[str, Any]) -> Any:
+        """Send one WebSocket command and return its result."""
+
+    async def subscribe(
+        self, message: dict[str, Any], callback: Callable[[dict[str, Any]], None]
+    ) -> Any:
+        """Subscribe; `callback` gets each event payload."""
+
+    async def set_state(self, entity_id: str, state: str, attributes: dict[str, Any]) -> Any:
+        """POST /api/states/<entity_id>."""
+
+    async def get_state(self, entity_id: str) -> Any:
+        """GET /api/states/<entity_id> (None when unknown)."""
+
+    async def delete_state(self, entity_id: str) -> bool:
+        """DELETE /api/states/<entity_id> (False when unknown)."""
+
+
 def service_call(
     domain: str, service: str, data: dict[str, Any], *, return_response: bool = False
 ) -> dict[str, Any]:
@@ -89,6 +119,8 @@ __all__ = [
     "CommandTimeoutError",
     "ConnectionClosedError",
     "Endpoint",
+    "EntityMode",
+    "HomeAssistantApi",
     "HomeAssistantError",
     "HttpStatusError",
     "InvalidResponseError",

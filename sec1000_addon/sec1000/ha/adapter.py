@@ -20,8 +20,8 @@ import aiohttp
 
 from sec1000 import __version__
 from sec1000.common.tasks import TaskSet, cancel_all
-from sec1000.ha import RECONNECT_MAX, Endpoint, HomeAssistantError
-from sec1000.ha.bridge import Bridge, ClientFactory, Controllers
+from sec1000.ha import RECONNECT_MAX, Endpoint, EntityMode, HomeAssistantError
+from sec1000.ha.bridge import Bridge, ClientFactory
 from sec1000.ha.client import (
     ClientTimings,
     ConnectedCallback,
@@ -35,7 +35,7 @@ from sec1000.ha.scripts import install_scripts
 from sec1000.ha.supervisor import SupervisorOptionsStore
 from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.options import Options
-from sec1000.plant import Change, PlantEvent
+from sec1000.plant import Change, Plant, PlantEvent
 from sec1000.runtime import Runtime
 from sec1000.state import StateEvent, Topic
 
@@ -88,7 +88,7 @@ class HomeAssistantAdapter:
 
     def __init__(
         self,
-        controllers: Controllers,
+        plant: Plant,
         endpoint: Endpoint | None,
         session: aiohttp.ClientSession,
         *,
@@ -96,12 +96,12 @@ class HomeAssistantAdapter:
         shown: Shown = Shown(),
         timings: AdapterTimings = AdapterTimings(),
     ) -> None:
-        self.controllers = controllers
-        self.runtime = runtime = controllers.first
+        self.plant = plant
+        self.runtime = runtime = plant.first
         self._words_for = shown.words
         self.bridge = (
             Bridge(
-                controllers,
+                plant,
                 _client_for(endpoint, session, timings.reconnect_max),
                 mqtt_problem=self.mqtt_problem,
                 words=self.words,
@@ -113,7 +113,7 @@ class HomeAssistantAdapter:
         self.supervisor = supervisor
         self.panel_url = shown.panel_url
         self.devices: dict[str, MqttDevice] = {}  # by controller, the first one first
-        self.entity_mode = "rest"  # in effect now
+        self.entity_mode = EntityMode.REST  # in effect now
         self.broker: Broker | None = None
         self._broker_lookup_interval = timings.broker_lookup_interval
         self._entity_options = self._watched(runtime.options)
@@ -125,7 +125,7 @@ class HomeAssistantAdapter:
         self._info: DeviceInfo | None = None  # what every device page shows
         self._stopped = False
         self._unsubscribe: Callable[[], None] | None = None
-        controllers.subscribe(self._on_plant_event)
+        plant.subscribe(self._on_plant_event)
 
     def words(self) -> Words:
         """Home Assistant's language as far as it is known (its config, read at each connect)."""
@@ -163,7 +163,7 @@ class HomeAssistantAdapter:
                 await self.bridge.set_mode(mode)  # not connected yet: the connect sets it up
                 self.bridge.start()
                 self.client.start()
-            if mode == "mqtt":
+            if mode is EntityMode.MQTT:
                 self._begin_mqtt(broker)
             elif broker is not None:
                 self._leftover = broker  # an earlier run's device, if any, goes (entities: rest)
@@ -177,27 +177,27 @@ class HomeAssistantAdapter:
     def _watched(options: Options) -> tuple[Any, ...]:
         return tuple(getattr(options, key) for key in ENTITY_OPTIONS)
 
-    async def _choose_safely(self) -> tuple[str, Broker | None]:
+    async def _choose_safely(self) -> tuple[EntityMode, Broker | None]:
         try:
             return await self._choose()
         except Exception:  # never keep Home Assistant from starting: REST until next time
             _LOGGER.exception("choosing the entity mode failed; using REST for now")
-            return "rest", None
+            return EntityMode.REST, None
 
-    async def _choose(self) -> tuple[str, Broker | None]:
-        """`mqtt` or `rest`, and the broker. `auto` takes MQTT only when Home Assistant has
+    async def _choose(self) -> tuple[EntityMode, Broker | None]:
+        """The mode and the broker (the option's `auto`, `mqtt` or `rest` resolved). `auto` takes MQTT only when Home Assistant has
         its MQTT integration loaded (a broker nobody reads would hide every entity); while
         Home Assistant cannot say, the mode in effect stays."""
         options = self.runtime.options
         broker = await self._find_broker(options)
-        if options.entities == "mqtt":
-            return "mqtt", broker
-        if options.entities == "rest" or broker is None:
-            return "rest", broker
+        if options.entities == EntityMode.MQTT:
+            return EntityMode.MQTT, broker
+        if options.entities == EntityMode.REST or broker is None:
+            return EntityMode.REST, broker
         loaded = await self._home_assistant_has_mqtt()
         if loaded is None:
-            return (self.entity_mode if self._chosen else "mqtt"), broker
-        return ("mqtt" if loaded else "rest"), broker
+            return (self.entity_mode if self._chosen else EntityMode.MQTT), broker
+        return (EntityMode.MQTT if loaded else EntityMode.REST), broker
 
     async def _home_assistant_has_mqtt(self) -> bool | None:
         """Whether Home Assistant runs its MQTT integration (GET /api/config), None if unknown."""
@@ -254,7 +254,9 @@ class HomeAssistantAdapter:
             running = bool(self.devices) or (
                 self._starting is not None and not self._starting.done()
             )
-            if (mode, broker) == (self.entity_mode, self.broker) and (mode == "rest" or running):
+            if (mode, broker) == (self.entity_mode, self.broker) and (
+                mode is EntityMode.REST or running
+            ):
                 return
             if self._starting is not None:
                 await cancel_all({self._starting})
@@ -269,7 +271,7 @@ class HomeAssistantAdapter:
                     await self.bridge.set_mode(mode)
                 except Exception as err:  # the next connect of the bridge finishes it
                     _LOGGER.warning("switching Home Assistant to %s entities: %s", mode, err)
-            if mode == "mqtt":
+            if mode is EntityMode.MQTT:
                 self._begin_mqtt(broker)
 
     def _begin_mqtt(self, broker: Broker | None) -> None:
@@ -283,15 +285,15 @@ class HomeAssistantAdapter:
         """Announce once the REST states and helpers are gone: an entity id still held by a
         posted state would get `_2`. Without Home Assistant's connection, that waits."""
         if self.bridge is not None:
-            await self.bridge.rest_cleared.wait()
+            await self.bridge.switch.rest_cleared.wait()
         self._info = await self._device_info()
-        for runtime in list(self.controllers.runtimes.values()):
+        for runtime in list(self.plant.runtimes.values()):
             self._start_device(runtime, broker, self._info)
         await self._remove_departed(broker)
 
     async def _remove_departed(self, broker: Broker) -> None:
         """The MQTT devices of controllers removed while the add-on was stopped."""
-        for name in list(self.controllers.departed):
+        for name in list(self.plant.departed):
             try:
                 if await remove_leftover(broker, self.runtime.options, name):
                     _LOGGER.info("removed the MQTT device of controller %s, removed", name)
@@ -299,7 +301,7 @@ class HomeAssistantAdapter:
                 _LOGGER.warning("could not remove the MQTT device of %s: %s", name, err)
                 continue
             if self.bridge is None:  # else the bridge clears its states and helpers first
-                self.controllers.cleared(name)
+                self.plant.cleared(name)
 
     def _start_device(self, runtime: Runtime, broker: Broker, info: DeviceInfo) -> None:
         if runtime.name in self.devices:
@@ -332,7 +334,11 @@ class HomeAssistantAdapter:
                     if self.bridge is not None:
                         await self.bridge.add(runtime)
                     starting = self._starting is not None and not self._starting.done()
-                    if self.entity_mode == "mqtt" and self.broker is not None and not starting:
+                    if (
+                        self.entity_mode is EntityMode.MQTT
+                        and self.broker is not None
+                        and not starting
+                    ):
                         self._start_device(runtime, self.broker, await self._known_info())
                     return
                 device = self.devices.pop(runtime.name, None)
@@ -341,7 +347,7 @@ class HomeAssistantAdapter:
                 if self.bridge is not None:
                     await self.bridge.remove(runtime.name)
                 else:
-                    self.controllers.cleared(runtime.name)
+                    self.plant.cleared(runtime.name)
         except Exception:
             _LOGGER.exception("Home Assistant: controller %s %s failed", runtime.name, event.change)
 
@@ -356,7 +362,7 @@ class HomeAssistantAdapter:
         if broker is None:
             return
         try:
-            for name in [*self.controllers.runtimes, *self.controllers.departed]:
+            for name in [*self.plant.runtimes, *self.plant.departed]:
                 if await remove_leftover(broker, self.runtime.options, name):
                     _LOGGER.info("removed the MQTT device of %s left on %s", name, broker)
         except Exception as err:
@@ -398,9 +404,9 @@ class HomeAssistantAdapter:
         Assistant's MQTT integration set up later, a device left on a broker."""
         while True:
             await asyncio.sleep(self._broker_lookup_interval)
-            if self._leftover is not None and self.entity_mode == "rest":
+            if self._leftover is not None and self.entity_mode is EntityMode.REST:
                 await self._remove_leftover()
-            if self.runtime.options.entities != "rest":
+            if self.runtime.options.entities != EntityMode.REST:
                 await self._apply_logged()
 
     # -- status
@@ -411,7 +417,7 @@ class HomeAssistantAdapter:
 
     def mqtt_problem(self) -> str | None:
         """Why the MQTT device is not in Home Assistant, when it should be (a notification)."""
-        if self.entity_mode != "mqtt":
+        if self.entity_mode is not EntityMode.MQTT:
             return None
         if self.broker is None:
             return (
@@ -450,11 +456,11 @@ class HomeAssistantAdapter:
     def entity_ids(self, controller: str | None = None) -> list[str]:
         """The entity ids the add-on gives Home Assistant in the mode in effect: one
         controller's, or (None) every controller's, the first one's first."""
-        names = list(self.controllers.runtimes) if controller is None else [controller]
+        names = list(self.plant.runtimes) if controller is None else [controller]
         options = self.runtime.options
         out: list[str] = []
         for name in names:
-            if self.entity_mode == "mqtt":
+            if self.entity_mode is EntityMode.MQTT:
                 out += entity_ids(options, name)
             else:
                 out += [s.entity_id for s in sensors_of(name)]

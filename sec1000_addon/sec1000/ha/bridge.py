@@ -1,29 +1,29 @@
-"""Keeps Home Assistant in step with the add-on over one connection: its set-up, the entity
-mode (REST states and helpers, or the MQTT devices), and the events (`sec1000_command` to the
-controller it names, `sec1000_command_result` back). Each controller's states, helpers and
-notifications are a `ControllerBridge` (`controller.py`)."""
+"""Keeps Home Assistant in step with the add-on over one connection: its set-up, the controllers
+added and removed, and the events (`sec1000_command` to the controller it names,
+`sec1000_command_result` back). Each controller's states, helpers and notifications are a
+`ControllerBridge` (`controller.py`); the entity mode and the switch between REST states and
+helpers and the MQTT devices' entities are its `ModeSwitch` (`switching.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from sec1000.common.tasks import TaskSet
-from sec1000.ha import CommandFailedError, ConnectionClosedError
+from sec1000.ha import ConnectionClosedError, EntityMode, HomeAssistantApi
 from sec1000.ha.client import ConnectedCallback, DisconnectedCallback
 from sec1000.ha.controller import NOTIFICATIONS_MARK, ControllerBridge
-from sec1000.ha.discovery import device_of, entity_ids
 from sec1000.ha.entities import COMMAND_EVENT, RESULT_EVENT
 from sec1000.ha.helpers import Helpers, listed_helpers
-from sec1000.ha.notifications import MOVED_NOTIFICATION, Notifications, moved_notice
+from sec1000.ha.notifications import Notifications
 from sec1000.ha.price_states import offered
+from sec1000.ha.switching import ModeSwitch
 from sec1000.headline import ENGLISH_WORDS, Words
 from sec1000.operations import Origin
-from sec1000.plant import PlantEvent, UnknownController
+from sec1000.plant import Plant, UnknownController
 from sec1000.protocol import Feedback
 from sec1000.runtime import Runtime
 
@@ -31,55 +31,7 @@ _LOGGER = logging.getLogger(__name__)
 
 RESULTS_KEPT = 100  # results of commands that ended while Home Assistant was away
 NOTIFICATION_CHECK_INTERVAL = 30.0
-MQTT_GONE_TIMEOUT = 15.0  # seconds to wait for Home Assistant to drop the MQTT entities
 SHOWN_NAME = 40  # characters of an unknown controller's name quoted back
-
-
-class HomeAssistantApi(Protocol):
-    """What the bridge needs of the Home Assistant client."""
-
-    async def send_command(self, message: dict[str, Any]) -> Any:
-        """Send one WebSocket command and return its result."""
-
-    async def subscribe(
-        self, message: dict[str, Any], callback: Callable[[dict[str, Any]], None]
-    ) -> Any:
-        """Subscribe; `callback` gets each event payload."""
-
-    async def set_state(self, entity_id: str, state: str, attributes: dict[str, Any]) -> Any:
-        """POST /api/states/<entity_id>."""
-
-    async def get_state(self, entity_id: str) -> Any:
-        """GET /api/states/<entity_id> (None when unknown)."""
-
-    async def delete_state(self, entity_id: str) -> bool:
-        """DELETE /api/states/<entity_id> (False when unknown)."""
-
-
-class Controllers(Protocol):
-    """The controllers as the Home Assistant side sees them (the `Plant`)."""
-
-    @property
-    def first(self) -> Runtime:
-        """The first controller's runtime (it holds the whole options document)."""
-
-    @property
-    def runtimes(self) -> Mapping[str, Runtime]:
-        """Every controller's runtime by name, the first one first."""
-
-    def get(self, name: str | None = None) -> Runtime:
-        """The runtime of `name` (the first's for None or ""); UnknownController otherwise."""
-
-    def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
-        """Be told of every controller added or removed."""
-
-    @property
-    def departed(self) -> Mapping[str, Runtime]:
-        """Controllers removed whose entities may still be in Home Assistant (removed while
-        the add-on was stopped, or while Home Assistant was away)."""
-
-    def cleared(self, name: str) -> None:
-        """A removed controller's entities are gone from Home Assistant."""
 
 
 ClientT = TypeVar("ClientT", bound=HomeAssistantApi)
@@ -92,32 +44,26 @@ class Bridge(Generic[ClientT]):
 
     def __init__(
         self,
-        controllers: Controllers,
+        plant: Plant,
         make_client: ClientFactory[ClientT],
         *,
         mqtt_problem: Callable[[], str | None] = lambda: None,
         words: Callable[[], Words] = lambda: ENGLISH_WORDS,
     ) -> None:
-        self.controllers = controllers
+        self.plant = plant
         self._words = words
-        self.runtime = controllers.first
-        client = make_client(self.on_connected, self.on_disconnected)
-        self.client: ClientT = client
-        self.ws = client
-        self.rest = client
+        self.runtime = plant.first
+        self.client: ClientT = make_client(self.on_connected, self.on_disconnected)
         self.connected = False
-        # "rest": sensors posted as states, helpers for the controls. "mqtt": the MQTT devices
-        # hold the entities; this bridge keeps the events, the price sensor and notifications.
-        self.mode = "rest"
-        self.rest_cleared = asyncio.Event()  # set once the REST states and helpers are gone
-        self.rest_lock = asyncio.Lock()  # no state is posted while they are being removed
-        self._mode_lock = asyncio.Lock()
         self._mqtt_problem = mqtt_problem
         self.sides: dict[str, ControllerBridge] = {}
+        # In MQTT mode the devices hold the entities; the bridge keeps the events, the price
+        # sensor and the notifications.
+        self.switch = ModeSwitch(self.client, self.sides, plant.first.name)
         self._removed: list[ControllerBridge] = []  # removed while Home Assistant was away
-        for runtime in controllers.runtimes.values():
+        for runtime in plant.runtimes.values():
             self._side(runtime)
-        for runtime in controllers.departed.values():  # removed while the add-on was stopped
+        for runtime in plant.departed.values():  # removed while the add-on was stopped
             self._removed.append(self._new_side(runtime))
         self._incoming: asyncio.Queue[tuple[ControllerBridge, dict[str, Any]]] = asyncio.Queue()
         self._users: dict[str, str] = {}
@@ -133,7 +79,7 @@ class Bridge(Generic[ClientT]):
         return side
 
     def _new_side(self, runtime: Runtime) -> ControllerBridge:
-        first = runtime is self.controllers.first
+        first = runtime is self.plant.first
         return ControllerBridge(
             runtime,
             self.client,
@@ -145,7 +91,17 @@ class Bridge(Generic[ClientT]):
     @property
     def first(self) -> ControllerBridge:
         """The first controller's side."""
-        return self.sides[self.controllers.first.name]
+        return self.sides[self.plant.first.name]
+
+    @property
+    def mode(self) -> EntityMode:
+        """The entity mode (its switch's)."""
+        return self.switch.mode
+
+    @property
+    def posting(self) -> asyncio.Lock:
+        """Held while states are posted, and while the REST entities are removed."""
+        return self.switch.posting
 
     @property
     def helpers(self) -> Helpers:
@@ -176,7 +132,7 @@ class Bridge(Generic[ClientT]):
     async def add(self, runtime: Runtime) -> None:
         """A controller added to the options: its entities (REST mode), helpers and
         notifications appear now."""
-        async with self._mode_lock:
+        async with self.switch.lock:
             if runtime.name in self.sides:
                 return
             side = self._side(runtime)
@@ -186,7 +142,7 @@ class Bridge(Generic[ClientT]):
                 return  # the next connect sets it up
             existing = await self._read_states()
             await side.prices.on_connected()
-            if self.mode == "rest":
+            if self.mode is EntityMode.REST:
                 await side.helpers.ensure(existing)
                 await side.publish_all()
             await side.update_notifications(resync=True)
@@ -194,7 +150,7 @@ class Bridge(Generic[ClientT]):
     async def remove(self, name: str) -> None:
         """A controller removed from the options: its posted states, its helpers and its
         notifications go from Home Assistant (its files stay)."""
-        async with self._mode_lock:
+        async with self.switch.lock:
             side = self.sides.pop(name, None)
             if side is None:
                 return
@@ -207,19 +163,16 @@ class Bridge(Generic[ClientT]):
         """Remove what the removed controllers left in Home Assistant."""
         while self._removed:
             side = self._removed[0]
-            side.helpers.listed = await listed_helpers(self.ws)  # its own may be newer
-            registered = set(await self._registered(side))
-            async with self.rest_lock:
-                removed = await side.remove_rest(existing, registered)
+            removed = await self.switch.remove_rest(side, existing)
             await side.notifications.dismiss_all()
             self._removed.pop(0)
             if side.name not in self.sides:  # not added again meanwhile
-                self.controllers.cleared(side.name)
+                self.plant.cleared(side.name)
             _LOGGER.info("controller %s removed from Home Assistant: %s", side.name, removed)
 
     async def on_connected(self) -> None:
         """After every (re)connect: entities of the mode, subscriptions, states, notifications."""
-        async with self._mode_lock:  # a switch of mode waits for this, and this for a switch
+        async with self.switch.lock:  # a switch of mode waits for this, and this for a switch
             try:
                 await self._set_up()
             except BaseException:
@@ -234,118 +187,34 @@ class Bridge(Generic[ClientT]):
         await self._clear_removed(existing)
         for side in self.sides.values():
             await side.prices.on_connected()  # the zone, then the price service's forecast
-        if self.mode == "rest":
-            await self._wait_mqtt_gone()
-            for side in self.sides.values():
-                await side.helpers.ensure(existing)
-        else:
-            await self._leave_rest(existing)
-        await self.ws.subscribe(
+        await self.switch.enter(existing)
+        await self.client.subscribe(
             {"type": "subscribe_events", "event_type": "state_changed"}, self._on_state_changed
         )
-        await self.ws.subscribe(
+        await self.client.subscribe(
             {"type": "subscribe_events", "event_type": COMMAND_EVENT}, self._on_command
         )
         self.connected = True
         for side in self.sides.values():
-            if self.mode == "rest":
+            if self.mode is EntityMode.REST:
                 await side.publish_all()
             await side.update_notifications(resync=True)
         self._tasks.spawn(self._fire_results())  # those of commands that ended meanwhile
 
-    async def set_mode(self, mode: str) -> None:
+    async def set_mode(self, mode: EntityMode) -> None:
         """Switch between REST states and the MQTT devices in a running Home Assistant.
 
         To MQTT: the posted states and the helpers go first, so that the MQTT entities get
         their ids without `_2`. To REST: once the MQTT entities are gone, the helpers come back
         and every state is posted again. Not connected, the next connect does it.
         """
-        async with self._mode_lock:
-            if mode == self.mode:
+        async with self.switch.lock:
+            if not self.switch.choose(mode) or not self.connected:
                 return
-            self.mode = mode
-            self.rest_cleared.clear()
-            if not self.connected:
-                return
-            existing = await self._read_states()
-            if mode == "mqtt":
-                await self._leave_rest(existing)
-                return
-            await self._wait_mqtt_gone()
-            for side in self.sides.values():
-                side.helpers.forget_synced()
-                await side.helpers.ensure(existing)
-            for side in self.sides.values():
-                await side.publish_all()
-
-    async def _leave_rest(self, existing: set[str]) -> None:
-        """Remove the posted states and the helpers; tell the user the new ids once."""
-        async with self.rest_lock:
-            registered = set(await self._registered())
-            removed: list[str] = []
-            for side in self.sides.values():
-                removed += await side.remove_rest(existing, registered)
-        self.rest_cleared.set()
-        if removed:
-            options = self.runtime.options
-            new = [entity for name in self.sides for entity in entity_ids(options, name)]
-            title, message = moved_notice(new)
-            await self.notifications.notify(MOVED_NOTIFICATION, title, message)
-
-    def _ours(self, *sides: ControllerBridge) -> set[str]:
-        """Every entity id of these controllers (default: all), in either mode."""
-        options = self.runtime.options
-        ours: set[str] = set()
-        for side in sides or tuple(self.sides.values()):
-            ours |= set(side.entity_ids) | set(entity_ids(options, side.name))
-        return ours
-
-    async def _registered(self, *sides: ControllerBridge) -> dict[str, dict[str, Any]]:
-        """The entity registry's entries of these controllers' (default: all) entity ids."""
-        entries = await self.ws.send_command({"type": "config/entity_registry/list"})
-        ours = self._ours(*sides)
-        return {
-            str(entry["entity_id"]): entry
-            for entry in entries
-            if isinstance(entry, dict) and entry.get("entity_id") in ours
-        }
-
-    async def _wait_mqtt_gone(self) -> None:
-        """Wait until Home Assistant has dropped the MQTT devices' entities (a switch back to
-        REST): a state posted before would vanish with them. Without a device's connectivity
-        sensor in the registry there is no device: one small question per controller, not the
-        whole registry, on every connect of a REST user."""
-        if not await self._any_mqtt_device():
-            return
-        deadline = time.monotonic() + MQTT_GONE_TIMEOUT
-        while True:
-            left = [
-                entity_id
-                for entity_id, entry in (await self._registered()).items()
-                if entry.get("platform") == "mqtt"
-            ]
-            if not left:
-                return
-            if time.monotonic() > deadline:
-                _LOGGER.warning(
-                    "the MQTT device's entities are still in Home Assistant (%s…); remove the "
-                    "SEC1000 device in Settings → Devices, or let the add-on reach the broker",
-                    ", ".join(left[:3]),
-                )
-                return
-            await asyncio.sleep(0.5)
-
-    async def _any_mqtt_device(self) -> bool:
-        for name in self.sides:
-            entity_id = device_of(name).connected.entity_id
-            try:
-                await self.ws.send_command(
-                    {"type": "config/entity_registry/get", "entity_id": entity_id}
-                )
-            except CommandFailedError:  # not_found
-                continue
-            return True
-        return False
+            await self.switch.enter(await self._read_states())
+            if mode is EntityMode.REST:
+                for side in self.sides.values():
+                    await side.publish_all()
 
     def on_disconnected(self) -> None:
         """The connection dropped; everything is re-sent on the next connect."""
@@ -359,12 +228,12 @@ class Bridge(Generic[ClientT]):
         """Every entity id Home Assistant has (states and helper lists). The states also give
         the price sensor's current state and the sensors priced per kWh (the Setup page offers
         them)."""
-        states = await self.ws.send_command({"type": "get_states"})
+        states = await self.client.send_command({"type": "get_states"})
         existing = {state["entity_id"] for state in states if isinstance(state, dict)}
         for state in states:
             if isinstance(state, dict):
                 self._note_state(state)
-        listed = await listed_helpers(self.ws)
+        listed = await listed_helpers(self.client)
         for side in self.sides.values():
             side.helpers.listed = listed
         return existing | listed
@@ -410,7 +279,7 @@ class Bridge(Generic[ClientT]):
         origin = self.origin(context if isinstance(context, dict) else {})
         controller = data.get("controller")
         try:
-            runtime = self.controllers.get(None if controller is None else str(controller))
+            runtime = self.plant.get(None if controller is None else str(controller))
         except UnknownController as err:
             self._unknown_controller(data, str(controller)[:SHOWN_NAME], request_id, str(err))
             return
@@ -437,7 +306,7 @@ class Bridge(Generic[ClientT]):
             side, data = await self._incoming.get()
             await side.helpers.settled.wait()  # our own call's context id must be known first
             try:
-                if self.mode == "rest" and side.name in self.sides:  # else: being removed
+                if self.mode is EntityMode.REST and side.name in self.sides:  # else: being removed
                     await side.helpers.changed(data)
             except Exception:
                 _LOGGER.exception("could not handle a change of %s", data.get("entity_id"))
@@ -451,7 +320,7 @@ class Bridge(Generic[ClientT]):
 
     async def _load_users(self) -> None:
         try:
-            users = await self.ws.send_command({"type": "config/auth/list"})
+            users = await self.client.send_command({"type": "config/auth/list"})
         except Exception as err:
             _LOGGER.debug("cannot list users (%s); commands are logged with user ids", err)
             return
@@ -479,7 +348,7 @@ class Bridge(Generic[ClientT]):
             while self.connected and self._results:
                 data = self._results[0]
                 try:
-                    await self.ws.send_command(
+                    await self.client.send_command(
                         {"type": "fire_event", "event_type": RESULT_EVENT, "event_data": data}
                     )
                 except ConnectionClosedError:
@@ -502,7 +371,7 @@ class Bridge(Generic[ClientT]):
             watched = {entity for side in self.sides.values() for entity in side.prices.watched()}
             for entity_id in sorted(watched):
                 try:
-                    state = await self.rest.get_state(entity_id)
+                    state = await self.client.get_state(entity_id)
                 except Exception as err:
                     _LOGGER.debug("cannot read the price entity %s: %s", entity_id, err)
                 else:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from sec1000.common.tasks import TaskSet
+from sec1000.ha import EntityMode, HomeAssistantApi
 from sec1000.ha.entities import (
     ENERGY_SENSORS,
     EXPORT_GUARD,
@@ -46,28 +47,18 @@ _LOGGER = logging.getLogger(__name__)
 HELPERS_MARK, NOTIFICATIONS_MARK, PRICE_ENTITY_MARK = "+helpers", "+notifications", "+price"
 
 
-class HomeAssistantApi(Protocol):
-    """What a controller needs of the Home Assistant client."""
-
-    async def send_command(self, message: dict[str, Any]) -> Any:
-        """Send one WebSocket command and return its result."""
-
-    async def set_state(self, entity_id: str, state: str, attributes: dict[str, Any]) -> Any:
-        """POST /api/states/<entity_id>."""
-
-    async def get_state(self, entity_id: str) -> Any:
-        """GET /api/states/<entity_id> (None when unknown)."""
-
-    async def delete_state(self, entity_id: str) -> bool:
-        """DELETE /api/states/<entity_id> (False when unknown)."""
-
-
 class Connection(Protocol):
     """What a controller needs of the bridge that holds the connection."""
 
     connected: bool
-    mode: str  # "rest" or "mqtt"
-    rest_lock: asyncio.Lock  # no state is posted while the REST entities are being removed
+
+    @property
+    def mode(self) -> EntityMode:
+        """REST: the sides post their states and follow their helpers."""
+
+    @property
+    def posting(self) -> asyncio.Lock:
+        """Held while states are posted (no state is posted while they are being removed)."""
 
     def origin(self, context: dict[str, Any]) -> Origin:
         """Who acted, from a Home Assistant context."""
@@ -101,7 +92,7 @@ class ControllerBridge:
         self.helpers = Helpers(
             runtime,
             client,
-            active=lambda: connection.connected and connection.mode == "rest",
+            active=lambda: connection.connected and connection.mode is EntityMode.REST,
             origin=connection.origin,
         )
         self.notifications = Notifications(runtime, client, mqtt_problem=mqtt_problem)
@@ -147,8 +138,8 @@ class ControllerBridge:
 
     async def publish(self, keys: list[str]) -> None:
         """Post these sensors' states (REST mode only)."""
-        async with self._connection.rest_lock:
-            if self._connection.mode == "rest":
+        async with self._connection.posting:
+            if self._connection.mode is EntityMode.REST:
                 await self._post(keys)
 
     async def _post(self, keys: list[str]) -> None:
@@ -241,11 +232,11 @@ class ControllerBridge:
                 _LOGGER.warning("publishing %s to Home Assistant failed: %s", self.name, err)
 
     async def _publish_marked(self, keys: set[str]) -> None:
-        if self._connection.mode == "rest":
+        if self._connection.mode is EntityMode.REST:
             await self.publish(sorted(key for key in keys if key in self._by_key))
         if PRICE_ENTITY_MARK in keys:  # a new price sensor: its helper and its state
             existing = await self._connection.read_states()
-            if self._connection.mode == "rest":
+            if self._connection.mode is EntityMode.REST:
                 await self.helpers.ensure(existing)
         if HELPERS_MARK in keys:
             await self.helpers.sync()
