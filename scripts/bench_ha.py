@@ -47,6 +47,7 @@ from sec1000.ha import Endpoint
 from sec1000.ha.adapter import HomeAssistantAdapter
 from sec1000.ha.websocket import WebSocketConnection
 from sec1000.options import Options
+from sec1000.plant import Plant
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 from tests.ha_harness import CORES, Core, HomeAssistant, install
@@ -104,7 +105,7 @@ async def addon(
     one telemetry read first, so every entity has a value from the start."""
     runtime = Runtime(options, Path(tempfile.mkdtemp(prefix="sec1000-bench-data-")))
     await runtime.ops.get_telemetry_data()
-    adapter = HomeAssistantAdapter(runtime, endpoint_of(ha), session)
+    adapter = HomeAssistantAdapter(Plant.of_one(runtime), endpoint_of(ha), session)
     adapter.start()
     try:
         yield runtime, adapter

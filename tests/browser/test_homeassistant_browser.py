@@ -10,11 +10,11 @@ from aiohttp import web
 from playwright.async_api import Browser, expect
 from sec1000.ha import Endpoint
 from sec1000.ha.adapter import HomeAssistantAdapter
-from sec1000.web.keys import HA_STATUS, HOME_ASSISTANT, RUNTIME
+from sec1000.web.keys import CONTROLLERS, HA_STATUS, HOME_ASSISTANT
 
 from tests.ha_harness import HomeAssistant
 from tests.helpers.browser import DESKTOP, shot
-from tests.helpers.ha import OneController, load_scripts_yaml
+from tests.helpers.ha import load_scripts_yaml
 from tests.helpers.served_panel import serve_panel
 from tests.helpers.waiting import eventually
 
@@ -31,7 +31,7 @@ async def test_the_home_assistant_page_shows_the_entities_and_installs_the_scrip
         adapters: list[HomeAssistantAdapter] = []
 
         def attach(app: web.Application) -> None:
-            adapter = HomeAssistantAdapter(OneController(app[RUNTIME]), endpoint, session)
+            adapter = HomeAssistantAdapter(app[CONTROLLERS], endpoint, session)
             app[HA_STATUS] = adapter.diagnostics
             app[HOME_ASSISTANT] = adapter
             adapters.append(adapter)

@@ -24,6 +24,7 @@ from sec1000.ha.websocket import WebSocketConnection
 from sec1000.limiter.watchdog import RestoreRecord
 from sec1000.operations import Origin
 from sec1000.options import OptionsError
+from sec1000.plant import Plant
 from sec1000.protocol import (
     Command,
     ControlMode,
@@ -40,7 +41,6 @@ from tests.ha_harness import HomeAssistant
 from tests.helpers.ha import (
     COMMAND_BUDGET,
     SHOWN_IN_CORE_WITHIN,
-    OneController,
     User,
     connected,
     forget_posted_states,
@@ -126,7 +126,7 @@ async def test_every_helper_exists_once_after_several_connects(
 ) -> None:
     await connected(addon)
     second = HomeAssistantAdapter(
-        OneController(runtime), addon.client.endpoint, addon.client.session
+        Plant.of_one(runtime), addon.client.endpoint, addon.client.session
     )
     second.start()
     await eventually(lambda: second.client.connected, 30, "second connection")

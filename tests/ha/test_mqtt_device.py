@@ -30,11 +30,11 @@ from sec1000.ha.discovery import (
 )
 from sec1000.ha.mqtt import Broker, MqttDevice, remove_leftover
 from sec1000.options import Options
+from sec1000.plant import Plant
 from sec1000.protocol import ControlMode, PhaseMeasurement, write_export_limit_request
 from sec1000.runtime import Runtime
 from sec1000.simulator import SimulatorServer
 
-from tests.helpers.ha import OneController
 from tests.helpers.waiting import eventually
 from tests.helpers.watchdog import short_watchdog
 from tests.mqtt_broker import Mosquitto
@@ -496,7 +496,7 @@ async def test_the_adapter_moves_the_device_to_another_broker(
             watching(mosquitto.host, mosquitto.port) as first,
             watching(other.host, other.port) as second,
         ):
-            adapter = HomeAssistantAdapter(OneController(runtime), None, session)
+            adapter = HomeAssistantAdapter(Plant.of_one(runtime), None, session)
             adapter.start()
             try:
                 await first.wait(DISCOVERY_TOPIC, lambda text: '"cmps"' in text)
@@ -522,7 +522,7 @@ async def test_choosing_that_fails_starts_with_rest_entities(
 
     async with aiohttp.ClientSession() as session:
         adapter = HomeAssistantAdapter(
-            OneController(runtime),
+            Plant.of_one(runtime),
             None,
             session,
             timings=AdapterTimings(broker_lookup_interval=3600),

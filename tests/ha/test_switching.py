@@ -12,9 +12,8 @@ from sec1000.ha import CommandFailedError, EntityMode
 from sec1000.ha.bridge import Bridge
 from sec1000.ha.discovery import device_of, entity_ids
 from sec1000.ha.entities import EXPORT_LIMIT
+from sec1000.plant import Plant
 from sec1000.runtime import Runtime
-
-from tests.helpers.ha import OneController
 
 
 class RecordingHomeAssistant:
@@ -68,7 +67,7 @@ def connected_bridge(
     runtime: Runtime,
 ) -> tuple[Bridge[RecordingHomeAssistant], RecordingHomeAssistant]:
     home_assistant = RecordingHomeAssistant()
-    bridge = Bridge(OneController(runtime), lambda _on, _off: home_assistant)
+    bridge = Bridge(Plant.of_one(runtime), lambda _on, _off: home_assistant)
     bridge.connected = True  # as after a set-up; the fake needs none
     return bridge, home_assistant
 

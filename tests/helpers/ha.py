@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,7 +18,7 @@ from sec1000.ha.rest import DEFAULT_TIMEOUT as REST_TIMEOUT
 from sec1000.ha.supervisor import SupervisorOptionsStore, endpoint_from_env
 from sec1000.ha.websocket import WebSocketConnection
 from sec1000.limiter.watchdog import DEFAULT_TIMINGS
-from sec1000.plant import Plant, PlantEvent, UnknownController
+from sec1000.plant import Plant
 from sec1000.runtime import Runtime
 
 from tests.fake_supervisor import ADDON_TOKEN, FAKE
@@ -40,30 +40,9 @@ COMMAND_BUDGET = (
 SHOWN_IN_CORE_WITHIN = COMMAND_BUDGET + (REST_TIMEOUT.total or 0)
 
 
-class OneController:
-    """A lone runtime as the adapter takes the plant: one controller, never added or removed
-    (the tests of one controller build their runtime themselves)."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.first = runtime
-        self.runtimes = {runtime.name: runtime}
-        self.departed: dict[str, Runtime] = {}
-
-    def get(self, name: str | None = None) -> Runtime:
-        if not name or name == self.first.name:
-            return self.first
-        raise UnknownController(name, list(self.runtimes))
-
-    def subscribe(self, listener: Callable[[PlantEvent], None]) -> None:
-        """Nothing is ever added or removed."""
-
-    def cleared(self, name: str) -> None:
-        """Nothing was removed."""
-
-
-def controllers_of(core: Runtime | Plant) -> Plant | OneController:
-    """What the adapter takes: the plant, or a lone runtime as one."""
-    return OneController(core) if isinstance(core, Runtime) else core
+def controllers_of(core: Runtime | Plant) -> Plant:
+    """What the adapter takes: the plant, or the plant of a lone runtime."""
+    return Plant.of_one(core) if isinstance(core, Runtime) else core
 
 
 class User:
