@@ -6,12 +6,14 @@ Every import counts, lazy ones inside functions and `TYPE_CHECKING` ones include
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
 import pytest
 import sec1000
 from sec1000.commands import COMMANDS
+from sec1000.common.errors import AddonError
 from sec1000.operations import Operations
 
 PACKAGE = Path(sec1000.__file__).parent
@@ -152,10 +154,28 @@ def test_inside_a_folder_modules_import_only_those_named_before_them(name: str) 
             assert INSIDE[key] < rank, f"{name} imports {target}, named with or after it"
 
 
-def test_protocol_imports_nothing_else_of_the_package() -> None:
+def test_protocol_imports_nothing_else_of_the_package_but_the_error_root() -> None:
     for name in MODULES:
         if part(name) == "protocol":
-            assert all(part(target) == "protocol" for target in GRAPH[name]), name
+            others = {t for t in GRAPH[name] if part(t) != "protocol"}
+            assert others <= {"sec1000.common.errors"}, name
+
+
+def test_every_error_the_package_defines_has_the_one_root() -> None:
+    errors = []
+    for name in sorted(MODULES):
+        if name == "sec1000.__main__":
+            continue
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseException)
+                and value.__module__ == name
+            ):
+                errors.append(value)
+    assert len(errors) > 10  # the device's, the options', Home Assistant's, …
+    assert [e for e in errors if not issubclass(e, AddonError)] == []
 
 
 def test_protocol_speaks_no_home_assistant() -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
+from sec1000.common.errors import AddonError
 from sec1000.common.files import FileWriter, write_atomic
 from sec1000.limiter.audit import AuditLog
 from sec1000.limiter.watchdog import DEFAULT_TIMINGS, WatchdogTimings, same_address
@@ -67,7 +68,7 @@ class PlantEvent:
     runtime: Runtime
 
 
-class UnknownController(KeyError):
+class UnknownController(AddonError, KeyError):
     """No controller of that name; the message lists the names there are."""
 
     def __init__(self, name: str, names: list[str]) -> None:

@@ -6,6 +6,8 @@ import math
 import re
 from enum import StrEnum
 
+from sec1000.common.errors import AddonError
+
 # Plain ASCII only: optional sign, digits, at most one '.' or ',' as the decimal mark.
 # No '_' separators, no exponent, no Unicode digits, no 'inf' or 'nan'.
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
@@ -23,7 +25,7 @@ class NumberKind(StrEnum):
     NOT_WHOLE = "not_whole"
 
 
-class NumberError(ValueError):
+class NumberError(AddonError, ValueError):
     """Not a number this project accepts; the message says so in words, `kind` says why."""
 
     def __init__(self, message: str, kind: NumberKind = NumberKind.NOT_A_NUMBER) -> None:

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from sec1000.common.errors import AddonError
+
 # The longest wait between two tries to reach Home Assistant or its broker again: every entity is
 # back within 10 s of Home Assistant answering after a restart (a try costs it nothing).
 RECONNECT_MAX = 5.0
 
 
-class HomeAssistantError(Exception):
+class HomeAssistantError(AddonError):
     """Home Assistant (or the Supervisor in front of it) could not be reached or refused."""
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from sec1000.common.errors import AddonError
 from sec1000.options.kinds import (
     MAX_HOST_LENGTH,
     READERS,
@@ -123,7 +124,7 @@ def option(
     return field(default=default, metadata={"option": spec})
 
 
-class OptionsError(ValueError):
+class OptionsError(AddonError, ValueError):
     """The options are invalid; `errors` maps each bad key to a sentence a person understands."""
 
     def __init__(self, errors: Mapping[str, str]) -> None:

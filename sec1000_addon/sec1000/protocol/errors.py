@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntFlag, StrEnum
 
+from sec1000.common.errors import AddonError
+
 
 class Feedback(IntFlag):
     """The feedback bitmap every operation reports; 0 means waiting for the device."""
@@ -44,8 +46,8 @@ def describe_feedback(value: int) -> str:
     return "; ".join(words)
 
 
-class Sec1000Error(Exception):
-    """Base of every error the project raises on purpose."""
+class Sec1000Error(AddonError):
+    """Base of every error of the device and its protocol (each carries its feedback)."""
 
     feedback: Feedback = Feedback.UNKNOWN_ERROR
 

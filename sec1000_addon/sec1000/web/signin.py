@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from sec1000.common.errors import AddonError
+
 _LOGGER = logging.getLogger(__name__)
 
 HA_TIMEOUT = 10.0
@@ -52,7 +54,7 @@ class HaUser:
     is_admin: bool
 
 
-class SignInError(Exception):
+class SignInError(AddonError):
     """The sign-in cannot finish; `status` and a message for the user."""
 
     def __init__(self, status: int, message: str) -> None:
