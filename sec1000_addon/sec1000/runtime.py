@@ -6,6 +6,7 @@ This is the only place that builds the core's objects and hands each its depende
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -240,9 +241,7 @@ class Runtime:
         else:
             await self._guarded(self.watchdog.resume_pending(), "resuming the watchdog restore")
         self.ready.set()
-        self._guard_task = asyncio.create_task(
-            self.guard.run(self._write_options), name=f"{self.name}-guard"
-        )
+        self._guard_task = asyncio.create_task(self._keep_guarded(), name=f"{self.name}-guard")
         self.policy.start()
         while True:
             if self.options_error is None:
@@ -255,9 +254,12 @@ class Runtime:
             self._wake.clear()
             await wait_set(self._wake, self.options.scan_interval)
 
-    async def _write_options(self, origin: Origin) -> bool:
-        """The guard's way to write changed options: one command, under the true origin."""
-        return (await self.ops.apply_options(origin)).ok
+    async def _keep_guarded(self) -> None:
+        """The export guard's loop: each options write it finds due is submitted here, as one
+        command under the origin that changed the options, and its outcome told back."""
+        async with contextlib.aclosing(self.guard.options_writes()) as due:
+            async for origin in due:
+                self.guard.options_written((await self.ops.apply_options(origin)).ok)
 
     async def _guarded(self, step: Awaitable[Any], what: str, *, telemetry: bool = False) -> None:
         """Run one step of the loop; nothing but stop ends the loop: log, carry on (a failed

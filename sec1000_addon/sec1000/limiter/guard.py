@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
@@ -87,7 +87,6 @@ class GuardHooks:
 
 
 # Writes the options to the controller for whoever changed them; True when confirmed.
-OptionsWriter = Callable[[Origin], Awaitable[bool]]
 
 
 class ExportGuard:
@@ -108,6 +107,7 @@ class ExportGuard:
         self.wanted: Wanted | None = files.wanted.load()
         self._file = WantedFile(files.wanted, self._save_told)
         self.changed_by = STARTUP_ORIGIN  # who changed the options last: their write's origin
+        self._options_written = False  # how the last options write asked for ended
         self._started = False  # set by the first read-back or confirmed write of this run
         self._repair: LimitWrite | None = None  # a write that failed: may be half on the controller
         self._wake = asyncio.Event()
@@ -201,18 +201,24 @@ class ExportGuard:
 
     # -- the guard's loop
 
-    async def run(self, write_options: OptionsWriter) -> None:
-        """Keep the controller on the wanted state until cancelled: options that changed are
-        written by `write_options`, the controller is checked every `verify_interval` seconds and
-        when woken; what failed is tried again with backoff until it is confirmed."""
+    async def options_writes(self) -> AsyncGenerator[Origin, None]:
+        """Keep the controller on the wanted state until closed: the controller is checked every
+        `verify_interval` seconds and when woken; what failed is tried again with backoff until
+        it is confirmed. When options that changed must be written, this yields the origin that
+        changed them: the runtime submits the write (`Operations.apply_options`) and tells how it
+        ended (`options_written`) before asking for the next."""
         delays: Iterator[float] | None = None
         while True:
             self._wake.clear()
             try:
-                settled = await self._step(write_options)
+                settled = await self._step()
             except Exception:
                 _LOGGER.exception("export guard: a check failed unexpectedly; carrying on")
                 settled = False
+            if settled is None:  # options to write: the runtime writes them
+                self._options_written = False
+                yield self.changed_by
+                settled = self._options_written
             delays = None if settled else (delays or backoff_delays())
             wait = next(delays) if delays is not None else self._interval()
             await wait_set(self._wake, wait)
@@ -228,14 +234,20 @@ class ExportGuard:
             return interval
         return options.scan_interval if interval is None else min(interval, options.scan_interval)
 
-    async def _step(self, write_options: OptionsWriter) -> bool:
+    def options_written(self, ok: bool) -> None:
+        """How the options write that `options_writes` asked for ended."""
+        self._options_written = ok
+
+    async def _step(self) -> bool | None:
+        """One look at the controller: True when settled, False to try again soon, None when
+        options that changed must be written."""
         if self._hooks.blocked() is not None or self._hooks.restore_pending():
             return True  # nothing may be written, or the watchdog owns the controller
         if not (self._started and self.options_pending(self._options())):
             settled = await self.check()
             if not (self._started and self.options_pending(self._options())):
                 return settled
-        return await write_options(self.changed_by)
+        return None
 
     async def check(self) -> bool:
         """Read the controller back (0x43) and act on a difference in the same hold of the
