@@ -8,7 +8,7 @@ import struct
 from collections.abc import Awaitable, Callable
 
 import pytest
-from sec1000.commands import CommandName, Rule, parse_limit_kw
+from sec1000.commands import BY_NAME, CommandName, Rule, SetExportLimit, parse_request
 from sec1000.device.telemetry import ZeroPowerFix
 from sec1000.operations import CommandResult, Operations, Origin
 from sec1000.protocol import (
@@ -208,12 +208,17 @@ async def test_a_limit_rounded_to_10_watt_steps_gives_129_and_says_so(
     assert simulator.device.export_limit_w == 3_460
 
 
-def test_limit_parameter_bounds() -> None:
-    assert parse_limit_kw(0) == 0.0
-    assert parse_limit_kw(100) == 100.0
-    assert parse_limit_kw("7,5") == 7.5
+def limit_of(value: object) -> SetExportLimit:
+    return parse_request(BY_NAME["set_export_limit"], {"limit": value})  # type: ignore[return-value]
+
+
+def test_limit_parameter_bounds_and_steps() -> None:
+    assert limit_of(0).limit_kw == 0.0
+    assert limit_of(100).limit_kw == 100.0
+    assert limit_of("7,5") == SetExportLimit(7.5, "7,5", rounded=False)
+    assert limit_of("3.456") == SetExportLimit(3.46, "3.456", rounded=True)
     with pytest.raises(InvalidInputError):
-        parse_limit_kw(100.001)
+        limit_of(100.001)
 
 
 async def test_get_export_limit_teaches_the_state(

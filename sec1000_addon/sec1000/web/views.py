@@ -178,7 +178,7 @@ async def command(request: web.Request) -> web.Response:
     data = {param.name: form.get(param.name) for param in spec.params}
     runtime = chosen(request)
     app[TASKS].spawn(
-        runtime.ops.run(spec.name, data, origin(request)),
+        runtime.ops.submit(spec, data, origin(request)),
         name=f"panel command {spec.name} on {runtime.name}",
     )
     await asyncio.sleep(0)  # let the operation mark itself waiting before we render it

@@ -1,9 +1,8 @@
 """The command registry: every user command declared once, with its parameters and words.
 
 The CLI subcommands, the panel's buttons and its `/command` endpoint, the Home Assistant
-helpers and the `sec1000_command` event all derive from this table. Each entry's `name` is
-also the name of the `Operations` method that runs it, whose positional parameters are the
-entry's `params` in order.
+helpers and the `sec1000_command` event all derive from this table. Each entry is
+parsed into its typed request (`commands.requests`), which `Operations.carry_out` carries out.
 """
 
 from __future__ import annotations
@@ -88,8 +87,8 @@ FEEDBACK_COMMANDS = (
 )
 
 
-def parse_limit_kw(value: object) -> float:
-    """An export limit in kW: 0-100, rounded to 0.01 (the device's 10 W steps)."""
+def read_limit_kw(value: object) -> float:
+    """An export limit in kW as given: 0-100, not rounded; RefusedInput in words."""
     try:
         number = parse_number(value)
     except NumberError as err:
@@ -101,7 +100,7 @@ def parse_limit_kw(value: object) -> float:
             f"export limit must be between 0 and 100 kW, got {number:g}",
             Refusal(rule, typed_text(value), number, bound),
         )
-    return round(number, 2)
+    return number
 
 
 def parse_control_mode(value: object) -> ControlMode:
@@ -202,7 +201,7 @@ class CommandSpec:
 
 LIMIT = Param(
     "limit",
-    parse_limit_kw,
+    read_limit_kw,  # as given: `SetExportLimit.of` rounds it to 10 W steps, and says so
     "the export limit in kW (0-100, 0.01 steps)",
     label="Export limit",
     unit="kW, 0 to 100, two decimals",
