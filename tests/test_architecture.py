@@ -211,3 +211,27 @@ def test_every_registry_entry_parses_into_its_own_request() -> None:
     for spec in COMMANDS:
         request = parse_request(spec, {p.name: samples[p.name] for p in spec.params})
         assert request.name is spec.name, spec.name
+
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+
+
+def test_every_module_fits_in_one_head() -> None:
+    long = {
+        name: n
+        for name, path in MODULES.items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}, f"split these along a real seam: {long}"
+
+
+def test_every_function_fits_on_one_screen() -> None:
+    long = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name} ({lines} lines)")
+    assert long == [], long

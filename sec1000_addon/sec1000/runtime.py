@@ -21,7 +21,8 @@ from sec1000.common.units import seconds
 from sec1000.device.health import LinkHealth
 from sec1000.device.link import DeviceLink, LinkSettings
 from sec1000.limiter.audit import AuditLog
-from sec1000.limiter.guard import ExportGuard, GuardFiles, GuardHooks
+from sec1000.limiter.guard import ExportGuard
+from sec1000.limiter.guard_ports import GuardFiles, GuardHooks
 from sec1000.limiter.wanted import WantedStore
 from sec1000.limiter.watchdog import DEFAULT_TIMINGS, RestoreStore, Watchdog, WatchdogTimings
 from sec1000.limiter.writes import Writer
@@ -141,6 +142,10 @@ class Runtime:
         self.state.energy_counted(self.energy.snapshot())
         for listener in (self.meter_check.on_event, self._wake_on_the_controller):
             self.state.subscribe(listener)
+        self._init_loop()
+
+    def _init_loop(self) -> None:
+        """The options lock, the hooks the plant sets, and the poll loop's own state."""
         # Held around every read-change-save of the options (the panel's forms hold it too), so
         # two changes at the same moment never lose one another. Several controllers share one
         # document, and so one lock: the plant hands every runtime the first one's.

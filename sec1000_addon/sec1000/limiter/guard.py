@@ -20,10 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
-from enum import Enum
-from typing import Any
+from collections.abc import AsyncGenerator, Iterator
+from dataclasses import replace
 
 from sec1000.commands import MAX_EXPORT_LIMIT_KW
 from sec1000.common.backoff import backoff_delays
@@ -31,9 +29,10 @@ from sec1000.common.tasks import wait_set
 from sec1000.common.units import kilowatts, watts
 from sec1000.device.link import DeviceLink, Priority, Session
 from sec1000.device.sequences import LimitWrite, read_settings
-from sec1000.limiter.audit import DRIFT, AuditLog
+from sec1000.limiter.audit import ADOPT, DRIFT
 from sec1000.limiter.drifts import Drifts
-from sec1000.limiter.wanted import Wanted, WantedFile, WantedStore, basis_of
+from sec1000.limiter.guard_ports import GuardFiles, GuardHooks, Verdict, adopted_options
+from sec1000.limiter.wanted import Wanted, WantedFile, basis_of
 from sec1000.limiter.writes import (
     GUARD_ORIGIN,
     Origin,
@@ -54,39 +53,6 @@ STANDING = frozenset({GuardState.DRIFT, GuardState.CONTESTED})
 STARTUP_ORIGIN = Origin("startup")
 # A limit the controller can hold: 0-100 kW. Anything else read back is never made the wanted one.
 MAX_PLAUSIBLE_LIMIT_W = watts(MAX_EXPORT_LIMIT_KW)
-
-
-class Verdict(Enum):
-    """What a read-back asks of the guard."""
-
-    NOTHING = "nothing"
-    RESTORE = "restore"
-    ADOPT = "adopt"
-    CEILING = "ceiling"  # above the contracted ceiling: put back at once, whatever drift_action
-
-
-@dataclass(frozen=True, slots=True)
-class GuardFiles:
-    """Where the guard keeps the wanted state and the audit trail."""
-
-    wanted: WantedStore
-    audit: AuditLog
-
-
-@dataclass(frozen=True, slots=True)
-class GuardHooks:
-    """What the guard asks of the runtime."""
-
-    options: Callable[[], Options]
-    update_options: Callable[[Mapping[str, Any]], Awaitable[None]]
-    # True while a watchdog restore is pending: the controller is off on purpose then, and
-    # the restore owns it; a read-back is no drift.
-    restore_pending: Callable[[], bool]
-    # Why nothing may be written now (the stored options are invalid), or None.
-    blocked: Callable[[], str | None] = lambda: None
-
-
-# Writes the options to the controller for whoever changed them; True when confirmed.
 
 
 class ExportGuard:
@@ -427,18 +393,8 @@ class ExportGuard:
 
     async def _adopt(self, settings: ExportSettings) -> None:
         assert self.wanted is not None
-        options = self._options()
-        capacity_kw = kilowatts(settings.total_capacity_w)
-        changes: dict[str, Any] = {
-            "export_limit_control_mode": settings.mode.option,
-            "total_capacity": capacity_kw,
-        }
-        if options.max_export_limit > capacity_kw:
-            changes["max_export_limit"] = capacity_kw
-        if options.min_export_limit > capacity_kw:
-            changes["min_export_limit"] = capacity_kw
         try:
-            await self._hooks.update_options(changes)
+            await self._hooks.update_options(adopted_options(self._options(), settings))
         except Exception as err:
             _LOGGER.error(
                 "export guard: cannot adopt the controller's settings into the options: %s", err
@@ -453,7 +409,7 @@ class ExportGuard:
             )
         )
         self._audit(
-            "adopt",
+            ADOPT,
             self.wanted.write(),
             settings,
             int(Feedback.OK),

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from sec1000.common.tasks import TaskSet
 from sec1000.plant import Plant
-from sec1000.web import history, homeassistant, live, setup, views
+from sec1000.web import connection_test, history, homeassistant, live, setup, views
 from sec1000.web.controllers import UNKNOWN_PAGE, chosen_controller
 from sec1000.web.keys import (
     APPLIES,
@@ -151,7 +151,7 @@ def _register_setup(app: web.Application) -> None:
             web.get("/setup", setup.setup_page, name="setup"),
             web.post("/setup", setup.setup_save, name="setup-save"),
             web.post("/setup/check", setup.setup_check, name="setup-check"),
-            web.post("/test-connection", setup.test_connection, name="test-connection"),
+            web.post("/test-connection", connection_test.test_connection, name="test-connection"),
             web.post("/controllers", setup.controllers_save, name="controllers"),
         ]
     )

@@ -12,7 +12,6 @@ import asyncio
 import functools
 import json
 import logging
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,32 +24,25 @@ from sec1000.limiter.audit import AuditLog
 from sec1000.limiter.watchdog import DEFAULT_TIMINGS, WatchdogTimings, same_address
 from sec1000.operations import Origin
 from sec1000.options import (
-    CONTROLLER_KEYS,
     CONTROLLER_NAME,
-    CONTROLLER_OVERRIDES,
     FIRST_CONTROLLER,
     ControllerOptions,
     InvalidOptions,
     Options,
     OptionsError,
-    RefusedController,
-    canonical_host,
-    parse_controller,
+)
+from sec1000.plant.devices import address_of, shared_devices
+from sec1000.plant.document import (
+    KNOWN_NAME,
+    controller_dir,
+    controller_item,
+    item_errors,
+    keep_inherited,
+    read_known,
 )
 from sec1000.runtime import STARTUP, STOP_BUDGET, OptionsSaver, Runtime
 
 _LOGGER = logging.getLogger(__name__)
-
-
-# The controllers Home Assistant may hold entities of: every one running, and every one
-# removed whose entities are not yet known to be gone (removed while the add-on was stopped).
-KNOWN_NAME = "controllers.json"
-
-
-def controller_dir(data_dir: Path, name: str) -> Path:
-    """Where a controller keeps its files: the first one today's folder, every other one
-    `<data dir>/<name>/`."""
-    return data_dir if name == FIRST_CONTROLLER else data_dir / name
 
 
 class Change(StrEnum):
@@ -372,7 +364,7 @@ class Plant:
                 continue
             if name not in document.controller_names:
                 key, what = "controllers", "cannot be removed"
-            elif not same_address(runtime.link.target, _address(document, name)):
+            elif not same_address(runtime.link.target, address_of(document, name)):
                 key, what = "host", "cannot move to another address"
             else:
                 continue
@@ -403,7 +395,7 @@ class Plant:
         try:
             document = Options.from_mapping({"controllers": items}, base=top)
         except OptionsError as err:
-            raise OptionsError(_item_errors(err, top, item)) from None
+            raise OptionsError(item_errors(err, top, item)) from None
         await self.save_items(list(document.controllers), origin)
 
     async def remove_controller(self, name: str, origin: Origin) -> None:
@@ -413,116 +405,3 @@ class Plant:
             raise UnknownController(name, self.names[1:])
         top = self.first.options
         await self.save_items([c for c in top.controllers if c.name != name], origin)
-
-
-# A host name's lookup: how long it may take before the check goes on without it.
-LOOKUP_TIMEOUT = 3.0
-
-
-async def _device_addresses(host: str, port: int) -> set[tuple[str, int]]:
-    """Every address a host name or spelling leads to (one spelling each); just its own
-    spelling when it cannot be looked up."""
-    try:
-        found = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
-            LOOKUP_TIMEOUT,
-        )
-    except (OSError, TimeoutError, UnicodeError, ValueError):
-        return {(canonical_host(host), port)}
-    return {(canonical_host(str(info[4][0])), port) for info in found}
-
-
-async def shared_devices(document: Options) -> dict[str, str]:
-    """The additional controllers whose address leads to a device an earlier controller has
-    (`localhost` beside `127.0.0.1`), by name, each with why: two controllers on one device
-    take turns at its one connection, and each guard undoes the other's limit."""
-    names = document.controller_names
-    found = await asyncio.gather(*(_device_addresses(*_address(document, n)) for n in names))
-    taken: dict[tuple[str, int], str] = {}
-    shared: dict[str, str] = {}
-    for name, addresses in zip(names, found, strict=True):
-        if clash := next((taken[a] for a in sorted(addresses) if a in taken), None):
-            options = document.of_controller(name)
-            owner = "the first controller" if clash == FIRST_CONTROLLER else f"controller {clash}"
-            shared[name] = (
-                f"controller {name} ({options.host}:{options.port}) leads to the device "
-                f"{owner} is at; each controller takes the one connection its device allows"
-            )
-            continue
-        taken.update(dict.fromkeys(addresses, name))
-    return shared
-
-
-async def refuse_shared_devices(options: Options) -> Options:
-    """Stored options at a start: an additional controller on a device an earlier one has
-    is refused, as a bad item is (kept as stored; the others run)."""
-    shared = await shared_devices(options)
-    if not shared:
-        return options
-    items = {item.name: item for item in options.controllers}
-    refused = [
-        RefusedController(options.controller_names.index(name), items[name].to_dict(), reason)
-        for name, reason in shared.items()
-    ]
-    return replace(
-        options,
-        controllers=tuple(item for item in options.controllers if item.name not in shared),
-        refused=(*options.refused, *refused),
-    )
-
-
-def _address(document: Options, name: str) -> tuple[str, int]:
-    options = document.of_controller(name)
-    return options.host, options.port
-
-
-def read_known(path: Path) -> list[str]:
-    """The names of the controllers file; none when it is missing or unreadable."""
-    try:
-        names = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(names, list):
-        return []
-    return [
-        name
-        for name in names
-        if isinstance(name, str) and name != FIRST_CONTROLLER and CONTROLLER_NAME.fullmatch(name)
-    ]
-
-
-def keep_inherited(before: Options, after: Options) -> Options:
-    """The first controller's own keys changed (`before` → `after`): each other controller
-    that took one of them from the top level keeps the value it ran with, as its own. So a
-    change for the first controller changes no other one; shared keys still reach all."""
-    changed = [key for key in CONTROLLER_OVERRIDES if getattr(before, key) != getattr(after, key)]
-    if not changed or not after.controllers:
-        return after
-    items = []
-    for item in after.controllers:
-        values = item.to_dict()
-        for key in changed:
-            values.setdefault(key, getattr(before, key))
-        items.append(values)
-    return Options.from_mapping({"controllers": items}, base=after)
-
-
-def controller_item(item: ControllerOptions, options: Options, top: Options) -> ControllerOptions:
-    """A controller's item after its runtime changed `options`: a key it set stays set; a
-    key that now differs from the top level becomes its own."""
-    values = item.values
-    for key in CONTROLLER_OVERRIDES:
-        value = getattr(options, key)
-        if key in values or value != getattr(top, key):
-            values[key] = value
-    ordered = tuple((key, values[key]) for key in CONTROLLER_KEYS if key in values)
-    return ControllerOptions(item.name, ordered)
-
-
-def _item_errors(err: OptionsError, top: Options, item: dict[str, object]) -> dict[str, str]:
-    """One item's errors by key (for a form), from the document's error."""
-    try:
-        parse_controller(item, top)
-    except OptionsError as own:
-        return own.errors
-    return err.errors
