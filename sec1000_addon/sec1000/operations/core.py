@@ -127,7 +127,9 @@ class Operations:
             return self.invalid(Call(spec, origin, request_id), self._own_bound(err, data))
         return await self.carry_out(request, origin, request_id)
 
-    def _own_bound(self, err: InvalidInputError, data: Mapping[str, object] | None) -> Any:
+    def _own_bound(
+        self, err: InvalidInputError, data: Mapping[str, object] | None
+    ) -> InvalidInputError:
         """A limit above the device's range is refused against the options' own bound."""
         if isinstance(err, RefusedInput):
             return self.rules.own_bound(err, (data or {}).get("limit"))
