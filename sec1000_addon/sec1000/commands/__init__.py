@@ -35,7 +35,6 @@ from sec1000.commands.requests import (
     SetDatetime,
     SetExportLimit,
     parse_request,
-    spec_of_request,
 )
 
 __all__ = [
@@ -69,6 +68,5 @@ __all__ = [
     "parse_request",
     "read_limit_kw",
     "spec_of",
-    "spec_of_request",
     "typed_text",
 ]

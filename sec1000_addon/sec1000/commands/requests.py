@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from sec1000.commands.registry import (
-    BY_NAME,
     CommandName,
     CommandSpec,
     typed_text,
@@ -129,8 +128,3 @@ def parse_request(spec: CommandSpec, data: Mapping[str, object]) -> Request:
         case CommandName.SET_CONTROL_MODE:
             return SetControlMode(values["mode"], values.get("three_phase_sum"))
     raise InvalidInputError(f"{spec.name} is not a command anybody runs by name")
-
-
-def spec_of_request(request: Request) -> CommandSpec:
-    """The registry entry of a request."""
-    return BY_NAME[request.name]
